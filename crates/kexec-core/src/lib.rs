@@ -1,0 +1,11 @@
+//! Pure logic of the arm64 kexec loader.
+//!
+//! `kexec-core` decides *what* goes *where*: it recognises every arm64 kernel
+//! format (Image, Image.gz/zst/xz/lz4, EFI zboot, ELF `vmlinux`, UKI), edits the
+//! device tree's `/chosen` node, parses `/proc/iomem`, places segments in usable
+//! RAM and checks the resulting load plan against the rules of the arm64 boot
+//! protocol (Documentation/arch/arm64/booting.rst) and the kexec ABI
+//! (include/uapi/linux/kexec.h). It performs no I/O and contains no `unsafe`:
+//! every function takes bytes in memory, so it is tested and fuzzed on the host.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
