@@ -1,0 +1,1 @@
+//! Bare-metal QEMU tests of the purgatory on its own (owned by the purgatory work).
