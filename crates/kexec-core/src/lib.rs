@@ -9,3 +9,10 @@
 //! every function takes bytes in memory, so it is tested and fuzzed on the host.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod decompress;
+pub mod elf;
+pub mod image;
+pub mod kernel;
+pub mod pe;
+pub mod zboot;

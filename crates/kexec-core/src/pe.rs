@@ -1,0 +1,135 @@
+//! Unified Kernel Images (UKI).
+//!
+//! A UKI is a PE32+ EFI application (the systemd-stub) that carries the
+//! kernel and what it boots with in named sections, as specified by the UAPI
+//! Group's "Unified Kernel Image" specification:
+//!
+//! - `.linux`: the kernel (on arm64 an `Image`, possibly compressed or zboot);
+//! - `.initrd`: an optional initramfs;
+//! - `.cmdline`: an optional kernel command line (UTF-8, may end in NUL or newline);
+//! - `.dtb`: an optional flattened device tree.
+//!
+//! Section contents are `VirtualSize` bytes long (the raw size is padded to the
+//! file alignment). The PE/COFF layout itself is read with the `object` crate
+//! (Microsoft PE format, "Section Table").
+//!
+//! An EFI-stub arm64 `Image` and a zboot image are PE files too; they are told
+//! apart by the arm64 magic at offset 56 and "zimg" at offset 4 (see
+//! [`crate::kernel`]), and neither has a `.linux` section.
+
+use object::pe::IMAGE_FILE_MACHINE_ARM64;
+use object::read::pe::{ImageNtHeaders, PeFile64};
+use object::LittleEndian;
+use thiserror::Error;
+
+/// Name of the section holding the kernel.
+pub const SECTION_LINUX: &[u8] = b".linux";
+/// Name of the section holding the initramfs.
+pub const SECTION_INITRD: &[u8] = b".initrd";
+/// Name of the section holding the command line.
+pub const SECTION_CMDLINE: &[u8] = b".cmdline";
+/// Name of the section holding the device tree.
+pub const SECTION_DTB: &[u8] = b".dtb";
+
+/// Errors from [`Uki::parse`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    /// The PE/COFF structure is malformed.
+    #[error("UKI: malformed PE image: {reason}")]
+    Pe {
+        /// The PE reader's description.
+        reason: String,
+    },
+    /// The PE image is not for arm64.
+    #[error("UKI: PE machine {machine:#06x} is not arm64 (0xaa64)")]
+    WrongMachine {
+        /// `FileHeader.Machine`.
+        machine: u16,
+    },
+    /// The PE image has no `.linux` section.
+    #[error("PE image has no .linux section: not a UKI")]
+    MissingLinux,
+    /// A section's data lies outside the file.
+    #[error("UKI section {section} lies outside the file: {reason}")]
+    SectionOutOfBounds {
+        /// Section name.
+        section: String,
+        /// The PE reader's description.
+        reason: String,
+    },
+    /// The `.cmdline` section is not UTF-8.
+    #[error("UKI .cmdline is not valid UTF-8 at byte {valid_up_to}")]
+    CmdlineNotUtf8 {
+        /// Length of the valid UTF-8 prefix.
+        valid_up_to: usize,
+    },
+}
+
+/// The sections of a UKI, borrowed from the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uki<'a> {
+    /// The `.linux` section: the kernel.
+    pub linux: &'a [u8],
+    /// The `.initrd` section.
+    pub initrd: Option<&'a [u8]>,
+    /// The `.cmdline` section, without trailing NUL or newline characters.
+    pub cmdline: Option<&'a str>,
+    /// The `.dtb` section.
+    pub dtb: Option<&'a [u8]>,
+}
+
+/// Whether a raw, NUL-padded section name is `name`.
+fn name_is(raw: &[u8], name: &[u8]) -> bool {
+    raw.strip_prefix(name)
+        .is_some_and(|rest| rest.iter().all(|&b| b == 0))
+}
+
+impl<'a> Uki<'a> {
+    /// Parses a UKI, returning its sections (the first of each name).
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        let file = PeFile64::parse(bytes).map_err(|err| Error::Pe {
+            reason: err.to_string(),
+        })?;
+        let machine = file.nt_headers().file_header().machine.get(LittleEndian);
+        if machine != IMAGE_FILE_MACHINE_ARM64 {
+            return Err(Error::WrongMachine { machine: machine.0 });
+        }
+        let section = |name: &[u8]| -> Result<Option<&'a [u8]>, Error> {
+            let Some(header) = file
+                .section_table()
+                .iter()
+                .find(|s| name_is(s.raw_name(), name))
+            else {
+                return Ok(None);
+            };
+            header
+                .pe_data(bytes)
+                .map(Some)
+                .map_err(|err| Error::SectionOutOfBounds {
+                    section: String::from_utf8_lossy(name).into_owned(),
+                    reason: err.to_string(),
+                })
+        };
+        let linux = section(SECTION_LINUX)?.ok_or(Error::MissingLinux)?;
+        let cmdline = match section(SECTION_CMDLINE)? {
+            Some(raw) => {
+                let text = std::str::from_utf8(raw).map_err(|err| Error::CmdlineNotUtf8 {
+                    valid_up_to: err.valid_up_to(),
+                })?;
+                Some(text.trim_end_matches(['\0', '\n']))
+            }
+            None => None,
+        };
+        Ok(Self {
+            linux,
+            initrd: section(SECTION_INITRD)?,
+            cmdline,
+            dtb: section(SECTION_DTB)?,
+        })
+    }
+}
+
+/// Whether `bytes` parses as an arm64 PE32+ file with a `.linux` section.
+pub fn is_uki(bytes: &[u8]) -> bool {
+    Uki::parse(bytes).is_ok()
+}
