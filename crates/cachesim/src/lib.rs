@@ -8,3 +8,12 @@
 //! the rules of the Arm ARM (D7, "Caches and memory hierarchy") at kernel entry.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod check;
+pub mod config;
+pub mod machine;
+pub mod ops;
+pub mod rng;
+
+pub use config::{CacheConfig, ICachePolicy, SystemCache};
+pub use machine::{DcOp, Event, IcOp, Level, Machine, Sctlr, SetWayOp};
