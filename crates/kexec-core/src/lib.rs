@@ -10,9 +10,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cmdline;
 pub mod decompress;
 pub mod elf;
+pub mod fdt;
 pub mod image;
+pub mod iomem;
 pub mod kernel;
+pub mod layout;
 pub mod pe;
+pub mod plan;
 pub mod zboot;

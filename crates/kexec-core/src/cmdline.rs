@@ -1,0 +1,198 @@
+//! The new kernel's command line, as kexec-tools builds it.
+//!
+//! * `--command-line S` and `--append S` mean the same thing; several are
+//!   joined with a space, in order.
+//! * `--reuse-cmdline` starts from the running kernel's `/proc/cmdline`,
+//!   dropping `BOOT_IMAGE=` (kexec(8): "The BOOT_IMAGE parameter is also
+//!   stripped") and, for a crash load, `crashkernel=` (kexec(8): "When a panic
+//!   kernel is loaded, it strips the crashkernel parameter automatically").
+//!   We also drop `initrd=` (a boot-loader path for the EFI stub, meaningless
+//!   to the kexec'd kernel, which gets its initrd through `/chosen`) and
+//!   `elfcorehdr=` (only valid in the crash kernel that was given it): two
+//!   deliberate differences from kexec-tools.
+//! * The appended text follows the reused one, separated by a space.
+//! * The result plus its NUL must fit in `COMMAND_LINE_SIZE` (2048 on arm64,
+//!   arch/arm64/include/uapi/asm/setup.h), see [`crate::layout`].
+//!
+//! With none of these options the new kernel keeps the `bootargs` of the
+//! device tree it is given ([`build`] returns `None`), as kexec-tools does.
+
+use thiserror::Error;
+
+use crate::layout::COMMAND_LINE_SIZE;
+
+/// Parameters `--reuse-cmdline` always drops.
+pub const REUSE_DROPPED: [&str; 3] = ["BOOT_IMAGE", "initrd", "elfcorehdr"];
+/// Parameters `--reuse-cmdline` drops for a crash (`-p`) load.
+pub const REUSE_DROPPED_ON_CRASH: [&str; 1] = ["crashkernel"];
+
+/// Why a command line was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Error {
+    /// The command line plus its NUL exceeds `COMMAND_LINE_SIZE`.
+    #[error("command line is {len} bytes; arm64 accepts at most {max} (COMMAND_LINE_SIZE {size} including the NUL)", max = COMMAND_LINE_SIZE - 1, size = COMMAND_LINE_SIZE)]
+    TooLong {
+        /// Length in bytes, without the NUL.
+        len: usize,
+    },
+    /// The command line holds a NUL byte, which would truncate it.
+    #[error("command line contains a NUL byte at offset {offset}")]
+    ContainsNul {
+        /// Byte offset of the first NUL.
+        offset: usize,
+    },
+}
+
+/// Splits a command line into parameters at unquoted whitespace
+/// (a double-quoted value may hold spaces, as in init/main.c `next_arg`).
+pub fn split_params(cmdline: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut quoted = false;
+    for (i, c) in cmdline.char_indices() {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        if c.is_whitespace() && !quoted {
+            if let Some(s) = start.take() {
+                out.push(&cmdline[s..i]);
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        out.push(&cmdline[s..]);
+    }
+    out
+}
+
+/// The name of a parameter: the part before `=`.
+fn param_name(param: &str) -> &str {
+    param.split_once('=').map_or(param, |(name, _)| name)
+}
+
+/// The running kernel's command line (the text of `/proc/cmdline`) with the
+/// parameters `--reuse-cmdline` drops removed.
+///
+/// ```
+/// use kexec_core::cmdline::reused;
+/// let old = "BOOT_IMAGE=/vmlinuz root=/dev/vda1 crashkernel=256M quiet\n";
+/// assert_eq!(reused(old, false), "root=/dev/vda1 crashkernel=256M quiet");
+/// assert_eq!(reused(old, true), "root=/dev/vda1 quiet");
+/// ```
+pub fn reused(proc_cmdline: &str, crash: bool) -> String {
+    let text = proc_cmdline.trim_end_matches(['\n', '\0']);
+    split_params(text)
+        .into_iter()
+        .filter(|p| {
+            let name = param_name(p);
+            !(REUSE_DROPPED.contains(&name) || crash && REUSE_DROPPED_ON_CRASH.contains(&name))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Checks the arm64 length limit and the absence of NUL bytes.
+pub fn validate(cmdline: &str) -> Result<(), Error> {
+    if let Some(offset) = cmdline.bytes().position(|b| b == 0) {
+        return Err(Error::ContainsNul { offset });
+    }
+    if cmdline.len() + 1 > COMMAND_LINE_SIZE {
+        return Err(Error::TooLong { len: cmdline.len() });
+    }
+    Ok(())
+}
+
+/// Builds the new command line: the reused one (already passed through
+/// [`reused`]), then every `--append`/`--command-line` text, joined by single
+/// spaces. `None` when neither was given: keep the device tree's `bootargs`.
+///
+/// ```
+/// use kexec_core::cmdline::build;
+/// let line = build(Some("root=/dev/vda1"), &["console=ttyAMA0".into()]).unwrap();
+/// assert_eq!(line.as_deref(), Some("root=/dev/vda1 console=ttyAMA0"));
+/// assert_eq!(build(None, &[]).unwrap(), None);
+/// ```
+pub fn build(reused: Option<&str>, append: &[String]) -> Result<Option<String>, Error> {
+    if reused.is_none() && append.is_empty() {
+        return Ok(None);
+    }
+    let parts: Vec<&str> = reused
+        .into_iter()
+        .chain(append.iter().map(String::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let line = parts.join(" ");
+    validate(&line)?;
+    Ok(Some(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_respects_quotes() {
+        assert_eq!(
+            split_params("  a=1 b=\"x y\"   c "),
+            vec!["a=1", "b=\"x y\"", "c"]
+        );
+    }
+
+    #[test]
+    fn reuse_drops_boot_image_initrd_and_elfcorehdr() {
+        let old = "BOOT_IMAGE=/boot/vmlinuz-6.1.0 root=UUID=1234 ro initrd=\\initrd.img elfcorehdr=0x7f000000 quiet\n";
+        assert_eq!(reused(old, false), "root=UUID=1234 ro quiet");
+    }
+
+    #[test]
+    fn reuse_keeps_crashkernel_for_normal_load_only() {
+        let old = "root=/dev/vda1 crashkernel=256M";
+        assert_eq!(reused(old, false), "root=/dev/vda1 crashkernel=256M");
+        assert_eq!(reused(old, true), "root=/dev/vda1");
+    }
+
+    #[test]
+    fn reuse_then_append() {
+        let line = build(
+            Some("root=/dev/vda1 ro"),
+            &["maxcpus=1".into(), "reset_devices".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            line.as_deref(),
+            Some("root=/dev/vda1 ro maxcpus=1 reset_devices")
+        );
+    }
+
+    #[test]
+    fn empty_reuse_and_no_append_is_an_empty_line() {
+        assert_eq!(build(Some(""), &[]).unwrap().as_deref(), Some(""));
+    }
+
+    #[test]
+    fn length_limit() {
+        let ok = "a".repeat(COMMAND_LINE_SIZE - 1);
+        assert!(validate(&ok).is_ok());
+        let long = "a".repeat(COMMAND_LINE_SIZE);
+        assert_eq!(
+            validate(&long),
+            Err(Error::TooLong {
+                len: COMMAND_LINE_SIZE
+            })
+        );
+        assert_eq!(
+            build(None, &[long]),
+            Err(Error::TooLong {
+                len: COMMAND_LINE_SIZE
+            })
+        );
+    }
+
+    #[test]
+    fn nul_is_refused() {
+        assert_eq!(validate("ab\0c"), Err(Error::ContainsNul { offset: 2 }));
+    }
+}
