@@ -3,3 +3,15 @@
 #![forbid(unsafe_code)]
 
 pub mod baremetal;
+pub mod guest;
+pub mod qemu;
+pub mod scenario;
+pub mod setup;
+pub mod util;
+
+/// Run setup (idempotent) and build the guest base initramfs.
+pub fn prepare() -> anyhow::Result<setup::Assets> {
+    let assets = setup::setup()?;
+    guest::build_base(&assets)?;
+    Ok(assets)
+}

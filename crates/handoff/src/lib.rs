@@ -2,9 +2,343 @@
 //!
 //! The purgatory's steps (enable caches, hash, clean to the PoC, disable,
 //! invalidate the I-cache, enter the kernel) are generic over a small trait
-//! for "memory + system registers + maintenance instructions". On aarch64 the
-//! purgatory implements it with the real instructions; `cachesim` implements
-//! it with a model of the ARMv8 memory system and checks the result.
+//! for "memory + system registers + maintenance instructions", [`Machine`].
+//! On aarch64 the purgatory implements it with the real instructions;
+//! `cachesim` implements it with a model of the ARMv8 memory system and checks
+//! the result.
+//!
+//! The sequence ([`handoff`]), in order:
+//! 1. validate the parameters;
+//! 2. unless `NO_VERIFY`/`NO_CACHES`: build identity page tables in the
+//!    purgatory's own pool (MMU still off), invalidate by VA the purgatory's
+//!    tables and stack (written with the MMU off: no stale line may shadow
+//!    them), clean+invalidate its image and every segment (so what is hashed
+//!    is what is in memory), DSB SY, IC IALLU, DSB SY, ISB, program
+//!    MAIR/TCR/TTBR0 (+TLBI), set SCTLR.{M,C,I}, ISB;
+//! 3. hash every segment (`SHA2` instructions when `ID_AA64ISAR0_EL1.SHA2`
+//!    says so and `FORCE_SOFT_SHA256` is clear);
+//! 4. if the caches were on: DC CIVAC over every segment and all of the
+//!    purgatory's memory, DSB SY, clear SCTLR.{M,C,I}, ISB, TLBI, DSB, ISB;
+//! 5. on a mismatch: print the failing segments and park;
+//! 6. IC IALLU, DSB SY, ISB, enter the kernel with x0 = DTB, x1-x3 = 0.
+//!
+//! The purgatory's stack is mapped Normal non-cacheable, so the code running
+//! between the final clean and the MMU-off write cannot leave dirty lines
+//! behind; page tables are only written with the MMU off.
+//!
+//! Example against a trivial machine: see the unit tests (`src/tests.rs`).
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod console;
+pub mod maint;
+pub mod pagetable;
+pub mod params;
+pub mod sha256;
+
+#[cfg(test)]
+mod tests;
+
+pub use maint::{
+    clean_invalidate_range_to_poc, clean_range_to_poc, dcache_line_size, invalidate_range_to_poc,
+};
+pub use pagetable::{MemAttr, MmuConfig, Regime};
+pub use params::{
+    Flags, HandoffParams, HeaderError, PurgatoryHeader, SegmentDigest, HEADER_OFFSET, HEADER_SIZE,
+    MAX_SEGMENTS,
+};
+pub use sha256::Sha256Engine;
+
+/// `SCTLR_ELx.M`: stage 1 MMU enable.
+pub const SCTLR_M: u64 = 1 << 0;
+/// `SCTLR_ELx.A`: alignment checking.
+pub const SCTLR_A: u64 = 1 << 1;
+/// `SCTLR_ELx.C`: data and unified caches enable.
+pub const SCTLR_C: u64 = 1 << 2;
+/// `SCTLR_ELx.I`: instruction cache enable.
+pub const SCTLR_I: u64 = 1 << 12;
+/// `SCTLR_ELx.WXN`: writable implies execute-never.
+pub const SCTLR_WXN: u64 = 1 << 19;
+
+/// `ID_AA64ISAR0_EL1.SHA2`, bits 15:12: 1 = SHA256H/H2/SU0/SU1, 2 = also SHA512.
+pub const fn has_sha2_instructions(isar0: u64) -> bool {
+    (isar0 >> 12) & 0xf != 0
+}
+
+/// The CPU (or a model of it) as the handoff sequence sees it.
+///
+/// Addresses are physical; while the purgatory's MMU is on they are also
+/// virtual (identity map), so the by-VA maintenance operations take them too.
+/// Every method is one architectural operation (or a fixed, documented
+/// group), so a model can check the rules of the Arm ARM between them.
+pub trait Machine {
+    /// What [`Machine::enter_kernel`] and [`Machine::park`] return:
+    /// [`core::convert::Infallible`] on the CPU (they never return), the
+    /// final state in a model.
+    type Exit;
+
+    /// Data read of the aligned u64 at `pa`.
+    fn read_u64(&mut self, pa: u64) -> u64;
+    /// Data write of the aligned u64 at `pa`.
+    fn write_u64(&mut self, pa: u64, value: u64);
+
+    /// `CTR_EL0` (cache line sizes, IDC/DIC).
+    fn ctr_el0(&mut self) -> u64;
+    /// `ID_AA64ISAR0_EL1` (the SHA2 field).
+    fn id_aa64isar0_el1(&mut self) -> u64;
+    /// `ID_AA64MMFR0_EL1` (PARange, TGran4).
+    fn id_aa64mmfr0_el1(&mut self) -> u64;
+    /// `CurrentEL.EL` (1 or 2).
+    fn current_el(&mut self) -> u8;
+    /// The translation regime of the current EL (EL2 looks at `HCR_EL2.E2H`).
+    fn regime(&mut self) -> Regime;
+    /// `SCTLR_ELx` of the current EL.
+    fn sctlr(&mut self) -> u64;
+    /// Writes `SCTLR_ELx` of the current EL (no barrier: follow with
+    /// [`Machine::isb`]).
+    fn set_sctlr(&mut self, value: u64);
+    /// With the MMU off: writes `MAIR_ELx`, `TCR_ELx`, `TTBR0_ELx` of
+    /// `cfg.regime`, ISB, invalidates all TLB entries of the regime, DSB,
+    /// ISB. Does not touch SCTLR.
+    fn set_translation(&mut self, cfg: &MmuConfig);
+    /// Invalidates all TLB entries of the current regime (TLBI VMALLE1 or
+    /// ALLE2), DSB, ISB.
+    fn tlb_invalidate_all(&mut self);
+
+    /// `DC CVAC`: clean the line holding `va` to the PoC.
+    fn dc_cvac(&mut self, va: u64);
+    /// `DC CIVAC`: clean and invalidate the line holding `va` to the PoC.
+    fn dc_civac(&mut self, va: u64);
+    /// `DC IVAC`: invalidate the line holding `va` to the PoC.
+    fn dc_ivac(&mut self, va: u64);
+    /// `DC CVAU`: clean the line holding `va` to the PoU.
+    fn dc_cvau(&mut self, va: u64);
+    /// `IC IVAU`: invalidate the I-cache line holding `va` to the PoU.
+    fn ic_ivau(&mut self, va: u64);
+    /// `IC IALLU`: invalidate all I-caches of this PE to the PoU.
+    fn ic_iallu(&mut self);
+    /// `DSB SY`.
+    fn dsb_sy(&mut self);
+    /// `DSB ISH`.
+    fn dsb_ish(&mut self);
+    /// `ISB`.
+    fn isb(&mut self);
+
+    /// SHA-256 of the `len` bytes at `addr`, read with data accesses under
+    /// the current translation (the CPU uses `engine`; a model may ignore it).
+    fn sha256(&mut self, addr: u64, len: u64, engine: Sha256Engine) -> [u8; 32];
+    /// Writes one byte to the PL011 whose registers start at `uart`
+    /// (waits while `UARTFR.TXFF` is set).
+    fn putc(&mut self, uart: u64, byte: u8);
+
+    /// Enters the kernel at `entry` with x0 = `dtb`, x1 = x2 = x3 = 0.
+    fn enter_kernel(&mut self, entry: u64, dtb: u64) -> Self::Exit;
+    /// Stops for good (WFE loop) without entering anything.
+    fn park(&mut self) -> Self::Exit;
+}
+
+/// A range of physical memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemRange {
+    /// First byte.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+impl MemRange {
+    /// `[start, start + len)`.
+    pub const fn new(start: u64, len: u64) -> Self {
+        Self { start, len }
+    }
+}
+
+/// The purgatory's own memory, all inside its segment and page aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PurgatoryMemory {
+    /// Code, read-only data, the header, data and bss (mapped Normal WB,
+    /// executable).
+    pub image: MemRange,
+    /// Page-table pool (Normal WB; written only with the MMU off).
+    pub tables: MemRange,
+    /// Stack (Normal non-cacheable while the MMU is on).
+    pub stack: MemRange,
+}
+
+/// Why the handoff stopped instead of entering the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The parameters are inconsistent.
+    BadParams(HeaderError),
+    /// At least one digest did not match; bit `i` set = segment `i` failed.
+    DigestMismatch {
+        /// Bit mask of failing segments.
+        failed: u32,
+    },
+}
+
+/// How the sequence ended.
+#[derive(Debug)]
+pub enum Outcome<E> {
+    /// The kernel was entered (never observed on the CPU).
+    Entered(E),
+    /// The CPU was parked.
+    Parked(E, Failure),
+}
+
+/// How verification went (what was printed on success).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheState {
+    /// Hashed with the MMU, D-cache and I-cache on.
+    On,
+    /// Hashed with the MMU and caches off (by request or because the tables
+    /// could not be built).
+    Off,
+}
+
+/// Picks the SHA-256 implementation from `ID_AA64ISAR0_EL1` and the flags.
+pub fn choose_engine<M: Machine + ?Sized>(m: &mut M, flags: Flags) -> Sha256Engine {
+    if !flags.contains(Flags::FORCE_SOFT_SHA256) && has_sha2_instructions(m.id_aa64isar0_el1()) {
+        Sha256Engine::Instructions
+    } else {
+        Sha256Engine::Software
+    }
+}
+
+/// Builds the identity map: segments Normal WB non-executable, the
+/// purgatory's image executable, its tables Normal WB, its stack Normal NC,
+/// the UART's page Device-nGnRE (in that order; later wins on overlap).
+pub fn build_page_tables<M: Machine + ?Sized>(
+    m: &mut M,
+    p: &HandoffParams,
+    own: &PurgatoryMemory,
+) -> Result<MmuConfig, pagetable::MapError> {
+    let regime = m.regime();
+    let mut b = pagetable::TableBuilder::new(m, regime, own.tables.start, own.tables.len)?;
+    for s in p.segments() {
+        b.map(m, s.addr, s.len, MemAttr::NormalWb, false)?;
+    }
+    b.map(m, own.image.start, own.image.len, MemAttr::NormalWb, true)?;
+    b.map(
+        m,
+        own.tables.start,
+        own.tables.len,
+        MemAttr::NormalWb,
+        false,
+    )?;
+    b.map(m, own.stack.start, own.stack.len, MemAttr::NormalNc, false)?;
+    if p.uart != 0 {
+        b.map(m, p.uart, pagetable::PAGE_SIZE, MemAttr::DeviceNgnre, false)?;
+    }
+    let mmfr0 = m.id_aa64mmfr0_el1();
+    Ok(b.config(mmfr0))
+}
+
+/// Step 2: page tables, maintenance, MMU and caches on. Returns `false`
+/// (caches still off, nothing changed that matters) when the tables cannot
+/// be built.
+pub fn enable_caches<M: Machine + ?Sized>(
+    m: &mut M,
+    p: &HandoffParams,
+    own: &PurgatoryMemory,
+) -> bool {
+    if !pagetable::granule_4k_supported(m.id_aa64mmfr0_el1()) {
+        return false;
+    }
+    let Ok(cfg) = build_page_tables(m, p, own) else {
+        return false;
+    };
+    // Written with the MMU off: drop any stale line that could shadow them
+    // once the walks and the stack become cacheable.
+    invalidate_range_to_poc(m, own.tables.start, own.tables.len);
+    invalidate_range_to_poc(m, own.stack.start, own.stack.len);
+    // Not written by us; clean+invalidate so that what runs and what is
+    // hashed is what is in memory (a dirty line would be written back first,
+    // and would then also be what the kernel reads).
+    clean_invalidate_range_to_poc(m, own.image.start, own.image.len);
+    for s in p.segments() {
+        clean_invalidate_range_to_poc(m, s.addr, s.len);
+    }
+    m.dsb_sy();
+    m.ic_iallu();
+    m.dsb_sy();
+    m.isb();
+    m.set_translation(&cfg);
+    let sctlr = m.sctlr();
+    m.set_sctlr((sctlr | SCTLR_M | SCTLR_C | SCTLR_I) & !(SCTLR_A | SCTLR_WXN));
+    m.isb();
+    true
+}
+
+/// Step 4: everything the kernel reads and everything that went through the
+/// caches to the PoC, then MMU and caches off.
+pub fn disable_caches<M: Machine + ?Sized>(m: &mut M, p: &HandoffParams, own: &PurgatoryMemory) {
+    for s in p.segments() {
+        clean_invalidate_range_to_poc(m, s.addr, s.len);
+    }
+    clean_invalidate_range_to_poc(m, own.image.start, own.image.len);
+    clean_invalidate_range_to_poc(m, own.tables.start, own.tables.len);
+    clean_invalidate_range_to_poc(m, own.stack.start, own.stack.len);
+    m.dsb_sy();
+    let sctlr = m.sctlr();
+    m.set_sctlr(sctlr & !(SCTLR_M | SCTLR_C | SCTLR_I));
+    m.isb();
+    m.tlb_invalidate_all();
+}
+
+/// The whole handoff. On the CPU it never returns (`M::Exit` is
+/// uninhabited); in a model it returns the final state.
+pub fn handoff<M: Machine + ?Sized>(
+    m: &mut M,
+    p: &HandoffParams,
+    own: &PurgatoryMemory,
+) -> Outcome<M::Exit> {
+    let con = console::Console::new(p.uart);
+    if let Err(e) = params::validate(p) {
+        con.puts(m, "purgatory: invalid parameters, not booting\r\n");
+        return Outcome::Parked(m.park(), Failure::BadParams(e));
+    }
+
+    let mut failed: u32 = 0;
+    if p.flags.contains(Flags::NO_VERIFY) {
+        con.puts(m, "purgatory: verification skipped\r\n");
+    } else {
+        let engine = choose_engine(m, p.flags);
+        let caches = if !p.flags.contains(Flags::NO_CACHES) && enable_caches(m, p, own) {
+            CacheState::On
+        } else {
+            CacheState::Off
+        };
+        for (i, s) in p.segments().iter().enumerate() {
+            if m.sha256(s.addr, s.len, engine) != s.sha256 {
+                failed |= 1 << i;
+            }
+        }
+        if caches == CacheState::On {
+            disable_caches(m, p, own);
+        }
+        if failed == 0 {
+            con.report_ok(m, p.count, engine, caches);
+        }
+    }
+
+    if failed != 0 {
+        for (i, s) in p.segments().iter().enumerate() {
+            if failed & (1 << i) != 0 {
+                con.report_mismatch(m, i, s);
+            }
+        }
+        con.puts(
+            m,
+            "purgatory: not booting a corrupted image; CPU parked\r\n",
+        );
+        return Outcome::Parked(m.park(), Failure::DigestMismatch { failed });
+    }
+
+    // Nothing stale for the kernel's text in the I-cache (booting.rst).
+    m.ic_iallu();
+    m.dsb_sy();
+    m.isb();
+    Outcome::Entered(m.enter_kernel(p.entry, p.dtb))
+}

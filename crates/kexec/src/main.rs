@@ -9,7 +9,11 @@ use clap::Parser;
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
-#[command(name = "kexec", version, about = "Load and boot a new Linux kernel (arm64)")]
+#[command(
+    name = "kexec",
+    version,
+    about = "Load and boot a new Linux kernel (arm64)"
+)]
 struct Args {}
 
 fn main() -> anyhow::Result<()> {

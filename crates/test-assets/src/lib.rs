@@ -58,7 +58,11 @@ impl DebianKernel {
         let version = dir.file_name()?.to_str()?.to_owned();
         let image = dir.join("Image");
         let config = dir.join("config");
-        (image.is_file() && config.is_file()).then_some(Self { version, image, config })
+        (image.is_file() && config.is_file()).then_some(Self {
+            version,
+            image,
+            config,
+        })
     }
 }
 

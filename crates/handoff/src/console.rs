@@ -1,0 +1,104 @@
+//! Minimal console output through [`Machine::putc`], without `core::fmt`
+//! (whose tables of pointers would need relocations in the purgatory).
+
+use crate::{CacheState, Machine, SegmentDigest, Sha256Engine};
+
+/// A PL011 at a physical address, or nothing (address 0).
+#[derive(Debug, Clone, Copy)]
+pub struct Console {
+    uart: u64,
+}
+
+impl Console {
+    /// Console on the PL011 at `uart` (0 = discard output).
+    pub const fn new(uart: u64) -> Self {
+        Self { uart }
+    }
+
+    /// Writes `s`.
+    pub fn puts<M: Machine + ?Sized>(&self, m: &mut M, s: &str) {
+        if self.uart == 0 {
+            return;
+        }
+        for b in s.bytes() {
+            m.putc(self.uart, b);
+        }
+    }
+
+    /// Writes `v` as `0x` and 16 hex digits.
+    pub fn put_hex<M: Machine + ?Sized>(&self, m: &mut M, v: u64) {
+        if self.uart == 0 {
+            return;
+        }
+        m.putc(self.uart, b'0');
+        m.putc(self.uart, b'x');
+        for i in (0..16).rev() {
+            let nibble = ((v >> (4 * i)) & 0xf) as u8;
+            let c = if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            };
+            m.putc(self.uart, c);
+        }
+    }
+
+    /// Writes `v` in decimal.
+    pub fn put_dec<M: Machine + ?Sized>(&self, m: &mut M, v: usize) {
+        if self.uart == 0 {
+            return;
+        }
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        let mut v = v;
+        loop {
+            digits[n] = b"0123456789"[v % 10];
+            n += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for d in digits[..n].iter().rev() {
+            m.putc(self.uart, *d);
+        }
+    }
+
+    /// `purgatory: segment I at 0x... len 0x...: SHA-256 mismatch`
+    pub fn report_mismatch<M: Machine + ?Sized>(&self, m: &mut M, i: usize, s: &SegmentDigest) {
+        self.puts(m, "purgatory: segment ");
+        self.put_dec(m, i);
+        self.puts(m, " at ");
+        self.put_hex(m, s.addr);
+        self.puts(m, " len ");
+        self.put_hex(m, s.len);
+        self.puts(m, ": SHA-256 mismatch\r\n");
+    }
+
+    /// `purgatory: N segments verified (sha2 instructions, caches on)`
+    pub fn report_ok<M: Machine + ?Sized>(
+        &self,
+        m: &mut M,
+        n: usize,
+        engine: Sha256Engine,
+        caches: CacheState,
+    ) {
+        self.puts(m, "purgatory: ");
+        self.put_dec(m, n);
+        self.puts(m, " segments verified (");
+        self.puts(
+            m,
+            match engine {
+                Sha256Engine::Instructions => "sha2 instructions",
+                Sha256Engine::Software => "software sha256",
+            },
+        );
+        self.puts(
+            m,
+            match caches {
+                CacheState::On => ", caches on)\r\n",
+                CacheState::Off => ", caches off)\r\n",
+            },
+        );
+    }
+}

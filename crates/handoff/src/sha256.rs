@@ -1,0 +1,115 @@
+//! SHA-256 padding and finalisation around a pluggable compression function,
+//! so the purgatory can plug in the ARMv8 SHA2 instructions and everyone else
+//! the portable software one.
+
+use sha2::digest::generic_array::GenericArray;
+
+/// Initial hash value (FIPS 180-4 §5.3.3).
+pub const H0: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+/// Which SHA-256 implementation the handoff asks the machine to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sha256Engine {
+    /// The ARMv8 SHA256H/H2/SU0/SU1 instructions (`ID_AA64ISAR0_EL1.SHA2 != 0`).
+    Instructions,
+    /// Portable software implementation.
+    Software,
+}
+
+/// A SHA-256 compression function over whole 64-byte blocks.
+pub trait Compress {
+    /// Folds `blocks` into `state`.
+    fn compress(&mut self, state: &mut [u32; 8], blocks: &[[u8; 64]]);
+}
+
+/// The software compression function of the `sha2` crate (which never uses
+/// the SHA2 instructions on `aarch64-unknown-none`: without its `asm` feature
+/// it only has the portable backend).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SoftCompress;
+
+impl Compress for SoftCompress {
+    fn compress(&mut self, state: &mut [u32; 8], blocks: &[[u8; 64]]) {
+        for b in blocks {
+            sha2::compress256(state, core::slice::from_ref(GenericArray::from_slice(b)));
+        }
+    }
+}
+
+/// Streaming SHA-256 over a [`Compress`].
+#[derive(Debug, Clone)]
+pub struct Sha256<C> {
+    c: C,
+    state: [u32; 8],
+    buf: [u8; 64],
+    buf_len: usize,
+    total: u64,
+}
+
+impl<C: Compress> Sha256<C> {
+    /// A fresh hash.
+    pub fn new(c: C) -> Self {
+        Self {
+            c,
+            state: H0,
+            buf: [0; 64],
+            buf_len: 0,
+            total: 0,
+        }
+    }
+
+    /// Absorbs `data`. Whole blocks go to the compression function one at a time.
+    pub fn update(&mut self, mut data: &[u8]) {
+        self.total = self.total.wrapping_add(data.len() as u64);
+        if self.buf_len > 0 {
+            let take = (64 - self.buf_len).min(data.len());
+            self.buf[self.buf_len..self.buf_len + take].copy_from_slice(&data[..take]);
+            self.buf_len += take;
+            data = &data[take..];
+            if self.buf_len < 64 {
+                return;
+            }
+            let block = self.buf;
+            self.c.compress(&mut self.state, &[block]);
+            self.buf_len = 0;
+        }
+        let mut chunks = data.chunks_exact(64);
+        for chunk in &mut chunks {
+            let mut block = [0u8; 64];
+            block.copy_from_slice(chunk);
+            self.c.compress(&mut self.state, &[block]);
+        }
+        let rest = chunks.remainder();
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.buf_len = rest.len();
+    }
+
+    /// Pads and returns the digest.
+    pub fn finalize(mut self) -> [u8; 32] {
+        let bit_len = self.total.wrapping_mul(8);
+        let mut tail = [0u8; 128];
+        tail[..self.buf_len].copy_from_slice(&self.buf[..self.buf_len]);
+        tail[self.buf_len] = 0x80;
+        let n = if self.buf_len < 56 { 64 } else { 128 };
+        tail[n - 8..n].copy_from_slice(&bit_len.to_be_bytes());
+        for chunk in tail[..n].chunks_exact(64) {
+            let mut block = [0u8; 64];
+            block.copy_from_slice(chunk);
+            self.c.compress(&mut self.state, &[block]);
+        }
+        let mut out = [0u8; 32];
+        for (o, w) in out.chunks_exact_mut(4).zip(self.state) {
+            o.copy_from_slice(&w.to_be_bytes());
+        }
+        out
+    }
+}
+
+/// One-shot software SHA-256 (for hosts and models).
+pub fn sha256_soft(data: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new(SoftCompress);
+    h.update(data);
+    h.finalize()
+}

@@ -1,0 +1,648 @@
+//! Host tests of the sequence against a recording mock machine.
+
+extern crate std;
+
+use std::collections::BTreeMap;
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+use crate::maint::for_each_line;
+use crate::pagetable::{translate, Leaf, MemAttr, Regime, TableBuilder, MAIR_VALUE};
+use crate::params::*;
+use crate::sha256::{sha256_soft, Sha256, SoftCompress};
+use crate::*;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ev {
+    Write(u64),
+    Cvac(u64),
+    Civac(u64),
+    Ivac(u64),
+    Cvau(u64),
+    IcIvau(u64),
+    IcIallu,
+    DsbSy,
+    DsbIsh,
+    Isb,
+    SetSctlr(u64),
+    SetTranslation(MmuConfig),
+    Tlbi,
+    Sha(u64, u64, Sha256Engine),
+    Enter(u64, u64),
+    Park,
+}
+
+#[derive(Debug)]
+struct Mock {
+    mem: BTreeMap<u64, u8>,
+    ev: Vec<Ev>,
+    out: String,
+    ctr: u64,
+    isar0: u64,
+    mmfr0: u64,
+    regime: Regime,
+    sctlr: u64,
+}
+
+impl Mock {
+    fn new(dminline_bytes: u64) -> Self {
+        let dmin = dminline_bytes.trailing_zeros() as u64 - 2;
+        Self {
+            mem: BTreeMap::new(),
+            ev: Vec::new(),
+            out: String::new(),
+            ctr: (dmin << 16) | 4, // IminLine 64 bytes
+            isar0: 1 << 12,
+            mmfr0: 5, // PARange 48 bits, TGran4 supported
+            regime: Regime::El2,
+            sctlr: 0x30c5_0830,
+        }
+    }
+    fn load(&mut self, addr: u64, data: &[u8]) {
+        for (i, b) in data.iter().enumerate() {
+            self.mem.insert(addr + i as u64, *b);
+        }
+    }
+    fn bytes(&self, addr: u64, len: u64) -> Vec<u8> {
+        (addr..addr + len)
+            .map(|a| *self.mem.get(&a).unwrap_or(&0))
+            .collect()
+    }
+    fn pos(&self, pred: impl Fn(&Ev) -> bool) -> Vec<usize> {
+        self.ev
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| pred(e))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+impl Machine for Mock {
+    type Exit = ();
+    fn read_u64(&mut self, pa: u64) -> u64 {
+        assert_eq!(pa % 8, 0);
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&self.bytes(pa, 8));
+        u64::from_le_bytes(w)
+    }
+    fn write_u64(&mut self, pa: u64, value: u64) {
+        assert_eq!(pa % 8, 0);
+        assert_eq!(self.sctlr & SCTLR_M, 0, "tables written with the MMU on");
+        self.ev.push(Ev::Write(pa));
+        self.load(pa, &value.to_le_bytes());
+    }
+    fn ctr_el0(&mut self) -> u64 {
+        self.ctr
+    }
+    fn id_aa64isar0_el1(&mut self) -> u64 {
+        self.isar0
+    }
+    fn id_aa64mmfr0_el1(&mut self) -> u64 {
+        self.mmfr0
+    }
+    fn current_el(&mut self) -> u8 {
+        match self.regime {
+            Regime::El1 => 1,
+            _ => 2,
+        }
+    }
+    fn regime(&mut self) -> Regime {
+        self.regime
+    }
+    fn sctlr(&mut self) -> u64 {
+        self.sctlr
+    }
+    fn set_sctlr(&mut self, value: u64) {
+        self.sctlr = value;
+        self.ev.push(Ev::SetSctlr(value));
+    }
+    fn set_translation(&mut self, cfg: &MmuConfig) {
+        assert_eq!(self.sctlr & SCTLR_M, 0);
+        self.ev.push(Ev::SetTranslation(*cfg));
+    }
+    fn tlb_invalidate_all(&mut self) {
+        self.ev.push(Ev::Tlbi);
+    }
+    fn dc_cvac(&mut self, va: u64) {
+        self.ev.push(Ev::Cvac(va));
+    }
+    fn dc_civac(&mut self, va: u64) {
+        self.ev.push(Ev::Civac(va));
+    }
+    fn dc_ivac(&mut self, va: u64) {
+        self.ev.push(Ev::Ivac(va));
+    }
+    fn dc_cvau(&mut self, va: u64) {
+        self.ev.push(Ev::Cvau(va));
+    }
+    fn ic_ivau(&mut self, va: u64) {
+        self.ev.push(Ev::IcIvau(va));
+    }
+    fn ic_iallu(&mut self) {
+        self.ev.push(Ev::IcIallu);
+    }
+    fn dsb_sy(&mut self) {
+        self.ev.push(Ev::DsbSy);
+    }
+    fn dsb_ish(&mut self) {
+        self.ev.push(Ev::DsbIsh);
+    }
+    fn isb(&mut self) {
+        self.ev.push(Ev::Isb);
+    }
+    fn sha256(&mut self, addr: u64, len: u64, engine: Sha256Engine) -> [u8; 32] {
+        self.ev.push(Ev::Sha(addr, len, engine));
+        sha256_soft(&self.bytes(addr, len))
+    }
+    fn putc(&mut self, uart: u64, byte: u8) {
+        assert_eq!(uart, UART);
+        self.out.push(byte as char);
+    }
+    fn enter_kernel(&mut self, entry: u64, dtb: u64) {
+        self.ev.push(Ev::Enter(entry, dtb));
+    }
+    fn park(&mut self) {
+        self.ev.push(Ev::Park);
+    }
+}
+
+const UART: u64 = 0x0900_0000;
+const OWN: PurgatoryMemory = PurgatoryMemory {
+    image: MemRange::new(0x4800_0000, 0x3000),
+    tables: MemRange::new(0x4800_3000, 0x10000),
+    stack: MemRange::new(0x4801_3000, 0x4000),
+};
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| i.to_le_bytes()[0].wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Three segments with unaligned starts and ends, loaded and digested.
+fn setup(line: u64) -> (Mock, HandoffParams) {
+    let mut m = Mock::new(line);
+    let mut p = HandoffParams {
+        entry: 0x4020_0000,
+        dtb: 0x4400_0000,
+        uart: UART,
+        ..Default::default()
+    };
+    for (addr, len, seed) in [
+        (0x4020_0000u64, 0x2345usize, 1u8),
+        (0x4400_0008, 0x1f1, 2),
+        (0x4500_0071, 0x80, 3),
+    ] {
+        let d = pattern(len, seed);
+        m.load(addr, &d);
+        p.push_segment(SegmentDigest {
+            addr,
+            len: len as u64,
+            sha256: sha256_soft(&d),
+        })
+        .unwrap();
+    }
+    (m, p)
+}
+
+fn covered(
+    ev: &[Ev],
+    range: core::ops::Range<usize>,
+    line: u64,
+    f: fn(&Ev) -> Option<u64>,
+) -> Vec<u64> {
+    ev[range]
+        .iter()
+        .filter_map(f)
+        .map(|va| va & !(line - 1))
+        .collect()
+}
+
+fn civac(e: &Ev) -> Option<u64> {
+    match e {
+        Ev::Civac(va) => Some(*va),
+        _ => None,
+    }
+}
+
+fn assert_covers(lines: &[u64], start: u64, len: u64, line: u64, what: &str) {
+    for a in start..start + len {
+        assert!(
+            lines.contains(&(a & !(line - 1))),
+            "{what}: byte {a:#x} not covered with {line}-byte lines"
+        );
+    }
+}
+
+#[test]
+fn good_boot_sequence_for_each_line_size() {
+    for line in [32u64, 64, 128] {
+        let (mut m, p) = setup(line);
+        let out = handoff(&mut m, &p, &OWN);
+        assert!(matches!(out, Outcome::Entered(())));
+
+        let mmu_on = m.pos(|e| matches!(e, Ev::SetSctlr(v) if v & SCTLR_M != 0));
+        let mmu_off = m.pos(|e| matches!(e, Ev::SetSctlr(v) if v & SCTLR_M == 0));
+        let shas = m.pos(|e| matches!(e, Ev::Sha(..)));
+        let enter = m.pos(|e| matches!(e, Ev::Enter(..)));
+        assert_eq!(
+            (mmu_on.len(), mmu_off.len(), shas.len(), enter.len()),
+            (1, 1, 3, 1)
+        );
+        let (on, off, enter) = (mmu_on[0], mmu_off[0], enter[0]);
+        // Hashing happens with caches on, before they are turned off.
+        assert!(shas.iter().all(|&s| on < s && s < off));
+        let on_val = match m.ev[on] {
+            Ev::SetSctlr(v) => v,
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            on_val & (SCTLR_M | SCTLR_C | SCTLR_I),
+            SCTLR_M | SCTLR_C | SCTLR_I
+        );
+        let off_val = match m.ev[off] {
+            Ev::SetSctlr(v) => v,
+            _ => unreachable!(),
+        };
+        assert_eq!(off_val & (SCTLR_M | SCTLR_C | SCTLR_I), 0);
+        // The translation was programmed before the MMU went on.
+        let tr = m.pos(|e| matches!(e, Ev::SetTranslation(_)));
+        assert!(tr.len() == 1 && tr[0] < on);
+        // After the last hash, before MMU off: every byte of every segment
+        // and of the purgatory's memory cleaned+invalidated, then DSB SY.
+        let last_sha = *shas.last().unwrap();
+        let lines = covered(&m.ev, last_sha..off, line, civac);
+        for s in p.segments() {
+            assert_covers(&lines, s.addr, s.len, line, "segment (final clean)");
+        }
+        for r in [OWN.image, OWN.tables, OWN.stack] {
+            assert_covers(&lines, r.start, r.len, line, "purgatory memory");
+        }
+        let last_civac = m
+            .pos(|e| matches!(e, Ev::Civac(_)))
+            .into_iter()
+            .filter(|&i| i < off)
+            .max()
+            .unwrap();
+        assert!(
+            m.ev[last_civac..off].contains(&Ev::DsbSy),
+            "no DSB between clean and MMU off"
+        );
+        assert_eq!(m.ev[off + 1], Ev::Isb);
+        // Before the MMU went on: segments cleaned+invalidated (what is hashed
+        // is memory), own tables and stack invalidated.
+        let pre = covered(&m.ev, 0..on, line, civac);
+        for s in p.segments() {
+            assert_covers(&pre, s.addr, s.len, line, "segment (pre clean)");
+        }
+        let ivacs = covered(&m.ev, 0..on, line, |e| match e {
+            Ev::Ivac(va) => Some(*va),
+            _ => None,
+        });
+        assert_covers(&ivacs, OWN.tables.start, OWN.tables.len, line, "tables");
+        assert_covers(&ivacs, OWN.stack.start, OWN.stack.len, line, "stack");
+        // IVAC never touches a byte outside the purgatory's own tables/stack.
+        for va in &ivacs {
+            assert!(*va >= OWN.tables.start && *va < OWN.stack.start + OWN.stack.len);
+        }
+        // Page-table writes all happen with the MMU off and before it is enabled.
+        assert!(m.pos(|e| matches!(e, Ev::Write(_))).iter().all(|&w| w < on));
+        // I-cache invalidated after MMU off, then DSB + ISB, then entry.
+        assert_eq!(
+            &m.ev[enter - 3..=enter],
+            &[Ev::IcIallu, Ev::DsbSy, Ev::Isb, Ev::Enter(p.entry, p.dtb)]
+        );
+        assert!(enter - 3 > off);
+        // x0 = DTB.
+        assert_eq!(m.ev[enter], Ev::Enter(0x4020_0000, 0x4400_0000));
+        assert!(
+            m.out
+                .contains("3 segments verified (sha2 instructions, caches on)"),
+            "{}",
+            m.out
+        );
+    }
+}
+
+#[test]
+fn mismatch_parks_and_names_the_segment() {
+    let (mut m, mut p) = setup(64);
+    p.segments[1].sha256[0] ^= 1;
+    let out = handoff(&mut m, &p, &OWN);
+    assert!(matches!(
+        out,
+        Outcome::Parked((), Failure::DigestMismatch { failed: 0b010 })
+    ));
+    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Enter(..))));
+    assert_eq!(m.ev.last(), Some(&Ev::Park));
+    assert!(
+        m.out
+            .contains("segment 1 at 0x0000000044000008 len 0x00000000000001f1: SHA-256 mismatch"),
+        "{}",
+        m.out
+    );
+    // Parked with the MMU off.
+    assert_eq!(m.sctlr & SCTLR_M, 0);
+}
+
+#[test]
+fn corrupted_memory_is_detected() {
+    let (mut m, p) = setup(64);
+    let a = p.segments[2].addr + 5;
+    let b = m.mem[&a];
+    m.mem.insert(a, b ^ 0x80);
+    assert!(matches!(
+        handoff(&mut m, &p, &OWN),
+        Outcome::Parked((), Failure::DigestMismatch { failed: 0b100 })
+    ));
+}
+
+#[test]
+fn no_verify_skips_hashing_and_caches() {
+    let (mut m, mut p) = setup(64);
+    p.flags = Flags(Flags::NO_VERIFY);
+    p.segments[0].sha256 = [0; 32];
+    assert!(matches!(handoff(&mut m, &p, &OWN), Outcome::Entered(())));
+    assert!(!m
+        .ev
+        .iter()
+        .any(|e| matches!(e, Ev::Sha(..) | Ev::SetSctlr(_))));
+    assert_eq!(
+        m.ev,
+        vec![Ev::IcIallu, Ev::DsbSy, Ev::Isb, Ev::Enter(p.entry, p.dtb)]
+    );
+}
+
+#[test]
+fn engine_choice() {
+    let (mut m, mut p) = setup(64);
+    p.flags = Flags(Flags::FORCE_SOFT_SHA256);
+    handoff(&mut m, &p, &OWN);
+    assert!(m
+        .ev
+        .iter()
+        .any(|e| matches!(e, Ev::Sha(_, _, Sha256Engine::Software))));
+    assert!(m.out.contains("software sha256, caches on"));
+
+    let (mut m, p) = setup(64);
+    m.isar0 = 0;
+    handoff(&mut m, &p, &OWN);
+    assert!(!m
+        .ev
+        .iter()
+        .any(|e| matches!(e, Ev::Sha(_, _, Sha256Engine::Instructions))));
+}
+
+#[test]
+fn no_caches_flag_and_pool_exhaustion_hash_with_caches_off() {
+    let (mut m, mut p) = setup(64);
+    p.flags = Flags(Flags::NO_CACHES);
+    assert!(matches!(handoff(&mut m, &p, &OWN), Outcome::Entered(())));
+    assert!(!m
+        .ev
+        .iter()
+        .any(|e| matches!(e, Ev::SetSctlr(_) | Ev::Write(_))));
+    assert!(m.out.contains("caches off"));
+
+    let (mut m, p) = setup(64);
+    let tiny = PurgatoryMemory {
+        tables: MemRange::new(OWN.tables.start, 0x2000),
+        ..OWN
+    };
+    assert!(matches!(handoff(&mut m, &p, &tiny), Outcome::Entered(())));
+    assert!(!m.ev.iter().any(|e| matches!(e, Ev::SetSctlr(_))));
+    assert!(m
+        .out
+        .contains("3 segments verified (sha2 instructions, caches off)"));
+}
+
+#[test]
+fn page_tables_map_what_the_purgatory_touches() {
+    for regime in [Regime::El1, Regime::El2, Regime::El2Host] {
+        let (mut m, p) = setup(64);
+        m.regime = regime;
+        let cfg = build_page_tables(&mut m, &p, &OWN).unwrap();
+        assert_eq!(cfg.mair, MAIR_VALUE);
+        let mut look = |va| translate(&cfg, va, |pa| m.read_u64(pa));
+        for s in p.segments() {
+            for va in [s.addr, s.addr + s.len - 1] {
+                assert_eq!(
+                    look(va),
+                    Some(Leaf {
+                        pa: va,
+                        attr: MemAttr::NormalWb,
+                        exec: false
+                    }),
+                    "{regime:?} {va:#x}"
+                );
+            }
+        }
+        assert_eq!(
+            look(OWN.image.start + 0x123).map(|l| (l.attr, l.exec)),
+            Some((MemAttr::NormalWb, true))
+        );
+        assert_eq!(look(OWN.stack.start + 8).unwrap().attr, MemAttr::NormalNc);
+        assert_eq!(look(OWN.tables.start).unwrap().attr, MemAttr::NormalWb);
+        assert_eq!(look(UART + 0x18).unwrap().attr, MemAttr::DeviceNgnre);
+        // Nothing else is mapped.
+        assert_eq!(look(0x6000_0000), None);
+        assert_eq!(look(UART + 0x1000), None);
+    }
+}
+
+#[test]
+fn blocks_split_into_pages_when_overridden() {
+    let mut m = Mock::new(64);
+    let mut b = TableBuilder::new(&mut m, Regime::El1, 0x1000_0000, 0x10000).unwrap();
+    b.map(&mut m, 0x4000_0000, 0x40_0000, MemAttr::NormalWb, false)
+        .unwrap();
+    let used_blocks = b.pages_used();
+    assert_eq!(used_blocks, 3, "L0 + L1 + L2, two 2 MiB blocks");
+    b.map(&mut m, 0x4010_0000, 0x1000, MemAttr::NormalNc, false)
+        .unwrap();
+    assert_eq!(b.pages_used(), 4);
+    let cfg = b.config(5);
+    let mut look = |va| translate(&cfg, va, |pa| m.read_u64(pa)).map(|l| l.attr);
+    assert_eq!(look(0x4010_0000), Some(MemAttr::NormalNc));
+    assert_eq!(look(0x4010_1000), Some(MemAttr::NormalWb));
+    assert_eq!(look(0x400f_f000), Some(MemAttr::NormalWb));
+    assert_eq!(look(0x4030_0000), Some(MemAttr::NormalWb));
+    assert_eq!(look(0x4040_0000), None);
+}
+
+#[test]
+fn tcr_values() {
+    // EL2 (E2H = 0): T0SZ 16, WBWA inner/outer, inner shareable, 4K, PS 48 bits, RES1 23 and 31.
+    assert_eq!(pagetable::tcr_value(Regime::El2, 5), 0x8085_3510);
+    // EL1 layout: + T1SZ 16, EPD1, TG1 4K, IPS 40 bits.
+    assert_eq!(
+        pagetable::tcr_value(Regime::El1, 2),
+        (2 << 32) | (2 << 30) | (1 << 23) | (16 << 16) | 0x3510
+    );
+    // PARange 52 bits is capped at 48.
+    assert_eq!(pagetable::tcr_value(Regime::El2Host, 6) >> 32, 5);
+    assert!(pagetable::granule_4k_supported(0));
+    assert!(!pagetable::granule_4k_supported(0xf000_0000));
+}
+
+#[test]
+fn line_iteration_covers_unaligned_ranges() {
+    let mut v = Vec::new();
+    for_each_line(0x1003, 0x7e, 64, |a| v.push(a));
+    assert_eq!(v, vec![0x1000, 0x1040, 0x1080]);
+    v.clear();
+    for_each_line(0x1000, 0x40, 64, |a| v.push(a));
+    assert_eq!(v, vec![0x1000]);
+    v.clear();
+    for_each_line(0x1000, 0, 64, |a| v.push(a));
+    assert!(v.is_empty());
+    v.clear();
+    for_each_line(u64::MAX - 0x3f, 0x40, 64, |a| v.push(a));
+    assert_eq!(v, vec![u64::MAX - 0x3f]);
+    assert_eq!(dcache_line_size(0x8444_c004), 64);
+}
+
+#[test]
+fn sha256_matches_reference_for_all_split_points() {
+    use sha2::Digest;
+    let data = pattern(1000, 7);
+    for len in [0usize, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000] {
+        let want: [u8; 32] = sha2::Sha256::digest(&data[..len]).into();
+        assert_eq!(sha256_soft(&data[..len]), want, "len {len}");
+        for split in [0, 1, 63, 64, len / 2] {
+            let split = split.min(len);
+            let mut h = Sha256::new(SoftCompress);
+            h.update(&data[..split]);
+            h.update(&data[split..len]);
+            assert_eq!(h.finalize(), want, "len {len} split {split}");
+        }
+    }
+}
+
+#[test]
+fn header_layout_bytes() {
+    let mut p = HandoffParams {
+        entry: 0x4020_0000,
+        dtb: 0x4800_0000,
+        uart: 0x0900_0000,
+        flags: Flags(Flags::FORCE_SOFT_SHA256),
+        ..Default::default()
+    };
+    p.push_segment(SegmentDigest {
+        addr: 0x4020_0000,
+        len: 0x1234,
+        sha256: [0xab; 32],
+    })
+    .unwrap();
+    let h = PurgatoryHeader {
+        mem_size: 0x2_0000,
+        params: p.clone(),
+    };
+    let b = h.encode().unwrap();
+    #[rustfmt::skip]
+    let want_head: [u8; 0x40] = [
+        b'K', b'X', b'P', b'U', b'R', b'G', b'0', b'1', // 0x00: magic
+        0x01, 0x00, 0x00, 0x00,                         // 0x08: version 1
+        0x40, 0x03, 0x00, 0x00,                         // 0x0c: header size 0x340
+        0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x10: mem_size 0x20000
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x18: flags FORCE_SOFT_SHA256
+        0x00, 0x00, 0x20, 0x40, 0x00, 0x00, 0x00, 0x00, // 0x20: entry 0x40200000
+        0x00, 0x00, 0x00, 0x48, 0x00, 0x00, 0x00, 0x00, // 0x28: dtb 0x48000000
+        0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, // 0x30: uart 0x09000000
+        0x01, 0x00, 0x00, 0x00,                         // 0x38: nr_segments 1
+        0x00, 0x00, 0x00, 0x00,                         // 0x3c: reserved
+    ];
+    assert_eq!(&b[..0x40], &want_head);
+    #[rustfmt::skip]
+    let want_seg0: [u8; 16] = [
+        0x00, 0x00, 0x20, 0x40, 0x00, 0x00, 0x00, 0x00, // 0x40: segments[0].addr
+        0x34, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x48: segments[0].len
+    ];
+    assert_eq!(&b[0x40..0x50], &want_seg0);
+    assert_eq!(&b[0x50..0x70], &[0xab; 32]); // 0x50: segments[0].sha256
+    assert!(b[0x70..].iter().all(|&x| x == 0));
+    assert_eq!(PurgatoryHeader::decode(&b), Ok(h));
+}
+
+#[test]
+fn header_errors() {
+    let h = PurgatoryHeader {
+        mem_size: 0,
+        params: HandoffParams::default(),
+    };
+    let good = h.encode().unwrap();
+    assert_eq!(
+        PurgatoryHeader::decode(&good[..10]),
+        Err(HeaderError::Truncated(10))
+    );
+    let mut b = good;
+    b[0] = b'X';
+    assert_eq!(PurgatoryHeader::decode(&b), Err(HeaderError::BadMagic));
+    let mut b = good;
+    b[8] = 2;
+    assert_eq!(
+        PurgatoryHeader::decode(&b),
+        Err(HeaderError::UnsupportedVersion(2))
+    );
+    let mut b = good;
+    b[0x38] = 17;
+    assert_eq!(
+        PurgatoryHeader::decode(&b),
+        Err(HeaderError::TooManySegments(17))
+    );
+    let mut b = good;
+    b[0x18] = 0x80;
+    assert_eq!(
+        PurgatoryHeader::decode(&b),
+        Err(HeaderError::UnknownFlags(0x80))
+    );
+    let mut p = HandoffParams::default();
+    p.push_segment(SegmentDigest {
+        addr: u64::MAX,
+        len: 2,
+        sha256: [0; 32],
+    })
+    .unwrap();
+    assert_eq!(
+        PurgatoryHeader {
+            mem_size: 0,
+            params: p
+        }
+        .encode(),
+        Err(HeaderError::SegmentWraps(0))
+    );
+    let mut full = HandoffParams::default();
+    for _ in 0..MAX_SEGMENTS {
+        full.push_segment(SegmentDigest::default()).unwrap();
+    }
+    assert_eq!(
+        full.push_segment(SegmentDigest::default()),
+        Err(HeaderError::TooManySegments(17))
+    );
+}
+
+#[test]
+fn patch_image_keeps_link_time_fields() {
+    let linked = PurgatoryHeader {
+        mem_size: 0x5000,
+        params: HandoffParams::default(),
+    };
+    let mut image = vec![0u8; HEADER_OFFSET + HEADER_SIZE + 16];
+    image[HEADER_OFFSET..HEADER_OFFSET + HEADER_SIZE].copy_from_slice(&linked.encode().unwrap());
+    let p = HandoffParams {
+        entry: 0x1000,
+        dtb: 0x2000,
+        ..Default::default()
+    };
+    PurgatoryHeader::patch_image(&mut image, &p).unwrap();
+    let got = PurgatoryHeader::decode(&image[HEADER_OFFSET..]).unwrap();
+    assert_eq!(
+        got,
+        PurgatoryHeader {
+            mem_size: 0x5000,
+            params: p
+        }
+    );
+}

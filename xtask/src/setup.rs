@@ -1,0 +1,370 @@
+//! `cargo xtask setup`: install what a fresh Debian/Ubuntu machine lacks.
+//!
+//! Idempotent. Steps, each announced with a `==>` line:
+//! 1. rustup targets for the static arm64 CLI and the bare-metal purgatory;
+//! 2. host tools from Debian packages (`qemu-system-arm`, `cpio`, binutils' `readelf`);
+//! 3. arm64 packages fetched with `apt-get download` (after
+//!    `dpkg --add-architecture arm64`): the current Debian arm64 kernel (its ABI
+//!    resolved from the `linux-image-arm64` metapackage, never hard-coded),
+//!    `busybox-static`, and `kexec-tools` with every arm64 library it needs
+//!    (found through `Depends` and verified with `readelf -d`);
+//! 4. the extracted kernel `Image` and the guest root file system parts.
+//!
+//! Everything goes to the cache directory of [`test_assets::cache_dir`],
+//! outside the source tree.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::util::{announce, capture, run, which};
+
+/// Rust targets the project builds for.
+pub const RUST_TARGETS: [&str; 2] = ["aarch64-unknown-linux-musl", "aarch64-unknown-none"];
+
+/// Host programs the harness needs, with the Debian package that provides each.
+pub const HOST_TOOLS: [(&str, &str); 4] = [
+    ("qemu-system-aarch64", "qemu-system-arm"),
+    ("cpio", "cpio"),
+    ("readelf", "binutils"),
+    ("dpkg-deb", "dpkg"),
+];
+
+/// Where setup puts everything.
+#[derive(Debug, Clone)]
+pub struct Assets {
+    /// The cache root.
+    pub root: PathBuf,
+    /// The kernel that setup resolved (kernel A and B by default).
+    pub kernel: test_assets::DebianKernel,
+    /// The guest's root file system parts (busybox, kexec-tools and its libraries).
+    pub guest_root: PathBuf,
+}
+
+impl Assets {
+    /// The assets already in the cache, without installing anything.
+    pub fn existing() -> Result<Self> {
+        let root = test_assets::cache_dir();
+        let kernel = test_assets::installed_kernels().pop().with_context(|| {
+            format!(
+                "no arm64 kernel in {}: run `cargo xtask setup` first",
+                test_assets::kernels_dir().display()
+            )
+        })?;
+        let guest_root = root.join("guest").join("root");
+        if !guest_root.join("bin/busybox").is_file() || !guest_root.join("sbin/kexec").is_file() {
+            bail!(
+                "guest files missing in {}: run `cargo xtask setup` first",
+                guest_root.display()
+            );
+        }
+        Ok(Self {
+            root,
+            kernel,
+            guest_root,
+        })
+    }
+
+    /// The kernel with this release name, if downloaded.
+    pub fn kernel_named(&self, version: &str) -> Result<test_assets::DebianKernel> {
+        test_assets::DebianKernel::from_dir(&test_assets::kernels_dir().join(version)).with_context(
+            || format!("kernel {version} is not in the cache: run `cargo xtask setup`"),
+        )
+    }
+}
+
+/// Run every setup step.
+pub fn setup() -> Result<Assets> {
+    install_rust_targets()?;
+    install_host_tools()?;
+    let root = test_assets::cache_dir();
+    let debs = root.join("debs");
+    fs::create_dir_all(&debs).with_context(|| format!("creating {}", debs.display()))?;
+    enable_arm64_packages()?;
+
+    announce("resolving the current Debian arm64 kernel from linux-image-arm64");
+    let kernel_pkg = current_kernel_package()?;
+    let kernel_deb = download(&debs, &kernel_pkg)?;
+    let kernel = extract_kernel(&root, &kernel_deb)?;
+    println!(
+        "    kernel {} -> {}",
+        kernel.version,
+        kernel.image.display()
+    );
+
+    let guest_root = root.join("guest").join("root");
+    let busybox_deb = download(&debs, "busybox-static")?;
+    extract_into(&busybox_deb, &guest_root)?;
+
+    announce("resolving kexec-tools:arm64 and the arm64 libraries it needs");
+    let mut packages = BTreeSet::new();
+    library_closure("kexec-tools", &mut packages)?;
+    for pkg in &packages {
+        let deb = download(&debs, pkg)?;
+        extract_into(&deb, &guest_root)?;
+    }
+    check_shared_libraries(&guest_root, &guest_root.join("sbin/kexec"))?;
+    println!(
+        "    kexec-tools with {} packages, all NEEDED libraries present",
+        packages.len()
+    );
+    announce(&format!("assets ready in {}", root.display()));
+    Ok(Assets {
+        root,
+        kernel,
+        guest_root,
+    })
+}
+
+fn install_rust_targets() -> Result<()> {
+    announce("checking rustup targets");
+    let installed = capture(Command::new("rustup").args(["target", "list", "--installed"]))
+        .context("rustup is required (https://rustup.rs)")?;
+    for target in RUST_TARGETS {
+        if !installed.lines().any(|l| l.trim() == target) {
+            println!("    adding {target}");
+            run(Command::new("rustup").args(["target", "add", target]))?;
+        }
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    capture(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
+}
+
+fn install_host_tools() -> Result<()> {
+    announce("checking host tools (qemu-system-aarch64, cpio, readelf, dpkg-deb, apt-get)");
+    if which("apt-get").is_none() {
+        bail!("apt-get not found: setup needs a Debian or Ubuntu host");
+    }
+    let missing: BTreeSet<&str> = HOST_TOOLS
+        .iter()
+        .filter(|(tool, _)| which(tool).is_none())
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<&str> = missing.into_iter().collect();
+    let line = format!(
+        "apt-get install -y --no-install-recommends {}",
+        list.join(" ")
+    );
+    if !is_root() {
+        bail!("missing host packages; install them with:\n    sudo apt-get update && sudo {line}");
+    }
+    println!("    installing {}", list.join(" "));
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&list)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn enable_arm64_packages() -> Result<()> {
+    announce("checking that apt knows arm64 packages");
+    let foreign = capture(Command::new("dpkg").arg("--print-foreign-architectures"))?;
+    let known = foreign.lines().any(|l| l.trim() == "arm64");
+    if !known {
+        if !is_root() {
+            bail!(
+                "apt does not list arm64 packages; enable them with:\n    \
+                 sudo dpkg --add-architecture arm64 && sudo apt-get update"
+            );
+        }
+        run(Command::new("dpkg").args(["--add-architecture", "arm64"]))?;
+    }
+    if !known || package_field("linux-image-arm64", "Depends").is_err() {
+        println!("    apt-get update");
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+    }
+    Ok(())
+}
+
+/// One field of an arm64 package's record in the apt cache.
+fn package_field(pkg: &str, field: &str) -> Result<String> {
+    let record = capture(Command::new("apt-cache").args([
+        "show",
+        "--no-all-versions",
+        &format!("{pkg}:arm64"),
+    ]))
+    .with_context(|| format!("apt-cache has no record for {pkg}:arm64"))?;
+    let prefix = format!("{field}:");
+    record
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_owned()))
+        .with_context(|| format!("{pkg}:arm64 has no {field} field"))
+}
+
+/// The package names in a Debian `Depends` value (first of each alternative).
+fn depends_names(depends: &str) -> Vec<String> {
+    depends
+        .split(',')
+        .filter_map(|alt| alt.split('|').next())
+        .filter_map(|dep| dep.split_whitespace().next())
+        .map(|name| name.split(':').next().unwrap_or(name).to_owned())
+        .collect()
+}
+
+fn current_kernel_package() -> Result<String> {
+    let depends = package_field("linux-image-arm64", "Depends")?;
+    depends_names(&depends)
+        .into_iter()
+        .find(|name| name.starts_with("linux-image-") && name.ends_with("-arm64"))
+        .with_context(|| format!("no linux-image-*-arm64 in linux-image-arm64 Depends: {depends}"))
+}
+
+/// `pkg` and every `Multi-Arch: same` package it depends on, recursively:
+/// the arm64 shared libraries (and their data packages) a binary needs.
+fn library_closure(pkg: &str, out: &mut BTreeSet<String>) -> Result<()> {
+    if !out.insert(pkg.to_owned()) {
+        return Ok(());
+    }
+    let Ok(depends) = package_field(pkg, "Depends") else {
+        return Ok(());
+    };
+    for dep in depends_names(&depends) {
+        let same = package_field(&dep, "Multi-Arch").is_ok_and(|v| v == "same");
+        if same {
+            library_closure(&dep, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Download `pkg:arm64` into `dir` unless that version is already there.
+fn download(dir: &Path, pkg: &str) -> Result<PathBuf> {
+    let version = package_field(pkg, "Version")?;
+    let file = dir.join(format!("{pkg}_{}_arm64.deb", version.replace(':', "%3a")));
+    if file.is_file() {
+        println!(
+            "    have {}",
+            file.file_name().unwrap_or_default().to_string_lossy()
+        );
+        return Ok(file);
+    }
+    println!("    downloading {pkg}:arm64 {version}");
+    let fetch = || {
+        run(Command::new("apt-get")
+            .args([
+                "download",
+                "-qq",
+                "-o",
+                "APT::Sandbox::User=root",
+                &format!("{pkg}:arm64"),
+            ])
+            .current_dir(dir))
+    };
+    if fetch().is_err() {
+        println!("    retrying after apt-get update");
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        fetch()?;
+    }
+    if !file.is_file() {
+        bail!(
+            "apt-get download {pkg}:arm64 did not produce {}",
+            file.display()
+        );
+    }
+    Ok(file)
+}
+
+fn extract_into(deb: &Path, dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir))
+}
+
+fn extract_kernel(root: &Path, deb: &Path) -> Result<test_assets::DebianKernel> {
+    let tmp = root.join("tmp-kernel");
+    let _ = fs::remove_dir_all(&tmp);
+    extract_into(deb, &tmp)?;
+    let boot = tmp.join("boot");
+    let vmlinuz = fs::read_dir(&boot)
+        .with_context(|| format!("{} has no /boot", deb.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .with_context(|| format!("{} has no /boot/vmlinuz-*", deb.display()))?;
+    let name = vmlinuz
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let version = name.trim_start_matches("vmlinuz-").to_owned();
+    let dest = test_assets::kernels_dir().join(&version);
+    fs::create_dir_all(&dest)?;
+    let image = fs::read(&vmlinuz)?;
+    if image.get(56..60) != Some(b"ARM\x64".as_slice()) {
+        bail!(
+            "{}: not an uncompressed arm64 Image (no ARM\\x64 magic at offset 56)",
+            vmlinuz.display()
+        );
+    }
+    fs::write(dest.join("Image"), image)?;
+    fs::copy(boot.join(format!("config-{version}")), dest.join("config"))
+        .with_context(|| format!("{} has no config-{version}", deb.display()))?;
+    fs::remove_dir_all(&tmp)?;
+    test_assets::DebianKernel::from_dir(&dest).context("kernel extraction incomplete")
+}
+
+/// Check, with `readelf -d`, that every NEEDED library of `binary` (and of
+/// those libraries, recursively) is present under `root`.
+pub fn check_shared_libraries(root: &Path, binary: &Path) -> Result<()> {
+    let mut todo = vec![binary.to_path_buf()];
+    let mut seen = BTreeSet::new();
+    while let Some(file) = todo.pop() {
+        let dynamic = capture(Command::new("readelf").arg("-d").arg(&file))?;
+        for line in dynamic.lines().filter(|l| l.contains("(NEEDED)")) {
+            let lib = line
+                .rsplit('[')
+                .next()
+                .and_then(|s| s.strip_suffix(']'))
+                .with_context(|| format!("unexpected readelf line: {line}"))?
+                .to_owned();
+            if !seen.insert(lib.clone()) {
+                continue;
+            }
+            let found = find_library(root, &lib).with_context(|| {
+                format!(
+                    "{} needs {lib}, which no downloaded arm64 package provides",
+                    file.display()
+                )
+            })?;
+            todo.push(found);
+        }
+    }
+    Ok(())
+}
+
+/// Where a shared library sits in the extracted arm64 tree.
+pub fn find_library(root: &Path, soname: &str) -> Option<PathBuf> {
+    [
+        "lib/aarch64-linux-gnu",
+        "usr/lib/aarch64-linux-gnu",
+        "lib",
+        "usr/lib",
+    ]
+    .iter()
+    .map(|dir| root.join(dir).join(soname))
+    .find(|p| p.exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depends_names_takes_first_alternative_and_drops_versions() {
+        let names = depends_names(
+            "libc6 (>= 2.34), zlib1g (>= 1:1.2.2.3), debconf (>= 0.5) | debconf-2.0, libfoo:any",
+        );
+        assert_eq!(names, ["libc6", "zlib1g", "debconf", "libfoo"]);
+    }
+}
