@@ -380,7 +380,8 @@ pub fn unxz(input: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
 /// After the magic come blocks, each a `u32` little-endian compressed size and
 /// an lz4 block of at most [`LZ4_LEGACY_BLOCK_SIZE`] decoded bytes. A repeated
 /// magic starts a new frame; four or fewer bytes left at a block boundary are
-/// the end of the data (the `size_append` trailer, which is checked).
+/// the end of the data (the `size_append` trailer, which is checked), and so
+/// are zero bytes up to the end of the input (padding).
 pub fn unlz4_legacy(input: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
     let format = Compression::Lz4Legacy;
     let Some(mut rest) = input.strip_prefix(&LZ4_LEGACY_MAGIC[..]) else {
@@ -389,6 +390,10 @@ pub fn unlz4_legacy(input: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let mut block = Vec::new();
     loop {
+        if rest.iter().all(|&b| b == 0) {
+            // End of data, or zero padding after it.
+            return Ok(out);
+        }
         if rest.len() <= SIZE_TRAILER_LEN {
             if rest.len() == SIZE_TRAILER_LEN {
                 check_trailer(format, input, rest, &out)?;

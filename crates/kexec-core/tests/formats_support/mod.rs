@@ -32,7 +32,12 @@ pub fn header(text_offset: u64, image_size: u64, flags: u64, efi: bool) -> Vec<u
 /// compressible but not trivial body.
 pub fn synthetic_image(len: usize) -> Vec<u8> {
     let len = len.max(HEADER_SIZE);
-    let mut image = header(0, (len as u64).next_multiple_of(0x1_0000) + 0x1_0000, 0xa, true);
+    let mut image = header(
+        0,
+        (len as u64).next_multiple_of(0x1_0000) + 0x1_0000,
+        0xa,
+        true,
+    );
     let mut state = 0x2545_f491_4f6c_dd1du64;
     while image.len() < len {
         state ^= state << 13;
@@ -63,6 +68,20 @@ pub fn xz(data: &[u8]) -> Vec<u8> {
         .read_to_end(&mut out)
         .unwrap();
     out
+}
+
+/// A compressor used by the tests.
+pub type Encoder = fn(&[u8]) -> Vec<u8>;
+
+/// One compressor per decoder.
+pub fn encoders() -> [(kexec_core::decompress::Compression, Encoder); 4] {
+    use kexec_core::decompress::Compression;
+    [
+        (Compression::Gzip, gzip),
+        (Compression::Zstd, zstd),
+        (Compression::Xz, xz),
+        (Compression::Lz4Legacy, lz4_legacy),
+    ]
 }
 
 /// An lz4 legacy frame as `lz4 -l` writes it: magic, then per 8 MiB chunk a
@@ -127,7 +146,7 @@ pub fn pe(machine: u16, sections: &[(&str, &[u8])]) -> (Vec<u8>, Vec<usize>) {
     f.extend_from_slice(&[0u8; 12]); // TimeDateStamp, PointerToSymbolTable, NumberOfSymbols
     f.extend_from_slice(&240u16.to_le_bytes()); // SizeOfOptionalHeader
     f.extend_from_slice(&0x0206u16.to_le_bytes()); // EXECUTABLE_IMAGE | LINE_NUMS_STRIPPED | DEBUG_STRIPPED
-    // PE32+ optional header.
+                                                   // PE32+ optional header.
     f.extend_from_slice(&0x20bu16.to_le_bytes()); // Magic
     f.extend_from_slice(&[0u8; 2]); // linker version
     f.extend_from_slice(&[0u8; 12]); // SizeOfCode, SizeOfInitializedData, SizeOfUninitializedData
@@ -158,7 +177,12 @@ pub fn pe(machine: u16, sections: &[(&str, &[u8])]) -> (Vec<u8>, Vec<usize>) {
 }
 
 /// A UKI (arm64 PE with `.linux` and optional other sections).
-pub fn uki(linux: &[u8], cmdline: Option<&str>, initrd: Option<&[u8]>, dtb: Option<&[u8]>) -> Vec<u8> {
+pub fn uki(
+    linux: &[u8],
+    cmdline: Option<&str>,
+    initrd: Option<&[u8]>,
+    dtb: Option<&[u8]>,
+) -> Vec<u8> {
     let mut sections: Vec<(&str, &[u8])> = vec![(".osrel", b"ID=debian\n")];
     if let Some(c) = cmdline {
         sections.push((".cmdline", c.as_bytes()));
@@ -177,7 +201,10 @@ pub fn uki(linux: &[u8], cmdline: Option<&str>, initrd: Option<&[u8]>, dtb: Opti
 /// out, with `payload` (which may end in a size trailer) in its `.data`
 /// section and `payload_size` (the header field) given separately.
 pub fn zboot(compression: &str, payload: &[u8], payload_size: usize) -> Vec<u8> {
-    let (mut f, offsets) = pe(IMAGE_FILE_MACHINE_ARM64, &[(".text", &[0u8; 16]), (".data", payload)]);
+    let (mut f, offsets) = pe(
+        IMAGE_FILE_MACHINE_ARM64,
+        &[(".text", &[0u8; 16]), (".data", payload)],
+    );
     f[4..8].copy_from_slice(b"zimg"); // image type
     f[8..12].copy_from_slice(&u32::try_from(offsets[1]).unwrap().to_le_bytes()); // payload offset
     f[12..16].copy_from_slice(&u32::try_from(payload_size).unwrap().to_le_bytes()); // payload size
