@@ -1,8 +1,432 @@
 //! The syscall layer of the loader: the only userspace crate allowed `unsafe`.
 //!
-//! It will own `kexec_load(2)`, `kexec_file_load(2)`, unloading, and
-//! `reboot(LINUX_REBOOT_CMD_KEXEC)`, plus reading `/sys/kernel/kexec_loaded` and
-//! `/sys/kernel/kexec_crash_loaded`, and it maps each errno to an explanation a
-//! user can act on (not root, `kexec_load_disabled`, lockdown, …). Every
-//! `unsafe` block carries a `// SAFETY:` comment (include/uapi/linux/kexec.h).
+//! It wraps `kexec_load(2)` (and unloading, a load of zero segments),
+//! `kexec_file_load(2)` and `reboot(LINUX_REBOOT_CMD_KEXEC)`, and reads the
+//! kexec state files under `/sys/kernel`. Every failure is mapped to an
+//! [`Error`] that says what the user can do about it: for `EPERM` it checks
+//! which of "not root / no `CAP_SYS_BOOT`", `kernel.kexec_load_disabled` and
+//! kernel lockdown applies ([`PermissionReason`]).
+//!
+//! ABI: include/uapi/linux/kexec.h (`struct kexec_segment`, `KEXEC_*` flags),
+//! include/uapi/linux/reboot.h (`LINUX_REBOOT_*`).
 #![deny(missing_docs)]
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// `KEXEC_ON_CRASH`: load the kernel to run after a panic (kdump).
+pub const KEXEC_ON_CRASH: u64 = 0x0000_0001;
+/// `KEXEC_ARCH_AARCH64`: the architecture field (high 16 bits) for arm64.
+pub const KEXEC_ARCH_AARCH64: u64 = 183 << 16;
+/// `KEXEC_SEGMENT_MAX`: the most segments one load may carry.
+pub const KEXEC_SEGMENT_MAX: usize = 16;
+/// `KEXEC_FILE_UNLOAD`.
+pub const KEXEC_FILE_UNLOAD: u32 = 0x0000_0001;
+/// `KEXEC_FILE_ON_CRASH`.
+pub const KEXEC_FILE_ON_CRASH: u32 = 0x0000_0002;
+/// `KEXEC_FILE_NO_INITRAMFS`.
+pub const KEXEC_FILE_NO_INITRAMFS: u32 = 0x0000_0004;
+/// `CAP_SYS_BOOT`, the capability every kexec syscall needs.
+pub const CAP_SYS_BOOT: u32 = 22;
+
+/// One segment of a `kexec_load`: bytes to copy to a physical range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// The bytes; the kernel zero-fills `memsz - buf.len()` after them.
+    pub buf: &'a [u8],
+    /// Physical destination, page aligned.
+    pub mem: u64,
+    /// Size of the destination, page aligned, at least `buf.len()`.
+    pub memsz: u64,
+}
+
+/// `struct kexec_segment` of include/uapi/linux/kexec.h.
+#[repr(C)]
+#[derive(Debug)]
+struct RawSegment {
+    buf: *const libc::c_void,
+    bufsz: libc::size_t,
+    mem: libc::c_ulong,
+    memsz: libc::size_t,
+}
+
+/// Which kexec image a call is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Image {
+    /// The kernel `kexec -e` boots.
+    Normal,
+    /// The crash (kdump) kernel a panic boots.
+    Crash,
+}
+
+/// Why the kernel said `EPERM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermissionReason {
+    /// The process lacks `CAP_SYS_BOOT` (usually: not root).
+    MissingCapability,
+    /// `/proc/sys/kernel/kexec_load_disabled` is 1 (it cannot be reset until reboot).
+    LoadDisabled,
+    /// The kernel is locked down; only `kexec_file_load` of a signed image works.
+    Lockdown,
+    /// None of the above could be confirmed.
+    Unknown,
+}
+
+impl std::fmt::Display for PermissionReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::MissingCapability => "this process lacks CAP_SYS_BOOT: run kexec as root",
+            Self::LoadDisabled => {
+                "kexec loading is disabled (kernel.kexec_load_disabled = 1) until the next reboot"
+            }
+            Self::Lockdown => {
+                "the kernel is locked down: kexec_load is refused; use `kexec -s` (kexec_file_load) with a signed image"
+            }
+            Self::Unknown => "the kernel refused permission (a security module may forbid kexec)",
+        })
+    }
+}
+
+/// A kexec syscall failed; each variant explains what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// EPERM.
+    #[error("permission denied: {0}")]
+    PermissionDenied(PermissionReason),
+    /// EBUSY.
+    #[error("the kernel is busy: another kexec load or exec is in progress, or CPUs could not be taken offline")]
+    Busy,
+    /// EINVAL.
+    #[error("the kernel rejected the load as invalid (segments overlap, are unaligned, or exceed memory)")]
+    InvalidArgument,
+    /// EADDRNOTAVAIL.
+    #[error("a segment or the entry point lies outside the memory the kernel allows (for -p: outside the crash kernel region)")]
+    AddressNotAvailable,
+    /// ENOMEM.
+    #[error("the kernel could not allocate memory for the image")]
+    OutOfMemory,
+    /// ENOSYS / EOPNOTSUPP.
+    #[error("this kernel does not support that kexec call (built without CONFIG_KEXEC{0})")]
+    NotSupported(&'static str),
+    /// EKEYREJECTED / EBADMSG / ENOKEY from kexec_file_load.
+    #[error("the kernel rejected the image's signature")]
+    SignatureRejected,
+    /// More segments than `KEXEC_SEGMENT_MAX`.
+    #[error("{0} segments: a kexec load carries at most {KEXEC_SEGMENT_MAX}")]
+    TooManySegments(usize),
+    /// An address or size does not fit this platform's `unsigned long`.
+    #[error("address or size {0:#x} does not fit this platform's unsigned long")]
+    AddressTooWide(u64),
+    /// Any other errno.
+    #[error("{call} failed: {source}")]
+    Other {
+        /// The syscall.
+        call: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// Map the errno of a failed call to an explanation.
+    pub fn from_os(call: &'static str, err: io::Error) -> Self {
+        match err.raw_os_error() {
+            Some(libc::EPERM) => Self::PermissionDenied(diagnose_permission_live()),
+            Some(libc::EBUSY) => Self::Busy,
+            Some(libc::EINVAL) => Self::InvalidArgument,
+            Some(libc::EADDRNOTAVAIL) => Self::AddressNotAvailable,
+            Some(libc::ENOMEM) => Self::OutOfMemory,
+            Some(libc::ENOSYS | libc::EOPNOTSUPP) => {
+                Self::NotSupported(if call == "kexec_file_load" {
+                    "_FILE"
+                } else {
+                    ""
+                })
+            }
+            Some(libc::EKEYREJECTED | libc::EBADMSG | libc::ENOKEY) => Self::SignatureRejected,
+            _ => Self::Other { call, source: err },
+        }
+    }
+}
+
+/// Decide why `EPERM` happened from the text of `/proc/self/status`,
+/// `/proc/sys/kernel/kexec_load_disabled` and `/sys/kernel/security/lockdown`
+/// (any may be missing: pass `""`).
+pub fn diagnose_permission(status: &str, load_disabled: &str, lockdown: &str) -> PermissionReason {
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
+    if cap_eff.is_some_and(|caps| caps & (1 << CAP_SYS_BOOT) == 0) {
+        return PermissionReason::MissingCapability;
+    }
+    if load_disabled.trim() == "1" {
+        return PermissionReason::LoadDisabled;
+    }
+    // The active mode is the bracketed one: "none [integrity] confidentiality".
+    let active = lockdown
+        .split_whitespace()
+        .find(|w| w.starts_with('['))
+        .unwrap_or("[none]");
+    if active != "[none]" {
+        return PermissionReason::Lockdown;
+    }
+    PermissionReason::Unknown
+}
+
+fn diagnose_permission_live() -> PermissionReason {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    diagnose_permission(
+        &read("/proc/self/status"),
+        &read("/proc/sys/kernel/kexec_load_disabled"),
+        &read("/sys/kernel/security/lockdown"),
+    )
+}
+
+fn image_flags(image: Image) -> u64 {
+    match image {
+        Image::Normal => 0,
+        Image::Crash => KEXEC_ON_CRASH,
+    }
+}
+
+/// `kexec_load(entry, segments, flags)`: hand the segments to the kernel.
+///
+/// The kernel copies the buffers during the call, so they need not outlive
+/// it. A failed call leaves a previously loaded image in place.
+pub fn kexec_load(entry: u64, segments: &[Segment<'_>], image: Image) -> Result<(), Error> {
+    if segments.len() > KEXEC_SEGMENT_MAX {
+        return Err(Error::TooManySegments(segments.len()));
+    }
+    let raw = segments
+        .iter()
+        .map(|s| {
+            Ok(RawSegment {
+                buf: s.buf.as_ptr().cast(),
+                bufsz: s.buf.len(),
+                mem: libc::c_ulong::try_from(s.mem).map_err(|_| Error::AddressTooWide(s.mem))?,
+                memsz: libc::size_t::try_from(s.memsz)
+                    .map_err(|_| Error::AddressTooWide(s.memsz))?,
+            })
+        })
+        .collect::<Result<Vec<RawSegment>, Error>>()?;
+    let entry = libc::c_ulong::try_from(entry).map_err(|_| Error::AddressTooWide(entry))?;
+    let flags = image_flags(image) | KEXEC_ARCH_AARCH64;
+    // SAFETY: `raw` is a live array of `raw.len()` `struct kexec_segment`s whose
+    // `buf`/`bufsz` describe borrowed slices valid for the whole call; the
+    // kernel only reads them (it copies the data before returning).
+    let ret = unsafe { libc::syscall(libc::SYS_kexec_load, entry, raw.len(), raw.as_ptr(), flags) };
+    if ret != 0 {
+        return Err(Error::from_os("kexec_load", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Unload the normal or crash image (`kexec_load` with no segments).
+pub fn unload(image: Image) -> Result<(), Error> {
+    kexec_load(0, &[], image)
+}
+
+/// `kexec_file_load`: the kernel reads, verifies and places the image itself.
+///
+/// `cmdline` must not contain NUL; `initrd` `None` sets `KEXEC_FILE_NO_INITRAMFS`.
+pub fn kexec_file_load(
+    kernel: &File,
+    initrd: Option<&File>,
+    cmdline: &str,
+    image: Image,
+) -> Result<(), Error> {
+    let mut cmd = Vec::with_capacity(cmdline.len() + 1);
+    cmd.extend_from_slice(cmdline.as_bytes());
+    cmd.push(0);
+    let mut flags = match image {
+        Image::Normal => 0,
+        Image::Crash => KEXEC_FILE_ON_CRASH,
+    };
+    let initrd_fd = match initrd {
+        Some(f) => f.as_raw_fd(),
+        None => {
+            flags |= KEXEC_FILE_NO_INITRAMFS;
+            -1
+        }
+    };
+    // SAFETY: the file descriptors are open for the duration of the call
+    // (borrowed `File`s), `cmd` is a NUL-terminated buffer of `cmd.len()`
+    // bytes (the length counts the NUL, as the ABI requires) that the kernel
+    // only reads.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_kexec_file_load,
+            kernel.as_raw_fd(),
+            initrd_fd,
+            cmd.len() as libc::c_ulong,
+            cmd.as_ptr(),
+            libc::c_ulong::from(flags),
+        )
+    };
+    if ret != 0 {
+        return Err(Error::from_os(
+            "kexec_file_load",
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Unload an image loaded with `kexec_file_load`.
+pub fn file_unload(image: Image) -> Result<(), Error> {
+    let flags = KEXEC_FILE_UNLOAD
+        | match image {
+            Image::Normal => 0,
+            Image::Crash => KEXEC_FILE_ON_CRASH,
+        };
+    // SAFETY: with KEXEC_FILE_UNLOAD the kernel ignores the descriptors and
+    // the (empty, null) command line.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_kexec_file_load,
+            -1,
+            -1,
+            0 as libc::c_ulong,
+            std::ptr::null::<u8>(),
+            libc::c_ulong::from(flags),
+        )
+    };
+    if ret != 0 {
+        return Err(Error::from_os(
+            "kexec_file_load",
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Flush file systems to disk (`sync(2)`), as `kexec -e` does before rebooting.
+pub fn sync() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
+/// `reboot(LINUX_REBOOT_CMD_KEXEC)`: jump to the loaded kernel. Returns only on failure.
+pub fn reboot_into_loaded_kernel() -> Error {
+    // SAFETY: reboot(2) with the KEXEC command takes no pointers; on success
+    // it does not return.
+    let ret = unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_KEXEC) };
+    debug_assert!(ret != 0);
+    Error::from_os("reboot", io::Error::last_os_error())
+}
+
+/// What `/sys/kernel` says about loaded kexec images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KexecState {
+    /// `/sys/kernel/kexec_loaded` is 1.
+    pub loaded: bool,
+    /// `/sys/kernel/kexec_crash_loaded` is 1.
+    pub crash_loaded: bool,
+    /// `/sys/kernel/kexec_crash_size`, bytes reserved for a crash kernel.
+    pub crash_size: Option<u64>,
+}
+
+impl KexecState {
+    /// Read the state under `root` (`/` for the live system, or a sysroot).
+    pub fn read(root: &Path) -> io::Result<Self> {
+        let read = |name: &str| std::fs::read_to_string(root.join("sys/kernel").join(name));
+        Ok(Self {
+            loaded: read("kexec_loaded")?.trim() == "1",
+            crash_loaded: read("kexec_crash_loaded").is_ok_and(|s| s.trim() == "1"),
+            crash_size: read("kexec_crash_size")
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT_STATUS: &str = "Name:\tkexec\nCapEff:\t000001ffffffffff\n";
+    const USER_STATUS: &str = "Name:\tkexec\nCapEff:\t0000000000000000\n";
+
+    #[test]
+    fn eperm_without_cap_sys_boot() {
+        assert_eq!(
+            diagnose_permission(USER_STATUS, "0", ""),
+            PermissionReason::MissingCapability
+        );
+    }
+
+    #[test]
+    fn eperm_with_load_disabled() {
+        assert_eq!(
+            diagnose_permission(ROOT_STATUS, "1\n", ""),
+            PermissionReason::LoadDisabled
+        );
+    }
+
+    #[test]
+    fn eperm_under_lockdown() {
+        let lockdown = "none [integrity] confidentiality\n";
+        assert_eq!(
+            diagnose_permission(ROOT_STATUS, "0", lockdown),
+            PermissionReason::Lockdown
+        );
+        let open = "[none] integrity confidentiality\n";
+        assert_eq!(
+            diagnose_permission(ROOT_STATUS, "0", open),
+            PermissionReason::Unknown
+        );
+        assert!(PermissionReason::Lockdown.to_string().contains("kexec -s"));
+    }
+
+    #[test]
+    fn errno_mapping() {
+        let e = |n| Error::from_os("kexec_load", io::Error::from_raw_os_error(n));
+        assert!(matches!(e(libc::EBUSY), Error::Busy));
+        assert!(matches!(e(libc::EADDRNOTAVAIL), Error::AddressNotAvailable));
+        assert!(matches!(e(libc::ENOSYS), Error::NotSupported("")));
+        assert!(matches!(e(libc::ENOMEM), Error::OutOfMemory));
+        assert!(matches!(
+            e(libc::EIO),
+            Error::Other {
+                call: "kexec_load",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn too_many_segments_is_refused_before_the_syscall() {
+        let seg = Segment {
+            buf: &[],
+            mem: 0,
+            memsz: 0,
+        };
+        let segments = [seg; KEXEC_SEGMENT_MAX + 1];
+        assert!(matches!(
+            kexec_load(0, &segments, Image::Normal),
+            Err(Error::TooManySegments(17))
+        ));
+    }
+
+    #[test]
+    fn state_from_a_sysroot() {
+        let dir = std::env::temp_dir().join(format!("kexec-sys-state-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sys/kernel")).unwrap();
+        std::fs::write(dir.join("sys/kernel/kexec_loaded"), "1\n").unwrap();
+        std::fs::write(dir.join("sys/kernel/kexec_crash_loaded"), "0\n").unwrap();
+        std::fs::write(dir.join("sys/kernel/kexec_crash_size"), "268435456\n").unwrap();
+        let state = KexecState::read(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            state,
+            KexecState {
+                loaded: true,
+                crash_loaded: false,
+                crash_size: Some(256 << 20)
+            }
+        );
+    }
+}
