@@ -299,8 +299,9 @@ fn encode_ranges(
 /// What a crash load adds to `/chosen`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrashChosen {
-    /// Where the ELF core header segment lies.
-    pub elfcorehdr: MemoryRange,
+    /// Where the ELF core header segment lies; `None` leaves
+    /// `linux,elfcorehdr` out (no header generated yet).
+    pub elfcorehdr: Option<MemoryRange>,
     /// The crash kernel's usable memory, high range first.
     pub usable: Vec<MemoryRange>,
 }
@@ -416,7 +417,10 @@ pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
                 return Err(Error::TooManyUsableRanges(c.usable.len()));
             }
             Some((
-                encode_ranges(ELFCOREHDR, &[c.elfcorehdr], cells)?,
+                match c.elfcorehdr {
+                    Some(r) => Some(encode_ranges(ELFCOREHDR, &[r], cells)?),
+                    None => None,
+                },
                 encode_ranges(USABLE_MEMORY_RANGE, &c.usable, cells)?,
             ))
         }
@@ -455,7 +459,7 @@ pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
         set(chosen, &mut changes, RNG_SEED, Some(seed.clone()));
     }
     let (core, usable) = match crash {
-        Some((core, usable)) => (Some(core), Some(usable)),
+        Some((core, usable)) => (core, Some(usable)),
         None => (None, None),
     };
     set(chosen, &mut changes, ELFCOREHDR, core);
@@ -691,7 +695,7 @@ mod tests {
     #[test]
     fn crash_properties_follow_root_cells() {
         let crash = CrashChosen {
-            elfcorehdr: MemoryRange::with_size(0x7f00_0000, 0x1_0000),
+            elfcorehdr: Some(MemoryRange::with_size(0x7f00_0000, 0x1_0000)),
             usable: vec![
                 MemoryRange::new(0x7000_0000, 0x8000_0000),
                 MemoryRange::new(0x4000_0000, 0x4100_0000),
@@ -715,7 +719,7 @@ mod tests {
             0x00, 0x01, 0x00, 0x00, // size, 1 cell
         ]);
         let high = CrashChosen {
-            elfcorehdr: MemoryRange::with_size(1 << 33, 0x1000),
+            elfcorehdr: Some(MemoryRange::with_size(1 << 33, 0x1000)),
             usable: vec![],
         };
         assert_eq!(

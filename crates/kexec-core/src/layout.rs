@@ -76,11 +76,11 @@ pub const fn is_aligned(value: u64, align: u64) -> bool {
     value & (align - 1) == 0
 }
 
-/// A size in the largest binary unit that divides it evenly, or one decimal
-/// place of MiB otherwise, e.g. `2 MiB`, `812 MiB`, `1.5 MiB`, `4096 B`.
+/// A size for people: whole GiB or MiB when exact, else MiB with one
+/// decimal from 1 MiB up, else whole KiB when exact, else bytes; e.g.
+/// `2 MiB`, `812 MiB`, `1.5 MiB`, `64 KiB`, `4097 B`.
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(SZ_1G, "GiB"), (SZ_1M, "MiB"), (1024, "KiB")];
-    for (unit, name) in UNITS {
+    for (unit, name) in [(SZ_1G, "GiB"), (SZ_1M, "MiB")] {
         if bytes >= unit && bytes.is_multiple_of(unit) {
             return format!("{} {name}", bytes / unit);
         }
@@ -90,6 +90,9 @@ pub fn human_size(bytes: u64) -> String {
         #[allow(clippy::cast_precision_loss)]
         let mib = bytes as f64 / SZ_1M as f64;
         return format!("{mib:.1} MiB");
+    }
+    if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        return format!("{} KiB", bytes / 1024);
     }
     format!("{bytes} B")
 }
@@ -114,6 +117,8 @@ mod tests {
         assert_eq!(human_size(812 * SZ_1M), "812 MiB");
         assert_eq!(human_size(SZ_1M + SZ_1M / 2 + 1), "1.5 MiB");
         assert_eq!(human_size(100), "100 B");
+        assert_eq!(human_size(SZ_64K), "64 KiB");
+        assert_eq!(human_size(32 * SZ_1M + SZ_64K), "32.1 MiB");
         assert_eq!(human_size(4 * SZ_1G), "4 GiB");
     }
 }

@@ -2,21 +2,418 @@
 //!
 //! A thin layer: parse arguments, gather the system state (live, or replayed
 //! from `--sysroot`), ask `kexec-core` for a load plan, then print it
-//! (`--dry-run`, `--json`) or hand it to `kexec-sys`.
+//! (`--dry-run`, `--json`) or hand it to `kexec-sys` (not yet: without
+//! `--dry-run` a load is refused with exit code 1).
+//!
+//! ```text
+//! kexec -l IMAGE [--initrd F] [--append S | --command-line S | --reuse-cmdline]
+//!       [--dtb F] [-p] --dry-run [--json] [--sysroot DIR]
+//! kexec capture-sysroot DIR
+//! ```
+//!
+//! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
+mod failure;
+mod report;
+mod sysroot;
 
-/// Command-line arguments.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kexec_core::fdt::{self, ChosenEdit, CrashChosen, RNG_SEED_LEN};
+use kexec_core::plan::{KernelFacts, LoadMode, Planner};
+use kexec_core::{cmdline, iomem, kernel};
+
+use crate::failure::{chain, Failure};
+use crate::report::Report;
+use crate::sysroot::Sysroot;
+
+/// Environment variable: a u64 (decimal or 0x-hex) that makes `kaslr-seed`
+/// and `rng-seed` deterministic, for golden tests. Never set it in production.
+pub const TEST_SEED_ENV: &str = "KEXEC_RS_TEST_SEED";
+
+/// Command-line arguments, spelled as kexec-tools spells them.
 #[derive(Debug, Parser)]
 #[command(
     name = "kexec",
     version,
-    about = "Load and boot a new Linux kernel (arm64)"
+    about = "Load and boot a new Linux kernel (arm64)",
+    args_conflicts_with_subcommands = true
 )]
-struct Args {}
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Load KERNEL for a later `kexec -e`.
+    #[arg(short = 'l', long = "load", conflicts_with_all = ["load_panic", "unload", "exec"])]
+    load: bool,
+    /// Load KERNEL as the crash (panic) kernel, into the crash region.
+    #[arg(short = 'p', long = "load-panic", conflicts_with_all = ["unload", "exec"])]
+    load_panic: bool,
+    /// Unload the loaded kernel (not implemented yet).
+    #[arg(short = 'u', long = "unload")]
+    unload: bool,
+    /// Boot the loaded kernel (not implemented yet).
+    #[arg(short = 'e', long = "exec")]
+    exec: bool,
+    /// The kernel: Image, Image.gz/.zst/.xz/.lz4, EFI zboot, ELF vmlinux or UKI.
+    kernel: Option<PathBuf>,
+    /// Initial ramdisk for the new kernel.
+    #[arg(long, visible_alias = "ramdisk", value_name = "FILE")]
+    initrd: Option<PathBuf>,
+    /// Command line for the new kernel; repeatable, joined with spaces.
+    #[arg(long = "append", visible_alias = "command-line", value_name = "S")]
+    append: Vec<String>,
+    /// Start from the running kernel's command line (minus BOOT_IMAGE=, initrd=,
+    /// elfcorehdr=, and crashkernel= for -p).
+    #[arg(long)]
+    reuse_cmdline: bool,
+    /// Device tree to pass instead of the running one (/sys/firmware/fdt).
+    #[arg(long, value_name = "FILE")]
+    dtb: Option<PathBuf>,
+    /// Print the plan; make no system call.
+    #[arg(long)]
+    dry_run: bool,
+    /// With --dry-run: print the plan as JSON (docs/plan-json.md).
+    #[arg(long, requires = "dry_run")]
+    json: bool,
+    /// Read the system state from DIR instead of / (see `capture-sysroot`).
+    #[arg(long, value_name = "DIR")]
+    sysroot: Option<PathBuf>,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    anyhow::bail!("the loader is not implemented yet; see README.md")
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Copy /proc/iomem, /proc/cmdline, /sys/firmware/fdt and the kexec state
+    /// files of the running system into DIR, for `--sysroot DIR`.
+    CaptureSysroot {
+        /// Destination directory.
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("kexec: {f}");
+            eprintln!("hint: {}", f.hint);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<String, Failure> {
+    if let Some(Command::CaptureSysroot { dir }) = &args.command {
+        return capture_sysroot(dir);
+    }
+    if args.unload || args.exec {
+        return Err(Failure::other(
+            "arguments",
+            "-u/--unload and -e/--exec are not implemented yet",
+            "only `-l/-p ... --dry-run` works today",
+        ));
+    }
+    let mode = match (args.load, args.load_panic) {
+        (_, true) => LoadMode::Crash,
+        (true, false) => LoadMode::Normal,
+        (false, false) => {
+            return Err(Failure::input(
+                "arguments",
+                "nothing to do",
+                "use -l KERNEL --dry-run, or see --help",
+            ))
+        }
+    };
+    if !args.dry_run {
+        return Err(Failure::other(
+            "arguments",
+            "loading is not implemented yet: no system call layer",
+            "add --dry-run to see the load plan",
+        ));
+    }
+    let Some(kernel_path) = &args.kernel else {
+        return Err(Failure::input(
+            "arguments",
+            "no kernel given",
+            "kexec -l KERNEL --dry-run",
+        ));
+    };
+    let sysroot = args
+        .sysroot
+        .as_deref()
+        .map_or_else(Sysroot::live, Sysroot::at);
+    dry_run(args, mode, kernel_path, &sysroot)
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| {
+        Failure::input(
+            path.display().to_string(),
+            format!("cannot read: {e}"),
+            "check the path",
+        )
+    })
+}
+
+fn read_state(root: &Sysroot, rel: &str, hint: &str) -> Result<Vec<u8>, Failure> {
+    root.read(rel).map_err(|e| {
+        let hint = if root.is_live() {
+            format!("{hint}; run as root")
+        } else {
+            format!("{hint}; capture it with `kexec capture-sysroot DIR` on the target")
+        };
+        Failure::system(
+            root.path(rel).display().to_string(),
+            format!("cannot read: {e}"),
+            hint,
+        )
+    })
+}
+
+/// `kaslr-seed` and `rng-seed`: from the OS RNG, or derived from
+/// [`TEST_SEED_ENV`] when set.
+fn seeds() -> Result<(u64, Vec<u8>), Failure> {
+    let mut bytes = vec![0u8; 8 + RNG_SEED_LEN];
+    match std::env::var(TEST_SEED_ENV) {
+        Ok(text) => {
+            let parsed = match text.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16),
+                None => text.parse(),
+            };
+            let mut state = parsed.map_err(|e| {
+                Failure::input(
+                    TEST_SEED_ENV,
+                    format!("{text:?}: {e}"),
+                    "a u64, decimal or 0x-hex",
+                )
+            })?;
+            // splitmix64: a fixed, documented stream.
+            for chunk in bytes.chunks_mut(8) {
+                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^= z >> 31;
+                chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+            }
+        }
+        Err(_) => getrandom::fill(&mut bytes).map_err(|e| {
+            Failure::system(
+                "getrandom",
+                e,
+                "the OS random number generator is unavailable",
+            )
+        })?,
+    }
+    let mut kaslr = [0u8; 8];
+    kaslr.copy_from_slice(&bytes[..8]);
+    Ok((u64::from_le_bytes(kaslr), bytes[8..].to_vec()))
+}
+
+fn dry_run(
+    args: &Args,
+    mode: LoadMode,
+    kernel_path: &Path,
+    root: &Sysroot,
+) -> Result<String, Failure> {
+    let kernel_name = kernel_path.display().to_string();
+    let kernel_bytes = read_input(kernel_path)?;
+    let kernel = kernel::load_kernel(&kernel_bytes).map_err(|e| {
+        Failure::input(
+            &kernel_name,
+            chain(&e),
+            "give an arm64 Image, Image.gz/.zst/.xz/.lz4, zboot, ELF vmlinux or UKI",
+        )
+    })?;
+    let uki = kernel.uki.clone().unwrap_or_default();
+    let mut notes = Vec::new();
+    let loaded = match mode {
+        LoadMode::Normal => sysroot::KEXEC_LOADED,
+        LoadMode::Crash => sysroot::KEXEC_CRASH_LOADED,
+    };
+    if root.flag(loaded) == Some(true) {
+        notes.push(format!(
+            "{loaded} is 1: a load would replace the kernel already loaded"
+        ));
+    }
+
+    // Memory the plan may use.
+    let iomem_path = root.path(sysroot::IOMEM).display().to_string();
+    let iomem_text = String::from_utf8_lossy(&read_state(
+        root,
+        sysroot::IOMEM,
+        "the memory map is needed",
+    )?)
+    .into_owned();
+    let map = iomem::parse(&iomem_text).map_err(|e| match e {
+        iomem::Error::AddressesHidden => Failure::system(
+            &iomem_path,
+            &e,
+            "run as root: unprivileged readers see zeros",
+        ),
+        _ => Failure::input(&iomem_path, &e, "is this a /proc/iomem?"),
+    })?;
+    let (memory, crash) = match mode {
+        LoadMode::Normal => (map.usable_ram(), None),
+        LoadMode::Crash => {
+            let region = map.crash_kernel().ok_or_else(|| {
+                Failure::system(
+                    &iomem_path,
+                    "no \"Crash kernel\" region",
+                    "boot the running kernel with crashkernel=SIZE",
+                )
+            })?;
+            let mut usable = map.crash_regions();
+            usable.reverse(); // high first, low last
+            notes.push(
+                "no ELF core header is generated yet: linux,elfcorehdr is not set".to_owned(),
+            );
+            (
+                vec![region],
+                Some(CrashChosen {
+                    elfcorehdr: None,
+                    usable,
+                }),
+            )
+        }
+    };
+
+    // Command line.
+    let crash_load = mode == LoadMode::Crash;
+    let reused = if args.reuse_cmdline {
+        let text = read_state(root, sysroot::CMDLINE, "--reuse-cmdline needs it")?;
+        Some(cmdline::reused(&String::from_utf8_lossy(&text), crash_load))
+    } else {
+        None
+    };
+    let mut append = args.append.clone();
+    if reused.is_none() && append.is_empty() {
+        if let Some(c) = &uki.cmdline {
+            append.push(c.clone());
+        }
+    }
+    let new_cmdline = cmdline::build(reused.as_deref(), &append)
+        .map_err(|e| Failure::input("command line", &e, "shorten it"))?;
+
+    // Device tree source.
+    let (dtb_from, dtb_in) = match (&args.dtb, &uki.dtb) {
+        (Some(p), _) => (display_name(p), read_input(p)?),
+        (None, Some(d)) => (format!("{}:.dtb", display_name(kernel_path)), d.clone()),
+        (None, None) => (
+            sysroot::FDT.to_owned(),
+            read_state(root, sysroot::FDT, "the running device tree is needed")?,
+        ),
+    };
+    let dtb_subject = args.dtb.as_ref().map_or_else(
+        || root.path(sysroot::FDT).display().to_string(),
+        |p| p.display().to_string(),
+    );
+    fdt::parse_header(&dtb_in)
+        .map_err(|e| Failure::input(&dtb_subject, &e, "not a valid flattened device tree"))?;
+
+    // Place: kernel, initrd, then the edited DTB.
+    let facts = KernelFacts::from_header(&kernel.header, kernel.image.len() as u64);
+    let mut planner = Planner::new(&memory, mode);
+    let plan_err = |subject: &str, e: kexec_core::plan::Error| {
+        Failure::input(subject, chain(&e), "see the rules in docs/plan-json.md")
+    };
+    planner
+        .place_kernel(&display_name(kernel_path), &kernel.image, facts)
+        .map_err(|e| plan_err(&kernel_name, e))?;
+    let initrd_bytes = match &args.initrd {
+        Some(p) => Some((display_name(p), p.display().to_string(), read_input(p)?)),
+        None => uki.initrd.clone().map(|d| {
+            let name = format!("{}:.initrd", display_name(kernel_path));
+            (name.clone(), name, d)
+        }),
+    };
+    let initrd = match &initrd_bytes {
+        Some((name, subject, bytes)) => Some(
+            planner
+                .place_initrd(name, bytes)
+                .map_err(|e| plan_err(subject, e))?,
+        ),
+        None => None,
+    };
+    let (kaslr_seed, rng_seed) = seeds()?;
+    let edit = ChosenEdit {
+        bootargs: new_cmdline.clone(),
+        initrd,
+        kaslr_seed: Some(kaslr_seed),
+        rng_seed: Some(rng_seed),
+        crash,
+    };
+    let edited = fdt::edit_chosen(&dtb_in, &edit)
+        .map_err(|e| Failure::input(&dtb_subject, chain(&e), "check the device tree"))?;
+    planner
+        .place_dtb("generated", &edited.dtb)
+        .map_err(|e| plan_err(&dtb_subject, e))?;
+    notes.push("no purgatory yet: kexec_load would enter the kernel with x0 = 0".to_owned());
+    let plan = planner
+        .finish()
+        .map_err(|e| Failure::other("plan", chain(&e), "this is a bug"))?;
+    let report = Report {
+        checks: plan.check(),
+        plan: &plan,
+        kernel_file: display_name(kernel_path),
+        kernel_format: kernel.format.to_string(),
+        cmdline: new_cmdline,
+        dtb_from,
+        chosen_created: edited.chosen_created,
+        changes: &edited.changes,
+        notes,
+    };
+    Ok(if args.json {
+        report.to_json()
+    } else {
+        report.to_text()
+    })
+}
+
+fn capture_sysroot(dir: &Path) -> Result<String, Failure> {
+    let live = Sysroot::live();
+    let mut out = String::new();
+    let results = sysroot::capture(&live, dir);
+    for c in &results {
+        match &c.result {
+            Ok(n) => out.push_str(&format!(
+                "wrote {} ({n} bytes)\n",
+                dir.join(c.rel).display()
+            )),
+            Err(e) => out.push_str(&format!("skipped /{}: {e}\n", c.rel)),
+        }
+    }
+    let iomem_ok = results
+        .iter()
+        .any(|c| c.rel == sysroot::IOMEM && c.result.is_ok());
+    if !iomem_ok {
+        return Err(Failure::system(
+            "/proc/iomem",
+            "could not be captured",
+            "run as root",
+        ));
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join(sysroot::IOMEM)) {
+        if iomem::parse(&text) == Err(iomem::Error::AddressesHidden) {
+            return Err(Failure::system(
+                "/proc/iomem",
+                "captured, but every address is zero",
+                "run `kexec capture-sysroot` as root (CAP_SYS_ADMIN)",
+            ));
+        }
+    }
+    Ok(out)
 }

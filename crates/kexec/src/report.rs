@@ -1,0 +1,278 @@
+//! Printing a plan: a table for people, JSON for programs.
+//!
+//! The JSON schema is documented in `docs/plan-json.md`; [`SCHEMA`] names
+//! its version. Change the shape only together with that document and a new
+//! schema version.
+
+use comfy_table::{presets, Table};
+use kexec_core::fdt::PropertyChange;
+use kexec_core::iomem::MemoryRange;
+use kexec_core::layout::human_size;
+use kexec_core::plan::{LoadMode, LoadPlan, RuleCheck, Segment};
+use serde::Serialize;
+
+/// Identifier and version of the JSON document.
+pub const SCHEMA: &str = "kexec-rs/plan/v1";
+
+/// Everything the dry run reports.
+#[derive(Debug)]
+pub struct Report<'a> {
+    /// The plan.
+    pub plan: &'a LoadPlan,
+    /// Its rule checks.
+    pub checks: Vec<RuleCheck>,
+    /// Kernel file name as given.
+    pub kernel_file: String,
+    /// Kernel format found, e.g. "arm64 Image".
+    pub kernel_format: String,
+    /// The new command line, `None` when `bootargs` is kept.
+    pub cmdline: Option<String>,
+    /// Where the device tree came from.
+    pub dtb_from: String,
+    /// Whether `/chosen` was created.
+    pub chosen_created: bool,
+    /// `/chosen` changes.
+    pub changes: &'a [PropertyChange],
+    /// Remarks for the user.
+    pub notes: Vec<String>,
+}
+
+fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+#[derive(Serialize)]
+struct JsonRange {
+    start: String,
+    end: String,
+}
+
+impl From<&MemoryRange> for JsonRange {
+    fn from(r: &MemoryRange) -> Self {
+        Self {
+            start: hex(r.start),
+            end: hex(r.end),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonKernel<'a> {
+    file: &'a str,
+    format: &'a str,
+    text_offset: String,
+    image_size: u64,
+    place_anywhere: bool,
+}
+
+#[derive(Serialize)]
+struct JsonSegment<'a> {
+    kind: &'static str,
+    source: &'a str,
+    mem: String,
+    end: String,
+    bufsz: u64,
+    memsz: u64,
+    sha256: String,
+}
+
+impl<'a> From<&'a Segment> for JsonSegment<'a> {
+    fn from(s: &'a Segment) -> Self {
+        Self {
+            kind: s.kind.name(),
+            source: &s.source,
+            mem: hex(s.mem),
+            end: hex(s.mem.saturating_add(s.memsz)),
+            bufsz: s.bufsz,
+            memsz: s.memsz,
+            sha256: s.sha256_hex(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonRule<'a> {
+    id: &'static str,
+    passed: bool,
+    detail: &'a str,
+    description: &'static str,
+    source: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    property: &'a str,
+    old: Option<&'a str>,
+    new: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonChosen<'a> {
+    from: &'a str,
+    created: bool,
+    changes: Vec<JsonChange<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    schema: &'static str,
+    mode: &'static str,
+    kernel: JsonKernel<'a>,
+    cmdline: Option<&'a str>,
+    entry: String,
+    dtb_addr: String,
+    memory: Vec<JsonRange>,
+    segments: Vec<JsonSegment<'a>>,
+    rules: Vec<JsonRule<'a>>,
+    valid: bool,
+    chosen: JsonChosen<'a>,
+    notes: &'a [String],
+}
+
+fn mode_name(mode: LoadMode) -> &'static str {
+    match mode {
+        LoadMode::Normal => "normal",
+        LoadMode::Crash => "crash",
+    }
+}
+
+impl Report<'_> {
+    /// The JSON document, pretty-printed, with a final newline.
+    pub fn to_json(&self) -> String {
+        let doc = JsonPlan {
+            schema: SCHEMA,
+            mode: mode_name(self.plan.mode),
+            kernel: JsonKernel {
+                file: &self.kernel_file,
+                format: &self.kernel_format,
+                text_offset: hex(self.plan.kernel.text_offset),
+                image_size: self.plan.kernel.image_size,
+                place_anywhere: self.plan.kernel.place_anywhere,
+            },
+            cmdline: self.cmdline.as_deref(),
+            entry: hex(self.plan.entry),
+            dtb_addr: hex(self.plan.dtb_addr),
+            memory: self.plan.memory.iter().map(JsonRange::from).collect(),
+            segments: self.plan.segments.iter().map(JsonSegment::from).collect(),
+            rules: self
+                .checks
+                .iter()
+                .map(|c| JsonRule {
+                    id: c.rule.id(),
+                    passed: c.passed,
+                    detail: &c.detail,
+                    description: c.rule.description(),
+                    source: c.rule.source(),
+                })
+                .collect(),
+            valid: self.checks.iter().all(|c| c.passed),
+            chosen: JsonChosen {
+                from: &self.dtb_from,
+                created: self.chosen_created,
+                changes: self
+                    .changes
+                    .iter()
+                    .map(|c| JsonChange {
+                        property: &c.name,
+                        old: c.old.as_deref(),
+                        new: c.new.as_deref(),
+                    })
+                    .collect(),
+            },
+            notes: &self.notes,
+        };
+        let mut text = serde_json::to_string_pretty(&doc)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        text.push('\n');
+        text
+    }
+
+    /// The human-readable report.
+    pub fn to_text(&self) -> String {
+        let plan = self.plan;
+        let mut out = String::new();
+        let mode = match plan.mode {
+            LoadMode::Normal => "normal load (-l)",
+            LoadMode::Crash => "crash load (-p)",
+        };
+        out.push_str(&format!("dry run: {mode}; no system call made\n"));
+        let placement = if plan.kernel.place_anywhere {
+            "anywhere"
+        } else {
+            "near the base of DRAM"
+        };
+        out.push_str(&format!(
+            "kernel: {} ({}), text_offset {:#x}, image_size {}, placement {placement}\n",
+            self.kernel_file,
+            self.kernel_format,
+            plan.kernel.text_offset,
+            human_size(plan.kernel.image_size),
+        ));
+        match &self.cmdline {
+            Some(c) => out.push_str(&format!("command line: {c:?}\n")),
+            None => out.push_str("command line: kept from the device tree's bootargs\n"),
+        }
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        table.set_header(vec![
+            "segment",
+            "from",
+            "physical range",
+            "size",
+            "reserved",
+            "sha256",
+        ]);
+        for s in &plan.segments {
+            table.add_row(vec![
+                s.kind.name().to_owned(),
+                s.source.clone(),
+                s.range().to_string(),
+                human_size(s.bufsz),
+                human_size(s.memsz),
+                s.sha256_hex()[..16].to_owned(),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+        let entry_in = plan
+            .segments
+            .iter()
+            .find(|s| plan.entry >= s.mem && plan.entry - s.mem < s.memsz)
+            .map_or("no segment", |s| s.kind.name());
+        out.push_str(&format!("entry: {:#x} ({entry_in})\n", plan.entry));
+        out.push_str(&format!(
+            "dtb:   {:#x} (x0 of the new kernel)\n",
+            plan.dtb_addr
+        ));
+        out.push_str("rules:\n");
+        for c in &self.checks {
+            let mark = if c.passed { "ok  " } else { "FAIL" };
+            out.push_str(&format!(
+                "  {mark} {:<20} {}: {}\n",
+                c.rule.id(),
+                c.rule.description(),
+                c.detail
+            ));
+        }
+        out.push_str(&format!(
+            "/chosen ({}){}:\n",
+            self.dtb_from,
+            if self.chosen_created { ", created" } else { "" }
+        ));
+        if self.changes.is_empty() {
+            out.push_str("  (unchanged)\n");
+        }
+        for c in self.changes {
+            out.push_str(&format!(
+                "  {}: {} -> {}\n",
+                c.name,
+                c.old.as_deref().unwrap_or("(absent)"),
+                c.new.as_deref().unwrap_or("(removed)")
+            ));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        out
+    }
+}
