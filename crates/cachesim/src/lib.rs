@@ -11,9 +11,15 @@
 
 pub mod check;
 pub mod config;
+pub mod cost;
 pub mod machine;
-pub mod ops;
+pub mod mutate;
+pub mod relocate;
 pub mod rng;
+pub mod sim;
 
+pub use check::{Rule, Violation};
 pub use config::{CacheConfig, ICachePolicy, SystemCache};
+pub use cost::Report;
 pub use machine::{DcOp, Event, IcOp, Level, Machine, Sctlr, SetWayOp};
+pub use sim::{simulate, simulate_with, Scenario, SimCpu, SimOptions, SimPlan, SimSegment};

@@ -23,6 +23,7 @@
 
 use crate::config::{CacheConfig, ICachePolicy, SystemCache};
 use crate::rng::Rng;
+use handoff::pagetable::{translate, MemAttr, MmuConfig};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
@@ -377,6 +378,8 @@ pub struct Machine {
     data_ranges: Vec<(u64, u64)>,
     exec_ranges: Vec<(u64, u64)>,
     fault: Option<Fault>,
+    translation: Option<MmuConfig>,
+    tlb: BTreeMap<u64, Option<MemAttr>>,
 }
 
 fn align_down(a: u64, size: u64) -> u64 {
@@ -410,6 +413,8 @@ impl Machine {
             data_ranges: Vec::new(),
             exec_ranges: Vec::new(),
             fault: None,
+            translation: None,
+            tlb: BTreeMap::new(),
         }
     }
 
@@ -503,7 +508,8 @@ impl Machine {
             .filter(|(_, e)| match e.address() {
                 Some((a, l)) => {
                     let lo = align_down(a, self.cfg.d_line.max(self.cfg.i_line));
-                    lo < addr + len.max(1) && addr < a + l.max(self.cfg.d_line)
+                    lo < addr.saturating_add(len.max(1))
+                        && addr < a.saturating_add(l.max(self.cfg.d_line))
                 }
                 None => !matches!(e, Event::SetReg(..)),
             })
@@ -524,28 +530,24 @@ impl Machine {
 
     /// Read DRAM directly (the PoC), without stepping the adversary.
     pub fn dram_read(&self, addr: u64, out: &mut [u8]) {
-        let mut a = addr;
-        for b in out.iter_mut() {
+        for (a, b) in (addr..).zip(out.iter_mut()) {
             let page = align_down(a, PAGE_SIZE);
             *b = match self.dram.get(&page) {
                 Some(p) => p[usize::try_from(a - page).unwrap_or(0)],
                 None => Self::garbage(a),
             };
-            a += 1;
         }
     }
 
     /// Write DRAM directly (test setup: "the old kernel put this here").
     pub fn dram_write(&mut self, addr: u64, data: &[u8]) {
-        let mut a = addr;
-        for &b in data {
+        for (a, &b) in (addr..).zip(data.iter()) {
             let page = align_down(a, PAGE_SIZE);
             let p = self
                 .dram
                 .entry(page)
                 .or_insert_with(|| (0..PAGE_SIZE).map(|i| Self::garbage(page + i)).collect());
             p[usize::try_from(a - page).unwrap_or(0)] = b;
-            a += 1;
         }
     }
 
@@ -745,8 +747,65 @@ impl Machine {
         Some(align_down(s + off, size))
     }
 
+    /// Whether speculative data allocation is possible at all.
     fn data_cacheable(&self) -> bool {
         self.sctlr.m && self.sctlr.c
+    }
+
+    /// Program (or, with `None`, forget) the translation tables used while
+    /// SCTLR.M is set. Without tables the MMU-on regime is the old kernel's
+    /// linear map: everything Normal write-back. Invalidates the TLB.
+    pub fn set_translation(&mut self, cfg: Option<MmuConfig>) {
+        self.translation = cfg;
+        self.tlb.clear();
+    }
+
+    /// TLBI ALL for the current regime.
+    pub fn tlb_invalidate_all(&mut self) {
+        self.tlb.clear();
+    }
+
+    /// Whether a data access to `va` is cacheable now; `None` on a
+    /// translation fault (recorded as the machine's fault).
+    fn access_cacheable(&mut self, va: u64) -> Option<bool> {
+        if !(self.sctlr.m) {
+            return Some(false);
+        }
+        let Some(cfg) = self.translation else {
+            return Some(self.sctlr.c);
+        };
+        let page = align_down(va, PAGE_SIZE);
+        let attr = match self.tlb.get(&page) {
+            Some(a) => *a,
+            None => {
+                // Walks are cacheable (TCR IRGN/ORGN = WBWA) iff SCTLR.C.
+                let walk_cached = self.sctlr.c;
+                let a = translate(&cfg, va, |pa| {
+                    let mut b = [0u8; 8];
+                    if walk_cached {
+                        b.copy_from_slice(&self.view_bytes(pa, 8, Level::L1));
+                    } else {
+                        self.dram_read(pa, &mut b);
+                    }
+                    u64::from_le_bytes(b)
+                })
+                .map(|leaf| leaf.attr);
+                self.tlb.insert(page, a);
+                a
+            }
+        };
+        match attr {
+            Some(a) => Some(self.sctlr.c && a == MemAttr::NormalWb),
+            None => {
+                if self.fault.is_none() {
+                    self.fault = Some(Fault {
+                        what: "translation fault (table walk found no valid descriptor)".into(),
+                        addr: va,
+                    });
+                }
+                None
+            }
+        }
     }
 
     fn icache_tag(&self, va: u64) -> u64 {
@@ -838,7 +897,10 @@ impl Machine {
     pub fn read(&mut self, addr: u64, out: &mut [u8]) {
         self.step();
         let len = out.len() as u64;
-        let cacheable = self.data_cacheable();
+        let Some(cacheable) = self.access_cacheable(addr) else {
+            out.fill(0xff);
+            return;
+        };
         self.record(Event::Read {
             addr,
             len,
@@ -875,7 +937,9 @@ impl Machine {
     pub fn write(&mut self, addr: u64, data: &[u8]) {
         self.step();
         let len = data.len() as u64;
-        let cacheable = self.data_cacheable();
+        let Some(cacheable) = self.access_cacheable(addr) else {
+            return;
+        };
         self.record(Event::Write {
             addr,
             len,
@@ -934,7 +998,7 @@ impl Machine {
         self.record(Event::Dc(op, va));
         let line = align_down(va, self.cfg.d_line);
         if op == DcOp::Zva {
-            if !self.data_cacheable() {
+            if self.access_cacheable(va) != Some(true) {
                 if self.fault.is_none() {
                     self.fault = Some(Fault {
                         what: "DC ZVA to Device memory (MMU off): alignment fault".into(),
