@@ -1,0 +1,181 @@
+//! Properties of the planner: for random memory maps and sizes, every plan it
+//! produces passes `LoadPlan::check`, the same inputs give the same plan, and
+//! when it refuses, it says why — and a brute-force search agrees for the kernel.
+
+use dtoolkit::model::DeviceTree;
+use kexec_core::fdt::{edit_chosen, ChosenEdit};
+use kexec_core::iomem::MemoryRange;
+use kexec_core::layout::{align_up, SZ_1G, SZ_2M, SZ_64K};
+use kexec_core::plan::{Error, KernelFacts, LoadMode, LoadPlan, Planner, SegmentKind};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Case {
+    ram: Vec<MemoryRange>,
+    facts: KernelFacts,
+    kernel_len: usize,
+    initrd_len: Option<usize>,
+    crash: bool,
+}
+
+/// 1–4 disjoint ranges, 4 KiB granular, with gaps of up to 40 GiB so the
+/// 32 GiB window matters, sizes up to 48 MiB so space runs out often.
+fn ram() -> impl Strategy<Value = Vec<MemoryRange>> {
+    prop::collection::vec((0u64..(40 * SZ_1G / 0x1000), 1u64..(48 << 8)), 1..5).prop_map(|parts| {
+        let mut at = 0x4000_0000u64;
+        let mut out = Vec::new();
+        for (gap, pages) in parts {
+            let start = at + gap * 0x1000;
+            let end = start + pages * 0x1000;
+            out.push(MemoryRange::new(start, end));
+            at = end;
+        }
+        out
+    })
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        ram(),
+        prop_oneof![Just(0u64), Just(0x8_0000u64)],
+        1u64..(24 << 8),
+        any::<bool>(),
+        1usize..64,
+        prop::option::of(1usize..(2 << 20)),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(ram, text_offset, pages, place_anywhere, kernel_kib, initrd_len, crash)| {
+                let kernel_len = kernel_kib * 1024;
+                let image_size = (pages * 0x1000).max(kernel_len as u64);
+                Case {
+                    ram,
+                    facts: KernelFacts {
+                        text_offset,
+                        image_size,
+                        place_anywhere,
+                    },
+                    kernel_len,
+                    initrd_len,
+                    crash,
+                }
+            },
+        )
+}
+
+fn plan(case: &Case) -> Result<LoadPlan, Error> {
+    let mode = if case.crash {
+        LoadMode::Crash
+    } else {
+        LoadMode::Normal
+    };
+    let memory = if case.crash {
+        vec![*case.ram.iter().max_by_key(|r| r.start).unwrap()]
+    } else {
+        case.ram.clone()
+    };
+    let mut p = Planner::new(&memory, mode);
+    p.place_kernel("Image", &vec![0x5a; case.kernel_len], case.facts)?;
+    let initrd = match case.initrd_len {
+        Some(n) => Some(p.place_initrd("initrd", &vec![0xa5; n])?),
+        None => None,
+    };
+    let dtb = edit_chosen(
+        &DeviceTree::new().to_dtb(),
+        &ChosenEdit {
+            initrd,
+            bootargs: Some("console=ttyAMA0".into()),
+            ..Default::default()
+        },
+    )
+    .expect("a blank tree edits");
+    p.place_dtb("generated", &dtb.dtb)?;
+    p.place_purgatory("purgatory", &[0u8; 4096], 0x100)?;
+    p.finish()
+}
+
+/// Whether any 2 MiB aligned base fits the kernel, by trying them all (in
+/// 2 MiB steps over each range).
+fn kernel_fits_somewhere(memory: &[MemoryRange], facts: &KernelFacts, len: usize) -> bool {
+    let memsz = align_up(facts.image_size.max(len as u64), SZ_64K).unwrap();
+    memory.iter().any(|r| {
+        let mut base = r.start / SZ_2M * SZ_2M;
+        while base + facts.text_offset + memsz <= r.end {
+            if base + facts.text_offset >= r.start {
+                return true;
+            }
+            base += SZ_2M;
+        }
+        false
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_plan_passes_check_or_the_refusal_is_explained(case in case()) {
+        match plan(&case) {
+            Ok(plan) => {
+                let failed: Vec<_> = plan.check().into_iter().filter(|c| !c.passed).collect();
+                prop_assert!(failed.is_empty(), "rules failed: {failed:?}\nplan: {plan:#?}");
+                prop_assert_eq!(plan.segments.len(), 3 + usize::from(case.initrd_len.is_some()));
+                // Deterministic.
+                prop_assert_eq!(Ok(plan), self::plan(&case));
+            }
+            Err(Error::NoSpace { kind, size, region, .. }) => {
+                let text = Error::NoSpace { kind, size, region, largest: None }.to_string();
+                prop_assert!(text.contains("does not fit"));
+                if kind == SegmentKind::Kernel {
+                    let memory = if case.crash { vec![*case.ram.iter().max_by_key(|r| r.start).unwrap()] } else { case.ram.clone() };
+                    prop_assert!(!kernel_fits_somewhere(&memory, &case.facts, case.kernel_len));
+                }
+            }
+            Err(other) => prop_assert!(false, "unexpected refusal: {other}"),
+        }
+    }
+}
+
+#[test]
+fn kernel_oracle_agrees_on_a_tight_fit() {
+    let facts = KernelFacts {
+        text_offset: 0x8_0000,
+        image_size: SZ_2M,
+        place_anywhere: false,
+    };
+    // [0x4010_0000, 0x4060_0000): base 0x4020_0000 + 0x8_0000 + 2 MiB = 0x404_80000 fits.
+    let ram = [MemoryRange::new(0x4010_0000, 0x4060_0000)];
+    assert!(kernel_fits_somewhere(&ram, &facts, 4096));
+    let mut p = Planner::new(&ram, LoadMode::Normal);
+    assert_eq!(p.place_kernel("Image", &[0; 4096], facts), Ok(0x4028_0000));
+    let small = [MemoryRange::new(0x4010_0000, 0x4040_0000)];
+    assert!(!kernel_fits_somewhere(&small, &facts, 4096));
+    let mut p = Planner::new(&small, LoadMode::Normal);
+    assert!(matches!(
+        p.place_kernel("Image", &[0; 4096], facts),
+        Err(Error::NoSpace { .. })
+    ));
+}
+
+/// The generator is useful only if it yields both plans and refusals.
+#[test]
+fn generator_covers_plans_and_refusals() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (mut ok, mut refused, mut initrd_ok) = (0, 0, 0);
+    for _ in 0..200 {
+        let case = case().new_tree(&mut runner).unwrap().current();
+        match plan(&case) {
+            Ok(p) => {
+                ok += 1;
+                initrd_ok += usize::from(p.segment(SegmentKind::Initrd).is_some());
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(
+        ok >= 40 && refused >= 20 && initrd_ok >= 20,
+        "ok {ok}, refused {refused}, with initrd {initrd_ok}"
+    );
+}
