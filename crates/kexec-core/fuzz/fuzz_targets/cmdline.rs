@@ -1,0 +1,19 @@
+//! Fuzz target: command-line reuse and building never panic; what `build`
+//! accepts fits COMMAND_LINE_SIZE with its NUL.
+#![no_main]
+
+use kexec_core::cmdline::{build, reused, split_params};
+use kexec_core::layout::COMMAND_LINE_SIZE;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let (old, append) = text.split_once('\u{1}').unwrap_or((&text, ""));
+    let _ = split_params(old);
+    let crash = data.first().is_some_and(|b| b & 1 == 1);
+    let base = reused(old, crash);
+    if let Ok(Some(line)) = build(Some(&base), &[append.to_owned()]) {
+        assert!(line.len() < COMMAND_LINE_SIZE);
+        assert!(!line.contains('\0'));
+    }
+});
