@@ -1,1 +1,614 @@
-//! Bare-metal QEMU tests of the purgatory on its own (owned by the purgatory work).
+//! Bare-metal QEMU tests of the purgatory on its own.
+//!
+//! [`build_purgatory`] builds `crates/purgatory` for `aarch64-unknown-none`
+//! (stable toolchain, no `-Z` flags: the linker script comes from the crate's
+//! `build.rs`), checks that the ELF is position independent, and writes the
+//! flat binary the loader embeds. [`BareMetalRun`] then boots QEMU `virt`
+//! with no firmware and no kernel: the purgatory, a test payload (a stand-in
+//! kernel that prints its registers and powers off through PSCI) and data
+//! segments are placed with `-device loader`, and the PC is set to the
+//! purgatory's entry, reproducing the state `kexec_load` leaves (MMU and
+//! caches off, x0 = 0, interrupts masked, EL1 or EL2).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use handoff::{Flags, HandoffParams, PurgatoryHeader, SegmentDigest, HEADER_OFFSET, HEADER_SIZE};
+use object::elf;
+use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
+use object::{
+    Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SymbolSection,
+};
+use sha2::{Digest, Sha256};
+
+use crate::util;
+
+/// The bare-metal target the purgatory is built for.
+pub const TARGET: &str = "aarch64-unknown-none";
+/// PL011 on QEMU `virt`.
+pub const VIRT_UART: u64 = 0x0900_0000;
+/// Base of RAM on QEMU `virt`.
+pub const VIRT_RAM: u64 = 0x4000_0000;
+/// The purgatory must be loaded at a multiple of this (its code uses
+/// `ADRP`/`ADD :lo12:` pairs, whose low 12 bits are fixed at link time).
+pub const PURGATORY_ALIGN: u64 = 0x1000;
+
+/// A flat purgatory image ready to be patched and loaded.
+#[derive(Debug, Clone)]
+pub struct PurgatoryImage {
+    /// The loadable bytes, from the link address (0) on; the header is at
+    /// [`HEADER_OFFSET`].
+    pub bytes: Vec<u8>,
+    /// Offset of the entry point from the load address (0).
+    pub entry_offset: u64,
+    /// Bytes the purgatory occupies in memory (`memsz`, includes the
+    /// page-table pool and the stack).
+    pub mem_size: u64,
+}
+
+impl PurgatoryImage {
+    /// A copy with the loader fields of the header set to `params`.
+    pub fn patched(&self, params: &HandoffParams) -> Result<Vec<u8>> {
+        let mut bytes = self.bytes.clone();
+        PurgatoryHeader::patch_image(&mut bytes, params)
+            .map_err(|e| anyhow::anyhow!("patching the purgatory header: {e}"))?;
+        Ok(bytes)
+    }
+}
+
+/// Builds both bare-metal binaries of the purgatory crate and returns the
+/// directory holding the ELF files.
+fn cargo_build_baremetal() -> Result<PathBuf> {
+    let mut cmd = util::cargo();
+    cmd.current_dir(util::workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "purgatory",
+            "--target",
+            TARGET,
+        ])
+        // The host's flags (if any) are not for the bare-metal target.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    util::run(&mut cmd).with_context(|| {
+        format!("building the purgatory (is the target installed? `rustup target add {TARGET}`)")
+    })?;
+    Ok(util::target_dir().join(TARGET).join("release"))
+}
+
+/// Builds the purgatory, checks it, writes `purgatory.bin` next to the ELF
+/// and returns its path. The entry point is at offset 0 (see
+/// [`build_purgatory_image`] for the entry offset and `mem_size`).
+pub fn build_purgatory() -> Result<PathBuf> {
+    let image = build_purgatory_image()?;
+    let dir = util::target_dir().join(TARGET).join("release");
+    let out = dir.join("purgatory.bin");
+    std::fs::write(&out, &image.bytes).with_context(|| format!("writing {}", out.display()))?;
+    Ok(out)
+}
+
+/// Builds the purgatory and returns its flat image.
+pub fn build_purgatory_image() -> Result<PurgatoryImage> {
+    let dir = cargo_build_baremetal()?;
+    let elf_path = dir.join("purgatory");
+    let elf =
+        std::fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
+    purgatory_image_from_elf(&elf)
+}
+
+/// Flattens and checks a linked purgatory ELF.
+pub fn purgatory_image_from_elf(elf: &[u8]) -> Result<PurgatoryImage> {
+    check_position_independent(elf)?;
+    let (bytes, entry_offset, mem_size) = elf_to_flat(elf)?;
+    ensure!(
+        bytes.len() >= HEADER_OFFSET + HEADER_SIZE,
+        "purgatory image is only {} bytes",
+        bytes.len()
+    );
+    let header = PurgatoryHeader::decode(&bytes[HEADER_OFFSET..])
+        .map_err(|e| anyhow::anyhow!("purgatory header: {e}"))?;
+    ensure!(
+        header.mem_size == mem_size,
+        "header mem_size {:#x} != ELF memory size {mem_size:#x}",
+        header.mem_size
+    );
+    ensure!(
+        entry_offset == 0,
+        "purgatory entry at {entry_offset:#x}, expected 0"
+    );
+    Ok(PurgatoryImage {
+        bytes,
+        entry_offset,
+        mem_size,
+    })
+}
+
+/// The test payload (stand-in kernel) as a flat binary, and the offsets of
+/// its `vhe_shim` entry and of the shim's target slot.
+#[derive(Debug, Clone)]
+pub struct TestPayload {
+    /// Flat bytes, entry at offset 0.
+    pub bytes: Vec<u8>,
+    /// Offset of `vhe_shim`.
+    pub vhe_shim: u64,
+    /// Offset of the u64 the shim jumps to.
+    pub vhe_shim_target: u64,
+}
+
+/// Builds the test payload (after [`build_purgatory_image`] or on its own).
+pub fn build_test_payload() -> Result<TestPayload> {
+    let dir = cargo_build_baremetal()?;
+    let path = dir.join("test-payload");
+    let elf = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    check_position_independent(&elf)?;
+    let (bytes, entry, _) = elf_to_flat(&elf)?;
+    ensure!(entry == 0, "test payload entry at {entry:#x}");
+    let file = ElfFile64::<object::Endianness>::parse(&*elf)?;
+    let sym = |name: &str| -> Result<u64> {
+        file.symbols()
+            .find(|s| s.name() == Ok(name))
+            .map(|s| s.address())
+            .with_context(|| format!("symbol {name} not found in the test payload"))
+    };
+    Ok(TestPayload {
+        bytes,
+        vhe_shim: sym("vhe_shim")?,
+        vhe_shim_target: sym("vhe_shim_target")?,
+    })
+}
+
+/// The loadable bytes of an ELF linked at 0: `PT_LOAD` file contents at
+/// their addresses (gaps zero-filled), the entry offset, and the memory
+/// size (end of the last `PT_LOAD` including its bss).
+pub fn elf_to_flat(data: &[u8]) -> Result<(Vec<u8>, u64, u64)> {
+    let header = elf::FileHeader64::<object::Endianness>::parse(data)?;
+    let endian = header.endian()?;
+    ensure!(
+        header.e_machine(endian) == elf::EM_AARCH64,
+        "not an AArch64 ELF"
+    );
+    let mut flat = Vec::new();
+    let mut mem_end = 0u64;
+    for ph in header.program_headers(endian, data)? {
+        if ph.p_type(endian) != elf::PT_LOAD {
+            continue;
+        }
+        let vaddr = ph.p_vaddr(endian);
+        mem_end = mem_end.max(vaddr + ph.p_memsz(endian));
+        let bytes = ph
+            .data(endian, data)
+            .map_err(|()| anyhow::anyhow!("PT_LOAD at {vaddr:#x} out of the file"))?;
+        if bytes.is_empty() {
+            continue;
+        }
+        let start = usize::try_from(vaddr)?;
+        let end = start + bytes.len();
+        if flat.len() < end {
+            flat.resize(end, 0);
+        }
+        flat[start..end].copy_from_slice(bytes);
+    }
+    ensure!(!flat.is_empty(), "no loadable bytes");
+    Ok((flat, header.e_entry(endian), mem_end))
+}
+
+/// Relocation types that keep code position independent (PC-relative, or
+/// the low 12 bits of an address, which survive a 4 KiB aligned move).
+const PIC_RELOCS: &[elf::RelocationType] = &[
+    elf::R_AARCH64_PREL64,
+    elf::R_AARCH64_PREL32,
+    elf::R_AARCH64_PREL16,
+    elf::R_AARCH64_LD_PREL_LO19,
+    elf::R_AARCH64_ADR_PREL_LO21,
+    elf::R_AARCH64_ADR_PREL_PG_HI21,
+    elf::R_AARCH64_ADR_PREL_PG_HI21_NC,
+    elf::R_AARCH64_ADD_ABS_LO12_NC,
+    elf::R_AARCH64_LDST8_ABS_LO12_NC,
+    elf::R_AARCH64_LDST16_ABS_LO12_NC,
+    elf::R_AARCH64_LDST32_ABS_LO12_NC,
+    elf::R_AARCH64_LDST64_ABS_LO12_NC,
+    elf::R_AARCH64_LDST128_ABS_LO12_NC,
+    elf::R_AARCH64_TSTBR14,
+    elf::R_AARCH64_CONDBR19,
+    elf::R_AARCH64_JUMP26,
+    elf::R_AARCH64_CALL26,
+];
+
+/// Fails unless every relocation kept by `--emit-relocs` in an allocated
+/// section is PC-relative (or an absolute value of an absolute symbol, such
+/// as the header's `mem_size`): then the image runs unchanged at any 4 KiB
+/// aligned address. Catches, e.g., `core::panic::Location` pointers or
+/// `core::fmt` tables creeping into the purgatory.
+pub fn check_position_independent(data: &[u8]) -> Result<()> {
+    let file = ElfFile64::<object::Endianness>::parse(data)?;
+    let mut seen = 0usize;
+    let mut bad = Vec::new();
+    for section in file.sections() {
+        for (offset, reloc) in section.relocations() {
+            seen += 1;
+            let RelocationFlags::Elf { r_type } = reloc.flags() else {
+                bad.push(format!("{offset:#x}: non-ELF relocation"));
+                continue;
+            };
+            if PIC_RELOCS.contains(&r_type) {
+                continue;
+            }
+            let absolute_target = match reloc.target() {
+                RelocationTarget::Symbol(i) => file
+                    .symbol_by_index(i)
+                    .map(|s| s.section() == SymbolSection::Absolute)
+                    .unwrap_or(false),
+                _ => false,
+            };
+            if (r_type == elf::R_AARCH64_ABS64 || r_type == elf::R_AARCH64_ABS32) && absolute_target
+            {
+                continue;
+            }
+            let target = match reloc.target() {
+                RelocationTarget::Symbol(i) => file
+                    .symbol_by_index(i)
+                    .and_then(|s| s.name().map(str::to_owned))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            bad.push(format!(
+                "{}+{offset:#x}: relocation type {r_type:?} against `{target}`",
+                section.name().unwrap_or("?")
+            ));
+        }
+    }
+    ensure!(
+        seen > 0,
+        "no relocation records: link with --emit-relocs (crates/purgatory/build.rs)"
+    );
+    if !bad.is_empty() {
+        bail!(
+            "the image is not position independent (absolute relocations):\n  {}",
+            bad.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Deterministic test data (xorshift64*).
+pub fn test_data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// One blob placed in guest memory and (normally) listed in the header.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    /// Guest physical address.
+    pub addr: u64,
+    /// Contents.
+    pub bytes: Vec<u8>,
+    /// List it in the purgatory header with its digest.
+    pub verify: bool,
+}
+
+/// How QEMU is configured.
+#[derive(Debug, Clone)]
+pub struct MachineConfig {
+    /// `-cpu` model.
+    pub cpu: String,
+    /// `virtualization=on`: the CPU starts at EL2.
+    pub el2: bool,
+    /// Enter the purgatory through the test payload's `vhe_shim`
+    /// (EL2 with `HCR_EL2.E2H` and `TGE` set; needs `el2` and a VHE CPU).
+    pub vhe: bool,
+    /// Guest RAM in MiB.
+    pub memory_mib: u64,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        Self {
+            cpu: "cortex-a57".into(),
+            el2: false,
+            vhe: false,
+            memory_mib: 512,
+        }
+    }
+}
+
+/// One bare-metal boot: the purgatory, the payload as segment 0 (the
+/// kernel), further blobs, and the header flags.
+#[derive(Debug, Clone)]
+pub struct BareMetalRun {
+    /// Machine.
+    pub machine: MachineConfig,
+    /// Where the purgatory goes (4 KiB aligned).
+    pub purgatory_addr: u64,
+    /// Where the payload goes; also the kernel entry.
+    pub payload_addr: u64,
+    /// The DTB address passed in x0 (the payload prints it).
+    pub dtb: u64,
+    /// Extra segments (the payload is always segment 0).
+    pub blobs: Vec<Blob>,
+    /// Header flags.
+    pub flags: u64,
+    /// After computing digests, flip the byte at this (blob index, offset)
+    /// in what is loaded: a corrupted segment.
+    pub corrupt: Option<(usize, usize)>,
+    /// Console address in the header (0 = none).
+    pub uart: u64,
+    /// Give up (kill QEMU) after this long.
+    pub timeout: Duration,
+}
+
+impl Default for BareMetalRun {
+    fn default() -> Self {
+        Self {
+            machine: MachineConfig::default(),
+            purgatory_addr: 0x4700_0000,
+            payload_addr: 0x4020_0000,
+            dtb: 0x4300_0000,
+            blobs: vec![
+                Blob {
+                    addr: 0x4300_0000,
+                    bytes: test_data(0x1000, 3),
+                    verify: true,
+                },
+                Blob {
+                    addr: 0x4400_0000,
+                    bytes: test_data(1 << 20, 1),
+                    verify: true,
+                },
+            ],
+            flags: 0,
+            corrupt: None,
+            uart: VIRT_UART,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a run printed and how it ended.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Everything QEMU wrote to the serial console.
+    pub console: String,
+    /// QEMU exited by itself (PSCI SYSTEM_OFF) rather than being killed.
+    pub exited: bool,
+    /// Wall-clock time from spawning QEMU to its exit or the stop pattern.
+    pub elapsed: Duration,
+}
+
+impl RunResult {
+    /// The payload's line, if it ran.
+    pub fn payload_line(&self) -> Option<&str> {
+        self.console.lines().find(|l| l.starts_with("PAYLOAD "))
+    }
+
+    /// A value `key=0x...` from the payload's line.
+    pub fn payload_value(&self, key: &str) -> Option<u64> {
+        let line = self.payload_line()?;
+        let tok = line
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix(key)?.strip_prefix('='))?;
+        let tok = tok.trim_end_matches('\r');
+        match tok.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => tok.parse().ok(),
+        }
+    }
+}
+
+/// Text after which a run is over even though QEMU keeps running.
+const PARKED: &str = "CPU parked";
+
+impl BareMetalRun {
+    /// Builds everything, boots QEMU, returns the console. `work` is a
+    /// scratch directory for the files handed to `-device loader`.
+    pub fn run(
+        &self,
+        purgatory: &PurgatoryImage,
+        payload: &TestPayload,
+        work: &Path,
+    ) -> Result<RunResult> {
+        ensure!(
+            self.purgatory_addr & (PURGATORY_ALIGN - 1) == 0,
+            "purgatory address {:#x} is not 4 KiB aligned",
+            self.purgatory_addr
+        );
+        std::fs::create_dir_all(work)?;
+        let mut params = HandoffParams {
+            entry: self.payload_addr,
+            dtb: self.dtb,
+            uart: self.uart,
+            flags: Flags(self.flags),
+            ..HandoffParams::default()
+        };
+        let mut loaded: Vec<(u64, Vec<u8>)> = vec![(self.payload_addr, payload.bytes.clone())];
+        let push = |params: &mut HandoffParams, addr: u64, bytes: &[u8]| -> Result<()> {
+            params
+                .push_segment(SegmentDigest {
+                    addr,
+                    len: bytes.len() as u64,
+                    sha256: Sha256::digest(bytes).into(),
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        };
+        push(&mut params, self.payload_addr, &payload.bytes)?;
+        for blob in &self.blobs {
+            if blob.verify {
+                push(&mut params, blob.addr, &blob.bytes)?;
+            }
+            loaded.push((blob.addr, blob.bytes.clone()));
+        }
+        if let Some((blob, offset)) = self.corrupt {
+            let (_, bytes) = loaded.get_mut(blob + 1).context("corrupt: no such blob")?;
+            bytes[offset] ^= 0x01;
+        }
+        let purg = purgatory.patched(&params)?;
+        let purg_path = work.join("purgatory.bin");
+        std::fs::write(&purg_path, &purg)?;
+
+        let qemu = util::which("qemu-system-aarch64").context("qemu-system-aarch64 not on PATH")?;
+        let mut cmd = Command::new(qemu);
+        let mut machine = String::from("virt");
+        if self.machine.el2 {
+            machine.push_str(",virtualization=on");
+        }
+        cmd.args(["-M", &machine, "-cpu", &self.machine.cpu])
+            .args(["-m", &self.machine.memory_mib.to_string()])
+            .args(["-nographic", "-monitor", "none", "-no-reboot"]);
+        let mut loader = |path: &Path, addr: u64| {
+            cmd.arg("-device").arg(format!(
+                "loader,file={},addr={addr:#x},force-raw=on",
+                path.display()
+            ));
+        };
+        loader(&purg_path, self.purgatory_addr);
+        for (i, (addr, bytes)) in loaded.iter().enumerate() {
+            let path = work.join(format!("segment{i}.bin"));
+            std::fs::write(&path, bytes)?;
+            loader(&path, *addr);
+        }
+        let entry = self.purgatory_addr + purgatory.entry_offset;
+        let pc = if self.machine.vhe {
+            ensure!(self.machine.el2, "the VHE shim needs EL2");
+            // The shim lives in the payload; point its target slot at the
+            // purgatory with a data loader (8 bytes, little endian).
+            cmd.arg("-device").arg(format!(
+                "loader,addr={:#x},data={entry:#x},data-len=8",
+                self.payload_addr + payload.vhe_shim_target
+            ));
+            self.payload_addr + payload.vhe_shim
+        } else {
+            entry
+        };
+        cmd.arg("-device")
+            .arg(format!("loader,addr={pc:#x},cpu-num=0"));
+        run_qemu(cmd, self.timeout, &[PARKED])
+    }
+}
+
+/// Runs QEMU with its serial console on stdout, until it exits, one of
+/// `stop` appears in the output (then QEMU is killed), or `timeout` passes
+/// (then it is killed and the console is returned in the error).
+pub fn run_qemu(mut cmd: Command, timeout: Duration, stop: &[&str]) -> Result<RunResult> {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting qemu-system-aarch64")?;
+    let console = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let mut stdout = child.stdout.take().context("qemu stdout")?;
+    let sink = Arc::clone(&console);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut c) = sink.lock() {
+                c.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+    let text = |c: &Arc<Mutex<Vec<u8>>>| {
+        c.lock()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    };
+    let (exited, elapsed) = loop {
+        if let Some(status) = child.try_wait()? {
+            let elapsed = start.elapsed();
+            let _ = reader.join();
+            if !status.success() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                bail!(
+                    "qemu failed ({status}): {}\nconsole:\n{}",
+                    err.trim(),
+                    text(&console)
+                );
+            }
+            break (true, elapsed);
+        }
+        let now = text(&console);
+        if stop.iter().any(|s| now.contains(s)) {
+            let elapsed = start.elapsed();
+            // Our own child, by handle.
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = reader.join();
+            break (false, elapsed);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = reader.join();
+            bail!(
+                "qemu timed out after {timeout:?}; console:\n{}",
+                text(&console)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(RunResult {
+        console: text(&console),
+        exited,
+        elapsed,
+    })
+}
+
+/// Rough timing of hashing one 32 MiB segment in QEMU TCG: (label, wall
+/// time of the whole boot) for caches on with SHA2 instructions, caches on
+/// with the software hash, caches off, and verification skipped.
+pub fn measure_hash_32m(work: &Path) -> Result<Vec<(String, Duration)>> {
+    let purgatory = build_purgatory_image()?;
+    let payload = build_test_payload()?;
+    let big = Blob {
+        addr: 0x4400_0000,
+        bytes: test_data(32 << 20, 9),
+        verify: true,
+    };
+    let mut out = Vec::new();
+    for (label, flags) in [
+        ("sha2 instructions, caches on", 0),
+        ("software sha256, caches on", Flags::FORCE_SOFT_SHA256),
+        ("sha2 instructions, caches off", Flags::NO_CACHES),
+        (
+            "software sha256, caches off",
+            Flags::NO_CACHES | Flags::FORCE_SOFT_SHA256,
+        ),
+        ("no verification (-i)", Flags::NO_VERIFY),
+    ] {
+        let run = BareMetalRun {
+            blobs: vec![big.clone()],
+            flags,
+            timeout: Duration::from_secs(600),
+            ..BareMetalRun::default()
+        };
+        let r = run.run(&purgatory, &payload, &work.join(format!("measure-{flags}")))?;
+        ensure!(
+            r.payload_line().is_some(),
+            "{label}: payload did not run; console:\n{}",
+            r.console
+        );
+        out.push((label.to_owned(), r.elapsed));
+    }
+    Ok(out)
+}

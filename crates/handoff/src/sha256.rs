@@ -60,14 +60,19 @@ impl<C: Compress> Sha256<C> {
         }
     }
 
-    /// Absorbs `data`. Whole blocks go to the compression function one at a time.
+    /// Absorbs `data`. Whole blocks go to the compression function one at a
+    /// time. Written without indexing that could panic: the purgatory must
+    /// not carry panic locations (absolute pointers) in its image.
     pub fn update(&mut self, mut data: &[u8]) {
         self.total = self.total.wrapping_add(data.len() as u64);
         if self.buf_len > 0 {
-            let take = (64 - self.buf_len).min(data.len());
-            self.buf[self.buf_len..self.buf_len + take].copy_from_slice(&data[..take]);
-            self.buf_len += take;
-            data = &data[take..];
+            let mut taken = 0;
+            for (dst, src) in self.buf.iter_mut().skip(self.buf_len).zip(data) {
+                *dst = *src;
+                taken += 1;
+            }
+            self.buf_len += taken;
+            data = data.get(taken..).unwrap_or_default();
             if self.buf_len < 64 {
                 return;
             }
@@ -78,11 +83,15 @@ impl<C: Compress> Sha256<C> {
         let mut chunks = data.chunks_exact(64);
         for chunk in &mut chunks {
             let mut block = [0u8; 64];
-            block.copy_from_slice(chunk);
+            for (dst, src) in block.iter_mut().zip(chunk) {
+                *dst = *src;
+            }
             self.c.compress(&mut self.state, &[block]);
         }
         let rest = chunks.remainder();
-        self.buf[..rest.len()].copy_from_slice(rest);
+        for (dst, src) in self.buf.iter_mut().zip(rest) {
+            *dst = *src;
+        }
         self.buf_len = rest.len();
     }
 
@@ -90,18 +99,29 @@ impl<C: Compress> Sha256<C> {
     pub fn finalize(mut self) -> [u8; 32] {
         let bit_len = self.total.wrapping_mul(8);
         let mut tail = [0u8; 128];
-        tail[..self.buf_len].copy_from_slice(&self.buf[..self.buf_len]);
-        tail[self.buf_len] = 0x80;
-        let n = if self.buf_len < 56 { 64 } else { 128 };
-        tail[n - 8..n].copy_from_slice(&bit_len.to_be_bytes());
-        for chunk in tail[..n].chunks_exact(64) {
+        for (dst, src) in tail.iter_mut().zip(&self.buf).take(self.buf_len) {
+            *dst = *src;
+        }
+        if let Some(b) = tail.get_mut(self.buf_len) {
+            *b = 0x80;
+        }
+        let blocks = if self.buf_len < 56 { 1 } else { 2 };
+        let len_at = 64 * blocks - 8;
+        for (dst, src) in tail.iter_mut().skip(len_at).zip(bit_len.to_be_bytes()) {
+            *dst = src;
+        }
+        for chunk in tail.chunks_exact(64).take(blocks) {
             let mut block = [0u8; 64];
-            block.copy_from_slice(chunk);
+            for (dst, src) in block.iter_mut().zip(chunk) {
+                *dst = *src;
+            }
             self.c.compress(&mut self.state, &[block]);
         }
         let mut out = [0u8; 32];
         for (o, w) in out.chunks_exact_mut(4).zip(self.state) {
-            o.copy_from_slice(&w.to_be_bytes());
+            for (dst, src) in o.iter_mut().zip(w.to_be_bytes()) {
+                *dst = src;
+            }
         }
         out
     }

@@ -1,0 +1,327 @@
+//! [`handoff::Machine`] on the real CPU: system registers, maintenance
+//! instructions and barriers through inline assembly.
+
+use core::arch::asm;
+use core::convert::Infallible;
+
+use handoff::pagetable::Regime;
+use handoff::sha256::{Sha256, SoftCompress};
+use handoff::{
+    handoff, MemRange, MmuConfig, Outcome, PurgatoryHeader, PurgatoryMemory, Sha256Engine,
+    HEADER_OFFSET, HEADER_SIZE,
+};
+
+use crate::sha2_hw::Sha2Instructions;
+
+/// PL011 flag register offset and its "transmit FIFO full" bit.
+const UARTFR: u64 = 0x18;
+const UARTFR_TXFF: u32 = 1 << 5;
+/// `HCR_EL2.E2H`.
+const HCR_EL2_E2H: u64 = 1 << 34;
+
+/// The CPU the purgatory runs on, at EL1 or EL2.
+#[derive(Debug)]
+pub struct Cpu {
+    el: u8,
+    regime: Regime,
+}
+
+impl Cpu {
+    /// Reads `CurrentEL` (and `HCR_EL2.E2H` at EL2).
+    pub fn new() -> Self {
+        let current: u64;
+        // SAFETY: reading CurrentEL has no side effects.
+        unsafe { asm!("mrs {}, CurrentEL", out(reg) current, options(nomem, nostack)) };
+        let el = if (current >> 2) & 3 == 2 { 2 } else { 1 };
+        let regime = if el == 2 {
+            let hcr: u64;
+            // SAFETY: at EL2, HCR_EL2 is readable and reading it has no side effects.
+            unsafe { asm!("mrs {}, hcr_el2", out(reg) hcr, options(nomem, nostack)) };
+            if hcr & HCR_EL2_E2H != 0 {
+                Regime::El2Host
+            } else {
+                Regime::El2
+            }
+        } else {
+            Regime::El1
+        };
+        Self { el, regime }
+    }
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+macro_rules! sysreg_read {
+    ($name:literal) => {{
+        let v: u64;
+        // SAFETY: reading an ID/cache-type register has no side effects and
+        // is permitted at EL1 and EL2.
+        unsafe { asm!(concat!("mrs {}, ", $name), out(reg) v, options(nomem, nostack)) };
+        v
+    }};
+}
+
+impl handoff::Machine for Cpu {
+    type Exit = Infallible;
+
+    fn read_u64(&mut self, pa: u64) -> u64 {
+        // SAFETY: the handoff only reads 8-byte aligned addresses in the
+        // purgatory's own page-table pool, which is identity mapped (or
+        // accessed with the MMU off) and owned by us.
+        unsafe { core::ptr::read_volatile(pa as *const u64) }
+    }
+
+    fn write_u64(&mut self, pa: u64, value: u64) {
+        // SAFETY: as for `read_u64`: aligned, in our own page-table pool.
+        unsafe { core::ptr::write_volatile(pa as *mut u64, value) }
+    }
+
+    fn ctr_el0(&mut self) -> u64 {
+        sysreg_read!("ctr_el0")
+    }
+
+    fn id_aa64isar0_el1(&mut self) -> u64 {
+        sysreg_read!("id_aa64isar0_el1")
+    }
+
+    fn id_aa64mmfr0_el1(&mut self) -> u64 {
+        sysreg_read!("id_aa64mmfr0_el1")
+    }
+
+    fn current_el(&mut self) -> u8 {
+        self.el
+    }
+
+    fn regime(&mut self) -> Regime {
+        self.regime
+    }
+
+    fn sctlr(&mut self) -> u64 {
+        let v: u64;
+        if self.el == 2 {
+            // SAFETY: reading SCTLR_EL2 at EL2 has no side effects.
+            unsafe { asm!("mrs {}, sctlr_el2", out(reg) v, options(nomem, nostack)) };
+        } else {
+            // SAFETY: reading SCTLR_EL1 at EL1 has no side effects.
+            unsafe { asm!("mrs {}, sctlr_el1", out(reg) v, options(nomem, nostack)) };
+        }
+        v
+    }
+
+    fn set_sctlr(&mut self, value: u64) {
+        // SAFETY: the handoff only flips M/C/I (and clears A/WXN) after
+        // programming an identity map covering all code, data and stack in
+        // use, or when turning translation off (identity map: same PAs). Not
+        // `nomem`: memory accesses must not be moved across it.
+        unsafe {
+            if self.el == 2 {
+                asm!("msr sctlr_el2, {}", in(reg) value, options(nostack));
+            } else {
+                asm!("msr sctlr_el1, {}", in(reg) value, options(nostack));
+            }
+        }
+    }
+
+    fn set_translation(&mut self, cfg: &MmuConfig) {
+        // SAFETY: called with the MMU off (SCTLR.M = 0), so the new MAIR,
+        // TCR and TTBR0 have no effect until the handoff sets SCTLR.M; the
+        // TLB invalidation only drops cached translations of this regime.
+        unsafe {
+            match cfg.regime {
+                Regime::El1 => asm!(
+                    "msr mair_el1, {mair}",
+                    "msr tcr_el1, {tcr}",
+                    "msr ttbr0_el1, {ttbr}",
+                    "isb",
+                    "tlbi vmalle1",
+                    "dsb nsh",
+                    "isb",
+                    mair = in(reg) cfg.mair,
+                    tcr = in(reg) cfg.tcr,
+                    ttbr = in(reg) cfg.ttbr0,
+                    options(nostack)
+                ),
+                Regime::El2 | Regime::El2Host => asm!(
+                    "msr mair_el2, {mair}",
+                    "msr tcr_el2, {tcr}",
+                    "msr ttbr0_el2, {ttbr}",
+                    "isb",
+                    "tlbi alle2",
+                    "dsb nsh",
+                    "isb",
+                    mair = in(reg) cfg.mair,
+                    tcr = in(reg) cfg.tcr,
+                    ttbr = in(reg) cfg.ttbr0,
+                    options(nostack)
+                ),
+            }
+        }
+    }
+
+    fn tlb_invalidate_all(&mut self) {
+        // SAFETY: invalidating TLB entries of the current regime only
+        // discards cached translations.
+        unsafe {
+            if self.el == 2 {
+                asm!("tlbi alle2", "dsb nsh", "isb", options(nostack));
+            } else {
+                asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack));
+            }
+        }
+    }
+
+    fn dc_cvac(&mut self, va: u64) {
+        // SAFETY: a clean writes back data already held for `va`; it never
+        // changes the value any observer sees.
+        unsafe { asm!("dc cvac, {}", in(reg) va, options(nostack)) };
+    }
+
+    fn dc_civac(&mut self, va: u64) {
+        // SAFETY: clean+invalidate preserves the memory contents seen by all
+        // observers (dirty data is written back first).
+        unsafe { asm!("dc civac, {}", in(reg) va, options(nostack)) };
+    }
+
+    fn dc_ivac(&mut self, va: u64) {
+        // SAFETY: the handoff only invalidates the purgatory's own page-table
+        // pool and stack, whole pages written with the MMU off: memory holds
+        // the live data, any cached copy is stale.
+        unsafe { asm!("dc ivac, {}", in(reg) va, options(nostack)) };
+    }
+
+    fn dc_cvau(&mut self, va: u64) {
+        // SAFETY: as `dc_cvac`, to the PoU.
+        unsafe { asm!("dc cvau, {}", in(reg) va, options(nostack)) };
+    }
+
+    fn ic_ivau(&mut self, va: u64) {
+        // SAFETY: invalidating instruction cache lines only forces refetches.
+        unsafe { asm!("ic ivau, {}", in(reg) va, options(nostack)) };
+    }
+
+    fn ic_iallu(&mut self) {
+        // SAFETY: as `ic_ivau`, for the whole I-cache of this PE.
+        unsafe { asm!("ic iallu", options(nostack)) };
+    }
+
+    fn dsb_sy(&mut self) {
+        // SAFETY: a barrier.
+        unsafe { asm!("dsb sy", options(nostack)) };
+    }
+
+    fn dsb_ish(&mut self) {
+        // SAFETY: a barrier.
+        unsafe { asm!("dsb ish", options(nostack)) };
+    }
+
+    fn isb(&mut self) {
+        // SAFETY: a barrier.
+        unsafe { asm!("isb", options(nostack)) };
+    }
+
+    fn sha256(&mut self, addr: u64, len: u64, engine: Sha256Engine) -> [u8; 32] {
+        let (Ok(a), Ok(n)) = (usize::try_from(addr), usize::try_from(len)) else {
+            return [0; 32];
+        };
+        if a == 0 {
+            // A segment at physical address 0 cannot be a Rust slice; report
+            // a digest that will not match rather than hash it wrongly.
+            return [0; 32];
+        }
+        // SAFETY: the loader describes segments it placed in RAM; the
+        // handoff identity-maps them (or the MMU is off) and nothing writes
+        // them while the purgatory runs. addr + len was checked not to wrap.
+        let data = unsafe { core::slice::from_raw_parts(a as *const u8, n) };
+        match engine {
+            Sha256Engine::Instructions => {
+                if let Some(hw) = Sha2Instructions::new(self.id_aa64isar0_el1()) {
+                    let mut h = Sha256::new(hw);
+                    h.update(data);
+                    return h.finalize();
+                }
+                let mut h = Sha256::new(SoftCompress);
+                h.update(data);
+                h.finalize()
+            }
+            Sha256Engine::Software => {
+                let mut h = Sha256::new(SoftCompress);
+                h.update(data);
+                h.finalize()
+            }
+        }
+    }
+
+    fn putc(&mut self, uart: u64, byte: u8) {
+        // SAFETY: `uart` is the PL011 the loader named; its FR and DR
+        // registers are 32-bit, aligned, mapped Device (or MMU off).
+        unsafe {
+            while core::ptr::read_volatile((uart + UARTFR) as *const u32) & UARTFR_TXFF != 0 {}
+            core::ptr::write_volatile(uart as *mut u32, u32::from(byte));
+        }
+    }
+
+    fn enter_kernel(&mut self, entry: u64, dtb: u64) -> Infallible {
+        // SAFETY: the handoff has verified the image, cleaned it to the PoC,
+        // turned the MMU and caches off and invalidated the I-cache: the
+        // state booting.rst requires. Nothing of ours is used afterwards.
+        unsafe {
+            asm!(
+                "br {entry}",
+                entry = in(reg) entry,
+                in("x0") dtb,
+                in("x1") 0u64,
+                in("x2") 0u64,
+                in("x3") 0u64,
+                options(noreturn, nostack)
+            )
+        }
+    }
+
+    fn park(&mut self) -> Infallible {
+        loop {
+            // SAFETY: WFE only waits for an event.
+            unsafe { asm!("wfe", options(nomem, nostack)) };
+        }
+    }
+}
+
+/// Rust entry, called by `_start` (src/main.rs) with the stack set up and
+/// FP/SIMD enabled. The arguments are the PC-relative addresses of the image
+/// and its regions (see link.ld).
+///
+/// # Safety
+/// Only `_start` may call it, once, on the CPU the old kernel left running,
+/// with `base` the load address of this image.
+#[no_mangle]
+pub unsafe extern "C" fn purgatory_main(
+    base: u64,
+    image_end: u64,
+    tables_start: u64,
+    tables_end: u64,
+    stack_start: u64,
+    stack_top: u64,
+) -> ! {
+    let mut raw = [0u8; HEADER_SIZE];
+    let hdr = base + HEADER_OFFSET as u64;
+    for (i, b) in (0u64..).zip(raw.iter_mut()) {
+        // SAFETY: the header lies inside this image, at a fixed offset.
+        *b = unsafe { core::ptr::read_volatile((hdr + i) as *const u8) };
+    }
+    let mut cpu = Cpu::new();
+    let Ok(header) = PurgatoryHeader::decode(&raw) else {
+        // No trustworthy console address: nothing to print to.
+        match handoff::Machine::park(&mut cpu) {}
+    };
+    let own = PurgatoryMemory {
+        image: MemRange::new(base, image_end - base),
+        tables: MemRange::new(tables_start, tables_end - tables_start),
+        stack: MemRange::new(stack_start, stack_top - stack_start),
+    };
+    match handoff(&mut cpu, &header.params, &own) {
+        Outcome::Entered(never) | Outcome::Parked(never, _) => match never {},
+    }
+}

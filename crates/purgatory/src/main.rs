@@ -1,0 +1,74 @@
+//! The purgatory binary: entry code and the parameter header.
+//!
+//! Entry state (arm64 `kexec_load`): x0 = 0, MMU/D-cache/I-cache off,
+//! interrupts masked, one CPU, no stack, EL2 (possibly with `HCR_EL2.E2H`)
+//! or EL1. `_start` is at offset 0 and branches over the header at
+//! [`handoff::HEADER_OFFSET`] (0x40), whose link-time fields (magic, version,
+//! size, `mem_size`) are filled here and the rest by the loader.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+core::arch::global_asm!(
+    r#"
+    .section .text.entry, "ax"
+    .global _start
+_start:
+    b       1f
+
+    .balign 0x40
+    .global purgatory_header
+purgatory_header:
+    .ascii  "KXPURG01"              // 0x00 magic
+    .word   1                       // 0x08 version
+    .word   0x340                   // 0x0c header size
+    .quad   __purgatory_mem_size    // 0x10 mem_size (absolute symbol from link.ld)
+    .space  0x340 - 0x18, 0         // 0x18.. loader-patched fields, zero
+
+1:  msr     daifset, #0xf
+    // FP/SIMD on for this EL (the SHA2 instructions and compiled code use it).
+    mrs     x9, CurrentEL
+    ubfx    x9, x9, #2, #2
+    cmp     x9, #2
+    b.ne    3f
+    mrs     x10, hcr_el2
+    tbnz    x10, #34, 3f            // E2H: CPTR_EL2 has the CPACR layout, reached as CPACR_EL1
+    mrs     x10, cptr_el2
+    bic     x10, x10, #(1 << 10)    // TFP = 0
+    msr     cptr_el2, x10
+    b       4f
+3:  mrs     x10, cpacr_el1
+    orr     x10, x10, #(3 << 20)    // FPEN = 0b11
+    msr     cpacr_el1, x10
+4:  isb
+    // Zero .bss (normally empty).
+    adrp    x9, __bss_start
+    add     x9, x9, :lo12:__bss_start
+    adrp    x10, __bss_end
+    add     x10, x10, :lo12:__bss_end
+5:  cmp     x9, x10
+    b.hs    6f
+    strb    wzr, [x9], #1
+    b       5b
+6:  adrp    x5, __stack_top
+    add     x5, x5, :lo12:__stack_top
+    mov     sp, x5
+    adr     x0, _start
+    adrp    x1, __image_end
+    add     x1, x1, :lo12:__image_end
+    adrp    x2, __tables_start
+    add     x2, x2, :lo12:__tables_start
+    adrp    x3, __tables_end
+    add     x3, x3, :lo12:__tables_end
+    adrp    x4, __stack_start
+    add     x4, x4, :lo12:__stack_start
+    bl      purgatory_main
+7:  wfe
+    b       7b
+"#
+);
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+use purgatory as _;

@@ -1,0 +1,100 @@
+//! SHA-256 compression with the ARMv8 Cryptographic Extension instructions
+//! (SHA256H, SHA256H2, SHA256SU0, SHA256SU1), through the
+//! `core::arch::aarch64` intrinsics.
+
+use core::arch::aarch64::{
+    uint32x4_t, vaddq_u32, vld1q_u32, vld1q_u8, vreinterpretq_u32_u8, vrev32q_u8, vsha256h2q_u32,
+    vsha256hq_u32, vsha256su0q_u32, vsha256su1q_u32, vst1q_u32,
+};
+
+use handoff::sha256::Compress;
+
+/// Round constants (FIPS 180-4 §4.2.2).
+static K: [u32; 64] = [
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+];
+
+/// The compression function on the SHA2 instructions. Construct it only
+/// after checking `ID_AA64ISAR0_EL1.SHA2 != 0` ([`handoff::has_sha2_instructions`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Sha2Instructions {
+    _checked: (),
+}
+
+impl Sha2Instructions {
+    /// `Some` when `isar0` (an `ID_AA64ISAR0_EL1` value read on this CPU)
+    /// reports the SHA256 instructions.
+    pub fn new(isar0: u64) -> Option<Self> {
+        handoff::has_sha2_instructions(isar0).then_some(Self { _checked: () })
+    }
+}
+
+impl Compress for Sha2Instructions {
+    fn compress(&mut self, state: &mut [u32; 8], blocks: &[[u8; 64]]) {
+        for block in blocks {
+            // SAFETY: a `Sha2Instructions` exists only if this CPU implements
+            // the SHA256 instructions (checked in `new`).
+            unsafe { compress_block(state, block) }
+        }
+    }
+}
+
+/// Loads 16 message bytes as four big-endian words.
+#[target_feature(enable = "neon")]
+fn load_be(bytes: &[u8; 16]) -> uint32x4_t {
+    // SAFETY: `bytes` is a valid 16-byte array; LD1 {.16b} has no alignment
+    // requirement beyond a byte (important with the MMU off: Device memory).
+    let v = unsafe { vld1q_u8(bytes.as_ptr()) };
+    vreinterpretq_u32_u8(vrev32q_u8(v))
+}
+
+/// # Safety
+/// The CPU must implement FEAT_SHA256.
+#[target_feature(enable = "sha2")]
+unsafe fn compress_block(state: &mut [u32; 8], block: &[u8; 64]) {
+    let mut w = [[0u8; 16]; 4];
+    for (dst, src) in w.iter_mut().zip(block.chunks_exact(16)) {
+        dst.copy_from_slice(src);
+    }
+    // SAFETY: `state` holds 8 u32, so both 4-lane loads are in bounds.
+    let (abcd0, efgh0) = unsafe { (vld1q_u32(state.as_ptr()), vld1q_u32(state[4..].as_ptr())) };
+    let mut abcd = abcd0;
+    let mut efgh = efgh0;
+    let mut m = [
+        load_be(&w[0]),
+        load_be(&w[1]),
+        load_be(&w[2]),
+        load_be(&w[3]),
+    ];
+    for (i, k4) in K.chunks_exact(4).enumerate() {
+        // SAFETY: `k4` has exactly four u32.
+        let k = unsafe { vld1q_u32(k4.as_ptr()) };
+        let wk = vaddq_u32(m[i % 4], k);
+        let abcd_prev = abcd;
+        abcd = vsha256hq_u32(abcd, efgh, wk);
+        efgh = vsha256h2q_u32(efgh, abcd_prev, wk);
+        if i < 12 {
+            // W[t+16..t+20] from W[t..t+16]: SU0 on (W0-3, W4-7), SU1 with (W8-11, W12-15).
+            let next = vsha256su1q_u32(
+                vsha256su0q_u32(m[i % 4], m[(i + 1) % 4]),
+                m[(i + 2) % 4],
+                m[(i + 3) % 4],
+            );
+            m[i % 4] = next;
+        }
+    }
+    abcd = vaddq_u32(abcd, abcd0);
+    efgh = vaddq_u32(efgh, efgh0);
+    // SAFETY: in-bounds stores of 4 lanes each into the 8-word state.
+    unsafe {
+        vst1q_u32(state.as_mut_ptr(), abcd);
+        vst1q_u32(state[4..].as_mut_ptr(), efgh);
+    }
+}

@@ -1,0 +1,257 @@
+//! Bare-metal tests of the purgatory in QEMU `virt` (no firmware, no
+//! kernel). `#[ignore]`d in a plain `cargo test`; the QEMU suite runs them
+//! with `--ignored`. Needs `rustup target add aarch64-unknown-none` and
+//! qemu-system-aarch64.
+//!
+//! Run just these: `cargo test -p xtask --test purgatory -- --ignored --test-threads=1`
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use handoff::{Flags, SCTLR_C, SCTLR_I, SCTLR_M};
+use xtask::baremetal::{
+    build_purgatory_image, build_test_payload, measure_hash_32m, BareMetalRun, MachineConfig,
+    PurgatoryImage, RunResult, TestPayload,
+};
+
+fn images() -> &'static (PurgatoryImage, TestPayload) {
+    static IMAGES: OnceLock<(PurgatoryImage, TestPayload)> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        let p = build_purgatory_image().unwrap_or_else(|e| panic!("{e:#}"));
+        let t = build_test_payload().unwrap_or_else(|e| panic!("{e:#}"));
+        (p, t)
+    })
+}
+
+fn work(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("purgatory-test-{}-{name}", std::process::id()))
+}
+
+fn run(name: &str, r: &BareMetalRun) -> RunResult {
+    let (p, t) = images();
+    let out = r
+        .run(p, t, &work(name))
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let _ = std::fs::remove_dir_all(work(name));
+    println!("--- {name} ({:?}) ---\n{}", out.elapsed, out.console);
+    out
+}
+
+/// The payload ran with x0 = DTB, x1-x3 = 0, MMU/caches off, at `el`, and
+/// powered QEMU off.
+fn assert_booted(name: &str, out: &RunResult, r: &BareMetalRun, el: u64) {
+    assert!(
+        out.payload_line().is_some(),
+        "{name}: no payload line:\n{}",
+        out.console
+    );
+    assert_eq!(
+        out.payload_value("x0"),
+        Some(r.dtb),
+        "{name}: x0 != dtb:\n{}",
+        out.console
+    );
+    for reg in ["x1", "x2", "x3"] {
+        assert_eq!(
+            out.payload_value(reg),
+            Some(0),
+            "{name}: {reg}:\n{}",
+            out.console
+        );
+    }
+    assert_eq!(
+        out.payload_value("el"),
+        Some(el),
+        "{name}: el:\n{}",
+        out.console
+    );
+    let sctlr = out.payload_value("sctlr").expect("sctlr");
+    assert_eq!(
+        sctlr & (SCTLR_M | SCTLR_C | SCTLR_I),
+        0,
+        "{name}: MMU/caches left on: {sctlr:#x}"
+    );
+    assert!(
+        out.exited,
+        "{name}: QEMU did not power off:\n{}",
+        out.console
+    );
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn good_digests_sha2_instructions_el1() {
+    let r = BareMetalRun::default();
+    let out = run("good-el1", &r);
+    assert!(
+        out.console
+            .contains("3 segments verified (sha2 instructions, caches on)"),
+        "{}",
+        out.console
+    );
+    assert_booted("good-el1", &out, &r, 1);
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn good_digests_sha2_instructions_el2() {
+    let r = BareMetalRun {
+        machine: MachineConfig {
+            el2: true,
+            ..MachineConfig::default()
+        },
+        ..BareMetalRun::default()
+    };
+    let out = run("good-el2", &r);
+    assert!(
+        out.console
+            .contains("3 segments verified (sha2 instructions, caches on)"),
+        "{}",
+        out.console
+    );
+    assert_booted("good-el2", &out, &r, 2);
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn good_digests_el2_with_e2h_vhe_regime() {
+    let r = BareMetalRun {
+        machine: MachineConfig {
+            cpu: "max".into(),
+            el2: true,
+            vhe: true,
+            ..MachineConfig::default()
+        },
+        ..BareMetalRun::default()
+    };
+    let out = run("good-vhe", &r);
+    assert!(
+        out.console
+            .contains("segments verified (sha2 instructions, caches on)"),
+        "{}",
+        out.console
+    );
+    assert_booted("good-vhe", &out, &r, 2);
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn good_digests_software_fallback_el1_and_el2() {
+    for el2 in [false, true] {
+        let r = BareMetalRun {
+            machine: MachineConfig {
+                el2,
+                ..MachineConfig::default()
+            },
+            flags: Flags::FORCE_SOFT_SHA256,
+            ..BareMetalRun::default()
+        };
+        let out = run("soft", &r);
+        assert!(
+            out.console
+                .contains("3 segments verified (software sha256, caches on)"),
+            "{}",
+            out.console
+        );
+        assert_booted("soft", &out, &r, if el2 { 2 } else { 1 });
+    }
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn corrupted_byte_is_reported_and_cpu_parked() {
+    for (name, flags, el2) in [
+        ("corrupt-sha2-el1", 0, false),
+        ("corrupt-soft-el2", Flags::FORCE_SOFT_SHA256, true),
+        ("corrupt-cachesoff", Flags::NO_CACHES, false),
+    ] {
+        let r = BareMetalRun {
+            machine: MachineConfig {
+                el2,
+                ..MachineConfig::default()
+            },
+            flags,
+            // Blob 1 (segment 2, the 1 MiB "initrd"), one byte in the middle.
+            corrupt: Some((1, 0x8_1234)),
+            ..BareMetalRun::default()
+        };
+        let out = run(name, &r);
+        assert!(
+            out.console.contains(
+                "segment 2 at 0x0000000044000000 len 0x0000000000100000: SHA-256 mismatch"
+            ),
+            "{name}:\n{}",
+            out.console
+        );
+        assert!(
+            out.console.contains("not booting a corrupted image"),
+            "{name}"
+        );
+        assert!(out.payload_line().is_none(), "{name}: payload ran anyway");
+        assert!(!out.exited, "{name}: QEMU exited");
+    }
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn no_verify_flag_boots_even_a_corrupted_image() {
+    let r = BareMetalRun {
+        flags: Flags::NO_VERIFY,
+        corrupt: Some((1, 7)),
+        ..BareMetalRun::default()
+    };
+    let out = run("no-verify", &r);
+    assert!(
+        out.console.contains("verification skipped"),
+        "{}",
+        out.console
+    );
+    assert_booted("no-verify", &out, &r, 1);
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn caches_off_flag_still_verifies() {
+    let r = BareMetalRun {
+        flags: Flags::NO_CACHES,
+        ..BareMetalRun::default()
+    };
+    let out = run("caches-off", &r);
+    assert!(
+        out.console
+            .contains("3 segments verified (sha2 instructions, caches off)"),
+        "{}",
+        out.console
+    );
+    assert_booted("caches-off", &out, &r, 1);
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn purgatory_is_position_independent() {
+    // An odd 4 KiB aligned address, sharing a 2 MiB block with a segment,
+    // and no console at all.
+    for (addr, uart) in [
+        (0x4812_3000u64, xtask::baremetal::VIRT_UART),
+        (0x4400_0000 + 0x10_0000 + 0x5000, 0),
+    ] {
+        let r = BareMetalRun {
+            purgatory_addr: addr,
+            uart,
+            ..BareMetalRun::default()
+        };
+        let out = run("pic", &r);
+        assert_booted("pic", &out, &r, 1);
+    }
+}
+
+#[test]
+#[ignore = "boots QEMU with a 32 MiB segment several times; prints timings"]
+fn measure_hashing_32_mib() {
+    let w = work("measure");
+    let timings = measure_hash_32m(&w).unwrap_or_else(|e| panic!("{e:#}"));
+    let _ = std::fs::remove_dir_all(&w);
+    for (label, t) in timings {
+        println!("32 MiB, {label}: {:.2} s (whole QEMU run)", t.as_secs_f64());
+    }
+}
