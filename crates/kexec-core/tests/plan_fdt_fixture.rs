@@ -1,0 +1,156 @@
+//! `/chosen` edits on a real QEMU `virt` device tree (fixtures/qemu-virt-1g.dtb,
+//! see crates/kexec/tests/sysroots/README.md): everything outside `/chosen`
+//! survives byte for byte, and `/chosen` ends up exactly as asked.
+
+use dtoolkit::{Node, Property};
+use kexec_core::fdt::{self, edit_chosen, ChosenEdit, CrashChosen};
+use kexec_core::iomem::MemoryRange;
+
+const QEMU_VIRT_1G: &[u8] = include_bytes!("fixtures/qemu-virt-1g.dtb");
+
+fn without_chosen(dtb: &[u8]) -> dtoolkit::model::DeviceTree {
+    let mut tree = fdt::parse(dtb).unwrap();
+    tree.root.remove_child("chosen");
+    tree
+}
+
+fn chosen_props(dtb: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let tree = fdt::parse(dtb).unwrap();
+    let chosen = tree.find_node("/chosen").unwrap();
+    chosen
+        .properties()
+        .map(|p| (p.name().to_owned(), p.value().to_vec()))
+        .collect()
+}
+
+#[test]
+fn fixture_is_what_the_running_kernel_shows() {
+    let props = chosen_props(QEMU_VIRT_1G);
+    let names: Vec<_> = props.iter().map(|p| p.0.as_str()).collect();
+    assert!(names.contains(&"bootargs"));
+    assert!(!names.contains(&"rng-seed"), "the kernel removes rng-seed");
+    let kaslr = props.iter().find(|p| p.0 == "kaslr-seed").unwrap();
+    assert_eq!(kaslr.1, vec![0; 8], "the kernel zeroes kaslr-seed");
+}
+
+#[test]
+fn normal_load_changes_only_chosen() {
+    let edit = ChosenEdit {
+        bootargs: Some("root=/dev/vda1 console=ttyAMA0".into()),
+        initrd: Some(MemoryRange::new(0x4140_0000, 0x4143_2000)),
+        kaslr_seed: Some(0x0123_4567_89ab_cdef),
+        rng_seed: Some(vec![0x42; fdt::RNG_SEED_LEN]),
+        crash: None,
+    };
+    let out = edit_chosen(QEMU_VIRT_1G, &edit).unwrap();
+    assert_eq!(without_chosen(&out.dtb), without_chosen(QEMU_VIRT_1G));
+    let props = chosen_props(&out.dtb);
+    let get = |n: &str| props.iter().find(|p| p.0 == n).map(|p| p.1.clone());
+    assert_eq!(
+        get("bootargs").unwrap(),
+        b"root=/dev/vda1 console=ttyAMA0\0"
+    );
+    #[rustfmt::skip]
+    assert_eq!(get("linux,initrd-start").unwrap(), [
+        0x00, 0x00, 0x00, 0x00, 0x41, 0x40, 0x00, 0x00, // u64: 0x41400000
+    ]);
+    #[rustfmt::skip]
+    assert_eq!(get("linux,initrd-end").unwrap(), [
+        0x00, 0x00, 0x00, 0x00, 0x41, 0x43, 0x20, 0x00, // u64: 0x41432000 (exclusive)
+    ]);
+    #[rustfmt::skip]
+    assert_eq!(get("kaslr-seed").unwrap(), [
+        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, // u64, big endian
+    ]);
+    assert_eq!(get("rng-seed").unwrap(), vec![0x42; fdt::RNG_SEED_LEN]);
+    // QEMU's own stdout-path is kept.
+    assert!(get("stdout-path").is_some());
+    assert_eq!(get("linux,elfcorehdr"), None);
+    assert_eq!(get("linux,usable-memory-range"), None);
+}
+
+#[test]
+fn crash_load_adds_usable_memory_range_in_root_cells() {
+    let edit = ChosenEdit {
+        crash: Some(CrashChosen {
+            elfcorehdr: Some(MemoryRange::with_size(0x7f50_0000, 0x1_0000)),
+            usable: vec![MemoryRange::new(0x6f60_0000, 0x7f60_0000)],
+        }),
+        ..ChosenEdit::default()
+    };
+    let out = edit_chosen(QEMU_VIRT_1G, &edit).unwrap();
+    assert_eq!(without_chosen(&out.dtb), without_chosen(QEMU_VIRT_1G));
+    let props = chosen_props(&out.dtb);
+    let get = |n: &str| props.iter().find(|p| p.0 == n).map(|p| p.1.clone());
+    // QEMU virt: #address-cells = <2>, #size-cells = <2>.
+    #[rustfmt::skip]
+    assert_eq!(get("linux,usable-memory-range").unwrap(), [
+        0x00, 0x00, 0x00, 0x00, 0x6f, 0x60, 0x00, 0x00, // address, 2 cells
+        0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, // size, 2 cells: 256 MiB
+    ]);
+    #[rustfmt::skip]
+    assert_eq!(get("linux,elfcorehdr").unwrap(), [
+        0x00, 0x00, 0x00, 0x00, 0x7f, 0x50, 0x00, 0x00, // address
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, // size: 64 KiB
+    ]);
+    // No initrd given: QEMU's stale initrd properties are gone.
+    assert_eq!(fdt::chosen_initrd(&out.dtb).unwrap(), None);
+}
+
+#[test]
+fn truncated_fixture_is_refused_exactly() {
+    let cut = &QEMU_VIRT_1G[..QEMU_VIRT_1G.len() - 1];
+    assert_eq!(
+        fdt::parse(cut),
+        Err(fdt::Error::TotalSizeExceedsBuffer {
+            totalsize: u32::try_from(QEMU_VIRT_1G.len()).unwrap(),
+            len: cut.len()
+        })
+    );
+}
+
+/// The whole serialised blob for a tiny edit, one commented line per field.
+#[test]
+fn tiny_tree_bytes() {
+    let blank = dtoolkit::model::DeviceTree::new().to_dtb();
+    let out = edit_chosen(
+        &blank,
+        &ChosenEdit {
+            bootargs: Some("a".into()),
+            ..ChosenEdit::default()
+        },
+    )
+    .unwrap();
+    #[rustfmt::skip]
+    let expected: Vec<u8> = vec![
+        0xd0, 0x0d, 0xfe, 0xed, // 0000: magic
+        0x00, 0x00, 0x00, 0x71, // 0004: totalsize = 113
+        0x00, 0x00, 0x00, 0x38, // 0008: off_dt_struct
+        0x00, 0x00, 0x00, 0x68, // 000c: off_dt_strings
+        0x00, 0x00, 0x00, 0x28, // 0010: off_mem_rsvmap
+        0x00, 0x00, 0x00, 0x11, // 0014: version = 17
+        0x00, 0x00, 0x00, 0x10, // 0018: last_comp_version = 16
+        0x00, 0x00, 0x00, 0x00, // 001c: boot_cpuid_phys
+        0x00, 0x00, 0x00, 0x09, // 0020: size_dt_strings
+        0x00, 0x00, 0x00, 0x30, // 0024: size_dt_struct
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0028: memrsv terminator: address
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0030: memrsv terminator: size
+        0x00, 0x00, 0x00, 0x01, // 0038: FDT_BEGIN_NODE
+        0x00, 0x00, 0x00, 0x00, // 003c: "" (root), padded
+        0x00, 0x00, 0x00, 0x01, // 0040: FDT_BEGIN_NODE
+        b'c', b'h', b'o', b's', // 0044: "chosen"
+        b'e', b'n', 0x00, 0x00, // 0048: ... NUL, padded
+        0x00, 0x00, 0x00, 0x03, // 004c: FDT_PROP
+        0x00, 0x00, 0x00, 0x02, // 0050: len = 2
+        0x00, 0x00, 0x00, 0x00, // 0054: nameoff = 0 ("bootargs")
+        b'a', 0x00, 0x00, 0x00, // 0058: "a", padded
+        0x00, 0x00, 0x00, 0x02, // 005c: FDT_END_NODE (chosen)
+        0x00, 0x00, 0x00, 0x02, // 0060: FDT_END_NODE (root)
+        0x00, 0x00, 0x00, 0x09, // 0064: FDT_END
+        b'b', b'o', b'o', b't', // 0068: strings: "bootargs"
+        b'a', b'r', b'g', b's', // 006c
+        0x00,                   // 0070: NUL
+    ];
+    assert_eq!(out.dtb, expected);
+    assert!(out.chosen_created);
+}
