@@ -13,8 +13,11 @@
 //!   to at most 8 MiB; see lib/decompress_unlz4.c).
 //!
 //! Every decoder reads incrementally and stops with [`Error::LimitExceeded`]
-//! once the output would pass a caller-chosen limit; no allocation is sized
-//! from a length claimed by the input. The 4-byte little-endian size trailer
+//! once the output would pass a caller-chosen limit; the output buffer grows
+//! with what was actually decoded and never past the limit. The one
+//! allocation sized from the input is the decoder window that a stream
+//! declares: at most 128 MiB for zstd (ruzstd's default cap, which is also
+//! what `zstd -22 --ultra` uses) and [`XZ_MEMORY_LIMIT`] for xz. The 4-byte little-endian size trailer
 //! that `size_append` (scripts/Makefile.lib) appends after `*_with_size`
 //! payloads, and zero padding, are accepted after the end of the stream.
 //! Concatenated gzip members, zstd frames (and skippable frames), xz streams
@@ -43,6 +46,8 @@ pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 pub const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0x00];
 /// lz4 legacy frame magic `0x184C2102`, little endian.
 pub const LZ4_LEGACY_MAGIC: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
+/// Size of the reads from a decoder.
+const READ_CHUNK: usize = 64 << 10;
 /// Length of the size trailer written by `size_append`.
 pub const SIZE_TRAILER_LEN: usize = 4;
 
@@ -185,13 +190,29 @@ fn offset_of(input: &[u8], rest: &[u8]) -> u64 {
     (input.len() - rest.len()) as u64
 }
 
-/// Reads `reader` to its end, appending to `out`, failing once `out` would pass `limit`.
+/// Reads `reader` to its end, appending to `out`, stopping once `out` would pass `limit`.
 ///
-/// Returns `Ok(false)` if the limit was exceeded.
+/// Returns `Ok(false)` if the limit was exceeded. `out` grows geometrically
+/// with what was actually decoded, never past `limit`.
 fn read_bounded(reader: &mut impl Read, out: &mut Vec<u8>, limit: usize) -> io::Result<bool> {
-    let room = limit.saturating_sub(out.len()) as u64;
-    reader.take(room.saturating_add(1)).read_to_end(out)?;
-    Ok(out.len() <= limit)
+    let mut chunk = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(true),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        let needed = out.len().saturating_add(n);
+        if needed > limit {
+            return Ok(false);
+        }
+        if out.capacity() < needed {
+            let target = out.capacity().saturating_mul(2).clamp(needed, limit);
+            out.reserve_exact(target - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
 }
 
 /// Turns a decoder's I/O error into [`Error::Truncated`] or [`Error::Corrupt`].

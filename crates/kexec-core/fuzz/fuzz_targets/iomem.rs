@@ -6,7 +6,9 @@ use kexec_core::iomem::{parse, CRASH_KERNEL, RESERVED};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(map) = parse(text) {
         let ram = map.system_ram();
         let holes: Vec<_> = map

@@ -226,7 +226,11 @@ pub struct Segment<'a> {
 /// An ELF64 little-endian `EM_AARCH64` `ET_EXEC` with the given `PT_LOAD`s
 /// (plus a `PT_NOTE` to be skipped), segment data at 64 KiB aligned offsets.
 pub fn elf(entry: u64, segments: &[Segment<'_>]) -> Vec<u8> {
-    const ALIGN: usize = 0x1_0000;
+    elf_aligned(entry, segments, 0x1_0000)
+}
+
+/// [`elf`] with segment data at `align_to`-aligned file offsets.
+pub fn elf_aligned(entry: u64, segments: &[Segment<'_>], align_to: usize) -> Vec<u8> {
     let phnum = segments.len() + 1;
     let mut f = Vec::new();
     f.extend_from_slice(b"\x7fELF"); // EI_MAG
@@ -244,7 +248,7 @@ pub fn elf(entry: u64, segments: &[Segment<'_>]) -> Vec<u8> {
     f.extend_from_slice(&u16::try_from(phnum).unwrap().to_le_bytes()); // e_phnum
     f.extend_from_slice(&64u16.to_le_bytes()); // e_shentsize
     f.extend_from_slice(&[0u8; 4]); // e_shnum, e_shstrndx
-    let mut offset = align(64 + 56 * phnum, ALIGN);
+    let mut offset = align(64 + 56 * phnum, align_to);
     let mut offsets = Vec::new();
     for s in segments {
         f.extend_from_slice(&1u32.to_le_bytes()); // p_type: PT_LOAD
@@ -254,9 +258,9 @@ pub fn elf(entry: u64, segments: &[Segment<'_>]) -> Vec<u8> {
         f.extend_from_slice(&s.vaddr.to_le_bytes()); // p_paddr == p_vaddr on arm64
         f.extend_from_slice(&(s.data.len() as u64).to_le_bytes()); // p_filesz
         f.extend_from_slice(&s.memsz.to_le_bytes()); // p_memsz
-        f.extend_from_slice(&(ALIGN as u64).to_le_bytes()); // p_align
+        f.extend_from_slice(&(align_to as u64).to_le_bytes()); // p_align
         offsets.push(offset);
-        offset = align(offset + s.data.len(), ALIGN);
+        offset = align(offset + s.data.len(), align_to);
     }
     f.extend_from_slice(&4u32.to_le_bytes()); // p_type: PT_NOTE
     f.extend_from_slice(&4u32.to_le_bytes()); // p_flags: R

@@ -1,0 +1,17 @@
+//! Fuzz target: detection and loading of any kernel format never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+/// Output limit: small enough that bombs are cheap, large enough for real streams.
+const LIMIT: usize = 16 << 20;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(kernel) = kexec_core::kernel::load_kernel_with_limit(data, LIMIT) {
+        assert!(kernel.image.len() <= LIMIT.max(data.len()));
+        assert_eq!(
+            kernel.header,
+            kexec_core::image::Arm64ImageHeader::parse(&kernel.image).unwrap()
+        );
+    }
+});
