@@ -2,14 +2,17 @@
 //!
 //! The format is recognised by content, never by file name, in this order:
 //!
-//! 1. the arm64 Image magic at offset 56 (booting.rst section 4): a plain
+//! 1. "MZ" and "zimg" at offset 4: EFI zboot ([`crate::zboot`]);
+//! 2. gzip, zstd, xz or lz4 legacy magic at offset 0 ([`crate::decompress`]);
+//! 3. the arm64 Image magic at offset 56 (booting.rst section 4): a plain
 //!    `Image`, with or without EFI stub, used in place without a copy;
-//! 2. "MZ" and "zimg" at offset 4: EFI zboot ([`crate::zboot`]);
-//! 3. any other "MZ": a PE file, which must be a UKI with a `.linux` section
+//! 4. any other "MZ": a PE file, which must be a UKI with a `.linux` section
 //!    ([`crate::pe`]); the `.linux` contents may be an Image, a compressed
 //!    Image or zboot (one level of nesting);
-//! 4. `"\x7fELF"`: an ELF `vmlinux` ([`crate::elf`]);
-//! 5. gzip, zstd, xz or lz4 legacy magic ([`crate::decompress`]).
+//! 5. `"\x7fELF"`: an ELF `vmlinux` ([`crate::elf`]).
+//!
+//! Magics at offset 0 come before the Image magic at 56 because compressed
+//! data may hold those four bytes there by chance.
 //!
 //! Whatever the wrapper, the result must carry a valid Image header.
 
@@ -133,7 +136,7 @@ pub enum Error {
     #[error("UKI .linux section: {0}")]
     UkiLinux(Box<Error>),
     /// The `.linux` section of a UKI holds a format that may not be nested.
-    #[error("UKI .linux section holds an {inner}; only an Image, a compressed Image or zboot may be nested")]
+    #[error("UKI .linux section holds a nested {inner}; only an Image, a compressed Image or zboot may be nested")]
     UnsupportedNesting {
         /// The nested format.
         inner: KernelFormat,
@@ -169,15 +172,9 @@ pub fn load_kernel_with_limit(bytes: &[u8], limit: usize) -> Result<KernelImage<
 
 /// The formats that may also appear inside a UKI: Image, zboot, compressed.
 fn load_nestable(bytes: &[u8], limit: usize) -> Result<Option<KernelImage<'_>>, Error> {
-    if image::has_image_magic(bytes) {
-        let header = Arm64ImageHeader::parse(bytes)?;
-        return Ok(Some(KernelImage {
-            format: KernelFormat::Image,
-            image: Cow::Borrowed(bytes),
-            header,
-            uki: None,
-        }));
-    }
+    // Magics at offset 0 first: a compressed stream may by chance hold the
+    // Image magic at offset 56, while an Image never starts with one of them
+    // (code0 is "MZ" or a branch instruction).
     let (format, image) = if zboot::is_zboot(bytes) {
         let (header, image) = zboot::decompress(bytes, limit)?;
         let format = KernelFormat::Zboot {
@@ -186,6 +183,14 @@ fn load_nestable(bytes: &[u8], limit: usize) -> Result<Option<KernelImage<'_>>, 
         (format, image)
     } else if let Some((compression, image)) = decompress::decompress_any(bytes, limit)? {
         (KernelFormat::from_compression(compression), image)
+    } else if image::has_image_magic(bytes) {
+        let header = Arm64ImageHeader::parse(bytes)?;
+        return Ok(Some(KernelImage {
+            format: KernelFormat::Image,
+            image: Cow::Borrowed(bytes),
+            header,
+            uki: None,
+        }));
     } else {
         return Ok(None);
     };

@@ -394,6 +394,25 @@ fn compressed_non_image_is_rejected() {
 }
 
 #[test]
+fn compressed_stream_with_image_magic_at_56_is_decompressed() {
+    // An Image whose bytes 46..50 (in res3/res4) happen to be "ARMd": stored
+    // as lz4 literals they land at file offset 56, where an Image has its magic.
+    let mut image = support::synthetic_image(100);
+    image[46..50].copy_from_slice(b"ARMd");
+    #[rustfmt::skip]
+    let mut file = vec![
+        0x02, 0x21, 0x4c, 0x18, // 0000: lz4 legacy magic
+        0x66, 0x00, 0x00, 0x00, // 0004: block size 0x66
+        0xf0, 85,               // 0008: token: 15 + 85 = 100 literals, no match
+    ];
+    file.extend_from_slice(&image); // 000a: the literals
+    assert_eq!(&file[56..60], b"ARMd");
+    let k = load_kernel(&file).unwrap();
+    assert_eq!(k.format, KernelFormat::Lz4);
+    assert_eq!(k.image.as_ref(), image.as_slice());
+}
+
+#[test]
 fn load_each_compressed_format() {
     let data = support::synthetic_image(200_000);
     let cases = [

@@ -61,10 +61,16 @@ pub fn zstd(data: &[u8]) -> Vec<u8> {
     ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
 }
 
-/// xz at preset 1.
+/// xz the way scripts/xz_wrap.sh writes arm64 kernels: the ARM64 BCJ filter,
+/// LZMA2 and a CRC32 check (preset 1 here rather than a 32 MiB dictionary, for speed).
 pub fn xz(data: &[u8]) -> Vec<u8> {
+    use liblzma::stream::{Check, Filters, LzmaOptions, Stream};
+    let mut filters = Filters::new();
+    filters.arm64();
+    filters.lzma2(&LzmaOptions::new_preset(1).unwrap());
+    let stream = Stream::new_stream_encoder(&filters, Check::Crc32).unwrap();
     let mut out = Vec::new();
-    liblzma::read::XzEncoder::new(data, 1)
+    liblzma::read::XzEncoder::new_stream(data, stream)
         .read_to_end(&mut out)
         .unwrap();
     out
