@@ -251,10 +251,19 @@ pub fn check_position_independent(data: &[u8]) -> Result<()> {
             {
                 continue;
             }
+            // Section symbols have no name: show the section instead.
             let target = match reloc.target() {
                 RelocationTarget::Symbol(i) => file
                     .symbol_by_index(i)
-                    .and_then(|s| s.name().map(str::to_owned))
+                    .ok()
+                    .map(|s| match (s.name(), s.section_index()) {
+                        (Ok(n), _) if !n.is_empty() => n.to_owned(),
+                        (_, Some(si)) => file
+                            .section_by_index(si)
+                            .and_then(|sec| sec.name().map(str::to_owned))
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    })
                     .unwrap_or_default(),
                 _ => String::new(),
             };
@@ -435,7 +444,17 @@ impl BareMetalRun {
             flags: Flags(self.flags),
             ..HandoffParams::default()
         };
-        let mut loaded: Vec<(u64, Vec<u8>)> = vec![(self.payload_addr, payload.bytes.clone())];
+        let entry = self.purgatory_addr + purgatory.entry_offset;
+        let mut payload_bytes = payload.bytes.clone();
+        if self.machine.vhe {
+            ensure!(self.machine.el2, "the VHE shim needs EL2");
+            // The shim lives in the payload: point its target slot at the
+            // purgatory (a `-device loader,data=` write there keeps QEMU 7.2
+            // from setting the PC).
+            let at = usize::try_from(payload.vhe_shim_target)?;
+            payload_bytes[at..at + 8].copy_from_slice(&entry.to_le_bytes());
+        }
+        let mut loaded: Vec<(u64, Vec<u8>)> = vec![(self.payload_addr, payload_bytes.clone())];
         let push = |params: &mut HandoffParams, addr: u64, bytes: &[u8]| -> Result<()> {
             params
                 .push_segment(SegmentDigest {
@@ -445,7 +464,7 @@ impl BareMetalRun {
                 })
                 .map_err(|e| anyhow::anyhow!("{e}"))
         };
-        push(&mut params, self.payload_addr, &payload.bytes)?;
+        push(&mut params, self.payload_addr, &payload_bytes)?;
         for blob in &self.blobs {
             if blob.verify {
                 push(&mut params, blob.addr, &blob.bytes)?;
@@ -481,15 +500,7 @@ impl BareMetalRun {
             std::fs::write(&path, bytes)?;
             loader(&path, *addr);
         }
-        let entry = self.purgatory_addr + purgatory.entry_offset;
         let pc = if self.machine.vhe {
-            ensure!(self.machine.el2, "the VHE shim needs EL2");
-            // The shim lives in the payload; point its target slot at the
-            // purgatory with a data loader (8 bytes, little endian).
-            cmd.arg("-device").arg(format!(
-                "loader,addr={:#x},data={entry:#x},data-len=8",
-                self.payload_addr + payload.vhe_shim_target
-            ));
             self.payload_addr + payload.vhe_shim
         } else {
             entry

@@ -85,7 +85,7 @@ fn good_digests_sha2_instructions_el1() {
     let out = run("good-el1", &r);
     assert!(
         out.console
-            .contains("3 segments verified (sha2 instructions, caches on)"),
+            .contains("3 segments verified (sha2 instructions, caches on) at EL1\r"),
         "{}",
         out.console
     );
@@ -105,7 +105,7 @@ fn good_digests_sha2_instructions_el2() {
     let out = run("good-el2", &r);
     assert!(
         out.console
-            .contains("3 segments verified (sha2 instructions, caches on)"),
+            .contains("3 segments verified (sha2 instructions, caches on) at EL2\r"),
         "{}",
         out.console
     );
@@ -127,7 +127,7 @@ fn good_digests_el2_with_e2h_vhe_regime() {
     let out = run("good-vhe", &r);
     assert!(
         out.console
-            .contains("segments verified (sha2 instructions, caches on)"),
+            .contains("segments verified (sha2 instructions, caches on) at EL2 with E2H"),
         "{}",
         out.console
     );

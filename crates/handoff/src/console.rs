@@ -1,7 +1,7 @@
 //! Minimal console output through [`Machine::putc`], without `core::fmt`
 //! (whose tables of pointers would need relocations in the purgatory).
 
-use crate::{CacheState, Machine, SegmentDigest, Sha256Engine};
+use crate::{CacheState, Machine, Regime, SegmentDigest, Sha256Engine};
 
 /// A PL011 at a physical address, or nothing (address 0).
 #[derive(Debug, Clone, Copy)]
@@ -75,13 +75,14 @@ impl Console {
         self.puts(m, ": SHA-256 mismatch\r\n");
     }
 
-    /// `purgatory: N segments verified (sha2 instructions, caches on)`
+    /// `purgatory: N segments verified (sha2 instructions, caches on) at EL2`
     pub fn report_ok<M: Machine + ?Sized>(
         &self,
         m: &mut M,
         n: usize,
         engine: Sha256Engine,
         caches: CacheState,
+        regime: Regime,
     ) {
         self.puts(m, "purgatory: ");
         self.put_dec(m, n);
@@ -96,9 +97,18 @@ impl Console {
         self.puts(
             m,
             match caches {
-                CacheState::On => ", caches on)\r\n",
-                CacheState::Off => ", caches off)\r\n",
+                CacheState::On => ", caches on)",
+                CacheState::Off => ", caches off)",
             },
         );
+        // Not a three-way `match` on strings: LLVM would turn it into a table
+        // of absolute pointers, which the position-independent purgatory
+        // must not contain (xtask checks its relocations).
+        self.puts(m, " at EL");
+        self.put_dec(m, if regime == Regime::El1 { 1 } else { 2 });
+        if regime == Regime::El2Host {
+            self.puts(m, " with E2H");
+        }
+        self.puts(m, "\r\n");
     }
 }

@@ -319,7 +319,8 @@ pub fn handoff<M: Machine + ?Sized>(
             disable_caches(m, p, own);
         }
         if failed == 0 {
-            con.report_ok(m, p.count, engine, caches);
+            let regime = m.regime();
+            con.report_ok(m, p.count, engine, caches, regime);
         }
     }
 
