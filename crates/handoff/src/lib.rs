@@ -132,6 +132,13 @@ pub trait Machine {
     /// (waits while `UARTFR.TXFF` is set).
     fn putc(&mut self, uart: u64, byte: u8);
 
+    /// Monotonic time in nanoseconds, if the machine has a clock (the CPU
+    /// reads the generic timer's virtual counter). Only used for the console
+    /// report of how long verification took; models may keep the default.
+    fn now_ns(&mut self) -> Option<u64> {
+        None
+    }
+
     /// Enters the kernel at `entry` with x0 = `dtb`, x1 = x2 = x3 = 0.
     fn enter_kernel(&mut self, entry: u64, dtb: u64) -> Self::Exit;
     /// Stops for good (WFE loop) without entering anything.
@@ -305,6 +312,7 @@ pub fn handoff<M: Machine + ?Sized>(
         con.puts(m, "purgatory: verification skipped\r\n");
     } else {
         let engine = choose_engine(m, p.flags);
+        let started = m.now_ns();
         let caches = if !p.flags.contains(Flags::NO_CACHES) && enable_caches(m, p, own) {
             CacheState::On
         } else {
@@ -321,6 +329,14 @@ pub fn handoff<M: Machine + ?Sized>(
         if failed == 0 {
             let regime = m.regime();
             con.report_ok(m, p.count, engine, caches, regime);
+            if let (Some(t0), Some(t1)) = (started, m.now_ns()) {
+                con.puts(m, "purgatory: verification took ");
+                con.put_dec(
+                    m,
+                    usize::try_from(t1.saturating_sub(t0) / 1000).unwrap_or(usize::MAX),
+                );
+                con.puts(m, " us\r\n");
+            }
         }
     }
 

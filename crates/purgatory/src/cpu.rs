@@ -264,6 +264,26 @@ impl handoff::Machine for Cpu {
         }
     }
 
+    fn now_ns(&mut self) -> Option<u64> {
+        let (count, freq): (u64, u64);
+        // SAFETY: reading the generic timer's virtual count and frequency has
+        // no side effects (CNTVCT_EL0 is not trapped at EL1/EL2 by default).
+        unsafe {
+            asm!(
+                "isb",
+                "mrs {c}, cntvct_el0",
+                "mrs {f}, cntfrq_el0",
+                c = out(reg) count,
+                f = out(reg) freq,
+                options(nomem, nostack)
+            )
+        };
+        if freq == 0 {
+            return None;
+        }
+        u64::try_from(u128::from(count) * 1_000_000_000 / u128::from(freq)).ok()
+    }
+
     fn enter_kernel(&mut self, entry: u64, dtb: u64) -> Infallible {
         // SAFETY: the handoff has verified the image, cleaned it to the PoC,
         // turned the MMU and caches off and invalidated the I-cache: the
