@@ -14,6 +14,21 @@
 //! Magics at offset 0 come before the Image magic at 56 because compressed
 //! data may hold those four bytes there by chance.
 //!
+//! ```
+//! use kexec_core::image::ARM64_IMAGE_MAGIC;
+//! use kexec_core::kernel::{load_kernel, KernelFormat};
+//!
+//! // The smallest Image: a header and nothing else.
+//! let mut image = [0u8; 64];
+//! image[16..24].copy_from_slice(&0x20_0000u64.to_le_bytes()); // image_size
+//! image[24..32].copy_from_slice(&0b0010u64.to_le_bytes()); // flags: LE, 4K pages
+//! image[56..60].copy_from_slice(&ARM64_IMAGE_MAGIC.to_le_bytes());
+//! let kernel = load_kernel(&image)?;
+//! assert_eq!(kernel.format, KernelFormat::Image);
+//! assert_eq!(kernel.header.effective_image_size(64), 0x20_0000);
+//! # Ok::<(), kexec_core::kernel::Error>(())
+//! ```
+//!
 //! Whatever the wrapper, the result must carry a valid Image header.
 
 use std::borrow::Cow;
