@@ -150,6 +150,9 @@ pub enum Error {
     /// The kernel or device tree placed twice.
     #[error("{0} placed twice")]
     AlreadyPlaced(SegmentKind),
+    /// [`Planner::place_blob`] asked to place a kind that has its own method.
+    #[error("the {0} has its own placement method")]
+    DedicatedKind(SegmentKind),
     /// [`Planner::finish`] without a kernel or device tree.
     #[error("no {0} in the plan")]
     Missing(SegmentKind),
@@ -563,12 +566,19 @@ impl Planner {
     }
 
     /// Places any other blob (e.g. the ELF core header of a crash load).
+    /// The kernel, device tree and purgatory have their own methods.
     pub fn place_blob(
         &mut self,
         kind: SegmentKind,
         source: &str,
         blob: &[u8],
     ) -> Result<u64, Error> {
+        if matches!(
+            kind,
+            SegmentKind::Kernel | SegmentKind::Dtb | SegmentKind::Purgatory
+        ) {
+            return Err(Error::DedicatedKind(kind));
+        }
         self.place_in_window(kind, source, blob, SEGMENT_ALIGN)
     }
 
@@ -873,6 +883,23 @@ mod tests {
             err.to_string(),
             "initrd of 1200 MiB does not fit: largest free RAM range in usable RAM within the kernel's \
              32 GiB window is 0x42000000-0x7fffffff (992 MiB)"
+        );
+    }
+
+    #[test]
+    fn place_blob_refuses_kinds_with_their_own_method() {
+        let mut p = Planner::new(
+            &[MemoryRange::new(0x4000_0000, 0x8000_0000)],
+            LoadMode::Normal,
+        );
+        p.place_kernel("Image", &[0u8; 4096], facts(SZ_2M)).unwrap();
+        assert_eq!(
+            p.place_blob(SegmentKind::Kernel, "x", &[0]),
+            Err(Error::DedicatedKind(SegmentKind::Kernel))
+        );
+        assert_eq!(
+            p.place_blob(SegmentKind::Initrd, "x", &[0]),
+            Ok(0x4020_0000)
         );
     }
 
