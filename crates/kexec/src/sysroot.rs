@@ -121,3 +121,43 @@ pub fn capture(from: &Sysroot, dir: &Path) -> Vec<Captured> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kexec-sysroot-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn capture_copies_present_files_and_reports_missing_ones() {
+        let src = scratch("src");
+        fs::create_dir_all(src.join("proc")).unwrap();
+        fs::create_dir_all(src.join("sys/kernel")).unwrap();
+        fs::write(src.join(IOMEM), "40000000-7fffffff : System RAM\n").unwrap();
+        fs::write(src.join(KEXEC_LOADED), "1\n").unwrap();
+        let dst = scratch("dst");
+        let results = capture(&Sysroot::at(&src), &dst);
+        let ok: Vec<_> = results
+            .iter()
+            .filter(|c| c.result.is_ok())
+            .map(|c| c.rel)
+            .collect();
+        assert_eq!(ok, [IOMEM, KEXEC_LOADED]);
+        let copy = Sysroot::at(&dst);
+        assert_eq!(
+            copy.read(IOMEM).unwrap(),
+            b"40000000-7fffffff : System RAM\n"
+        );
+        assert_eq!(copy.flag(KEXEC_LOADED), Some(true));
+        assert_eq!(copy.flag(KEXEC_CRASH_LOADED), None);
+        assert!(!copy.is_live());
+        assert!(Sysroot::live().is_live());
+        fs::remove_dir_all(src).unwrap();
+        fs::remove_dir_all(dst).unwrap();
+    }
+}

@@ -217,6 +217,32 @@ fn same_inputs_same_plan() {
     assert_eq!(stdout_ok(&kexec(&args)), stdout_ok(&kexec(&args)));
 }
 
+/// The same Image gzip-compressed plans the same kernel segment: the CLI
+/// goes through `kexec_core::kernel::load_kernel`.
+#[test]
+fn gzip_kernel_plans_like_the_plain_image() {
+    use std::io::Write;
+    let dir = scratch("gzip");
+    let (image, _) = inputs(&dir);
+    let gz = dir.join("Image.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&std::fs::read(&image).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let root = sysroot("qemu-virt-1g");
+    let plan = |k: &Path| -> serde_json::Value {
+        let out = kexec(&["-l", s(k), "--dry-run", "--json", "--sysroot", s(&root)]);
+        serde_json::from_str(&stdout_ok(&out)).unwrap()
+    };
+    let (plain, packed) = (plan(&image), plan(&gz));
+    assert_eq!(packed["kernel"]["format"], "gzip-compressed Image");
+    assert_eq!(
+        plain["segments"][0]["sha256"],
+        packed["segments"][0]["sha256"]
+    );
+    assert_eq!(plain["segments"][0]["mem"], packed["segments"][0]["mem"]);
+    assert_eq!(packed["segments"][0]["source"], "Image.gz");
+}
+
 fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
