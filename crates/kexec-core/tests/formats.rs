@@ -743,6 +743,59 @@ fn efi_stub_image_and_zboot_are_not_ukis() {
 
 // ---- ELF ------------------------------------------------------------------
 
+/// A minimal arm64 `vmlinux`: one `PT_LOAD` at KIMAGE_VADDR holding just an Image header.
+#[rustfmt::skip]
+const TINY_VMLINUX_HEADERS: [u8; 120] = [
+    0x7f, b'E', b'L', b'F',                         // 0000: e_ident magic
+    0x02, 0x01, 0x01, 0x00,                         // 0004: ELFCLASS64, ELFDATA2LSB, EV_CURRENT, SYSV
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0008: e_ident padding
+    0x02, 0x00,                                     // 0010: e_type = ET_EXEC
+    0xb7, 0x00,                                     // 0012: e_machine = EM_AARCH64 (183)
+    0x01, 0x00, 0x00, 0x00,                         // 0014: e_version
+    0x00, 0x00, 0x00, 0x08, 0x00, 0x80, 0xff, 0xff, // 0018: e_entry = 0xffff800008000000 (_text)
+    0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0020: e_phoff = 0x40
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0028: e_shoff = 0 (no sections)
+    0x00, 0x00, 0x00, 0x00,                         // 0030: e_flags
+    0x40, 0x00,                                     // 0034: e_ehsize = 64
+    0x38, 0x00,                                     // 0036: e_phentsize = 56
+    0x01, 0x00,                                     // 0038: e_phnum = 1
+    0x40, 0x00,                                     // 003a: e_shentsize
+    0x00, 0x00,                                     // 003c: e_shnum
+    0x00, 0x00,                                     // 003e: e_shstrndx
+    0x01, 0x00, 0x00, 0x00,                         // 0040: p_type = PT_LOAD
+    0x07, 0x00, 0x00, 0x00,                         // 0044: p_flags = RWX
+    0x78, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0048: p_offset = 0x78
+    0x00, 0x00, 0x00, 0x08, 0x00, 0x80, 0xff, 0xff, // 0050: p_vaddr = 0xffff800008000000
+    0x00, 0x00, 0x00, 0x08, 0x00, 0x80, 0xff, 0xff, // 0058: p_paddr = p_vaddr (virtual on arm64)
+    0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0060: p_filesz = 0x40
+    0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0068: p_memsz = 0x1000 (BSS follows)
+    0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, // 0070: p_align = 0x10000
+];
+
+#[test]
+fn tiny_vmlinux_from_bytes() {
+    let file = [&TINY_VMLINUX_HEADERS[..], &DEBIAN_6_1_HEADER[..]].concat(); // 0078: the Image
+    let k = elf::flatten(&file, 1 << 20).unwrap();
+    assert_eq!(k.entry, support::KIMAGE_VADDR);
+    assert_eq!(k.base_vaddr, support::KIMAGE_VADDR);
+    assert_eq!(k.mem_span, 0x1000);
+    assert_eq!(k.image, DEBIAN_6_1_HEADER);
+    assert_eq!(
+        k.header,
+        Arm64ImageHeader::parse(&DEBIAN_6_1_HEADER).unwrap()
+    );
+    // One byte short of the segment's file bytes.
+    assert_eq!(
+        elf::flatten(&file[..file.len() - 1], 1 << 20),
+        Err(elf::Error::SegmentOutOfBounds {
+            vaddr: support::KIMAGE_VADDR,
+            offset: 0x78,
+            filesz: 0x40,
+            file_len: 0xb7
+        })
+    );
+}
+
 #[test]
 fn elf_two_segments_with_gap_and_bss() {
     let image = support::synthetic_image(0x3000);
