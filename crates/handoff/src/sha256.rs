@@ -82,17 +82,35 @@ impl<C: Compress> Sha256<C> {
         }
         let mut chunks = data.chunks_exact(64);
         for chunk in &mut chunks {
-            let mut block = [0u8; 64];
-            for (dst, src) in block.iter_mut().zip(chunk) {
-                *dst = *src;
+            // Always Ok (chunks_exact); no copy of the block.
+            if let Ok(block) = <&[u8; 64]>::try_from(chunk) {
+                self.c
+                    .compress(&mut self.state, core::slice::from_ref(block));
             }
-            self.c.compress(&mut self.state, &[block]);
         }
         let rest = chunks.remainder();
         for (dst, src) in self.buf.iter_mut().zip(rest) {
             *dst = *src;
         }
         self.buf_len = rest.len();
+    }
+
+    /// Absorbs whole blocks in one call of the compression function (which
+    /// can then keep the state in registers across them): the fast path for
+    /// hashing a segment in place.
+    pub fn update_blocks(&mut self, blocks: &[[u8; 64]]) {
+        if self.buf_len != 0 {
+            for b in blocks {
+                self.update(b);
+            }
+            return;
+        }
+        self.total = self
+            .total
+            .wrapping_add((blocks.len() as u64).wrapping_mul(64));
+        if !blocks.is_empty() {
+            self.c.compress(&mut self.state, blocks);
+        }
     }
 
     /// Pads and returns the digest.

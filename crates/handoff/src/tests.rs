@@ -518,6 +518,30 @@ fn sha256_matches_reference_for_all_split_points() {
             h.update(&data[split..len]);
             assert_eq!(h.finalize(), want, "len {len} split {split}");
         }
+        let blocks: Vec<[u8; 64]> = data[..len]
+            .chunks_exact(64)
+            .map(|c| c.try_into().unwrap())
+            .collect();
+        for head in [0usize, 3] {
+            let mut h = Sha256::new(SoftCompress);
+            h.update(&data[..head.min(len)]);
+            if head == 0 {
+                h.update_blocks(&blocks);
+                h.update(&data[blocks.len() * 64..len]);
+            } else {
+                h.update(&data[head.min(len)..len]);
+            }
+            assert_eq!(h.finalize(), want, "len {len} blocks, head {head}");
+        }
+        if len >= 64 + 3 {
+            // update_blocks after a partial update falls back to buffering.
+            let mut h = Sha256::new(SoftCompress);
+            h.update(&data[..3]);
+            let b: [u8; 64] = data[3..67].try_into().unwrap();
+            h.update_blocks(&[b]);
+            h.update(&data[67..len]);
+            assert_eq!(h.finalize(), want, "len {len} unaligned blocks");
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use core::arch::asm;
 use core::convert::Infallible;
 
 use handoff::pagetable::Regime;
-use handoff::sha256::{Sha256, SoftCompress};
+use handoff::sha256::{Compress, Sha256, SoftCompress};
 use handoff::{
     handoff, MemRange, MmuConfig, Outcome, PurgatoryHeader, PurgatoryMemory, Sha256Engine,
     HEADER_OFFSET, HEADER_SIZE,
@@ -232,26 +232,26 @@ impl handoff::Machine for Cpu {
             // a digest that will not match rather than hash it wrongly.
             return [0; 32];
         }
+        let whole = n / 64;
         // SAFETY: the loader describes segments it placed in RAM; the
         // handoff identity-maps them (or the MMU is off) and nothing writes
-        // them while the purgatory runs. addr + len was checked not to wrap.
-        let data = unsafe { core::slice::from_raw_parts(a as *const u8, n) };
-        match engine {
-            Sha256Engine::Instructions => {
-                if let Some(hw) = Sha2Instructions::new(self.id_aa64isar0_el1()) {
-                    let mut h = Sha256::new(hw);
-                    h.update(data);
-                    return h.finalize();
-                }
-                let mut h = Sha256::new(SoftCompress);
-                h.update(data);
-                h.finalize()
-            }
-            Sha256Engine::Software => {
-                let mut h = Sha256::new(SoftCompress);
-                h.update(data);
-                h.finalize()
-            }
+        // them while the purgatory runs; addr + len was checked not to wrap.
+        // `[u8; 64]` has alignment 1, so any address is a valid start. The
+        // bytes are hashed in place: no copy through the (non-cacheable)
+        // stack.
+        let (blocks, tail) = unsafe {
+            (
+                core::slice::from_raw_parts(a as *const [u8; 64], whole),
+                core::slice::from_raw_parts((a + whole * 64) as *const u8, n % 64),
+            )
+        };
+        let hw = match engine {
+            Sha256Engine::Instructions => Sha2Instructions::new(self.id_aa64isar0_el1()),
+            Sha256Engine::Software => None,
+        };
+        match hw {
+            Some(hw) => hash_in_place(hw, blocks, tail),
+            None => hash_in_place(SoftCompress, blocks, tail),
         }
     }
 
@@ -307,6 +307,13 @@ impl handoff::Machine for Cpu {
             unsafe { asm!("wfe", options(nomem, nostack)) };
         }
     }
+}
+
+fn hash_in_place<C: Compress>(c: C, blocks: &[[u8; 64]], tail: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new(c);
+    h.update_blocks(blocks);
+    h.update(tail);
+    h.finalize()
 }
 
 /// Rust entry, called by `_start` (src/main.rs) with the stack set up and

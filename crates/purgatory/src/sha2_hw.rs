@@ -38,60 +38,63 @@ impl Sha2Instructions {
 
 impl Compress for Sha2Instructions {
     fn compress(&mut self, state: &mut [u32; 8], blocks: &[[u8; 64]]) {
-        for block in blocks {
-            // SAFETY: a `Sha2Instructions` exists only if this CPU implements
-            // the SHA256 instructions (checked in `new`).
-            unsafe { compress_block(state, block) }
-        }
+        // SAFETY: a `Sha2Instructions` exists only if this CPU implements
+        // the SHA256 instructions (checked in `new`).
+        unsafe { compress_blocks(state, blocks) }
     }
 }
 
 /// Loads 16 message bytes as four big-endian words.
 #[target_feature(enable = "neon")]
-fn load_be(bytes: &[u8; 16]) -> uint32x4_t {
-    // SAFETY: `bytes` is a valid 16-byte array; LD1 {.16b} has no alignment
-    // requirement beyond a byte (important with the MMU off: Device memory).
-    let v = unsafe { vld1q_u8(bytes.as_ptr()) };
+fn load_be(bytes: &[u8]) -> uint32x4_t {
+    let mut w = [0u8; 16];
+    // Reads only when 16 bytes are there (always: callers pass 16-byte
+    // chunks of a 64-byte block); no panic path.
+    if let Ok(b) = <&[u8; 16]>::try_from(bytes) {
+        w = *b;
+    }
+    // SAFETY: `w` is a valid 16-byte array. (LD1 {.16b} needs only byte
+    // alignment, which also matters with the MMU off: Device memory.)
+    let v = unsafe { vld1q_u8(w.as_ptr()) };
     vreinterpretq_u32_u8(vrev32q_u8(v))
 }
 
 /// # Safety
 /// The CPU must implement FEAT_SHA256.
 #[target_feature(enable = "sha2")]
-unsafe fn compress_block(state: &mut [u32; 8], block: &[u8; 64]) {
-    let mut w = [[0u8; 16]; 4];
-    for (dst, src) in w.iter_mut().zip(block.chunks_exact(16)) {
-        dst.copy_from_slice(src);
-    }
+unsafe fn compress_blocks(state: &mut [u32; 8], blocks: &[[u8; 64]]) {
     // SAFETY: `state` holds 8 u32, so both 4-lane loads are in bounds.
-    let (abcd0, efgh0) = unsafe { (vld1q_u32(state.as_ptr()), vld1q_u32(state[4..].as_ptr())) };
-    let mut abcd = abcd0;
-    let mut efgh = efgh0;
-    let mut m = [
-        load_be(&w[0]),
-        load_be(&w[1]),
-        load_be(&w[2]),
-        load_be(&w[3]),
-    ];
-    for (i, k4) in K.chunks_exact(4).enumerate() {
-        // SAFETY: `k4` has exactly four u32.
-        let k = unsafe { vld1q_u32(k4.as_ptr()) };
-        let wk = vaddq_u32(m[i % 4], k);
-        let abcd_prev = abcd;
-        abcd = vsha256hq_u32(abcd, efgh, wk);
-        efgh = vsha256h2q_u32(efgh, abcd_prev, wk);
-        if i < 12 {
-            // W[t+16..t+20] from W[t..t+16]: SU0 on (W0-3, W4-7), SU1 with (W8-11, W12-15).
-            let next = vsha256su1q_u32(
-                vsha256su0q_u32(m[i % 4], m[(i + 1) % 4]),
-                m[(i + 2) % 4],
-                m[(i + 3) % 4],
-            );
-            m[i % 4] = next;
+    let (mut abcd, mut efgh) =
+        unsafe { (vld1q_u32(state.as_ptr()), vld1q_u32(state[4..].as_ptr())) };
+    for block in blocks {
+        let (abcd0, efgh0) = (abcd, efgh);
+        let mut q = block.chunks_exact(16);
+        let mut m = [
+            load_be(q.next().unwrap_or_default()),
+            load_be(q.next().unwrap_or_default()),
+            load_be(q.next().unwrap_or_default()),
+            load_be(q.next().unwrap_or_default()),
+        ];
+        for (i, k4) in K.chunks_exact(4).enumerate() {
+            // SAFETY: `k4` has exactly four u32.
+            let k = unsafe { vld1q_u32(k4.as_ptr()) };
+            let wk = vaddq_u32(m[i % 4], k);
+            let abcd_prev = abcd;
+            abcd = vsha256hq_u32(abcd, efgh, wk);
+            efgh = vsha256h2q_u32(efgh, abcd_prev, wk);
+            if i < 12 {
+                // W[t+16..t+20] from W[t..t+16]: SU0 on (W0-3, W4-7), SU1 with
+                // (W8-11, W12-15).
+                m[i % 4] = vsha256su1q_u32(
+                    vsha256su0q_u32(m[i % 4], m[(i + 1) % 4]),
+                    m[(i + 2) % 4],
+                    m[(i + 3) % 4],
+                );
+            }
         }
+        abcd = vaddq_u32(abcd, abcd0);
+        efgh = vaddq_u32(efgh, efgh0);
     }
-    abcd = vaddq_u32(abcd, abcd0);
-    efgh = vaddq_u32(efgh, efgh0);
     // SAFETY: in-bounds stores of 4 lanes each into the 8-word state.
     unsafe {
         vst1q_u32(state.as_mut_ptr(), abcd);
