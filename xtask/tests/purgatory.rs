@@ -262,3 +262,78 @@ fn measure_hashing_32_mib() {
         );
     }
 }
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn odd_segment_address_and_length_all_hash_paths() {
+    // Not what kexec_load allows (page-aligned segments), but the handoff
+    // takes any byte range: an unaligned start exercises the in-place block
+    // reads, also with the MMU off (Device memory: no unaligned accesses).
+    for flags in [
+        0,
+        Flags::FORCE_SOFT_SHA256,
+        Flags::NO_CACHES,
+        Flags::NO_CACHES | Flags::FORCE_SOFT_SHA256,
+    ] {
+        let mut r = BareMetalRun {
+            flags,
+            ..BareMetalRun::default()
+        };
+        r.blobs.push(xtask::baremetal::Blob {
+            addr: 0x4500_0071,
+            bytes: xtask::baremetal::test_data(0x1_2345, 5),
+            verify: true,
+        });
+        let out = run("odd", &r);
+        assert!(
+            out.console.contains("4 segments verified"),
+            "flags {flags:#x}:\n{}",
+            out.console
+        );
+        assert_booted("odd", &out, &r, 1);
+    }
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn other_cpu_models() {
+    for (cpu, el2) in [("cortex-a53", false), ("cortex-a72", true), ("max", false)] {
+        let r = BareMetalRun {
+            machine: MachineConfig {
+                cpu: cpu.into(),
+                el2,
+                ..MachineConfig::default()
+            },
+            ..BareMetalRun::default()
+        };
+        let out = run(cpu, &r);
+        assert!(
+            out.console
+                .contains("3 segments verified (sha2 instructions, caches on)"),
+            "{cpu}:\n{}",
+            out.console
+        );
+        assert_booted(cpu, &out, &r, if el2 { 2 } else { 1 });
+    }
+}
+
+#[test]
+#[ignore = "builds the bare-metal target"]
+fn build_purgatory_writes_a_patchable_flat_binary() {
+    let path = xtask::baremetal::build_purgatory().unwrap_or_else(|e| panic!("{e:#}"));
+    let bytes = std::fs::read(&path).expect("purgatory.bin");
+    let header =
+        handoff::PurgatoryHeader::decode(&bytes[handoff::HEADER_OFFSET..]).expect("header");
+    assert!(header.mem_size as usize > bytes.len());
+    assert_eq!(header.params, handoff::HandoffParams::default());
+    // The first instruction branches over the header (B, imm26 > 0).
+    let insn = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+    assert_eq!(
+        insn >> 26,
+        0b000101,
+        "first instruction {insn:#010x} is not B"
+    );
+    assert!(
+        u64::from(insn & 0x03ff_ffff) * 4 >= (handoff::HEADER_OFFSET + handoff::HEADER_SIZE) as u64
+    );
+}

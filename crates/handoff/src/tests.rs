@@ -670,3 +670,33 @@ fn patch_image_keeps_link_time_fields() {
         }
     );
 }
+
+#[test]
+fn leaf_attribute_bits_per_regime() {
+    use crate::pagetable::leaf_attrs;
+    const AF: u64 = 1 << 10;
+    const SH_INNER: u64 = 3 << 8;
+    const AP1: u64 = 1 << 6;
+    const PXN: u64 = 1 << 53;
+    const XN_UXN: u64 = 1 << 54;
+    // EL2 without E2H: AP[1] RES1, bit 54 is XN, bit 53 RES0.
+    assert_eq!(
+        leaf_attrs(Regime::El2, MemAttr::NormalWb, true),
+        AF | SH_INNER | AP1
+    );
+    assert_eq!(
+        leaf_attrs(Regime::El2, MemAttr::DeviceNgnre, false),
+        (1 << 2) | AF | AP1 | XN_UXN
+    );
+    // Two-privilege regimes: AP = 00 (no EL0 access), never EL0-executable.
+    for r in [Regime::El1, Regime::El2Host] {
+        assert_eq!(
+            leaf_attrs(r, MemAttr::NormalWb, true),
+            AF | SH_INNER | XN_UXN
+        );
+        assert_eq!(
+            leaf_attrs(r, MemAttr::NormalNc, false),
+            (2 << 2) | AF | SH_INNER | XN_UXN | PXN
+        );
+    }
+}
