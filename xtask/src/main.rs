@@ -19,6 +19,8 @@ enum Cmd {
     Setup,
     /// The main job: boot kernel A in QEMU and kexec into kernel B.
     Demo,
+    /// Boot QEMU guests of several shapes and (re)write their sysroots under fixtures/sysroots.
+    CaptureSysroots,
     /// Everything CI runs: setup, fmt, clippy, unit tests, QEMU end-to-end tests.
     Test {
         /// Skip the QEMU end-to-end suite.
@@ -40,6 +42,7 @@ fn real_main() -> Result<()> {
             xtask::prepare()?;
         }
         Cmd::Demo => demo()?,
+        Cmd::CaptureSysroots => capture_sysroots()?,
         Cmd::Test { no_e2e } => test(no_e2e)?,
     }
     Ok(())
@@ -61,6 +64,19 @@ fn demo() -> Result<()> {
         "kernel B booted with {} in /proc/cmdline, the initrd's SHA-256 matched, all {} CPUs online",
         outcome.expected.marker, outcome.expected.cpus
     ));
+    Ok(())
+}
+
+fn capture_sysroots() -> Result<()> {
+    let assets = xtask::prepare()?;
+    for fixture in xtask::capture::fixture_shapes() {
+        let dest = xtask::util::workspace_root()
+            .join("fixtures/sysroots")
+            .join(fixture.name);
+        announce(&format!("capturing {} ({:?})", fixture.name, fixture.shape));
+        xtask::capture::capture_sysroot(&assets, &fixture.shape, &dest)?;
+        println!("    {}", dest.display());
+    }
     Ok(())
 }
 
