@@ -26,7 +26,32 @@
 //! between the final clean and the MMU-off write cannot leave dirty lines
 //! behind; page tables are only written with the MMU off.
 //!
-//! Example against a trivial machine: see the unit tests (`src/tests.rs`).
+//! The loader side (host, no `unsafe`) fills the purgatory's header:
+//!
+//! ```
+//! use handoff::{Flags, HandoffParams, PurgatoryHeader, SegmentDigest, HEADER_OFFSET, HEADER_SIZE};
+//!
+//! // A purgatory image as linked (only its header matters here).
+//! let mut image = vec![0u8; 0x1000];
+//! let linked = PurgatoryHeader { mem_size: 0x3_6000, params: HandoffParams::default() };
+//! image[HEADER_OFFSET..HEADER_OFFSET + HEADER_SIZE].copy_from_slice(&linked.encode().unwrap());
+//!
+//! let mut params = HandoffParams {
+//!     entry: 0x4020_0000,
+//!     dtb: 0x4300_0000,
+//!     uart: 0x0900_0000,
+//!     flags: Flags(0),
+//!     ..HandoffParams::default()
+//! };
+//! params.push_segment(SegmentDigest { addr: 0x4020_0000, len: 0x10_0000, sha256: [0; 32] }).unwrap();
+//! PurgatoryHeader::patch_image(&mut image, &params).unwrap();
+//!
+//! let back = PurgatoryHeader::decode(&image[HEADER_OFFSET..]).unwrap();
+//! assert_eq!(back.mem_size, 0x3_6000); // the segment's memsz
+//! assert_eq!(back.params, params);
+//! ```
+//!
+//! The sequence against a recording mock machine: see `src/tests.rs`.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
