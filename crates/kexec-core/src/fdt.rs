@@ -48,6 +48,10 @@ pub const MAX_USABLE_RANGES: usize = 2;
 /// Length of the `rng-seed` kexec-tools writes, and so do we.
 pub const RNG_SEED_LEN: usize = 128;
 
+/// Name of the node the edits go to: exactly `chosen`, a child of the root,
+/// without unit address (DT spec § 3.6). A `chosen@N` sibling is not it.
+pub const CHOSEN: &str = "chosen";
+
 /// `/chosen` property: the kernel command line.
 pub const BOOTARGS: &str = "bootargs";
 /// `/chosen` property: initrd start address.
@@ -426,11 +430,11 @@ pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
         }
         None => None,
     };
-    let chosen_created = tree.find_node("/chosen").is_none();
+    let chosen_created = chosen_node(&tree).is_none();
     if chosen_created {
-        tree.root.add_child(DeviceTreeNode::new_unchecked("chosen"));
+        tree.root.add_child(DeviceTreeNode::new_unchecked(CHOSEN));
     }
-    let Some(chosen) = tree.find_node_mut("/chosen") else {
+    let Some(chosen) = tree.root.children_mut().find(|c| c.name() == CHOSEN) else {
         unreachable!("/chosen was just ensured");
     };
     let mut changes = Vec::new();
@@ -475,6 +479,12 @@ pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
     })
 }
 
+/// The root's `chosen` child, matched by its exact name. (dtoolkit's path
+/// lookup also matches `chosen@N`, which is not the chosen node.)
+pub fn chosen_node(tree: &DeviceTree) -> Option<&DeviceTreeNode> {
+    tree.root.children().find(|c| c.name() == CHOSEN)
+}
+
 /// Reads a number property of 1 or 2 cells (4 or 8 bytes), as the kernel does.
 fn read_number(value: &[u8]) -> Option<u64> {
     match value.len() {
@@ -492,7 +502,7 @@ fn read_number(value: &[u8]) -> Option<u64> {
 /// readable (4 or 8 bytes each, drivers/of/fdt.c).
 pub fn chosen_initrd(dtb: &[u8]) -> Result<Option<MemoryRange>, Error> {
     let tree = parse(dtb)?;
-    let Some(chosen) = tree.find_node("/chosen") else {
+    let Some(chosen) = chosen_node(&tree) else {
         return Ok(None);
     };
     let read = |name| chosen.property(name).and_then(|p| read_number(p.value()));
@@ -773,6 +783,32 @@ mod tests {
             .unwrap()
             .property(KASLR_SEED)
             .is_some());
+    }
+
+    /// Found by the `fdt_chosen` fuzz target: a `chosen@N` node before the
+    /// real `chosen` must not be mistaken for it.
+    #[test]
+    fn chosen_with_unit_address_is_not_chosen() {
+        let mut tree = DeviceTree::new();
+        tree.root
+            .add_child(DeviceTreeNode::new_unchecked("chosen@9019999"));
+        tree.root.add_child(DeviceTreeNode::new_unchecked("chosen"));
+        let initrd = MemoryRange::new(0x4800_0000, 0x4810_0000);
+        let edit = ChosenEdit {
+            initrd: Some(initrd),
+            ..Default::default()
+        };
+        let out = edit_chosen(&tree.to_dtb(), &edit).unwrap();
+        assert!(!out.chosen_created);
+        assert_eq!(chosen_initrd(&out.dtb).unwrap(), Some(initrd));
+        let only_addressed = {
+            let mut t = DeviceTree::new();
+            t.root.add_child(DeviceTreeNode::new_unchecked("chosen@0"));
+            t.to_dtb()
+        };
+        let out = edit_chosen(&only_addressed, &edit).unwrap();
+        assert!(out.chosen_created);
+        assert_eq!(chosen_initrd(&out.dtb).unwrap(), Some(initrd));
     }
 
     #[test]
