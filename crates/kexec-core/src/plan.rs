@@ -815,6 +815,106 @@ impl LoadPlan {
     }
 }
 
+/// A file (or generated blob) to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blob<'a> {
+    /// File name, or `generated`.
+    pub source: &'a str,
+    /// Its bytes.
+    pub bytes: &'a [u8],
+}
+
+/// Everything a load needs, gathered by the caller (the CLI reads the files
+/// and the system state; nothing here does I/O).
+#[derive(Debug, Clone)]
+pub struct LoadRequest<'a> {
+    /// Normal or crash load.
+    pub mode: LoadMode,
+    /// Usable RAM, or the crash region: see [`memory_for`].
+    pub memory: Vec<MemoryRange>,
+    /// The plain Image.
+    pub kernel: Blob<'a>,
+    /// Facts from its header.
+    pub kernel_facts: KernelFacts,
+    /// The initrd, if any.
+    pub initrd: Option<Blob<'a>>,
+    /// The device tree to edit (the running one, `--dtb`, or a UKI's).
+    pub dtb: &'a [u8],
+    /// The `/chosen` edits; `initrd` is filled in by [`build`].
+    pub chosen: fdt::ChosenEdit,
+    /// The purgatory and its entry offset, once there is one.
+    pub purgatory: Option<(Blob<'a>, u64)>,
+}
+
+/// Why [`build`] failed: which step, so the caller can name the file.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BuildError {
+    /// A segment could not be placed.
+    #[error("{error}")]
+    Place {
+        /// The segment.
+        kind: SegmentKind,
+        /// Why.
+        #[source]
+        error: Error,
+    },
+    /// The device tree could not be edited.
+    #[error(transparent)]
+    Fdt(#[from] fdt::Error),
+}
+
+/// A plan and the device tree it loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The plan.
+    pub plan: LoadPlan,
+    /// The edited device tree (the bytes of the DTB segment) and its diff.
+    pub dtb: fdt::EditedDtb,
+}
+
+/// The memory a load may use: usable RAM for a normal load; the highest
+/// `Crash kernel` range for a crash load (`None` if there is none).
+pub fn memory_for(map: &crate::iomem::MemoryMap, mode: LoadMode) -> Option<Vec<MemoryRange>> {
+    match mode {
+        LoadMode::Normal => Some(map.usable_ram()),
+        LoadMode::Crash => map.crash_kernel().map(|r| vec![r]),
+    }
+}
+
+/// Makes the plan in the one order that works: kernel (fixes the window),
+/// initrd (its address goes into `/chosen`), the edited DTB, then the
+/// purgatory.
+pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
+    let at = |kind| move |error| BuildError::Place { kind, error };
+    let mut planner = Planner::new(&req.memory, req.mode);
+    planner
+        .place_kernel(req.kernel.source, req.kernel.bytes, req.kernel_facts)
+        .map_err(at(SegmentKind::Kernel))?;
+    let initrd = match req.initrd {
+        Some(b) => Some(
+            planner
+                .place_initrd(b.source, b.bytes)
+                .map_err(at(SegmentKind::Initrd))?,
+        ),
+        None => None,
+    };
+    let edit = fdt::ChosenEdit {
+        initrd,
+        ..req.chosen.clone()
+    };
+    let dtb = fdt::edit_chosen(req.dtb, &edit)?;
+    planner
+        .place_dtb("generated", &dtb.dtb)
+        .map_err(at(SegmentKind::Dtb))?;
+    if let Some((blob, entry)) = req.purgatory {
+        planner
+            .place_purgatory(blob.source, blob.bytes, entry)
+            .map_err(at(SegmentKind::Purgatory))?;
+    }
+    let plan = planner.finish().map_err(at(SegmentKind::Kernel))?;
+    Ok(Built { plan, dtb })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

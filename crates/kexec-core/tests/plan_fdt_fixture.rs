@@ -154,3 +154,68 @@ fn tiny_tree_bytes() {
     assert_eq!(out.dtb, expected);
     assert!(out.chosen_created);
 }
+
+/// `plan::build` end to end on the QEMU tree: the DTB segment holds the edited
+/// blob, whose `/chosen` names the initrd segment; with a purgatory every
+/// rule passes.
+#[test]
+fn build_on_qemu_virt() {
+    use kexec_core::iomem;
+    use kexec_core::plan::{self, Blob, KernelFacts, LoadMode, LoadRequest, SegmentKind};
+    use sha2::{Digest, Sha256};
+
+    let map = iomem::parse(
+        "40000000-7fffffff : System RAM\n  40210000-4149ffff : Kernel code\n  414a0000-4172ffff : reserved\n  41730000-41bcffff : Kernel data\n  48000000-480fffff : reserved\n",
+    )
+    .unwrap();
+    let kernel = vec![0x11u8; 1 << 20];
+    let initrd = vec![0x22u8; 300 << 10];
+    let purgatory = vec![0x33u8; 8 << 10];
+    let req = LoadRequest {
+        mode: LoadMode::Normal,
+        memory: plan::memory_for(&map, LoadMode::Normal).unwrap(),
+        kernel: Blob {
+            source: "Image",
+            bytes: &kernel,
+        },
+        kernel_facts: KernelFacts {
+            text_offset: 0,
+            image_size: 24 << 20,
+            place_anywhere: false,
+        },
+        initrd: Some(Blob {
+            source: "initrd",
+            bytes: &initrd,
+        }),
+        dtb: QEMU_VIRT_1G,
+        chosen: ChosenEdit {
+            bootargs: Some("console=ttyAMA0".into()),
+            ..ChosenEdit::default()
+        },
+        purgatory: Some((
+            Blob {
+                source: "purgatory",
+                bytes: &purgatory,
+            },
+            0x40,
+        )),
+    };
+    let built = plan::build(&req).unwrap();
+    let plan = &built.plan;
+    let failed: Vec<_> = plan.check().into_iter().filter(|c| !c.passed).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    // Kernel below the reserved block at 0x414a0000 does not fit (24 MiB), so
+    // the lowest 2 MiB aligned base after it is 0x41800000.
+    assert_eq!(plan.segment(SegmentKind::Kernel).unwrap().mem, 0x4180_0000);
+    let dtb = plan.segment(SegmentKind::Dtb).unwrap();
+    assert_eq!(dtb.sha256, <[u8; 32]>::from(Sha256::digest(&built.dtb.dtb)));
+    let initrd_seg = plan.segment(SegmentKind::Initrd).unwrap();
+    assert_eq!(
+        fdt::chosen_initrd(&built.dtb.dtb).unwrap(),
+        Some(MemoryRange::with_size(initrd_seg.mem, initrd_seg.bufsz))
+    );
+    let purg = plan.segment(SegmentKind::Purgatory).unwrap();
+    assert_eq!(plan.entry, purg.mem + 0x40);
+    // Deterministic.
+    assert_eq!(plan::build(&req).unwrap(), built);
+}

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kexec_core::fdt::{self, ChosenEdit, CrashChosen, RNG_SEED_LEN};
-use kexec_core::plan::{KernelFacts, LoadMode, Planner};
+use kexec_core::plan::{self, Blob, BuildError, KernelFacts, LoadMode, LoadRequest, SegmentKind};
 use kexec_core::{cmdline, iomem, kernel};
 
 use crate::failure::{chain, Failure};
@@ -266,30 +266,22 @@ fn dry_run(
         ),
         _ => Failure::input(&iomem_path, &e, "is this a /proc/iomem?"),
     })?;
-    let (memory, crash) = match mode {
-        LoadMode::Normal => (map.usable_ram(), None),
-        LoadMode::Crash => {
-            let region = map.crash_kernel().ok_or_else(|| {
-                Failure::system(
-                    &iomem_path,
-                    "no \"Crash kernel\" region",
-                    "boot the running kernel with crashkernel=SIZE",
-                )
-            })?;
-            let mut usable = map.crash_regions();
-            usable.reverse(); // high first, low last
-            notes.push(
-                "no ELF core header is generated yet: linux,elfcorehdr is not set".to_owned(),
-            );
-            (
-                vec![region],
-                Some(CrashChosen {
-                    elfcorehdr: None,
-                    usable,
-                }),
-            )
+    let memory = plan::memory_for(&map, mode).ok_or_else(|| {
+        Failure::system(
+            &iomem_path,
+            "no \"Crash kernel\" region",
+            "boot the running kernel with crashkernel=SIZE",
+        )
+    })?;
+    let crash = (mode == LoadMode::Crash).then(|| {
+        notes.push("no ELF core header is generated yet: linux,elfcorehdr is not set".to_owned());
+        let mut usable = map.crash_regions();
+        usable.reverse(); // high first, low last
+        CrashChosen {
+            elfcorehdr: None,
+            usable,
         }
-    };
+    });
 
     // Command line.
     let crash_load = mode == LoadMode::Crash;
@@ -324,56 +316,65 @@ fn dry_run(
     fdt::parse_header(&dtb_in)
         .map_err(|e| Failure::input(&dtb_subject, &e, "not a valid flattened device tree"))?;
 
-    // Place: kernel, initrd, then the edited DTB.
-    let facts = KernelFacts::from_header(&kernel.header, kernel.image.len() as u64);
-    let mut planner = Planner::new(&memory, mode);
-    let plan_err = |subject: &str, e: kexec_core::plan::Error| {
-        Failure::input(subject, chain(&e), "see the rules in docs/plan-json.md")
-    };
-    planner
-        .place_kernel(&display_name(kernel_path), &kernel.image, facts)
-        .map_err(|e| plan_err(&kernel_name, e))?;
-    let initrd_bytes = match &args.initrd {
+    // Place: kernel, initrd, the edited DTB (plan::build keeps that order).
+    let kernel_source = display_name(kernel_path);
+    let initrd_file = match &args.initrd {
         Some(p) => Some((display_name(p), p.display().to_string(), read_input(p)?)),
         None => uki.initrd.clone().map(|d| {
-            let name = format!("{}:.initrd", display_name(kernel_path));
+            let name = format!("{kernel_source}:.initrd");
             (name.clone(), name, d)
         }),
     };
-    let initrd = match &initrd_bytes {
-        Some((name, subject, bytes)) => Some(
-            planner
-                .place_initrd(name, bytes)
-                .map_err(|e| plan_err(subject, e))?,
-        ),
-        None => None,
-    };
     let (kaslr_seed, rng_seed) = seeds()?;
-    let edit = ChosenEdit {
-        bootargs: new_cmdline.clone(),
-        initrd,
-        kaslr_seed: Some(kaslr_seed),
-        rng_seed: Some(rng_seed),
-        crash,
+    let request = LoadRequest {
+        mode,
+        memory,
+        kernel: Blob {
+            source: &kernel_source,
+            bytes: &kernel.image,
+        },
+        kernel_facts: KernelFacts::from_header(&kernel.header, kernel.image.len() as u64),
+        initrd: initrd_file.as_ref().map(|(name, _, bytes)| Blob {
+            source: name,
+            bytes,
+        }),
+        dtb: &dtb_in,
+        chosen: ChosenEdit {
+            bootargs: new_cmdline.clone(),
+            initrd: None,
+            kaslr_seed: Some(kaslr_seed),
+            rng_seed: Some(rng_seed),
+            crash,
+        },
+        purgatory: None,
     };
-    let edited = fdt::edit_chosen(&dtb_in, &edit)
-        .map_err(|e| Failure::input(&dtb_subject, chain(&e), "check the device tree"))?;
-    planner
-        .place_dtb("generated", &edited.dtb)
-        .map_err(|e| plan_err(&dtb_subject, e))?;
+    let built = plan::build(&request).map_err(|e| {
+        let subject = match &e {
+            BuildError::Place {
+                kind: SegmentKind::Initrd,
+                ..
+            } => initrd_file
+                .as_ref()
+                .map_or_else(String::new, |f| f.1.clone()),
+            BuildError::Place {
+                kind: SegmentKind::Kernel,
+                ..
+            } => kernel_name.clone(),
+            _ => dtb_subject.clone(),
+        };
+        Failure::input(subject, chain(&e), "see the rules in docs/plan-json.md")
+    })?;
     notes.push("no purgatory yet: kexec_load would enter the kernel with x0 = 0".to_owned());
-    let plan = planner
-        .finish()
-        .map_err(|e| Failure::other("plan", chain(&e), "this is a bug"))?;
+    let plan = &built.plan;
     let report = Report {
         checks: plan.check(),
-        plan: &plan,
+        plan,
         kernel_file: display_name(kernel_path),
         kernel_format: kernel.format.to_string(),
         cmdline: new_cmdline,
         dtb_from,
-        chosen_created: edited.chosen_created,
-        changes: &edited.changes,
+        chosen_created: built.dtb.chosen_created,
+        changes: &built.dtb.changes,
         notes,
     };
     Ok(if args.json {
