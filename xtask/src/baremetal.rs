@@ -357,6 +357,9 @@ pub struct BareMetalRun {
     pub corrupt: Option<(usize, usize)>,
     /// Console address in the header (0 = none).
     pub uart: u64,
+    /// Segments (address, length) listed in the header with a digest of
+    /// zeros but not loaded: for fault tests.
+    pub unloaded_segments: Vec<(u64, u64)>,
     /// Give up (kill QEMU) after this long.
     pub timeout: Duration,
 }
@@ -383,6 +386,7 @@ impl Default for BareMetalRun {
             flags: 0,
             corrupt: None,
             uart: VIRT_UART,
+            unloaded_segments: Vec::new(),
             timeout: Duration::from_secs(60),
         }
     }
@@ -470,6 +474,15 @@ impl BareMetalRun {
                 push(&mut params, blob.addr, &blob.bytes)?;
             }
             loaded.push((blob.addr, blob.bytes.clone()));
+        }
+        for &(addr, len) in &self.unloaded_segments {
+            params
+                .push_segment(SegmentDigest {
+                    addr,
+                    len,
+                    sha256: [0; 32],
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         if let Some((blob, offset)) = self.corrupt {
             let (_, bytes) = loaded.get_mut(blob + 1).context("corrupt: no such blob")?;

@@ -337,3 +337,30 @@ fn build_purgatory_writes_a_patchable_flat_binary() {
         u64::from(insn & 0x03ff_ffff) * 4 >= (handoff::HEADER_OFFSET + handoff::HEADER_SIZE) as u64
     );
 }
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn unexpected_exception_is_reported_and_cpu_parked() {
+    // A segment in a hole of the `virt` memory map (past the end of 512 MiB
+    // of RAM): reading it raises an external abort, which must land in the
+    // purgatory's own vectors, not the old kernel's.
+    for el2 in [false, true] {
+        let mut r = BareMetalRun {
+            machine: MachineConfig {
+                el2,
+                ..MachineConfig::default()
+            },
+            ..BareMetalRun::default()
+        };
+        // Listed in the header, not backed by anything.
+        r.unloaded_segments.push((0x7000_0000, 0x1000));
+        let out = run("fault", &r);
+        assert!(
+            out.console.contains("purgatory: unexpected exception ESR="),
+            "el2={el2}:\n{}",
+            out.console
+        );
+        assert!(out.payload_line().is_none());
+        assert!(!out.exited);
+    }
+}

@@ -4,6 +4,7 @@
 use core::arch::asm;
 use core::convert::Infallible;
 
+use handoff::console::Console;
 use handoff::pagetable::Regime;
 use handoff::sha256::{Compress, Sha256, SoftCompress};
 use handoff::{
@@ -316,6 +317,39 @@ fn hash_in_place<C: Compress>(c: C, blocks: &[[u8; 64]], tail: &[u8]) -> [u8; 32
     h.finalize()
 }
 
+/// Reads and decodes the header of the image loaded at `base`.
+fn read_header(base: u64) -> Option<PurgatoryHeader> {
+    let mut raw = [0u8; HEADER_SIZE];
+    let hdr = base + HEADER_OFFSET as u64;
+    for (i, b) in (0u64..).zip(raw.iter_mut()) {
+        // SAFETY: the header lies inside this image, at a fixed offset, and
+        // the image is identity mapped (or the MMU is off).
+        *b = unsafe { core::ptr::read_volatile((hdr + i) as *const u8) };
+    }
+    PurgatoryHeader::decode(&raw).ok()
+}
+
+/// Called from the exception vectors (src/main.rs) on a fresh stack: prints
+/// the syndrome on the console named in the header, then parks.
+///
+/// # Safety
+/// Only the vectors may call it, with `base` the load address of the image.
+#[no_mangle]
+pub unsafe extern "C" fn purgatory_exception(base: u64, esr: u64, elr: u64, far: u64) -> ! {
+    let mut cpu = Cpu::new();
+    if let Some(header) = read_header(base) {
+        let con = Console::new(header.params.uart);
+        con.puts(&mut cpu, "\r\npurgatory: unexpected exception ESR=");
+        con.put_hex(&mut cpu, esr);
+        con.puts(&mut cpu, " ELR=");
+        con.put_hex(&mut cpu, elr);
+        con.puts(&mut cpu, " FAR=");
+        con.put_hex(&mut cpu, far);
+        con.puts(&mut cpu, "; CPU parked\r\n");
+    }
+    match handoff::Machine::park(&mut cpu) {}
+}
+
 /// Rust entry, called by `_start` (src/main.rs) with the stack set up and
 /// FP/SIMD enabled. The arguments are the PC-relative addresses of the image
 /// and its regions (see link.ld).
@@ -332,14 +366,8 @@ pub unsafe extern "C" fn purgatory_main(
     stack_start: u64,
     stack_top: u64,
 ) -> ! {
-    let mut raw = [0u8; HEADER_SIZE];
-    let hdr = base + HEADER_OFFSET as u64;
-    for (i, b) in (0u64..).zip(raw.iter_mut()) {
-        // SAFETY: the header lies inside this image, at a fixed offset.
-        *b = unsafe { core::ptr::read_volatile((hdr + i) as *const u8) };
-    }
     let mut cpu = Cpu::new();
-    let Ok(header) = PurgatoryHeader::decode(&raw) else {
+    let Some(header) = read_header(base) else {
         // No trustworthy console address: nothing to print to.
         match handoff::Machine::park(&mut cpu) {}
     };

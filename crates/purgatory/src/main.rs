@@ -42,7 +42,15 @@ purgatory_header:
 3:  mrs     x10, cpacr_el1
     orr     x10, x10, #(3 << 20)    // FPEN = 0b11
     msr     cpacr_el1, x10
-4:  isb
+4:  // Our own exception vectors: a fault prints ESR/ELR/FAR and parks
+    // instead of jumping into the old kernel's (now unmapped) vectors.
+    adr     x10, purgatory_vectors
+    cmp     x9, #2
+    b.ne    8f
+    msr     vbar_el2, x10
+    b       9f
+8:  msr     vbar_el1, x10
+9:  isb
     // Zero .bss (normally empty).
     adrp    x9, __bss_start
     add     x9, x9, :lo12:__bss_start
@@ -67,6 +75,34 @@ purgatory_header:
     bl      purgatory_main
 7:  wfe
     b       7b
+
+    // 16 entries of 0x80 bytes, 2 KiB aligned (VBAR_ELx.VBA).
+    .section .text.vectors, "ax"
+    .balign 0x800
+purgatory_vectors:
+    .rept   16
+    .balign 0x80
+    b       purgatory_vector_common
+    .endr
+purgatory_vector_common:
+    mrs     x9, CurrentEL
+    ubfx    x9, x9, #2, #2
+    cmp     x9, #2
+    b.ne    1f
+    mrs     x1, esr_el2
+    mrs     x2, elr_el2
+    mrs     x3, far_el2
+    b       2f
+1:  mrs     x1, esr_el1
+    mrs     x2, elr_el1
+    mrs     x3, far_el1
+2:  adrp    x9, __stack_top
+    add     x9, x9, :lo12:__stack_top
+    mov     sp, x9
+    adr     x0, _start
+    bl      purgatory_exception
+3:  wfe
+    b       3b
 "#
 );
 
