@@ -457,3 +457,82 @@ fn real_debian_kernel_dry_run() {
         assert_eq!(plan["cmdline"], "root=/dev/vda1 ro console=ttyAMA0 quiet");
     }
 }
+
+/// The sysroots `cargo xtask capture-sysroots` captured from real QEMU guests
+/// (`fixtures/sysroots/*`): every one plans a normal load, and those with a
+/// `Crash kernel` range a crash load inside it.
+#[test]
+fn captured_guest_sysroots_plan() {
+    let dir = scratch("captured");
+    let (image, initrd) = inputs(&dir);
+    let root = manifest().join("../../fixtures/sysroots");
+    let Ok(entries) = std::fs::read_dir(&root) else {
+        eprintln!("skipping: no {}", root.display());
+        return;
+    };
+    let mut seen = 0;
+    for entry in entries {
+        let sysroot = entry.unwrap().path();
+        let iomem = std::fs::read_to_string(sysroot.join("proc/iomem")).unwrap();
+        let crash = iomem.contains("Crash kernel");
+        for mode in if crash {
+            &["-l", "-p"][..]
+        } else {
+            &["-l"][..]
+        } {
+            let out = kexec(&[
+                mode,
+                s(&image),
+                "--initrd",
+                s(&initrd),
+                "--reuse-cmdline",
+                "--dry-run",
+                "--json",
+                "--sysroot",
+                s(&sysroot),
+            ]);
+            let plan: serde_json::Value = serde_json::from_str(&stdout_ok(&out)).unwrap();
+            let failed: Vec<_> = plan["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["passed"] == false)
+                .map(|r| r["id"].clone())
+                .collect();
+            assert_eq!(failed, ["dtb-handed-over"], "{} {mode}", sysroot.display());
+            let kinds: Vec<_> = plan["segments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["kind"].as_str().unwrap())
+                .collect();
+            assert_eq!(kinds, ["kernel", "initrd", "dtb"]);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "only {seen} plans");
+}
+
+#[test]
+fn golden_captured_virt_1g_crashkernel() {
+    let root = manifest().join("../../fixtures/sysroots/virt-1g-crashkernel");
+    if !root.is_dir() {
+        eprintln!("skipping: no {}", root.display());
+        return;
+    }
+    let dir = scratch("captured-crash");
+    let (image, initrd) = inputs(&dir);
+    let out = kexec(&[
+        "-p",
+        s(&image),
+        "--initrd",
+        s(&initrd),
+        "--reuse-cmdline",
+        "--append=maxcpus=1 reset_devices",
+        "--dry-run",
+        "--json",
+        "--sysroot",
+        s(&root),
+    ]);
+    golden("captured-virt-1g-crashkernel.json", &stdout_ok(&out));
+}
