@@ -1,0 +1,75 @@
+//! Seed corpora for the `fdt_chosen`, `iomem` and `cmdline` fuzz targets in
+//! `crates/kexec-core/fuzz`. Generated, not committed: run
+//! `cargo test -p kexec-core --test plan_fuzz_seeds -- --ignored` to write
+//! them to `crates/kexec-core/fuzz/corpus/<target>/`. The always-run test
+//! checks every seed is accepted by the parser its target exercises.
+
+use std::path::Path;
+
+use kexec_core::{cmdline, fdt, iomem};
+
+const QEMU_VIRT_1G: &[u8] = include_bytes!("fixtures/qemu-virt-1g.dtb");
+
+fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let blank = dtoolkit::model::DeviceTree::new().to_dtb();
+    vec![
+        ("fdt_chosen", "qemu-virt-1g", QEMU_VIRT_1G.to_vec()),
+        ("fdt_chosen", "blank", blank),
+        (
+            "iomem",
+            "virt-crash",
+            [
+                "09000000-09000fff : pl011@9000000",
+                "  09000000-09000fff : 9000000.pl011 pl011@9000000",
+                "40000000-7fffffff : System RAM",
+                "  40210000-4185ffff : Kernel code",
+                "  41860000-41eaffff : reserved",
+                "  41eb0000-4220ffff : Kernel data",
+                "  6ac00000-7abfffff : Crash kernel",
+                "  7ac00000-7fbfffff : reserved",
+                "4010000000-401fffffff : PCI ECAM",
+                "",
+            ]
+            .join("\n")
+            .into_bytes(),
+        ),
+        (
+            "cmdline",
+            "reuse-append",
+            b"\x01BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro initrd=\\initrd crashkernel=256M quiet\x01maxcpus=1 reset_devices"
+                .to_vec(),
+        ),
+    ]
+}
+
+#[test]
+fn seeds_are_valid() {
+    for (target, name, bytes) in seeds() {
+        match target {
+            "fdt_chosen" => assert!(fdt::parse(&bytes).is_ok(), "{name}"),
+            "iomem" => assert!(
+                iomem::parse(std::str::from_utf8(&bytes).unwrap()).is_ok(),
+                "{name}"
+            ),
+            "cmdline" => {
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(
+                    !cmdline::reused(&text, true).contains("crashkernel"),
+                    "{name}"
+                );
+            }
+            other => panic!("unknown target {other}"),
+        }
+    }
+}
+
+#[test]
+#[ignore = "writes files: run to seed the fuzz corpora"]
+fn write_plan_fuzz_seeds() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    for (target, name, bytes) in seeds() {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
