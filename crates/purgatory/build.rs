@@ -11,5 +11,10 @@ fn main() {
         // Keep relocation records in the output so xtask can prove the
         // image has no absolute relocations (position independence).
         println!("cargo:rustc-link-arg-bins=--emit-relocs");
+        // Cortex-A53 erratum 843419 (ADRP at page offset 0xff8/0xffc):
+        // the linker rewrites or veneers affected sequences, as Linux does
+        // with CONFIG_ARM64_ERRATUM_843419. Page offsets survive our 4 KiB
+        // aligned placement, so the fix stays valid wherever we are loaded.
+        println!("cargo:rustc-link-arg-bins=--fix-cortex-a53-843419");
     }
 }
