@@ -20,8 +20,9 @@
 //!   removed for a normal load, where they would be stale;
 //! * everything else, notably `linux,uefi-*` and the memory reservations, is kept.
 
-use dtoolkit::error::FdtParseError;
+use dtoolkit::error::{FdtErrorKind, FdtParseError};
 use dtoolkit::fdt::Fdt;
+use dtoolkit::memreserve::MemoryReservation;
 use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
 use dtoolkit::{Node, Property};
 use thiserror::Error;
@@ -111,6 +112,15 @@ pub enum Error {
     /// The structure or strings block is malformed.
     #[error("malformed device tree: {0}")]
     Parse(#[from] FdtParseError),
+    /// The structure or strings block is malformed (found by the lenient
+    /// reader used for trees with over-long or unusual names).
+    #[error("malformed device tree at offset {offset:#x}: {what}")]
+    Malformed {
+        /// Byte offset in the blob.
+        offset: usize,
+        /// What is wrong.
+        what: &'static str,
+    },
     /// Root `#address-cells` is not 1 or 2.
     #[error("root #address-cells is {0}; only 1 or 2 are supported")]
     BadAddressCells(u32),
@@ -222,12 +232,182 @@ pub fn parse_header(dtb: &[u8]) -> Result<FdtHeader, Error> {
 
 /// Parses a whole blob into an owned tree. Bytes after `totalsize` are
 /// ignored (a file may be padded).
+///
+/// dtoolkit's reader enforces the DT spec's name rules (at most 31
+/// characters, a fixed character set). Shipped device trees break them —
+/// e.g. the dwc3 property `snps,dis-u2-freeclk-exists-quirk` has 32
+/// characters — and the kernel accepts them, so on a name error we read the
+/// blob again with [`parse_lenient`], which checks structure only.
 pub fn parse(dtb: &[u8]) -> Result<DeviceTree, Error> {
     let header = parse_header(dtb)?;
     // parse_header checked totalsize <= dtb.len().
     let blob = &dtb[..header.totalsize as usize];
-    let fdt = Fdt::new(blob)?;
-    Ok(DeviceTree::from_fdt(&fdt))
+    match Fdt::new(blob) {
+        Ok(fdt) => Ok(DeviceTree::from_fdt(&fdt)),
+        Err(e)
+            if matches!(
+                e.kind,
+                FdtErrorKind::InvalidNodeName | FdtErrorKind::InvalidPropertyName
+            ) =>
+        {
+            parse_lenient(blob, &header)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deepest node nesting the lenient reader accepts (real trees nest < 10).
+pub const MAX_DEPTH: usize = 64;
+
+const FDT_BEGIN_NODE: u32 = 1;
+const FDT_END_NODE: u32 = 2;
+const FDT_PROP: u32 = 3;
+const FDT_NOP: u32 = 4;
+const FDT_END: u32 = 9;
+
+/// The NUL-terminated UTF-8 string at `at`, not past `end`.
+fn c_str(blob: &[u8], at: usize, end: usize) -> Result<&str, Error> {
+    let bytes = blob.get(at..end).ok_or(Error::Malformed {
+        offset: at,
+        what: "string out of bounds",
+    })?;
+    let len = bytes.iter().position(|&b| b == 0).ok_or(Error::Malformed {
+        offset: at,
+        what: "unterminated string",
+    })?;
+    std::str::from_utf8(&bytes[..len]).map_err(|_| Error::Malformed {
+        offset: at,
+        what: "string is not UTF-8",
+    })
+}
+
+fn word_at(blob: &[u8], at: usize, end: usize) -> Result<u32, Error> {
+    match at.checked_add(4) {
+        Some(stop) if stop <= end => Ok(be32(blob, at)),
+        _ => Err(Error::Malformed {
+            offset: at,
+            what: "truncated structure block",
+        }),
+    }
+}
+
+/// Reads a blob whose header [`parse_header`] accepted, checking every bound
+/// and the token grammar (DT spec § 5.4) but not the spelling of names.
+pub fn parse_lenient(blob: &[u8], h: &FdtHeader) -> Result<DeviceTree, Error> {
+    let to = |v: u32| v as usize;
+    let struct_end = to(h.off_dt_struct)
+        .checked_add(to(h.size_dt_struct))
+        .filter(|&e| e <= blob.len())
+        .ok_or(Error::Malformed {
+            offset: 0x24,
+            what: "structure block out of bounds",
+        })?;
+    let strings_start = to(h.off_dt_strings);
+    let strings_end = strings_start
+        .checked_add(to(h.size_dt_strings))
+        .filter(|&e| e <= blob.len())
+        .ok_or(Error::Malformed {
+            offset: 0x20,
+            what: "strings block out of bounds",
+        })?;
+
+    let mut tree = DeviceTree::new();
+    let mut at = to(h.off_mem_rsvmap);
+    loop {
+        let entry = blob
+            .get(at..at.saturating_add(16))
+            .ok_or(Error::Malformed {
+                offset: at,
+                what: "unterminated memory reservation block",
+            })?;
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&entry[..8]);
+        let address = u64::from_be_bytes(w);
+        w.copy_from_slice(&entry[8..]);
+        let size = u64::from_be_bytes(w);
+        if address == 0 && size == 0 {
+            break;
+        }
+        tree.memory_reservations
+            .push(MemoryReservation::new(address, size));
+        at += 16;
+    }
+
+    let mut stack: Vec<DeviceTreeNode> = Vec::new();
+    let mut root: Option<DeviceTreeNode> = None;
+    let mut at = to(h.off_dt_struct);
+    loop {
+        let token = word_at(blob, at, struct_end)?;
+        match token {
+            FDT_BEGIN_NODE => {
+                if root.is_some() {
+                    return Err(Error::Malformed {
+                        offset: at,
+                        what: "node after the root",
+                    });
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(Error::Malformed {
+                        offset: at,
+                        what: "nodes nested too deeply",
+                    });
+                }
+                let name = c_str(blob, at + 4, struct_end)?;
+                stack.push(DeviceTreeNode::new_unchecked(name));
+                at = (at + 4 + name.len() + 1).next_multiple_of(4);
+            }
+            FDT_PROP => {
+                let len = to(word_at(blob, at + 4, struct_end)?);
+                let nameoff = to(word_at(blob, at + 8, struct_end)?);
+                let value = blob
+                    .get(at + 12..(at + 12).saturating_add(len))
+                    .filter(|_| (at + 12).saturating_add(len) <= struct_end)
+                    .ok_or(Error::Malformed {
+                        offset: at,
+                        what: "property value out of bounds",
+                    })?;
+                let name = c_str(blob, strings_start.saturating_add(nameoff), strings_end)?;
+                let node = stack.last_mut().ok_or(Error::Malformed {
+                    offset: at,
+                    what: "property outside a node",
+                })?;
+                node.add_property(DeviceTreeProperty::new_unchecked(name, value.to_vec()));
+                at = (at + 12 + len).next_multiple_of(4);
+            }
+            FDT_NOP => at += 4,
+            FDT_END_NODE => {
+                let node = stack.pop().ok_or(Error::Malformed {
+                    offset: at,
+                    what: "unbalanced end of node",
+                })?;
+                match stack.last_mut() {
+                    Some(parent) => parent.add_child(node),
+                    None => root = Some(node),
+                }
+                at += 4;
+            }
+            FDT_END => {
+                if !stack.is_empty() {
+                    return Err(Error::Malformed {
+                        offset: at,
+                        what: "end inside a node",
+                    });
+                }
+                break;
+            }
+            _ => {
+                return Err(Error::Malformed {
+                    offset: at,
+                    what: "bad token",
+                })
+            }
+        }
+    }
+    tree.root = root.ok_or(Error::Malformed {
+        offset: to(h.off_dt_struct),
+        what: "no root node",
+    })?;
+    Ok(tree)
 }
 
 /// The root node's `#address-cells` and `#size-cells`.
@@ -515,7 +695,6 @@ pub fn chosen_initrd(dtb: &[u8]) -> Result<Option<MemoryRange>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dtoolkit::memreserve::MemoryReservation;
 
     /// A minimal tree: root with `#address-cells = <2>`, `#size-cells = <2>`,
     /// a `/chosen` with stale properties, one memory reservation.
@@ -809,6 +988,85 @@ mod tests {
         let out = edit_chosen(&only_addressed, &edit).unwrap();
         assert!(out.chosen_created);
         assert_eq!(chosen_initrd(&out.dtb).unwrap(), Some(initrd));
+    }
+
+    /// Names longer than the spec's 31 characters occur in shipped trees;
+    /// the lenient reader keeps them, and the edit round-trips.
+    #[test]
+    fn long_names_are_read_leniently() {
+        let long = "snps,dis-u2-freeclk-exists-quirk";
+        assert_eq!(long.len(), 32);
+        let mut tree = DeviceTree::new();
+        tree.root
+            .add_property(DeviceTreeProperty::new_unchecked("#address-cells", 2u32));
+        let mut usb = DeviceTreeNode::new_unchecked("usb@fe800000");
+        usb.add_property(DeviceTreeProperty::new_unchecked(long, Vec::<u8>::new()));
+        tree.root.add_child(usb);
+        tree.root.add_child(DeviceTreeNode::new_unchecked(
+            "a-node-name-that-is-longer-than-31@1",
+        ));
+        tree.memory_reservations
+            .push(MemoryReservation::new(0x4000_0000, 0x1000));
+        let dtb = tree.to_dtb();
+        assert!(Fdt::new(&dtb).is_err(), "dtoolkit alone refuses it");
+        assert_eq!(parse(&dtb).unwrap(), tree);
+        let out = edit_chosen(
+            &dtb,
+            &ChosenEdit {
+                bootargs: Some("x".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let back = parse(&out.dtb).unwrap();
+        assert!(back
+            .find_node("/usb@fe800000")
+            .unwrap()
+            .property(long)
+            .is_some());
+        assert_eq!(back.memory_reservations, tree.memory_reservations);
+    }
+
+    #[test]
+    fn lenient_reader_refuses_broken_structure() {
+        let mut tree = DeviceTree::new();
+        tree.root.add_property(DeviceTreeProperty::new_unchecked(
+            "a-property-name-longer-than-31-chars",
+            1u32,
+        ));
+        let good = tree.to_dtb();
+        let h = parse_header(&good).unwrap();
+        let s = h.off_dt_struct as usize;
+        // Root BEGIN_NODE, "", then the property: make its length run past the block.
+        let mut bad = good.clone();
+        bad[s + 8 + 4..s + 8 + 8].copy_from_slice(&0x1000u32.to_be_bytes());
+        assert_eq!(
+            parse_lenient(&bad, &h),
+            Err(Error::Malformed {
+                offset: s + 8,
+                what: "property value out of bounds"
+            })
+        );
+        // A bad token where the property was.
+        let mut bad = good.clone();
+        bad[s + 8..s + 12].copy_from_slice(&7u32.to_be_bytes());
+        assert_eq!(
+            parse_lenient(&bad, &h),
+            Err(Error::Malformed {
+                offset: s + 8,
+                what: "bad token"
+            })
+        );
+        // A name offset past the strings block.
+        let mut bad = good;
+        bad[s + 8 + 8..s + 8 + 12].copy_from_slice(&0xffffu32.to_be_bytes());
+        assert_eq!(
+            parse_lenient(&bad, &h),
+            Err(Error::Malformed {
+                offset: h.off_dt_strings as usize + 0xffff,
+                what: "string out of bounds"
+            })
+        );
     }
 
     #[test]
