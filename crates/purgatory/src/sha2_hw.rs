@@ -3,14 +3,19 @@
 //! `core::arch::aarch64` intrinsics.
 
 use core::arch::aarch64::{
-    uint32x4_t, vaddq_u32, vld1q_u32, vld1q_u8, vreinterpretq_u32_u8, vrev32q_u8, vsha256h2q_u32,
-    vsha256hq_u32, vsha256su0q_u32, vsha256su1q_u32, vst1q_u32,
+    uint32x4_t, uint8x16_t, vaddq_u32, vdupq_n_u32, vdupq_n_u8, vld1q_u32, vreinterpretq_u32_u8,
+    vrev32q_u8, vsha256h2q_u32, vsha256hq_u32, vsha256su0q_u32, vsha256su1q_u32, vst1q_u32,
 };
+use core::arch::asm;
 
 use handoff::sha256::Compress;
 
-/// Round constants (FIPS 180-4 §4.2.2).
-static K: [u32; 64] = [
+/// Round constants (FIPS 180-4 §4.2.2), 16-byte aligned so that a 4-lane
+/// load needs no alignment fix-up under `+strict-align`.
+#[repr(C, align(16))]
+struct RoundConstants([u32; 64]);
+
+static K: RoundConstants = RoundConstants([
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
     0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -19,7 +24,7 @@ static K: [u32; 64] = [
     0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-];
+]);
 
 /// The compression function on the SHA2 instructions. Construct it only
 /// after checking `ID_AA64ISAR0_EL1.SHA2 != 0` ([`handoff::has_sha2_instructions`]).
@@ -44,19 +49,39 @@ impl Compress for Sha2Instructions {
     }
 }
 
-/// Loads 16 message bytes as four big-endian words.
+/// Loads 16 message bytes as four big-endian words, straight from the
+/// segment with `LD1 {v.16b}`: byte elements, so no alignment requirement
+/// (with the MMU off memory is Device, where an unaligned `LDR Q` faults).
+/// Written as assembly because under `+strict-align` LLVM turns
+/// `vld1q_u8` of a byte pointer into 16 byte loads and a trip through the
+/// stack, which is non-cacheable while we hash.
 #[target_feature(enable = "neon")]
 fn load_be(bytes: &[u8]) -> uint32x4_t {
-    let mut w = [0u8; 16];
-    // Reads only when 16 bytes are there (always: callers pass 16-byte
-    // chunks of a 64-byte block); no panic path.
-    if let Ok(b) = <&[u8; 16]>::try_from(bytes) {
-        w = *b;
-    }
-    // SAFETY: `w` is a valid 16-byte array. (LD1 {.16b} needs only byte
-    // alignment, which also matters with the MMU off: Device memory.)
-    let v = unsafe { vld1q_u8(w.as_ptr()) };
+    let Ok(b) = <&[u8; 16]>::try_from(bytes) else {
+        // Unreachable: callers pass 16-byte chunks of a 64-byte block.
+        return vreinterpretq_u32_u8(vdupq_n_u8(0));
+    };
+    let v: uint8x16_t;
+    // SAFETY: `b` refers to 16 readable bytes; LD1 reads exactly those.
+    unsafe {
+        asm!(
+            "ld1 {{{v:v}.16b}}, [{p}]",
+            v = out(vreg) v,
+            p = in(reg) b.as_ptr(),
+            options(readonly, nostack, preserves_flags)
+        )
+    };
     vreinterpretq_u32_u8(vrev32q_u8(v))
+}
+
+/// `K[4 * i..4 * i + 4]` as a vector.
+#[target_feature(enable = "neon")]
+fn k4(i: usize) -> uint32x4_t {
+    let Some(k) = K.0.get(4 * i..4 * i + 4) else {
+        return vdupq_n_u32(0);
+    };
+    // SAFETY: `k` has four u32 at a 16-byte aligned address.
+    unsafe { vld1q_u32(k.as_ptr()) }
 }
 
 /// # Safety
@@ -66,32 +91,39 @@ unsafe fn compress_blocks(state: &mut [u32; 8], blocks: &[[u8; 64]]) {
     // SAFETY: `state` holds 8 u32, so both 4-lane loads are in bounds.
     let (mut abcd, mut efgh) =
         unsafe { (vld1q_u32(state.as_ptr()), vld1q_u32(state[4..].as_ptr())) };
-    for block in blocks {
-        let (abcd0, efgh0) = (abcd, efgh);
-        let mut q = block.chunks_exact(16);
-        let mut m = [
-            load_be(q.next().unwrap_or_default()),
-            load_be(q.next().unwrap_or_default()),
-            load_be(q.next().unwrap_or_default()),
-            load_be(q.next().unwrap_or_default()),
-        ];
-        for (i, k4) in K.chunks_exact(4).enumerate() {
-            // SAFETY: `k4` has exactly four u32.
-            let k = unsafe { vld1q_u32(k4.as_ptr()) };
-            let wk = vaddq_u32(m[i % 4], k);
+    // Four rounds with the message words `w` (already W[t..t+4]).
+    macro_rules! rounds {
+        ($w:expr, $k:expr) => {{
+            let wk = vaddq_u32($w, $k);
             let abcd_prev = abcd;
             abcd = vsha256hq_u32(abcd, efgh, wk);
             efgh = vsha256h2q_u32(efgh, abcd_prev, wk);
-            if i < 12 {
-                // W[t+16..t+20] from W[t..t+16]: SU0 on (W0-3, W4-7), SU1 with
-                // (W8-11, W12-15).
-                m[i % 4] = vsha256su1q_u32(
-                    vsha256su0q_u32(m[i % 4], m[(i + 1) % 4]),
-                    m[(i + 2) % 4],
-                    m[(i + 3) % 4],
-                );
-            }
+        }};
+    }
+    for block in blocks {
+        let (abcd0, efgh0) = (abcd, efgh);
+        let mut q = block.chunks_exact(16);
+        let mut m0 = load_be(q.next().unwrap_or_default());
+        let mut m1 = load_be(q.next().unwrap_or_default());
+        let mut m2 = load_be(q.next().unwrap_or_default());
+        let mut m3 = load_be(q.next().unwrap_or_default());
+        // Rounds 0-47 also extend the schedule: W[t+16..t+20] =
+        // SU1(SU0(W[t..], W[t+4..]), W[t+8..], W[t+12..]). Unrolled by hand
+        // so the message stays in registers (the stack is non-cacheable).
+        for g in 0..3 {
+            rounds!(m0, k4(4 * g));
+            m0 = vsha256su1q_u32(vsha256su0q_u32(m0, m1), m2, m3);
+            rounds!(m1, k4(4 * g + 1));
+            m1 = vsha256su1q_u32(vsha256su0q_u32(m1, m2), m3, m0);
+            rounds!(m2, k4(4 * g + 2));
+            m2 = vsha256su1q_u32(vsha256su0q_u32(m2, m3), m0, m1);
+            rounds!(m3, k4(4 * g + 3));
+            m3 = vsha256su1q_u32(vsha256su0q_u32(m3, m0), m1, m2);
         }
+        rounds!(m0, k4(12));
+        rounds!(m1, k4(13));
+        rounds!(m2, k4(14));
+        rounds!(m3, k4(15));
         abcd = vaddq_u32(abcd, abcd0);
         efgh = vaddq_u32(efgh, efgh0);
     }
