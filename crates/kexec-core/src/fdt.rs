@@ -36,6 +36,8 @@ pub const FDT_MAGIC: u32 = 0xd00d_feed;
 pub const FDT_HEADER_LEN: usize = 40;
 /// The FDT version we read and write.
 pub const FDT_VERSION: u32 = 17;
+/// Offset of `boot_cpuid_phys` in the header.
+pub const BOOT_CPUID_PHYS_OFFSET: usize = 28;
 /// Alignment of the memory reservation block (DT spec § 5.3).
 pub const MEM_RSVMAP_ALIGN: u32 = 8;
 /// Alignment of the structure block (DT spec § 5.4).
@@ -197,7 +199,7 @@ pub fn parse_header(dtb: &[u8]) -> Result<FdtHeader, Error> {
         off_mem_rsvmap: be32(dtb, 16),
         version: be32(dtb, 20),
         last_comp_version: be32(dtb, 24),
-        boot_cpuid_phys: be32(dtb, 28),
+        boot_cpuid_phys: be32(dtb, BOOT_CPUID_PHYS_OFFSET),
         size_dt_strings: be32(dtb, 32),
         size_dt_struct: be32(dtb, 36),
     };
@@ -593,6 +595,7 @@ fn cstring(s: &str) -> Vec<u8> {
 /// assert!(parse(&out.dtb).unwrap().find_node("/chosen").is_some());
 /// ```
 pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
+    let header = parse_header(dtb)?;
     let mut tree = parse(dtb)?;
     let cells = root_cells(&tree)?;
     let crash = match &edit.crash {
@@ -648,7 +651,10 @@ pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
     };
     set(chosen, &mut changes, ELFCOREHDR, core);
     set(chosen, &mut changes, USABLE_MEMORY_RANGE, usable);
-    let out = tree.to_dtb();
+    let mut out = tree.to_dtb();
+    // dtoolkit writes boot_cpuid_phys = 0; keep the original (DT spec § 5.2).
+    out[BOOT_CPUID_PHYS_OFFSET..BOOT_CPUID_PHYS_OFFSET + 4]
+        .copy_from_slice(&header.boot_cpuid_phys.to_be_bytes());
     if out.len() as u64 > DTB_MAX_SIZE {
         return Err(Error::TooLarge { size: out.len() });
     }
@@ -1067,6 +1073,14 @@ mod tests {
                 what: "string out of bounds"
             })
         );
+    }
+
+    #[test]
+    fn boot_cpuid_phys_is_kept() {
+        let mut dtb = sample(2, 2);
+        set_word(&mut dtb, BOOT_CPUID_PHYS_OFFSET, 3);
+        let out = edit_chosen(&dtb, &ChosenEdit::default()).unwrap();
+        assert_eq!(parse_header(&out.dtb).unwrap().boot_cpuid_phys, 3);
     }
 
     #[test]
