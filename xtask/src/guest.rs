@@ -42,6 +42,7 @@ fail() { say error "$*"; poweroff -f; }
 say boot "$(uname -r)"
 say cmdline "$(cat /proc/cmdline)"
 say cpus "$(cat /sys/devices/system/cpu/online)"
+say ktext "$(grep -m1 ' _stext$' /proc/kallsyms | cut -d' ' -f1)"
 case " $(cat /proc/cmdline) " in *" retain_initrd "*)
   say initrd-sha256 "$(kxt-probe initrd-sha256 2>&1)";;
 esac

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::scenario::KexecScenario;
+use xtask::scenario::{KexecScenario, Loader};
 use xtask::setup::Assets;
 use xtask::util::{announce, cargo, run};
 
@@ -18,7 +18,11 @@ enum Cmd {
     /// Install rustup targets, QEMU and cpio, and download the arm64 test assets.
     Setup,
     /// The main job: boot kernel A in QEMU and kexec into kernel B.
-    Demo,
+    Demo {
+        /// Which loader runs inside kernel A.
+        #[arg(long, value_enum, default_value_t = DemoLoader::KexecTools)]
+        with: DemoLoader,
+    },
     /// Boot QEMU guests of several shapes and (re)write their sysroots under fixtures/sysroots.
     CaptureSysroots,
     /// Everything CI runs: setup, fmt, clippy, unit tests, QEMU end-to-end tests.
@@ -27,6 +31,15 @@ enum Cmd {
         #[arg(long)]
         no_e2e: bool,
     },
+}
+
+/// Loader choice for the demo.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DemoLoader {
+    /// Debian's kexec-tools (the reference).
+    KexecTools,
+    /// Our kexec from crates/kexec.
+    Ours,
 }
 
 fn main() {
@@ -41,29 +54,39 @@ fn real_main() -> Result<()> {
         Cmd::Setup => {
             xtask::prepare()?;
         }
-        Cmd::Demo => demo()?,
+        Cmd::Demo { with } => demo(with)?,
         Cmd::CaptureSysroots => capture_sysroots()?,
         Cmd::Test { no_e2e } => test(no_e2e)?,
     }
     Ok(())
 }
 
-fn demo() -> Result<()> {
+fn demo(with: DemoLoader) -> Result<()> {
     let assets = xtask::prepare()?;
+    let loader = match with {
+        DemoLoader::KexecTools => Loader::KexecTools,
+        DemoLoader::Ours => Loader::Ours,
+    };
     announce(&format!(
-        "demo: kernel A ({}) boots in QEMU (cortex-a57, 2 CPUs, 1 GiB) and kexecs into kernel B",
+        "demo: kernel A ({}) boots in QEMU (cortex-a57, 2 CPUs, 1 GiB); {loader} inside it kexecs into kernel B",
         assets.kernel.version
     ));
-    println!(
-        "    NOTE: our own loader is not finished yet, so this demo loads kernel B with the\n    \
-         reference loader, Debian's kexec-tools, running inside kernel A."
-    );
-    let outcome = KexecScenario::default().run(&assets)?;
+    if loader == Loader::KexecTools {
+        println!(
+            "    NOTE: this runs the reference loader, Debian's kexec-tools, inside kernel A;\n    \
+             `cargo xtask demo --with ours` runs our loader."
+        );
+    }
+    let outcome = KexecScenario::single(loader, 2).run(&assets)?;
     println!("{}", outcome.timeline.summary());
-    announce(&format!(
-        "kernel B booted with {} in /proc/cmdline, the initrd's SHA-256 matched, all {} CPUs online",
-        outcome.expected.marker, outcome.expected.cpus
-    ));
+    for e in &outcome.expected {
+        announce(&format!(
+            "kernel {} booted with {} in /proc/cmdline, the initrd's SHA-256 matched, all {} CPUs online",
+            e.stage,
+            e.markers.join(" "),
+            e.cpus
+        ));
+    }
     Ok(())
 }
 

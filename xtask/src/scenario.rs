@@ -21,28 +21,21 @@ use crate::setup::Assets;
 /// Generous per-step limit: TCG on a slow, shared 2-core machine.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Which program loads kernel B inside kernel A.
+/// Which program loads the next kernel inside the running one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loader {
-    /// Debian's kexec-tools, the reference.
+    /// Debian's kexec-tools, the reference (`/sbin/kexec` in the guest).
     KexecTools,
+    /// Ours: the static `kexec` from crates/kexec (`/bin/kexec-rs` in the guest).
+    Ours,
 }
 
 impl Loader {
-    /// The guest command that loads `/payload/Image` (as a shell snippet).
-    fn load_command(self, extra: &str) -> String {
+    /// The program's path inside the guest.
+    pub fn guest_path(self) -> &'static str {
         match self {
-            Loader::KexecTools => format!(
-                "/sbin/kexec -l /payload/Image --initrd=/payload/initrd \
-                 --command-line=\"$(cat /payload/cmdline)\" {extra}"
-            ),
-        }
-    }
-
-    /// The guest command that executes the loaded kernel.
-    fn exec_command(self) -> &'static str {
-        match self {
-            Loader::KexecTools => "/sbin/kexec -e",
+            Loader::KexecTools => "/sbin/kexec",
+            Loader::Ours => "/bin/kexec-rs",
         }
     }
 }
@@ -51,23 +44,95 @@ impl fmt::Display for Loader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Loader::KexecTools => "kexec-tools",
+            Loader::Ours => "kexec-rs",
         })
     }
 }
 
-/// An A → B kexec on one machine.
+/// How the next kernel's command line is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmdlineMode {
+    /// `--command-line=…` with a fresh line.
+    Explicit,
+    /// `--reuse-cmdline --append=…`: the running kernel's line plus the new marker.
+    Reuse,
+}
+
+/// How the next kernel's image is stored in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadFormat {
+    /// The uncompressed `Image`.
+    Image,
+    /// `Image.gz`.
+    Gzip,
+}
+
+/// One kexec: the running kernel loads and executes the next one.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    /// Who loads the next kernel.
+    pub loader: Loader,
+    /// Extra loader arguments (e.g. `-i`).
+    pub loader_args: String,
+    /// How the command line is passed.
+    pub cmdline: CmdlineMode,
+    /// How the image is stored.
+    pub format: PayloadFormat,
+    /// Kernel release to boot (`None`: the default downloaded kernel).
+    pub kernel: Option<String>,
+    /// Shell snippet run before the final load (may use `check NAME RC CMD…`).
+    pub before_load: String,
+}
+
+impl Hop {
+    /// A hop loading an uncompressed Image with `loader` and a fresh command line.
+    pub fn new(loader: Loader) -> Self {
+        Self {
+            loader,
+            loader_args: String::new(),
+            cmdline: CmdlineMode::Explicit,
+            format: PayloadFormat::Image,
+            kernel: None,
+            before_load: String::new(),
+        }
+    }
+
+    fn load_command(&self) -> String {
+        let cmdline = match self.cmdline {
+            CmdlineMode::Explicit => "--command-line=\"$(cat /payload/cmdline)\"",
+            CmdlineMode::Reuse => "--reuse-cmdline --append=\"$(cat /payload/cmdline)\"",
+        };
+        format!(
+            "{} -l {} --initrd=/payload/initrd {cmdline} {}",
+            self.loader.guest_path(),
+            self.image_path(),
+            self.loader_args
+        )
+    }
+
+    fn image_path(&self) -> &'static str {
+        match self.format {
+            PayloadFormat::Image => "/payload/Image",
+            PayloadFormat::Gzip => "/payload/Image.gz",
+        }
+    }
+}
+
+/// Stage names: `a` boots first, then `b`, `c`, …
+pub fn stage_name(index: usize) -> String {
+    let letter = b"abcdefgh".get(index).copied().unwrap_or(b'z');
+    char::from(letter).to_string()
+}
+
+/// A chain of kexecs starting from kernel A on one machine.
 #[derive(Debug, Clone)]
 pub struct KexecScenario {
     /// The machine.
     pub shape: MachineShape,
     /// Kernel release booted first (`None`: the default downloaded kernel).
     pub kernel_a: Option<String>,
-    /// Kernel release kexec'd into (`None`: the default downloaded kernel).
-    pub kernel_b: Option<String>,
-    /// Who loads B.
-    pub loader: Loader,
-    /// Extra loader arguments (e.g. `-i`).
-    pub loader_args: String,
+    /// The kexecs, in order.
+    pub hops: Vec<Hop>,
 }
 
 impl Default for KexecScenario {
@@ -75,23 +140,23 @@ impl Default for KexecScenario {
         Self {
             shape: MachineShape::default(),
             kernel_a: None,
-            kernel_b: None,
-            loader: Loader::KexecTools,
-            loader_args: String::new(),
+            hops: vec![Hop::new(Loader::KexecTools)],
         }
     }
 }
 
-/// What kernel B must report.
+/// What a kexec'd kernel must report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectations {
-    /// A token that must appear in B's `/proc/cmdline`.
-    pub marker: String,
-    /// SHA-256 (hex) of the initrd given to B.
+    /// The stage name (`b`, `c`, …).
+    pub stage: String,
+    /// Tokens that must all appear in its `/proc/cmdline`.
+    pub markers: Vec<String>,
+    /// SHA-256 (hex) of the initrd it was given.
     pub initrd_sha256: String,
-    /// CPUs B must see online.
+    /// CPUs it must see online.
     pub cpus: u32,
-    /// B's kernel release.
+    /// Its kernel release.
     pub release: String,
 }
 
@@ -100,8 +165,20 @@ pub struct Expectations {
 pub struct Outcome {
     /// Everything QEMU printed.
     pub timeline: Timeline,
-    /// What was expected of kernel B.
-    pub expected: Expectations,
+    /// What was expected of each kexec'd kernel, in boot order.
+    pub expected: Vec<Expectations>,
+}
+
+impl Outcome {
+    /// The `_stext` address each kernel reported (KASLR moves it), in boot order (`a` first).
+    pub fn kernel_text_addresses(&self) -> Vec<String> {
+        self.timeline
+            .markers
+            .iter()
+            .filter(|m| m.key == "ktext")
+            .map(|m| m.value.clone())
+            .collect()
+    }
 }
 
 /// A fresh random hex token, from the OS RNG.
@@ -127,29 +204,29 @@ pub fn count_cpu_list(list: &str) -> Option<u32> {
     Some(n)
 }
 
-/// Check what kernel B reported against what was expected.
-pub fn check_kernel_b(timeline: &Timeline, expected: &Expectations) -> Result<()> {
+/// Check what a kexec'd kernel reported against what was expected.
+pub fn check_kernel(timeline: &Timeline, expected: &Expectations) -> Result<()> {
+    let stage = expected.stage.as_str();
     let get = |key: &str| {
         timeline
-            .marker("b", key)
+            .marker(stage, key)
             .map(|m| m.value.as_str())
-            .with_context(|| format!("kernel B never reported `{key}`"))
+            .with_context(|| format!("kernel {stage} never reported `{key}`"))
     };
     let release = get("boot")?;
     if release != expected.release {
-        bail!("kernel B is {release}, expected {}", expected.release);
+        bail!("kernel {stage} is {release}, expected {}", expected.release);
     }
     let cmdline = get("cmdline")?;
-    if !cmdline.split_whitespace().any(|w| w == expected.marker) {
-        bail!(
-            "kernel B's /proc/cmdline lacks the marker {}: {cmdline}",
-            expected.marker
-        );
+    for marker in &expected.markers {
+        if !cmdline.split_whitespace().any(|w| w == marker) {
+            bail!("kernel {stage}'s /proc/cmdline lacks the marker {marker}: {cmdline}");
+        }
     }
     let sha = get("initrd-sha256")?;
     if sha != expected.initrd_sha256 {
         bail!(
-            "kernel B's initrd SHA-256 is {sha}, the host file's is {}",
+            "kernel {stage}'s initrd SHA-256 is {sha}, the host file's is {}",
             expected.initrd_sha256
         );
     }
@@ -157,10 +234,28 @@ pub fn check_kernel_b(timeline: &Timeline, expected: &Expectations) -> Result<()
     match count_cpu_list(cpus) {
         Some(n) if n == expected.cpus => Ok(()),
         _ => bail!(
-            "kernel B has CPUs {cpus} online, expected {}",
+            "kernel {stage} has CPUs {cpus} online, expected {}",
             expected.cpus
         ),
     }
+}
+
+/// Every guest `check` must have passed: returns how many did.
+pub fn check_guest_checks(timeline: &Timeline) -> Result<usize> {
+    let failed: Vec<String> = timeline
+        .markers
+        .iter()
+        .filter(|m| m.key == "check-fail")
+        .map(|m| format!("{}: {}", m.stage, m.value))
+        .collect();
+    if !failed.is_empty() {
+        bail!("guest checks failed:\n  {}", failed.join("\n  "));
+    }
+    Ok(timeline
+        .markers
+        .iter()
+        .filter(|m| m.key == "check-ok")
+        .count())
 }
 
 /// A scratch directory for one run, removed when dropped.
@@ -187,86 +282,191 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(format!("{:x}", Sha256::digest(bytes)))
 }
 
+/// Shell helper for guest checks: `check NAME WANT_RC CMD…` runs CMD and
+/// reports `check-ok NAME` or `check-fail NAME rc=… want=…: output`.
+const CHECK_HELPER: &str = r#"check() {
+  name=$1; want=$2; shift 2
+  "$@" >/tmp/check.out 2>&1; rc=$?
+  if [ "$rc" = "$want" ]; then say check-ok "$name"
+  else say check-fail "$name rc=$rc want=$want: $(head -c 400 /tmp/check.out | tr '\n' ' ')"; fi
+}
+"#;
+
+/// The static arm64 `kexec` binary of crates/kexec, built for the guest.
+pub fn build_our_kexec() -> Result<PathBuf> {
+    let target = "aarch64-unknown-linux-musl";
+    crate::util::run(crate::util::cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "kexec",
+        "--target",
+        target,
+    ]))?;
+    Ok(crate::util::target_dir()
+        .join(target)
+        .join("release")
+        .join("kexec"))
+}
+
+fn gzip_file(from: &Path, to: &Path) -> Result<()> {
+    let out = std::process::Command::new("gzip")
+        .args(["-n", "-6", "-c"])
+        .arg(from)
+        .output()
+        .context("cannot start gzip")?;
+    if !out.status.success() {
+        bail!("gzip {} failed", from.display());
+    }
+    fs::write(to, out.stdout)?;
+    Ok(())
+}
+
 impl KexecScenario {
-    /// Boot kernel A, kexec into B, and check what B reports.
+    /// A single A → B kexec by `loader` on `cpus` CPUs.
+    pub fn single(loader: Loader, cpus: u32) -> Self {
+        Self {
+            shape: MachineShape {
+                cpus,
+                ..MachineShape::default()
+            },
+            kernel_a: None,
+            hops: vec![Hop::new(loader)],
+        }
+    }
+
+    /// Boot kernel A, run every hop, and check what each kexec'd kernel reports.
     pub fn run(&self, assets: &Assets) -> Result<Outcome> {
+        if self.hops.is_empty() {
+            bail!("a scenario needs at least one kexec");
+        }
         let work = WorkDir::new("scenario")?;
+        let our_kexec = if self.hops.iter().any(|h| h.loader == Loader::Ours) {
+            Some(build_our_kexec()?)
+        } else {
+            None
+        };
         let kernel_a = match &self.kernel_a {
             Some(v) => assets.kernel_named(v)?,
             None => assets.kernel.clone(),
         };
-        let kernel_b = match &self.kernel_b {
-            Some(v) => assets.kernel_named(v)?,
-            None => assets.kernel.clone(),
-        };
-        let marker = format!("kxt.marker={}", random_token()?);
-
-        // Kernel B's initramfs: the base alone (its /init reports and powers off).
-        let initrd_b = work.0.join("initrd-b");
-        stage_initramfs(
-            assets,
-            &Stage {
-                name: "b".into(),
-                ..Stage::default()
-            },
-            &initrd_b,
-        )?;
-        let cmdline_b = format!("console=ttyAMA0 retain_initrd kxt.stage=b {marker}");
-
-        let script = format!(
-            "say step load\n\
-             {load} || fail \"{loader} load failed ($?)\"\n\
-             say loaded\n\
-             say step exec\n\
-             sync\n\
-             {exec}\n\
-             fail \"{loader} exec returned ($?)\"\n",
-            load = self.loader.load_command(&self.loader_args),
-            exec = self.loader.exec_command(),
-            loader = self.loader,
-        );
-        let stage_a = Stage {
-            name: "a".into(),
-            script,
-            files: vec![
-                (
-                    "/payload/Image".into(),
-                    FileSource::Host(kernel_b.image.clone()),
+        let origin = format!("kxt.origin={}", random_token()?);
+        let cmdline_a = format!("console=ttyAMA0 kxt.stage=a {origin}");
+        let mut cmdline_prev = cmdline_a.clone();
+        let mut markers_prev = vec![origin.clone()];
+        let mut plan = Vec::new();
+        for (i, hop) in self.hops.iter().enumerate() {
+            let stage = stage_name(i + 1);
+            let marker = format!("kxt.marker={}", random_token()?);
+            let own = format!("retain_initrd kxt.stage={stage} {marker}");
+            let (payload_cmdline, cmdline, mut markers) = match hop.cmdline {
+                CmdlineMode::Explicit => (
+                    format!("console=ttyAMA0 {own}"),
+                    format!("console=ttyAMA0 {own}"),
+                    vec![],
                 ),
-                ("/payload/initrd".into(), FileSource::Host(initrd_b.clone())),
-                (
-                    "/payload/cmdline".into(),
-                    FileSource::Bytes(cmdline_b.into_bytes()),
+                CmdlineMode::Reuse => (
+                    own.clone(),
+                    format!("{cmdline_prev} {own}"),
+                    markers_prev.clone(),
                 ),
-            ],
-        };
-        let initrd_a = work.0.join("initrd-a");
-        stage_initramfs(assets, &stage_a, &initrd_a)?;
-
-        let expected = Expectations {
-            marker,
-            initrd_sha256: sha256_file(&initrd_b)?,
-            cpus: self.shape.cpus,
-            release: kernel_b.version.clone(),
-        };
-        let boot = Boot::new(
-            self.shape.clone(),
-            &kernel_a.image,
-            &initrd_a,
-            "console=ttyAMA0 kxt.stage=a",
-        );
-        let mut console = Console::start(&boot)?;
-        for (stage, key) in [
-            ("a", "boot"),
-            ("a", "loaded"),
-            ("a", "step"),
-            ("b", "boot"),
-            ("b", "end"),
-        ] {
-            console.expect(stage, key, STEP_TIMEOUT)?;
+            };
+            markers.push(marker);
+            let kernel = match &hop.kernel {
+                Some(v) => assets.kernel_named(v)?,
+                None => assets.kernel.clone(),
+            };
+            plan.push((stage, payload_cmdline, markers.clone(), kernel));
+            cmdline_prev = cmdline;
+            markers_prev = markers;
         }
+
+        // Build the initramfs images from the last stage back to the first:
+        // stage i carries kernel i+1 and its initramfs as payload.
+        let mut expected = Vec::new();
+        let mut next: Option<(PathBuf, usize)> = None;
+        for i in (0..=self.hops.len()).rev() {
+            let name = stage_name(i);
+            let mut stage = Stage {
+                name: name.clone(),
+                ..Stage::default()
+            };
+            if let Some(hop) = self.hops.get(i) {
+                let (_, payload_cmdline, _, kernel) = &plan[i];
+                let (initrd_next, _) = next.clone().context("next stage initramfs")?;
+                let image = match hop.format {
+                    PayloadFormat::Image => kernel.image.clone(),
+                    PayloadFormat::Gzip => {
+                        let gz = work.0.join(format!("Image-{name}.gz"));
+                        gzip_file(&kernel.image, &gz)?;
+                        gz
+                    }
+                };
+                stage
+                    .files
+                    .push((hop.image_path().into(), FileSource::Host(image)));
+                stage
+                    .files
+                    .push(("/payload/initrd".into(), FileSource::Host(initrd_next)));
+                stage.files.push((
+                    "/payload/cmdline".into(),
+                    FileSource::Bytes(payload_cmdline.clone().into_bytes()),
+                ));
+                if let (Loader::Ours, Some(bin)) = (hop.loader, &our_kexec) {
+                    stage.files.push((
+                        Loader::Ours.guest_path().into(),
+                        FileSource::Host(bin.clone()),
+                    ));
+                }
+                stage.script = format!(
+                    "{CHECK_HELPER}{before}\n\
+                     say step load\n\
+                     {load} || fail \"{loader} load failed ($?)\"\n\
+                     say loaded\n\
+                     sync\n\
+                     say step exec\n\
+                     {exec} -e\n\
+                     fail \"{loader} exec returned ($?)\"\n",
+                    before = hop.before_load,
+                    load = hop.load_command(),
+                    loader = hop.loader,
+                    exec = hop.loader.guest_path(),
+                );
+            }
+            let initrd = work.0.join(format!("initrd-{name}"));
+            stage_initramfs(assets, &stage, &initrd)?;
+            if i > 0 {
+                let (_, _, markers, kernel) = &plan[i - 1];
+                expected.push(Expectations {
+                    stage: name.clone(),
+                    markers: markers.clone(),
+                    initrd_sha256: sha256_file(&initrd)?,
+                    cpus: self.shape.cpus,
+                    release: kernel.version.clone(),
+                });
+            }
+            next = Some((initrd, i));
+        }
+        expected.reverse();
+        let (initrd_a, _) = next.context("stage a initramfs")?;
+
+        let boot = Boot::new(self.shape.clone(), &kernel_a.image, &initrd_a, &cmdline_a);
+        let mut console = Console::start(&boot)?;
+        console.expect("a", "boot", STEP_TIMEOUT)?;
+        for i in 0..self.hops.len() {
+            console.expect(&stage_name(i), "loaded", STEP_TIMEOUT)?;
+            console.expect(&stage_name(i + 1), "boot", STEP_TIMEOUT)?;
+        }
+        console.expect(&stage_name(self.hops.len()), "end", STEP_TIMEOUT)?;
         let timeline = console.finish(Duration::from_secs(120))?;
-        check_kernel_b(&timeline, &expected).map_err(|e| {
+        let checked = (|| {
+            for e in &expected {
+                check_kernel(&timeline, e)?;
+            }
+            check_guest_checks(&timeline).map(|_| ())
+        })();
+        checked.map_err(|e| {
             anyhow::anyhow!(
                 "{e}\n--- console tail ---\n{}",
                 timeline.tail(crate::qemu::TAIL_LINES)
@@ -302,7 +502,8 @@ mod tests {
             "@@kxt b end",
         ]);
         let e = Expectations {
-            marker: "kxt.marker=00ff".into(),
+            stage: "b".into(),
+            markers: vec!["kxt.marker=00ff".into()],
             initrd_sha256: "abcd".into(),
             cpus: 2,
             release: "6.1.0-56-arm64".into(),
@@ -313,27 +514,27 @@ mod tests {
     #[test]
     fn matching_report_passes() {
         let (t, e) = good();
-        check_kernel_b(&t, &e).unwrap();
+        check_kernel(&t, &e).unwrap();
     }
 
     #[test]
     fn wrong_marker_fails() {
         let (t, mut e) = good();
-        e.marker = "kxt.marker=00fe".into();
-        let err = check_kernel_b(&t, &e).unwrap_err().to_string();
+        e.markers = vec!["kxt.marker=00fe".into()];
+        let err = check_kernel(&t, &e).unwrap_err().to_string();
         assert!(
-            err.starts_with("kernel B's /proc/cmdline lacks the marker kxt.marker=00fe"),
+            err.starts_with("kernel b's /proc/cmdline lacks the marker kxt.marker=00fe"),
             "{err}"
         );
         // A prefix of the real marker is not the marker.
-        e.marker = "kxt.marker=00".into();
-        assert!(check_kernel_b(&t, &e).is_err());
+        e.markers = vec!["kxt.marker=00".into()];
+        assert!(check_kernel(&t, &e).is_err());
     }
 
     #[test]
     fn wrong_initrd_cpus_or_release_fail() {
         let (t, e) = good();
-        let err = check_kernel_b(
+        let err = check_kernel(
             &t,
             &Expectations {
                 initrd_sha256: "abce".into(),
@@ -344,7 +545,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("initrd SHA-256 is abcd"));
-        let err = check_kernel_b(
+        let err = check_kernel(
             &t,
             &Expectations {
                 cpus: 4,
@@ -355,7 +556,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("CPUs 0-1 online, expected 4"));
-        let err = check_kernel_b(
+        let err = check_kernel(
             &t,
             &Expectations {
                 release: "6.12".into(),
@@ -365,15 +566,27 @@ mod tests {
         assert!(err
             .unwrap_err()
             .to_string()
-            .contains("kernel B is 6.1.0-56-arm64"));
+            .contains("kernel b is 6.1.0-56-arm64"));
     }
 
     #[test]
     fn missing_report_fails() {
         let (_, e) = good();
         let t = timeline(&["@@kxt b boot 6.1.0-56-arm64"]);
-        let err = check_kernel_b(&t, &e).unwrap_err().to_string();
-        assert_eq!(err, "kernel B never reported `cmdline`");
+        let err = check_kernel(&t, &e).unwrap_err().to_string();
+        assert_eq!(err, "kernel b never reported `cmdline`");
+    }
+
+    #[test]
+    fn failed_guest_checks_are_reported() {
+        let t = timeline(&[
+            "@@kxt a check-ok status-before",
+            "@@kxt a check-fail bad-image rc=0 want=2: ",
+        ]);
+        let err = check_guest_checks(&t).unwrap_err().to_string();
+        assert!(err.contains("a: bad-image rc=0 want=2"), "{err}");
+        let t = timeline(&["@@kxt a check-ok status-before", "@@kxt a check-ok unload"]);
+        assert_eq!(check_guest_checks(&t).unwrap(), 2);
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! `#[ignore]`d in a plain `cargo test` and run by `cargo xtask test`
 //! (`cargo test -p xtask -- --ignored`) after `cargo xtask setup`.
 
-use xtask::qemu::MachineShape;
-use xtask::scenario::{check_kernel_b, Expectations, KexecScenario};
+use xtask::scenario::{check_kernel, CmdlineMode, Expectations, Hop, KexecScenario, Loader};
 use xtask::setup::Assets;
+
+fn assets() -> Assets {
+    Assets::existing().unwrap_or_else(|e| panic!("{e:#}"))
+}
 
 /// The reference scenario: kexec-tools inside kernel A loads kernel B with an
 /// initrd and a marker on the command line; B must report all three.
@@ -13,21 +16,37 @@ use xtask::setup::Assets;
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn kexec_tools_boots_kernel_b_on_two_cpus() {
-    let assets = Assets::existing().expect("assets");
-    let scenario = KexecScenario {
-        shape: MachineShape {
-            cpus: 2,
-            ..MachineShape::default()
-        },
-        ..KexecScenario::default()
-    };
-    let outcome = scenario.run(&assets).unwrap_or_else(|e| panic!("{e:#}"));
+    let outcome = KexecScenario::single(Loader::KexecTools, 2)
+        .run(&assets())
+        .unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
 
+    let right = &outcome.expected[0];
     let wrong = Expectations {
-        marker: format!("{}0", outcome.expected.marker),
-        ..outcome.expected.clone()
+        markers: vec![format!("{}0", right.markers[0])],
+        ..right.clone()
     };
-    let err = check_kernel_b(&outcome.timeline, &wrong).expect_err("a wrong marker must fail");
+    let err = check_kernel(&outcome.timeline, &wrong).expect_err("a wrong marker must fail");
     assert!(err.to_string().contains("lacks the marker"), "{err}");
+}
+
+/// A chain A → B → C with kexec-tools, the second hop reusing the running
+/// command line: proves the harness follows several kexecs and that
+/// `--reuse-cmdline` keeps A's marker while adding C's.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn kexec_tools_chain_with_reuse_cmdline() {
+    let mut second = Hop::new(Loader::KexecTools);
+    second.cmdline = CmdlineMode::Reuse;
+    let scenario = KexecScenario {
+        hops: vec![Hop::new(Loader::KexecTools), second],
+        ..KexecScenario::single(Loader::KexecTools, 2)
+    };
+    let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
+    print!("{}", outcome.timeline.summary());
+    assert_eq!(outcome.expected.len(), 2);
+    assert_eq!(outcome.expected[1].markers.len(), 2, "C must carry B's and its own marker");
+    let text = outcome.kernel_text_addresses();
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(text.iter().all(|t| t.len() == 16), "{text:?}");
 }
