@@ -657,3 +657,44 @@ pub fn measure_hash_32m(work: &Path) -> Result<Vec<HashTiming>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_data_is_deterministic_and_sized() {
+        assert_eq!(test_data(13, 7), test_data(13, 7));
+        assert_eq!(test_data(13, 7).len(), 13);
+        assert_ne!(test_data(64, 1), test_data(64, 2));
+        assert_eq!(&test_data(100, 3)[..40], &test_data(40, 3)[..]);
+    }
+
+    #[test]
+    fn payload_line_parsing() {
+        let r = RunResult {
+            console: "purgatory: 3 segments verified (sha2 instructions, caches on) at EL1\r\n\
+                      PAYLOAD x0=0x0000000043000000 x1=0x0000000000000000 x2=0x0000000000000000 \
+                      x3=0x0000000000000000 el=2 sctlr=0x0000000030c50838\r\n"
+                .into(),
+            exited: true,
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(r.payload_value("x0"), Some(0x4300_0000));
+        assert_eq!(r.payload_value("x3"), Some(0));
+        assert_eq!(r.payload_value("el"), Some(2));
+        assert_eq!(r.payload_value("sctlr"), Some(0x30c5_0838));
+        assert_eq!(r.payload_value("x9"), None);
+        let none = RunResult {
+            console: "purgatory: segment 2 ...\r\n".into(),
+            ..r
+        };
+        assert_eq!(none.payload_line(), None);
+    }
+
+    #[test]
+    fn flat_image_rejects_non_elf() {
+        assert!(elf_to_flat(b"not an elf").is_err());
+        assert!(check_position_independent(b"\x7fELF").is_err());
+    }
+}
