@@ -362,6 +362,9 @@ pub struct BareMetalRun {
     pub unloaded_segments: Vec<(u64, u64)>,
     /// Give up (kill QEMU) after this long.
     pub timeout: Duration,
+    /// Console text that ends the run successfully (QEMU is killed), besides
+    /// the purgatory's "CPU parked": e.g. a real kernel's first line.
+    pub stop_on: Vec<String>,
 }
 
 impl Default for BareMetalRun {
@@ -388,6 +391,7 @@ impl Default for BareMetalRun {
             uart: VIRT_UART,
             unloaded_segments: Vec::new(),
             timeout: Duration::from_secs(60),
+            stop_on: Vec::new(),
         }
     }
 }
@@ -520,8 +524,27 @@ impl BareMetalRun {
         };
         cmd.arg("-device")
             .arg(format!("loader,addr={pc:#x},cpu-num=0"));
-        run_qemu(cmd, self.timeout, &[PARKED])
+        let mut stop: Vec<&str> = vec![PARKED];
+        stop.extend(self.stop_on.iter().map(String::as_str));
+        run_qemu(cmd, self.timeout, &stop)
     }
+}
+
+/// The device tree QEMU generates for `machine` (`-M virt,dumpdtb=`), with
+/// `/chosen/stdout-path` on the PL011: what a real kernel gets as its DTB in
+/// the bare-metal tests.
+pub fn dump_virt_dtb(machine: &MachineConfig, out: &Path) -> Result<Vec<u8>> {
+    let qemu = util::which("qemu-system-aarch64").context("qemu-system-aarch64 not on PATH")?;
+    let mut m = format!("virt,dumpdtb={}", out.display());
+    if machine.el2 {
+        m.push_str(",virtualization=on");
+    }
+    let mut cmd = Command::new(qemu);
+    cmd.args(["-M", &m, "-cpu", &machine.cpu])
+        .args(["-m", &machine.memory_mib.to_string()])
+        .args(["-nographic", "-monitor", "none"]);
+    util::capture(&mut cmd)?;
+    std::fs::read(out).with_context(|| format!("reading {}", out.display()))
 }
 
 /// Runs QEMU with its serial console on stdout, until it exits, one of

@@ -374,3 +374,74 @@ fn unexpected_exception_is_reported_and_cpu_parked() {
         assert!(!out.exited);
     }
 }
+
+#[test]
+#[ignore = "boots QEMU with a real Debian kernel (needs `cargo xtask setup`)"]
+fn purgatory_verifies_and_boots_a_real_linux_image() {
+    let Some(kernel) = test_assets::debian_kernels().into_iter().next_back() else {
+        return;
+    };
+    let image = std::fs::read(&kernel.image).expect("Image");
+    // booting.rst: text_offset at 8, image_size at 16, "ARM\x64" at 56.
+    assert_eq!(&image[56..60], b"ARM\x64", "not an arm64 Image");
+    let text_offset = u64::from_le_bytes(image[8..16].try_into().unwrap());
+    let image_size = u64::from_le_bytes(image[16..24].try_into().unwrap());
+    let base = 0x4020_0000 + text_offset; // 2 MiB aligned + text_offset
+    assert!(base + image_size < 0x4800_0000);
+    for el2 in [false, true] {
+        let machine = MachineConfig {
+            el2,
+            ..MachineConfig::default()
+        };
+        let dir = work(if el2 { "linux-el2" } else { "linux-el1" });
+        std::fs::create_dir_all(&dir).unwrap();
+        let dtb = xtask::baremetal::dump_virt_dtb(&machine, &dir.join("virt.dtb"))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let r = BareMetalRun {
+            machine,
+            payload_addr: base,
+            dtb: 0x4800_0000,
+            purgatory_addr: 0x4900_0000,
+            blobs: vec![xtask::baremetal::Blob {
+                addr: 0x4800_0000,
+                bytes: dtb,
+                verify: true,
+            }],
+            timeout: std::time::Duration::from_secs(180),
+            // Printed after the kernel parsed the DTB it got in x0.
+            stop_on: vec!["Machine model: linux,dummy-virt".into()],
+            ..BareMetalRun::default()
+        };
+        let kernel_payload = TestPayload {
+            bytes: image.clone(),
+            vhe_shim: 0,
+            vhe_shim_target: 0,
+        };
+        let (p, _) = images();
+        let out = r
+            .run(p, &kernel_payload, &dir)
+            .unwrap_or_else(|e| panic!("el2={el2}: {e:#}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let head: String = out.console.lines().take(6).collect::<Vec<_>>().join("\n");
+        println!(
+            "--- Linux {} el2={el2} ({:?}) ---\n{head}",
+            kernel.version, out.elapsed
+        );
+        assert!(
+            out.console
+                .contains("2 segments verified (sha2 instructions, caches on)"),
+            "el2={el2}:\n{}",
+            out.console
+        );
+        for line in [
+            "Booting Linux on physical CPU",
+            "Machine model: linux,dummy-virt",
+        ] {
+            assert!(
+                out.console.contains(line),
+                "el2={el2}: no {line:?}:\n{}",
+                out.console
+            );
+        }
+    }
+}
