@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod baremetal;
+pub mod bench;
 pub mod capture;
 pub mod guest;
 pub mod qemu;

@@ -23,6 +23,18 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = DemoLoader::KexecTools)]
         with: DemoLoader,
     },
+    /// Benchmark our loader against kexec-tools in QEMU; writes target/bench.{md,json}.
+    Bench {
+        /// Repetitions per case (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Size of the large initrd's extra payload, MiB.
+        #[arg(long, default_value_t = 200)]
+        large_initrd_mib: u32,
+        /// Only kexec-tools (while our loader cannot boot yet).
+        #[arg(long)]
+        reference_only: bool,
+    },
     /// Boot QEMU guests of several shapes and (re)write their sysroots under fixtures/sysroots.
     CaptureSysroots,
     /// Everything CI runs: setup, fmt, clippy, unit tests, QEMU end-to-end tests.
@@ -55,6 +67,11 @@ fn real_main() -> Result<()> {
             xtask::prepare()?;
         }
         Cmd::Demo { with } => demo(with)?,
+        Cmd::Bench {
+            reps,
+            large_initrd_mib,
+            reference_only,
+        } => bench(reps, large_initrd_mib, reference_only)?,
         Cmd::CaptureSysroots => capture_sysroots()?,
         Cmd::Test { no_e2e } => test(no_e2e)?,
     }
@@ -87,6 +104,26 @@ fn demo(with: DemoLoader) -> Result<()> {
             e.cpus
         ));
     }
+    Ok(())
+}
+
+fn bench(reps: usize, large_mib: u32, reference_only: bool) -> Result<()> {
+    let assets = xtask::prepare()?;
+    let loaders: &[Loader] = if reference_only {
+        &[Loader::KexecTools]
+    } else {
+        &[Loader::KexecTools, Loader::Ours]
+    };
+    let rows = xtask::bench::run(&assets, loaders, reps, large_mib)?;
+    let table = xtask::bench::markdown(&rows);
+    let dir = xtask::util::target_dir();
+    std::fs::write(dir.join("bench.md"), &table)?;
+    std::fs::write(dir.join("bench.json"), xtask::bench::json(&rows))?;
+    println!("{table}");
+    announce(&format!(
+        "wrote {0}/bench.md and {0}/bench.json",
+        dir.display()
+    ));
     Ok(())
 }
 

@@ -7,6 +7,10 @@
 //! `/proc/kcore`, whose ELF program headers map physical RAM to file offsets.
 //! The kernel must keep the initrd (`retain_initrd` on its command line);
 //! Debian's 6.1 kernels have no `/sys/firmware/initrd`.
+//!
+//! `kxt-probe sha256 FILE…` hashes files one after the other (the `sha2`
+//! crate, with the ARMv8 SHA2 instructions when the CPU has them): the
+//! benchmark's floor for verifying the same bytes.
 #![forbid(unsafe_code)]
 
 use std::fs::File;
@@ -27,7 +31,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         Some("initrd-sha256") => initrd_sha256(),
-        _ => Err("usage: kxt-probe initrd-sha256".to_owned()),
+        Some("sha256") => sha256_files(&args[2..]),
+        _ => Err("usage: kxt-probe initrd-sha256 | kxt-probe sha256 FILE…".to_owned()),
     };
     match result {
         Ok(out) => {
@@ -97,4 +102,15 @@ fn initrd_sha256() -> Result<String, String> {
         return Err(format!("{KCORE}: read {copied} of {len} initrd bytes"));
     }
     Ok(format!("{:x}", hasher.finalize()))
+}
+
+fn sha256_files(files: &[String]) -> Result<String, String> {
+    let mut out = Vec::new();
+    for file in files {
+        let mut f = File::open(file).map_err(|e| format!("{file}: {e}"))?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut f, &mut hasher).map_err(|e| format!("{file}: {e}"))?;
+        out.push(format!("{:x}  {file}", hasher.finalize()));
+    }
+    Ok(out.join("\n"))
 }

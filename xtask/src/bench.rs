@@ -1,0 +1,321 @@
+//! `cargo xtask bench`: our loader against kexec-tools, in the same QEMU
+//! settings, reported as medians and ratios (never as pass/fail).
+//!
+//! For each case (loader × verification × initrd size) and repetition, kernel
+//! A boots, loads kernel B under busybox `time -v`, and executes it. Measured
+//! from the host's timestamps of the guest's console lines:
+//! - **load**: from the `load` step marker to the `loaded` marker;
+//! - **exec**: from the `exec` step marker to kernel B's first console line
+//!   (`Booting Linux …`): the old kernel's shutdown, the purgatory
+//!   (verification) and the new kernel's first instructions;
+//! - **peak RSS** of the loader, from `time -v` (busybox reports ru_maxrss
+//!   multiplied by 4 on 4 KiB pages: divided back here);
+//! - the **SHA-256 floor**: `kxt-probe sha256` over the same bytes (the `sha2`
+//!   crate with the SHA2 instructions), on the same guest CPU model.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::guest::{stage_initramfs, FileSource, Stage};
+use crate::qemu::{Boot, Console, MachineShape, Timeline};
+use crate::scenario::{build_our_kexec, Loader, WorkDir, STEP_TIMEOUT};
+use crate::setup::Assets;
+use crate::util::announce;
+
+/// One benchmark configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    /// The loader.
+    pub loader: Loader,
+    /// Whether the purgatory verifies digests (`false`: `-i`).
+    pub verify: bool,
+    /// Extra initrd payload, MiB (0: the small base initramfs).
+    pub initrd_extra_mib: u32,
+}
+
+impl Case {
+    /// Row label.
+    pub fn label(&self) -> String {
+        format!("{}{}", self.loader, if self.verify { "" } else { " -i" })
+    }
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Load time, seconds.
+    pub load_s: f64,
+    /// `kexec -e` to the new kernel's first line, seconds.
+    pub exec_s: f64,
+    /// Loader peak RSS, KiB.
+    pub rss_kib: u64,
+    /// SHA-256 of the same bytes in the guest, seconds.
+    pub floor_s: f64,
+}
+
+/// The median of a non-empty list.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn marker_time(t: &Timeline, stage: &str, key: &str, value: Option<&str>) -> Result<Duration> {
+    t.markers
+        .iter()
+        .find(|m| m.stage == stage && m.key == key && value.is_none_or(|v| m.value == v))
+        .map(|m| m.at)
+        .with_context(|| format!("no `{stage}:{key}` marker"))
+}
+
+/// Extract a sample from a timeline.
+pub fn sample_from(t: &Timeline) -> Result<Sample> {
+    let load = marker_time(t, "a", "step", Some("load"))?;
+    let loaded = marker_time(t, "a", "loaded", None)?;
+    let floor_start = marker_time(t, "a", "step", Some("floor"))?;
+    let floor_end = marker_time(t, "a", "floor-done", None)?;
+    let exec = marker_time(t, "a", "step", Some("exec"))?;
+    let first_b = t
+        .lines
+        .iter()
+        .find(|l| l.at >= exec && l.text.contains("Booting Linux on physical CPU"))
+        .map(|l| l.at)
+        .context("kernel B printed no `Booting Linux` line")?;
+    let rss_reported: u64 = t
+        .marker("a", "rss")
+        .and_then(|m| m.value.trim().parse().ok())
+        .context("no `a:rss` marker with a number")?;
+    Ok(Sample {
+        load_s: (loaded - load).as_secs_f64(),
+        exec_s: (first_b - exec).as_secs_f64(),
+        rss_kib: rss_reported / 4,
+        floor_s: (floor_end - floor_start).as_secs_f64(),
+    })
+}
+
+fn run_case(assets: &Assets, case: Case, ours: &std::path::Path, work: &WorkDir) -> Result<Sample> {
+    let initrd_b = work.0.join(format!("initrd-b-{}", case.initrd_extra_mib));
+    if !initrd_b.exists() {
+        let mut stage = Stage {
+            name: "b".into(),
+            ..Stage::default()
+        };
+        if case.initrd_extra_mib > 0 {
+            let pad = vec![0x5a_u8; case.initrd_extra_mib as usize * (1 << 20)];
+            stage
+                .files
+                .push(("/payload/padding".into(), FileSource::Bytes(pad)));
+        }
+        stage_initramfs(assets, &stage, &initrd_b)?;
+    }
+    let checks = if case.verify { "" } else { "-i" };
+    let script = format!(
+        "say step load\n\
+         time -v {loader} -l /payload/Image --initrd=/payload/initrd \
+           --command-line='console=ttyAMA0 kxt.stage=b' {checks} 2>/tmp/time.out \
+           || fail \"load failed: $(tail -c 300 /tmp/time.out)\"\n\
+         say loaded\n\
+         say rss \"$(sed -n 's/.*Maximum resident set size (kbytes): //p' /tmp/time.out)\"\n\
+         say step floor\n\
+         kxt-probe sha256 /payload/Image /payload/initrd >/dev/null\n\
+         say floor-done\n\
+         sync\n\
+         say step exec\n\
+         {loader} -e\n\
+         fail 'exec returned'\n",
+        loader = case.loader.guest_path(),
+    );
+    let stage_a = Stage {
+        name: "a".into(),
+        script,
+        files: vec![
+            (
+                "/payload/Image".into(),
+                FileSource::Host(assets.kernel.image.clone()),
+            ),
+            ("/payload/initrd".into(), FileSource::Host(initrd_b)),
+            (
+                Loader::Ours.guest_path().into(),
+                FileSource::Host(ours.to_path_buf()),
+            ),
+        ],
+    };
+    let initrd_a = work.0.join("initrd-a");
+    stage_initramfs(assets, &stage_a, &initrd_a)?;
+    let shape = MachineShape {
+        cpus: 2,
+        memory_mib: 2048,
+        ..MachineShape::default()
+    };
+    let boot = Boot::new(
+        shape,
+        &assets.kernel.image,
+        &initrd_a,
+        "console=ttyAMA0 kxt.stage=a",
+    );
+    let mut console = Console::start(&boot)?;
+    console.expect("a", "loaded", STEP_TIMEOUT)?;
+    console.expect("b", "boot", STEP_TIMEOUT)?;
+    let timeline = console.finish(Duration::from_secs(120))?;
+    sample_from(&timeline)
+}
+
+/// The benchmark's result: one row per case.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The case.
+    pub case: Case,
+    /// Every repetition.
+    pub samples: Vec<Sample>,
+}
+
+impl Row {
+    fn med(&self, f: impl Fn(&Sample) -> f64) -> f64 {
+        let mut v: Vec<f64> = self.samples.iter().map(f).collect();
+        median(&mut v)
+    }
+}
+
+/// Render rows as a Markdown table with ratios to kexec-tools (verified) of the same initrd size.
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| initrd | loader | load (s) | exec → B (s) | peak RSS (MiB) | SHA-256 floor (s) | load ratio | exec ratio | RSS ratio |\n\
+         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for row in rows {
+        let reference = rows.iter().find(|r| {
+            r.case.loader == Loader::KexecTools
+                && r.case.verify
+                && r.case.initrd_extra_mib == row.case.initrd_extra_mib
+        });
+        let ratio = |f: &dyn Fn(&Sample) -> f64| match reference {
+            Some(r) => format!("{:.2}", row.med(f) / r.med(f)),
+            None => "–".into(),
+        };
+        let initrd = if row.case.initrd_extra_mib == 0 {
+            "small".to_owned()
+        } else {
+            format!("+{} MiB", row.case.initrd_extra_mib)
+        };
+        let _ = writeln!(
+            out,
+            "| {initrd} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {} | {} |",
+            row.case.label(),
+            row.med(|s| s.load_s),
+            row.med(|s| s.exec_s),
+            row.med(|s| s.rss_kib as f64) / 1024.0,
+            row.med(|s| s.floor_s),
+            ratio(&|s| s.load_s),
+            ratio(&|s| s.exec_s),
+            ratio(&|s| s.rss_kib as f64),
+        );
+    }
+    out
+}
+
+/// JSON of the rows (hand-written: plain numbers and strings).
+pub fn json(rows: &[Row]) -> String {
+    let mut items = Vec::new();
+    for row in rows {
+        let samples: Vec<String> = row
+            .samples
+            .iter()
+            .map(|s| {
+                format!(
+                    "{{\"load_s\":{:.4},\"exec_s\":{:.4},\"rss_kib\":{},\"floor_s\":{:.4}}}",
+                    s.load_s, s.exec_s, s.rss_kib, s.floor_s
+                )
+            })
+            .collect();
+        items.push(format!(
+            "{{\"loader\":\"{}\",\"verify\":{},\"initrd_extra_mib\":{},\"samples\":[{}]}}",
+            row.case.loader,
+            row.case.verify,
+            row.case.initrd_extra_mib,
+            samples.join(",")
+        ));
+    }
+    format!("{{\"schema\":1,\"rows\":[{}]}}\n", items.join(","))
+}
+
+/// Run every case `reps` times; `loaders` selects which loaders take part.
+pub fn run(assets: &Assets, loaders: &[Loader], reps: usize, large_mib: u32) -> Result<Vec<Row>> {
+    if reps == 0 {
+        bail!("at least one repetition is needed");
+    }
+    let ours: PathBuf = build_our_kexec()?;
+    let work = WorkDir::new("bench")?;
+    let mut rows = Vec::new();
+    for initrd_extra_mib in [0, large_mib] {
+        for &loader in loaders {
+            for verify in [true, false] {
+                let case = Case {
+                    loader,
+                    verify,
+                    initrd_extra_mib,
+                };
+                let mut samples = Vec::new();
+                for rep in 1..=reps {
+                    announce(&format!(
+                        "bench: {} initrd+{initrd_extra_mib} MiB, run {rep}/{reps}",
+                        case.label()
+                    ));
+                    let sample = run_case(assets, case, &ours, &work)?;
+                    println!(
+                        "    load {:.2} s, exec {:.2} s, rss {} KiB, floor {:.2} s",
+                        sample.load_s, sample.exec_s, sample.rss_kib, sample.floor_s
+                    );
+                    samples.push(sample);
+                }
+                rows.push(Row { case, samples });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::{ConsoleLine, Marker};
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn sample_from_console_times() {
+        let at = |ms: u64, text: &str| ConsoleLine {
+            at: Duration::from_millis(ms),
+            text: text.into(),
+        };
+        let lines = vec![
+            at(1000, "@@kxt a step load"),
+            at(1800, "@@kxt a loaded"),
+            at(1810, "@@kxt a rss 40000"),
+            at(1820, "@@kxt a step floor"),
+            at(2020, "@@kxt a floor-done"),
+            at(2100, "@@kxt a step exec"),
+            at(2200, "[    1.0] kexec_core: Starting new kernel"),
+            at(5100, "[    0.000000] Booting Linux on physical CPU 0x0"),
+        ];
+        let markers = lines.iter().filter_map(Marker::parse).collect();
+        let s = sample_from(&Timeline { lines, markers }).unwrap();
+        assert!((s.load_s - 0.8).abs() < 1e-9);
+        assert!((s.exec_s - 3.0).abs() < 1e-9);
+        assert!((s.floor_s - 0.2).abs() < 1e-9);
+        assert_eq!(s.rss_kib, 10000);
+    }
+}
