@@ -30,6 +30,9 @@ use std::fmt;
 /// The translation granule the model uses for DRAM pages and I-cache colours.
 pub const PAGE_SIZE: u64 = 4096;
 
+/// The adversary acts before one data access in this many.
+const DATA_STEP_STRIDE: u64 = 4;
+
 /// How many events the bounded log keeps.
 const LOG_CAPACITY: usize = 4096;
 
@@ -156,8 +159,8 @@ pub enum Event {
     SctlrWrite(Sctlr),
     /// The SCTLR write took effect.
     SctlrEffective(Sctlr),
-    /// A queued maintenance operation completed.
-    Completed(String),
+    /// A queued maintenance operation completed (operation, line).
+    Completed(&'static str, Option<u64>),
     /// Adversary: a line was evicted (written back if dirty).
     Evict {
         /// Level evicted from.
@@ -229,7 +232,8 @@ impl fmt::Display for Event {
             Event::Isb => f.write_str("ISB"),
             Event::SctlrWrite(s) => write!(f, "MSR SCTLR {s}"),
             Event::SctlrEffective(s) => write!(f, "SCTLR {s} takes effect"),
-            Event::Completed(s) => write!(f, "completes: {s}"),
+            Event::Completed(s, Some(l)) => write!(f, "completes: {s} {l:#x}"),
+            Event::Completed(s, None) => write!(f, "completes: {s}"),
             Event::Evict { level, line, dirty } => write!(
                 f,
                 "adversary evicts {line:#x} from {level}{}",
@@ -280,6 +284,19 @@ pub struct Adversary {
     pub sctlr_early: u32,
     /// Perform a DC IVAC as a clean+invalidate (allowed by the architecture).
     pub ivac_cleans: u32,
+}
+
+impl Adversary {
+    /// The default probabilities, with the early-completion rate varied by
+    /// seed (lazy, moderate, eager), so that some runs keep every
+    /// maintenance operation queued until a DSB and others complete them at
+    /// once.
+    pub fn for_seed(seed: u64) -> Self {
+        Self {
+            complete: [0, 50, 300][usize::try_from(seed % 3).unwrap_or(0)],
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Adversary {
@@ -337,6 +354,22 @@ enum Pending {
     IcAll,
 }
 
+impl Pending {
+    fn name(&self) -> &'static str {
+        match self {
+            Pending::Dc(DcOp::Cvac, _) => "DC CVAC",
+            Pending::Dc(DcOp::Civac, _) => "DC CIVAC",
+            Pending::Dc(DcOp::Ivac, _) => "DC IVAC",
+            Pending::Dc(DcOp::Cvau, _) => "DC CVAU",
+            Pending::Dc(DcOp::Zva, _) => "DC ZVA",
+            Pending::SetWay(SetWayOp::Csw) => "DC CSW (all)",
+            Pending::SetWay(SetWayOp::Cisw) => "DC CISW (all)",
+            Pending::IcLine { .. } => "IC IVAU",
+            Pending::IcAll => "IC IALLU",
+        }
+    }
+}
+
 impl fmt::Display for Pending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -380,6 +413,7 @@ pub struct Machine {
     fault: Option<Fault>,
     translation: Option<MmuConfig>,
     tlb: BTreeMap<u64, Option<MemAttr>>,
+    data_accesses: u64,
 }
 
 fn align_down(a: u64, size: u64) -> u64 {
@@ -397,7 +431,7 @@ impl Machine {
         Self {
             cfg,
             rng: Rng::new(seed),
-            adv: Adversary::default(),
+            adv: Adversary::for_seed(seed),
             dram: BTreeMap::new(),
             levels: [BTreeMap::new(), BTreeMap::new(), BTreeMap::new()],
             icache: BTreeMap::new(),
@@ -415,6 +449,7 @@ impl Machine {
             fault: None,
             translation: None,
             tlb: BTreeMap::new(),
+            data_accesses: 0,
         }
     }
 
@@ -711,13 +746,25 @@ impl Machine {
             }
             Pending::IcAll => self.icache.clear(),
         }
-        self.record(Event::Completed(p.to_string()));
+        let line = match p {
+            Pending::Dc(_, l) | Pending::IcLine { line: l, .. } => Some(l),
+            Pending::SetWay(_) | Pending::IcAll => None,
+        };
+        self.record(Event::Completed(p.name(), line));
     }
 
+    /// Complete every queued operation, in an adversarial order, with
+    /// speculative fills allowed between completions (a DSB waits for all of
+    /// them, but they finish in no architected order).
     fn complete_all(&mut self) {
-        let ops = std::mem::take(&mut self.pending);
-        for p in ops {
+        let mut ops = std::mem::take(&mut self.pending);
+        while !ops.is_empty() {
+            let i = usize::try_from(self.rng.below(ops.len() as u64)).unwrap_or(0);
+            let p = ops.swap_remove(i);
             self.perform(p);
+            if !ops.is_empty() {
+                self.speculate();
+            }
         }
     }
 
@@ -816,6 +863,19 @@ impl Machine {
         }
     }
 
+    /// The adversary's turn before a data access: it acts before one data
+    /// access in [`DATA_STEP_STRIDE`] (with the same per-step
+    /// probabilities), which keeps page copies cheap to model while every
+    /// maintenance instruction and barrier still gets its own turn.
+    fn data_step(&mut self) {
+        self.data_accesses += 1;
+        if self.data_accesses.is_multiple_of(DATA_STEP_STRIDE) {
+            self.step();
+        } else {
+            self.step += 1;
+        }
+    }
+
     /// One adversarial step, taken before every modelled instruction.
     fn step(&mut self) {
         self.step += 1;
@@ -831,6 +891,27 @@ impl Machine {
                 }
             }
         }
+        self.speculate();
+        if self.rng.chance(adv.prefetch) {
+            if let Some(line) = self.random_line_in(true, self.cfg.i_line) {
+                let data = self.ifetch_line(line);
+                self.fetch_buf.insert(line, data);
+                self.record(Event::Prefetch(line));
+            }
+        }
+        if !self.pending.is_empty() && self.rng.chance(adv.complete) {
+            let i = usize::try_from(self.rng.below(self.pending.len() as u64)).unwrap_or(0);
+            let p = self.pending.remove(i);
+            self.perform(p);
+        }
+        if self.pending_sctlr.is_some() && self.rng.chance(adv.sctlr_early) {
+            self.commit_sctlr();
+        }
+    }
+
+    /// Speculative data allocation and I-cache fill.
+    fn speculate(&mut self) {
+        let adv = self.adv;
         if self.data_cacheable() && self.rng.chance(adv.spec_alloc) {
             if let Some(line) = self.random_line_in(false, self.cfg.d_line) {
                 let level = if self.rng.chance(500) {
@@ -852,21 +933,6 @@ impl Machine {
                 self.icache.insert((line, tag), data);
                 self.record(Event::IFill { line, tag });
             }
-        }
-        if self.rng.chance(adv.prefetch) {
-            if let Some(line) = self.random_line_in(true, self.cfg.i_line) {
-                let data = self.ifetch_line(line);
-                self.fetch_buf.insert(line, data);
-                self.record(Event::Prefetch(line));
-            }
-        }
-        if !self.pending.is_empty() && self.rng.chance(adv.complete) {
-            let i = usize::try_from(self.rng.below(self.pending.len() as u64)).unwrap_or(0);
-            let p = self.pending.remove(i);
-            self.perform(p);
-        }
-        if self.pending_sctlr.is_some() && self.rng.chance(adv.sctlr_early) {
-            self.commit_sctlr();
         }
     }
 
@@ -895,7 +961,7 @@ impl Machine {
 
     /// A data load of `out.len()` bytes at `addr`.
     pub fn read(&mut self, addr: u64, out: &mut [u8]) {
-        self.step();
+        self.data_step();
         let len = out.len() as u64;
         let Some(cacheable) = self.access_cacheable(addr) else {
             out.fill(0xff);
@@ -935,7 +1001,7 @@ impl Machine {
 
     /// A data store of `data` at `addr`.
     pub fn write(&mut self, addr: u64, data: &[u8]) {
-        self.step();
+        self.data_step();
         let len = data.len() as u64;
         let Some(cacheable) = self.access_cacheable(addr) else {
             return;
@@ -1176,5 +1242,182 @@ impl Machine {
     /// Whether `a` is inside a data or exec range registered with the model.
     pub fn is_tracked(&self, a: u64) -> bool {
         in_ranges(&self.data_ranges, a) || in_ranges(&self.exec_ranges, a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet() -> Adversary {
+        Adversary {
+            evict: 0,
+            spec_alloc: 0,
+            ifill: 0,
+            prefetch: 0,
+            complete: 0,
+            sctlr_early: 0,
+            ivac_cleans: 0,
+        }
+    }
+
+    fn machine(name: &str) -> Machine {
+        let mut m = Machine::new(CacheConfig::named(name).expect("config"), 1);
+        m.set_adversary(quiet());
+        m
+    }
+
+    const ON: Sctlr = Sctlr {
+        m: true,
+        c: true,
+        i: true,
+    };
+    const A: u64 = 0x8000_0000;
+
+    fn caches_on(m: &mut Machine) {
+        m.write_sctlr(ON);
+        m.isb();
+    }
+
+    #[test]
+    fn mmu_off_reads_dram_and_leaves_lines_stale() {
+        let mut m = machine("a57-like");
+        caches_on(&mut m);
+        m.write(A, &[1, 2, 3, 4]);
+        m.write_sctlr(Sctlr::default());
+        m.isb();
+        let mut b = [0u8; 4];
+        m.read(A, &mut b);
+        assert_ne!(
+            b,
+            [1, 2, 3, 4],
+            "non-cacheable read bypasses the dirty line"
+        );
+        assert!(m.cached_lines(A, 4).iter().any(|l| l.2), "line still dirty");
+        m.dc(DcOp::Civac, A);
+        m.dsb();
+        m.read(A, &mut b);
+        assert_eq!(b, [1, 2, 3, 4]);
+        assert!(m.cached_lines(A, 4).is_empty());
+    }
+
+    #[test]
+    fn maintenance_completes_at_dsb_not_before() {
+        let mut m = machine("a57-like");
+        caches_on(&mut m);
+        m.write(A, &[9; 8]);
+        m.dc(DcOp::Cvac, A);
+        let mut b = [0u8; 8];
+        m.dram_read(A, &mut b);
+        assert_ne!(b, [9; 8], "queued, not performed (quiet adversary)");
+        assert!(m.maintenance_pending());
+        m.isb();
+        assert!(m.maintenance_pending(), "ISB does not complete maintenance");
+        m.dsb();
+        m.dram_read(A, &mut b);
+        assert_eq!(b, [9; 8]);
+    }
+
+    #[test]
+    fn ivac_discards_dirty_data() {
+        let mut m = machine("a57-like");
+        caches_on(&mut m);
+        m.write(A, &[7; 8]);
+        m.dc(DcOp::Ivac, A);
+        m.dsb();
+        let mut b = [0u8; 8];
+        m.dram_read(A, &mut b);
+        assert_ne!(b, [7; 8]);
+    }
+
+    #[test]
+    fn set_way_stops_at_the_system_cache() {
+        let mut m = machine("tx2-slc");
+        caches_on(&mut m);
+        m.write(A, &[5; 8]);
+        m.dc_set_way_all(SetWayOp::Cisw);
+        m.dsb();
+        let lines = m.cached_lines(A, 8);
+        assert_eq!(lines.len(), 1);
+        assert_eq!((lines[0].0, lines[0].2), (Level::System, true));
+        m.dc(DcOp::Civac, A);
+        m.dsb();
+        let mut b = [0u8; 8];
+        m.dram_read(A, &mut b);
+        assert_eq!(
+            b, [5; 8],
+            "by-VA maintenance reaches an honouring system cache"
+        );
+    }
+
+    #[test]
+    fn system_cache_ignoring_va_keeps_dirty_data() {
+        let mut m = machine("slc-ignores-va");
+        caches_on(&mut m);
+        m.write(A, &[5; 8]);
+        m.dc(DcOp::Civac, A);
+        m.dsb();
+        let lines = m.cached_lines(A, 8);
+        assert_eq!(lines.len(), 1);
+        assert_eq!((lines[0].0, lines[0].2), (Level::System, true));
+    }
+
+    #[test]
+    fn eviction_writes_back_dirty_lines() {
+        let mut m = machine("a57-like");
+        caches_on(&mut m);
+        m.write(A, &[3; 8]);
+        m.evict(Level::L1, A);
+        m.evict(Level::L2, A);
+        let mut b = [0u8; 8];
+        m.dram_read(A, &mut b);
+        assert_eq!(b, [3; 8]);
+    }
+
+    #[test]
+    fn sctlr_write_takes_effect_at_isb() {
+        let mut m = machine("a57-like");
+        m.write_sctlr(ON);
+        assert_eq!(m.sctlr(), Sctlr::default());
+        assert_eq!(m.pending_sctlr(), Some(ON));
+        m.isb();
+        assert_eq!(m.sctlr(), ON);
+    }
+
+    #[test]
+    fn fetch_buffer_survives_until_isb() {
+        let mut m = machine("a57-like");
+        m.dram_write(A, &[1; 4]);
+        assert_eq!(m.execute(A, 4), vec![1; 4]);
+        m.dram_write(A, &[2; 4]);
+        assert_eq!(m.execute(A, 4), vec![1; 4], "fetched ahead");
+        m.isb();
+        assert_eq!(m.execute(A, 4), vec![2; 4]);
+    }
+
+    #[test]
+    fn dc_zva_with_mmu_off_faults() {
+        let mut m = machine("a57-like");
+        m.dc(DcOp::Zva, A);
+        assert!(m.fault().is_some());
+        let mut m = machine("a57-like");
+        caches_on(&mut m);
+        m.dc(DcOp::Zva, A);
+        assert!(m.fault().is_none());
+        let mut b = [1u8; 8];
+        m.read(A, &mut b);
+        assert_eq!(b, [0; 8]);
+    }
+
+    #[test]
+    fn gib_address_space_is_cheap() {
+        let mut m = machine("a57-like");
+        let top = 0xff_ffff_f000;
+        m.dram_write(top, &[1]);
+        m.dram_write(0x1000, &[1]);
+        let mut b = [0u8; 1];
+        m.dram_read(top, &mut b);
+        assert_eq!(b, [1]);
+        assert_eq!(m.dram.len(), 2, "two pages allocated for a 1 TiB span");
     }
 }

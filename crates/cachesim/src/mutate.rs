@@ -182,7 +182,13 @@ impl<M: Cpu> Mutant<M> {
     /// Account one call; return the operation to perform instead (`None`:
     /// drop it).
     fn site(&mut self, kind: OpKind, va: u64) -> Option<OpKind> {
-        if self.last == Some(kind) {
+        // A by-VA run continues only while it walks forward line by line
+        // (architectural lines are at most 2 KiB).
+        let contiguous = self
+            .sites
+            .last()
+            .is_some_and(|s| va == 0 || (va > s.last_va && va - s.last_va <= 2048));
+        if self.last == Some(kind) && contiguous {
             self.in_run += 1;
             if let Some(s) = self.sites.last_mut() {
                 s.len += 1;
@@ -322,4 +328,156 @@ impl<M: Cpu> Cpu for Mutant<M> {
     fn park(&mut self) -> Self::Exit {
         self.inner.park()
     }
+}
+
+/// The outcome of one mutant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MutantOutcome {
+    /// Scenario label.
+    pub scenario: &'static str,
+    /// Purgatory flags of the scenario.
+    pub flags: u64,
+    /// The site, as recorded on the first configuration.
+    pub site: Site,
+    /// Index of the site among the sites of its phase.
+    pub index_in_phase: usize,
+    /// The mutation.
+    pub mutation: Mutation,
+    /// The first (configuration, seed, rule) that detected it.
+    pub killed_by: Option<(&'static str, u64, crate::check::Rule)>,
+}
+
+impl MutantOutcome {
+    /// What identifies "the same mutant" across scenarios: the purgatory
+    /// flags (they change the handoff's path), the phase, the site's index
+    /// in its phase, the operation and the mutation. E.g.
+    /// `verify purgatory.6 IC IALLU / remove`.
+    pub fn key(&self) -> String {
+        mutant_key(self.flags, &self.site, self.index_in_phase, self.mutation)
+    }
+}
+
+fn mutant_key(flags: u64, site: &Site, index_in_phase: usize, m: Mutation) -> String {
+    // The purgatory's flags change its path; the relocation's path is the
+    // same under every flag.
+    let mode = if site.phase != "purgatory" {
+        "any"
+    } else if flags & handoff::Flags::NO_VERIFY != 0 {
+        "no-verify"
+    } else {
+        "verify"
+    };
+    format!("{mode} {}.{index_in_phase} {} / {m}", site.phase, site.kind)
+}
+
+impl fmt::Display for MutantOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<26} {:<48} {}: ",
+            self.scenario,
+            self.key(),
+            self.site
+        )?;
+        match &self.killed_by {
+            Some((c, s, r)) => write!(f, "killed on {c} seed {s} ({r})"),
+            None => f.write_str("SURVIVED"),
+        }
+    }
+}
+
+/// Every mutant of the code `opts` runs (the real relocation and handoff),
+/// each tried on up to `seeds` runs, seed `n` on configuration
+/// `configs[n % len]`, until one run reports a violation. Mutants whose
+/// key is in `skip` (already killed elsewhere) are not run. Fails with the
+/// violation if the unmutated code fails one of the trials.
+pub fn mutation_campaign(
+    plan: &crate::sim::SimPlan,
+    configs: &[crate::config::CacheConfig],
+    seeds: std::ops::Range<u64>,
+    opts: &crate::sim::SimOptions,
+    scenario: &'static str,
+    skip: &std::collections::BTreeSet<String>,
+) -> Result<Vec<MutantOutcome>, crate::check::Violation> {
+    use crate::sim::{real_handoff, real_relocate, run_with};
+    let record = |cfg: &crate::config::CacheConfig| {
+        run_with(
+            plan,
+            cfg,
+            0,
+            opts,
+            None,
+            &mut real_relocate,
+            &mut real_handoff,
+        )
+        .sites
+    };
+    let per_config: Vec<Vec<Site>> = configs.iter().map(record).collect();
+    // The unmutated code must pass every trial, or kills mean nothing.
+    for seed in seeds.clone() {
+        let n = usize::try_from(seed).unwrap_or(0) % configs.len().max(1);
+        if let Some(cfg) = configs.get(n) {
+            let r = run_with(
+                plan,
+                cfg,
+                seed,
+                opts,
+                None,
+                &mut real_relocate,
+                &mut real_handoff,
+            );
+            r.result?;
+        }
+    }
+    let Some(base) = per_config.first() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for site in base {
+        let index_in_phase = base[..site.index]
+            .iter()
+            .filter(|s| s.phase == site.phase)
+            .count();
+        for mutation in Mutation::ALL {
+            if !mutation.applies(site) {
+                continue;
+            }
+            if skip.contains(&mutant_key(opts.flags, site, index_in_phase, mutation)) {
+                continue;
+            }
+            let mut killed_by = None;
+            for seed in seeds.clone() {
+                let n = usize::try_from(seed).unwrap_or(0) % configs.len();
+                let (cfg, sites) = (&configs[n], &per_config[n]);
+                let Some(s) = sites.get(site.index).filter(|s| s.kind == site.kind) else {
+                    continue;
+                };
+                if !mutation.applies(s) {
+                    continue;
+                }
+                let r = run_with(
+                    plan,
+                    cfg,
+                    seed,
+                    opts,
+                    Some((s, mutation)),
+                    &mut real_relocate,
+                    &mut real_handoff,
+                );
+                if let Err(v) = r.result {
+                    killed_by = Some((cfg.name, seed, v.rule));
+                    break;
+                }
+            }
+            out.push(MutantOutcome {
+                scenario,
+                flags: opts.flags,
+                site: *site,
+                index_in_phase,
+                mutation,
+                killed_by,
+            });
+        }
+    }
+    Ok(out)
 }

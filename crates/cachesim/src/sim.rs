@@ -30,6 +30,13 @@ pub struct SimCpu {
     pub entered: Vec<u64>,
     /// Whether the CPU parked.
     pub parked: bool,
+    /// Segments whose digest did not match (bit i = segment i), if parked
+    /// for that reason.
+    pub failed_segments: u32,
+    code: Option<(u64, Vec<u8>)>,
+    pc: u64,
+    /// First stale instruction fetched while running `code`.
+    pub stale_fetch: Option<u64>,
 }
 
 impl SimCpu {
@@ -45,6 +52,40 @@ impl SimCpu {
             console: Vec::new(),
             entered: Vec::new(),
             parked: false,
+            failed_segments: 0,
+            code: None,
+            pc: 0,
+            stale_fetch: None,
+        }
+    }
+
+    /// The code the CPU is running (the purgatory image): every barrier,
+    /// SCTLR write and I-cache operation fetches its next line through the
+    /// modelled instruction side and compares it with `bytes`.
+    pub fn set_running_code(&mut self, start: u64, bytes: Vec<u8>) {
+        self.code = Some((start, bytes));
+        self.pc = 0;
+    }
+
+    fn tick(&mut self) {
+        let Some((start, bytes)) = &self.code else {
+            return;
+        };
+        let il = self.machine.config().i_line;
+        let len = bytes.len() as u64;
+        if len < il {
+            return;
+        }
+        let off = (self.pc * il) % len;
+        self.pc += 1;
+        let want =
+            &bytes[usize::try_from(off).unwrap_or(0)..usize::try_from(off + il).unwrap_or(0)];
+        let addr = start + off;
+        let want = want.to_vec();
+        let got = self.machine.execute(addr, il);
+        if got != want && self.stale_fetch.is_none() {
+            let i = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(0);
+            self.stale_fetch = Some(addr + i as u64);
         }
     }
 
@@ -90,6 +131,7 @@ impl handoff::Machine for SimCpu {
         self.sctlr
     }
     fn set_sctlr(&mut self, value: u64) {
+        self.tick();
         self.sctlr = value;
         self.machine.write_sctlr(Sctlr {
             m: value & SCTLR_M != 0,
@@ -124,21 +166,27 @@ impl handoff::Machine for SimCpu {
     }
     fn ic_ivau(&mut self, va: u64) {
         self.machine.ic(IcOp::Ivau, va);
+        self.tick();
     }
     fn ic_iallu(&mut self) {
         self.machine.ic(IcOp::Iallu, 0);
+        self.tick();
     }
     fn dsb_sy(&mut self) {
         self.machine.dsb();
+        self.tick();
     }
     fn dsb_ish(&mut self) {
         // One PE: inner-shareable completion is all there is to wait for.
         self.machine.dsb();
+        self.tick();
     }
     fn isb(&mut self) {
         self.machine.isb();
+        self.tick();
     }
     fn sha256(&mut self, addr: u64, len: u64, _engine: Sha256Engine) -> [u8; 32] {
+        self.tick();
         let mut data = vec![0u8; usize::try_from(len).unwrap_or(0)];
         for (i, chunk) in data.chunks_mut(64).enumerate() {
             self.machine.read(addr + 64 * i as u64, chunk);
@@ -216,6 +264,22 @@ impl SimPlan {
         }
     }
 
+    /// A smaller plan (for many-mutant runs): kernel 4 KiB, DTB 512 bytes,
+    /// initrd 700 bytes (partial lines at the end).
+    pub fn tiny() -> Self {
+        let kernel = 0x4020_0000;
+        let dtb = 0x4800_0000;
+        Self {
+            segments: vec![
+                SimSegment::generated(kernel, 4096, 1),
+                SimSegment::generated(dtb, 512, 2),
+                SimSegment::generated(0x4810_0000, 700, 3),
+            ],
+            entry: kernel,
+            dtb,
+        }
+    }
+
     fn kernel(&self) -> Option<&SimSegment> {
         self.segments
             .iter()
@@ -230,9 +294,12 @@ pub enum Scenario {
     /// everywhere) relocates the segments and enters the purgatory.
     KexecLoad(RelocStyle),
     /// The purgatory alone, entered in the weakest state its contract
-    /// allows: MMU and caches off; each segment's newest bytes either in
-    /// DRAM or in a dirty line (DRAM stale); stale clean lines over its
-    /// tables and stack; stale I-cache and fetch-buffer lines for the kernel.
+    /// allows: MMU and caches off; stale clean lines over its tables and
+    /// stack; stale I-cache lines (any tag) for the kernel and for its own
+    /// image (SCTLR.I is off), stale fetch-buffer lines for the kernel; and,
+    /// when it verifies with its caches on (it then cleans the segments
+    /// itself), each segment line's newest bytes either in DRAM, in a dirty
+    /// line (DRAM stale), or in DRAM shadowed by a stale clean line.
     PurgatoryOnly,
 }
 
@@ -243,8 +310,8 @@ pub struct SimOptions {
     pub scenario: Scenario,
     /// Purgatory flags ([`handoff::Flags`] bits).
     pub flags: u64,
-    /// Adversary probabilities.
-    pub adversary: Adversary,
+    /// Adversary probabilities (`None`: [`Adversary::for_seed`]).
+    pub adversary: Option<Adversary>,
 }
 
 impl Default for SimOptions {
@@ -252,14 +319,14 @@ impl Default for SimOptions {
         Self {
             scenario: Scenario::KexecLoad(RelocStyle::MmuOn),
             flags: 0,
-            adversary: Adversary::default(),
+            adversary: None,
         }
     }
 }
 
 /// The purgatory's memory layout in the model.
 const PURG_IMAGE_PAGES: u64 = 1;
-const PURG_TABLE_PAGES: u64 = 8;
+const PURG_TABLE_PAGES: u64 = 6;
 const PURG_STACK_PAGES: u64 = 1;
 const SZ_2M: u64 = 0x20_0000;
 const SZ_64M: u64 = 0x400_0000;
@@ -367,7 +434,7 @@ fn old_kernel<P>(
     lay: &Layout,
     cfg: &CacheConfig,
     seed: u64,
-    adv: Adversary,
+    adv: Option<Adversary>,
     style: RelocStyle,
     cpu: &mut Mutant<SimCpu>,
     relocate: &mut P,
@@ -376,7 +443,9 @@ fn old_kernel<P>(
 {
     let mut rng = Rng::new(seed ^ 0x01d_4e7e1);
     let m = &mut cpu.inner_mut().machine;
-    m.set_adversary(adv);
+    if let Some(a) = adv {
+        m.set_adversary(a);
+    }
     m.phase("old kernel");
     m.write_sctlr(Sctlr {
         m: true,
@@ -425,8 +494,10 @@ fn old_kernel<P>(
     m.add_exec_range(lay.own.image.start, lay.own.image.len);
     // Stale lines over the destinations.
     for (d, b) in &dests {
+        let last = (d + b.len() as u64 - 1) / cfg.d_line * cfg.d_line;
         for l in lines(*d, b.len() as u64, cfg.d_line) {
-            let r = rng.below(100);
+            let edge = l == *d || l == last;
+            let r = if edge { rng.below(40) } else { rng.below(100) };
             if r < 35 {
                 let g = garbage(&mut rng, cfg.d_line);
                 m.seed_dline(random_level(&mut rng, cfg), l, r < 20, &g);
@@ -472,27 +543,52 @@ fn purgatory_entry_state(
     lay: &Layout,
     cfg: &CacheConfig,
     seed: u64,
-    adv: Adversary,
+    adv: Option<Adversary>,
+    flags: u64,
     m: &mut Machine,
 ) {
     let mut rng = Rng::new(seed ^ 0x9_0e57);
-    m.set_adversary(adv);
+    // Only a purgatory that verifies with its caches on cleans the segments
+    // itself; with NO_VERIFY or NO_CACHES it relies on the images being at
+    // the PoC with no line cached (what the kernel's relocation provides).
+    let hostile_data = flags & (Flags::NO_VERIFY | Flags::NO_CACHES) == 0;
+    if let Some(a) = adv {
+        m.set_adversary(a);
+    }
     m.phase("purgatory entry state");
     m.dram_write(lay.purg_image.0, &lay.purg_image.1);
     for (a, b) in &lay.segs {
         m.dram_write(*a, b);
         m.add_data_range(*a, b.len() as u64);
+        let last = (a + b.len() as u64 - 1) / cfg.d_line * cfg.d_line;
         for l in lines(*a, b.len() as u64, cfg.d_line) {
-            let r = rng.below(100);
+            if !hostile_data {
+                break;
+            }
+            // Range edges are where maintenance loops go wrong: be hostile
+            // there more often.
+            let edge = l == *a || l == last;
+            // Every other seed, the edges are always stale clean lines.
+            let r = if edge && seed.is_multiple_of(2) {
+                60
+            } else {
+                rng.below(100)
+            };
+            let (dirty, clean, stale) = if edge { (30, 40, 80) } else { (25, 35, 45) };
             let off = usize::try_from(l - a).unwrap_or(0);
             let n = usize::try_from(cfg.d_line).unwrap_or(64).min(b.len() - off);
-            if r < 30 {
+            if r < dirty {
                 // Newest data only in a dirty line; DRAM stale.
                 m.seed_dline(random_level(&mut rng, cfg), l, true, &b[off..off + n]);
                 let g = garbage(&mut rng, n as u64);
                 m.dram_write(l, &g);
-            } else if r < 40 {
+            } else if r < clean {
                 m.seed_dline(random_level(&mut rng, cfg), l, false, &b[off..off + n]);
+            } else if r < stale {
+                // A stale clean line (what a copy with the caches off
+                // leaves behind): DRAM right, the cache wrong.
+                let g = garbage(&mut rng, n as u64);
+                m.seed_dline(random_level(&mut rng, cfg), l, false, &g);
             }
         }
     }
@@ -509,6 +605,16 @@ fn purgatory_entry_state(
     m.add_exec_range(lay.kernel.0, lay.kernel.1.len() as u64);
     m.add_exec_range(lay.own.image.start, lay.own.image.len);
     seed_stale_code(m, &mut rng, lay.kernel.0, lay.kernel.1.len() as u64);
+    // SCTLR.I is off: the I-cache may hold anything for the purgatory too.
+    if !cfg.dic {
+        for l in lines(lay.own.image.start, lay.own.image.len, cfg.i_line) {
+            if rng.chance(400) {
+                let tag = rng.below(icache_tags(cfg));
+                let g = garbage(&mut rng, cfg.i_line);
+                m.seed_iline(l, tag, &g);
+            }
+        }
+    }
 }
 
 /// The result of one run: the verdict and the sites the code went through.
@@ -535,8 +641,10 @@ pub type RelocateFn<'a> = dyn FnMut(&mut Mutant<SimCpu>, u64, u64, RelocStyle) +
 
 /// The default purgatory: the real [`handoff::handoff`].
 pub fn real_handoff(cpu: &mut Mutant<SimCpu>, p: &HandoffParams, own: &PurgatoryMemory) {
-    match handoff::handoff(cpu, p, own) {
-        Outcome::Entered(()) | Outcome::Parked((), _) => {}
+    if let Outcome::Parked((), handoff::Failure::DigestMismatch { failed }) =
+        handoff::handoff(cpu, p, own)
+    {
+        cpu.inner_mut().failed_segments = failed;
     }
 }
 
@@ -626,6 +734,7 @@ pub fn run_with(
                     cfg,
                     seed,
                     opts.adversary,
+                    opts.flags,
                     &mut cpu.inner_mut().machine,
                 );
             }
@@ -634,8 +743,21 @@ pub fn run_with(
         cpu.inner_mut().machine.phase("purgatory");
         cpu.set_phase("purgatory");
         let entered_before = cpu.inner().entered.len();
+        cpu.inner_mut()
+            .set_running_code(lay.purg_image.0, lay.purg_image.1.clone());
         purgatory(&mut cpu, &lay.params, &lay.own);
+        cpu.inner_mut().code = None;
         let m = &cpu.inner().machine;
+        if let Some(a) = cpu.inner().stale_fetch {
+            return Err(Violation::new(
+                m,
+                seed,
+                Rule::StaleCodeExecuted,
+                Some(a),
+                Location::ICache(0),
+                "the purgatory fetched stale instructions of its own image".into(),
+            ));
+        }
         phases.push(phase_cost(
             "purgatory",
             counters_delta(&m.counters(), &start),
@@ -651,19 +773,23 @@ pub fn run_with(
             ));
         }
         if cpu.inner().parked {
-            let console = String::from_utf8_lossy(&cpu.inner().console).into_owned();
-            let first = console
-                .lines()
-                .find(|l| l.contains("mismatch") || l.contains("segment"))
-                .unwrap_or("")
-                .to_owned();
+            let failed = cpu.inner().failed_segments;
+            let seg = lay
+                .segs
+                .iter()
+                .enumerate()
+                .find(|(i, _)| failed & (1 << i) != 0)
+                .map(|(_, (a, _))| *a);
             return Err(Violation::new(
                 m,
                 seed,
                 Rule::VerificationFailed,
-                None,
+                seg,
                 Location::Dram,
-                format!("purgatory parked: {first}"),
+                format!(
+                    "purgatory parked: digest mismatch, failed-segment mask {failed:#x} \
+                     (it hashed bytes other than the image)"
+                ),
             ));
         }
         if cpu.inner().entered.len() == entered_before {

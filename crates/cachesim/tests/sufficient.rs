@@ -1,0 +1,89 @@
+//! Sufficiency: the unmodified relocation + handoff passes every rule on
+//! every named configuration, under many adversary seeds, in every
+//! scenario.
+
+use cachesim::relocate::RelocStyle;
+use cachesim::{simulate, simulate_with, CacheConfig, Scenario, SimOptions, SimPlan};
+use handoff::Flags;
+
+/// Seeds per configuration for the whole kexec_load path: 200 with
+/// `CACHESIM_SEEDS=200` (run that in `--release`); a debug-friendly default.
+fn seeds(default: u64) -> u64 {
+    std::env::var("CACHESIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn check(opts: &SimOptions, plan: &SimPlan, seeds: u64) {
+    for cfg in CacheConfig::all_named() {
+        for seed in 0..seeds {
+            if let Err(v) = simulate_with(plan, &cfg, seed, opts) {
+                panic!("{v}");
+            }
+        }
+    }
+}
+
+#[test]
+fn kexec_load_whole_path() {
+    check(&SimOptions::default(), &SimPlan::tiny(), seeds(60));
+}
+
+#[test]
+fn kexec_load_small_plan_report() {
+    let plan = SimPlan::small();
+    for cfg in CacheConfig::all_named() {
+        for seed in 0..3 {
+            match simulate(&plan, &cfg, seed) {
+                Ok(r) => {
+                    if seed == 0 {
+                        println!("{r}");
+                    }
+                }
+                Err(v) => panic!("{v}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn kexec_load_no_verify() {
+    let o = SimOptions {
+        flags: Flags::NO_VERIFY,
+        ..SimOptions::default()
+    };
+    check(&o, &SimPlan::tiny(), seeds(6));
+}
+
+#[test]
+fn kexec_load_pre_5_16_relocation() {
+    let o = SimOptions {
+        scenario: Scenario::KexecLoad(RelocStyle::MmuOffInvalidate),
+        ..SimOptions::default()
+    };
+    check(&o, &SimPlan::tiny(), seeds(6));
+}
+
+#[test]
+fn purgatory_alone_from_hostile_entry() {
+    let o = SimOptions {
+        scenario: Scenario::PurgatoryOnly,
+        ..SimOptions::default()
+    };
+    check(&o, &SimPlan::small(), seeds(12));
+    let nv = SimOptions {
+        flags: Flags::NO_VERIFY,
+        ..o
+    };
+    check(&nv, &SimPlan::small(), seeds(12));
+}
+
+#[test]
+fn hashing_with_caches_off_is_also_correct() {
+    let o = SimOptions {
+        flags: Flags::NO_CACHES,
+        ..SimOptions::default()
+    };
+    check(&o, &SimPlan::tiny(), seeds(3));
+}
