@@ -40,7 +40,9 @@ pub const PURGATORY_ALIGN: u64 = 0x1000;
 /// A flat purgatory image ready to be patched and loaded.
 #[derive(Debug, Clone)]
 pub struct PurgatoryImage {
-    /// The loadable bytes, from the link address (0) on; the header is at
+    /// The purgatory's memory image from the link address (0) on, zero
+    /// padded up to `mem_size` (bss, page-table pool and stack included), so
+    /// its length is the segment's `memsz`; the header is at
     /// [`HEADER_OFFSET`].
     pub bytes: Vec<u8>,
     /// Offset of the entry point from the load address (0).
@@ -123,6 +125,10 @@ pub fn purgatory_image_from_elf(elf: &[u8]) -> Result<PurgatoryImage> {
         entry_offset == 0,
         "purgatory entry at {entry_offset:#x}, expected 0"
     );
+    // Pad with the zeroed bss, page-table pool and stack, so a loader that
+    // reserves exactly the blob's length (bufsz = memsz) reserves all of it.
+    let mut bytes = bytes;
+    bytes.resize(usize::try_from(mem_size)?, 0);
     Ok(PurgatoryImage {
         bytes,
         entry_offset,

@@ -334,7 +334,8 @@ fn build_purgatory_writes_a_patchable_flat_binary() {
     let bytes = std::fs::read(&path).expect("purgatory.bin");
     let header =
         handoff::PurgatoryHeader::decode(&bytes[handoff::HEADER_OFFSET..]).expect("header");
-    assert!(header.mem_size > bytes.len() as u64);
+    // Padded to the whole memory footprint: bufsz = memsz for the loader.
+    assert_eq!(header.mem_size, bytes.len() as u64);
     assert_eq!(header.params, handoff::HandoffParams::default());
     // The first instruction branches over the header (B, imm26 > 0).
     let insn = u32::from_le_bytes(bytes[..4].try_into().unwrap());
