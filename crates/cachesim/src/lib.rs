@@ -1,11 +1,87 @@
-//! An executable model of the ARMv8 memory system at the kexec handoff.
+//! An executable model of the ARMv8 memory system that runs our kexec
+//! handoff code and checks its cache maintenance.
 //!
-//! It will model DRAM (the PoC), a hierarchy of quasi-PIPT data caches with an
-//! optional system cache, a PIPT/VIPT/ASID-tagged instruction cache, SCTLR_ELx
-//! M/C/I, adversarial evictions and speculative allocation, and the maintenance
-//! instructions (DC CVAC/CIVAC/IVAC/CVAU/ZVA, IC IVAU/IALLU, DSB, ISB). The
-//! purgatory's handoff sequence runs against it unchanged, and the model checks
-//! the rules of the Arm ARM (D7, "Caches and memory hierarchy") at kernel entry.
+//! The real code runs on the model unchanged: the purgatory's
+//! [`handoff::handoff`] through the [`handoff::Machine`] trait ([`SimCpu`]
+//! implements it), preceded by a model of the old kernel's relocation of
+//! the entry list ([`relocate::relocate_new_kernel`], generic over the same
+//! trait). At the branch to the next kernel the rules of
+//! Documentation/arch/arm64/booting.rst are checked ([`check`]); a broken
+//! rule is a [`Violation`] carrying the rule, the address, the cache level
+//! and the event timeline that led there.
+//!
+//! ```
+//! use cachesim::{simulate, CacheConfig, SimPlan};
+//! let cfg = CacheConfig::named("a53-vipt").expect("a named configuration");
+//! let report = simulate(&SimPlan::tiny(), &cfg, 7).expect("the handoff is correct");
+//! assert!(report.total_cycles() > 0);
+//! println!("{report}");
+//! ```
+//!
+//! # The model
+//! - **Memory**: sparse DRAM (pages allocated on first write, never-written
+//!   bytes are address-derived garbage), which is the PoC.
+//! - **Data caches**: L1D (inside the PoU), L2 (the PoU), and optionally a
+//!   system cache beyond the PoU ([`SystemCache`]) that honours maintenance
+//!   by VA or, as a misconfiguration, ignores it. Lines are invalid, clean or
+//!   dirty with their own data; capacity is unbounded and eviction is chosen
+//!   by the adversary, not by LRU. Line size comes from the modelled
+//!   `CTR_EL0` (DminLine/IminLine, IDC, DIC).
+//! - **Instruction side**: a fetch buffer (instructions fetched ahead,
+//!   discarded only by ISB) in front of a PIPT, VIPT-aliasing (lines tagged
+//!   by page colour; `IC IVAU` by one VA misses other colours) or
+//!   ASID-tagged I-cache, filled from the PoU (from L1D too with IDC; always
+//!   coherent with DIC). Stale lines from the old kernel are pre-seeded.
+//! - **SCTLR_ELx M/C/I**: with M or C clear, data accesses are non-cacheable:
+//!   they read and write DRAM and leave cache lines as they are. With M and
+//!   C set, accesses to Normal-WB pages allocate. While the purgatory's MMU
+//!   is on, its own page tables are walked (through the caches when C is
+//!   set), so a stale line over a table is a translation fault. Instruction
+//!   fetches are cacheable iff I is set. A SCTLR write takes effect at any
+//!   moment up to the next ISB.
+//! - **Maintenance**: DC CVAC/CIVAC/IVAC/CVAU/ZVA, DC CSW/CISW (all sets and
+//!   ways of L1+L2; never the system cache), IC IVAU/IALLU/IALLUIS. Every
+//!   operation is queued and completes whenever the adversary likes, at the
+//!   latest at the next DSB, which completes them in an adversarial order
+//!   with speculative fills in between. `DC IVAC` may also clean (allowed by
+//!   the architecture) or discard dirty data. `DC ZVA` with the MMU off is a
+//!   fault.
+//! - **Adversary** (a seed): before every maintenance instruction, barrier
+//!   and SCTLR write, and before one data access in four, it may evict (write
+//!   back) any line, allocate clean lines for any cacheable-mapped address
+//!   while M+C are on, fill the I-cache or the fetch buffer from any
+//!   executable address, complete queued maintenance, or let a pending
+//!   SCTLR write take effect. Its eagerness to complete maintenance early
+//!   varies with the seed (never, sometimes, often). Range edges get hostile
+//!   initial states more often.
+//!
+//! # Checks at "enter kernel"
+//! Every byte of every segment, read non-cacheably, equals the image
+//! ([`Rule::NotAtPoc`]); no level holds a dirty line ([`Rule::DirtyLine`]) or
+//! a clean line that differs from the image ([`Rule::StaleCleanLine`]) in
+//! those ranges; neither the I-cache (any tag) nor the fetch buffer holds a
+//! stale line of the kernel segment; fetching the entry sees the kernel;
+//! SCTLR.M/C clear and synchronised; x0 = DTB, x1-x3 = 0. At purgatory entry
+//! (kexec_load path): MMU off, and the purgatory's code is what the I-side
+//! fetches; while it runs, each barrier fetches its next code line.
+//!
+//! # Limits (what the model does not show)
+//! One PE (no other masters, no broadcast, DSB ISH = DSB SY); identity
+//! translation apart from the purgatory's own tables (the old kernel's
+//! regime is "everything Normal-WB"); one line size for every level; no
+//! store buffer or load reordering (only maintenance and SCTLR writes are
+//! delayed); speculation is not limited to "reachable" addresses (more
+//! adversarial than hardware, never less); the purgatory's stack and its
+//! reads of its own header are not modelled (Rust runs natively); the cost
+//! model is a set of assumptions ([`cost`]), not a measurement. For an
+//! ASID-tagged I-cache, `IC IVAU` is assumed to reach only the current
+//! ASID's lines (the conservative reading).
+//!
+//! # Configurations
+//! [`CacheConfig::named`] / [`CacheConfig::all_named`]: `a57-like`,
+//! `a53-vipt`, `asid-tagged`, `tx2-slc`, `n1-idc-dic`, `idc-only-32`,
+//! `dic-only-128`, `split-lines`, `slc-128`, plus the misconfigured
+//! `slc-ignores-va` (no software can be correct on it).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

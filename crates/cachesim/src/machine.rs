@@ -261,7 +261,8 @@ impl Event {
             }
             Event::Evict { line, .. }
             | Event::SpecAlloc { line, .. }
-            | Event::IFill { line, .. } => Some((line, 1)),
+            | Event::IFill { line, .. }
+            | Event::Completed(_, Some(line)) => Some((line, 1)),
             _ => None,
         }
     }
