@@ -446,3 +446,29 @@ fn purgatory_verifies_and_boots_a_real_linux_image() {
         }
     }
 }
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn segment_at_physical_address_zero() {
+    // RAM starts at 0 on some SoCs, where a segment may begin at address 0,
+    // which no Rust slice may cover. On `virt` address 0 is flash, which the
+    // generic loader fills like RAM; hashing it also works with the MMU on.
+    for flags in [0, Flags::NO_CACHES, Flags::FORCE_SOFT_SHA256] {
+        let mut r = BareMetalRun {
+            flags,
+            ..BareMetalRun::default()
+        };
+        r.blobs.push(xtask::baremetal::Blob {
+            addr: 0,
+            bytes: xtask::baremetal::test_data(0x1234, 11),
+            verify: true,
+        });
+        let out = run("addr0", &r);
+        assert!(
+            out.console.contains("4 segments verified"),
+            "flags {flags:#x}:\n{}",
+            out.console
+        );
+        assert_booted("addr0", &out, &r, 1);
+    }
+}

@@ -228,31 +228,13 @@ impl handoff::Machine for Cpu {
         let (Ok(a), Ok(n)) = (usize::try_from(addr), usize::try_from(len)) else {
             return [0; 32];
         };
-        if a == 0 {
-            // A segment at physical address 0 cannot be a Rust slice; report
-            // a digest that will not match rather than hash it wrongly.
-            return [0; 32];
-        }
-        let whole = n / 64;
-        // SAFETY: the loader describes segments it placed in RAM; the
-        // handoff identity-maps them (or the MMU is off) and nothing writes
-        // them while the purgatory runs; addr + len was checked not to wrap.
-        // `[u8; 64]` has alignment 1, so any address is a valid start. The
-        // bytes are hashed in place: no copy through the (non-cacheable)
-        // stack.
-        let (blocks, tail) = unsafe {
-            (
-                core::slice::from_raw_parts(a as *const [u8; 64], whole),
-                core::slice::from_raw_parts((a + whole * 64) as *const u8, n % 64),
-            )
-        };
         let hw = match engine {
             Sha256Engine::Instructions => Sha2Instructions::new(self.id_aa64isar0_el1()),
             Sha256Engine::Software => None,
         };
         match hw {
-            Some(hw) => hash_in_place(hw, blocks, tail),
-            None => hash_in_place(SoftCompress, blocks, tail),
+            Some(hw) => hash_segment(hw, a, n),
+            None => hash_segment(SoftCompress, a, n),
         }
     }
 
@@ -310,8 +292,53 @@ impl handoff::Machine for Cpu {
     }
 }
 
-fn hash_in_place<C: Compress>(c: C, blocks: &[[u8; 64]], tail: &[u8]) -> [u8; 32] {
+/// One byte at physical address `pa`, read with an `LDRB` the compiler does
+/// not see as a pointer dereference (valid for address 0, where RAM starts on
+/// some SoCs but a Rust pointer may not point).
+fn load_byte(pa: usize) -> u8 {
+    let v: u64;
+    // SAFETY: `pa` is inside a segment the loader placed in RAM, identity
+    // mapped (or the MMU is off); a byte load has no alignment requirement.
+    unsafe {
+        asm!(
+            "ldrb {v:w}, [{p}]",
+            v = out(reg) v,
+            p = in(reg) pa,
+            options(readonly, nostack, preserves_flags)
+        )
+    };
+    v.to_le_bytes()[0]
+}
+
+/// SHA-256 of the `n` bytes at physical address `a`, hashed in place (no
+/// copy through the non-cacheable stack) except for a first block at
+/// address 0, which cannot be a Rust slice.
+fn hash_segment<C: Compress>(c: C, mut a: usize, mut n: usize) -> [u8; 32] {
     let mut h = Sha256::new(c);
+    if a == 0 && n > 0 {
+        let first = n.min(64);
+        let mut block = [0u8; 64];
+        for (i, b) in block.iter_mut().enumerate().take(first) {
+            *b = load_byte(i);
+        }
+        h.update(block.get(..first).unwrap_or_default());
+        a += first;
+        n -= first;
+    }
+    if n == 0 {
+        return h.finalize();
+    }
+    let whole = n / 64;
+    // SAFETY: the loader describes segments it placed in RAM; the handoff
+    // identity-maps them (or the MMU is off) and nothing writes them while
+    // the purgatory runs; addr + len was checked not to wrap, and `a` is not
+    // 0 here. `[u8; 64]` has alignment 1, so any address is a valid start.
+    let (blocks, tail) = unsafe {
+        (
+            core::slice::from_raw_parts(a as *const [u8; 64], whole),
+            core::slice::from_raw_parts((a + whole * 64) as *const u8, n % 64),
+        )
+    };
     h.update_blocks(blocks);
     h.update(tail);
     h.finalize()
