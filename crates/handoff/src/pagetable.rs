@@ -14,7 +14,7 @@ pub const PAGE_SIZE: u64 = 0x1000;
 pub const BLOCK_SIZE: u64 = 0x20_0000;
 /// Entries per table.
 const ENTRIES: u64 = 512;
-/// Output-address bits [47:12] of a descriptor.
+/// Output-address bits 47:12 of a descriptor.
 pub const DESC_ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
 
 const DESC_VALID: u64 = 1 << 0;

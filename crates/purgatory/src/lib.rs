@@ -7,8 +7,8 @@
 //! the PoC by VA, turn the MMU and caches off, invalidate the I-cache, and
 //! enter the kernel with x0 = DTB, x1–x3 = 0 as Documentation/arch/arm64/booting.rst
 //! requires. The sequence itself is [`handoff::handoff`]; this crate only
-//! provides the CPU's implementation of [`handoff::Machine`] ([`cpu::Cpu`]),
-//! the SHA2-instruction compression function ([`sha2_hw`]) and, in
+//! provides the CPU's implementation of [`handoff::Machine`] (`cpu::Cpu`),
+//! the SHA2-instruction compression function (`sha2_hw`) and, in
 //! `src/main.rs`, the entry code.
 //!
 //! # Binary layout and loading
