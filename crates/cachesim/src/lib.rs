@@ -98,4 +98,7 @@ pub use check::{Rule, Violation};
 pub use config::{CacheConfig, ICachePolicy, SystemCache};
 pub use cost::Report;
 pub use machine::{DcOp, Event, IcOp, Level, Machine, Sctlr, SetWayOp};
-pub use sim::{simulate, simulate_with, Scenario, SimCpu, SimOptions, SimPlan, SimSegment};
+pub use sim::{
+    simulate, simulate_seeds, simulate_with, Scenario, SeedSweep, SimCpu, SimOptions, SimPlan,
+    SimSegment,
+};

@@ -438,7 +438,8 @@ fn old_kernel<P>(
     style: RelocStyle,
     cpu: &mut Mutant<SimCpu>,
     relocate: &mut P,
-) where
+) -> Counters
+where
     P: FnMut(&mut Mutant<SimCpu>, u64, u64, RelocStyle) + ?Sized,
 {
     let mut rng = Rng::new(seed ^ 0x01d_4e7e1);
@@ -534,7 +535,9 @@ fn old_kernel<P>(
     }
     m.phase("relocate");
     cpu.set_phase("relocate");
+    let before = cpu.inner().machine.counters();
     relocate(cpu, head, lay.own.image.start, style);
+    before
 }
 
 /// The purgatory's hostile-but-legal entry state (see
@@ -690,12 +693,9 @@ pub fn run_with(
     let result = (|| {
         match opts.scenario {
             Scenario::KexecLoad(style) => {
-                old_kernel(&lay, cfg, seed, opts.adversary, style, &mut cpu, relocate);
-                let before = cpu.inner().machine.counters();
-                let m = &mut cpu.inner_mut().machine;
-                let c = counters_delta(&m.counters(), &Counters::default());
+                let before = old_kernel(&lay, cfg, seed, opts.adversary, style, &mut cpu, relocate);
+                let c = counters_delta(&cpu.inner().machine.counters(), &before);
                 phases.push(phase_cost("relocate", c));
-                let _ = before;
                 if cpu.inner().entered.last() != Some(&lay.own.image.start) {
                     let m = &cpu.inner().machine;
                     return Err(Violation::new(
@@ -885,4 +885,44 @@ pub fn simulate_with(
         &mut real_handoff,
     )
     .result
+}
+
+/// The outcome of many seeds on one configuration (for `kexec sim`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedSweep {
+    /// Seeds that passed (all of them, on success).
+    pub runs: u64,
+    /// The report of the first seed.
+    pub first: Report,
+}
+
+/// Run `seeds` adversary seeds of [`simulate_with`]; stop at the first
+/// violation.
+pub fn simulate_seeds(
+    plan: &SimPlan,
+    config: &CacheConfig,
+    seeds: std::ops::Range<u64>,
+    opts: &SimOptions,
+) -> Result<SeedSweep, Violation> {
+    let mut first = None;
+    let mut runs = 0;
+    for seed in seeds {
+        let r = simulate_with(plan, config, seed, opts)?;
+        first.get_or_insert(r);
+        runs += 1;
+    }
+    match first {
+        Some(first) => Ok(SeedSweep { runs, first }),
+        None => {
+            let m = Machine::new(config.clone(), 0);
+            Err(Violation::new(
+                &m,
+                0,
+                Rule::NoEntry,
+                None,
+                Location::Register,
+                "no seeds to run".into(),
+            ))
+        }
+    }
 }
