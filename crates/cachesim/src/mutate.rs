@@ -481,3 +481,66 @@ pub fn mutation_campaign(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CacheConfig;
+    use crate::machine::Machine;
+    use crate::sim::SimCpu;
+
+    fn cpu() -> SimCpu {
+        SimCpu::new(Machine::new(
+            CacheConfig::named("a57-like").expect("config"),
+            0,
+        ))
+    }
+
+    fn program(m: &mut Mutant<SimCpu>) {
+        for va in (0x1000..0x1100).step_by(64) {
+            m.dc_civac(va);
+        }
+        m.dsb_sy();
+        m.ic_iallu();
+        m.isb();
+    }
+
+    #[test]
+    fn sites_group_runs() {
+        let mut r = Mutant::recorder(cpu());
+        program(&mut r);
+        let kinds: Vec<(OpKind, usize)> = r.sites().iter().map(|s| (s.kind, s.len)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (OpKind::DcCivac, 4),
+                (OpKind::DsbSy, 1),
+                (OpKind::IcIallu, 1),
+                (OpKind::Isb, 1)
+            ]
+        );
+    }
+
+    fn dc_counts(site: usize, m: Mutation) -> [u64; 5] {
+        let mut r = Mutant::recorder(cpu());
+        program(&mut r);
+        let s = r.sites()[site];
+        let mut x = Mutant::new(cpu(), &s, m);
+        program(&mut x);
+        x.inner().machine.counters().dc
+    }
+
+    #[test]
+    fn mutations_do_what_they_say() {
+        assert_eq!(dc_counts(0, Mutation::Remove), [0, 0, 0, 0, 0]);
+        assert_eq!(dc_counts(0, Mutation::Shorten), [0, 3, 0, 0, 0]);
+        assert_eq!(dc_counts(0, Mutation::Weaken), [4, 0, 0, 0, 0]);
+        let mut r = Mutant::recorder(cpu());
+        program(&mut r);
+        let s = r.sites()[2];
+        let mut x = Mutant::new(cpu(), &s, Mutation::Remove);
+        program(&mut x);
+        assert_eq!(x.inner().machine.counters().ic, [0, 0, 0]);
+        assert_eq!(x.inner().machine.counters().isb, 1);
+    }
+}
