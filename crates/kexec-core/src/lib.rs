@@ -20,4 +20,5 @@ pub mod kernel;
 pub mod layout;
 pub mod pe;
 pub mod plan;
+pub mod purgatory;
 pub mod zboot;

@@ -455,16 +455,29 @@ impl Planner {
         bytes: &[u8],
         align: u64,
     ) -> Result<u64, Error> {
+        self.place_in_window_sized(kind, source, bytes, 0, align)
+    }
+
+    /// Like `place_in_window`, reserving at least `min_memsz` bytes.
+    fn place_in_window_sized(
+        &mut self,
+        kind: SegmentKind,
+        source: &str,
+        bytes: &[u8],
+        min_memsz: u64,
+        align: u64,
+    ) -> Result<u64, Error> {
         if self.segments.len() >= KEXEC_SEGMENT_MAX {
             return Err(Error::TooManySegments);
         }
         let window = self.window(kind)?;
         let len = bytes.len() as u64;
+        let size = len.max(min_memsz).max(1);
         let memsz =
-            align_up(len.max(1), SEGMENT_ALIGN).ok_or_else(|| self.no_space(kind, len, window))?;
+            align_up(size, SEGMENT_ALIGN).ok_or_else(|| self.no_space(kind, size, window))?;
         let free = self.free();
         let mem = lowest_fit(&free, window, memsz, align.max(SEGMENT_ALIGN), 0)
-            .ok_or_else(|| self.no_space(kind, len, window))?;
+            .ok_or_else(|| self.no_space(kind, size, window))?;
         self.push(kind, source, bytes, mem, memsz)?;
         Ok(mem)
     }
@@ -548,11 +561,14 @@ impl Planner {
     }
 
     /// Places the purgatory; execution will start at `entry_offset` into it.
+    /// `mem_size` (at least the blob's length) is what it occupies once
+    /// running: its bss, page tables and stack follow the loaded bytes.
     pub fn place_purgatory(
         &mut self,
         source: &str,
         blob: &[u8],
         entry_offset: u64,
+        mem_size: u64,
     ) -> Result<u64, Error> {
         if entry_offset >= blob.len() as u64 {
             return Err(Error::EntryOutsidePurgatory {
@@ -560,7 +576,13 @@ impl Planner {
                 len: blob.len() as u64,
             });
         }
-        let mem = self.place_in_window(SegmentKind::Purgatory, source, blob, SEGMENT_ALIGN)?;
+        let mem = self.place_in_window_sized(
+            SegmentKind::Purgatory,
+            source,
+            blob,
+            mem_size,
+            SEGMENT_ALIGN,
+        )?;
         self.entry = Some(mem + entry_offset);
         Ok(mem)
     }
@@ -842,8 +864,13 @@ pub struct LoadRequest<'a> {
     pub dtb: &'a [u8],
     /// The `/chosen` edits; `initrd` is filled in by [`build`].
     pub chosen: fdt::ChosenEdit,
-    /// The purgatory and its entry offset, once there is one.
-    pub purgatory: Option<(Blob<'a>, u64)>,
+    /// The purgatory to load last (it verifies every other segment), with
+    /// its options; `None` enters the kernel directly (x0 = 0: only useful
+    /// for plans that are printed, not loaded).
+    pub purgatory: Option<(
+        crate::purgatory::Purgatory<'a>,
+        crate::purgatory::PurgatoryOptions,
+    )>,
 }
 
 /// Why [`build`] failed: which step, so the caller can name the file.
@@ -861,6 +888,9 @@ pub enum BuildError {
     /// The device tree could not be edited.
     #[error(transparent)]
     Fdt(#[from] fdt::Error),
+    /// The purgatory's header could not be filled in.
+    #[error(transparent)]
+    Purgatory(#[from] crate::purgatory::Error),
 }
 
 /// A plan and the device tree it loads.
@@ -870,6 +900,10 @@ pub struct Built {
     pub plan: LoadPlan,
     /// The edited device tree (the bytes of the DTB segment) and its diff.
     pub dtb: fdt::EditedDtb,
+    /// The purgatory with its header filled in (the bytes of its segment).
+    pub purgatory: Option<Vec<u8>>,
+    /// The console UART the purgatory reports on (from `stdout-path`).
+    pub uart: Option<u64>,
 }
 
 /// The memory a load may use: usable RAM for a normal load; the highest
@@ -906,13 +940,50 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     planner
         .place_dtb("generated", &dtb.dtb)
         .map_err(at(SegmentKind::Dtb))?;
-    if let Some((blob, entry)) = req.purgatory {
+    let mut purgatory = None;
+    let mut uart = None;
+    if let Some((image, options)) = req.purgatory {
+        // Everything placed so far is verified by the purgatory, which is
+        // placed last: its own bytes carry the digests.
+        uart = fdt::stdout_pl011(&dtb.dtb)?;
+        let kernel_entry = planner
+            .segments
+            .iter()
+            .find(|s| s.kind == SegmentKind::Kernel)
+            .map(|s| s.mem)
+            .ok_or(BuildError::Place {
+                kind: SegmentKind::Purgatory,
+                error: Error::KernelNotPlaced(SegmentKind::Purgatory),
+            })?;
+        let dtb_addr = planner.dtb.map(|(addr, _)| addr).ok_or(BuildError::Place {
+            kind: SegmentKind::Purgatory,
+            error: Error::Missing(SegmentKind::Dtb),
+        })?;
+        let params = crate::purgatory::handoff_params(
+            planner.segments.iter().map(|s| (s.mem, s.bufsz, s.sha256)),
+            kernel_entry,
+            dtb_addr,
+            uart,
+            options,
+        )?;
+        let bytes = image.patched(&params)?;
         planner
-            .place_purgatory(blob.source, blob.bytes, entry)
+            .place_purgatory(
+                "purgatory (built in)",
+                &bytes,
+                crate::purgatory::Purgatory::ENTRY_OFFSET,
+                image.mem_size,
+            )
             .map_err(at(SegmentKind::Purgatory))?;
+        purgatory = Some(bytes);
     }
     let plan = planner.finish().map_err(at(SegmentKind::Kernel))?;
-    Ok(Built { plan, dtb })
+    Ok(Built {
+        plan,
+        dtb,
+        purgatory,
+        uart,
+    })
 }
 
 #[cfg(test)]

@@ -170,7 +170,14 @@ fn build_on_qemu_virt() {
     .unwrap();
     let kernel = vec![0x11u8; 1 << 20];
     let initrd = vec![0x22u8; 300 << 10];
-    let purgatory = vec![0x33u8; 8 << 10];
+    // A stand-in purgatory: 8 KiB, a valid header, 64 KiB in memory.
+    let mut purgatory = vec![0x33u8; 8 << 10];
+    let header = handoff::PurgatoryHeader {
+        mem_size: 64 << 10,
+        params: handoff::HandoffParams::default(),
+    };
+    purgatory[handoff::HEADER_OFFSET..][..handoff::HEADER_SIZE]
+        .copy_from_slice(&header.encode().unwrap());
     let req = LoadRequest {
         mode: LoadMode::Normal,
         memory: plan::memory_for(&map, LoadMode::Normal).unwrap(),
@@ -193,11 +200,8 @@ fn build_on_qemu_virt() {
             ..ChosenEdit::default()
         },
         purgatory: Some((
-            Blob {
-                source: "purgatory",
-                bytes: &purgatory,
-            },
-            0x40,
+            kexec_core::purgatory::Purgatory::parse(&purgatory).unwrap(),
+            kexec_core::purgatory::PurgatoryOptions::default(),
         )),
     };
     let built = plan::build(&req).unwrap();
@@ -215,7 +219,37 @@ fn build_on_qemu_virt() {
         Some(MemoryRange::with_size(initrd_seg.mem, initrd_seg.bufsz))
     );
     let purg = plan.segment(SegmentKind::Purgatory).unwrap();
-    assert_eq!(plan.entry, purg.mem + 0x40);
+    assert_eq!(
+        plan.entry, purg.mem,
+        "the purgatory's entry is its first byte"
+    );
+    assert_eq!(purg.memsz, 64 << 10, "memsz is the header's mem_size");
+    assert_eq!(purg.bufsz, 8 << 10);
+    // Its header now carries what it needs to verify and enter the kernel.
+    let bytes = built.purgatory.as_deref().unwrap();
+    assert_eq!(purg.sha256, <[u8; 32]>::from(Sha256::digest(bytes)));
+    let header = handoff::PurgatoryHeader::decode(&bytes[handoff::HEADER_OFFSET..]).unwrap();
+    let params = header.params;
+    assert_eq!(params.entry, plan.segment(SegmentKind::Kernel).unwrap().mem);
+    assert_eq!(params.dtb, plan.dtb_addr);
+    assert_eq!(
+        params.uart, 0x0900_0000,
+        "QEMU virt's stdout-path is the PL011"
+    );
+    assert_eq!(built.uart, Some(0x0900_0000));
+    assert_eq!(params.flags.0, 0);
+    let verified: Vec<(u64, u64, [u8; 32])> = params
+        .segments()
+        .iter()
+        .map(|d| (d.addr, d.len, d.sha256))
+        .collect();
+    let expected: Vec<(u64, u64, [u8; 32])> =
+        [SegmentKind::Kernel, SegmentKind::Initrd, SegmentKind::Dtb]
+            .iter()
+            .map(|k| plan.segment(*k).unwrap())
+            .map(|s| (s.mem, s.bufsz, s.sha256))
+            .collect();
+    assert_eq!(verified, expected, "every other segment is verified");
     // Deterministic.
     assert_eq!(plan::build(&req).unwrap(), built);
 }

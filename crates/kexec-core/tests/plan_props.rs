@@ -90,7 +90,7 @@ fn plan(case: &Case) -> Result<LoadPlan, Error> {
     )
     .expect("a blank tree edits");
     p.place_dtb("generated", &dtb.dtb)?;
-    p.place_purgatory("purgatory", &[0u8; 4096], 0x100)?;
+    p.place_purgatory("purgatory", &[0u8; 4096], 0x100, 0x3_0000)?;
     p.finish()
 }
 
