@@ -34,11 +34,15 @@ pub enum RelocStyle {
 }
 
 /// Run the relocation: `head` is kimage->head, `entry` the purgatory (or
-/// kernel) entry point. Ends with the branch (`enter_kernel(entry, 0)`) with x0..x3 = 0.
+/// kernel) entry point, `x0` what the next image gets in x0: 0 for a
+/// purgatory (`kexec_load`), the DTB for `kexec_file_load`, which on arm64
+/// enters the kernel directly. Ends with the branch (`enter_kernel(entry,
+/// x0)`), x1..x3 = 0.
 pub fn relocate_new_kernel<M: Cpu + ?Sized>(
     cpu: &mut M,
     head: u64,
     entry: u64,
+    x0: u64,
     style: RelocStyle,
 ) -> M::Exit {
     let ctr = cpu.ctr_el0();
@@ -98,8 +102,9 @@ pub fn relocate_new_kernel<M: Cpu + ?Sized>(
         cpu.set_sctlr(off);
         cpu.isb();
     }
-    // kexec_load: the purgatory is entered with x0 = 0 (it sets x0 itself).
-    cpu.enter_kernel(entry, 0)
+    // kexec_load: the purgatory is entered with x0 = 0 (it sets x0 itself);
+    // kexec_file_load: the kernel, with x0 = the DTB.
+    cpu.enter_kernel(entry, x0)
 }
 
 /// Build an entry list for `(dest, source pages)` pairs: returns the list

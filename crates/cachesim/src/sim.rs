@@ -293,6 +293,9 @@ pub enum Scenario {
     /// `kexec_load` + `kexec -e`: the old kernel (caches on, stale lines
     /// everywhere) relocates the segments and enters the purgatory.
     KexecLoad(RelocStyle),
+    /// `kexec_file_load` + `kexec -e` on arm64: the old kernel relocates the
+    /// segments and enters the kernel directly (x0 = DTB), no purgatory.
+    KexecFile,
     /// The purgatory alone, entered in the weakest state its contract
     /// allows: MMU and caches off; stale clean lines over its tables and
     /// stack; stale I-cache lines (any tag) for the kernel and for its own
@@ -435,13 +438,17 @@ fn old_kernel<P>(
     cfg: &CacheConfig,
     seed: u64,
     adv: Option<Adversary>,
-    style: RelocStyle,
+    scenario: Scenario,
     cpu: &mut Mutant<SimCpu>,
     relocate: &mut P,
 ) -> Counters
 where
-    P: FnMut(&mut Mutant<SimCpu>, u64, u64, RelocStyle) + ?Sized,
+    P: FnMut(&mut Mutant<SimCpu>, u64, u64, u64, RelocStyle) + ?Sized,
 {
+    let (style, kexec_file) = match scenario {
+        Scenario::KexecLoad(style) => (style, false),
+        Scenario::KexecFile | Scenario::PurgatoryOnly => (RelocStyle::MmuOn, true),
+    };
     let mut rng = Rng::new(seed ^ 0x01d_4e7e1);
     let m = &mut cpu.inner_mut().machine;
     if let Some(a) = adv {
@@ -459,7 +466,9 @@ where
     let mut dests: Vec<(u64, Vec<u8>)> = lay.segs.clone();
     let mut purg_bytes = lay.purg_image.1.clone();
     purg_bytes.resize(usize::try_from(purg_len).unwrap_or(0), 0);
-    dests.push((lay.purg_image.0, purg_bytes));
+    if !kexec_file {
+        dests.push((lay.purg_image.0, purg_bytes));
+    }
     // Sources and the entry list, far above.
     let top = dests
         .iter()
@@ -492,7 +501,9 @@ where
         m.add_data_range(*p, PAGE_SIZE);
     }
     m.add_exec_range(lay.kernel.0, lay.kernel.1.len() as u64);
-    m.add_exec_range(lay.own.image.start, lay.own.image.len);
+    if !kexec_file {
+        m.add_exec_range(lay.own.image.start, lay.own.image.len);
+    }
     // Stale lines over the destinations.
     for (d, b) in &dests {
         let last = (d + b.len() as u64 - 1) / cfg.d_line * cfg.d_line;
@@ -536,7 +547,11 @@ where
     m.phase("relocate");
     cpu.set_phase("relocate");
     let before = cpu.inner().machine.counters();
-    relocate(cpu, head, lay.own.image.start, style);
+    if kexec_file {
+        relocate(cpu, head, lay.params.entry, lay.params.dtb, style);
+    } else {
+        relocate(cpu, head, lay.own.image.start, 0, style);
+    }
     before
 }
 
@@ -640,7 +655,7 @@ fn phase_cost(name: &'static str, c: Counters) -> PhaseCost {
 /// The purgatory code under test: by default [`handoff::handoff`].
 pub type PurgatoryFn<'a> = dyn FnMut(&mut Mutant<SimCpu>, &HandoffParams, &PurgatoryMemory) + 'a;
 /// The relocation code under test: by default [`relocate_new_kernel`].
-pub type RelocateFn<'a> = dyn FnMut(&mut Mutant<SimCpu>, u64, u64, RelocStyle) + 'a;
+pub type RelocateFn<'a> = dyn FnMut(&mut Mutant<SimCpu>, u64, u64, u64, RelocStyle) + 'a;
 
 /// The default purgatory: the real [`handoff::handoff`].
 pub fn real_handoff(cpu: &mut Mutant<SimCpu>, p: &HandoffParams, own: &PurgatoryMemory) {
@@ -652,8 +667,8 @@ pub fn real_handoff(cpu: &mut Mutant<SimCpu>, p: &HandoffParams, own: &Purgatory
 }
 
 /// The default relocation: [`relocate_new_kernel`].
-pub fn real_relocate(cpu: &mut Mutant<SimCpu>, head: u64, entry: u64, style: RelocStyle) {
-    relocate_new_kernel(cpu, head, entry, style);
+pub fn real_relocate(cpu: &mut Mutant<SimCpu>, head: u64, entry: u64, x0: u64, style: RelocStyle) {
+    relocate_new_kernel(cpu, head, entry, x0, style);
 }
 
 /// Run everything with explicit code under test and an optional mutation.
@@ -692,8 +707,29 @@ pub fn run_with(
     let mut phases = Vec::new();
     let result = (|| {
         match opts.scenario {
+            Scenario::KexecFile => {
+                let before = old_kernel(
+                    &lay,
+                    cfg,
+                    seed,
+                    opts.adversary,
+                    Scenario::KexecFile,
+                    &mut cpu,
+                    relocate,
+                );
+                let c = counters_delta(&cpu.inner().machine.counters(), &before);
+                phases.push(phase_cost("relocate", c));
+            }
             Scenario::KexecLoad(style) => {
-                let before = old_kernel(&lay, cfg, seed, opts.adversary, style, &mut cpu, relocate);
+                let before = old_kernel(
+                    &lay,
+                    cfg,
+                    seed,
+                    opts.adversary,
+                    Scenario::KexecLoad(style),
+                    &mut cpu,
+                    relocate,
+                );
                 let c = counters_delta(&cpu.inner().machine.counters(), &before);
                 phases.push(phase_cost("relocate", c));
                 if cpu.inner().entered.last() != Some(&lay.own.image.start) {
@@ -739,29 +775,10 @@ pub fn run_with(
                 );
             }
         }
-        let start = cpu.inner().machine.counters();
-        cpu.inner_mut().machine.phase("purgatory");
-        cpu.set_phase("purgatory");
-        let entered_before = cpu.inner().entered.len();
-        cpu.inner_mut()
-            .set_running_code(lay.purg_image.0, lay.purg_image.1.clone());
-        purgatory(&mut cpu, &lay.params, &lay.own);
-        cpu.inner_mut().code = None;
-        let m = &cpu.inner().machine;
-        if let Some(a) = cpu.inner().stale_fetch {
-            return Err(Violation::new(
-                m,
-                seed,
-                Rule::StaleCodeExecuted,
-                Some(a),
-                Location::ICache(0),
-                "the purgatory fetched stale instructions of its own image".into(),
-            ));
+        if opts.scenario != Scenario::KexecFile {
+            run_purgatory(&mut cpu, &lay, seed, purgatory, &mut phases)?;
         }
-        phases.push(phase_cost(
-            "purgatory",
-            counters_delta(&m.counters(), &start),
-        ));
+        let m = &cpu.inner().machine;
         if let Some(f) = m.fault() {
             return Err(Violation::new(
                 m,
@@ -772,34 +789,14 @@ pub fn run_with(
                 f.what.clone(),
             ));
         }
-        if cpu.inner().parked {
-            let failed = cpu.inner().failed_segments;
-            let seg = lay
-                .segs
-                .iter()
-                .enumerate()
-                .find(|(i, _)| failed & (1 << i) != 0)
-                .map(|(_, (a, _))| *a);
-            return Err(Violation::new(
-                m,
-                seed,
-                Rule::VerificationFailed,
-                seg,
-                Location::Dram,
-                format!(
-                    "purgatory parked: digest mismatch, failed-segment mask {failed:#x} \
-                     (it hashed bytes other than the image)"
-                ),
-            ));
-        }
-        if cpu.inner().entered.len() == entered_before {
+        if cpu.inner().entered.last() != Some(&plan.entry) {
             return Err(Violation::new(
                 m,
                 seed,
                 Rule::NoEntry,
                 None,
                 Location::Register,
-                "the purgatory returned without entering the kernel".into(),
+                "the kernel was not entered".into(),
             ));
         }
         check_cpu(m, seed, lay.params.dtb)?;
@@ -835,6 +832,81 @@ pub fn run_with(
         }),
         sites,
     }
+}
+
+/// The purgatory phase: run `purgatory` from its entry state, record its
+/// cost, and report what it got wrong on the way.
+fn run_purgatory(
+    cpu: &mut Mutant<SimCpu>,
+    lay: &Layout,
+    seed: u64,
+    purgatory: &mut PurgatoryFn<'_>,
+    phases: &mut Vec<PhaseCost>,
+) -> Result<(), Violation> {
+    let start = cpu.inner().machine.counters();
+    cpu.inner_mut().machine.phase("purgatory");
+    cpu.set_phase("purgatory");
+    let entered_before = cpu.inner().entered.len();
+    cpu.inner_mut()
+        .set_running_code(lay.purg_image.0, lay.purg_image.1.clone());
+    purgatory(cpu, &lay.params, &lay.own);
+    cpu.inner_mut().code = None;
+    let m = &cpu.inner().machine;
+    if let Some(a) = cpu.inner().stale_fetch {
+        return Err(Violation::new(
+            m,
+            seed,
+            Rule::StaleCodeExecuted,
+            Some(a),
+            Location::ICache(0),
+            "the purgatory fetched stale instructions of its own image".into(),
+        ));
+    }
+    phases.push(phase_cost(
+        "purgatory",
+        counters_delta(&m.counters(), &start),
+    ));
+    if let Some(f) = m.fault() {
+        return Err(Violation::new(
+            m,
+            seed,
+            Rule::Fault,
+            Some(f.addr),
+            Location::Register,
+            f.what.clone(),
+        ));
+    }
+    if cpu.inner().parked {
+        let failed = cpu.inner().failed_segments;
+        let seg = lay
+            .segs
+            .iter()
+            .enumerate()
+            .find(|(i, _)| failed & (1 << i) != 0)
+            .map(|(_, (a, _))| *a);
+        return Err(Violation::new(
+            m,
+            seed,
+            Rule::VerificationFailed,
+            seg,
+            Location::Dram,
+            format!(
+                "purgatory parked: digest mismatch, failed-segment mask {failed:#x} \
+                     (it hashed bytes other than the image)"
+            ),
+        ));
+    }
+    if cpu.inner().entered.len() == entered_before {
+        return Err(Violation::new(
+            m,
+            seed,
+            Rule::NoEntry,
+            None,
+            Location::Register,
+            "the purgatory returned without entering the kernel".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_cpu_off(m: &Machine, seed: u64) -> Result<(), Violation> {

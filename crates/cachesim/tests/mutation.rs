@@ -30,6 +30,8 @@ const ALLOWED: &[(&str, &str)] = &[
     ("any relocate.10 DC CIVAC / weaken", STACK),
     ("any relocate.10 DC CIVAC / skip last line", STACK),
     ("any relocate.14 ISB / remove", RELOC_ISB),
+    // (kexec_file: no purgatory pages, so its barriers are sites 3-7)
+    ("any relocate.6 ISB / remove", RELOC_ISB),
     // --- purgatory, enable_caches ---
     ("verify purgatory.0 DC IVAC / skip last line", STACK),
     ("verify purgatory.1 DC CIVAC / remove", IMAGE),
@@ -127,6 +129,13 @@ fn scenarios() -> Vec<(&'static str, SimOptions)> {
             "kexec_load NO_VERIFY",
             SimOptions {
                 flags: Flags::NO_VERIFY,
+                ..SimOptions::default()
+            },
+        ),
+        (
+            "kexec_file",
+            SimOptions {
+                scenario: Scenario::KexecFile,
                 ..SimOptions::default()
             },
         ),

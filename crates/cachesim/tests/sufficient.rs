@@ -87,3 +87,12 @@ fn hashing_with_caches_off_is_also_correct() {
     };
     check(&o, &SimPlan::tiny(), seeds(3));
 }
+
+#[test]
+fn kexec_file_relocation_alone() {
+    let o = SimOptions {
+        scenario: Scenario::KexecFile,
+        ..SimOptions::default()
+    };
+    check(&o, &SimPlan::tiny(), seeds(20));
+}
