@@ -283,7 +283,13 @@ pub struct Adversary {
     pub complete: u32,
     /// Let a pending SCTLR write take effect early.
     pub sctlr_early: u32,
-    /// Perform a DC IVAC as a clean+invalidate (allowed by the architecture).
+    /// Perform a DC IVAC as a clean+invalidate. Both outcomes are real:
+    /// some cores always clean dirty data first (Cortex-A53 TRM: "if the
+    /// data is dirty within the cluster then a clean is performed before
+    /// the invalidate"; Cortex-A76 TRM A6.2.4: DC IVAC "treated as DC
+    /// CIVAC"; the Arm ARM upgrades it at EL1 when HCR_EL2.VM is set),
+    /// others discard it, which is how an IVAC-for-CIVAC bug stays latent on
+    /// one board and hangs another.
     pub ivac_cleans: u32,
 }
 

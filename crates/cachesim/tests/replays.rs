@@ -119,7 +119,8 @@ fn icache_by_va_misses_aliases() {
 }
 
 /// DC IVAC where DC CIVAC was needed (the ThunderX2 hang): the newest data
-/// sits in a dirty line and is discarded.
+/// sits in a dirty line and is discarded. Latent on cores whose IVAC cleans
+/// first (Cortex-A53/A76 TRMs); the model discards on some seeds.
 #[test]
 fn ivac_instead_of_civac() {
     let c = cfg("tx2-slc");
