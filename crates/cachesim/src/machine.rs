@@ -1417,6 +1417,28 @@ mod tests {
     }
 
     #[test]
+    fn ialluis_clears_every_alias_and_csw_keeps_lines() {
+        let mut m = machine("a53-vipt");
+        m.seed_iline(A, 1, &[1; 4]);
+        m.seed_iline(A, 2, &[2; 4]);
+        m.ic(IcOp::Ialluis, 0);
+        m.dsb();
+        assert!(m.icache_lines(A, 4).is_empty());
+        caches_on(&mut m);
+        m.write(A, &[4; 8]);
+        m.dc_set_way_all(SetWayOp::Csw);
+        m.dsb();
+        let lines = m.cached_lines(A, 8);
+        assert!(
+            !lines.is_empty() && lines.iter().all(|l| !l.2),
+            "clean, still cached"
+        );
+        let mut b = [0u8; 8];
+        m.dram_read(A, &mut b);
+        assert_eq!(b, [4; 8]);
+    }
+
+    #[test]
     fn gib_address_space_is_cheap() {
         let mut m = machine("a57-like");
         let top = 0xff_ffff_f000;

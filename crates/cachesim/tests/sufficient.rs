@@ -96,3 +96,14 @@ fn kexec_file_relocation_alone() {
     };
     check(&o, &SimPlan::tiny(), seeds(20));
 }
+
+#[test]
+fn same_seed_same_outcome() {
+    let plan = SimPlan::tiny();
+    let cfg = CacheConfig::named("tx2-slc").expect("named config");
+    let a = simulate(&plan, &cfg, 42);
+    let b = simulate(&plan, &cfg, 42);
+    assert_eq!(a, b);
+    let sweep = cachesim::simulate_seeds(&plan, &cfg, 0..3, &SimOptions::default());
+    assert_eq!(sweep.map(|s| s.runs), Ok(3));
+}
