@@ -13,6 +13,7 @@
 pub mod cmdline;
 pub mod decompress;
 pub mod elf;
+pub mod elfcore;
 pub mod fdt;
 pub mod image;
 pub mod iomem;

@@ -860,6 +860,10 @@ pub struct LoadRequest<'a> {
     pub kernel_facts: KernelFacts,
     /// The initrd, if any.
     pub initrd: Option<Blob<'a>>,
+    /// The ELF core header of a crash load ([`crate::elfcore::build`]);
+    /// [`build`] places it and points `/chosen/linux,elfcorehdr` at it, so
+    /// `chosen.crash` must be set.
+    pub elfcorehdr: Option<Blob<'a>>,
     /// The device tree to edit (the running one, `--dtb`, or a UKI's).
     pub dtb: &'a [u8],
     /// The `/chosen` edits; `initrd` is filled in by [`build`].
@@ -885,6 +889,9 @@ pub enum BuildError {
         #[source]
         error: Error,
     },
+    /// An ELF core header for a request without crash `/chosen` edits.
+    #[error("an ELF core header needs the crash /chosen edits (a crash load)")]
+    ElfCoreHeaderWithoutCrash,
     /// The device tree could not be edited.
     #[error(transparent)]
     Fdt(#[from] fdt::Error),
@@ -916,8 +923,8 @@ pub fn memory_for(map: &crate::iomem::MemoryMap, mode: LoadMode) -> Option<Vec<M
 }
 
 /// Makes the plan in the one order that works: kernel (fixes the window),
-/// initrd (its address goes into `/chosen`), the edited DTB, then the
-/// purgatory.
+/// initrd and ELF core header (their addresses go into `/chosen`), the edited
+/// DTB, then the purgatory.
 pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     let at = |kind| move |error| BuildError::Place { kind, error };
     let mut planner = Planner::new(&req.memory, req.mode);
@@ -932,10 +939,18 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
         ),
         None => None,
     };
-    let edit = fdt::ChosenEdit {
-        initrd,
-        ..req.chosen.clone()
-    };
+    let mut chosen = req.chosen.clone();
+    if let Some(b) = req.elfcorehdr {
+        let crash = chosen
+            .crash
+            .as_mut()
+            .ok_or(BuildError::ElfCoreHeaderWithoutCrash)?;
+        let mem = planner
+            .place_blob(SegmentKind::ElfCoreHeader, b.source, b.bytes)
+            .map_err(at(SegmentKind::ElfCoreHeader))?;
+        crash.elfcorehdr = Some(MemoryRange::with_size(mem, b.bytes.len() as u64));
+    }
+    let edit = fdt::ChosenEdit { initrd, ..chosen };
     let dtb = fdt::edit_chosen(req.dtb, &edit)?;
     planner
         .place_dtb("generated", &dtb.dtb)
@@ -1139,5 +1154,67 @@ mod tests {
             .collect();
         assert!(failed.contains(&Rule::KernelAlignment));
         assert!(failed.contains(&Rule::SegmentAlignment));
+    }
+
+    #[test]
+    fn build_places_the_elf_core_header_and_points_chosen_at_it() {
+        use dtoolkit::{Node, Property};
+
+        let crash = MemoryRange::new(0x6ac0_0000, 0x7ac0_0000);
+        let header = crate::elfcore::build(&crate::elfcore::ElfCoreInputs {
+            ram: vec![MemoryRange::new(0x4000_0000, 0x8000_0000)],
+            crash: vec![crash],
+            ..Default::default()
+        })
+        .unwrap();
+        let kernel = vec![0u8; 1 << 20];
+        let dtb = dtb_without_initrd();
+        let mut req = LoadRequest {
+            mode: LoadMode::Crash,
+            memory: vec![crash],
+            kernel: Blob {
+                source: "Image",
+                bytes: &kernel,
+            },
+            kernel_facts: facts(4 * SZ_1M),
+            initrd: None,
+            elfcorehdr: Some(Blob {
+                source: "generated",
+                bytes: &header,
+            }),
+            dtb: &dtb,
+            chosen: fdt::ChosenEdit {
+                crash: Some(fdt::CrashChosen {
+                    elfcorehdr: None,
+                    usable: vec![crash],
+                }),
+                ..Default::default()
+            },
+            purgatory: None,
+        };
+        let built = build(&req).unwrap();
+        let seg = built.plan.segment(SegmentKind::ElfCoreHeader).unwrap();
+        // Right after the 4 MiB kernel, inside the crash region.
+        assert_eq!(seg.mem, 0x6b00_0000);
+        assert_eq!(seg.bufsz, header.len() as u64);
+        assert!(crash.contains_range(&seg.range()));
+        let tree = fdt::parse(&built.dtb.dtb).unwrap();
+        let chosen = tree.find_node("/chosen").unwrap();
+        #[rustfmt::skip]
+        assert_eq!(chosen.property(fdt::ELFCOREHDR).unwrap().value(), &[
+            0x00, 0x00, 0x00, 0x00, 0x6b, 0x00, 0x00, 0x00, // address, 2 cells (default)
+            0x00, 0x00, 0x00, 0xb0,                         // size, 1 cell: 64 + 2 * 56 bytes
+        ]);
+        let failed: Vec<_> = built
+            .plan
+            .check()
+            .into_iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.rule)
+            .collect();
+        assert_eq!(failed, [Rule::DtbHandedOver], "no purgatory in this test");
+
+        req.chosen.crash = None;
+        assert_eq!(build(&req), Err(BuildError::ElfCoreHeaderWithoutCrash));
     }
 }

@@ -194,6 +194,7 @@ fn build_on_qemu_virt() {
             source: "initrd",
             bytes: &initrd,
         }),
+        elfcorehdr: None,
         dtb: QEMU_VIRT_1G,
         chosen: ChosenEdit {
             bootargs: Some("console=ttyAMA0".into()),

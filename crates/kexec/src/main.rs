@@ -14,6 +14,7 @@
 //! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state.
 #![forbid(unsafe_code)]
 
+mod crashdump;
 mod failure;
 mod report;
 mod sysroot;
@@ -273,8 +274,11 @@ fn dry_run(
             "boot the running kernel with crashkernel=SIZE",
         )
     })?;
+    let elfcorehdr = match mode {
+        LoadMode::Crash => Some(crashdump::elf_core_header(root, &map, &mut notes)?),
+        LoadMode::Normal => None,
+    };
     let crash = (mode == LoadMode::Crash).then(|| {
-        notes.push("no ELF core header is generated yet: linux,elfcorehdr is not set".to_owned());
         let mut usable = map.crash_regions();
         usable.reverse(); // high first, low last
         CrashChosen {
@@ -347,6 +351,10 @@ fn dry_run(
             crash,
         },
         purgatory: None,
+        elfcorehdr: elfcorehdr.as_deref().map(|bytes| Blob {
+            source: "generated",
+            bytes,
+        }),
     };
     let built = plan::build(&request).map_err(|e| {
         let subject = match &e {

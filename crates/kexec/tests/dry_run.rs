@@ -506,7 +506,12 @@ fn captured_guest_sysroots_plan() {
                 .iter()
                 .map(|s| s["kind"].as_str().unwrap())
                 .collect();
-            assert_eq!(kinds, ["kernel", "initrd", "dtb"]);
+            let expected: &[&str] = if *mode == "-p" {
+                &["kernel", "initrd", "elfcorehdr", "dtb"]
+            } else {
+                &["kernel", "initrd", "dtb"]
+            };
+            assert_eq!(kinds, expected);
             seen += 1;
         }
     }
@@ -568,4 +573,22 @@ fn captured_virt_1g_crashkernel_crash_load() {
         .find(|c| c["property"] == "linux,usable-memory-range")
         .unwrap();
     assert_eq!(usable["new"], format!("<0x0 {lo:#x} 0x0 {:#x}>", end - lo));
+    // The ELF core header: 2 CPU notes, VMCOREINFO, and the RAM below and
+    // above the crash region (the capture has no /proc/kallsyms, so no
+    // kernel image PT_LOAD); /chosen points at it.
+    let header = plan["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "elfcorehdr")
+        .unwrap();
+    assert_eq!(header["bufsz"], 64 + 5 * 56);
+    let elfcorehdr = changes
+        .iter()
+        .find(|c| c["property"] == "linux,elfcorehdr")
+        .unwrap();
+    assert_eq!(
+        elfcorehdr["new"],
+        format!("<0x0 {:#x} 0x0 {:#x}>", hex(&header["mem"]), 64 + 5 * 56)
+    );
 }

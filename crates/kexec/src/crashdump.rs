@@ -1,0 +1,202 @@
+//! The ELF core header of a crash load (`-p`): gathers the running kernel's
+//! note buffers and memory map from the sysroot and asks
+//! [`kexec_core::elfcore::build`] for the header.
+//!
+//! Files read, relative to the root (all optional except /proc/iomem, which
+//! the caller has already parsed):
+//!
+//! | file                                      | what                                   |
+//! |-------------------------------------------|----------------------------------------|
+//! | `sys/devices/system/cpu/possible`         | CPU list, e.g. `0-3`                   |
+//! | `sys/devices/system/cpu/cpuN/crash_notes` | physical address of CPU N's note, hex  |
+//! | `sys/devices/system/cpu/cpuN/crash_notes_size` | its size, decimal                 |
+//! | `sys/kernel/vmcoreinfo`                   | VMCOREINFO note: "ADDR SIZE", hex      |
+//! | `proc/kallsyms`                           | `_stext`, the kernel image's virtual address |
+//!
+//! What is missing is said in the plan's notes, never silently dropped.
+
+use kexec_core::elfcore::{self, ElfCoreInputs, KernelText, Note, KERNEL_CODE_SYMBOL, MAX_CPUS};
+use kexec_core::iomem::MemoryMap;
+
+use crate::failure::{chain, Failure};
+use crate::sysroot::Sysroot;
+
+/// `/sys/devices/system/cpu/possible`, relative to the root.
+pub const CPU_POSSIBLE: &str = "sys/devices/system/cpu/possible";
+/// `/sys/kernel/vmcoreinfo`, relative to the root.
+pub const VMCOREINFO: &str = "sys/kernel/vmcoreinfo";
+/// `/proc/kallsyms`, relative to the root.
+pub const KALLSYMS: &str = "proc/kallsyms";
+
+/// `sys/devices/system/cpu/cpuN/<file>`.
+fn cpu_file(cpu: u32, file: &str) -> String {
+    format!("sys/devices/system/cpu/cpu{cpu}/{file}")
+}
+
+fn bad_state(root: &Sysroot, rel: &str, e: &elfcore::Error) -> Failure {
+    Failure::system(
+        root.path(rel).display().to_string(),
+        e,
+        "the running kernel's crash state is unreadable",
+    )
+}
+
+/// CPU `cpu`'s `crash_notes` buffer; `None` if the files are absent.
+fn cpu_note(root: &Sysroot, cpu: u32) -> Result<Option<Note>, Failure> {
+    let addr_rel = cpu_file(cpu, "crash_notes");
+    let size_rel = cpu_file(cpu, "crash_notes_size");
+    let (Ok(addr), Ok(size)) = (root.read_text(&addr_rel), root.read_text(&size_rel)) else {
+        return Ok(None);
+    };
+    Ok(Some(Note {
+        addr: elfcore::parse_crash_notes(&addr).map_err(|e| bad_state(root, &addr_rel, &e))?,
+        size: elfcore::parse_crash_notes_size(&size).map_err(|e| bad_state(root, &size_rel, &e))?,
+    }))
+}
+
+/// The CPUs to look at: `cpu/possible`, or cpu0, cpu1, ... up to the first
+/// without `crash_notes` when that file is absent.
+fn cpus(root: &Sysroot) -> Result<Vec<(u32, Note)>, Failure> {
+    let mut out = Vec::new();
+    match root.read_text(CPU_POSSIBLE) {
+        Ok(text) => {
+            let list =
+                elfcore::parse_cpu_list(&text).map_err(|e| bad_state(root, CPU_POSSIBLE, &e))?;
+            for cpu in list {
+                if let Some(note) = cpu_note(root, cpu)? {
+                    out.push((cpu, note));
+                }
+            }
+        }
+        Err(_) => {
+            for cpu in (0u32..).take(MAX_CPUS) {
+                match cpu_note(root, cpu)? {
+                    Some(note) => out.push((cpu, note)),
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the ELF core header for a crash load from the state under `root`;
+/// pushes a note for everything it had to leave out.
+pub fn elf_core_header(
+    root: &Sysroot,
+    map: &MemoryMap,
+    notes: &mut Vec<String>,
+) -> Result<Vec<u8>, Failure> {
+    let cpus = cpus(root)?;
+    if cpus.is_empty() {
+        notes.push("no cpuN/crash_notes: the ELF core header has no CPU register notes".to_owned());
+    }
+    let vmcoreinfo = match root.read_text(VMCOREINFO) {
+        Ok(text) => {
+            Some(elfcore::parse_vmcoreinfo(&text).map_err(|e| bad_state(root, VMCOREINFO, &e))?)
+        }
+        Err(_) => {
+            notes.push(format!(
+                "no /{VMCOREINFO}: the ELF core header has no VMCOREINFO note"
+            ));
+            None
+        }
+    };
+    let stext = root
+        .read_text(KALLSYMS)
+        .ok()
+        .and_then(|text| elfcore::kallsyms_address(&text, KERNEL_CODE_SYMBOL));
+    let kernel_text = match (elfcore::kernel_image_range(map), stext) {
+        (Some(phys), Some(vaddr)) => Some(KernelText { phys, vaddr }),
+        (phys, _) => {
+            notes.push(format!(
+                "ELF core header: no kernel image PT_LOAD ({} unknown); the RAM PT_LOADs cover it",
+                if phys.is_none() {
+                    "\"Kernel code\"/\"Kernel data\" in /proc/iomem"
+                } else {
+                    "_stext in /proc/kallsyms"
+                }
+            ));
+            None
+        }
+    };
+    notes.push(
+        "ELF core header: RAM PT_LOADs have p_vaddr = 0 (the linear map's PHYS_OFFSET is not \
+         readable here; dump tools take it from VMCOREINFO)"
+            .to_owned(),
+    );
+    let inputs = ElfCoreInputs {
+        cpu_notes: cpus.iter().map(|&(_, n)| n).collect(),
+        vmcoreinfo,
+        kernel_text,
+        ram: map.system_ram(),
+        crash: map.crash_regions(),
+        linear_map: None,
+    };
+    elfcore::build(&inputs).map_err(|e| {
+        Failure::system(
+            "ELF core header",
+            chain(&e),
+            "check /proc/iomem and the cpuN/crash_notes files",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn captured() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sysroots/virt-1g-crashkernel")
+    }
+
+    #[test]
+    fn header_from_the_captured_crashkernel_guest() {
+        let dir = captured();
+        if !dir.is_dir() {
+            eprintln!("skipping: no {}", dir.display());
+            return;
+        }
+        let root = Sysroot::at(&dir);
+        let map = kexec_core::iomem::parse(&root.read_text("proc/iomem").unwrap()).unwrap();
+        let mut notes = Vec::new();
+        let header = elf_core_header(&root, &map, &mut notes).unwrap();
+        // 2 CPU notes, VMCOREINFO, RAM below and above the crash region; no
+        // kallsyms in the capture, so no kernel image PT_LOAD.
+        assert_eq!(
+            header.len(),
+            elfcore::EHDR_SIZE + 5 * elfcore::PHDR_SIZE,
+            "{notes:?}"
+        );
+        assert!(notes.iter().any(|n| n.contains("_stext")), "{notes:?}");
+        assert!(
+            !notes.iter().any(|n| n.contains("crash_notes")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn missing_files_are_notes_and_bad_ones_are_errors() {
+        let dir = std::env::temp_dir().join(format!("kexec-crashdump-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sys/devices/system/cpu/cpu0")).unwrap();
+        let root = Sysroot::at(&dir);
+        let map = kexec_core::iomem::parse(
+            "40000000-7fffffff : System RAM\n  70000000-77ffffff : Crash kernel\n",
+        )
+        .unwrap();
+        let mut notes = Vec::new();
+        let header = elf_core_header(&root, &map, &mut notes).unwrap();
+        assert_eq!(header.len(), elfcore::EHDR_SIZE + 2 * elfcore::PHDR_SIZE);
+        assert!(notes.iter().any(|n| n.contains("crash_notes")));
+        assert!(notes.iter().any(|n| n.contains("VMCOREINFO")));
+
+        std::fs::write(dir.join(cpu_file(0, "crash_notes")), "zz\n").unwrap();
+        std::fs::write(dir.join(cpu_file(0, "crash_notes_size")), "424\n").unwrap();
+        let err = elf_core_header(&root, &map, &mut notes).unwrap_err();
+        assert_eq!(err.code, crate::failure::EXIT_SYSTEM);
+        assert!(err.subject.ends_with("cpu0/crash_notes"), "{}", err.subject);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
