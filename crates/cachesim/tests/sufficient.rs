@@ -27,7 +27,7 @@ fn check(opts: &SimOptions, plan: &SimPlan, seeds: u64) {
 
 #[test]
 fn kexec_load_whole_path() {
-    check(&SimOptions::default(), &SimPlan::tiny(), seeds(60));
+    check(&SimOptions::default(), &SimPlan::tiny(), seeds(40));
 }
 
 #[test]
