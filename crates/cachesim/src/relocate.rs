@@ -138,3 +138,23 @@ pub fn build_entry_list(segments: &[(u64, Vec<u64>)], list_pages: &[u64]) -> (Ve
     let head = list_pages.first().copied().unwrap_or(0) | IND_INDIRECTION;
     (pages, head)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_list_chains_indirection_pages() {
+        let srcs: Vec<u64> = (0..600).map(|i| 0x9000_0000 + i * PAGE_SIZE).collect();
+        let (pages, head) = build_entry_list(&[(0x4000_0000, srcs)], &[0x1000, 0x2000]);
+        assert_eq!(head, 0x1000 | IND_INDIRECTION);
+        assert_eq!(pages.len(), 2);
+        assert_eq!(pages[0][0], 0x4000_0000 | IND_DESTINATION);
+        assert_eq!(pages[0][1], 0x9000_0000 | IND_SOURCE);
+        assert_eq!(pages[0].len(), 512);
+        assert_eq!(pages[0][511], 0x2000 | IND_INDIRECTION);
+        assert_eq!(pages[1].last(), Some(&IND_DONE));
+        // 1 destination + 600 sources + DONE, 511 of them on page 0.
+        assert_eq!(pages[1].len(), 602 - 511);
+    }
+}
