@@ -1,4 +1,4 @@
-//! Seed corpora for the `fdt_chosen`, `iomem` and `cmdline` fuzz targets in
+//! Seed corpora for the `fdt_chosen`, `iomem`, `cmdline` and `elfcore` fuzz targets in
 //! `crates/kexec-core/fuzz`. Generated, not committed: run
 //! `cargo test -p kexec-core --test plan_fuzz_seeds -- --ignored` to write
 //! them to `crates/kexec-core/fuzz/corpus/<target>/`. The always-run test
@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use kexec_core::{cmdline, fdt, iomem};
+use kexec_core::{cmdline, elfcore, fdt, iomem};
 
 const QEMU_VIRT_1G: &[u8] = include_bytes!("fixtures/qemu-virt-1g.dtb");
 
@@ -39,6 +39,15 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             b"\x01BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro initrd=\\initrd crashkernel=256M quiet\x01maxcpus=1 reset_devices"
                 .to_vec(),
         ),
+        // `TEXT \0 BYTES`: sysfs text for the parsers, then bytes that drive
+        // the builder's inputs (counts, addresses, sizes).
+        ("elfcore", "vmcoreinfo", {
+            let mut seed = b"0x0000000048300000 1024\n\0".to_vec();
+            seed.extend((0u8..=255).map(|b| b.wrapping_mul(37)));
+            seed
+        }),
+        ("elfcore", "crash-notes", b"7fda6600\n\0\x02\x01".to_vec()),
+        ("elfcore", "cpu-list", b"0-3,5\n".to_vec()),
     ]
 }
 
@@ -55,6 +64,16 @@ fn seeds_are_valid() {
                 let text = String::from_utf8_lossy(&bytes);
                 assert!(
                     !cmdline::reused(&text, true).contains("crashkernel"),
+                    "{name}"
+                );
+            }
+            "elfcore" => {
+                let text = bytes.split(|&b| b == 0).next().unwrap();
+                let text = std::str::from_utf8(text).unwrap();
+                assert!(
+                    elfcore::parse_vmcoreinfo(text).is_ok()
+                        || elfcore::parse_crash_notes(text).is_ok()
+                        || elfcore::parse_cpu_list(text).is_ok(),
                     "{name}"
                 );
             }
