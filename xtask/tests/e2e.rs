@@ -50,3 +50,14 @@ fn kexec_tools_chain_with_reuse_cmdline() {
     assert_eq!(text.len(), 3, "{text:?}");
     assert!(text.iter().all(|t| t.len() == 16), "{text:?}");
 }
+
+/// Our loader, A → B on one CPU: kernel B reports the marker, the initrd
+/// digest and its CPU.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn ours_boots_kernel_b_on_one_cpu() {
+    let outcome = KexecScenario::single(Loader::Ours, 1)
+        .run(&assets())
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    print!("{}", outcome.timeline.summary());
+}

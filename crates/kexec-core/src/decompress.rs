@@ -34,7 +34,7 @@ pub const SZ_1G: usize = 1 << 30;
 pub const LZ4_LEGACY_BLOCK_SIZE: usize = 8 << 20;
 /// The default output limit used by [`decompress`] callers that have no better bound.
 pub const DEFAULT_LIMIT: usize = SZ_1G;
-/// Memory liblzma may use for an xz dictionary. The kernel's `xz_wrap.sh`
+/// Memory the xz decoder may use for a dictionary. The kernel's `xz_wrap.sh`
 /// uses a 32 MiB dictionary; `xz -9` uses 64 MiB.
 pub const XZ_MEMORY_LIMIT: u64 = 128 << 20;
 
@@ -370,18 +370,12 @@ pub fn unxz(input: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let mut rest = input;
     while rest.starts_with(&XZ_MAGIC) {
-        let start = offset_of(input, rest);
-        let stream =
-            liblzma::stream::Stream::new_stream_decoder(XZ_MEMORY_LIMIT, 0).map_err(|err| {
-                Error::Corrupt {
-                    format,
-                    offset: start,
-                    reason: err.to_string(),
-                }
-            })?;
-        let mut decoder = liblzma::bufread::XzDecoder::new_stream(rest, stream);
+        let memory_limit_kib = u32::try_from(XZ_MEMORY_LIMIT / 1024).unwrap_or(u32::MAX);
+        // One stream at a time, so the bytes after it (padding, another
+        // stream, a size trailer) are ours to judge.
+        let mut decoder = lzma_rust2::XzReader::new_mem_limit(rest, false, memory_limit_kib);
         let result = read_bounded(&mut decoder, &mut out, limit);
-        let remaining: &[u8] = decoder.get_ref();
+        let remaining: &[u8] = decoder.into_inner();
         match result {
             Ok(true) => {}
             Ok(false) => return Err(Error::LimitExceeded { format, limit }),

@@ -28,6 +28,15 @@ pub const KEXEC_FILE_UNLOAD: u32 = 0x0000_0001;
 pub const KEXEC_FILE_ON_CRASH: u32 = 0x0000_0002;
 /// `KEXEC_FILE_NO_INITRAMFS`.
 pub const KEXEC_FILE_NO_INITRAMFS: u32 = 0x0000_0004;
+/// `kexec_file_load`'s syscall number (libc lacks it for musl on aarch64):
+/// include/uapi/asm-generic/unistd.h `__NR_kexec_file_load`.
+#[cfg(target_arch = "aarch64")]
+const SYS_KEXEC_FILE_LOAD: libc::c_long = 294;
+/// arch/x86/entry/syscalls/syscall_64.tbl (host builds and tests).
+#[cfg(target_arch = "x86_64")]
+const SYS_KEXEC_FILE_LOAD: libc::c_long = 320;
+#[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
+const SYS_KEXEC_FILE_LOAD: libc::c_long = libc::SYS_kexec_file_load;
 /// `CAP_SYS_BOOT`, the capability every kexec syscall needs.
 pub const CAP_SYS_BOOT: u32 = 22;
 
@@ -258,7 +267,7 @@ pub fn kexec_file_load(
     // only reads.
     let ret = unsafe {
         libc::syscall(
-            libc::SYS_kexec_file_load,
+            SYS_KEXEC_FILE_LOAD,
             kernel.as_raw_fd(),
             initrd_fd,
             cmd.len() as libc::c_ulong,
@@ -286,7 +295,7 @@ pub fn file_unload(image: Image) -> Result<(), Error> {
     // the (empty, null) command line.
     let ret = unsafe {
         libc::syscall(
-            libc::SYS_kexec_file_load,
+            SYS_KEXEC_FILE_LOAD,
             -1,
             -1,
             0 as libc::c_ulong,

@@ -2,12 +2,14 @@
 //!
 //! A thin layer: parse arguments, gather the system state (live, or replayed
 //! from `--sysroot`), ask `kexec-core` for a load plan, then print it
-//! (`--dry-run`, `--json`) or hand it to `kexec-sys` (not yet: without
-//! `--dry-run` a load is refused with exit code 1).
+//! (`--dry-run`, `--json`) or hand it to `kexec-sys` (`load.rs`).
 //!
 //! ```text
-//! kexec -l IMAGE [--initrd F] [--append S | --command-line S | --reuse-cmdline]
-//!       [--dtb F] [-p] --dry-run [--json] [--sysroot DIR]
+//! kexec -l|-p KERNEL [--initrd F] [--append S | --command-line S | --reuse-cmdline]
+//!       [--dtb F] [-i] [--dry-run [--json]] [--sysroot DIR]
+//! kexec -e [--no-sync]          kexec -u [-p]          kexec --status [-p]
+//! kexec [-f] KERNEL ...         (load, then execute)
+//! kexec -s -l KERNEL ...        (kexec_file_load: the kernel verifies and places)
 //! kexec capture-sysroot DIR
 //! ```
 //!
@@ -16,6 +18,7 @@
 
 mod crashdump;
 mod failure;
+mod load;
 mod report;
 mod sysroot;
 
@@ -25,6 +28,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kexec_core::fdt::{self, ChosenEdit, CrashChosen, RNG_SEED_LEN};
 use kexec_core::plan::{self, Blob, BuildError, KernelFacts, LoadMode, LoadRequest, SegmentKind};
+use kexec_core::purgatory::{Purgatory, PurgatoryOptions};
 use kexec_core::{cmdline, iomem, kernel};
 
 use crate::failure::{chain, Failure};
@@ -49,15 +53,48 @@ struct Args {
     /// Load KERNEL for a later `kexec -e`.
     #[arg(short = 'l', long = "load", conflicts_with_all = ["load_panic", "unload", "exec"])]
     load: bool,
-    /// Load KERNEL as the crash (panic) kernel, into the crash region.
-    #[arg(short = 'p', long = "load-panic", conflicts_with_all = ["unload", "exec"])]
+    /// Load KERNEL as the crash (panic) kernel, into the crash region
+    /// (with -u or --status: act on the crash kernel).
+    #[arg(short = 'p', long = "load-panic", conflicts_with_all = ["exec"])]
     load_panic: bool,
-    /// Unload the loaded kernel (not implemented yet).
-    #[arg(short = 'u', long = "unload")]
+    /// Unload the loaded kernel (with -p: the crash kernel).
+    #[arg(short = 'u', long = "unload", conflicts_with_all = ["exec", "status"])]
     unload: bool,
-    /// Boot the loaded kernel (not implemented yet).
-    #[arg(short = 'e', long = "exec")]
+    /// Boot the loaded kernel now (after sync).
+    #[arg(short = 'e', long = "exec", conflicts_with_all = ["status"])]
     exec: bool,
+    /// Load KERNEL and boot it at once (as `kexec KERNEL` without -l/-e does).
+    #[arg(short = 'f', long = "force")]
+    force: bool,
+    /// Exit 0 if a kernel is loaded (with -p: a crash kernel), 1 if not.
+    #[arg(short = 'S', long = "status", conflicts_with_all = ["load", "dry_run"])]
+    status: bool,
+    /// Do not verify segment digests in the purgatory before booting.
+    #[arg(short = 'i', long = "no-checks")]
+    no_checks: bool,
+    /// Use kexec_file_load: the kernel reads, verifies and places the image
+    /// (needed under lockdown; the kernel must have CONFIG_KEXEC_FILE).
+    #[arg(
+        short = 's',
+        long = "kexec-file-syscall",
+        conflicts_with = "kexec_syscall"
+    )]
+    kexec_file_syscall: bool,
+    /// Use kexec_load (the default).
+    #[arg(short = 'c', long = "kexec-syscall")]
+    kexec_syscall: bool,
+    /// With -e: do not sync file systems first.
+    #[arg(long = "no-sync")]
+    no_sync: bool,
+    /// Accepted for kexec-tools compatibility: interfaces are not taken down.
+    #[arg(short = 'x', long = "no-ifdown")]
+    no_ifdown: bool,
+    /// Testing: make the purgatory hash in software even with SHA2 instructions.
+    #[arg(long, hide = true)]
+    purgatory_soft_sha256: bool,
+    /// Testing: make the purgatory hash with the MMU and caches off.
+    #[arg(long, hide = true)]
+    purgatory_no_caches: bool,
     /// The kernel: Image, Image.gz/.zst/.xz/.lz4, EFI zboot, ELF vmlinux or UKI.
     kernel: Option<PathBuf>,
     /// Initial ramdisk for the new kernel.
@@ -113,43 +150,107 @@ fn run(args: &Args) -> Result<String, Failure> {
     if let Some(Command::CaptureSysroot { dir }) = &args.command {
         return capture_sysroot(dir);
     }
-    if args.unload || args.exec {
-        return Err(Failure::other(
+    let sysroot = args
+        .sysroot
+        .as_deref()
+        .map_or_else(Sysroot::live, Sysroot::at);
+    let target = if args.load_panic {
+        LoadMode::Crash
+    } else {
+        LoadMode::Normal
+    };
+    if args.status {
+        return status(&sysroot, target);
+    }
+    if args.sysroot.is_some() && !args.dry_run {
+        return Err(Failure::input(
             "arguments",
-            "-u/--unload and -e/--exec are not implemented yet",
-            "only `-l/-p ... --dry-run` works today",
+            "--sysroot describes another machine: only --dry-run and --status may use it",
+            "add --dry-run to see the plan for that machine",
         ));
     }
-    let mode = match (args.load, args.load_panic) {
-        (_, true) => LoadMode::Crash,
-        (true, false) => LoadMode::Normal,
-        (false, false) => {
-            return Err(Failure::input(
-                "arguments",
-                "nothing to do",
-                "use -l KERNEL --dry-run, or see --help",
-            ))
+    if args.unload {
+        if args.dry_run {
+            return Ok(format!(
+                "dry run: would unload the {} kernel\n",
+                kind_name(target)
+            ));
         }
-    };
-    if !args.dry_run {
-        return Err(Failure::other(
-            "arguments",
-            "loading is not implemented yet: no system call layer",
-            "add --dry-run to see the load plan",
-        ));
+        return load::unload(target, args.kexec_file_syscall);
+    }
+    if args.exec && args.kernel.is_none() {
+        if args.dry_run {
+            return Ok("dry run: would sync and boot the loaded kernel\n".to_owned());
+        }
+        return Err(load::exec(&sysroot, args.no_sync));
     }
     let Some(kernel_path) = &args.kernel else {
         return Err(Failure::input(
             "arguments",
             "no kernel given",
-            "kexec -l KERNEL --dry-run",
+            "kexec -l KERNEL [--initrd F] [--append S], then kexec -e; see --help",
         ));
     };
-    let sysroot = args
-        .sysroot
-        .as_deref()
-        .map_or_else(Sysroot::live, Sysroot::at);
-    dry_run(args, mode, kernel_path, &sysroot)
+    // `kexec KERNEL` (neither -l nor -p), `-f`, or `-e KERNEL`: load, then boot.
+    let then_exec = !args.load && !args.load_panic || args.force || args.exec;
+    if then_exec && args.load_panic {
+        return Err(Failure::input(
+            "arguments",
+            "-p loads a crash kernel, which only a panic boots",
+            "drop -f/-e, or use -l",
+        ));
+    }
+    let out = if args.kexec_file_syscall && !args.dry_run {
+        let reused = if args.reuse_cmdline {
+            let text = read_state(&sysroot, sysroot::CMDLINE, "--reuse-cmdline needs it")?;
+            Some(cmdline::reused(
+                &String::from_utf8_lossy(&text),
+                target == LoadMode::Crash,
+            ))
+        } else {
+            None
+        };
+        let line = cmdline::build(reused.as_deref(), &args.append)
+            .map_err(|e| Failure::input("command line", &e, "shorten it"))?;
+        load::file_load(
+            kernel_path,
+            args.initrd.as_deref(),
+            &line.unwrap_or_default(),
+            target,
+        )?;
+        String::new()
+    } else {
+        load_kernel(args, target, kernel_path, &sysroot)?
+    };
+    if then_exec && !args.dry_run {
+        return Err(load::exec(&sysroot, args.no_sync));
+    }
+    Ok(out)
+}
+
+fn kind_name(mode: LoadMode) -> &'static str {
+    match mode {
+        LoadMode::Normal => "normal",
+        LoadMode::Crash => "crash",
+    }
+}
+
+/// `--status`: exit 0 if loaded, 1 if not (with a line saying which).
+fn status(root: &Sysroot, mode: LoadMode) -> Result<String, Failure> {
+    if load::is_loaded(root, mode)? {
+        Ok(format!("a {} kernel is loaded\n", kind_name(mode)))
+    } else {
+        Err(Failure::other(
+            root.path(match mode {
+                LoadMode::Normal => sysroot::KEXEC_LOADED,
+                LoadMode::Crash => sysroot::KEXEC_CRASH_LOADED,
+            })
+            .display()
+            .to_string(),
+            format!("no {} kernel is loaded", kind_name(mode)),
+            "load one with `kexec -l` (or -p for a crash kernel)",
+        ))
+    }
 }
 
 fn display_name(path: &Path) -> String {
@@ -224,7 +325,8 @@ fn seeds() -> Result<(u64, Vec<u8>), Failure> {
     Ok((u64::from_le_bytes(kaslr), bytes[8..].to_vec()))
 }
 
-fn dry_run(
+/// Plan a load; print the plan (`--dry-run`) or carry it out.
+fn load_kernel(
     args: &Args,
     mode: LoadMode,
     kernel_path: &Path,
@@ -330,6 +432,18 @@ fn dry_run(
         }),
     };
     let (kaslr_seed, rng_seed) = seeds()?;
+    let purgatory = Purgatory::parse(load::PURGATORY).map_err(|e| {
+        Failure::other(
+            "built-in purgatory",
+            e,
+            "this kexec binary is broken; rebuild it",
+        )
+    })?;
+    let purgatory_options = PurgatoryOptions {
+        no_verify: args.no_checks,
+        force_soft_sha256: args.purgatory_soft_sha256,
+        no_caches: args.purgatory_no_caches,
+    };
     let request = LoadRequest {
         mode,
         memory,
@@ -350,7 +464,7 @@ fn dry_run(
             rng_seed: Some(rng_seed),
             crash,
         },
-        purgatory: None,
+        purgatory: Some((purgatory, purgatory_options)),
         elfcorehdr: elfcorehdr.as_deref().map(|bytes| Blob {
             source: "generated",
             bytes,
@@ -372,8 +486,24 @@ fn dry_run(
         };
         Failure::input(subject, chain(&e), "see the rules in docs/plan-json.md")
     })?;
-    notes.push("no purgatory yet: kexec_load would enter the kernel with x0 = 0".to_owned());
+    if args.no_checks {
+        notes.push("-i: the purgatory will not verify segment digests".to_owned());
+    }
+    if built.uart.is_none() {
+        notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());
+    }
     let plan = &built.plan;
+    if !args.dry_run {
+        let buffers = load::Buffers {
+            kernel: &kernel.image,
+            initrd: initrd_file.as_ref().map(|(_, _, bytes)| bytes.as_slice()),
+            dtb: &built.dtb.dtb,
+            purgatory: built.purgatory.as_deref(),
+            elfcorehdr: elfcorehdr.as_deref(),
+        };
+        load::load(plan, &buffers)?;
+        return Ok(String::new());
+    }
     let report = Report {
         checks: plan.check(),
         plan,

@@ -1,0 +1,39 @@
+//! Builds the purgatory (crates/purgatory) for `aarch64-unknown-none` and
+//! leaves its flat, position-independent image in `OUT_DIR/purgatory.bin`,
+//! which `src/load.rs` embeds. No pre-built blob is ever committed.
+//!
+//! `KEXEC_RS_PURGATORY_ELF=path` uses an already linked purgatory ELF instead
+//! of building one (it is checked the same way).
+
+use std::path::PathBuf;
+
+fn main() {
+    let manifest =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let workspace = manifest.join("../..");
+    for path in [
+        "crates/purgatory/src",
+        "crates/purgatory/link.ld",
+        "crates/purgatory/build.rs",
+        "crates/purgatory/Cargo.toml",
+        "crates/handoff/src",
+        "crates/handoff/Cargo.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", workspace.join(path).display());
+    }
+    println!("cargo:rerun-if-env-changed=KEXEC_RS_PURGATORY_ELF");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    let image = match std::env::var_os("KEXEC_RS_PURGATORY_ELF") {
+        Some(elf) => {
+            let bytes = std::fs::read(&elf)
+                .unwrap_or_else(|e| panic!("{}: {e}", PathBuf::from(&elf).display()));
+            purgatory_image::from_elf(&bytes)
+        }
+        None => {
+            let cargo = PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+            purgatory_image::build(&cargo, &workspace, &out.join("purgatory-target"))
+        }
+    };
+    let image = image.unwrap_or_else(|e| panic!("purgatory: {e}"));
+    std::fs::write(out.join("purgatory.bin"), &image.bytes).expect("writing purgatory.bin");
+}

@@ -1,0 +1,189 @@
+//! Carrying out a plan: the embedded purgatory, `kexec_load`, unload, exec
+//! and status, with every syscall error turned into a [`Failure`].
+//!
+//! Everything that can be checked is checked before the one `kexec_load`
+//! call, which the kernel applies atomically: on any error nothing new is
+//! loaded and a previously loaded kernel stays loaded.
+
+use std::path::Path;
+
+use kexec_core::plan::{LoadMode, LoadPlan, SegmentKind};
+use kexec_sys::{Image, Segment};
+
+use crate::failure::Failure;
+use crate::sysroot::{self, Sysroot};
+
+/// The purgatory built from crates/purgatory by `build.rs` (flat,
+/// position independent, header unpatched).
+pub const PURGATORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/purgatory.bin"));
+
+fn image(mode: LoadMode) -> Image {
+    match mode {
+        LoadMode::Normal => Image::Normal,
+        LoadMode::Crash => Image::Crash,
+    }
+}
+
+/// What to do about a refused syscall.
+fn syscall_failure(call: &str, err: &kexec_sys::Error) -> Failure {
+    use kexec_sys::{Error, PermissionReason};
+    let hint = match err {
+        Error::PermissionDenied(PermissionReason::Lockdown) => {
+            "under lockdown only `kexec -s` with a signed image can load"
+        }
+        Error::PermissionDenied(PermissionReason::MissingCapability) => "run kexec as root",
+        Error::PermissionDenied(_) => "check kernel.kexec_load_disabled and security modules",
+        Error::Busy => "wait for the other kexec operation to finish, then retry",
+        Error::NotSupported(_) => "this kernel lacks the kexec support that call needs",
+        Error::AddressNotAvailable => "for -p, boot with a larger crashkernel= reservation",
+        Error::OutOfMemory => "free some memory or use a smaller initrd",
+        _ => "run `kexec -l ... --dry-run` to see the plan that was refused",
+    };
+    Failure::system(call, err, hint)
+}
+
+/// The bytes of each planned segment, by kind (the plan keeps only digests).
+#[derive(Debug, Default)]
+pub struct Buffers<'a> {
+    /// The kernel Image.
+    pub kernel: &'a [u8],
+    /// The initrd.
+    pub initrd: Option<&'a [u8]>,
+    /// The edited device tree.
+    pub dtb: &'a [u8],
+    /// The patched purgatory.
+    pub purgatory: Option<&'a [u8]>,
+    /// The ELF core header of a crash load.
+    pub elfcorehdr: Option<&'a [u8]>,
+}
+
+impl<'a> Buffers<'a> {
+    fn get(&self, kind: SegmentKind) -> Option<&'a [u8]> {
+        match kind {
+            SegmentKind::Kernel => Some(self.kernel),
+            SegmentKind::Initrd => self.initrd,
+            SegmentKind::Dtb => Some(self.dtb),
+            SegmentKind::Purgatory => self.purgatory,
+            SegmentKind::ElfCoreHeader => self.elfcorehdr,
+        }
+    }
+}
+
+/// Re-check the whole plan, pair each segment with its bytes, and load it.
+pub fn load(plan: &LoadPlan, buffers: &Buffers<'_>) -> Result<(), Failure> {
+    let failed: Vec<String> = plan
+        .check()
+        .into_iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {}", c.rule.id(), c.detail))
+        .collect();
+    if !failed.is_empty() {
+        return Err(Failure::other(
+            "load plan",
+            format!(
+                "refusing to load a plan that breaks rules: {}",
+                failed.join("; ")
+            ),
+            "this is a bug in kexec-rs; please report it with `kexec capture-sysroot`",
+        ));
+    }
+    let mut segments = Vec::with_capacity(plan.segments.len());
+    for s in &plan.segments {
+        let buf = buffers
+            .get(s.kind)
+            .filter(|b| b.len() as u64 == s.bufsz)
+            .ok_or_else(|| {
+                Failure::other(
+                    "load plan",
+                    format!("no {}-byte buffer for the {} segment", s.bufsz, s.kind),
+                    "this is a bug in kexec-rs",
+                )
+            })?;
+        segments.push(Segment {
+            buf,
+            mem: s.mem,
+            memsz: s.memsz,
+        });
+    }
+    kexec_sys::kexec_load(plan.entry, &segments, image(plan.mode))
+        .map_err(|e| syscall_failure("kexec_load", &e))
+}
+
+/// `kexec -s`: let the kernel load, verify and place the image itself.
+pub fn file_load(
+    kernel: &Path,
+    initrd: Option<&Path>,
+    cmdline: &str,
+    mode: LoadMode,
+) -> Result<(), Failure> {
+    let open = |p: &Path| {
+        std::fs::File::open(p).map_err(|e| {
+            Failure::input(
+                p.display().to_string(),
+                format!("cannot open: {e}"),
+                "check the path",
+            )
+        })
+    };
+    let kernel_file = open(kernel)?;
+    let initrd_file = initrd.map(open).transpose()?;
+    kexec_sys::kexec_file_load(&kernel_file, initrd_file.as_ref(), cmdline, image(mode))
+        .map_err(|e| syscall_failure("kexec_file_load", &e))
+}
+
+/// `kexec -u`: unload the normal (or, with `-p`, the crash) kernel.
+pub fn unload(mode: LoadMode, file_syscall: bool) -> Result<String, Failure> {
+    let result = if file_syscall {
+        kexec_sys::file_unload(image(mode))
+    } else {
+        kexec_sys::unload(image(mode))
+    };
+    result.map_err(|e| syscall_failure("unload", &e))?;
+    Ok(String::new())
+}
+
+/// Whether a kernel of `mode` is loaded, per `/sys/kernel`.
+pub fn is_loaded(root: &Sysroot, mode: LoadMode) -> Result<bool, Failure> {
+    let file = match mode {
+        LoadMode::Normal => sysroot::KEXEC_LOADED,
+        LoadMode::Crash => sysroot::KEXEC_CRASH_LOADED,
+    };
+    root.flag(file).ok_or_else(|| {
+        Failure::system(
+            root.path(file).display().to_string(),
+            "cannot read the kexec state",
+            "is this kernel built with CONFIG_KEXEC?",
+        )
+    })
+}
+
+/// `kexec -e`: sync (unless `no_sync`) and reboot into the loaded kernel.
+/// Returns only on failure.
+pub fn exec(root: &Sysroot, no_sync: bool) -> Failure {
+    match is_loaded(root, LoadMode::Normal) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Failure::system(
+                root.path(sysroot::KEXEC_LOADED).display().to_string(),
+                "no kernel is loaded",
+                "load one first with `kexec -l KERNEL ...`",
+            )
+        }
+        Err(f) => return f,
+    }
+    if !no_sync {
+        kexec_sys::sync();
+    }
+    syscall_failure("reboot", &kexec_sys::reboot_into_loaded_kernel())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_purgatory_has_a_header() {
+        let p = kexec_core::purgatory::Purgatory::parse(PURGATORY).unwrap();
+        assert!(p.mem_size >= PURGATORY.len() as u64);
+    }
+}
