@@ -5,6 +5,7 @@
 pub mod baremetal;
 pub mod bench;
 pub mod capture;
+pub mod fuzz;
 pub mod guest;
 pub mod qemu;
 pub mod scenario;
