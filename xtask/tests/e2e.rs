@@ -2,7 +2,9 @@
 //! `#[ignore]`d in a plain `cargo test` and run by `cargo xtask test`
 //! (`cargo test -p xtask -- --ignored`) after `cargo xtask setup`.
 
-use xtask::scenario::{check_kernel, CmdlineMode, Expectations, Hop, KexecScenario, Loader};
+use xtask::scenario::{
+    check_kernel, CmdlineMode, Expectations, Hop, KexecScenario, Loader, PayloadFormat,
+};
 use xtask::setup::Assets;
 
 fn assets() -> Assets {
@@ -45,14 +47,19 @@ fn kexec_tools_chain_with_reuse_cmdline() {
     let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
     assert_eq!(outcome.expected.len(), 2);
-    assert_eq!(outcome.expected[1].markers.len(), 2, "C must carry B's and its own marker");
+    assert_eq!(
+        outcome.expected[1].markers.len(),
+        2,
+        "C must carry B's and its own marker"
+    );
     let text = outcome.kernel_text_addresses();
     assert_eq!(text.len(), 3, "{text:?}");
     assert!(text.iter().all(|t| t.len() == 16), "{text:?}");
 }
 
-/// Our loader, A → B on one CPU: kernel B reports the marker, the initrd
-/// digest and its CPU.
+/// Our loader, A → B on one CPU from the plain Image: kernel B reports the
+/// marker, the initrd digest and its CPU, and the purgatory said it verified
+/// every segment before entering it.
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_boots_kernel_b_on_one_cpu() {
@@ -60,4 +67,78 @@ fn ours_boots_kernel_b_on_one_cpu() {
         .run(&assets())
         .unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
+    let verified = outcome
+        .timeline
+        .lines
+        .iter()
+        .any(|l| l.text.contains("purgatory: 3 segments verified"));
+    assert!(verified, "{}", outcome.timeline.tail(40));
+}
+
+/// Our loader, A → B on two CPUs from `Image.gz`: every CPU comes back in B.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn ours_boots_gzip_kernel_b_on_two_cpus() {
+    let mut hop = Hop::new(Loader::Ours);
+    hop.format = PayloadFormat::Gzip;
+    let scenario = KexecScenario {
+        hops: vec![hop],
+        ..KexecScenario::single(Loader::Ours, 2)
+    };
+    let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
+    print!("{}", outcome.timeline.summary());
+    assert_eq!(outcome.expected[0].cpus, 2);
+}
+
+/// A → B → C with our loader, C loaded from B with `--reuse-cmdline`:
+/// B and C must both boot, C's command line keeps B's marker, and each kexec
+/// gets a fresh `kaslr-seed`, so B and C run at different virtual bases.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn ours_chain_reuse_cmdline_and_fresh_kaslr() {
+    let mut second = Hop::new(Loader::Ours);
+    second.cmdline = CmdlineMode::Reuse;
+    let scenario = KexecScenario {
+        hops: vec![Hop::new(Loader::Ours), second],
+        ..KexecScenario::single(Loader::Ours, 2)
+    };
+    let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
+    print!("{}", outcome.timeline.summary());
+    assert_eq!(outcome.expected[1].markers.len(), 2, "C keeps B's marker");
+    let text = outcome.kernel_text_addresses();
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(text.iter().all(|t| t.len() == 16), "{text:?}");
+    assert_ne!(text[1], text[2], "B and C at the same KASLR base: {text:?}");
+}
+
+/// Failure paths inside the guest, then a real kexec: `--status` before and
+/// after a load, a bad image and a missing initrd refused with exit code 2
+/// while the kernel loaded earlier stays loaded, unload, and `-e` with
+/// nothing loaded refused with exit code 3.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn ours_failure_paths_keep_the_loaded_kernel() {
+    let k = Loader::Ours.guest_path();
+    let mut hop = Hop::new(Loader::Ours);
+    hop.before_load = format!(
+        "check status-before-load 1 {k} --status\n\
+         check load 0 {k} -l /payload/Image --initrd=/payload/initrd --append=first\n\
+         check status-after-load 0 {k} --status\n\
+         check sysfs-loaded 0 grep -qx 1 /sys/kernel/kexec_loaded\n\
+         check bad-image 2 {k} -l /payload/cmdline --initrd=/payload/initrd\n\
+         check still-loaded-after-bad-image 0 {k} --status\n\
+         check missing-initrd 2 {k} -l /payload/Image --initrd=/no/such/initrd\n\
+         check still-loaded-after-missing-initrd 0 {k} --status\n\
+         check unload 0 {k} -u\n\
+         check status-after-unload 1 {k} --status\n\
+         check exec-with-nothing-loaded 3 {k} -e\n"
+    );
+    let scenario = KexecScenario {
+        hops: vec![hop],
+        ..KexecScenario::single(Loader::Ours, 1)
+    };
+    let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
+    print!("{}", outcome.timeline.summary());
+    let passed = xtask::scenario::check_guest_checks(&outcome.timeline).unwrap();
+    assert_eq!(passed, 11, "every guest check must have run");
 }
