@@ -20,7 +20,7 @@ enum Cmd {
     /// The main job: boot kernel A in QEMU and kexec into kernel B.
     Demo {
         /// Which loader runs inside kernel A.
-        #[arg(long, value_enum, default_value_t = DemoLoader::KexecTools)]
+        #[arg(long, value_enum, default_value_t = DemoLoader::Ours)]
         with: DemoLoader,
     },
     /// Benchmark our loader against kexec-tools in QEMU; writes target/bench.{md,json}.
@@ -90,12 +90,25 @@ fn demo(with: DemoLoader) -> Result<()> {
     ));
     if loader == Loader::KexecTools {
         println!(
-            "    NOTE: this runs the reference loader, Debian's kexec-tools, inside kernel A;\n    \
-             `cargo xtask demo --with ours` runs our loader."
+            "    NOTE: this runs the reference loader, Debian's kexec-tools, inside kernel A."
         );
     }
     let outcome = KexecScenario::single(loader, 2).run(&assets)?;
-    println!("{}", outcome.timeline.summary());
+    announce("timeline (host seconds since QEMU started)");
+    for line in &outcome.timeline.lines {
+        let t = &line.text;
+        let interesting = t.contains("Booting Linux on physical CPU")
+            || t.contains("kexec_core: Starting new kernel")
+            || t.contains("purgatory:")
+            || t.contains("@@kxt");
+        if interesting {
+            println!(
+                "  {:8.2}s  {}",
+                line.at.as_secs_f64(),
+                t.trim_start_matches("@@kxt ")
+            );
+        }
+    }
     for e in &outcome.expected {
         announce(&format!(
             "kernel {} booted with {} in /proc/cmdline, the initrd's SHA-256 matched, all {} CPUs online",
