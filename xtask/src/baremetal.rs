@@ -17,72 +17,27 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use handoff::{Flags, HandoffParams, PurgatoryHeader, SegmentDigest, HEADER_OFFSET, HEADER_SIZE};
-use object::elf;
-use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
-use object::{
-    Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SymbolSection,
-};
+use handoff::{Flags, HandoffParams, SegmentDigest};
+use object::read::elf::ElfFile64;
+use object::{Object, ObjectSymbol};
 use sha2::{Digest, Sha256};
 
 use crate::util;
 
-/// The bare-metal target the purgatory is built for.
-pub const TARGET: &str = "aarch64-unknown-none";
+pub use purgatory_image::{
+    check_position_independent, elf_to_flat, PurgatoryImage, PURGATORY_ALIGN, TARGET,
+};
+
 /// PL011 on QEMU `virt`.
 pub const VIRT_UART: u64 = 0x0900_0000;
 /// Base of RAM on QEMU `virt`.
 pub const VIRT_RAM: u64 = 0x4000_0000;
-/// The purgatory must be loaded at a multiple of this (its code uses
-/// `ADRP`/`ADD :lo12:` pairs, whose low 12 bits are fixed at link time).
-pub const PURGATORY_ALIGN: u64 = 0x1000;
-
-/// A flat purgatory image ready to be patched and loaded.
-#[derive(Debug, Clone)]
-pub struct PurgatoryImage {
-    /// The purgatory's memory image from the link address (0) on, zero
-    /// padded up to `mem_size` (bss, page-table pool and stack included), so
-    /// its length is the segment's `memsz`; the header is at
-    /// [`HEADER_OFFSET`].
-    pub bytes: Vec<u8>,
-    /// Offset of the entry point from the load address (0).
-    pub entry_offset: u64,
-    /// Bytes the purgatory occupies in memory (`memsz`, includes the
-    /// page-table pool and the stack).
-    pub mem_size: u64,
-}
-
-impl PurgatoryImage {
-    /// A copy with the loader fields of the header set to `params`.
-    pub fn patched(&self, params: &HandoffParams) -> Result<Vec<u8>> {
-        let mut bytes = self.bytes.clone();
-        PurgatoryHeader::patch_image(&mut bytes, params)
-            .map_err(|e| anyhow::anyhow!("patching the purgatory header: {e}"))?;
-        Ok(bytes)
-    }
-}
 
 /// Builds both bare-metal binaries of the purgatory crate and returns the
 /// directory holding the ELF files.
 fn cargo_build_baremetal() -> Result<PathBuf> {
-    let mut cmd = util::cargo();
-    cmd.current_dir(util::workspace_root())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "purgatory",
-            "--target",
-            TARGET,
-        ])
-        // The host's flags (if any) are not for the bare-metal target.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    util::run(&mut cmd).with_context(|| {
-        format!("building the purgatory (is the target installed? `rustup target add {TARGET}`)")
-    })?;
-    Ok(util::target_dir().join(TARGET).join("release"))
+    let cargo = PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    Ok(purgatory_image::cargo_build(&cargo, &util::workspace_root(), &util::target_dir())?)
 }
 
 /// Builds the purgatory, checks it, writes `purgatory.bin` next to the ELF
@@ -105,35 +60,13 @@ pub fn build_purgatory_image() -> Result<PurgatoryImage> {
     purgatory_image_from_elf(&elf)
 }
 
-/// Flattens and checks a linked purgatory ELF.
+/// Flattens and checks a linked purgatory ELF, padded with its zeroed bss,
+/// page-table pool and stack (QEMU's `-device loader` places exactly the
+/// file's bytes).
 pub fn purgatory_image_from_elf(elf: &[u8]) -> Result<PurgatoryImage> {
-    check_position_independent(elf)?;
-    let (bytes, entry_offset, mem_size) = elf_to_flat(elf)?;
-    ensure!(
-        bytes.len() >= HEADER_OFFSET + HEADER_SIZE,
-        "purgatory image is only {} bytes",
-        bytes.len()
-    );
-    let header = PurgatoryHeader::decode(&bytes[HEADER_OFFSET..])
-        .map_err(|e| anyhow::anyhow!("purgatory header: {e}"))?;
-    ensure!(
-        header.mem_size == mem_size,
-        "header mem_size {:#x} != ELF memory size {mem_size:#x}",
-        header.mem_size
-    );
-    ensure!(
-        entry_offset == 0,
-        "purgatory entry at {entry_offset:#x}, expected 0"
-    );
-    // Pad with the zeroed bss, page-table pool and stack, so a loader that
-    // reserves exactly the blob's length (bufsz = memsz) reserves all of it.
-    let mut bytes = bytes;
-    bytes.resize(usize::try_from(mem_size)?, 0);
-    Ok(PurgatoryImage {
-        bytes,
-        entry_offset,
-        mem_size,
-    })
+    let mut image = purgatory_image::from_elf(elf)?;
+    image.bytes.resize(usize::try_from(image.mem_size)?, 0);
+    Ok(image)
 }
 
 /// The test payload (stand-in kernel) as a flat binary, and the offsets of
@@ -168,128 +101,6 @@ pub fn build_test_payload() -> Result<TestPayload> {
         vhe_shim: sym("vhe_shim")?,
         vhe_shim_target: sym("vhe_shim_target")?,
     })
-}
-
-/// The loadable bytes of an ELF linked at 0: `PT_LOAD` file contents at
-/// their addresses (gaps zero-filled), the entry offset, and the memory
-/// size (end of the last `PT_LOAD` including its bss).
-pub fn elf_to_flat(data: &[u8]) -> Result<(Vec<u8>, u64, u64)> {
-    let header = elf::FileHeader64::<object::Endianness>::parse(data)?;
-    let endian = header.endian()?;
-    ensure!(
-        header.e_machine(endian) == elf::EM_AARCH64,
-        "not an AArch64 ELF"
-    );
-    let mut flat = Vec::new();
-    let mut mem_end = 0u64;
-    for ph in header.program_headers(endian, data)? {
-        if ph.p_type(endian) != elf::PT_LOAD {
-            continue;
-        }
-        let vaddr = ph.p_vaddr(endian);
-        mem_end = mem_end.max(vaddr + ph.p_memsz(endian));
-        let bytes = ph
-            .data(endian, data)
-            .map_err(|()| anyhow::anyhow!("PT_LOAD at {vaddr:#x} out of the file"))?;
-        if bytes.is_empty() {
-            continue;
-        }
-        let start = usize::try_from(vaddr)?;
-        let end = start + bytes.len();
-        if flat.len() < end {
-            flat.resize(end, 0);
-        }
-        flat[start..end].copy_from_slice(bytes);
-    }
-    ensure!(!flat.is_empty(), "no loadable bytes");
-    Ok((flat, header.e_entry(endian), mem_end))
-}
-
-/// Relocation types that keep code position independent (PC-relative, or
-/// the low 12 bits of an address, which survive a 4 KiB aligned move).
-const PIC_RELOCS: &[elf::RelocationType] = &[
-    elf::R_AARCH64_PREL64,
-    elf::R_AARCH64_PREL32,
-    elf::R_AARCH64_PREL16,
-    elf::R_AARCH64_LD_PREL_LO19,
-    elf::R_AARCH64_ADR_PREL_LO21,
-    elf::R_AARCH64_ADR_PREL_PG_HI21,
-    elf::R_AARCH64_ADR_PREL_PG_HI21_NC,
-    elf::R_AARCH64_ADD_ABS_LO12_NC,
-    elf::R_AARCH64_LDST8_ABS_LO12_NC,
-    elf::R_AARCH64_LDST16_ABS_LO12_NC,
-    elf::R_AARCH64_LDST32_ABS_LO12_NC,
-    elf::R_AARCH64_LDST64_ABS_LO12_NC,
-    elf::R_AARCH64_LDST128_ABS_LO12_NC,
-    elf::R_AARCH64_TSTBR14,
-    elf::R_AARCH64_CONDBR19,
-    elf::R_AARCH64_JUMP26,
-    elf::R_AARCH64_CALL26,
-];
-
-/// Fails unless every relocation kept by `--emit-relocs` in an allocated
-/// section is PC-relative (or an absolute value of an absolute symbol, such
-/// as the header's `mem_size`): then the image runs unchanged at any 4 KiB
-/// aligned address. Catches, e.g., `core::panic::Location` pointers or
-/// `core::fmt` tables creeping into the purgatory.
-pub fn check_position_independent(data: &[u8]) -> Result<()> {
-    let file = ElfFile64::<object::Endianness>::parse(data)?;
-    let mut seen = 0usize;
-    let mut bad = Vec::new();
-    for section in file.sections() {
-        for (offset, reloc) in section.relocations() {
-            seen += 1;
-            let RelocationFlags::Elf { r_type } = reloc.flags() else {
-                bad.push(format!("{offset:#x}: non-ELF relocation"));
-                continue;
-            };
-            if PIC_RELOCS.contains(&r_type) {
-                continue;
-            }
-            let absolute_target = match reloc.target() {
-                RelocationTarget::Symbol(i) => file
-                    .symbol_by_index(i)
-                    .map(|s| s.section() == SymbolSection::Absolute)
-                    .unwrap_or(false),
-                _ => false,
-            };
-            if (r_type == elf::R_AARCH64_ABS64 || r_type == elf::R_AARCH64_ABS32) && absolute_target
-            {
-                continue;
-            }
-            // Section symbols have no name: show the section instead.
-            let target = match reloc.target() {
-                RelocationTarget::Symbol(i) => file
-                    .symbol_by_index(i)
-                    .ok()
-                    .map(|s| match (s.name(), s.section_index()) {
-                        (Ok(n), _) if !n.is_empty() => n.to_owned(),
-                        (_, Some(si)) => file
-                            .section_by_index(si)
-                            .and_then(|sec| sec.name().map(str::to_owned))
-                            .unwrap_or_default(),
-                        _ => String::new(),
-                    })
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
-            bad.push(format!(
-                "{}+{offset:#x}: relocation type {r_type:?} against `{target}`",
-                section.name().unwrap_or("?")
-            ));
-        }
-    }
-    ensure!(
-        seen > 0,
-        "no relocation records: link with --emit-relocs (crates/purgatory/build.rs)"
-    );
-    if !bad.is_empty() {
-        bail!(
-            "the image is not position independent (absolute relocations):\n  {}",
-            bad.join("\n  ")
-        );
-    }
-    Ok(())
 }
 
 /// Deterministic test data (xorshift64*).

@@ -64,6 +64,15 @@ pub struct PurgatoryImage {
     pub mem_size: u64,
 }
 
+impl PurgatoryImage {
+    /// A copy with the loader fields of the header set to `params`.
+    pub fn patched(&self, params: &handoff::HandoffParams) -> Result<Vec<u8>, Error> {
+        let mut bytes = self.bytes.clone();
+        PurgatoryHeader::patch_image(&mut bytes, params).map_err(Error::Header)?;
+        Ok(bytes)
+    }
+}
+
 /// Run `cargo build --release -p purgatory --target aarch64-unknown-none`
 /// from `workspace` into `target_dir` and return the directory of the ELFs.
 ///
