@@ -129,6 +129,16 @@ fn summary(log: &str) -> Option<&str> {
         .find(|l| l.starts_with("Done ") && l.contains(" runs in "))
 }
 
+/// The panic (or libFuzzer error) line of a failed run and the line after
+/// it, which holds the panic message.
+fn cause(log: &str) -> Option<String> {
+    let lines: Vec<_> = log.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("panicked at") || l.contains("ERROR: libFuzzer"))?;
+    Some(lines[at..lines.len().min(at + 2)].join("\n"))
+}
+
 /// Fuzzes one (already built) target for `seconds`.
 fn fuzz_one(target: &str, seconds: u64, logs: &Path) -> Result<String> {
     let log_path = logs.join(format!("{target}.log"));
@@ -151,13 +161,13 @@ fn fuzz_one(target: &str, seconds: u64, logs: &Path) -> Result<String> {
     let artifacts = fuzz_dir().join("artifacts").join(target);
     match newest_artifact(&artifacts, started) {
         Some(artifact) => bail!(
-            "fuzz target `{target}` failed ({status}): crashing input {}\n\
+            "fuzz target `{target}` failed ({status}): crashing input {}\n{}\n\
              replay: (cd {FUZZ_DIR} && cargo fuzz run --sanitizer none {target} {})\n\
-             log: {}\n{}",
+             full log: {}",
             artifact.display(),
+            cause(&text).unwrap_or_else(|| tail(&text, 30)),
             artifact.display(),
             log_path.display(),
-            tail(&text, 30)
         ),
         None => bail!(
             "fuzz target `{target}` failed ({status}) without an artifact; log: {}\n{}",
@@ -244,6 +254,13 @@ name = "elfcore"
         assert_eq!(summary("==1== ERROR: libFuzzer: deadly signal\n"), None);
         assert_eq!(tail("a\nb\nc", 2), "b\nc");
         assert_eq!(tail("a", 5), "a");
+        let crashed = "INFO: seed\nthread '<unnamed>' panicked at fuzz_targets/x.rs:5:9:\n\
+                       boom\nnote: run with RUST_BACKTRACE=1\n==1== ERROR: libFuzzer: deadly signal\n";
+        assert_eq!(
+            cause(crashed).as_deref(),
+            Some("thread '<unnamed>' panicked at fuzz_targets/x.rs:5:9:\nboom")
+        );
+        assert_eq!(cause("Done 5 runs in 1 second(s)\n"), None);
     }
 
     #[test]
