@@ -46,6 +46,9 @@ say ktext "$(grep -m1 ' _stext$' /proc/kallsyms | cut -d' ' -f1)"
 case " $(cat /proc/cmdline) " in *" retain_initrd "*)
   say initrd-sha256 "$(kxt-probe initrd-sha256 2>&1)";;
 esac
+if [ -e /proc/vmcore ]; then
+  say vmcore "$(stat -c %s /proc/vmcore)"
+fi
 if [ -f "/stage/$stage.sh" ]; then
   . "/stage/$stage.sh"
 fi

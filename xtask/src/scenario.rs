@@ -82,6 +82,10 @@ pub struct Hop {
     pub kernel: Option<String>,
     /// Shell snippet run before the final load (may use `check NAME RC CMD…`).
     pub before_load: String,
+    /// Load a crash kernel (`-p`, with `maxcpus=1 reset_devices`) and boot it
+    /// by panicking (`echo c > /proc/sysrq-trigger`) instead of `-e`; the
+    /// machine needs `crashkernel=` on kernel A's command line.
+    pub crash: bool,
 }
 
 impl Hop {
@@ -94,6 +98,7 @@ impl Hop {
             format: PayloadFormat::Image,
             kernel: None,
             before_load: String::new(),
+            crash: false,
         }
     }
 
@@ -103,11 +108,21 @@ impl Hop {
             CmdlineMode::Reuse => "--reuse-cmdline --append=\"$(cat /payload/cmdline)\"",
         };
         format!(
-            "{} -l {} --initrd=/payload/initrd {cmdline} {}",
+            "{} {} {} --initrd=/payload/initrd {cmdline} {}",
             self.loader.guest_path(),
+            if self.crash { "-p" } else { "-l" },
             self.image_path(),
             self.loader_args
         )
+    }
+
+    /// The guest command that boots what was loaded.
+    fn exec_command(&self) -> String {
+        if self.crash {
+            "echo c > /proc/sysrq-trigger".to_owned()
+        } else {
+            format!("{} -e", self.loader.guest_path())
+        }
     }
 
     fn image_path(&self) -> &'static str {
@@ -359,7 +374,12 @@ impl KexecScenario {
         for (i, hop) in self.hops.iter().enumerate() {
             let stage = stage_name(i + 1);
             let marker = format!("kxt.marker={}", random_token()?);
-            let own = format!("retain_initrd kxt.stage={stage} {marker}");
+            let crash_args = if hop.crash {
+                "maxcpus=1 reset_devices "
+            } else {
+                ""
+            };
+            let own = format!("{crash_args}retain_initrd kxt.stage={stage} {marker}");
             let (payload_cmdline, cmdline, mut markers) = match hop.cmdline {
                 CmdlineMode::Explicit => (
                     format!("console=ttyAMA0 {own}"),
@@ -426,12 +446,12 @@ impl KexecScenario {
                      say loaded\n\
                      sync\n\
                      say step exec\n\
-                     {exec} -e\n\
+                     {exec}\n\
                      fail \"{loader} exec returned ($?)\"\n",
                     before = hop.before_load,
                     load = hop.load_command(),
                     loader = hop.loader,
-                    exec = hop.loader.guest_path(),
+                    exec = hop.exec_command(),
                 );
             }
             let initrd = work.0.join(format!("initrd-{name}"));
@@ -442,7 +462,11 @@ impl KexecScenario {
                     stage: name.clone(),
                     markers: markers.clone(),
                     initrd_sha256: sha256_file(&initrd)?,
-                    cpus: self.shape.cpus,
+                    cpus: if self.hops[i - 1].crash {
+                        1
+                    } else {
+                        self.shape.cpus
+                    },
                     release: kernel.version.clone(),
                 });
             }

@@ -13,7 +13,7 @@
 //! Everything goes to the cache directory of [`test_assets::cache_dir`],
 //! outside the source tree.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -86,8 +86,9 @@ pub fn setup() -> Result<Assets> {
     enable_arm64_packages()?;
 
     announce("resolving the current Debian arm64 kernel from linux-image-arm64");
-    let kernel_pkg = current_kernel_package()?;
-    let kernel_deb = download(&debs, &kernel_pkg)?;
+    let mut apt = AptRecords::default();
+    let kernel_pkg = current_kernel_package(&mut apt)?;
+    let kernel_deb = download(&mut apt, &debs, &kernel_pkg)?;
     let kernel = extract_kernel(&root, &kernel_deb)?;
     println!(
         "    kernel {} -> {}",
@@ -96,14 +97,13 @@ pub fn setup() -> Result<Assets> {
     );
 
     let guest_root = root.join("guest").join("root");
-    let busybox_deb = download(&debs, "busybox-static")?;
+    let busybox_deb = download(&mut apt, &debs, "busybox-static")?;
     extract_into(&busybox_deb, &guest_root)?;
 
     announce("resolving kexec-tools:arm64 and the arm64 libraries it needs");
-    let mut packages = BTreeSet::new();
-    library_closure("kexec-tools", &mut packages)?;
+    let packages = library_closure(&mut apt, "kexec-tools")?;
     for pkg in &packages {
-        let deb = download(&debs, pkg)?;
+        let deb = download(&mut apt, &debs, pkg)?;
         extract_into(&deb, &guest_root)?;
     }
     check_shared_libraries(&guest_root, &guest_root.join("sbin/kexec"))?;
@@ -178,26 +178,75 @@ fn enable_arm64_packages() -> Result<()> {
         }
         run(Command::new("dpkg").args(["--add-architecture", "arm64"]))?;
     }
-    if !known || package_field("linux-image-arm64", "Depends").is_err() {
+    if !known
+        || AptRecords::default()
+            .get("linux-image-arm64", "Depends")
+            .is_err()
+    {
         println!("    apt-get update");
         run(Command::new("apt-get").args(["update", "-q"]))?;
     }
     Ok(())
 }
 
-/// One field of an arm64 package's record in the apt cache.
-fn package_field(pkg: &str, field: &str) -> Result<String> {
-    let record = capture(Command::new("apt-cache").args([
-        "show",
-        "--no-all-versions",
-        &format!("{pkg}:arm64"),
-    ]))
-    .with_context(|| format!("apt-cache has no record for {pkg}:arm64"))?;
-    let prefix = format!("{field}:");
-    record
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_owned()))
-        .with_context(|| format!("{pkg}:arm64 has no {field} field"))
+/// arm64 package records from the apt cache, fetched in batches (one
+/// `apt-cache show` costs about a second, whatever the number of packages).
+#[derive(Debug, Default)]
+struct AptRecords(HashMap<String, String>);
+
+impl AptRecords {
+    /// Load the records of every package in `pkgs` not loaded yet.
+    fn fetch<S: AsRef<str>>(&mut self, pkgs: &[S]) -> Result<()> {
+        let missing: Vec<String> = pkgs
+            .iter()
+            .map(|p| p.as_ref().to_owned())
+            .filter(|p| !self.0.contains_key(p))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // Unknown (e.g. virtual) packages make apt-cache fail but it still
+        // prints the records it found.
+        let out = Command::new("apt-cache")
+            .args(["show", "--no-all-versions"])
+            .args(missing.iter().map(|p| format!("{p}:arm64")))
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .context("cannot start apt-cache")?;
+        for record in String::from_utf8_lossy(&out.stdout).split("\n\n") {
+            let name = record.lines().find_map(|l| l.strip_prefix("Package:"));
+            if let Some(name) = name {
+                self.0
+                    .entry(name.trim().to_owned())
+                    .or_insert_with(|| record.to_owned());
+            }
+        }
+        for p in missing {
+            self.0.entry(p).or_default();
+        }
+        Ok(())
+    }
+
+    /// One field of a fetched record.
+    fn field(&self, pkg: &str, field: &str) -> Result<String> {
+        let record = self
+            .0
+            .get(pkg)
+            .filter(|r| !r.is_empty())
+            .with_context(|| format!("apt-cache has no record for {pkg}:arm64"))?;
+        let prefix = format!("{field}:");
+        record
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(|v| v.trim().to_owned()))
+            .with_context(|| format!("{pkg}:arm64 has no {field} field"))
+    }
+
+    /// One field of a package's record, fetching it if needed.
+    fn get(&mut self, pkg: &str, field: &str) -> Result<String> {
+        self.fetch(&[pkg])?;
+        self.field(pkg, field)
+    }
 }
 
 /// The package names in a Debian `Depends` value (first of each alternative).
@@ -210,8 +259,8 @@ fn depends_names(depends: &str) -> Vec<String> {
         .collect()
 }
 
-fn current_kernel_package() -> Result<String> {
-    let depends = package_field("linux-image-arm64", "Depends")?;
+fn current_kernel_package(apt: &mut AptRecords) -> Result<String> {
+    let depends = apt.get("linux-image-arm64", "Depends")?;
     depends_names(&depends)
         .into_iter()
         .find(|name| name.starts_with("linux-image-") && name.ends_with("-arm64"))
@@ -220,25 +269,29 @@ fn current_kernel_package() -> Result<String> {
 
 /// `pkg` and every `Multi-Arch: same` package it depends on, recursively:
 /// the arm64 shared libraries (and their data packages) a binary needs.
-fn library_closure(pkg: &str, out: &mut BTreeSet<String>) -> Result<()> {
-    if !out.insert(pkg.to_owned()) {
-        return Ok(());
+fn library_closure(apt: &mut AptRecords, pkg: &str) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::from([pkg.to_owned()]);
+    let mut level = vec![pkg.to_owned()];
+    while !level.is_empty() {
+        apt.fetch(&level)?;
+        let deps: Vec<String> = level
+            .iter()
+            .filter_map(|p| apt.field(p, "Depends").ok())
+            .flat_map(|d| depends_names(&d))
+            .collect();
+        apt.fetch(&deps)?;
+        level = deps
+            .into_iter()
+            .filter(|d| apt.field(d, "Multi-Arch").is_ok_and(|v| v == "same"))
+            .filter(|d| out.insert(d.clone()))
+            .collect();
     }
-    let Ok(depends) = package_field(pkg, "Depends") else {
-        return Ok(());
-    };
-    for dep in depends_names(&depends) {
-        let same = package_field(&dep, "Multi-Arch").is_ok_and(|v| v == "same");
-        if same {
-            library_closure(&dep, out)?;
-        }
-    }
-    Ok(())
+    Ok(out)
 }
 
 /// Download `pkg:arm64` into `dir` unless that version is already there.
-fn download(dir: &Path, pkg: &str) -> Result<PathBuf> {
-    let version = package_field(pkg, "Version")?;
+fn download(apt: &mut AptRecords, dir: &Path, pkg: &str) -> Result<PathBuf> {
+    let version = apt.get(pkg, "Version")?;
     let file = dir.join(format!("{pkg}_{}_arm64.deb", version.replace(':', "%3a")));
     if file.is_file() {
         println!(

@@ -142,3 +142,29 @@ fn ours_failure_paths_keep_the_loaded_kernel() {
     let passed = xtask::scenario::check_guest_checks(&outcome.timeline).unwrap();
     assert_eq!(passed, 11, "every guest check must have run");
 }
+
+/// kdump: kernel A boots with `crashkernel=256M`, our loader loads a crash
+/// kernel with `-p` (ELF core header, usable-memory-range), a panic boots it,
+/// and the crash kernel sees the old kernel's memory as `/proc/vmcore`.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
+    let mut hop = Hop::new(Loader::Ours);
+    hop.crash = true;
+    let mut scenario = KexecScenario {
+        hops: vec![hop],
+        ..KexecScenario::single(Loader::Ours, 2)
+    };
+    scenario.shape.kernel_args.push("crashkernel=256M".into());
+    let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
+    print!("{}", outcome.timeline.summary());
+    let vmcore = outcome
+        .timeline
+        .marker("b", "vmcore")
+        .map(|m| m.value.clone());
+    let size: u64 = vmcore.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!(
+        size > 256 << 20,
+        "/proc/vmcore in the crash kernel: {vmcore:?}"
+    );
+}
