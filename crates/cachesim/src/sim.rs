@@ -315,6 +315,10 @@ pub struct SimOptions {
     pub flags: u64,
     /// Adversary probabilities (`None`: [`Adversary::for_seed`]).
     pub adversary: Option<Adversary>,
+    /// Where the modelled purgatory's memory (image page, page-table pool,
+    /// stack) starts: the address a real plan reserved for the purgatory.
+    /// `None`: 2 MiB above the highest segment.
+    pub purgatory_base: Option<u64>,
 }
 
 impl Default for SimOptions {
@@ -323,6 +327,7 @@ impl Default for SimOptions {
             scenario: Scenario::KexecLoad(RelocStyle::MmuOn),
             flags: 0,
             adversary: None,
+            purgatory_base: None,
         }
     }
 }
@@ -344,7 +349,7 @@ struct Layout {
     params: HandoffParams,
 }
 
-fn layout(plan: &SimPlan, flags: u64) -> Result<Layout, String> {
+fn layout(plan: &SimPlan, flags: u64, purgatory_base: Option<u64>) -> Result<Layout, String> {
     let segs: Vec<(u64, Vec<u8>)> = plan.segments.iter().map(|s| (s.addr, s.padded())).collect();
     let kernel = plan
         .kernel()
@@ -355,7 +360,7 @@ fn layout(plan: &SimPlan, flags: u64) -> Result<Layout, String> {
         .map(|(a, b)| a + b.len() as u64)
         .max()
         .unwrap_or(0);
-    let base = top.div_ceil(SZ_2M) * SZ_2M + SZ_2M;
+    let base = purgatory_base.unwrap_or(top.div_ceil(SZ_2M) * SZ_2M + SZ_2M);
     let image = MemRange::new(base, PURG_IMAGE_PAGES * PAGE_SIZE);
     let tables = MemRange::new(image.start + image.len, PURG_TABLE_PAGES * PAGE_SIZE);
     let stack = MemRange::new(tables.start + tables.len, PURG_STACK_PAGES * PAGE_SIZE);
@@ -364,6 +369,16 @@ fn layout(plan: &SimPlan, flags: u64) -> Result<Layout, String> {
         tables,
         stack,
     };
+    let purg_end = stack.start + stack.len;
+    if !base.is_multiple_of(PAGE_SIZE)
+        || segs
+            .iter()
+            .any(|(a, b)| *a < purg_end && base < a + b.len() as u64)
+    {
+        return Err(format!(
+            "the purgatory's memory {base:#x}..{purg_end:#x} is not page aligned or overlaps a segment"
+        ));
+    }
     let purg = SimSegment::generated(base, usize::try_from(image.len).unwrap_or(4096), 0x9097);
     let mut params = HandoffParams {
         entry: plan.entry,
@@ -681,7 +696,7 @@ pub fn run_with(
     relocate: &mut RelocateFn<'_>,
     purgatory: &mut PurgatoryFn<'_>,
 ) -> RunResult {
-    let lay = match layout(plan, opts.flags) {
+    let lay = match layout(plan, opts.flags, opts.purgatory_base) {
         Ok(l) => l,
         Err(e) => {
             let m = Machine::new(cfg.clone(), seed);

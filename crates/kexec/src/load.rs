@@ -58,7 +58,7 @@ pub struct Buffers<'a> {
 }
 
 impl<'a> Buffers<'a> {
-    fn get(&self, kind: SegmentKind) -> Option<&'a [u8]> {
+    pub(crate) fn get(&self, kind: SegmentKind) -> Option<&'a [u8]> {
         match kind {
             SegmentKind::Kernel => Some(self.kernel),
             SegmentKind::Initrd => self.initrd,

@@ -20,6 +20,7 @@ mod crashdump;
 mod failure;
 mod load;
 mod report;
+mod sim;
 mod sysroot;
 
 use std::path::{Path, PathBuf};
@@ -129,10 +130,32 @@ enum Command {
         /// Destination directory.
         dir: PathBuf,
     },
+    /// Make the plan `kexec -l` would load and run its handoff in the ARMv8
+    /// memory-system model (cachesim); exit 1 on any violation.
+    Sim(sim::SimArgs),
+}
+
+impl Args {
+    fn plan_input(&self) -> PlanInput<'_> {
+        PlanInput {
+            initrd: self.initrd.as_deref(),
+            append: &self.append,
+            reuse_cmdline: self.reuse_cmdline,
+            dtb: self.dtb.as_deref(),
+            purgatory: PurgatoryOptions {
+                no_verify: self.no_checks,
+                force_soft_sha256: self.purgatory_soft_sha256,
+                no_caches: self.purgatory_no_caches,
+            },
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Sim(sim_args)) = &args.command {
+        return sim::main(sim_args);
+    }
     match run(&args) {
         Ok(text) => {
             print!("{text}");
@@ -325,6 +348,55 @@ fn seeds() -> Result<(u64, Vec<u8>), Failure> {
     Ok((u64::from_le_bytes(kaslr), bytes[8..].to_vec()))
 }
 
+/// What a plan is made from besides the kernel and the system state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlanInput<'a> {
+    /// `--initrd`.
+    pub initrd: Option<&'a Path>,
+    /// `--append`, in order.
+    pub append: &'a [String],
+    /// `--reuse-cmdline`.
+    pub reuse_cmdline: bool,
+    /// `--dtb`.
+    pub dtb: Option<&'a Path>,
+    /// `-i` and the hidden purgatory test switches.
+    pub purgatory: PurgatoryOptions,
+}
+
+/// A plan and the bytes of every segment (what `kexec_load` is given).
+#[derive(Debug)]
+pub(crate) struct Planned {
+    /// The plan, the edited DTB and the patched purgatory.
+    pub built: plan::Built,
+    /// The plain Image.
+    pub kernel_image: Vec<u8>,
+    /// The format the kernel came in.
+    pub kernel_format: String,
+    /// The initrd: (display name, path as given, bytes).
+    pub initrd: Option<(String, String, Vec<u8>)>,
+    /// The ELF core header of a crash load.
+    pub elfcorehdr: Option<Vec<u8>>,
+    /// The new command line (`None`: `bootargs` kept).
+    pub cmdline: Option<String>,
+    /// Where the device tree came from.
+    pub dtb_from: String,
+    /// Remarks for the user.
+    pub notes: Vec<String>,
+}
+
+impl Planned {
+    /// The segment buffers, by kind.
+    pub fn buffers(&self) -> load::Buffers<'_> {
+        load::Buffers {
+            kernel: &self.kernel_image,
+            initrd: self.initrd.as_ref().map(|(_, _, bytes)| bytes.as_slice()),
+            dtb: &self.built.dtb.dtb,
+            purgatory: self.built.purgatory.as_deref(),
+            elfcorehdr: self.elfcorehdr.as_deref(),
+        }
+    }
+}
+
 /// Plan a load; print the plan (`--dry-run`) or carry it out.
 fn load_kernel(
     args: &Args,
@@ -332,6 +404,38 @@ fn load_kernel(
     kernel_path: &Path,
     root: &Sysroot,
 ) -> Result<String, Failure> {
+    let planned = plan_load(&args.plan_input(), mode, kernel_path, root)?;
+    let plan = &planned.built.plan;
+    if !args.dry_run {
+        load::load(plan, &planned.buffers())?;
+        return Ok(String::new());
+    }
+    let report = Report {
+        checks: plan.check(),
+        plan,
+        kernel_file: display_name(kernel_path),
+        kernel_format: planned.kernel_format,
+        cmdline: planned.cmdline,
+        dtb_from: planned.dtb_from,
+        chosen_created: planned.built.dtb.chosen_created,
+        changes: &planned.built.dtb.changes,
+        notes: planned.notes,
+    };
+    Ok(if args.json {
+        report.to_json()
+    } else {
+        report.to_text()
+    })
+}
+
+/// Read the inputs and the system state and make the plan `kexec -l` (or
+/// `-p`) loads.
+pub(crate) fn plan_load(
+    args: &PlanInput<'_>,
+    mode: LoadMode,
+    kernel_path: &Path,
+    root: &Sysroot,
+) -> Result<Planned, Failure> {
     let kernel_name = kernel_path.display().to_string();
     let kernel_bytes = read_input(kernel_path)?;
     let kernel = kernel::load_kernel(&kernel_bytes).map_err(|e| {
@@ -397,7 +501,7 @@ fn load_kernel(
     } else {
         None
     };
-    let mut append = args.append.clone();
+    let mut append = args.append.to_vec();
     if reused.is_none() && append.is_empty() {
         if let Some(c) = &uki.cmdline {
             append.push(c.clone());
@@ -407,7 +511,7 @@ fn load_kernel(
         .map_err(|e| Failure::input("command line", &e, "shorten it"))?;
 
     // Device tree source.
-    let (dtb_from, dtb_in) = match (&args.dtb, &uki.dtb) {
+    let (dtb_from, dtb_in) = match (args.dtb, &uki.dtb) {
         (Some(p), _) => (display_name(p), read_input(p)?),
         (None, Some(d)) => (format!("{}:.dtb", display_name(kernel_path)), d.clone()),
         (None, None) => (
@@ -415,7 +519,7 @@ fn load_kernel(
             read_state(root, sysroot::FDT, "the running device tree is needed")?,
         ),
     };
-    let dtb_subject = args.dtb.as_ref().map_or_else(
+    let dtb_subject = args.dtb.map_or_else(
         || root.path(sysroot::FDT).display().to_string(),
         |p| p.display().to_string(),
     );
@@ -424,7 +528,7 @@ fn load_kernel(
 
     // Place: kernel, initrd, the edited DTB (plan::build keeps that order).
     let kernel_source = display_name(kernel_path);
-    let initrd_file = match &args.initrd {
+    let initrd_file = match args.initrd {
         Some(p) => Some((display_name(p), p.display().to_string(), read_input(p)?)),
         None => uki.initrd.clone().map(|d| {
             let name = format!("{kernel_source}:.initrd");
@@ -439,11 +543,7 @@ fn load_kernel(
             "this kexec binary is broken; rebuild it",
         )
     })?;
-    let purgatory_options = PurgatoryOptions {
-        no_verify: args.no_checks,
-        force_soft_sha256: args.purgatory_soft_sha256,
-        no_caches: args.purgatory_no_caches,
-    };
+    let purgatory_options = args.purgatory;
     let request = LoadRequest {
         mode,
         memory,
@@ -486,39 +586,21 @@ fn load_kernel(
         };
         Failure::input(subject, chain(&e), "see the rules in docs/plan-json.md")
     })?;
-    if args.no_checks {
+    if args.purgatory.no_verify {
         notes.push("-i: the purgatory will not verify segment digests".to_owned());
     }
     if built.uart.is_none() {
         notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());
     }
-    let plan = &built.plan;
-    if !args.dry_run {
-        let buffers = load::Buffers {
-            kernel: &kernel.image,
-            initrd: initrd_file.as_ref().map(|(_, _, bytes)| bytes.as_slice()),
-            dtb: &built.dtb.dtb,
-            purgatory: built.purgatory.as_deref(),
-            elfcorehdr: elfcorehdr.as_deref(),
-        };
-        load::load(plan, &buffers)?;
-        return Ok(String::new());
-    }
-    let report = Report {
-        checks: plan.check(),
-        plan,
-        kernel_file: display_name(kernel_path),
+    Ok(Planned {
+        built,
         kernel_format: kernel.format.to_string(),
+        kernel_image: kernel.image.into_owned(),
+        initrd: initrd_file,
+        elfcorehdr,
         cmdline: new_cmdline,
         dtb_from,
-        chosen_created: built.dtb.chosen_created,
-        changes: &built.dtb.changes,
         notes,
-    };
-    Ok(if args.json {
-        report.to_json()
-    } else {
-        report.to_text()
     })
 }
 

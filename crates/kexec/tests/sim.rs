@@ -1,0 +1,204 @@
+//! End-to-end tests of `kexec sim` on the captured sysroot
+//! `fixtures/sysroots/virt-1g`: the plan `kexec -l` would make, run in the
+//! memory-system model on every configuration.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kexec_core::image::{Arm64ImageHeader, ARM64_IMAGE_MAGIC};
+
+fn sysroot() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sysroots/virt-1g")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("kexec-sim")
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A 512 KiB synthetic Image (v3.17+ header: text_offset 0, image_size
+/// 8 MiB, LE, 4K pages, anywhere) and a 150 KiB + 100 bytes initrd (a
+/// partial last page): big enough that both are sampled.
+fn inputs(dir: &Path) -> (PathBuf, PathBuf) {
+    let header = Arm64ImageHeader {
+        code0: 0x1400_0010, // b +0x40
+        code1: 0,
+        text_offset: 0,
+        image_size: 8 << 20,
+        flags: 0b1010,
+        res2: 0,
+        res3: 0,
+        res4: 0,
+        magic: ARM64_IMAGE_MAGIC,
+        res5: 0,
+    };
+    let mut image: Vec<u8> = (0..512u32 << 10)
+        .map(|i| u8::try_from(i.wrapping_mul(37) % 251).unwrap())
+        .collect();
+    image[..64].copy_from_slice(&header.to_bytes());
+    let kernel = dir.join("Image");
+    std::fs::write(&kernel, image).unwrap();
+    let initrd = dir.join("initrd.img");
+    let bytes: Vec<u8> = (0..150u32 * 1024 + 100)
+        .map(|i| u8::try_from(i % 253).unwrap())
+        .collect();
+    std::fs::write(&initrd, bytes).unwrap();
+    (kernel, initrd)
+}
+
+/// `kexec sim` on the synthetic inputs (written to a directory of the
+/// test's own: tests run in parallel) and the virt-1g sysroot.
+fn sim(test: &str, extra: &[&str]) -> Output {
+    let dir = scratch(test);
+    let (kernel, initrd) = inputs(&dir);
+    let root = sysroot();
+    let mut args = vec![
+        "sim".to_owned(),
+        kernel.display().to_string(),
+        "--initrd".to_owned(),
+        initrd.display().to_string(),
+        "--append".to_owned(),
+        "console=ttyAMA0".to_owned(),
+        "--sysroot".to_owned(),
+        root.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    Command::new(env!("CARGO_BIN_EXE_kexec"))
+        .args(&args)
+        .env("KEXEC_RS_TEST_SEED", "0x5eed")
+        .output()
+        .expect("run kexec")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn the_virt_plan_passes_on_every_configuration() {
+    let o = sim(
+        "the_virt_plan_passes_on_every_configuration",
+        &["--seeds", "2"],
+    );
+    let text = stdout(&o);
+    println!("{text}");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let names = [
+        "a57-like",
+        "a53-vipt",
+        "asid-tagged",
+        "tx2-slc",
+        "n1-idc-dic",
+        "idc-only-32",
+        "dic-only-128",
+        "split-lines",
+        "slc-128",
+    ];
+    for n in names {
+        assert!(text.contains(&format!("PASS  {n} ")), "{n} missing");
+    }
+    assert!(!text.contains("FAIL"));
+    assert!(text.contains("all 9 configuration(s) passed"));
+    // The plan's addresses (virt: RAM at 0x4000_0000) and the sampling.
+    assert!(text.contains("kernel entry 0x40000000"));
+    assert!(text.contains("(sampled: +0x0..+0x10000, +0x70000..+0x80000)"));
+    assert!(text.contains("cycles per operation ASSUMED"));
+}
+
+#[test]
+fn a_system_cache_ignoring_va_maintenance_is_a_named_violation() {
+    let o = sim(
+        "a_system_cache_ignoring_va_maintenance_is_a_named_violation",
+        &["--config", "slc-ignores-va", "--seeds", "2"],
+    );
+    let text = stdout(&o);
+    println!("{text}");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text.contains("FAIL  slc-ignores-va"));
+    assert!(text.contains("VIOLATION: "));
+    assert!(text.contains("[config slc-ignores-va, seed 0]"));
+    assert!(text.contains("timeline (step: event)"));
+    assert!(text.contains("1 of 1 configuration(s) FAILED: slc-ignores-va"));
+}
+
+#[test]
+fn json_names_rule_address_level_and_timeline() {
+    let o = sim(
+        "json_names_rule_address_level_and_timeline",
+        &[
+            "--config",
+            "a57-like,slc-ignores-va",
+            "--seeds",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["schema"], "kexec-rs/sim/v1");
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["entry"], "0x40000000");
+    let configs = v["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2);
+    assert_eq!(configs[0]["name"], "a57-like");
+    assert_eq!(configs[0]["passed"], true);
+    assert!(configs[0]["total_cycles"].as_u64().unwrap() > 0);
+    let phases: Vec<&str> = configs[0]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["relocate", "purgatory"]);
+    assert!(configs[0]["phases"][1]["dc_civac"].as_u64().unwrap() > 0);
+    let viol = &configs[1]["violation"];
+    assert_eq!(configs[1]["passed"], false);
+    assert!(viol["rule"].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(viol["address"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("0x")));
+    assert!(viol["location"].as_str().is_some());
+    assert!(!viol["timeline"].as_array().unwrap().is_empty());
+    let kernel = &v["segments"][0];
+    assert_eq!(kernel["kind"], "kernel");
+    assert_eq!(kernel["bufsz"], 512 * 1024);
+    assert_eq!(kernel["simulated_bytes"], 128 * 1024);
+}
+
+#[test]
+fn no_verify_runs_the_other_path() {
+    let o = sim(
+        "no_verify_runs_the_other_path",
+        &["-i", "--config", "a53-vipt", "--seeds", "2"],
+    );
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("flags 0x1"), "{text}");
+}
+
+#[test]
+fn an_unknown_configuration_is_bad_input() {
+    let o = sim(
+        "an_unknown_configuration_is_bad_input",
+        &["--config", "nope"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("slc-ignores-va"), "{err}");
+}
+
+#[test]
+fn a_crash_load_needs_a_crash_region() {
+    // virt-1g was captured without crashkernel=: the loader's own error.
+    let o = sim("a_crash_load_needs_a_crash_region", &["-p"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Crash kernel"));
+}
