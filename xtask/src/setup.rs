@@ -48,9 +48,9 @@ impl Assets {
     /// The assets already in the cache, without installing anything.
     pub fn existing() -> Result<Self> {
         let root = test_assets::cache_dir();
-        let kernel = test_assets::installed_kernels().pop().with_context(|| {
+        let kernel = test_assets::default_kernel().with_context(|| {
             format!(
-                "no arm64 kernel in {}: run `cargo xtask setup` first",
+                "no default arm64 kernel in {}: run `cargo xtask setup` first",
                 test_assets::kernels_dir().display()
             )
         })?;
@@ -66,6 +66,14 @@ impl Assets {
             kernel,
             guest_root,
         })
+    }
+
+    /// Every downloaded kernel other than the default one.
+    pub fn other_kernels(&self) -> Vec<test_assets::DebianKernel> {
+        test_assets::installed_kernels()
+            .into_iter()
+            .filter(|k| k.version != self.kernel.version)
+            .collect()
     }
 
     /// The kernel with this release name, if downloaded.
@@ -94,6 +102,22 @@ pub fn setup() -> Result<Assets> {
         "    kernel {} -> {}",
         kernel.version,
         kernel.image.display()
+    );
+
+    test_assets::set_default_kernel(&kernel.version)?;
+
+    announce(&format!(
+        "resolving the Debian {SECOND_RELEASE} arm64 kernel (a second kernel version)"
+    ));
+    let mut second =
+        AptRecords::isolated(&root.join(format!("apt-{SECOND_RELEASE}")), SECOND_RELEASE)?;
+    let second_pkg = current_kernel_package(&mut second)?;
+    let second_deb = download(&mut second, &debs, &second_pkg)?;
+    let second_kernel = extract_kernel(&root, &second_deb)?;
+    println!(
+        "    kernel {} -> {}",
+        second_kernel.version,
+        second_kernel.image.display()
     );
 
     let guest_root = root.join("guest").join("root");
@@ -192,15 +216,69 @@ fn enable_arm64_packages() -> Result<()> {
 /// arm64 package records from the apt cache, fetched in batches (one
 /// `apt-cache show` costs about a second, whatever the number of packages).
 #[derive(Debug, Default)]
-struct AptRecords(HashMap<String, String>);
+struct AptRecords {
+    records: HashMap<String, String>,
+    /// Extra `-o` options: empty for the host's apt, or an isolated
+    /// configuration (another Debian release, see [`AptRecords::isolated`]).
+    options: Vec<String>,
+}
+
+/// The Debian release whose kernel is downloaded as a second test kernel.
+pub const SECOND_RELEASE: &str = "trixie";
 
 impl AptRecords {
+    /// apt limited to one Debian release's arm64 packages, with its own
+    /// lists under `dir`, so the host's sources and packages are untouched.
+    /// Signatures are checked against the host's Debian archive keyring.
+    fn isolated(dir: &Path, release: &str) -> Result<Self> {
+        let lists = dir.join("lists");
+        let cache = dir.join("cache");
+        fs::create_dir_all(lists.join("partial"))?;
+        fs::create_dir_all(cache.join("archives/partial"))?;
+        let sources = dir.join("sources.list");
+        fs::write(
+            &sources,
+            format!(
+                "deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] \
+                 http://deb.debian.org/debian {release} main\n"
+            ),
+        )?;
+        let options = [
+            format!("Dir::Etc::SourceList={}", sources.display()),
+            "Dir::Etc::SourceParts=/nonexistent".to_owned(),
+            format!("Dir::State::Lists={}", lists.display()),
+            format!("Dir::Cache={}", cache.display()),
+            "APT::Architecture=arm64".to_owned(),
+            "APT::Architectures=arm64".to_owned(),
+            "APT::Sandbox::User=root".to_owned(),
+        ]
+        .into_iter()
+        .flat_map(|o| ["-o".to_owned(), o])
+        .collect();
+        let apt = Self {
+            records: HashMap::new(),
+            options,
+        };
+        let have_lists = fs::read_dir(&lists)?.flatten().any(|e| e.path().is_file());
+        if !have_lists {
+            apt.update()?;
+        }
+        Ok(apt)
+    }
+
+    fn update(&self) -> Result<()> {
+        println!("    apt-get update");
+        run(Command::new("apt-get")
+            .args(&self.options)
+            .args(["update", "-q"]))
+    }
+
     /// Load the records of every package in `pkgs` not loaded yet.
     fn fetch<S: AsRef<str>>(&mut self, pkgs: &[S]) -> Result<()> {
         let missing: Vec<String> = pkgs
             .iter()
             .map(|p| p.as_ref().to_owned())
-            .filter(|p| !self.0.contains_key(p))
+            .filter(|p| !self.records.contains_key(p))
             .collect();
         if missing.is_empty() {
             return Ok(());
@@ -208,6 +286,7 @@ impl AptRecords {
         // Unknown (e.g. virtual) packages make apt-cache fail but it still
         // prints the records it found.
         let out = Command::new("apt-cache")
+            .args(&self.options)
             .args(["show", "--no-all-versions"])
             .args(missing.iter().map(|p| format!("{p}:arm64")))
             .stdin(std::process::Stdio::null())
@@ -217,13 +296,13 @@ impl AptRecords {
         for record in String::from_utf8_lossy(&out.stdout).split("\n\n") {
             let name = record.lines().find_map(|l| l.strip_prefix("Package:"));
             if let Some(name) = name {
-                self.0
+                self.records
                     .entry(name.trim().to_owned())
                     .or_insert_with(|| record.to_owned());
             }
         }
         for p in missing {
-            self.0.entry(p).or_default();
+            self.records.entry(p).or_default();
         }
         Ok(())
     }
@@ -231,7 +310,7 @@ impl AptRecords {
     /// One field of a fetched record.
     fn field(&self, pkg: &str, field: &str) -> Result<String> {
         let record = self
-            .0
+            .records
             .get(pkg)
             .filter(|r| !r.is_empty())
             .with_context(|| format!("apt-cache has no record for {pkg}:arm64"))?;
@@ -303,18 +382,18 @@ fn download(apt: &mut AptRecords, dir: &Path, pkg: &str) -> Result<PathBuf> {
     println!("    downloading {pkg}:arm64 {version}");
     let fetch = || {
         run(Command::new("apt-get")
-            .args([
-                "download",
-                "-qq",
-                "-o",
-                "APT::Sandbox::User=root",
-                &format!("{pkg}:arm64"),
-            ])
+            .args(&apt.options)
+            .args(["download", "-qq", "-o", "APT::Sandbox::User=root"])
+            .arg(format!("{pkg}:arm64"))
             .current_dir(dir))
     };
     if fetch().is_err() {
         println!("    retrying after apt-get update");
-        run(Command::new("apt-get").args(["update", "-q"]))?;
+        if apt.options.is_empty() {
+            run(Command::new("apt-get").args(["update", "-q"]))?;
+        } else {
+            apt.update()?;
+        }
         fetch()?;
     }
     if !file.is_file() {

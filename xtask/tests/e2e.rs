@@ -168,3 +168,26 @@ fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
         "/proc/vmcore in the crash kernel: {vmcore:?}"
     );
 }
+
+/// Across kernel versions with our loader: Debian 12's kernel A boots
+/// Debian 13's kernel B, which boots Debian 12's kernel C again.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn ours_across_kernel_versions() {
+    let assets = assets();
+    let other = assets.other_kernels();
+    let newer = other
+        .first()
+        .expect("setup downloads a second kernel version");
+    let mut up = Hop::new(Loader::Ours);
+    up.kernel = Some(newer.version.clone());
+    let down = Hop::new(Loader::Ours);
+    let scenario = KexecScenario {
+        hops: vec![up, down],
+        ..KexecScenario::single(Loader::Ours, 2)
+    };
+    let outcome = scenario.run(&assets).unwrap_or_else(|e| panic!("{e:#}"));
+    print!("{}", outcome.timeline.summary());
+    assert_eq!(outcome.expected[0].release, newer.version);
+    assert_eq!(outcome.expected[1].release, assets.kernel.version);
+}

@@ -8,6 +8,7 @@
 //! ```text
 //! kernels/<version>/Image    uncompressed arm64 Image (Debian's vmlinuz)
 //! kernels/<version>/config   the kernel's build configuration
+//! kernels/default            the default kernel's version (the host release's)
 //! guest/...                  busybox, kexec-tools and initramfs parts
 //! ```
 //!
@@ -76,6 +77,24 @@ pub fn installed_kernels() -> Vec<DebianKernel> {
         .collect();
     kernels.sort_by(|a, b| a.version.cmp(&b.version));
     kernels
+}
+
+/// File under [`kernels_dir`] naming the default kernel (the host release's).
+pub const DEFAULT_KERNEL_FILE: &str = "default";
+
+/// Record which downloaded kernel is the default one.
+pub fn set_default_kernel(version: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(kernels_dir())?;
+    std::fs::write(
+        kernels_dir().join(DEFAULT_KERNEL_FILE),
+        format!("{version}\n"),
+    )
+}
+
+/// The default kernel (the one of the host's Debian release), if downloaded.
+pub fn default_kernel() -> Option<DebianKernel> {
+    let name = std::fs::read_to_string(kernels_dir().join(DEFAULT_KERNEL_FILE)).ok()?;
+    DebianKernel::from_dir(&kernels_dir().join(name.trim()))
 }
 
 /// Whether missing assets must fail the test run.
