@@ -30,15 +30,16 @@
 //! include/uapi/linux/elf.h.
 //!
 //! What userspace cannot always know, and what [`build`] then does:
-//! * the kernel image's virtual address ([`KernelText`]): only in
-//!   `/proc/kallsyms` (root, `kptr_restrict` permitting) or VMCOREINFO's
-//!   contents. Without it the kernel `PT_LOAD` is left out: the RAM `PT_LOAD`s
-//!   already cover those bytes.
+//! * the kernel image's virtual address ([`KernelText`]): in the program
+//!   headers of `/proc/kcore` ([`parse_kcore`]; root with `CAP_SYS_RAWIO`, no
+//!   lockdown), in `/proc/kallsyms` (root, `kptr_restrict` permitting) or in
+//!   VMCOREINFO's contents. Without it the kernel `PT_LOAD` is left out: the
+//!   RAM `PT_LOAD`s already cover those bytes.
 //! * the linear map ([`LinearMap`]): `PHYS_OFFSET` may be randomised by KASLR,
-//!   so it cannot be derived from /proc/iomem. Without it the RAM `PT_LOAD`s
-//!   carry `p_vaddr = 0`, which the crash kernel ignores and dump tools
-//!   replace by VMCOREINFO's `NUMBER(PHYS_OFFSET)` (exported since Linux 4.19
-//!   on arm64).
+//!   so it cannot be derived from /proc/iomem; `/proc/kcore` shows it. Without
+//!   it the RAM `PT_LOAD`s carry `p_vaddr = 0`, which the crash kernel ignores
+//!   and dump tools replace by VMCOREINFO's `NUMBER(PHYS_OFFSET)` (exported
+//!   since Linux 4.19 on arm64).
 
 use thiserror::Error;
 
@@ -129,6 +130,9 @@ pub enum Error {
     /// No RAM left once the crash regions are taken out.
     #[error("no System RAM outside the crash regions to describe")]
     NoRam,
+    /// `/proc/kcore`'s headers could not be read.
+    #[error("/proc/kcore: {0}")]
+    BadKcore(String),
     /// More program headers than `e_phnum` can count.
     #[error("{0} program headers, more than {MAX_PHDRS}")]
     TooManyProgramHeaders(usize),
@@ -155,20 +159,24 @@ pub struct KernelText {
     pub vaddr: u64,
 }
 
-/// The running kernel's linear map: `virt = (phys - phys_offset) | page_offset`
-/// (`__phys_to_virt`, arch/arm64/include/asm/memory.h).
+/// The running kernel's linear map: `virt = phys - phys_offset + page_offset`.
+/// The kernel writes it `(phys - PHYS_OFFSET) | PAGE_OFFSET` (`__phys_to_virt`,
+/// arch/arm64/include/asm/memory.h), the same for every address it maps, so
+/// any one (virtual, physical) pair of the map serves as well as
+/// (`PAGE_OFFSET`, `PHYS_OFFSET`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LinearMap {
-    /// `PAGE_OFFSET`: the first linear-map virtual address.
+    /// A linear-map virtual address: `PAGE_OFFSET`, or any other.
     pub page_offset: u64,
-    /// `PHYS_OFFSET` (`memstart_addr`): the physical address mapped there.
+    /// The physical address mapped there: `PHYS_OFFSET` (`memstart_addr`).
     pub phys_offset: u64,
 }
 
 impl LinearMap {
     /// The linear-map address of `phys`.
     pub const fn virt(&self, phys: u64) -> u64 {
-        phys.wrapping_sub(self.phys_offset) | self.page_offset
+        phys.wrapping_sub(self.phys_offset)
+            .wrapping_add(self.page_offset)
     }
 
     /// From the VMCOREINFO note's text (`KEY=VALUE` lines): `NUMBER(VA_BITS)`
@@ -191,6 +199,84 @@ impl LinearMap {
             phys_offset,
         })
     }
+}
+
+/// What the program headers of `/proc/kcore` (fs/proc/kcore.c) say about the
+/// running kernel's mappings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KcoreLayout {
+    /// The linear map, from the `KCORE_RAM` headers.
+    pub linear: Option<LinearMap>,
+    /// The kernel image mapping, from the `KCORE_TEXT` header (`_text` to
+    /// `_end`): its physical range and the virtual address of its start.
+    pub image: Option<(MemoryRange, u64)>,
+}
+
+impl KcoreLayout {
+    /// The kernel-image virtual address of `phys`, if the image mapping
+    /// covers it.
+    pub fn image_virt(&self, phys: u64) -> Option<u64> {
+        let (range, vaddr) = self.image?;
+        (phys >= range.start && phys < range.end).then(|| vaddr + (phys - range.start))
+    }
+}
+
+/// Bytes of `/proc/kcore` that hold its ELF and program headers, read from
+/// its first [`EHDR_SIZE`] bytes: `e_phoff + e_phnum * e_phentsize`. `None`
+/// if they are not an ELF64 little-endian header.
+pub fn kcore_header_len(ehdr: &[u8]) -> Option<u64> {
+    if ehdr.len() < EHDR_SIZE || ehdr[..4] != [0x7f, b'E', b'L', b'F'] {
+        return None;
+    }
+    if ehdr[4] != ELFCLASS64 || ehdr[5] != ELFDATA2LSB {
+        return None;
+    }
+    let phoff = u64::from_le_bytes(ehdr[32..40].try_into().ok()?);
+    let phentsize = u64::from(u16::from_le_bytes([ehdr[54], ehdr[55]]));
+    let phnum = u64::from(u16::from_le_bytes([ehdr[56], ehdr[57]]));
+    phoff.checked_add(phentsize.checked_mul(phnum)?)
+}
+
+/// Reads the mappings from `/proc/kcore`'s headers (at least
+/// [`kcore_header_len`] bytes). Its `PT_LOAD`s with a physical address are
+/// `KCORE_RAM` (`p_vaddr` = the linear-map address of `p_paddr`) and
+/// `KCORE_TEXT` (`p_vaddr = _text`, `p_paddr` its physical address); the
+/// others carry `p_paddr = -1`. The linear map is the offset shared by the
+/// most bytes; the image mapping is the other one.
+pub fn parse_kcore(header: &[u8]) -> Result<KcoreLayout, Error> {
+    use object::read::elf::{FileHeader as _, ProgramHeader as _};
+    let ehdr = object::elf::FileHeader64::<object::LittleEndian>::parse(header)
+        .map_err(|e| Error::BadKcore(e.to_string()))?;
+    let e = ehdr.endian().map_err(|e| Error::BadKcore(e.to_string()))?;
+    let phdrs = ehdr
+        .program_headers(e, header)
+        .map_err(|e| Error::BadKcore(e.to_string()))?;
+    // (virt - phys, bytes, a (phys, virt) pair, lowest phys range).
+    let mut maps: Vec<(u64, u64, MemoryRange, u64)> = Vec::new();
+    for p in phdrs {
+        if p.p_type(e) != object::elf::PT_LOAD || p.p_paddr(e) == u64::MAX {
+            continue;
+        }
+        let (phys, virt, size) = (p.p_paddr(e), p.p_vaddr(e), p.p_memsz(e));
+        let delta = virt.wrapping_sub(phys);
+        let range = MemoryRange::with_size(phys, size);
+        match maps.iter_mut().find(|m| m.0 == delta) {
+            Some(m) => {
+                m.1 = m.1.saturating_add(size);
+                if phys < m.2.start {
+                    (m.2, m.3) = (range, virt);
+                }
+            }
+            None => maps.push((delta, size, range, virt)),
+        }
+    }
+    maps.sort_by_key(|m| std::cmp::Reverse(m.1));
+    let linear = maps.first().map(|m| LinearMap {
+        page_offset: m.3,
+        phys_offset: m.2.start,
+    });
+    let image = maps.get(1).map(|m| (m.2, m.3));
+    Ok(KcoreLayout { linear, image })
 }
 
 /// `Some(true)` if a `uname -r` style release is older than 5.4.
@@ -845,6 +931,50 @@ mod tests {
             LinearMap::from_vmcoreinfo("NUMBER(VA_BITS)=64\nNUMBER(PHYS_OFFSET)=0\n"),
             None
         );
+    }
+
+    #[test]
+    fn kcore_layout_from_program_headers() {
+        // A /proc/kcore-like header: RAM at its linear-map addresses, the
+        // kernel image at its own, and a vmalloc PT_LOAD without a physical
+        // address.
+        let mut kcore = build(&captured()).unwrap();
+        ProgramHeader {
+            p_type: PT_LOAD,
+            p_flags: PF_R | PF_W | PF_X,
+            p_offset: 0x1000,
+            p_vaddr: 0xffff_8000_0000_0000,
+            p_paddr: u64::MAX,
+            p_filesz: 1 << 40,
+            p_memsz: 1 << 40,
+            p_align: 0,
+        }
+        .write(&mut kcore);
+        kcore[56] += 1; // e_phnum
+        assert_eq!(
+            kcore_header_len(&kcore[..EHDR_SIZE]),
+            Some(kcore.len() as u64)
+        );
+        let layout = parse_kcore(&kcore).unwrap();
+        let linear = layout.linear.unwrap();
+        assert_eq!(linear.virt(0x4000_0000), 0xffff_0000_0000_0000);
+        assert_eq!(linear.virt(0x7ac0_0000), 0xffff_0000_3ac0_0000);
+        assert_eq!(layout.image_virt(0x4021_0000), Some(0xffff_8000_0801_0000));
+        assert_eq!(layout.image_virt(0x4022_0000), Some(0xffff_8000_0802_0000));
+        assert_eq!(layout.image_virt(0x4221_0000), None);
+
+        assert!(matches!(parse_kcore(b"not elf"), Err(Error::BadKcore(_))));
+        assert_eq!(kcore_header_len(b"short"), None);
+        let mut big_endian = kcore[..EHDR_SIZE].to_vec();
+        big_endian[5] = 2; // ELFDATA2MSB
+        assert_eq!(kcore_header_len(&big_endian), None);
+        // Only RAM: no image mapping.
+        let ram_only = build(&ElfCoreInputs {
+            kernel_text: None,
+            ..captured()
+        })
+        .unwrap();
+        assert_eq!(parse_kcore(&ram_only).unwrap().image, None);
     }
 
     #[test]

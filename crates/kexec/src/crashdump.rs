@@ -11,11 +11,16 @@
 //! | `sys/devices/system/cpu/cpuN/crash_notes` | physical address of CPU N's note, hex  |
 //! | `sys/devices/system/cpu/cpuN/crash_notes_size` | its size, decimal                 |
 //! | `sys/kernel/vmcoreinfo`                   | VMCOREINFO note: "ADDR SIZE", hex      |
-//! | `proc/kallsyms`                           | `_stext`, the kernel image's virtual address |
+//! | `proc/kcore` (headers only)               | linear map and kernel image mapping    |
+//! | `proc/kallsyms`                           | `_stext`, the kernel image's virtual address (without kcore) |
 //!
 //! What is missing is said in the plan's notes, never silently dropped.
 
-use kexec_core::elfcore::{self, ElfCoreInputs, KernelText, Note, KERNEL_CODE_SYMBOL, MAX_CPUS};
+use std::io::Read;
+
+use kexec_core::elfcore::{
+    self, ElfCoreInputs, KcoreLayout, KernelText, Note, EHDR_SIZE, KERNEL_CODE_SYMBOL, MAX_CPUS,
+};
 use kexec_core::iomem::MemoryMap;
 
 use crate::failure::{chain, Failure};
@@ -27,6 +32,24 @@ pub const CPU_POSSIBLE: &str = "sys/devices/system/cpu/possible";
 pub const VMCOREINFO: &str = "sys/kernel/vmcoreinfo";
 /// `/proc/kallsyms`, relative to the root.
 pub const KALLSYMS: &str = "proc/kallsyms";
+/// `/proc/kcore`, relative to the root: only its headers are read.
+pub const KCORE: &str = "proc/kcore";
+/// Most bytes of `/proc/kcore` headers read: the kernel writes one program
+/// header per memory range, a few hundred at most.
+const KCORE_HEADER_MAX: u64 = 1 << 20;
+
+/// The mappings in `/proc/kcore`'s headers; `None` if it is absent,
+/// unreadable (root with CAP_SYS_RAWIO and no lockdown is needed) or odd.
+fn kcore_layout(root: &Sysroot) -> Option<KcoreLayout> {
+    let mut file = std::fs::File::open(root.path(KCORE)).ok()?;
+    let mut header = vec![0u8; EHDR_SIZE];
+    file.read_exact(&mut header).ok()?;
+    let len = elfcore::kcore_header_len(&header)?.min(KCORE_HEADER_MAX);
+    file.take(len.saturating_sub(EHDR_SIZE as u64))
+        .read_to_end(&mut header)
+        .ok()?;
+    elfcore::parse_kcore(&header).ok()
+}
 
 /// `sys/devices/system/cpu/cpuN/<file>`.
 fn cpu_file(cpu: u32, file: &str) -> String {
@@ -102,36 +125,43 @@ pub fn elf_core_header(
             None
         }
     };
-    let stext = root
-        .read_text(KALLSYMS)
-        .ok()
-        .and_then(|text| elfcore::kallsyms_address(&text, KERNEL_CODE_SYMBOL));
-    let kernel_text = match (elfcore::kernel_image_range(map), stext) {
+    let kcore = kcore_layout(root);
+    let phys = elfcore::kernel_image_range(map);
+    let vaddr = phys.and_then(|p| {
+        kcore.and_then(|k| k.image_virt(p.start)).or_else(|| {
+            let text = root.read_text(KALLSYMS).ok()?;
+            elfcore::kallsyms_address(&text, KERNEL_CODE_SYMBOL)
+        })
+    });
+    let kernel_text = match (phys, vaddr) {
         (Some(phys), Some(vaddr)) => Some(KernelText { phys, vaddr }),
         (phys, _) => {
             notes.push(format!(
-                "ELF core header: no kernel image PT_LOAD ({} unknown); the RAM PT_LOADs cover it",
+                "ELF core header: no kernel image PT_LOAD, {} unknown; the RAM PT_LOADs cover it",
                 if phys.is_none() {
                     "\"Kernel code\"/\"Kernel data\" in /proc/iomem"
                 } else {
-                    "_stext in /proc/kallsyms"
+                    "its virtual address (from /proc/kcore or /proc/kallsyms _stext)"
                 }
             ));
             None
         }
     };
-    notes.push(
-        "ELF core header: RAM PT_LOADs have p_vaddr = 0 (the linear map's PHYS_OFFSET is not \
-         readable here; dump tools take it from VMCOREINFO)"
-            .to_owned(),
-    );
+    let linear_map = kcore.and_then(|k| k.linear);
+    if linear_map.is_none() {
+        notes.push(
+            "ELF core header: RAM PT_LOADs have p_vaddr = 0 (the linear map is only in \
+             /proc/kcore, unreadable here; dump tools take it from VMCOREINFO)"
+                .to_owned(),
+        );
+    }
     let inputs = ElfCoreInputs {
         cpu_notes: cpus.iter().map(|&(_, n)| n).collect(),
         vmcoreinfo,
         kernel_text,
         ram: map.system_ram(),
         crash: map.crash_regions(),
-        linear_map: None,
+        linear_map,
     };
     elfcore::build(&inputs).map_err(|e| {
         Failure::system(
@@ -174,6 +204,45 @@ mod tests {
             !notes.iter().any(|n| n.contains("crash_notes")),
             "{notes:?}"
         );
+    }
+
+    #[test]
+    fn kcore_gives_the_linear_map_and_the_kernel_image() {
+        let dir = std::env::temp_dir().join(format!("kexec-kcore-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("proc")).unwrap();
+        let iomem = "40000000-7fffffff : System RAM\n  40210000-4185ffff : Kernel code\n  \
+                     41eb0000-4220ffff : Kernel data\n  6ac00000-7abfffff : Crash kernel\n";
+        let map = kexec_core::iomem::parse(iomem).unwrap();
+        // A stand-in /proc/kcore: its headers, then (much) more.
+        let ram = kexec_core::iomem::MemoryRange::new(0x4000_0000, 0x8000_0000);
+        let mut kcore = elfcore::build(&ElfCoreInputs {
+            kernel_text: Some(KernelText {
+                phys: kexec_core::iomem::MemoryRange::new(0x4020_0000, 0x4221_0000),
+                vaddr: 0xffff_8000_0800_0000,
+            }),
+            ram: vec![ram],
+            linear_map: Some(elfcore::LinearMap {
+                page_offset: 0xffff_0000_0000_0000,
+                phys_offset: 0x4000_0000,
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        kcore.resize(kcore.len() + 4096, 0xaa);
+        std::fs::write(dir.join(KCORE), &kcore).unwrap();
+        let root = Sysroot::at(&dir);
+        let mut notes = Vec::new();
+        let header = elf_core_header(&root, &map, &mut notes).unwrap();
+        let layout = elfcore::parse_kcore(&header).unwrap();
+        // Kernel code starts 64 KiB into the image.
+        assert_eq!(layout.image_virt(0x4021_0000), Some(0xffff_8000_0801_0000));
+        assert_eq!(
+            layout.linear.map(|l| l.virt(0x7ac0_0000)),
+            Some(0xffff_0000_3ac0_0000)
+        );
+        assert!(!notes.iter().any(|n| n.contains("PT_LOAD")), "{notes:?}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
