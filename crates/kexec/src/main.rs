@@ -612,7 +612,7 @@ fn capture_sysroot(dir: &Path) -> Result<String, Failure> {
         match &c.result {
             Ok(n) => out.push_str(&format!(
                 "wrote {} ({n} bytes)\n",
-                dir.join(c.rel).display()
+                dir.join(&c.rel).display()
             )),
             Err(e) => out.push_str(&format!("skipped /{}: {e}\n", c.rel)),
         }

@@ -11,6 +11,10 @@
 //! | `sys/kernel/kexec_loaded`         | `1` if a kernel is loaded for `kexec -e` |
 //! | `sys/kernel/kexec_crash_loaded`   | `1` if a crash kernel is loaded          |
 //! | `sys/kernel/kexec_crash_size`     | size of the crash region, decimal        |
+//!
+//! and, for `-p`, the crash-dump state listed in `crashdump.rs` (CPU list,
+//! `cpuN/crash_notes{,_size}`, `vmcoreinfo`, `/proc/kcore`'s headers,
+//! `/proc/kallsyms`); [`capture`] copies the small ones.
 
 use std::fs;
 use std::io;
@@ -99,18 +103,21 @@ impl Sysroot {
 #[derive(Debug)]
 pub struct Captured {
     /// The file, relative to the root.
-    pub rel: &'static str,
+    pub rel: String,
     /// Bytes written, or why it was skipped.
     pub result: io::Result<usize>,
 }
 
-/// Copies every file of [`FILES`] that `from` has into `dir`.
+/// Copies every file of [`FILES`] that `from` has into `dir`, then the
+/// crash-dump state a `-p` load reads ([`crate::crashdump::files`]).
 pub fn capture(from: &Sysroot, dir: &Path) -> Vec<Captured> {
     FILES
         .iter()
-        .map(|&rel| {
-            let result = from.read(rel).and_then(|bytes| {
-                let dest = dir.join(rel);
+        .map(|&rel| rel.to_owned())
+        .chain(crate::crashdump::files(from))
+        .map(|rel| {
+            let result = from.read(&rel).and_then(|bytes| {
+                let dest = dir.join(&rel);
                 if let Some(parent) = dest.parent() {
                     fs::create_dir_all(parent)?;
                 }
@@ -145,7 +152,7 @@ mod tests {
         let ok: Vec<_> = results
             .iter()
             .filter(|c| c.result.is_ok())
-            .map(|c| c.rel)
+            .map(|c| c.rel.as_str())
             .collect();
         assert_eq!(ok, [IOMEM, KEXEC_LOADED]);
         let copy = Sysroot::at(&dst);
