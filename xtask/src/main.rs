@@ -37,11 +37,20 @@ enum Cmd {
     },
     /// Boot QEMU guests of several shapes and (re)write their sysroots under fixtures/sysroots.
     CaptureSysroots,
-    /// Everything CI runs: setup, fmt, clippy, unit tests, QEMU end-to-end tests.
+    /// Everything CI runs: setup, fmt, clippy, unit tests, brief fuzzing, QEMU end-to-end tests.
     Test {
         /// Skip the QEMU end-to-end suite.
         #[arg(long)]
         no_e2e: bool,
+        /// Seconds each fuzz target runs (0 skips fuzzing).
+        #[arg(long, default_value_t = 15)]
+        fuzz_seconds: u64,
+    },
+    /// Run every fuzz target of crates/kexec-core/fuzz (installs cargo-fuzz if missing).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
     },
 }
 
@@ -73,7 +82,11 @@ fn real_main() -> Result<()> {
             reference_only,
         } => bench(reps, large_initrd_mib, reference_only)?,
         Cmd::CaptureSysroots => capture_sysroots()?,
-        Cmd::Test { no_e2e } => test(no_e2e)?,
+        Cmd::Test {
+            no_e2e,
+            fuzz_seconds,
+        } => test(no_e2e, fuzz_seconds)?,
+        Cmd::Fuzz { seconds } => xtask::fuzz::run(seconds)?,
     }
     Ok(())
 }
@@ -153,7 +166,7 @@ fn capture_sysroots() -> Result<()> {
     Ok(())
 }
 
-fn test(no_e2e: bool) -> Result<()> {
+fn test(no_e2e: bool, fuzz_seconds: u64) -> Result<()> {
     let _assets: Assets = xtask::prepare()?;
     announce("cargo fmt --check");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -170,6 +183,9 @@ fn test(no_e2e: bool) -> Result<()> {
     run(cargo()
         .args(["test", "--workspace"])
         .env(test_assets::REQUIRE_ENV, "1"))?;
+    if fuzz_seconds > 0 {
+        xtask::fuzz::run(fuzz_seconds)?;
+    }
     if no_e2e {
         return Ok(());
     }
