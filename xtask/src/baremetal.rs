@@ -37,7 +37,11 @@ pub const VIRT_RAM: u64 = 0x4000_0000;
 /// directory holding the ELF files.
 fn cargo_build_baremetal() -> Result<PathBuf> {
     let cargo = PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    Ok(purgatory_image::cargo_build(&cargo, &util::workspace_root(), &util::target_dir())?)
+    Ok(purgatory_image::cargo_build(
+        &cargo,
+        &util::workspace_root(),
+        &util::target_dir(),
+    )?)
 }
 
 /// Builds the purgatory, checks it, writes `purgatory.bin` next to the ELF
