@@ -217,7 +217,7 @@ impl KcoreLayout {
     /// covers it.
     pub fn image_virt(&self, phys: u64) -> Option<u64> {
         let (range, vaddr) = self.image?;
-        (phys >= range.start && phys < range.end).then(|| vaddr + (phys - range.start))
+        (phys >= range.start && phys < range.end).then(|| vaddr.wrapping_add(phys - range.start))
     }
 }
 

@@ -48,6 +48,24 @@ fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         }),
         ("elfcore", "crash-notes", b"7fda6600\n\0\x02\x01".to_vec()),
         ("elfcore", "cpu-list", b"0-3,5\n".to_vec()),
+        // No text; the bytes are a /proc/kcore-like header (RAM at the
+        // linear map, the kernel image at its own mapping).
+        ("elfcore", "kcore", {
+            let header = elfcore::build(&elfcore::ElfCoreInputs {
+                kernel_text: Some(elfcore::KernelText {
+                    phys: iomem::MemoryRange::new(0x4020_0000, 0x4221_0000),
+                    vaddr: 0xffff_8000_0800_0000,
+                }),
+                ram: vec![iomem::MemoryRange::new(0x4000_0000, 0x8000_0000)],
+                linear_map: Some(elfcore::LinearMap {
+                    page_offset: 0xffff_0000_0000_0000,
+                    phys_offset: 0x4000_0000,
+                }),
+                ..Default::default()
+            })
+            .unwrap();
+            [b"\0".as_slice(), &header].concat()
+        }),
     ]
 }
 

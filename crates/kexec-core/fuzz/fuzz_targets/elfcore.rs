@@ -1,15 +1,16 @@
 //! Fuzz target: the kdump sysfs-text parsers and the ELF core header builder
 //! never panic. The input is `TEXT \0 BYTES`: TEXT goes to every text parser
 //! (`crash_notes`, `crash_notes_size`, `vmcoreinfo`, CPU lists, kallsyms,
-//! VMCOREINFO note text), BYTES drive the builder's inputs. A header that is
+//! VMCOREINFO note text), BYTES go to the `/proc/kcore` header reader and
+//! drive the builder's inputs. A header that is
 //! built has one program header per input and its RAM `PT_LOAD`s stay inside
 //! System RAM and outside every crash region.
 #![no_main]
 
 use kexec_core::elfcore::{
-    build, kallsyms_address, parse_cpu_list, parse_crash_notes, parse_crash_notes_size,
-    parse_vmcoreinfo, ElfCoreInputs, KernelText, LinearMap, Note, EHDR_SIZE, MAX_CPUS, PHDR_SIZE,
-    PT_LOAD,
+    build, kallsyms_address, kcore_header_len, parse_cpu_list, parse_crash_notes,
+    parse_crash_notes_size, parse_kcore, parse_vmcoreinfo, ElfCoreInputs, KernelText, LinearMap,
+    Note, EHDR_SIZE, MAX_CPUS, PHDR_SIZE, PT_LOAD,
 };
 use kexec_core::iomem::MemoryRange;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -87,7 +88,22 @@ fuzz_target!(|data: &[u8]| {
     let _ = kallsyms_address(&text, "_stext");
     let _ = LinearMap::from_vmcoreinfo(&text);
 
-    let mut u = Unstructured::new(data.get(split + 1..).unwrap_or(&[]));
+    let bytes = data.get(split + 1..).unwrap_or(&[]);
+    let _ = kcore_header_len(bytes);
+    if let Ok(layout) = parse_kcore(bytes) {
+        if let Some((range, vaddr)) = layout.image {
+            assert_eq!(
+                layout.image_virt(range.start),
+                Some(vaddr).filter(|_| !range.is_empty())
+            );
+            let _ = layout.image_virt(range.end.wrapping_sub(1));
+        }
+        if let Some(linear) = layout.linear {
+            let _ = linear.virt(u64::MAX);
+        }
+    }
+
+    let mut u = Unstructured::new(bytes);
     let Ok(inputs) = inputs(&mut u) else {
         return;
     };
