@@ -287,7 +287,7 @@ pub fn run(assets: &Assets, loaders: &[Loader], reps: usize, large_mib: u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qemu::{ConsoleLine, Marker};
+    use crate::qemu::ConsoleLine;
 
     #[test]
     fn median_of_odd_and_even() {
@@ -311,8 +311,7 @@ mod tests {
             at(2200, "[    1.0] kexec_core: Starting new kernel"),
             at(5100, "[    0.000000] Booting Linux on physical CPU 0x0"),
         ];
-        let markers = lines.iter().filter_map(Marker::parse).collect();
-        let s = sample_from(&Timeline { lines, markers }).unwrap();
+        let s = sample_from(&Timeline::from_lines(lines)).unwrap();
         assert!((s.load_s - 0.8).abs() < 1e-9);
         assert!((s.exec_s - 3.0).abs() < 1e-9);
         assert!((s.floor_s - 0.2).abs() < 1e-9);

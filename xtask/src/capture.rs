@@ -163,23 +163,10 @@ pub fn capture_sysroot(assets: &Assets, shape: &MachineShape, dest: &Path) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qemu::{ConsoleLine, Marker};
-
-    fn timeline(lines: &[&str]) -> Timeline {
-        let lines: Vec<ConsoleLine> = lines
-            .iter()
-            .map(|t| ConsoleLine {
-                at: Duration::ZERO,
-                text: (*t).into(),
-            })
-            .collect();
-        let markers = lines.iter().filter_map(Marker::parse).collect();
-        Timeline { lines, markers }
-    }
 
     #[test]
     fn decodes_files_split_over_lines() {
-        let t = timeline(&[
+        let t = Timeline::from_text(&[
             "@@kxt cap file-begin proc/cmdline",
             "@@kxt cap b64 Y29uc29s",
             "[    1.0] noise",
@@ -195,7 +182,7 @@ mod tests {
 
     #[test]
     fn unterminated_file_is_an_error() {
-        let t = timeline(&["@@kxt cap file-begin proc/iomem", "@@kxt cap b64 AAAA"]);
+        let t = Timeline::from_text(&["@@kxt cap file-begin proc/iomem", "@@kxt cap b64 AAAA"]);
         assert_eq!(
             decode_files(&t).unwrap_err().to_string(),
             "capture of proc/iomem never ended"

@@ -158,6 +158,25 @@ pub struct Timeline {
 }
 
 impl Timeline {
+    /// A timeline of these console lines, with their markers parsed.
+    pub fn from_lines(lines: Vec<ConsoleLine>) -> Self {
+        let markers = lines.iter().filter_map(Marker::parse).collect();
+        Self { lines, markers }
+    }
+
+    /// A timeline of text lines all printed at time zero (for tests).
+    pub fn from_text(lines: &[&str]) -> Self {
+        Self::from_lines(
+            lines
+                .iter()
+                .map(|t| ConsoleLine {
+                    at: Duration::ZERO,
+                    text: (*t).into(),
+                })
+                .collect(),
+        )
+    }
+
     /// The first marker of `stage` with `key`.
     pub fn marker(&self, stage: &str, key: &str) -> Option<&Marker> {
         self.markers

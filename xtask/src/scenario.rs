@@ -503,22 +503,9 @@ impl KexecScenario {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qemu::{ConsoleLine, Marker};
-
-    fn timeline(lines: &[&str]) -> Timeline {
-        let lines: Vec<ConsoleLine> = lines
-            .iter()
-            .map(|t| ConsoleLine {
-                at: Duration::ZERO,
-                text: (*t).into(),
-            })
-            .collect();
-        let markers = lines.iter().filter_map(Marker::parse).collect();
-        Timeline { lines, markers }
-    }
 
     fn good() -> (Timeline, Expectations) {
-        let t = timeline(&[
+        let t = Timeline::from_text(&[
             "@@kxt b boot 6.1.0-56-arm64",
             "@@kxt b cmdline console=ttyAMA0 retain_initrd kxt.stage=b kxt.marker=00ff",
             "@@kxt b cpus 0-1",
@@ -596,20 +583,20 @@ mod tests {
     #[test]
     fn missing_report_fails() {
         let (_, e) = good();
-        let t = timeline(&["@@kxt b boot 6.1.0-56-arm64"]);
+        let t = Timeline::from_text(&["@@kxt b boot 6.1.0-56-arm64"]);
         let err = check_kernel(&t, &e).unwrap_err().to_string();
         assert_eq!(err, "kernel b never reported `cmdline`");
     }
 
     #[test]
     fn failed_guest_checks_are_reported() {
-        let t = timeline(&[
+        let t = Timeline::from_text(&[
             "@@kxt a check-ok status-before",
             "@@kxt a check-fail bad-image rc=0 want=2: ",
         ]);
         let err = check_guest_checks(&t).unwrap_err().to_string();
         assert!(err.contains("a: bad-image rc=0 want=2"), "{err}");
-        let t = timeline(&["@@kxt a check-ok status-before", "@@kxt a check-ok unload"]);
+        let t = Timeline::from_text(&["@@kxt a check-ok status-before", "@@kxt a check-ok unload"]);
         assert_eq!(check_guest_checks(&t).unwrap(), 2);
     }
 
