@@ -522,8 +522,9 @@ fn real_debian_kernel_dry_run() {
 }
 
 /// The sysroots `cargo xtask capture-sysroots` captured from real QEMU guests
-/// (`fixtures/sysroots/*`): every one plans a normal load, and those with a
-/// `Crash kernel` range a crash load inside it.
+/// (`fixtures/sysroots/*`: 1 GiB, 4 GiB with RAM above 4 GiB,
+/// `crashkernel=256M`, 4 CPUs): every one plans a normal load, and those with
+/// a `Crash kernel` range a crash load inside it; each plan is a golden file.
 #[test]
 fn captured_guest_sysroots_plan() {
     let dir = scratch("captured");
@@ -575,10 +576,15 @@ fn captured_guest_sysroots_plan() {
                 &["kernel", "initrd", "dtb", "purgatory"]
             };
             assert_eq!(kinds, expected);
+            // Golden too: recapturing the fixtures (`cargo xtask
+            // capture-sysroots`) is followed by UPDATE_GOLDEN=1.
+            let name = sysroot.file_name().unwrap().to_string_lossy().into_owned();
+            let suffix = if *mode == "-p" { "-crash" } else { "" };
+            golden(&format!("captured-{name}{suffix}.json"), &stdout_ok(&out));
             seen += 1;
         }
     }
-    assert!(seen >= 4, "only {seen} plans");
+    assert!(seen >= 5, "only {seen} plans");
 }
 
 /// A crash load on the captured `crashkernel=256M` guest. Structural (not a
