@@ -37,6 +37,15 @@ pub enum Rule {
     BootRegisters,
     /// The purgatory's own verification failed (it read wrong bytes).
     VerificationFailed,
+    /// The purgatory hashed while its SCTLR write turning the MMU and
+    /// caches on had not taken effect (no ISB after it): correct bytes, but
+    /// verification with the caches off is what it exists to avoid (about
+    /// 50 times slower, ARM64-KEXEC.md §5).
+    CachesNotOn,
+    /// The purgatory read back a stack frame it wrote and got other bytes
+    /// (a stale line shadowed or overwrote its stack): on the CPU, a wrong
+    /// return address.
+    StackCorrupted,
     /// The model faulted (e.g. DC ZVA with the MMU off).
     Fault,
     /// The code under test returned an error or never reached the branch.
@@ -56,6 +65,8 @@ impl fmt::Display for Rule {
             Rule::SctlrNotSynchronised => "SCTLR write not synchronised (no ISB)",
             Rule::BootRegisters => "boot registers wrong (x0 = DTB, x1-x3 = 0)",
             Rule::VerificationFailed => "purgatory verification failed",
+            Rule::StackCorrupted => "purgatory stack frame corrupted",
+            Rule::CachesNotOn => "hashed with the caches not yet on (no ISB after enabling)",
             Rule::Fault => "fault",
             Rule::NoEntry => "never entered the next image",
         })

@@ -54,6 +54,13 @@ pub struct CacheConfig {
     pub icache: ICachePolicy,
     /// Optional system cache beyond the PoU.
     pub system_cache: Option<SystemCache>,
+    /// Qualcomm Falkor erratum E1041 ("speculative instruction fetches might
+    /// cause an incorrect translation when the MMU is disabled"): the MSR
+    /// that clears SCTLR_ELx.M must be immediately preceded by an ISB
+    /// (Linux: `pre_disable_mmu_workaround`, CONFIG_QCOM_FALKOR_ERRATUM_E1041,
+    /// arch/arm64/include/asm/assembler.h). The model reports a missing ISB
+    /// as a fault: it does not model the incorrect fetch itself.
+    pub falkor_e1041: bool,
 }
 
 /// CTR_EL0 field positions (Arm ARM D19.2, CTR_EL0).
@@ -81,6 +88,7 @@ const NAMES: &[&str] = &[
     "dic-only-128",
     "split-lines",
     "slc-128",
+    "falkor-e1041",
 ];
 
 impl CacheConfig {
@@ -115,6 +123,7 @@ impl CacheConfig {
             dic: false,
             icache: ICachePolicy::Pipt,
             system_cache: None,
+            falkor_e1041: false,
         };
         let c = match name {
             "a57-like" => base,
@@ -175,6 +184,14 @@ impl CacheConfig {
                 i_line: 128,
                 icache: ICachePolicy::AsidTagged,
                 system_cache: Some(SystemCache::HonoursVa),
+                ..base
+            },
+            "falkor-e1041" => Self {
+                name: "falkor-e1041",
+                summary: "Qualcomm Falkor-like: system cache honouring VA, erratum E1041 \
+                          (ISB immediately before the MSR that turns the MMU off)",
+                system_cache: Some(SystemCache::HonoursVa),
+                falkor_e1041: true,
                 ..base
             },
             "slc-ignores-va" => Self {

@@ -80,7 +80,8 @@
 //! # Configurations
 //! [`CacheConfig::named`] / [`CacheConfig::all_named`]: `a57-like`,
 //! `a53-vipt`, `asid-tagged`, `tx2-slc`, `n1-idc-dic`, `idc-only-32`,
-//! `dic-only-128`, `split-lines`, `slc-128`, plus the misconfigured
+//! `dic-only-128`, `split-lines`, `slc-128`, `falkor-e1041` (a CPU erratum:
+//! ISB required right before the MSR that turns the MMU off), plus the misconfigured
 //! `slc-ignores-va` (no software can be correct on it).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

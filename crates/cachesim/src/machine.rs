@@ -291,6 +291,14 @@ pub struct Adversary {
     /// others discard it, which is how an IVAC-for-CIVAC bug stays latent on
     /// one board and hangs another.
     pub ivac_cleans: u32,
+    /// Let a non-cacheable read through a Normal-NC or Device *mapping*
+    /// (MMU on) hit a line a cache still holds for the location. Arm ARM:
+    /// mismatched memory attributes (the old kernel mapped everything
+    /// write-back) can lose coherency until the location is cleaned and
+    /// invalidated; Cortex-A53/A35 TRMs call such a hit "unexpected",
+    /// "architecturally UNPREDICTABLE", and ignore it, which other cores
+    /// need not do.
+    pub nc_hit: u32,
 }
 
 impl Adversary {
@@ -316,6 +324,7 @@ impl Default for Adversary {
             complete: 300,
             sctlr_early: 100,
             ivac_cleans: 300,
+            nc_hit: 300,
         }
     }
 }
@@ -421,6 +430,8 @@ pub struct Machine {
     translation: Option<MmuConfig>,
     tlb: BTreeMap<u64, Option<MemAttr>>,
     data_accesses: u64,
+    /// Whether the last instruction executed was an ISB (Falkor E1041).
+    last_was_isb: bool,
 }
 
 fn align_down(a: u64, size: u64) -> u64 {
@@ -457,6 +468,7 @@ impl Machine {
             translation: None,
             tlb: BTreeMap::new(),
             data_accesses: 0,
+            last_was_isb: false,
         }
     }
 
@@ -810,12 +822,14 @@ impl Machine {
     /// SCTLR.M is set. Without tables the MMU-on regime is the old kernel's
     /// linear map: everything Normal write-back. Invalidates the TLB.
     pub fn set_translation(&mut self, cfg: Option<MmuConfig>) {
+        self.last_was_isb = false;
         self.translation = cfg;
         self.tlb.clear();
     }
 
     /// TLBI ALL for the current regime.
     pub fn tlb_invalidate_all(&mut self) {
+        self.last_was_isb = false;
         self.tlb.clear();
     }
 
@@ -860,6 +874,33 @@ impl Machine {
                 None
             }
         }
+    }
+
+    /// Whether the current regime maps `va` Normal write-back (what
+    /// speculative allocation needs: nothing is allocated for a
+    /// non-cacheable or unmapped location). No fault, no TLB fill.
+    fn maps_write_back(&self, va: u64) -> bool {
+        let Some(cfg) = self.translation else {
+            return true;
+        };
+        let page = align_down(va, PAGE_SIZE);
+        let attr = match self.tlb.get(&page) {
+            Some(a) => *a,
+            None => {
+                let walk_cached = self.sctlr.c;
+                translate(&cfg, va, |pa| {
+                    let mut b = [0u8; 8];
+                    if walk_cached {
+                        b.copy_from_slice(&self.view_bytes(pa, 8, Level::L1));
+                    } else {
+                        self.dram_read(pa, &mut b);
+                    }
+                    u64::from_le_bytes(b)
+                })
+                .map(|leaf| leaf.attr)
+            }
+        };
+        attr == Some(MemAttr::NormalWb)
     }
 
     fn icache_tag(&self, va: u64) -> u64 {
@@ -920,7 +961,10 @@ impl Machine {
     fn speculate(&mut self) {
         let adv = self.adv;
         if self.data_cacheable() && self.rng.chance(adv.spec_alloc) {
-            if let Some(line) = self.random_line_in(false, self.cfg.d_line) {
+            if let Some(line) = self
+                .random_line_in(false, self.cfg.d_line)
+                .filter(|&l| self.maps_write_back(l))
+            {
                 let level = if self.rng.chance(500) {
                     Level::L1
                 } else {
@@ -946,7 +990,7 @@ impl Machine {
     /// Instruction fetch of one I-line, below the fetch buffer.
     fn ifetch_line(&mut self, line: u64) -> Box<[u8]> {
         let il = self.cfg.i_line;
-        if self.cfg.dic {
+        if self.sctlr.i && self.cfg.dic {
             return self.pou_bytes(line, il).into_boxed_slice();
         }
         if self.sctlr.i {
@@ -968,6 +1012,7 @@ impl Machine {
 
     /// A data load of `out.len()` bytes at `addr`.
     pub fn read(&mut self, addr: u64, out: &mut [u8]) {
+        self.last_was_isb = false;
         self.data_step();
         let len = out.len() as u64;
         let Some(cacheable) = self.access_cacheable(addr) else {
@@ -982,6 +1027,28 @@ impl Machine {
         if !cacheable {
             self.counters.noncacheable_bytes += len;
             self.dram_read(addr, out);
+            // A non-cacheable *mapping* over a line still cached: the read
+            // may hit it (mismatched attributes; see Adversary::nc_hit).
+            if self.sctlr.m && self.translation.is_some() && self.rng.chance(self.adv.nc_hit) {
+                let dl = self.cfg.d_line;
+                let mut a = addr;
+                while a < addr + len {
+                    let line = align_down(a, dl);
+                    let end = (line + dl).min(addr + len);
+                    let cached = self
+                        .levels_present()
+                        .iter()
+                        .find_map(|lv| self.levels[lv.index()].get(&line))
+                        .map(|l| l.data.clone());
+                    if let Some(data) = cached {
+                        let s = usize::try_from(a - line).unwrap_or(0);
+                        let e = usize::try_from(end - line).unwrap_or(0);
+                        let o = usize::try_from(a - addr).unwrap_or(0);
+                        out[o..o + (e - s)].copy_from_slice(&data[s..e]);
+                    }
+                    a = end;
+                }
+            }
             return;
         }
         self.counters.cacheable_bytes += len;
@@ -1008,6 +1075,7 @@ impl Machine {
 
     /// A data store of `data` at `addr`.
     pub fn write(&mut self, addr: u64, data: &[u8]) {
+        self.last_was_isb = false;
         self.data_step();
         let len = data.len() as u64;
         let Some(cacheable) = self.access_cacheable(addr) else {
@@ -1059,6 +1127,7 @@ impl Machine {
 
     /// DC `op` by VA (the line containing `va`).
     pub fn dc(&mut self, op: DcOp, va: u64) {
+        self.last_was_isb = false;
         self.step();
         let idx = match op {
             DcOp::Cvac => 0,
@@ -1089,6 +1158,7 @@ impl Machine {
 
     /// DC `op` by set/way over every set and way of the local levels.
     pub fn dc_set_way_all(&mut self, op: SetWayOp) {
+        self.last_was_isb = false;
         self.step();
         self.counters.set_way[usize::from(op == SetWayOp::Cisw)] += 1;
         self.record(Event::SetWay(op));
@@ -1097,6 +1167,7 @@ impl Machine {
 
     /// IC `op` (`va` only matters for IVAU).
     pub fn ic(&mut self, op: IcOp, va: u64) {
+        self.last_was_isb = false;
         self.step();
         self.record(Event::Ic(op, va));
         match op {
@@ -1118,6 +1189,7 @@ impl Machine {
 
     /// DSB (full system): every queued maintenance operation completes.
     pub fn dsb(&mut self) {
+        self.last_was_isb = false;
         self.step();
         self.counters.dsb += 1;
         self.record(Event::Dsb);
@@ -1127,6 +1199,7 @@ impl Machine {
     /// ISB: instructions fetched ahead are discarded; SCTLR writes take
     /// effect. Does not complete maintenance.
     pub fn isb(&mut self) {
+        self.last_was_isb = true;
         self.step();
         self.counters.isb += 1;
         self.record(Event::Isb);
@@ -1136,6 +1209,17 @@ impl Machine {
 
     /// MSR SCTLR_ELx: takes effect by the next ISB.
     pub fn write_sctlr(&mut self, s: Sctlr) {
+        let mmu_on = self.pending_sctlr.unwrap_or(self.sctlr).m;
+        if self.cfg.falkor_e1041 && mmu_on && !s.m && !self.last_was_isb && self.fault.is_none() {
+            self.fault = Some(Fault {
+                what: "Falkor erratum E1041: the MSR clearing SCTLR.M is not immediately \
+                       preceded by an ISB (a speculative instruction fetch may use an \
+                       incorrect translation)"
+                    .into(),
+                addr: 0,
+            });
+        }
+        self.last_was_isb = false;
         self.step();
         self.counters.sctlr_writes += 1;
         self.record(Event::SctlrWrite(s));
@@ -1171,6 +1255,7 @@ impl Machine {
 
     /// Record the branch to the next image.
     pub fn enter(&mut self, entry: u64) {
+        self.last_was_isb = false;
         self.step();
         self.record(Event::Enter(entry));
     }
@@ -1265,6 +1350,7 @@ mod tests {
             complete: 0,
             sctlr_early: 0,
             ivac_cleans: 0,
+            nc_hit: 0,
         }
     }
 

@@ -7,6 +7,14 @@
 //! `DSB`). Sites are enumerated by a recording run of the unmutated code;
 //! the code under test is straight-line up to its first data-dependent
 //! branch, so site `n` denotes the same call site in a mutated run.
+//!
+//! A *unit* is what one mutant changes: one site, except in the phases of
+//! [`LOOP_PHASES`] (the old kernel's relocation, one loop over the entry
+//! list), where every by-VA site of one operation is an iteration of the
+//! same instruction (`dc civac` over each destination page) and all of them
+//! form one unit: there is no source change that drops the clean of one
+//! page and not the others. "Skip last line" then skips the last line of
+//! every iteration (the loop-bound bug).
 
 use handoff::{Machine as Cpu, MmuConfig, Regime, Sha256Engine};
 use std::fmt;
@@ -121,11 +129,39 @@ impl fmt::Display for Mutation {
     }
 }
 
+/// Phases whose code is one loop over the pages (see the module
+/// documentation).
+pub const LOOP_PHASES: &[&str] = &["relocate"];
+
+/// The sites one mutant changes: `unit` groups the by-VA sites of one
+/// operation in a [`LOOP_PHASES`] phase; otherwise one site per unit.
+pub fn units(sites: &[Site]) -> Vec<Vec<Site>> {
+    let mut out: Vec<Vec<Site>> = Vec::new();
+    for s in sites {
+        let by_va = matches!(
+            s.kind,
+            OpKind::DcCvac | OpKind::DcCivac | OpKind::DcIvac | OpKind::DcCvau | OpKind::IcIvau
+        );
+        if by_va && LOOP_PHASES.contains(&s.phase) {
+            if let Some(u) = out
+                .iter_mut()
+                .find(|u| u[0].phase == s.phase && u[0].kind == s.kind)
+            {
+                u.push(*s);
+                continue;
+            }
+        }
+        out.push(vec![*s]);
+    }
+    out
+}
+
 /// A recorder/mutator around any [`handoff::Machine`].
 #[derive(Debug)]
 pub struct Mutant<M> {
     inner: M,
-    target: Option<(usize, Mutation, usize)>,
+    /// (site index, run length) of every site of the unit, and the mutation.
+    target: Option<(Vec<(usize, usize)>, Mutation)>,
     sites: Vec<Site>,
     last: Option<OpKind>,
     in_run: usize,
@@ -147,8 +183,13 @@ impl<M: Cpu> Mutant<M> {
 
     /// Apply `m` to `site` (taken from a recording run of the same code).
     pub fn new(inner: M, site: &Site, m: Mutation) -> Self {
+        Self::new_unit(inner, std::slice::from_ref(site), m)
+    }
+
+    /// Apply `m` to every site of a unit (see [`units`]).
+    pub fn new_unit(inner: M, sites: &[Site], m: Mutation) -> Self {
         Self {
-            target: Some((site.index, m, site.len)),
+            target: Some((sites.iter().map(|s| (s.index, s.len)).collect(), m)),
             ..Self::recorder(inner)
         }
     }
@@ -207,8 +248,14 @@ impl<M: Cpu> Mutant<M> {
             self.last = Some(kind);
         }
         let idx = self.sites.len() - 1;
-        match self.target {
-            Some((t, m, len)) if t == idx => match m {
+        let hit = self.target.as_ref().and_then(|(sites, m)| {
+            sites
+                .iter()
+                .find(|(t, _)| *t == idx)
+                .map(|&(_, len)| (*m, len))
+        });
+        match hit {
+            Some((m, len)) => match m {
                 Mutation::Remove => None,
                 Mutation::Shorten if self.in_run + 1 == len => None,
                 Mutation::Shorten => Some(kind),
@@ -218,7 +265,7 @@ impl<M: Cpu> Mutant<M> {
                     _ => None,
                 },
             },
-            _ => Some(kind),
+            None => Some(kind),
         }
     }
 
@@ -337,8 +384,10 @@ pub struct MutantOutcome {
     pub scenario: &'static str,
     /// Purgatory flags of the scenario.
     pub flags: u64,
-    /// The site, as recorded on the first configuration.
+    /// The (first) site, as recorded on the first configuration.
     pub site: Site,
+    /// How many sites the unit has (iterations of a loop; 1 otherwise).
+    pub unit_len: usize,
     /// Index of the site among the sites of its phase.
     pub index_in_phase: usize,
     /// The mutation.
@@ -372,13 +421,11 @@ fn mutant_key(flags: u64, site: &Site, index_in_phase: usize, m: Mutation) -> St
 
 impl fmt::Display for MutantOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<26} {:<48} {}: ",
-            self.scenario,
-            self.key(),
-            self.site
-        )?;
+        write!(f, "{:<26} {:<48} {}", self.scenario, self.key(), self.site)?;
+        if self.unit_len > 1 {
+            write!(f, " (and {} more iterations)", self.unit_len - 1)?;
+        }
+        f.write_str(": ")?;
         match &self.killed_by {
             Some((c, s, r)) => write!(f, "killed on {c} seed {s} ({r})"),
             None => f.write_str("SURVIVED"),
@@ -432,14 +479,16 @@ pub fn mutation_campaign(
     let Some(base) = per_config.first() else {
         return Ok(Vec::new());
     };
+    let per_config_units: Vec<Vec<Vec<Site>>> = per_config.iter().map(|s| units(s)).collect();
     let mut out = Vec::new();
-    for site in base {
+    for (u, unit) in units(base).iter().enumerate() {
+        let site = &unit[0];
         let index_in_phase = base[..site.index]
             .iter()
             .filter(|s| s.phase == site.phase)
             .count();
         for mutation in Mutation::ALL {
-            if !mutation.applies(site) {
+            if !unit.iter().any(|s| mutation.applies(s)) {
                 continue;
             }
             if skip.contains(&mutant_key(opts.flags, site, index_in_phase, mutation)) {
@@ -448,11 +497,14 @@ pub fn mutation_campaign(
             let mut killed_by = None;
             for seed in seeds.clone() {
                 let n = usize::try_from(seed).unwrap_or(0) % configs.len();
-                let (cfg, sites) = (&configs[n], &per_config[n]);
-                let Some(s) = sites.get(site.index).filter(|s| s.kind == site.kind) else {
+                let cfg = &configs[n];
+                let Some(members) = per_config_units[n]
+                    .get(u)
+                    .filter(|m| m[0].kind == site.kind && m.len() == unit.len())
+                else {
                     continue;
                 };
-                if !mutation.applies(s) {
+                if !members.iter().any(|s| mutation.applies(s)) {
                     continue;
                 }
                 let r = run_with(
@@ -460,7 +512,7 @@ pub fn mutation_campaign(
                     cfg,
                     seed,
                     opts,
-                    Some((s, mutation)),
+                    Some((members.as_slice(), mutation)),
                     &mut real_relocate,
                     &mut real_handoff,
                 );
@@ -473,6 +525,7 @@ pub fn mutation_campaign(
                 scenario,
                 flags: opts.flags,
                 site: *site,
+                unit_len: unit.len(),
                 index_in_phase,
                 mutation,
                 killed_by,

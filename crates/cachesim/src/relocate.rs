@@ -49,7 +49,10 @@ pub fn relocate_new_kernel<M: Cpu + ?Sized>(
     let dline = dcache_line_size(ctr);
     let off = cpu.sctlr() & !(SCTLR_M | SCTLR_C | SCTLR_I);
     if style != RelocStyle::MmuOn {
-        // cpu_soft_restart turned the MMU and caches off before relocating.
+        // cpu_soft_restart turned the MMU and caches off before relocating
+        // (pre_disable_mmu_workaround: an ISB right before the MSR on
+        // kernels built for Falkor, erratum E1041).
+        cpu.isb();
         cpu.set_sctlr(off);
         cpu.isb();
     }

@@ -37,6 +37,11 @@ pub struct SimCpu {
     pc: u64,
     /// First stale instruction fetched while running `code`.
     pub stale_fetch: Option<u64>,
+    /// First segment hashed while SCTLR.{M,C} were written but not in effect.
+    pub hashed_uncached: Option<u64>,
+    stack_frame: Option<(u64, Vec<u8>)>,
+    /// First byte of the stack frame read back wrong.
+    pub stack_corrupt: Option<u64>,
 }
 
 impl SimCpu {
@@ -56,6 +61,9 @@ impl SimCpu {
             code: None,
             pc: 0,
             stale_fetch: None,
+            hashed_uncached: None,
+            stack_frame: None,
+            stack_corrupt: None,
         }
     }
 
@@ -67,7 +75,33 @@ impl SimCpu {
         self.pc = 0;
     }
 
+    /// The stack frame the running code keeps at `addr` (the top of its
+    /// stack): written now, with the current SCTLR and mapping, and read
+    /// back at every barrier, SCTLR write, I-cache operation and hash.
+    pub fn set_stack_frame(&mut self, addr: u64, bytes: Vec<u8>) {
+        self.machine.write(addr, &bytes);
+        self.stack_frame = Some((addr, bytes));
+    }
+
+    fn check_stack(&mut self) {
+        let Some((addr, want)) = &self.stack_frame else {
+            return;
+        };
+        let (addr, want) = (*addr, want.clone());
+        let mut got = vec![0u8; want.len()];
+        self.machine.read(addr, &mut got);
+        if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
+            self.stack_corrupt.get_or_insert(addr + i as u64);
+        }
+    }
+
     fn tick(&mut self) {
+        self.check_stack();
+        self.fetch_code();
+    }
+
+    /// Instruction fetches of the running code (no data access).
+    fn fetch_code(&mut self) {
         let Some((start, bytes)) = &self.code else {
             return;
         };
@@ -76,16 +110,28 @@ impl SimCpu {
         if len < il {
             return;
         }
-        let off = (self.pc * il) % len;
+        let lines = len / il;
+        // The next line in program order, and one the adversary picks (the
+        // code running now may be anywhere in the image; its first and last
+        // lines, where range maintenance goes wrong, more often).
+        let next = (self.pc * il) % len;
         self.pc += 1;
-        let want =
-            &bytes[usize::try_from(off).unwrap_or(0)..usize::try_from(off + il).unwrap_or(0)];
-        let addr = start + off;
-        let want = want.to_vec();
-        let got = self.machine.execute(addr, il);
-        if got != want && self.stale_fetch.is_none() {
-            let i = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(0);
-            self.stale_fetch = Some(addr + i as u64);
+        let r = self.machine.random();
+        let pick = match r % 4 {
+            0 => 0,
+            1 => (lines - 1) * il,
+            _ => (r >> 8) % lines * il,
+        };
+        let (start, bytes) = (*start, bytes.clone());
+        for off in [next, pick] {
+            let want =
+                &bytes[usize::try_from(off).unwrap_or(0)..usize::try_from(off + il).unwrap_or(0)];
+            let addr = start + off;
+            let got = self.machine.execute(addr, il);
+            if got != want && self.stale_fetch.is_none() {
+                let i = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(0);
+                self.stale_fetch = Some(addr + i as u64);
+            }
         }
     }
 
@@ -131,13 +177,16 @@ impl handoff::Machine for SimCpu {
         self.sctlr
     }
     fn set_sctlr(&mut self, value: u64) {
-        self.tick();
+        // No stack access between a preceding ISB and the MSR (what the
+        // Falkor E1041 workaround needs): the frame is checked after it.
+        self.fetch_code();
         self.sctlr = value;
         self.machine.write_sctlr(Sctlr {
             m: value & SCTLR_M != 0,
             c: value & SCTLR_C != 0,
             i: value & SCTLR_I != 0,
         });
+        self.check_stack();
     }
     fn set_translation(&mut self, cfg: &MmuConfig) {
         // MSRs, ISB, TLBI, DSB, ISB (as documented by the trait).
@@ -182,11 +231,19 @@ impl handoff::Machine for SimCpu {
         self.tick();
     }
     fn isb(&mut self) {
+        // Stack accesses before the ISB, none between it and what follows
+        // (it may precede the MSR that turns the MMU off).
+        self.check_stack();
         self.machine.isb();
-        self.tick();
+        self.fetch_code();
     }
     fn sha256(&mut self, addr: u64, len: u64, _engine: Sha256Engine) -> [u8; 32] {
         self.tick();
+        let on = SCTLR_M | SCTLR_C;
+        let effective = self.machine.sctlr();
+        if self.sctlr & on == on && !(effective.m && effective.c) {
+            self.hashed_uncached.get_or_insert(addr);
+        }
         let mut data = vec![0u8; usize::try_from(len).unwrap_or(0)];
         for (i, chunk) in data.chunks_mut(64).enumerate() {
             self.machine.read(addr + 64 * i as u64, chunk);
@@ -336,6 +393,8 @@ impl Default for SimOptions {
 const PURG_IMAGE_PAGES: u64 = 1;
 const PURG_TABLE_PAGES: u64 = 6;
 const PURG_STACK_PAGES: u64 = 1;
+/// Bytes of stack frame the modelled purgatory keeps at its stack top.
+const STACK_FRAME: u64 = 128;
 const SZ_2M: u64 = 0x20_0000;
 const SZ_64M: u64 = 0x400_0000;
 
@@ -625,9 +684,14 @@ fn purgatory_entry_state(
             }
         }
     }
-    for r in [lay.own.tables, lay.own.stack] {
+    // Stale clean lines over the purgatory's whole memory (its image too: it
+    // was loaded like its tables and stack, and one that is fetched as code
+    // once SCTLR.I is set runs garbage).
+    for r in [lay.own.image, lay.own.tables, lay.own.stack] {
+        let last = (r.start + r.len - 1) / cfg.d_line * cfg.d_line;
         for l in lines(r.start, r.len, cfg.d_line) {
-            if rng.chance(300) {
+            let edge = l == r.start || l == last;
+            if rng.chance(if edge { 500 } else { 300 }) {
                 let g = garbage(&mut rng, cfg.d_line);
                 m.seed_dline(random_level(&mut rng, cfg), l, false, &g);
             }
@@ -692,7 +756,7 @@ pub fn run_with(
     cfg: &CacheConfig,
     seed: u64,
     opts: &SimOptions,
-    mutation: Option<(&Site, Mutation)>,
+    mutation: Option<(&[Site], Mutation)>,
     relocate: &mut RelocateFn<'_>,
     purgatory: &mut PurgatoryFn<'_>,
 ) -> RunResult {
@@ -716,7 +780,7 @@ pub fn run_with(
     let machine = Machine::new(cfg.clone(), seed);
     let sim = SimCpu::new(machine);
     let mut cpu = match mutation {
-        Some((site, mu)) => Mutant::new(sim, site, mu),
+        Some((sites, mu)) => Mutant::new_unit(sim, sites, mu),
         None => Mutant::recorder(sim),
     };
     let mut phases = Vec::new();
@@ -864,9 +928,29 @@ fn run_purgatory(
     let entered_before = cpu.inner().entered.len();
     cpu.inner_mut()
         .set_running_code(lay.purg_image.0, lay.purg_image.1.clone());
+    // The entry code's and purgatory_main's frames at the top of the stack.
+    let top = lay.own.stack.start + lay.own.stack.len;
+    let frame = SimSegment::generated(
+        top - STACK_FRAME,
+        usize::try_from(STACK_FRAME).unwrap_or(128),
+        0x57ac,
+    )
+    .bytes;
+    cpu.inner_mut().set_stack_frame(top - STACK_FRAME, frame);
     purgatory(cpu, &lay.params, &lay.own);
     cpu.inner_mut().code = None;
+    cpu.inner_mut().stack_frame = None;
     let m = &cpu.inner().machine;
+    if let Some(a) = cpu.inner().stack_corrupt {
+        return Err(Violation::new(
+            m,
+            seed,
+            Rule::StackCorrupted,
+            Some(a),
+            Location::Dram,
+            "the purgatory read back its stack frame wrong".into(),
+        ));
+    }
     if let Some(a) = cpu.inner().stale_fetch {
         return Err(Violation::new(
             m,
@@ -889,6 +973,16 @@ fn run_purgatory(
             Some(f.addr),
             Location::Register,
             f.what.clone(),
+        ));
+    }
+    if let Some(a) = cpu.inner().hashed_uncached {
+        return Err(Violation::new(
+            m,
+            seed,
+            Rule::CachesNotOn,
+            Some(a),
+            Location::Register,
+            "the purgatory set SCTLR.{M,C,I} but hashed before the write took effect".into(),
         ));
     }
     if cpu.inner().parked {

@@ -12,19 +12,31 @@
 //! 2. unless `NO_VERIFY`/`NO_CACHES`: build identity page tables in the
 //!    purgatory's own pool (MMU still off), invalidate by VA the purgatory's
 //!    tables and stack (written with the MMU off: no stale line may shadow
-//!    them), clean+invalidate its image and every segment (so what is hashed
-//!    is what is in memory), DSB SY, IC IALLU, DSB SY, ISB, program
-//!    MAIR/TCR/TTBR0 (+TLBI), set SCTLR.{M,C,I}, ISB;
+//!    them), clean+invalidate its image (no stale line may be fetched as
+//!    code once SCTLR.I is set) and every segment (so what is hashed is what
+//!    is in memory), IC IALLU, program MAIR/TCR/TTBR0 (with ISB, TLBI, DSB,
+//!    ISB: that DSB completes the cleans and the IC IALLU), set
+//!    SCTLR.{M,C,I}, ISB;
 //! 3. hash every segment (`SHA2` instructions when `ID_AA64ISAR0_EL1.SHA2`
 //!    says so and `FORCE_SOFT_SHA256` is clear);
-//! 4. if the caches were on: DC CIVAC over every segment and all of the
-//!    purgatory's memory, DSB SY, clear SCTLR.{M,C,I}, ISB, TLBI, DSB, ISB;
+//! 4. if the caches were on: ISB immediately before the write that clears
+//!    SCTLR.{M,C,I} (Falkor erratum E1041), the write, ISB;
 //! 5. on a mismatch: print the failing segments and park;
-//! 6. IC IALLU, DSB SY, ISB, enter the kernel with x0 = DTB, x1-x3 = 0.
+//! 6. if the caches were never on: IC IALLU, DSB SY, ISB; then enter the
+//!    kernel with x0 = DTB, x1-x3 = 0.
 //!
-//! The purgatory's stack is mapped Normal non-cacheable, so the code running
-//! between the final clean and the MMU-off write cannot leave dirty lines
-//! behind; page tables are only written with the MMU off.
+//! What the caches-on path leaves behind is only clean lines equal to
+//! memory: the segments are cleaned+invalidated before the caches come on
+//! and only read afterwards; the page tables are written only with the MMU
+//! off; the stack is mapped Normal non-cacheable; the image has no writable
+//! data (no `.data`, empty `.bss`) and is never written. So no second clean
+//! is needed before the MMU goes off (booting.rst asks for the kernel image
+//! "cleaned to the PoC", which clean lines equal to memory satisfy), and no
+//! I-cache line filled after the IC IALLU of step 2 can be stale (fills come
+//! from the PoU, which holds the cleaned bytes; the kernel is mapped
+//! execute-never). The TLB is not invalidated after the MMU goes off:
+//! booting.rst makes no TLB requirement and a kernel invalidates its TLB
+//! before enabling its MMU (Linux's own kexec relocation does not either).
 //!
 //! The loader side (host, no `unsafe`) fills the purgatory's header:
 //!
@@ -287,15 +299,17 @@ pub fn enable_caches<M: Machine + ?Sized>(
     invalidate_range_to_poc(m, own.stack.start, own.stack.len);
     // Not written by us; clean+invalidate so that what runs and what is
     // hashed is what is in memory (a dirty line would be written back first,
-    // and would then also be what the kernel reads).
+    // and would then also be what the kernel reads; a stale clean line over
+    // the image would be fetched as code once SCTLR.I is set).
     clean_invalidate_range_to_poc(m, own.image.start, own.image.len);
     for s in p.segments() {
         clean_invalidate_range_to_poc(m, s.addr, s.len);
     }
-    m.dsb_sy();
+    // No DSB between the cleans and IC IALLU: SCTLR.I is 0 (entry
+    // contract), so no instruction fetch allocates into the I-cache before
+    // the DSB inside `set_translation` completes both; its ISBs discard
+    // anything fetched ahead.
     m.ic_iallu();
-    m.dsb_sy();
-    m.isb();
     m.set_translation(&cfg);
     let sctlr = m.sctlr();
     m.set_sctlr((sctlr | SCTLR_M | SCTLR_C | SCTLR_I) & !(SCTLR_A | SCTLR_WXN));
@@ -303,20 +317,17 @@ pub fn enable_caches<M: Machine + ?Sized>(
     true
 }
 
-/// Step 4: everything the kernel reads and everything that went through the
-/// caches to the PoC, then MMU and caches off.
-pub fn disable_caches<M: Machine + ?Sized>(m: &mut M, p: &HandoffParams, own: &PurgatoryMemory) {
-    for s in p.segments() {
-        clean_invalidate_range_to_poc(m, s.addr, s.len);
-    }
-    clean_invalidate_range_to_poc(m, own.image.start, own.image.len);
-    clean_invalidate_range_to_poc(m, own.tables.start, own.tables.len);
-    clean_invalidate_range_to_poc(m, own.stack.start, own.stack.len);
-    m.dsb_sy();
+/// Step 4: MMU and caches off. No maintenance: with the caches on nothing
+/// was written through them (see the crate documentation), so every line
+/// they hold is clean and equal to memory.
+pub fn disable_caches<M: Machine + ?Sized>(m: &mut M) {
     let sctlr = m.sctlr();
+    // Qualcomm Falkor erratum E1041: an ISB immediately before the MSR that
+    // clears SCTLR_ELx.M (Linux: pre_disable_mmu_workaround,
+    // arch/arm64/include/asm/assembler.h).
+    m.isb();
     m.set_sctlr(sctlr & !(SCTLR_M | SCTLR_C | SCTLR_I));
     m.isb();
-    m.tlb_invalidate_all();
 }
 
 /// The whole handoff. On the CPU it never returns (`M::Exit` is
@@ -333,6 +344,7 @@ pub fn handoff<M: Machine + ?Sized>(
     }
 
     let mut failed: u32 = 0;
+    let mut caches_were_on = false;
     if p.flags.contains(Flags::NO_VERIFY) {
         con.puts(m, "purgatory: verification skipped\r\n");
     } else {
@@ -349,7 +361,8 @@ pub fn handoff<M: Machine + ?Sized>(
             }
         }
         if caches == CacheState::On {
-            disable_caches(m, p, own);
+            disable_caches(m);
+            caches_were_on = true;
         }
         if failed == 0 {
             let regime = m.regime();
@@ -378,9 +391,13 @@ pub fn handoff<M: Machine + ?Sized>(
         return Outcome::Parked(m.park(), Failure::DigestMismatch { failed });
     }
 
-    // Nothing stale for the kernel's text in the I-cache (booting.rst).
-    m.ic_iallu();
-    m.dsb_sy();
-    m.isb();
+    // Nothing stale for the kernel's text in the I-cache (booting.rst). With
+    // the caches on, the IC IALLU of `enable_caches` already did it: no line
+    // filled since can be stale.
+    if !caches_were_on {
+        m.ic_iallu();
+        m.dsb_sy();
+        m.isb();
+    }
     Outcome::Entered(m.enter_kernel(p.entry, p.dtb))
 }

@@ -101,12 +101,13 @@ fn the_virt_plan_passes_on_every_configuration() {
         "dic-only-128",
         "split-lines",
         "slc-128",
+        "falkor-e1041",
     ];
     for n in names {
         assert!(text.contains(&format!("PASS  {n} ")), "{n} missing");
     }
     assert!(!text.contains("FAIL"));
-    assert!(text.contains("all 9 configuration(s) passed"));
+    assert!(text.contains("all 10 configuration(s) passed"));
     // The plan's addresses (virt: RAM at 0x4000_0000) and the sampling.
     assert!(text.contains("kernel entry 0x40000000"));
     assert!(text.contains("(sampled: +0x0..+0x10000, +0x70000..+0x80000)"));
