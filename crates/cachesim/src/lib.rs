@@ -38,7 +38,14 @@
 //!   is on, its own page tables are walked (through the caches when C is
 //!   set), so a stale line over a table is a translation fault. Instruction
 //!   fetches are cacheable iff I is set. A SCTLR write takes effect at any
-//!   moment up to the next ISB.
+//!   moment up to the next ISB; MAIR/TCR/TTBR0 writes at the next ISB
+//!   (SCTLR.M taking effect first is a fault). The TLB keeps the old
+//!   kernel's entries for the purgatory's pages (write-back) until a TLBI
+//!   completes (queued like maintenance, done by a DSB). A read through a
+//!   non-cacheable mapping may hit a line still cached (mismatched
+//!   attributes); nothing is speculatively allocated for such a mapping.
+//! - **The purgatory's stack**: a frame at its top, written at entry and by
+//!   each hash call, read back at every barrier and before the branch.
 //! - **Maintenance**: DC CVAC/CIVAC/IVAC/CVAU/ZVA, DC CSW/CISW (all sets and
 //!   ways of L1+L2; never the system cache), IC IVAU/IALLU/IALLUIS. Every
 //!   operation is queued and completes whenever the adversary likes, at the
@@ -71,8 +78,10 @@
 //! regime is "everything Normal-WB"); one line size for every level; no
 //! store buffer or load reordering (only maintenance and SCTLR writes are
 //! delayed); speculation is not limited to "reachable" addresses (more
-//! adversarial than hardware, never less); the purgatory's stack and its
-//! reads of its own header are not modelled (Rust runs natively); the cost
+//! adversarial than hardware, never less; but nothing is allocated for a
+//! non-cacheable mapping); of the purgatory's stack only one frame at its
+//! top is modelled, and its reads of its own header (copied with the MMU
+//! off) are not (Rust runs natively); the cost
 //! model is a set of assumptions ([`cost`]), not a measurement. For an
 //! ASID-tagged I-cache, `IC IVAU` is assumed to reach only the current
 //! ASID's lines (the conservative reading).

@@ -368,6 +368,7 @@ enum Pending {
     SetWay(SetWayOp),
     IcLine { line: u64, tag: Option<u64> },
     IcAll,
+    Tlbi,
 }
 
 impl Pending {
@@ -382,6 +383,7 @@ impl Pending {
             Pending::SetWay(SetWayOp::Cisw) => "DC CISW (all)",
             Pending::IcLine { .. } => "IC IVAU",
             Pending::IcAll => "IC IALLU",
+            Pending::Tlbi => "TLBI ALL",
         }
     }
 }
@@ -393,6 +395,7 @@ impl fmt::Display for Pending {
             Pending::SetWay(op) => write!(f, "DC {op:?}"),
             Pending::IcLine { line, .. } => write!(f, "IC IVAU {line:#x}"),
             Pending::IcAll => f.write_str("IC IALLU"),
+            Pending::Tlbi => f.write_str("TLBI ALL"),
         }
     }
 }
@@ -418,6 +421,8 @@ pub struct Machine {
     fetch_buf: BTreeMap<u64, Box<[u8]>>,
     sctlr: Sctlr,
     pending_sctlr: Option<Sctlr>,
+    /// MAIR/TCR/TTBR0 written, not yet synchronised by an ISB.
+    pending_translation: Option<Option<MmuConfig>>,
     pending: Vec<Pending>,
     regs: [u64; 4],
     asid: u64,
@@ -456,6 +461,7 @@ impl Machine {
             fetch_buf: BTreeMap::new(),
             sctlr: Sctlr::default(),
             pending_sctlr: None,
+            pending_translation: None,
             pending: Vec::new(),
             regs: [0; 4],
             asid: 0,
@@ -764,10 +770,11 @@ impl Machine {
                 }
             }
             Pending::IcAll => self.icache.clear(),
+            Pending::Tlbi => self.tlb.clear(),
         }
         let line = match p {
             Pending::Dc(_, l) | Pending::IcLine { line: l, .. } => Some(l),
-            Pending::SetWay(_) | Pending::IcAll => None,
+            Pending::SetWay(_) | Pending::IcAll | Pending::Tlbi => None,
         };
         self.record(Event::Completed(p.name(), line));
     }
@@ -789,6 +796,14 @@ impl Machine {
 
     fn commit_sctlr(&mut self) {
         if let Some(s) = self.pending_sctlr.take() {
+            if s.m && !self.sctlr.m && self.pending_translation.is_some() && self.fault.is_none() {
+                self.fault = Some(Fault {
+                    what: "SCTLR.M took effect before the MAIR/TCR/TTBR0 writes were \
+                           synchronised (no ISB between them)"
+                        .into(),
+                    addr: 0,
+                });
+            }
             self.sctlr = s;
             self.record(Event::SctlrEffective(s));
         }
@@ -818,19 +833,30 @@ impl Machine {
         self.sctlr.m && self.sctlr.c
     }
 
-    /// Program (or, with `None`, forget) the translation tables used while
-    /// SCTLR.M is set. Without tables the MMU-on regime is the old kernel's
-    /// linear map: everything Normal write-back. Invalidates the TLB.
+    /// MSR MAIR/TCR/TTBR0: program (or, with `None`, forget) the
+    /// translation tables used while SCTLR.M is set. Without tables the
+    /// MMU-on regime is the old kernel's linear map: everything Normal
+    /// write-back. Takes effect at the next ISB; the TLB keeps what it holds
+    /// (see [`Machine::seed_tlb`]). SCTLR.M taking effect before that ISB is
+    /// a fault (the walk would use unsynchronised registers).
     pub fn set_translation(&mut self, cfg: Option<MmuConfig>) {
         self.last_was_isb = false;
-        self.translation = cfg;
-        self.tlb.clear();
+        self.step();
+        self.pending_translation = Some(cfg);
     }
 
-    /// TLBI ALL for the current regime.
+    /// TLBI ALL for the current regime: queued like cache maintenance,
+    /// complete at the latest at the next DSB.
     pub fn tlb_invalidate_all(&mut self) {
         self.last_was_isb = false;
-        self.tlb.clear();
+        self.step();
+        self.pending.push(Pending::Tlbi);
+    }
+
+    /// A TLB entry left by the old kernel (its regime mapped `page`
+    /// with `attr`), used once SCTLR.M is set unless invalidated.
+    pub fn seed_tlb(&mut self, page: u64, attr: MemAttr) {
+        self.tlb.insert(align_down(page, PAGE_SIZE), Some(attr));
     }
 
     /// Whether a data access to `va` is cacheable now; `None` on a
@@ -1204,6 +1230,9 @@ impl Machine {
         self.counters.isb += 1;
         self.record(Event::Isb);
         self.fetch_buf.clear();
+        if let Some(t) = self.pending_translation.take() {
+            self.translation = t;
+        }
         self.commit_sctlr();
     }
 

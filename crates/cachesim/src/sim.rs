@@ -11,6 +11,7 @@ use crate::machine::{Adversary, Counters, DcOp, IcOp, Level, Machine, Sctlr, Set
 use crate::mutate::{Mutant, Mutation, Site};
 use crate::relocate::{build_entry_list, relocate_new_kernel, RelocStyle};
 use crate::rng::Rng;
+use handoff::pagetable::MemAttr;
 use handoff::sha256::sha256_soft;
 use handoff::{
     Flags, HandoffParams, MemRange, MmuConfig, Outcome, PurgatoryMemory, Regime, SegmentDigest,
@@ -189,17 +190,11 @@ impl handoff::Machine for SimCpu {
         self.check_stack();
     }
     fn set_translation(&mut self, cfg: &MmuConfig) {
-        // MSRs, ISB, TLBI, DSB, ISB (as documented by the trait).
         self.machine.set_translation(Some(*cfg));
-        self.machine.isb();
-        self.machine.tlb_invalidate_all();
-        self.machine.dsb();
-        self.machine.isb();
     }
     fn tlb_invalidate_all(&mut self) {
         self.machine.tlb_invalidate_all();
-        self.machine.dsb();
-        self.machine.isb();
+        self.tick();
     }
     fn dc_cvac(&mut self, va: u64) {
         self.machine.dc(DcOp::Cvac, va);
@@ -244,6 +239,12 @@ impl handoff::Machine for SimCpu {
         if self.sctlr & on == on && !(effective.m && effective.c) {
             self.hashed_uncached.get_or_insert(addr);
         }
+        // The hash runs in a function call: a new frame on the stack,
+        // written with whatever SCTLR and mapping are in effect now.
+        if let Some((a, old)) = self.stack_frame.take() {
+            let frame = SimSegment::generated(a, old.len(), addr).bytes;
+            self.set_stack_frame(a, frame);
+        }
         let mut data = vec![0u8; usize::try_from(len).unwrap_or(0)];
         for (i, chunk) in data.chunks_mut(64).enumerate() {
             self.machine.read(addr + 64 * i as u64, chunk);
@@ -254,6 +255,8 @@ impl handoff::Machine for SimCpu {
         self.console.push(byte);
     }
     fn enter_kernel(&mut self, entry: u64, dtb: u64) {
+        // The code got here by returning through its frames (MMU off now).
+        self.check_stack();
         self.machine.set_reg(0, dtb);
         for r in 1..4 {
             self.machine.set_reg(r, 0);
@@ -928,6 +931,13 @@ fn run_purgatory(
     let entered_before = cpu.inner().entered.len();
     cpu.inner_mut()
         .set_running_code(lay.purg_image.0, lay.purg_image.1.clone());
+    // The old kernel's regime (everything Normal write-back) may have left
+    // TLB entries for the purgatory's own pages.
+    for r in [lay.own.image, lay.own.tables, lay.own.stack] {
+        for page in (r.start..r.start + r.len).step_by(usize::try_from(PAGE_SIZE).unwrap_or(4096)) {
+            cpu.inner_mut().machine.seed_tlb(page, MemAttr::NormalWb);
+        }
+    }
     // The entry code's and purgatory_main's frames at the top of the stack.
     let top = lay.own.stack.start + lay.own.stack.len;
     let frame = SimSegment::generated(

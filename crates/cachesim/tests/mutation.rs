@@ -12,8 +12,8 @@
 //!   MMU off (nothing left to complete), the TLBI (+DSB, ISB) after MMU off
 //!   (booting.rst has no TLB rule), the final IC IALLU; DSB; ISB when the
 //!   caches were on (the IC IALLU before they came on covers it), and the
-//!   DSB SY; ISB around the first IC IALLU (the DSB and ISBs of
-//!   `set_translation` complete and synchronise it; SCTLR.I is 0 there);
+//!   extra DSB SY; ISB pairs around the first IC IALLU (one DSB after the
+//!   TLBI completes everything; SCTLR.I is 0 there);
 //! - killed by a better model: the relocation's per-page DC CIVAC of the
 //!   purgatory's pool and stack pages (the kernel's loop is one instruction:
 //!   mutation units, `cachesim::mutate::units`); the relocation's ISB before
@@ -23,10 +23,12 @@
 //!   SCTLR.I is set); the last line of its stack invalidation (a stack frame
 //!   read through the Normal-NC mapping may hit a stale line: mismatched
 //!   attributes); the ISB after enabling the caches (hashing before the
-//!   SCTLR write takes effect is reported).
-//! - still grouped in one trait call and not mutated individually: the
-//!   barriers inside `set_translation` (MSRs; ISB; TLBI; DSB; ISB), a fixed,
-//!   documented group run with the MMU off.
+//!   SCTLR write takes effect is reported);
+//! - split out of one trait call so that each is mutated: `set_translation`
+//!   is now the three MSRs only, and the handoff issues TLBI (killed: the
+//!   old kernel's TLB entries map the stack write-back), DSB and ISB (killed:
+//!   translation registers must be synchronised before SCTLR.M takes
+//!   effect) itself.
 
 use cachesim::mutate::{mutation_campaign, MutantOutcome};
 use cachesim::{CacheConfig, Scenario, SimOptions, SimPlan};

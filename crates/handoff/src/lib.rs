@@ -14,9 +14,9 @@
 //!    tables and stack (written with the MMU off: no stale line may shadow
 //!    them), clean+invalidate its image (no stale line may be fetched as
 //!    code once SCTLR.I is set) and every segment (so what is hashed is what
-//!    is in memory), IC IALLU, program MAIR/TCR/TTBR0 (with ISB, TLBI, DSB,
-//!    ISB: that DSB completes the cleans and the IC IALLU), set
-//!    SCTLR.{M,C,I}, ISB;
+//!    is in memory), IC IALLU, program MAIR/TCR/TTBR0, TLBI (the old
+//!    kernel's entries for this regime), DSB SY (completes the cleans, the
+//!    IC IALLU and the TLBI), ISB, set SCTLR.{M,C,I}, ISB;
 //! 3. hash every segment (`SHA2` instructions when `ID_AA64ISAR0_EL1.SHA2`
 //!    says so and `FORCE_SOFT_SHA256` is clear);
 //! 4. if the caches were on: ISB immediately before the write that clears
@@ -136,11 +136,11 @@ pub trait Machine {
     /// [`Machine::isb`]).
     fn set_sctlr(&mut self, value: u64);
     /// With the MMU off: writes `MAIR_ELx`, `TCR_ELx`, `TTBR0_ELx` of
-    /// `cfg.regime`, ISB, invalidates all TLB entries of the regime, DSB,
-    /// ISB. Does not touch SCTLR.
+    /// `cfg.regime`. No barrier (follow with [`Machine::isb`] before
+    /// setting SCTLR.M); does not touch SCTLR or the TLB.
     fn set_translation(&mut self, cfg: &MmuConfig);
-    /// Invalidates all TLB entries of the current regime (TLBI VMALLE1 or
-    /// ALLE2), DSB, ISB.
+    /// Invalidates all TLB entries of the current regime on this PE (TLBI
+    /// VMALLE1 or ALLE2). No barrier: complete it with a DSB.
     fn tlb_invalidate_all(&mut self);
 
     /// `DC CVAC`: clean the line holding `va` to the PoC.
@@ -307,10 +307,16 @@ pub fn enable_caches<M: Machine + ?Sized>(
     }
     // No DSB between the cleans and IC IALLU: SCTLR.I is 0 (entry
     // contract), so no instruction fetch allocates into the I-cache before
-    // the DSB inside `set_translation` completes both; its ISBs discard
-    // anything fetched ahead.
+    // the one DSB below completes both.
     m.ic_iallu();
     m.set_translation(&cfg);
+    // The old kernel's TLB entries for this regime would be used as soon
+    // as SCTLR.M is set.
+    m.tlb_invalidate_all();
+    m.dsb_sy();
+    // MAIR/TCR/TTBR0 synchronised before SCTLR.M may take effect; anything
+    // fetched ahead discarded.
+    m.isb();
     let sctlr = m.sctlr();
     m.set_sctlr((sctlr | SCTLR_M | SCTLR_C | SCTLR_I) & !(SCTLR_A | SCTLR_WXN));
     m.isb();

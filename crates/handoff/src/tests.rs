@@ -303,7 +303,7 @@ fn good_boot_sequence_for_each_line_size() {
         // Page-table writes all happen with the MMU off and before it is enabled.
         assert!(m.pos(|e| matches!(e, Ev::Write(_))).iter().all(|&w| w < on));
         // The I-cache was invalidated (and the cleans completed) before the
-        // caches came on: IC IALLU, then the translation (its DSB), SCTLR on.
+        // caches came on.
         let ic = m.pos(|e| matches!(e, Ev::IcIallu));
         assert_eq!(ic.len(), 1);
         let last_dc = m
@@ -311,8 +311,14 @@ fn good_boot_sequence_for_each_line_size() {
             .into_iter()
             .max()
             .unwrap();
-        assert!(last_dc < ic[0] && ic[0] < tr[0] && tr[0] < on);
-        assert_eq!(m.ev[on + 1], Ev::Isb);
+        assert!(last_dc < ic[0]);
+        // Then: tables, the old kernel's TLB entries gone, one DSB completing
+        // the cleans, the IC IALLU and the TLBI, ISB, MMU on, ISB.
+        assert_eq!(ic[0] + 1, tr[0]);
+        assert_eq!(
+            &m.ev[tr[0] + 1..=on + 1],
+            &[Ev::Tlbi, Ev::DsbSy, Ev::Isb, m.ev[on].clone(), Ev::Isb]
+        );
         // Nothing between the last ISB and the branch.
         assert_eq!(enter, off + 2);
         // x0 = DTB.

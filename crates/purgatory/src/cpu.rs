@@ -129,18 +129,14 @@ impl handoff::Machine for Cpu {
 
     fn set_translation(&mut self, cfg: &MmuConfig) {
         // SAFETY: called with the MMU off (SCTLR.M = 0), so the new MAIR,
-        // TCR and TTBR0 have no effect until the handoff sets SCTLR.M; the
-        // TLB invalidation only drops cached translations of this regime.
+        // TCR and TTBR0 have no effect until the handoff sets SCTLR.M (after
+        // an ISB).
         unsafe {
             match cfg.regime {
                 Regime::El1 => asm!(
                     "msr mair_el1, {mair}",
                     "msr tcr_el1, {tcr}",
                     "msr ttbr0_el1, {ttbr}",
-                    "isb",
-                    "tlbi vmalle1",
-                    "dsb nsh",
-                    "isb",
                     mair = in(reg) cfg.mair,
                     tcr = in(reg) cfg.tcr,
                     ttbr = in(reg) cfg.ttbr0,
@@ -150,10 +146,6 @@ impl handoff::Machine for Cpu {
                     "msr mair_el2, {mair}",
                     "msr tcr_el2, {tcr}",
                     "msr ttbr0_el2, {ttbr}",
-                    "isb",
-                    "tlbi alle2",
-                    "dsb nsh",
-                    "isb",
                     mair = in(reg) cfg.mair,
                     tcr = in(reg) cfg.tcr,
                     ttbr = in(reg) cfg.ttbr0,
@@ -165,12 +157,12 @@ impl handoff::Machine for Cpu {
 
     fn tlb_invalidate_all(&mut self) {
         // SAFETY: invalidating TLB entries of the current regime only
-        // discards cached translations.
+        // discards cached translations (the handoff completes it with a DSB).
         unsafe {
             if self.el == 2 {
-                asm!("tlbi alle2", "dsb nsh", "isb", options(nostack));
+                asm!("tlbi alle2", options(nostack));
             } else {
-                asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack));
+                asm!("tlbi vmalle1", options(nostack));
             }
         }
     }
