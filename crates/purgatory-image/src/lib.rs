@@ -121,6 +121,7 @@ pub fn build(cargo: &Path, workspace: &Path, target_dir: &Path) -> Result<Purgat
 /// Flatten and check a linked purgatory ELF.
 pub fn from_elf(elf: &[u8]) -> Result<PurgatoryImage, Error> {
     check_position_independent(elf)?;
+    check_no_writable_data(elf)?;
     let (bytes, entry_offset, mem_size) = elf_to_flat(elf)?;
     if bytes.len() < HEADER_OFFSET + HEADER_SIZE {
         return Err(Error::Invalid(format!(
@@ -186,6 +187,40 @@ pub fn elf_to_flat(data: &[u8]) -> Result<(Vec<u8>, u64, u64), Error> {
         return Err(Error::Invalid("no loadable bytes".into()));
     }
     Ok((flat, header.e_entry(endian), mem_end))
+}
+
+/// Sections the purgatory writes by design: its page-table pool (only with
+/// the MMU off) and its stack (mapped Normal non-cacheable).
+const WRITABLE_BY_DESIGN: &[&str] = &[".tables", ".stack"];
+
+/// Fails if the image has writable data (`.data`, a non-empty `.bss`, ...).
+/// `handoff` relies on it: with the caches on the purgatory writes nothing
+/// through them, so it needs no clean of its own memory before the MMU goes
+/// off (crates/cachesim/README.md). A static written with the caches on
+/// would be left dirty and then read stale with the MMU off.
+pub fn check_no_writable_data(data: &[u8]) -> Result<(), Error> {
+    let file = ElfFile64::<object::Endianness>::parse(data)?;
+    let mut bad = Vec::new();
+    for section in file.sections() {
+        let object::SectionFlags::Elf { sh_flags, .. } = section.flags() else {
+            continue;
+        };
+        let name = section.name().unwrap_or("?");
+        if sh_flags.contains(elf::SHF_ALLOC.with(elf::SHF_WRITE))
+            && section.size() != 0
+            && !WRITABLE_BY_DESIGN.contains(&name)
+        {
+            bad.push(format!("{name} ({} bytes)", section.size()));
+        }
+    }
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "writable data in the image (the handoff does not clean it before MMU off): {}",
+            bad.join(", ")
+        )))
+    }
 }
 
 /// Relocation types that keep code position independent (PC-relative, or
