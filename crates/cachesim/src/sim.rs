@@ -566,7 +566,11 @@ where
         }
         pairs.push((*dest, srcs));
     }
-    let list_pages: Vec<u64> = (0..4).map(|i| next + (i + 1) * PAGE_SIZE).collect();
+    // One entry per source page and per destination, plus DONE; 511 per
+    // list page (the last word chains to the next page).
+    let entries: u64 = pairs.iter().map(|(_, s)| s.len() as u64 + 1).sum::<u64>() + 1;
+    let n_list = entries.div_ceil(PAGE_SIZE / 8 - 1).max(1);
+    let list_pages: Vec<u64> = (0..n_list).map(|i| next + (i + 1) * PAGE_SIZE).collect();
     let (list, head) = build_entry_list(&pairs, &list_pages);
     for (d, b) in &dests {
         m.add_data_range(*d, b.len() as u64);
