@@ -7,8 +7,14 @@ use std::process::{Command, Output};
 
 use kexec_core::image::{Arm64ImageHeader, ARM64_IMAGE_MAGIC};
 
+fn sysroot_named(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/sysroots")
+        .join(name)
+}
+
 fn sysroot() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sysroots/virt-1g")
+    sysroot_named("virt-1g")
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -202,4 +208,32 @@ fn a_crash_load_needs_a_crash_region() {
     let o = sim("a_crash_load_needs_a_crash_region", &["-p"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Crash kernel"));
+}
+
+#[test]
+fn a_crash_plan_is_simulated_from_the_purgatory_alone() {
+    let dir = scratch("a_crash_plan_is_simulated_from_the_purgatory_alone");
+    let (kernel, initrd) = inputs(&dir);
+    let o = Command::new(env!("CARGO_BIN_EXE_kexec"))
+        .args(["sim", "-p"])
+        .arg(&kernel)
+        .arg("--initrd")
+        .arg(&initrd)
+        .arg("--sysroot")
+        .arg(sysroot_named("virt-1g-crashkernel"))
+        .args(["--config", "a57-like,tx2-slc", "--seeds", "2"])
+        .env("KEXEC_RS_TEST_SEED", "0x5eed")
+        .output()
+        .expect("run kexec");
+    let text = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("(crash load)"), "{text}");
+    assert!(text.contains("the purgatory alone"), "{text}");
+    assert!(text.contains("elfcorehdr"), "{text}");
+    assert!(text.contains("all 2 configuration(s) passed"), "{text}");
 }
