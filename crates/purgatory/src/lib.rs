@@ -1,11 +1,11 @@
 //! The purgatory: `no_std` code for `aarch64-unknown-none` that runs after the
 //! old kernel has let go and before the new one starts.
 //!
-//! It owns the handoff: build identity page tables and enable the caches,
+//! It owns the handoff: build identity page tables, clean+invalidate every
+//! segment to the PoC by VA and invalidate the I-cache, enable the caches,
 //! verify the SHA-256 of every segment (ARMv8 SHA2 instructions when
-//! `ID_AA64ISAR0_EL1` reports them), clean everything the next kernel reads to
-//! the PoC by VA, turn the MMU and caches off, invalidate the I-cache, and
-//! enter the kernel with x0 = DTB, x1–x3 = 0 as Documentation/arch/arm64/booting.rst
+//! `ID_AA64ISAR0_EL1` reports them), turn the MMU and caches off, and enter
+//! the kernel with x0 = DTB, x1–x3 = 0 as Documentation/arch/arm64/booting.rst
 //! requires. The sequence itself is [`handoff::handoff`]; this crate only
 //! provides the CPU's implementation of [`handoff::Machine`] (`cpu::Cpu`),
 //! the SHA2-instruction compression function (`sha2_hw`) and, in
