@@ -365,30 +365,6 @@ pub(crate) struct PlanInput<'a> {
     pub purgatory: PurgatoryOptions,
 }
 
-/// The Image as an owned buffer without a second copy of the kernel: a
-/// plain Image (or an uncompressed UKI `.linux`) is borrowed from the file,
-/// whose buffer is then cut down to it and reused. Peak memory stays at the
-/// size of the input, as with kexec-tools.
-fn image_without_copy(file: Vec<u8>, image: std::borrow::Cow<'_, [u8]>) -> Vec<u8> {
-    let span = match &image {
-        std::borrow::Cow::Owned(_) => None,
-        std::borrow::Cow::Borrowed(b) => {
-            let offset = (b.as_ptr() as usize).wrapping_sub(file.as_ptr() as usize);
-            (offset.checked_add(b.len()).is_some_and(|end| end <= file.len()))
-                .then_some((offset, b.len()))
-        }
-    };
-    match (span, image) {
-        (Some((offset, len)), _) => {
-            let mut file = file;
-            file.truncate(offset + len);
-            file.drain(..offset);
-            file
-        }
-        (None, image) => image.into_owned(),
-    }
-}
-
 /// A plan and the bytes of every segment (what `kexec_load` is given).
 #[derive(Debug)]
 pub(crate) struct Planned {
@@ -618,12 +594,10 @@ pub(crate) fn plan_load(
     if built.uart.is_none() {
         notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());
     }
-    let kernel_format = kernel.format.to_string();
-    let kernel_image = image_without_copy(kernel_bytes, kernel.image);
     Ok(Planned {
         built,
-        kernel_format,
-        kernel_image,
+        kernel_format: kernel.format.to_string(),
+        kernel_image: kernel.image.into_owned(),
         initrd: initrd_file,
         elfcorehdr,
         cmdline: new_cmdline,
