@@ -110,8 +110,18 @@ pub fn relocate_new_kernel<M: Cpu + ?Sized>(
     cpu.enter_kernel(entry, x0)
 }
 
+/// How many list pages [`build_entry_list`] fills for `segments`: one entry
+/// per destination and per source page, plus `IND_DONE`, 511 per page (the
+/// last word of a full page chains to the next).
+pub fn list_pages_needed(segments: &[(u64, Vec<u64>)]) -> usize {
+    let entries: usize = segments.iter().map(|(_, s)| s.len() + 1).sum::<usize>() + 1;
+    let per_page = usize::try_from(PAGE_SIZE / 8).unwrap_or(512) - 1;
+    entries.div_ceil(per_page).max(1)
+}
+
 /// Build an entry list for `(dest, source pages)` pairs: returns the list
 /// pages' contents, to be placed at `list_pages[i]`, and kimage->head.
+/// `list_pages` needs [`list_pages_needed`] entries.
 pub fn build_entry_list(segments: &[(u64, Vec<u64>)], list_pages: &[u64]) -> (Vec<Vec<u64>>, u64) {
     let per_page = usize::try_from(PAGE_SIZE / 8).unwrap_or(512);
     let mut words: Vec<u64> = Vec::new();
@@ -159,5 +169,22 @@ mod tests {
         assert_eq!(pages[1].last(), Some(&IND_DONE));
         // 1 destination + 600 sources + DONE, 511 of them on page 0.
         assert_eq!(pages[1].len(), 602 - 511);
+    }
+
+    #[test]
+    fn list_pages_needed_covers_big_plans() {
+        // A 33 MB kernel is ~8000 source pages: 16 list pages, every
+        // indirection pointing at one of them (none at page 0).
+        for n in [1u64, 509, 510, 511, 600, 8046] {
+            let srcs: Vec<u64> = (0..n).map(|i| 0x9000_0000 + i * PAGE_SIZE).collect();
+            let segs = [(0x4000_0000, srcs)];
+            let need = list_pages_needed(&segs);
+            let pages: Vec<u64> = (1..=need as u64).map(|i| i * PAGE_SIZE).collect();
+            let (list, _) = build_entry_list(&segs, &pages);
+            assert_eq!(list.len(), need, "{n} sources");
+            for w in list.iter().flatten().filter(|w| *w & IND_INDIRECTION != 0) {
+                assert!(pages.contains(&(w & !(PAGE_SIZE - 1))), "{n}: {w:#x}");
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::config::CacheConfig;
 use crate::cost::{counters_delta, CostModel, PhaseCost, Report};
 use crate::machine::{Adversary, Counters, DcOp, IcOp, Level, Machine, Sctlr, SetWayOp, PAGE_SIZE};
 use crate::mutate::{Mutant, Mutation, Site};
-use crate::relocate::{build_entry_list, relocate_new_kernel, RelocStyle};
+use crate::relocate::{build_entry_list, list_pages_needed, relocate_new_kernel, RelocStyle};
 use crate::rng::Rng;
 use handoff::pagetable::MemAttr;
 use handoff::sha256::sha256_soft;
@@ -566,10 +566,7 @@ where
         }
         pairs.push((*dest, srcs));
     }
-    // One entry per source page and per destination, plus DONE; 511 per
-    // list page (the last word chains to the next page).
-    let entries: u64 = pairs.iter().map(|(_, s)| s.len() as u64 + 1).sum::<u64>() + 1;
-    let n_list = entries.div_ceil(PAGE_SIZE / 8 - 1).max(1);
+    let n_list = list_pages_needed(&pairs) as u64;
     let list_pages: Vec<u64> = (0..n_list).map(|i| next + (i + 1) * PAGE_SIZE).collect();
     let (list, head) = build_entry_list(&pairs, &list_pages);
     for (d, b) in &dests {
