@@ -365,6 +365,17 @@ pub(crate) struct PlanInput<'a> {
     pub purgatory: PurgatoryOptions,
 }
 
+/// Where `image` lies inside `file`, if it is a slice of it (a plain Image,
+/// or an uncompressed UKI `.linux`, is borrowed from the file): then the
+/// file's buffer is reused for it instead of copying the kernel, and peak
+/// memory stays at the size of the input, as with kexec-tools. A
+/// decompressed Image lives elsewhere and gives `None`.
+fn image_span(file: &[u8], image: &[u8]) -> Option<(usize, usize)> {
+    let offset = (image.as_ptr() as usize).checked_sub(file.as_ptr() as usize)?;
+    let end = offset.checked_add(image.len())?;
+    (end <= file.len()).then_some((offset, image.len()))
+}
+
 /// A plan and the bytes of every segment (what `kexec_load` is given).
 #[derive(Debug)]
 pub(crate) struct Planned {
@@ -594,10 +605,20 @@ pub(crate) fn plan_load(
     if built.uart.is_none() {
         notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());
     }
+    let kernel_format = kernel.format.to_string();
+    let kernel_image = match image_span(&kernel_bytes, &kernel.image) {
+        None => kernel.image.into_owned(),
+        Some((offset, len)) => {
+            let mut file = kernel_bytes;
+            file.truncate(offset + len);
+            file.drain(..offset);
+            file
+        }
+    };
     Ok(Planned {
         built,
-        kernel_format: kernel.format.to_string(),
-        kernel_image: kernel.image.into_owned(),
+        kernel_format,
+        kernel_image,
         initrd: initrd_file,
         elfcorehdr,
         cmdline: new_cmdline,
