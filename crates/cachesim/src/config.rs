@@ -231,6 +231,128 @@ impl fmt::Display for CacheConfig {
     }
 }
 
+/// Why a configuration file was refused (line numbers count from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A line is not `key = value` (or a `#` comment, or blank).
+    Syntax(usize),
+    /// A key the format does not have.
+    UnknownKey(usize, String),
+    /// A value that does not fit its key.
+    BadValue(usize, String),
+    /// `base` names no configuration.
+    UnknownBase(usize, String),
+    /// No `name = ...` line.
+    MissingName,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Syntax(l) => write!(f, "line {l}: expected `key = value`"),
+            ConfigError::UnknownKey(l, k) => write!(f, "line {l}: unknown key {k:?}"),
+            ConfigError::BadValue(l, k) => write!(f, "line {l}: bad value for {k}"),
+            ConfigError::UnknownBase(l, b) => write!(f, "line {l}: unknown base {b:?}"),
+            ConfigError::MissingName => f.write_str("no `name = ...` line"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl CacheConfig {
+    /// A configuration from text (`kexec sim --config FILE`): `key = value`
+    /// lines, `#` comments. Keys: `name` (required), `summary`, `base` (a
+    /// named configuration to start from, default `a57-like`), `d_line`
+    /// and `i_line` (bytes: a power of two, 16..=2048, the CTR_EL0 range),
+    /// `idc`, `dic`, `falkor_e1041` (`true`/`false`), `icache` (`pipt`,
+    /// `vipt:COLOURS`, `asid`), `system_cache` (`none`, `honours-va`,
+    /// `ignores-va`).
+    ///
+    /// The name and summary are leaked to get the `'static` strings the
+    /// report carries: call it a handful of times per process, not in a loop.
+    pub fn from_text(text: &str) -> Result<Self, ConfigError> {
+        let mut lines = Vec::new();
+        let mut base = None;
+        for (i, raw) in text.lines().enumerate() {
+            let n = i + 1;
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (k, v) = line.split_once('=').ok_or(ConfigError::Syntax(n))?;
+            let (k, v) = (k.trim(), v.trim());
+            if k == "base" {
+                base = Some(Self::named(v).ok_or_else(|| ConfigError::UnknownBase(n, v.into()))?);
+            } else {
+                lines.push((n, k, v));
+            }
+        }
+        let mut c = base.unwrap_or_else(|| Self::named("a57-like").expect("a57-like exists"));
+        let based_on = c.name;
+        let mut name = None;
+        let mut summary = None;
+        for (n, k, v) in lines {
+            let bad = || ConfigError::BadValue(n, k.to_owned());
+            let flag = |v: &str| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(bad()),
+            };
+            let line_size = |v: &str| {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|b| b.is_power_of_two() && (16..=2048).contains(b))
+                    .ok_or_else(bad)
+            };
+            match k {
+                "name" if !v.is_empty() => name = Some(v),
+                "summary" => summary = Some(v),
+                "d_line" => c.d_line = line_size(v)?,
+                "i_line" => c.i_line = line_size(v)?,
+                "idc" => c.idc = flag(v)?,
+                "dic" => c.dic = flag(v)?,
+                "falkor_e1041" => c.falkor_e1041 = flag(v)?,
+                "icache" => {
+                    c.icache = match v.split_once(':') {
+                        None if v == "pipt" => ICachePolicy::Pipt,
+                        None if v == "asid" => ICachePolicy::AsidTagged,
+                        Some(("vipt", colours)) => ICachePolicy::Vipt {
+                            colours: colours
+                                .parse::<u64>()
+                                .ok()
+                                .filter(|c| c.is_power_of_two() && *c >= 2)
+                                .ok_or_else(bad)?,
+                        },
+                        _ => return Err(bad()),
+                    }
+                }
+                "system_cache" => {
+                    c.system_cache = match v {
+                        "none" => None,
+                        "honours-va" => Some(SystemCache::HonoursVa),
+                        "ignores-va" => Some(SystemCache::IgnoresVa),
+                        _ => return Err(bad()),
+                    }
+                }
+                "name" => return Err(bad()),
+                _ => return Err(ConfigError::UnknownKey(n, k.to_owned())),
+            }
+        }
+        c.name = Box::leak(
+            name.ok_or(ConfigError::MissingName)?
+                .to_owned()
+                .into_boxed_str(),
+        );
+        let summary = summary.map_or_else(
+            || format!("from a configuration file (based on {based_on})"),
+            str::to_owned,
+        );
+        c.summary = Box::leak(summary.into_boxed_str());
+        Ok(c)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +366,37 @@ mod tests {
         );
         let n1 = CacheConfig::named("n1-idc-dic").map(|c| c.ctr_el0());
         assert_eq!(n1, Some(0xb004_c004));
+    }
+
+    #[test]
+    fn config_files_parse_and_refuse_nonsense() {
+        let c = CacheConfig::from_text(
+            "# a board\nname = my-soc\nbase = tx2-slc\nd_line = 128\ni_line = 32\n\
+             icache = vipt:8\nidc = true\nfalkor_e1041 = true\n",
+        )
+        .expect("parses");
+        assert_eq!(c.name, "my-soc");
+        assert_eq!((c.d_line, c.i_line, c.idc, c.dic), (128, 32, true, false));
+        assert_eq!(c.icache, ICachePolicy::Vipt { colours: 8 });
+        assert_eq!(c.system_cache, Some(SystemCache::HonoursVa));
+        assert!(c.falkor_e1041);
+        assert_eq!(
+            CacheConfig::from_text("d_line = 64"),
+            Err(ConfigError::MissingName)
+        );
+        assert_eq!(
+            CacheConfig::from_text("name = x\nd_line = 48"),
+            Err(ConfigError::BadValue(2, "d_line".into()))
+        );
+        assert_eq!(
+            CacheConfig::from_text("name = x\nways = 4"),
+            Err(ConfigError::UnknownKey(2, "ways".into()))
+        );
+        assert_eq!(
+            CacheConfig::from_text("name = x\nbase = nope"),
+            Err(ConfigError::UnknownBase(2, "nope".into()))
+        );
+        assert_eq!(CacheConfig::from_text("name"), Err(ConfigError::Syntax(1)));
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub mod rng;
 pub mod sim;
 
 pub use check::{Rule, Violation};
-pub use config::{CacheConfig, ICachePolicy, SystemCache};
+pub use config::{CacheConfig, ConfigError, ICachePolicy, SystemCache};
 pub use cost::Report;
 pub use machine::{DcOp, Event, IcOp, Level, Machine, Sctlr, SetWayOp};
 pub use sim::{

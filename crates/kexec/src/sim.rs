@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! kexec sim KERNEL [--initrd F] [--append S | --reuse-cmdline] [--dtb F] [-p] [-i]
-//!           [--sysroot DIR] [--config NAME[,NAME..]|all] [--seeds N] [--full] [--json]
+//!           [--sysroot DIR] [--config NAME|FILE[,..]|all] [--seeds N] [--full] [--json]
 //! ```
 //!
 //! The plan is made by the loader's own code path ([`crate::plan_load`]);
@@ -76,9 +76,10 @@ pub struct SimArgs {
     /// Read the system state from DIR instead of / (see `capture-sysroot`).
     #[arg(long, value_name = "DIR")]
     sysroot: Option<PathBuf>,
-    /// Cache configurations: `all` (every correctly behaving one) or names
-    /// separated by commas (see the list printed for an unknown name).
-    #[arg(long, default_value = "all", value_name = "NAME|all")]
+    /// Cache configurations: `all` (every correctly behaving one), or names
+    /// or configuration files (`key = value` lines, see
+    /// `cachesim::CacheConfig::from_text`) separated by commas.
+    #[arg(long, default_value = "all", value_name = "NAME|FILE|all")]
     config: String,
     /// Adversary seeds per configuration.
     #[arg(long, default_value_t = 8, value_name = "N")]
@@ -255,11 +256,29 @@ fn configs(spec: &str) -> Result<Vec<CacheConfig>, Failure> {
     }
     spec.split(',')
         .map(|n| {
-            CacheConfig::named(n.trim()).ok_or_else(|| {
-                Failure::input(
+            let n = n.trim();
+            if let Some(c) = CacheConfig::named(n) {
+                return Ok(c);
+            }
+            let path = std::path::Path::new(n);
+            if !path.is_file() {
+                return Err(Failure::input(
                     "--config",
-                    format!("unknown cache configuration {n:?}"),
-                    format!("one of: all, {}", CacheConfig::names().join(", ")),
+                    format!("no cache configuration or file {n:?}"),
+                    format!(
+                        "one of: all, {}, or a file of `key = value` lines",
+                        CacheConfig::names().join(", ")
+                    ),
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::input(n, format!("cannot read: {e}"), "check the path"))?;
+            CacheConfig::from_text(&text).map_err(|e| {
+                Failure::input(
+                    n,
+                    e,
+                    "keys: name, summary, base, d_line, i_line, idc, dic, icache, \
+                     system_cache, falkor_e1041",
                 )
             })
         })

@@ -237,3 +237,33 @@ fn a_crash_plan_is_simulated_from_the_purgatory_alone() {
     assert!(text.contains("elfcorehdr"), "{text}");
     assert!(text.contains("all 2 configuration(s) passed"), "{text}");
 }
+
+#[test]
+fn a_configuration_file_is_accepted() {
+    let dir = scratch("a_configuration_file_is_accepted.conf");
+    let conf = dir.join("board.conf");
+    std::fs::write(
+        &conf,
+        "# a made-up board\nname = board-x\nbase = tx2-slc\nd_line = 128\nicache = vipt:8\n",
+    )
+    .unwrap();
+    let spec = format!("{},slc-128", conf.display());
+    let o = sim(
+        "a_configuration_file_is_accepted",
+        &["--config", &spec, "--seeds", "1"],
+    );
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("PASS  board-x (CTR_EL0=0x8005"), "{text}");
+    assert!(
+        text.contains("from a configuration file (based on tx2-slc)"),
+        "{text}"
+    );
+    std::fs::write(&conf, "name = board-x\nd_line = 48\n").unwrap();
+    let o = sim(
+        "a_configuration_file_is_accepted",
+        &["--config", &conf.display().to_string()],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("line 2: bad value for d_line"));
+}
