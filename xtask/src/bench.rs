@@ -284,6 +284,31 @@ pub fn run(assets: &Assets, loaders: &[Loader], reps: usize, large_mib: u32) -> 
     Ok(rows)
 }
 
+/// The cache-maintenance cost model of `kexec sim` (crates/cachesim) for the
+/// same kernel on the captured 1 GiB machine, every byte simulated: the ops
+/// and bytes per cache level and the estimated cycles, as a Markdown section.
+pub fn cost_model_section(assets: &Assets) -> Result<String> {
+    announce("cachesim cost model: kexec sim --full on fixtures/sysroots/virt-1g");
+    crate::util::run(crate::util::cargo().args(["build", "--quiet", "--release", "-p", "kexec"]))?;
+    let kexec = crate::util::target_dir().join("release").join("kexec");
+    let sysroot = crate::util::workspace_root().join("fixtures/sysroots/virt-1g");
+    let out = std::process::Command::new(&kexec)
+        .arg("sim")
+        .arg(&assets.kernel.image)
+        .arg("--sysroot")
+        .arg(&sysroot)
+        .args(["--config", "a57-like", "--seeds", "1", "--full"])
+        .output()
+        .with_context(|| format!("running {}", kexec.display()))?;
+    if !out.status.success() {
+        bail!("kexec sim failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(format!(
+        "\n### Cache maintenance at the handoff (cachesim cost model)\n\n```text\n{}```\n",
+        String::from_utf8_lossy(&out.stdout)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

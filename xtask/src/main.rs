@@ -141,7 +141,8 @@ fn bench(reps: usize, large_mib: u32, reference_only: bool) -> Result<()> {
         &[Loader::KexecTools, Loader::Ours]
     };
     let rows = xtask::bench::run(&assets, loaders, reps, large_mib)?;
-    let table = xtask::bench::markdown(&rows);
+    let mut table = xtask::bench::markdown(&rows);
+    table.push_str(&xtask::bench::cost_model_section(&assets)?);
     let dir = xtask::util::target_dir();
     std::fs::write(dir.join("bench.md"), &table)?;
     std::fs::write(dir.join("bench.json"), xtask::bench::json(&rows))?;
