@@ -112,20 +112,7 @@ pub fn build_base(assets: &Assets) -> Result<PathBuf> {
 /// Build the static arm64 `kxt-probe` helper and return its path.
 fn build_probe() -> Result<PathBuf> {
     announce("building kxt-probe for aarch64-unknown-linux-musl");
-    let target = "aarch64-unknown-linux-musl";
-    crate::util::run(crate::util::cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "guest-probe",
-        "--target",
-        target,
-    ]))?;
-    Ok(crate::util::target_dir()
-        .join(target)
-        .join("release")
-        .join("kxt-probe"))
+    crate::util::build_static_arm64("guest-probe", "kxt-probe")
 }
 
 /// Every NEEDED library of `binary`, recursively, by soname.

@@ -309,20 +309,7 @@ const CHECK_HELPER: &str = r#"check() {
 
 /// The static arm64 `kexec` binary of crates/kexec, built for the guest.
 pub fn build_our_kexec() -> Result<PathBuf> {
-    let target = "aarch64-unknown-linux-musl";
-    crate::util::run(crate::util::cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "-p",
-        "kexec",
-        "--target",
-        target,
-    ]))?;
-    Ok(crate::util::target_dir()
-        .join(target)
-        .join("release")
-        .join("kexec"))
+    crate::util::build_static_arm64("kexec", "kexec")
 }
 
 fn gzip_file(from: &Path, to: &Path) -> Result<()> {

@@ -75,3 +75,21 @@ pub fn target_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))
 }
+
+/// The static arm64 Linux target of the guest binaries.
+pub const GUEST_TARGET: &str = "aarch64-unknown-linux-musl";
+
+/// Build `package` as a static arm64 binary (release) and return the path of
+/// its executable `bin`.
+pub fn build_static_arm64(package: &str, bin: &str) -> Result<PathBuf> {
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        package,
+        "--target",
+        GUEST_TARGET,
+    ]))?;
+    Ok(target_dir().join(GUEST_TARGET).join("release").join(bin))
+}
