@@ -277,20 +277,4 @@ name = "elfcore"
         assert_eq!(newest_artifact(&dir.join("missing"), before), None);
         fs::remove_dir_all(dir).unwrap();
     }
-
-    /// `XTASK_FUZZ_SECONDS=5 cargo test -p xtask --lib fuzz::tests::fuzz_every_target -- --ignored --nocapture`:
-    /// the whole [`run`] for real. Skipped unless the variable is set, so the
-    /// QEMU suite (`cargo test -p xtask -- --ignored`) does not fuzz.
-    #[test]
-    #[ignore = "fuzzes every target: set XTASK_FUZZ_SECONDS"]
-    fn fuzz_every_target() {
-        let Some(seconds) = std::env::var("XTASK_FUZZ_SECONDS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-        else {
-            eprintln!("skipping: XTASK_FUZZ_SECONDS is not set");
-            return;
-        };
-        run(seconds).unwrap();
-    }
 }

@@ -190,9 +190,18 @@ fn test(no_e2e: bool, fuzz_seconds: u64) -> Result<()> {
     if no_e2e {
         return Ok(());
     }
-    announce("QEMU end-to-end suite (cargo test -p xtask -- --ignored)");
+    announce("QEMU end-to-end suite (cargo test -p xtask --test '*' -- --ignored)");
     run(cargo()
-        .args(["test", "-p", "xtask", "--", "--ignored", "--test-threads=1"])
+        .args([
+            "test",
+            "-p",
+            "xtask",
+            "--test",
+            "*",
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ])
         .env(test_assets::REQUIRE_ENV, "1"))?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! QEMU end-to-end tests. They boot real Debian arm64 kernels, so they are
 //! `#[ignore]`d in a plain `cargo test` and run by `cargo xtask test`
-//! (`cargo test -p xtask -- --ignored`) after `cargo xtask setup`.
+//! (`cargo test -p xtask --test '*' -- --ignored`) after `cargo xtask setup`.
 
 use xtask::scenario::{
     check_kernel, CmdlineMode, Expectations, Hop, KexecScenario, Loader, PayloadFormat,
