@@ -84,8 +84,9 @@ pub struct Segment {
     pub bufsz: u64,
     /// Bytes reserved at `mem` (`memsz`); the rest after `bufsz` is zeroed.
     pub memsz: u64,
-    /// SHA-256 of the `bufsz` bytes.
-    pub sha256: [u8; 32],
+    /// SHA-256 of the `bufsz` bytes; `None` when the plan was made without
+    /// digests (`kexec -i`: nothing will verify them).
+    pub sha256: Option<[u8; 32]>,
 }
 
 impl Segment {
@@ -94,9 +95,10 @@ impl Segment {
         MemoryRange::with_size(self.mem, self.memsz)
     }
 
-    /// The digest in lower-case hex.
-    pub fn sha256_hex(&self) -> String {
-        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+    /// The digest in lower-case hex, if computed.
+    pub fn sha256_hex(&self) -> Option<String> {
+        self.sha256
+            .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
     }
 }
 
@@ -380,6 +382,7 @@ pub struct Planner {
     kernel: Option<KernelFacts>,
     dtb: Option<(u64, Option<MemoryRange>)>,
     entry: Option<u64>,
+    digests: bool,
 }
 
 impl Planner {
@@ -395,7 +398,15 @@ impl Planner {
             kernel: None,
             dtb: None,
             entry: None,
+            digests: true,
         }
+    }
+
+    /// Do not compute segment digests (for `kexec -i`, whose purgatory does
+    /// not verify): hashing hundreds of MiB is most of a load's time.
+    pub fn without_digests(mut self) -> Self {
+        self.digests = false;
+        self
     }
 
     fn free(&self) -> Vec<MemoryRange> {
@@ -443,7 +454,7 @@ impl Planner {
             mem,
             bufsz: bytes.len() as u64,
             memsz,
-            sha256: Sha256::digest(bytes).into(),
+            sha256: self.digests.then(|| Sha256::digest(bytes).into()),
         });
         Ok(())
     }
@@ -928,6 +939,9 @@ pub fn memory_for(map: &crate::iomem::MemoryMap, mode: LoadMode) -> Option<Vec<M
 pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     let at = |kind| move |error| BuildError::Place { kind, error };
     let mut planner = Planner::new(&req.memory, req.mode);
+    if matches!(req.purgatory, Some((_, options)) if options.no_verify) {
+        planner = planner.without_digests();
+    }
     planner
         .place_kernel(req.kernel.source, req.kernel.bytes, req.kernel_facts)
         .map_err(at(SegmentKind::Kernel))?;
@@ -975,7 +989,11 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
             error: Error::Missing(SegmentKind::Dtb),
         })?;
         let params = crate::purgatory::handoff_params(
-            planner.segments.iter().map(|s| (s.mem, s.bufsz, s.sha256)),
+            // Without digests the purgatory is told not to verify (NO_VERIFY).
+            planner
+                .segments
+                .iter()
+                .map(|s| (s.mem, s.bufsz, s.sha256.unwrap_or_default())),
             kernel_entry,
             dtb_addr,
             uart,

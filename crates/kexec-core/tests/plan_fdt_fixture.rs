@@ -213,7 +213,10 @@ fn build_on_qemu_virt() {
     // the lowest 2 MiB aligned base after it is 0x41800000.
     assert_eq!(plan.segment(SegmentKind::Kernel).unwrap().mem, 0x4180_0000);
     let dtb = plan.segment(SegmentKind::Dtb).unwrap();
-    assert_eq!(dtb.sha256, <[u8; 32]>::from(Sha256::digest(&built.dtb.dtb)));
+    assert_eq!(
+        dtb.sha256,
+        Some(<[u8; 32]>::from(Sha256::digest(&built.dtb.dtb)))
+    );
     let initrd_seg = plan.segment(SegmentKind::Initrd).unwrap();
     assert_eq!(
         fdt::chosen_initrd(&built.dtb.dtb).unwrap(),
@@ -228,7 +231,7 @@ fn build_on_qemu_virt() {
     assert_eq!(purg.bufsz, 8 << 10);
     // Its header now carries what it needs to verify and enter the kernel.
     let bytes = built.purgatory.as_deref().unwrap();
-    assert_eq!(purg.sha256, <[u8; 32]>::from(Sha256::digest(bytes)));
+    assert_eq!(purg.sha256, Some(<[u8; 32]>::from(Sha256::digest(bytes))));
     let header = handoff::PurgatoryHeader::decode(&bytes[handoff::HEADER_OFFSET..]).unwrap();
     let params = header.params;
     assert_eq!(params.entry, plan.segment(SegmentKind::Kernel).unwrap().mem);
@@ -248,7 +251,7 @@ fn build_on_qemu_virt() {
         [SegmentKind::Kernel, SegmentKind::Initrd, SegmentKind::Dtb]
             .iter()
             .map(|k| plan.segment(*k).unwrap())
-            .map(|s| (s.mem, s.bufsz, s.sha256))
+            .map(|s| (s.mem, s.bufsz, s.sha256.unwrap()))
             .collect();
     assert_eq!(verified, expected, "every other segment is verified");
     // Deterministic.

@@ -73,7 +73,8 @@ struct JsonSegment<'a> {
     end: String,
     bufsz: u64,
     memsz: u64,
-    sha256: String,
+    /// `null` with `-i`.
+    sha256: Option<String>,
 }
 
 impl<'a> From<&'a Segment> for JsonSegment<'a> {
@@ -229,7 +230,8 @@ impl Report<'_> {
                 s.range().to_string(),
                 human_size(s.bufsz),
                 human_size(s.memsz),
-                s.sha256_hex()[..16].to_owned(),
+                s.sha256_hex()
+                    .map_or_else(|| "(not computed)".to_owned(), |h| h[..16].to_owned()),
             ]);
         }
         out.push_str(&table.to_string());
