@@ -291,8 +291,10 @@ pub fn check_code(m: &Machine, seed: u64, code: Expected<'_>) -> Result<(), Viol
     Ok(())
 }
 
-/// The register and SCTLR rules at the branch to the kernel.
-pub fn check_cpu(m: &Machine, seed: u64, dtb: u64) -> Result<(), Violation> {
+/// The SCTLR rules at a branch with the MMU off: the last SCTLR write is
+/// synchronised (an ISB followed it) and M and C are clear. `at` names the
+/// branch in the message ("to the kernel", "to the purgatory").
+pub fn check_mmu_off(m: &Machine, seed: u64, at: &str) -> Result<(), Violation> {
     if let Some(s) = m.pending_sctlr() {
         return Err(Violation::new(
             m,
@@ -300,7 +302,7 @@ pub fn check_cpu(m: &Machine, seed: u64, dtb: u64) -> Result<(), Violation> {
             Rule::SctlrNotSynchronised,
             None,
             Location::Register,
-            format!("SCTLR write {s} issued but no ISB before the branch"),
+            format!("SCTLR write {s} issued but no ISB before the branch {at}"),
         ));
     }
     let s = m.sctlr();
@@ -311,9 +313,15 @@ pub fn check_cpu(m: &Machine, seed: u64, dtb: u64) -> Result<(), Violation> {
             Rule::MmuOn,
             None,
             Location::Register,
-            format!("SCTLR is {s} at the branch"),
+            format!("SCTLR is {s} at the branch {at}"),
         ));
     }
+    Ok(())
+}
+
+/// The register and SCTLR rules at the branch to the kernel.
+pub fn check_cpu(m: &Machine, seed: u64, dtb: u64) -> Result<(), Violation> {
+    check_mmu_off(m, seed, "to the kernel")?;
     let r = m.regs();
     if r != [dtb, 0, 0, 0] {
         return Err(Violation::new(

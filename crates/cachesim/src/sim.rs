@@ -3,7 +3,8 @@
 //! at kernel entry.
 
 use crate::check::{
-    check_code, check_cpu, check_data, execute_and_compare, Expected, Location, Rule, Violation,
+    check_code, check_cpu, check_data, check_mmu_off, execute_and_compare, Expected, Location,
+    Rule, Violation,
 };
 use crate::config::CacheConfig;
 use crate::cost::{counters_delta, CostModel, PhaseCost, Report};
@@ -843,7 +844,7 @@ pub fn run_with(
                     addr: lay.purg_image.0,
                     bytes: &lay.purg_image.1,
                 };
-                check_cpu_off(m, seed)?;
+                check_mmu_off(m, seed, "to the purgatory")?;
                 check_code(m, seed, code)?;
                 execute_and_compare(m, seed, code, lay.purg_image.1.len())?;
             }
@@ -1024,31 +1025,6 @@ fn run_purgatory(
             None,
             Location::Register,
             "the purgatory returned without entering the kernel".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn check_cpu_off(m: &Machine, seed: u64) -> Result<(), Violation> {
-    if let Some(s) = m.pending_sctlr() {
-        return Err(Violation::new(
-            m,
-            seed,
-            Rule::SctlrNotSynchronised,
-            None,
-            Location::Register,
-            format!("SCTLR write {s} not synchronised at the branch to the purgatory"),
-        ));
-    }
-    let s = m.sctlr();
-    if s.m || s.c {
-        return Err(Violation::new(
-            m,
-            seed,
-            Rule::MmuOn,
-            None,
-            Location::Register,
-            format!("SCTLR {s} at the branch to the purgatory"),
         ));
     }
     Ok(())
