@@ -72,9 +72,6 @@ struct Args {
     /// Exit 0 if a kernel is loaded (with -p: a crash kernel), 1 if not.
     #[arg(short = 'S', long = "status", conflicts_with_all = ["load", "dry_run"])]
     status: bool,
-    /// Do not verify segment digests in the purgatory before booting.
-    #[arg(short = 'i', long = "no-checks")]
-    no_checks: bool,
     /// Use kexec_file_load: the kernel reads, verifies and places the image
     /// (needed under lockdown; the kernel must have CONFIG_KEXEC_FILE).
     #[arg(
@@ -100,19 +97,8 @@ struct Args {
     purgatory_no_caches: bool,
     /// The kernel: Image, Image.gz/.zst/.xz/.lz4, EFI zboot, ELF vmlinux or UKI.
     kernel: Option<PathBuf>,
-    /// Initial ramdisk for the new kernel.
-    #[arg(long, visible_alias = "ramdisk", value_name = "FILE")]
-    initrd: Option<PathBuf>,
-    /// Command line for the new kernel; repeatable, joined with spaces.
-    #[arg(long = "append", visible_alias = "command-line", value_name = "S")]
-    append: Vec<String>,
-    /// Start from the running kernel's command line (minus BOOT_IMAGE=, initrd=,
-    /// elfcorehdr=, and crashkernel= for -p).
-    #[arg(long)]
-    reuse_cmdline: bool,
-    /// Device tree to pass instead of the running one (/sys/firmware/fdt).
-    #[arg(long, value_name = "FILE")]
-    dtb: Option<PathBuf>,
+    #[command(flatten)]
+    plan: PlanOptions,
     /// Print the plan; make no system call.
     #[arg(long)]
     dry_run: bool,
@@ -137,8 +123,30 @@ enum Command {
     Sim(sim::SimArgs),
 }
 
-impl Args {
-    fn plan_input(&self) -> PlanInput<'_> {
+/// The options that shape a load plan, shared by `-l`/`-p` and `kexec sim`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PlanOptions {
+    /// Initial ramdisk for the new kernel.
+    #[arg(long, visible_alias = "ramdisk", value_name = "FILE")]
+    initrd: Option<PathBuf>,
+    /// Command line for the new kernel; repeatable, joined with spaces.
+    #[arg(long = "append", visible_alias = "command-line", value_name = "S")]
+    append: Vec<String>,
+    /// Start from the running kernel's command line (minus BOOT_IMAGE=, initrd=,
+    /// elfcorehdr=, and crashkernel= for -p).
+    #[arg(long)]
+    reuse_cmdline: bool,
+    /// Device tree to pass instead of the running one (/sys/firmware/fdt).
+    #[arg(long, value_name = "FILE")]
+    dtb: Option<PathBuf>,
+    /// Do not verify segment digests in the purgatory before booting.
+    #[arg(short = 'i', long = "no-checks")]
+    no_checks: bool,
+}
+
+impl PlanOptions {
+    /// The planner's input; `purgatory` carries the switches beyond `-i`.
+    pub(crate) fn input(&self, purgatory: PurgatoryOptions) -> PlanInput<'_> {
         PlanInput {
             initrd: self.initrd.as_deref(),
             append: &self.append,
@@ -146,11 +154,33 @@ impl Args {
             dtb: self.dtb.as_deref(),
             purgatory: PurgatoryOptions {
                 no_verify: self.no_checks,
-                force_soft_sha256: self.purgatory_soft_sha256,
-                no_caches: self.purgatory_no_caches,
+                ..purgatory
             },
         }
     }
+}
+
+impl Args {
+    fn plan_input(&self) -> PlanInput<'_> {
+        self.plan.input(PurgatoryOptions {
+            force_soft_sha256: self.purgatory_soft_sha256,
+            no_caches: self.purgatory_no_caches,
+            ..PurgatoryOptions::default()
+        })
+    }
+}
+
+/// `--reuse-cmdline`: the running kernel's command line (from `root`)
+/// without what must not be passed on; `None` without the option.
+fn reused_cmdline(reuse: bool, root: &Sysroot, mode: LoadMode) -> Result<Option<String>, Failure> {
+    if !reuse {
+        return Ok(None);
+    }
+    let text = read_state(root, sysroot::CMDLINE, "--reuse-cmdline needs it")?;
+    Ok(Some(cmdline::reused(
+        &String::from_utf8_lossy(&text),
+        mode == LoadMode::Crash,
+    )))
 }
 
 fn main() -> ExitCode {
@@ -226,20 +256,12 @@ fn run(args: &Args) -> Result<String, Failure> {
         ));
     }
     let out = if args.kexec_file_syscall && !args.dry_run {
-        let reused = if args.reuse_cmdline {
-            let text = read_state(&sysroot, sysroot::CMDLINE, "--reuse-cmdline needs it")?;
-            Some(cmdline::reused(
-                &String::from_utf8_lossy(&text),
-                target == LoadMode::Crash,
-            ))
-        } else {
-            None
-        };
-        let line = cmdline::build(reused.as_deref(), &args.append)
+        let reused = reused_cmdline(args.plan.reuse_cmdline, &sysroot, target)?;
+        let line = cmdline::build(reused.as_deref(), &args.plan.append)
             .map_err(|e| Failure::input("command line", &e, "shorten it"))?;
         load::file_load(
             kernel_path,
-            args.initrd.as_deref(),
+            args.plan.initrd.as_deref(),
             &line.unwrap_or_default(),
             target,
         )?;
@@ -507,13 +529,7 @@ pub(crate) fn plan_load(
     });
 
     // Command line.
-    let crash_load = mode == LoadMode::Crash;
-    let reused = if args.reuse_cmdline {
-        let text = read_state(root, sysroot::CMDLINE, "--reuse-cmdline needs it")?;
-        Some(cmdline::reused(&String::from_utf8_lossy(&text), crash_load))
-    } else {
-        None
-    };
+    let reused = reused_cmdline(args.reuse_cmdline, root, mode)?;
     let mut append = args.append.to_vec();
     if reused.is_none() && append.is_empty() {
         if let Some(c) = &uki.cmdline {

@@ -41,7 +41,7 @@ use serde::Serialize;
 
 use crate::failure::Failure;
 use crate::sysroot::Sysroot;
-use crate::{plan_load, PlanInput, Planned};
+use crate::{plan_load, PlanOptions, Planned};
 
 /// Bytes simulated at each end of a sampled segment.
 pub const EDGE: u64 = 64 * 1024;
@@ -55,24 +55,13 @@ pub const SCHEMA: &str = "kexec-rs/sim/v1";
 pub struct SimArgs {
     /// The kernel: Image, Image.gz/.zst/.xz/.lz4, EFI zboot, ELF vmlinux or UKI.
     kernel: PathBuf,
-    /// Initial ramdisk for the new kernel.
-    #[arg(long, visible_alias = "ramdisk", value_name = "FILE")]
-    initrd: Option<PathBuf>,
-    /// Command line for the new kernel; repeatable, joined with spaces.
-    #[arg(long = "append", visible_alias = "command-line", value_name = "S")]
-    append: Vec<String>,
-    /// Start from the running kernel's command line.
-    #[arg(long)]
-    reuse_cmdline: bool,
-    /// Device tree to pass instead of the running one.
-    #[arg(long, value_name = "FILE")]
-    dtb: Option<PathBuf>,
+    /// What shapes the plan, as for `kexec -l` (`-i`: model a purgatory that
+    /// does not verify).
+    #[command(flatten)]
+    plan: PlanOptions,
     /// Simulate the crash-kernel plan (`kexec -p`).
     #[arg(short = 'p', long = "load-panic")]
     load_panic: bool,
-    /// Simulate a purgatory that does not verify digests (`kexec -i`).
-    #[arg(short = 'i', long = "no-checks")]
-    no_checks: bool,
     /// Read the system state from DIR instead of / (see `capture-sysroot`).
     #[arg(long, value_name = "DIR")]
     sysroot: Option<PathBuf>,
@@ -475,16 +464,7 @@ fn run(args: &SimArgs) -> Result<(String, bool), Failure> {
     } else {
         LoadMode::Normal
     };
-    let input = PlanInput {
-        initrd: args.initrd.as_deref(),
-        append: &args.append,
-        reuse_cmdline: args.reuse_cmdline,
-        dtb: args.dtb.as_deref(),
-        purgatory: PurgatoryOptions {
-            no_verify: args.no_checks,
-            ..PurgatoryOptions::default()
-        },
-    };
+    let input = args.plan.input(PurgatoryOptions::default());
     let planned = plan_load(&input, mode, &args.kernel, &root)?;
     let m = model_input(&planned, mode, args.full)?;
     let outcomes: Vec<Outcome> = configs
