@@ -201,6 +201,15 @@ fn image_flags(image: Image) -> u64 {
     }
 }
 
+/// `Ok` for a syscall's 0, else the errno (read at once) explained.
+fn syscall_result(call: &'static str, ret: libc::c_long) -> Result<(), Error> {
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(Error::from_os(call, io::Error::last_os_error()))
+    }
+}
+
 /// `kexec_load(entry, segments, flags)`: hand the segments to the kernel.
 ///
 /// The kernel copies the buffers during the call, so they need not outlive
@@ -227,10 +236,7 @@ pub fn kexec_load(entry: u64, segments: &[Segment<'_>], image: Image) -> Result<
     // `buf`/`bufsz` describe borrowed slices valid for the whole call; the
     // kernel only reads them (it copies the data before returning).
     let ret = unsafe { libc::syscall(libc::SYS_kexec_load, entry, raw.len(), raw.as_ptr(), flags) };
-    if ret != 0 {
-        return Err(Error::from_os("kexec_load", io::Error::last_os_error()));
-    }
-    Ok(())
+    syscall_result("kexec_load", ret)
 }
 
 /// Unload the normal or crash image (`kexec_load` with no segments).
@@ -275,13 +281,7 @@ pub fn kexec_file_load(
             libc::c_ulong::from(flags),
         )
     };
-    if ret != 0 {
-        return Err(Error::from_os(
-            "kexec_file_load",
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    syscall_result("kexec_file_load", ret)
 }
 
 /// Unload an image loaded with `kexec_file_load`.
@@ -303,13 +303,7 @@ pub fn file_unload(image: Image) -> Result<(), Error> {
             libc::c_ulong::from(flags),
         )
     };
-    if ret != 0 {
-        return Err(Error::from_os(
-            "kexec_file_load",
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    syscall_result("kexec_file_load", ret)
 }
 
 /// Flush file systems to disk (`sync(2)`), as `kexec -e` does before rebooting.
