@@ -22,7 +22,7 @@ use object::read::elf::ElfFile64;
 use object::{Object, ObjectSymbol};
 use sha2::{Digest, Sha256};
 
-use crate::util;
+use crate::{qemu, util};
 
 pub use purgatory_image::{
     check_position_independent, elf_to_flat, PurgatoryImage, PURGATORY_ALIGN, TARGET,
@@ -144,6 +144,31 @@ pub struct MachineConfig {
     pub vhe: bool,
     /// Guest RAM in MiB.
     pub memory_mib: u64,
+}
+
+impl MachineConfig {
+    /// The QEMU command for this machine with extra `-M virt,…` options:
+    /// [`qemu::virt_command`] (no NIC), no monitor.
+    pub fn command(&self, qemu: &Path, extra_machine_options: &[String]) -> Command {
+        let mut options = Vec::new();
+        if self.el2 {
+            options.push("virtualization=on".to_owned());
+        }
+        options.extend_from_slice(extra_machine_options);
+        let mut cmd = qemu::virt_command(qemu, &options, &self.cpu, self.memory_mib);
+        cmd.args(["-monitor", "none"]);
+        cmd
+    }
+}
+
+/// `qemu-system-aarch64` on `PATH`.
+fn qemu_path() -> Result<PathBuf> {
+    util::which(qemu::QEMU).with_context(|| {
+        format!(
+            "{} not on PATH: install qemu-system-arm (run `cargo xtask setup`)",
+            qemu::QEMU
+        )
+    })
 }
 
 impl Default for MachineConfig {
@@ -317,15 +342,8 @@ impl BareMetalRun {
         let purg_path = work.join("purgatory.bin");
         std::fs::write(&purg_path, &purg)?;
 
-        let qemu = util::which("qemu-system-aarch64").context("qemu-system-aarch64 not on PATH")?;
-        let mut cmd = Command::new(qemu);
-        let mut machine = String::from("virt");
-        if self.machine.el2 {
-            machine.push_str(",virtualization=on");
-        }
-        cmd.args(["-M", &machine, "-cpu", &self.machine.cpu])
-            .args(["-m", &self.machine.memory_mib.to_string()])
-            .args(["-nographic", "-monitor", "none", "-no-reboot"]);
+        let mut cmd = self.machine.command(&qemu_path()?, &[]);
+        cmd.arg("-no-reboot");
         let mut loader = |path: &Path, addr: u64| {
             cmd.arg("-device").arg(format!(
                 "loader,file={},addr={addr:#x},force-raw=on",
@@ -355,15 +373,7 @@ impl BareMetalRun {
 /// `/chosen/stdout-path` on the PL011: what a real kernel gets as its DTB in
 /// the bare-metal tests.
 pub fn dump_virt_dtb(machine: &MachineConfig, out: &Path) -> Result<Vec<u8>> {
-    let qemu = util::which("qemu-system-aarch64").context("qemu-system-aarch64 not on PATH")?;
-    let mut m = format!("virt,dumpdtb={}", out.display());
-    if machine.el2 {
-        m.push_str(",virtualization=on");
-    }
-    let mut cmd = Command::new(qemu);
-    cmd.args(["-M", &m, "-cpu", &machine.cpu])
-        .args(["-m", &machine.memory_mib.to_string()])
-        .args(["-nographic", "-monitor", "none"]);
+    let mut cmd = machine.command(&qemu_path()?, &[format!("dumpdtb={}", out.display())]);
     util::capture(&mut cmd)?;
     std::fs::read(out).with_context(|| format!("reading {}", out.display()))
 }
@@ -534,6 +544,24 @@ mod tests {
             ..r
         };
         assert_eq!(none.payload_line(), None);
+    }
+
+    #[test]
+    fn bare_metal_qemu_has_no_nic_and_the_machine_options() {
+        let machine = MachineConfig {
+            el2: true,
+            ..MachineConfig::default()
+        };
+        let cmd = machine.command(Path::new("qemu"), &["dumpdtb=/x.dtb".into()]);
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args.join(" "),
+            "-M virt,virtualization=on,dumpdtb=/x.dtb -cpu cortex-a57 -m 512 \
+             -nic none -nographic -monitor none"
+        );
     }
 
     #[test]

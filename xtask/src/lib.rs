@@ -5,8 +5,10 @@
 pub mod baremetal;
 pub mod bench;
 pub mod capture;
+pub mod fresh;
 pub mod fuzz;
 pub mod guest;
+pub mod host;
 pub mod qemu;
 pub mod scenario;
 pub mod setup;

@@ -15,8 +15,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Install rustup targets, QEMU and cpio, and download the arm64 test assets.
-    Setup,
+    /// Install rustup targets, QEMU and cpio, download the arm64 test assets, smoke-boot QEMU.
+    Setup {
+        /// Only report what is missing (and smoke-boot QEMU if it can); install nothing.
+        /// Exits 1 when something is missing.
+        #[arg(long)]
+        check: bool,
+    },
     /// The main job: boot kernel A in QEMU and kexec into kernel B.
     Demo {
         /// Which loader runs inside kernel A.
@@ -42,10 +47,16 @@ enum Cmd {
         /// Skip the QEMU end-to-end suite.
         #[arg(long)]
         no_e2e: bool,
+        /// Skip `fresh-check` (the demo in a fresh Debian 12 root; needs root).
+        #[arg(long)]
+        no_fresh_check: bool,
         /// Seconds each fuzz target runs (0 skips fuzzing).
         #[arg(long, default_value_t = 15)]
         fuzz_seconds: u64,
     },
+    /// Run `cargo xtask demo` from a clone of HEAD in a fresh Debian 12 root (mmdebstrap), to
+    /// prove setup installs everything the demo needs. Needs root.
+    FreshCheck,
     /// Run every fuzz target of crates/kexec-core/fuzz (installs cargo-fuzz if missing).
     Fuzz {
         /// Seconds per target.
@@ -72,8 +83,16 @@ fn main() {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Cmd::Setup => {
+        Cmd::Setup { check: false } => {
             xtask::prepare()?;
+        }
+        Cmd::Setup { check: true } => {
+            if !xtask::host::check(xtask::host::Need::Test)? {
+                anyhow::bail!(
+                    "something is missing: `cargo xtask setup` installs it \
+                     (`cargo xtask test` also installs the [test only] tools)"
+                );
+            }
         }
         Cmd::Demo { with } => demo(with)?,
         Cmd::Bench {
@@ -84,8 +103,10 @@ fn real_main() -> Result<()> {
         Cmd::CaptureSysroots => capture_sysroots()?,
         Cmd::Test {
             no_e2e,
+            no_fresh_check,
             fuzz_seconds,
-        } => test(no_e2e, fuzz_seconds)?,
+        } => test(no_e2e, no_fresh_check, fuzz_seconds)?,
+        Cmd::FreshCheck => xtask::fresh::run_check()?,
         Cmd::Fuzz { seconds } => xtask::fuzz::run(seconds)?,
     }
     Ok(())
@@ -167,8 +188,11 @@ fn capture_sysroots() -> Result<()> {
     Ok(())
 }
 
-fn test(no_e2e: bool, fuzz_seconds: u64) -> Result<()> {
+fn test(no_e2e: bool, no_fresh_check: bool, fuzz_seconds: u64) -> Result<()> {
     let _assets: Assets = xtask::prepare()?;
+    if !no_fresh_check {
+        xtask::host::install(xtask::host::Need::Test)?;
+    }
     announce("cargo fmt --check");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     announce("cargo clippy --workspace --all-targets -- -D warnings");
@@ -187,9 +211,16 @@ fn test(no_e2e: bool, fuzz_seconds: u64) -> Result<()> {
     if fuzz_seconds > 0 {
         xtask::fuzz::run(fuzz_seconds)?;
     }
-    if no_e2e {
-        return Ok(());
+    if !no_e2e {
+        e2e()?;
     }
+    if !no_fresh_check {
+        xtask::fresh::run_check()?;
+    }
+    Ok(())
+}
+
+fn e2e() -> Result<()> {
     announce("QEMU end-to-end suite (cargo test -p xtask --test '*' -- --ignored)");
     run(cargo()
         .args([

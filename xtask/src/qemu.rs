@@ -73,27 +73,20 @@ impl Boot {
             kernel: kernel.to_path_buf(),
             initrd: initrd.to_path_buf(),
             append: append.to_owned(),
-            qemu: PathBuf::from("qemu-system-aarch64"),
+            qemu: PathBuf::from(QEMU),
         }
     }
 
     /// The full QEMU command line.
     pub fn command(&self) -> Command {
         let s = &self.shape;
-        let mut machine = String::from("virt");
-        for opt in &s.machine_options {
-            machine.push(',');
-            machine.push_str(opt);
-        }
         let mut append = self.append.clone();
         for arg in &s.kernel_args {
             append.push(' ');
             append.push_str(arg);
         }
-        let mut cmd = Command::new(&self.qemu);
-        cmd.args(["-M", &machine, "-cpu", &s.cpu])
-            .args(["-smp", &s.cpus.to_string(), "-m", &s.memory_mib.to_string()])
-            .args(["-nographic", "-no-reboot"])
+        let mut cmd = virt_command(&self.qemu, &s.machine_options, &s.cpu, s.memory_mib.into());
+        cmd.args(["-smp", &s.cpus.to_string(), "-no-reboot"])
             .arg("-kernel")
             .arg(&self.kernel)
             .arg("-initrd")
@@ -102,6 +95,40 @@ impl Boot {
             .args(&s.extra_qemu_args);
         cmd
     }
+}
+
+/// The QEMU program every invocation runs, found on `PATH`.
+pub const QEMU: &str = "qemu-system-aarch64";
+
+/// Arguments every QEMU invocation starts with after `-M`, `-cpu` and `-m`.
+///
+/// - `-nic none`: `-M virt` otherwise adds a virtio-net card, and QEMU then
+///   refuses to start without its option ROM `efi-virtio.rom`, which Debian
+///   ships in `ipxe-qemu`, a Recommends of `qemu-system-arm` that setup does
+///   not install (`--no-install-recommends`). No guest here needs a network.
+/// - `-nographic`: the serial console on stdio, no display.
+pub const COMMON_ARGS: [&str; 3] = ["-nic", "none", "-nographic"];
+
+/// A `qemu` command for the `virt` machine with `machine_options`
+/// (`virtualization=on`, `dumpdtb=FILE`, …), CPU model `cpu` and
+/// `memory_mib` of RAM, followed by [`COMMON_ARGS`]. Every QEMU the project
+/// starts (scenarios, bench, capture, the bare-metal suite, setup's smoke
+/// boot) is built here; a test checks that no other file spells `-M`.
+pub fn virt_command(
+    qemu: &Path,
+    machine_options: &[String],
+    cpu: &str,
+    memory_mib: u64,
+) -> Command {
+    let mut machine = String::from("virt");
+    for opt in machine_options {
+        machine.push(',');
+        machine.push_str(opt);
+    }
+    let mut cmd = Command::new(qemu);
+    cmd.args(["-M", &machine, "-cpu", cpu, "-m", &memory_mib.to_string()])
+        .args(COMMON_ARGS);
+    cmd
 }
 
 /// One console line with the host time since QEMU started.
@@ -346,6 +373,48 @@ impl Console {
         }
     }
 
+    /// Wait up to `timeout` for a console line containing `needle`; QEMU
+    /// exiting or the timeout fail the wait with the console tail.
+    pub fn expect_line(&mut self, needle: &str, timeout: Duration) -> Result<ConsoleLine> {
+        let deadline = Instant::now() + timeout;
+        let mut checked = 0;
+        loop {
+            if let Some(line) = self.timeline.lines[checked..]
+                .iter()
+                .find(|l| l.text.contains(needle))
+            {
+                return Ok(line.clone());
+            }
+            checked = self.timeline.lines.len();
+            let step = format!("a console line with `{needle}`");
+            if self.exited {
+                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
+                return Err(self.line_failure(&step, &format!("QEMU exited ({status})")));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let why = format!("timed out after {:.0} s", timeout.as_secs_f64());
+                return Err(self.line_failure(&step, &why));
+            }
+            match self.rx.recv_timeout(deadline - now) {
+                Ok(EventBox(Event::Line(line))) => self.record(line),
+                Ok(EventBox(Event::Eof)) | Err(RecvTimeoutError::Disconnected) => {
+                    self.drain_after_exit();
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn line_failure(&self, what: &str, why: &str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{why} while waiting for {what} ({:.1} s since start)\n\
+             --- last {TAIL_LINES} console lines ---\n{}",
+            self.elapsed().as_secs_f64(),
+            self.timeline.tail(TAIL_LINES)
+        )
+    }
+
     fn drain_after_exit(&mut self) {
         let _ = self.child.wait();
         while let Ok(EventBox(event)) = self.rx.recv_timeout(Duration::from_millis(200)) {
@@ -476,16 +545,48 @@ mod tests {
             .collect();
         let joined = args.join(" ");
         assert!(
-            joined.contains("-M virt,virtualization=on -cpu cortex-a57 -smp 4 -m 2048"),
+            joined.starts_with(
+                "-M virt,virtualization=on -cpu cortex-a57 -m 2048 -nic none -nographic -smp 4"
+            ),
             "{joined}"
         );
         assert!(
-            joined.contains("-nographic -no-reboot -kernel /k -initrd /i"),
+            joined.contains("-no-reboot -kernel /k -initrd /i"),
             "{joined}"
         );
         assert!(
             joined.ends_with("-append console=ttyAMA0 crashkernel=256M"),
             "{joined}"
+        );
+    }
+
+    #[test]
+    fn every_qemu_command_is_built_by_virt_command() {
+        // A QEMU started anywhere else could miss `-nic none` (and fail on a
+        // host without ipxe-qemu): no other source file may spell `-M`.
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut offenders = Vec::new();
+        for dir in ["src", "tests"] {
+            for entry in std::fs::read_dir(src.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                if path.file_name().unwrap() != "qemu.rs" && text.contains("\"-M\"") {
+                    offenders.push(path);
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "QEMU started outside virt_command: {offenders:?}"
+        );
+        let cmd = virt_command(Path::new("q"), &[], "max", 256);
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args.join(" "),
+            "-M virt -cpu max -m 256 -nic none -nographic"
         );
     }
 
@@ -553,6 +654,31 @@ mod tests {
             err.starts_with("guest reported error: kexec load failed"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn expect_line_finds_a_line_or_reports_the_exit() {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args([
+            "-c",
+            "echo 'qemu: starting'; echo '[0.0] Booting Linux on CPU 0'; exit 1",
+        ]);
+        let mut console = Console::start_command(cmd).unwrap();
+        let line = console
+            .expect_line("Booting Linux", Duration::from_secs(20))
+            .unwrap();
+        assert_eq!(line.text, "[0.0] Booting Linux on CPU 0");
+        let err = console
+            .expect_line("never printed", Duration::from_secs(20))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "QEMU exited (exit status: 1) while waiting for a console line with `never printed`"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("Booting Linux on CPU 0"), "{err}");
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //!
 //! Idempotent. Steps, each announced with a `==>` line:
 //! 1. rustup targets for the static arm64 CLI and the bare-metal purgatory;
-//! 2. host tools from Debian packages (`qemu-system-arm`, `cpio`, binutils' `readelf`);
+//! 2. host tools from Debian packages ([`crate::host::HOST_TOOLS`]: QEMU, cpio,
+//!    binutils' `readelf`), without their Recommends;
 //! 3. arm64 packages fetched with `apt-get download` (after
 //!    `dpkg --add-architecture arm64`): the current Debian arm64 kernel (its ABI
 //!    resolved from the `linux-image-arm64` metapackage, never hard-coded),
 //!    `busybox-static`, and `kexec-tools` with every arm64 library it needs
 //!    (found through `Depends` and verified with `readelf -d`);
-//! 4. the extracted kernel `Image` and the guest root file system parts.
+//! 4. the extracted kernel `Image` and the guest root file system parts;
+//! 5. a smoke boot of that kernel in QEMU ([`crate::host::smoke_boot`]).
 //!
 //! Everything goes to the cache directory of [`test_assets::cache_dir`],
 //! outside the source tree.
@@ -20,18 +22,11 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::util::{announce, capture, run, which};
+use crate::host::{self, Need};
+use crate::util::{announce, capture, run};
 
 /// Rust targets the project builds for.
 pub const RUST_TARGETS: [&str; 2] = ["aarch64-unknown-linux-musl", "aarch64-unknown-none"];
-
-/// Host programs the harness needs, with the Debian package that provides each.
-pub const HOST_TOOLS: [(&str, &str); 4] = [
-    ("qemu-system-aarch64", "qemu-system-arm"),
-    ("cpio", "cpio"),
-    ("readelf", "binutils"),
-    ("dpkg-deb", "dpkg"),
-];
 
 /// Where setup puts everything.
 #[derive(Debug, Clone)]
@@ -87,7 +82,7 @@ impl Assets {
 /// Run every setup step.
 pub fn setup() -> Result<Assets> {
     install_rust_targets()?;
-    install_host_tools()?;
+    host::install(Need::Demo)?;
     let root = test_assets::cache_dir();
     let debs = root.join("debs");
     fs::create_dir_all(&debs).with_context(|| format!("creating {}", debs.display()))?;
@@ -136,6 +131,7 @@ pub fn setup() -> Result<Assets> {
         packages.len()
     );
     announce(&format!("assets ready in {}", root.display()));
+    host::smoke_boot(&kernel.image)?;
     Ok(Assets {
         root,
         kernel,
@@ -156,45 +152,12 @@ fn install_rust_targets() -> Result<()> {
     Ok(())
 }
 
-fn is_root() -> bool {
-    capture(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
-}
-
-fn install_host_tools() -> Result<()> {
-    announce("checking host tools (qemu-system-aarch64, cpio, readelf, dpkg-deb, apt-get)");
-    if which("apt-get").is_none() {
-        bail!("apt-get not found: setup needs a Debian or Ubuntu host");
-    }
-    let missing: BTreeSet<&str> = HOST_TOOLS
-        .iter()
-        .filter(|(tool, _)| which(tool).is_none())
-        .map(|(_, pkg)| *pkg)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<&str> = missing.into_iter().collect();
-    let line = format!(
-        "apt-get install -y --no-install-recommends {}",
-        list.join(" ")
-    );
-    if !is_root() {
-        bail!("missing host packages; install them with:\n    sudo apt-get update && sudo {line}");
-    }
-    println!("    installing {}", list.join(" "));
-    run(Command::new("apt-get").args(["update", "-q"]))?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "-q", "--no-install-recommends"])
-        .args(&list)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
-}
-
 fn enable_arm64_packages() -> Result<()> {
     announce("checking that apt knows arm64 packages");
     let foreign = capture(Command::new("dpkg").arg("--print-foreign-architectures"))?;
     let known = foreign.lines().any(|l| l.trim() == "arm64");
     if !known {
-        if !is_root() {
+        if !host::is_root() {
             bail!(
                 "apt does not list arm64 packages; enable them with:\n    \
                  sudo dpkg --add-architecture arm64 && sudo apt-get update"

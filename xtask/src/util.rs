@@ -10,11 +10,19 @@ pub fn announce(step: &str) {
     println!("==> {step}");
 }
 
-fn describe(cmd: &Command) -> String {
+/// A command as a shell line (for messages).
+pub fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for arg in cmd.get_args() {
+        let arg = arg.to_string_lossy();
         s.push(' ');
-        s.push_str(&arg.to_string_lossy());
+        if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"$\\".contains(c)) {
+            s.push('\'');
+            s.push_str(&arg.replace('\'', "'\\''"));
+            s.push('\'');
+        } else {
+            s.push_str(&arg);
+        }
     }
     s
 }
