@@ -1,0 +1,186 @@
+//! Every rule of `LoadPlan::check` shown failing: a valid plan, written out
+//! field by field, is tampered once per rule so that exactly that rule fails
+//! and every other still passes. A rule that could never fail would prove
+//! nothing; a new rule without a case here fails `every_rule_has_a_case`.
+
+use kexec_core::iomem::MemoryRange;
+use kexec_core::plan::{KernelFacts, LoadMode, LoadPlan, Rule, Segment, SegmentKind};
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+fn segment(kind: SegmentKind, mem: u64, bufsz: u64, memsz: u64) -> Segment {
+    Segment {
+        kind,
+        source: kind.name().to_owned(),
+        mem,
+        bufsz,
+        memsz,
+        sha256: Some([0; 32]),
+    }
+}
+
+/// 1 GiB of RAM at 0x4000_0000 and, with a gap after each, the kernel at the
+/// base of RAM (3 MiB file, `image_size` 8 MiB, placed lowest), an initrd,
+/// the DTB and the purgatory, entered 0x100 into it.
+fn valid() -> LoadPlan {
+    LoadPlan {
+        mode: LoadMode::Normal,
+        segments: vec![
+            segment(SegmentKind::Kernel, 0x4000_0000, 3 * MIB, 8 * MIB),
+            segment(SegmentKind::Initrd, 0x4100_0000, 0x1_2345, 0x2_0000),
+            segment(SegmentKind::Dtb, 0x4200_0000, 0x1000, 0x1_0000),
+            segment(SegmentKind::Purgatory, 0x4300_0000, 0x4000, 0x3_0000),
+        ],
+        entry: 0x4300_0100,
+        dtb_addr: 0x4200_0000,
+        kernel: KernelFacts {
+            text_offset: 0,
+            image_size: 8 * MIB,
+            place_anywhere: false,
+        },
+        memory: vec![MemoryRange::new(0x4000_0000, 0x8000_0000)],
+        dtb_initrd: Some(MemoryRange::with_size(0x4100_0000, 0x1_2345)),
+    }
+}
+
+fn seg(plan: &mut LoadPlan, kind: SegmentKind) -> &mut Segment {
+    plan.segments.iter_mut().find(|s| s.kind == kind).unwrap()
+}
+
+/// Move the initrd to `mem`, and `/chosen` with it.
+fn move_initrd(plan: &mut LoadPlan, mem: u64) {
+    let initrd = seg(plan, SegmentKind::Initrd);
+    initrd.mem = mem;
+    let len = initrd.bufsz;
+    plan.dtb_initrd = Some(MemoryRange::with_size(mem, len));
+}
+
+/// One tampering per rule (several where the rule has several ways to fail).
+fn cases() -> Vec<(Rule, &'static str, fn(&mut LoadPlan))> {
+    vec![
+        (Rule::SegmentCount, "17 segments", |p| {
+            for i in 0..13 {
+                let mem = 0x5000_0000 + i * 0x1_0000;
+                p.segments
+                    .push(segment(SegmentKind::ElfCoreHeader, mem, 0x100, 0x1_0000));
+            }
+        }),
+        (Rule::SegmentAlignment, "memsz not 64 KiB aligned", |p| {
+            seg(p, SegmentKind::Purgatory).memsz += 0x1000;
+        }),
+        (Rule::SegmentAlignment, "mem not 64 KiB aligned", |p| {
+            p.segments
+                .push(segment(SegmentKind::ElfCoreHeader, 0x5000_1000, 0x100, 0x1_0000));
+        }),
+        (Rule::SegmentSizes, "bufsz > memsz", |p| {
+            let purgatory = seg(p, SegmentKind::Purgatory);
+            purgatory.bufsz = purgatory.memsz + 1;
+        }),
+        (Rule::SegmentSizes, "memsz 0", |p| {
+            p.segments
+                .push(segment(SegmentKind::ElfCoreHeader, 0x5000_0000, 0, 0));
+        }),
+        (Rule::SegmentOverlap, "DTB inside the initrd's memsz", |p| {
+            seg(p, SegmentKind::Dtb).mem = 0x4101_0000;
+            p.dtb_addr = 0x4101_0000;
+        }),
+        (Rule::SegmentsInMemory, "purgatory past the end of RAM", |p| {
+            p.memory = vec![MemoryRange::new(0x4000_0000, 0x4300_0000)];
+        }),
+        (Rule::SegmentsInMemory, "a segment that wraps", |p| {
+            p.segments.push(segment(
+                SegmentKind::ElfCoreHeader,
+                0xffff_ffff_ffff_0000,
+                0x100,
+                0x2_0000,
+            ));
+            p.memory.push(MemoryRange::new(0xffff_ffff_fff0_0000, u64::MAX));
+        }),
+        (Rule::KernelAlignment, "base 64 KiB off 2 MiB", |p| {
+            p.kernel.place_anywhere = true;
+            seg(p, SegmentKind::Kernel).mem = 0x4001_0000;
+        }),
+        (Rule::KernelAlignment, "text_offset below the base of RAM", |p| {
+            p.kernel.place_anywhere = true;
+            p.kernel.text_offset = 0x8_0000;
+            p.memory = vec![MemoryRange::new(0, 0x8000_0000)];
+            seg(p, SegmentKind::Kernel).mem = 0x1_0000;
+        }),
+        (Rule::KernelImageSize, "memsz below image_size", |p| {
+            seg(p, SegmentKind::Kernel).memsz = 4 * MIB;
+        }),
+        (Rule::KernelLowest, "2 MiB above the lowest fit", |p| {
+            seg(p, SegmentKind::Kernel).mem = 0x4020_0000;
+        }),
+        (Rule::Kernel48Bit, "image_size crosses 2^48", |p| {
+            let top = 1u64 << 48;
+            p.memory.push(MemoryRange::new(top - 16 * MIB, top + 16 * MIB));
+            p.kernel.place_anywhere = true;
+            seg(p, SegmentKind::Kernel).mem = top - 4 * MIB;
+            move_initrd(p, top + 8 * MIB);
+        }),
+        // x0 must point at the DTB segment; a misaligned segment would also
+        // fail segment-alignment (64 KiB implies 8 bytes).
+        (Rule::DtbAlignment, "x0 is not the DTB segment's address", |p| {
+            p.dtb_addr = 0x4200_0008;
+        }),
+        (Rule::DtbSize, "2 MiB + 1 byte", |p| {
+            let dtb = seg(p, SegmentKind::Dtb);
+            dtb.bufsz = 2 * MIB + 1;
+            dtb.memsz = 2 * MIB + 0x1_0000;
+        }),
+        (Rule::InitrdWindow, "initrd 63 GiB above the kernel", |p| {
+            p.memory.push(MemoryRange::new(64 * GIB, 65 * GIB));
+            move_initrd(p, 64 * GIB);
+        }),
+        (Rule::DtbInitrd, "/chosen names no initrd", |p| {
+            p.dtb_initrd = None;
+        }),
+        (Rule::DtbInitrd, "/chosen names the initrd's memsz", |p| {
+            p.dtb_initrd = Some(MemoryRange::with_size(0x4100_0000, 0x2_0000));
+        }),
+        (Rule::EntryInSegment, "entry in the initrd", |p| {
+            p.entry = 0x4100_0000;
+        }),
+        (Rule::EntryInSegment, "entry past the purgatory's bytes", |p| {
+            p.entry = 0x4300_4000;
+        }),
+        (Rule::DtbHandedOver, "no purgatory", |p| {
+            p.segments.retain(|s| s.kind != SegmentKind::Purgatory);
+            p.entry = 0x4000_0000;
+        }),
+    ]
+}
+
+fn failed(plan: &LoadPlan) -> Vec<Rule> {
+    plan.check()
+        .into_iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.rule)
+        .collect()
+}
+
+#[test]
+fn the_untampered_plan_passes_every_rule() {
+    assert_eq!(failed(&valid()), [], "{:#?}", valid().check());
+    assert!(valid().is_valid());
+}
+
+#[test]
+fn each_tampering_fails_exactly_its_rule() {
+    for (rule, what, tamper) in cases() {
+        let mut plan = valid();
+        tamper(&mut plan);
+        assert_eq!(failed(&plan), [rule], "{what}: {:#?}", plan.check());
+        assert!(!plan.is_valid(), "{what}");
+    }
+}
+
+#[test]
+fn every_rule_has_a_case() {
+    let covered: Vec<Rule> = cases().into_iter().map(|c| c.0).collect();
+    for rule in Rule::ALL {
+        assert!(covered.contains(&rule), "no tampered plan fails {rule:?}");
+    }
+}
