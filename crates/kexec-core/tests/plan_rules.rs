@@ -70,8 +70,12 @@ fn cases() -> Vec<(Rule, &'static str, fn(&mut LoadPlan))> {
             seg(p, SegmentKind::Purgatory).memsz += 0x1000;
         }),
         (Rule::SegmentAlignment, "mem not 64 KiB aligned", |p| {
-            p.segments
-                .push(segment(SegmentKind::ElfCoreHeader, 0x5000_1000, 0x100, 0x1_0000));
+            p.segments.push(segment(
+                SegmentKind::ElfCoreHeader,
+                0x5000_1000,
+                0x100,
+                0x1_0000,
+            ));
         }),
         (Rule::SegmentSizes, "bufsz > memsz", |p| {
             let purgatory = seg(p, SegmentKind::Purgatory);
@@ -85,9 +89,13 @@ fn cases() -> Vec<(Rule, &'static str, fn(&mut LoadPlan))> {
             seg(p, SegmentKind::Dtb).mem = 0x4101_0000;
             p.dtb_addr = 0x4101_0000;
         }),
-        (Rule::SegmentsInMemory, "purgatory past the end of RAM", |p| {
-            p.memory = vec![MemoryRange::new(0x4000_0000, 0x4300_0000)];
-        }),
+        (
+            Rule::SegmentsInMemory,
+            "purgatory past the end of RAM",
+            |p| {
+                p.memory = vec![MemoryRange::new(0x4000_0000, 0x4300_0000)];
+            },
+        ),
         (Rule::SegmentsInMemory, "a segment that wraps", |p| {
             p.segments.push(segment(
                 SegmentKind::ElfCoreHeader,
@@ -95,18 +103,23 @@ fn cases() -> Vec<(Rule, &'static str, fn(&mut LoadPlan))> {
                 0x100,
                 0x2_0000,
             ));
-            p.memory.push(MemoryRange::new(0xffff_ffff_fff0_0000, u64::MAX));
+            p.memory
+                .push(MemoryRange::new(0xffff_ffff_fff0_0000, u64::MAX));
         }),
         (Rule::KernelAlignment, "base 64 KiB off 2 MiB", |p| {
             p.kernel.place_anywhere = true;
             seg(p, SegmentKind::Kernel).mem = 0x4001_0000;
         }),
-        (Rule::KernelAlignment, "text_offset below the base of RAM", |p| {
-            p.kernel.place_anywhere = true;
-            p.kernel.text_offset = 0x8_0000;
-            p.memory = vec![MemoryRange::new(0, 0x8000_0000)];
-            seg(p, SegmentKind::Kernel).mem = 0x1_0000;
-        }),
+        (
+            Rule::KernelAlignment,
+            "text_offset below the base of RAM",
+            |p| {
+                p.kernel.place_anywhere = true;
+                p.kernel.text_offset = 0x8_0000;
+                p.memory = vec![MemoryRange::new(0, 0x8000_0000)];
+                seg(p, SegmentKind::Kernel).mem = 0x1_0000;
+            },
+        ),
         (Rule::KernelImageSize, "memsz below image_size", |p| {
             seg(p, SegmentKind::Kernel).memsz = 4 * MIB;
         }),
@@ -115,16 +128,21 @@ fn cases() -> Vec<(Rule, &'static str, fn(&mut LoadPlan))> {
         }),
         (Rule::Kernel48Bit, "image_size crosses 2^48", |p| {
             let top = 1u64 << 48;
-            p.memory.push(MemoryRange::new(top - 16 * MIB, top + 16 * MIB));
+            p.memory
+                .push(MemoryRange::new(top - 16 * MIB, top + 16 * MIB));
             p.kernel.place_anywhere = true;
             seg(p, SegmentKind::Kernel).mem = top - 4 * MIB;
             move_initrd(p, top + 8 * MIB);
         }),
         // x0 must point at the DTB segment; a misaligned segment would also
         // fail segment-alignment (64 KiB implies 8 bytes).
-        (Rule::DtbAlignment, "x0 is not the DTB segment's address", |p| {
-            p.dtb_addr = 0x4200_0008;
-        }),
+        (
+            Rule::DtbAlignment,
+            "x0 is not the DTB segment's address",
+            |p| {
+                p.dtb_addr = 0x4200_0008;
+            },
+        ),
         (Rule::DtbSize, "2 MiB + 1 byte", |p| {
             let dtb = seg(p, SegmentKind::Dtb);
             dtb.bufsz = 2 * MIB + 1;
@@ -143,9 +161,13 @@ fn cases() -> Vec<(Rule, &'static str, fn(&mut LoadPlan))> {
         (Rule::EntryInSegment, "entry in the initrd", |p| {
             p.entry = 0x4100_0000;
         }),
-        (Rule::EntryInSegment, "entry past the purgatory's bytes", |p| {
-            p.entry = 0x4300_4000;
-        }),
+        (
+            Rule::EntryInSegment,
+            "entry past the purgatory's bytes",
+            |p| {
+                p.entry = 0x4300_4000;
+            },
+        ),
         (Rule::DtbHandedOver, "no purgatory", |p| {
             p.segments.retain(|s| s.kind != SegmentKind::Purgatory);
             p.entry = 0x4000_0000;
