@@ -99,13 +99,12 @@ pub fn capture(from: &Sysroot, dir: &Path) -> Vec<Captured> {
         .collect()
 }
 
-/// `kexec capture-sysroot DIR`: capture the live system into `dir`; what
-/// was written and skipped, or a failure if `/proc/iomem` is missing or
-/// hidden.
-pub fn capture_sysroot(dir: &Path) -> Result<String, Failure> {
-    let live = Sysroot::live();
+/// `kexec capture-sysroot DIR`: capture `from` (the live system; a sysroot
+/// in tests) into `dir`; what was written and skipped, or a failure if
+/// `/proc/iomem` is missing or hidden.
+pub fn capture_sysroot(from: &Sysroot, dir: &Path) -> Result<String, Failure> {
     let mut out = String::new();
-    let results = capture(&live, dir);
+    let results = capture(from, dir);
     for c in &results {
         match &c.result {
             Ok(n) => out.push_str(&format!(
@@ -139,26 +138,19 @@ pub fn capture_sysroot(dir: &Path) -> Result<String, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use test_assets::synthetic::{fixture_sysroot, scratch};
 
     use super::*;
     use crate::crashdump::elf_core_header;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("kexec-capture-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn capture_copies_present_files_and_reports_missing_ones() {
-        let src = scratch("src");
+        let src = scratch("capture-src");
         fs::create_dir_all(src.join("proc")).unwrap();
         fs::create_dir_all(src.join("sys/kernel")).unwrap();
         fs::write(src.join(sysroot::IOMEM), "40000000-7fffffff : System RAM\n").unwrap();
         fs::write(src.join(sysroot::KEXEC_LOADED), "1\n").unwrap();
-        let dst = scratch("dst");
+        let dst = scratch("capture-dst");
         let results = capture(&Sysroot::at(&src), &dst);
         let ok: Vec<_> = results
             .iter()
@@ -182,13 +174,7 @@ mod tests {
 
     #[test]
     fn capture_copies_the_crash_state() {
-        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/sysroots/virt-1g-crashkernel");
-        assert!(
-            from.is_dir(),
-            "committed fixture {} is missing",
-            from.display()
-        );
+        let from = fixture_sysroot("virt-1g-crashkernel");
         assert_eq!(
             files(&Sysroot::at(&from))[FIXED_FILES.len()..],
             [
@@ -198,7 +184,7 @@ mod tests {
                 "sys/devices/system/cpu/cpu1/crash_notes_size",
             ]
         );
-        let dir = scratch("crash");
+        let dir = scratch("capture-crash");
         let results = capture(&Sysroot::at(&from), &dir);
         // What `cargo xtask capture-sysroots` captured, this captures too.
         for c in &results {

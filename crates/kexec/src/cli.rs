@@ -88,6 +88,9 @@ enum Command {
     CaptureSysroot {
         /// Destination directory.
         dir: PathBuf,
+        /// Testing: capture from DIR (a sysroot) instead of the running system.
+        #[arg(long, hide = true, value_name = "DIR")]
+        from: Option<PathBuf>,
     },
     /// Make the plan `kexec -l` would load and run its handoff in the ARMv8
     /// memory-system model (cachesim); exit 1 on any violation.
@@ -155,6 +158,9 @@ pub enum Action<'a> {
     },
     /// `capture-sysroot DIR`.
     Capture {
+        /// Where the state is read: the running system (or, for tests,
+        /// `--from DIR`).
+        from: Sysroot,
         /// Destination directory.
         dir: &'a Path,
     },
@@ -168,7 +174,12 @@ impl Args {
     pub fn action(&self) -> Result<Action<'_>, Failure> {
         match &self.command {
             Some(Command::Sim(args)) => return Ok(Action::Sim(args)),
-            Some(Command::CaptureSysroot { dir }) => return Ok(Action::Capture { dir }),
+            Some(Command::CaptureSysroot { dir, from }) => {
+                return Ok(Action::Capture {
+                    from: from.as_deref().map_or_else(Sysroot::live, Sysroot::at),
+                    dir,
+                })
+            }
             None => {}
         }
         let root = self
@@ -429,6 +440,14 @@ mod tests {
         assert_eq!(
             args(&["capture-sysroot", "out"]).action(),
             Ok(Action::Capture {
+                from: Sysroot::live(),
+                dir: Path::new("out")
+            })
+        );
+        assert_eq!(
+            args(&["capture-sysroot", "--from", "sr", "out"]).action(),
+            Ok(Action::Capture {
+                from: Sysroot::at(Path::new("sr")),
                 dir: Path::new("out")
             })
         );

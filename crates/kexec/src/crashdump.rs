@@ -174,21 +174,13 @@ pub fn elf_core_header(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use std::path::{Path, PathBuf};
+    use test_assets::synthetic::{fixture_sysroot, scratch};
 
-    fn captured() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sysroots/virt-1g-crashkernel")
-    }
+    use super::*;
 
     #[test]
     fn header_from_the_captured_crashkernel_guest() {
-        let dir = captured();
-        assert!(
-            dir.is_dir(),
-            "committed fixture {} is missing",
-            dir.display()
-        );
+        let dir = fixture_sysroot("virt-1g-crashkernel");
         let root = Sysroot::at(&dir);
         let map = kexec_core::iomem::parse(&root.read_text("proc/iomem").unwrap()).unwrap();
         let mut notes = Vec::new();
@@ -209,8 +201,7 @@ mod tests {
 
     #[test]
     fn kcore_gives_the_linear_map_and_the_kernel_image() {
-        let dir = std::env::temp_dir().join(format!("kexec-kcore-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("crashdump-kcore");
         std::fs::create_dir_all(dir.join("proc")).unwrap();
         let iomem = "40000000-7fffffff : System RAM\n  40210000-4185ffff : Kernel code\n  \
                      41eb0000-4220ffff : Kernel data\n  6ac00000-7abfffff : Crash kernel\n";
@@ -248,8 +239,7 @@ mod tests {
 
     #[test]
     fn missing_files_are_notes_and_bad_ones_are_errors() {
-        let dir = std::env::temp_dir().join(format!("kexec-crashdump-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("crashdump-missing");
         std::fs::create_dir_all(dir.join("sys/devices/system/cpu/cpu0")).unwrap();
         let root = Sysroot::at(&dir);
         let map = kexec_core::iomem::parse(

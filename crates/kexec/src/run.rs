@@ -47,7 +47,7 @@ pub fn run(action: Action<'_>) -> Result<Output, Failure> {
             Syscall::KexecFileLoad => syscalls::unload(mode, true).map(Output::success),
         },
         Action::Status { root, mode } => status(&root, mode).map(Output::success),
-        Action::Capture { dir } => capture::capture_sysroot(dir).map(Output::success),
+        Action::Capture { from, dir } => capture::capture_sysroot(&from, dir).map(Output::success),
         Action::Sim(args) => sim::run(args).map(|(text, passed)| Output {
             text,
             code: if passed { 0 } else { EXIT_OTHER },
