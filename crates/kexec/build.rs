@@ -1,6 +1,6 @@
 //! Builds the purgatory (crates/purgatory) for `aarch64-unknown-none` and
 //! leaves its flat, position-independent image in `OUT_DIR/purgatory.bin`,
-//! which `src/load.rs` embeds. No pre-built blob is ever committed.
+//! which `src/pipeline.rs` embeds. No pre-built blob is ever committed.
 //!
 //! `KEXEC_RS_PURGATORY_ELF=path` uses an already linked purgatory ELF instead
 //! of building one (it is checked the same way).

@@ -2,6 +2,12 @@
 //! loader reads, written under a directory with the same relative paths, so
 //! `kexec --sysroot DIR` can replay that machine anywhere.
 //!
+//! Which files is decided in one place, `crates/kexec/src/capture.rs`: the
+//! guest runs our own `kexec capture-sysroot` (built for arm64) and prints
+//! every file it wrote. (xtask cannot depend on the `kexec` crate for the
+//! list: building it builds the purgatory for `aarch64-unknown-none`, a
+//! target that `cargo xtask setup` is what installs.)
+//!
 //! The guest prints each file base64-encoded between marker lines
 //! (`file-begin PATH`, `b64 LINE`…, `file-end PATH`); the host decodes them.
 
@@ -11,26 +17,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::guest::{stage_initramfs, Stage};
+use crate::guest::{stage_initramfs, FileSource, Stage};
 use crate::qemu::{Boot, Console, MachineShape, Timeline};
-use crate::scenario::{WorkDir, STEP_TIMEOUT};
+use crate::scenario::{build_our_kexec, Loader, WorkDir, STEP_TIMEOUT};
 use crate::setup::Assets;
 
-/// The files a sysroot holds (those that exist on the guest are captured).
-pub const SYSROOT_FILES: [&str; 12] = [
-    "proc/iomem",
-    "proc/cmdline",
-    "proc/sys/kernel/kexec_load_disabled",
-    "sys/firmware/fdt",
-    "sys/kernel/kexec_loaded",
-    "sys/kernel/kexec_crash_loaded",
-    "sys/kernel/kexec_crash_size",
-    "sys/kernel/vmcoreinfo",
-    "sys/devices/system/cpu/online",
-    "sys/devices/system/cpu/possible",
-    "sys/devices/system/cpu/cpu0/crash_notes",
-    "sys/devices/system/cpu/cpu0/crash_notes_size",
-];
+/// Where the guest's `kexec capture-sysroot` writes the sysroot.
+const GUEST_SYSROOT: &str = "/tmp/sysroot";
 
 /// A named machine shape whose sysroot is kept as a test fixture.
 #[derive(Debug, Clone)]
@@ -81,21 +74,19 @@ pub fn fixture_shapes() -> Vec<CaptureShape> {
     ]
 }
 
+/// The guest's script: `kexec capture-sysroot` into [`GUEST_SYSROOT`], then
+/// every file it wrote, in path order.
 fn capture_script() -> String {
-    let mut script = String::from("say step capture\n");
-    for file in SYSROOT_FILES {
-        script.push_str(&format!(
-            "if [ -e /{file} ]; then say file-begin {file}; \
-             base64 /{file} | sed 's/^/@@kxt '\"$stage\"' b64 /'; say file-end {file}; fi\n"
-        ));
-    }
-    // crash_notes for every CPU beyond cpu0.
-    script.push_str(
-        "for d in /sys/devices/system/cpu/cpu[1-9]*; do for f in crash_notes crash_notes_size; do \
-         p=${d#/}/$f; if [ -e /$p ]; then say file-begin $p; \
-         base64 /$p | sed 's/^/@@kxt '\"$stage\"' b64 /'; say file-end $p; fi; done; done\n",
-    );
-    script
+    let kexec = Loader::Ours.guest_path();
+    format!(
+        "say step capture\n\
+         {kexec} capture-sysroot {GUEST_SYSROOT} >/tmp/capture.out 2>&1 || \
+         fail \"kexec capture-sysroot failed ($?): $(head -c 400 /tmp/capture.out | tr '\\n' ' ')\"\n\
+         cd {GUEST_SYSROOT} || fail \"no {GUEST_SYSROOT}\"\n\
+         for p in $(find . -type f | sed 's|^\\./||' | sort); do say file-begin $p; \
+         base64 $p | sed 's/^/@@kxt '\"$stage\"' b64 /'; say file-end $p; done\n\
+         cd /\n"
+    )
 }
 
 /// Decode the files a capture run printed.
@@ -130,10 +121,11 @@ pub fn decode_files(timeline: &Timeline) -> Result<Vec<(String, Vec<u8>)>> {
 pub fn capture_sysroot(assets: &Assets, shape: &MachineShape, dest: &Path) -> Result<()> {
     let work = WorkDir::new("capture")?;
     let initrd = work.0.join("initrd");
+    let kexec = build_our_kexec()?;
     let stage = Stage {
         name: "cap".into(),
         script: capture_script(),
-        files: Vec::new(),
+        files: vec![(Loader::Ours.guest_path().into(), FileSource::Host(kexec))],
     };
     stage_initramfs(assets, &stage, &initrd)?;
     let boot = Boot::new(
@@ -177,6 +169,21 @@ mod tests {
         assert_eq!(
             files,
             vec![("proc/cmdline".to_owned(), b"console=ttyAMA0\n".to_vec())]
+        );
+    }
+
+    #[test]
+    fn the_guest_runs_our_capture_sysroot() {
+        let script = capture_script();
+        assert!(
+            script.contains(
+                "/bin/kexec-rs capture-sysroot /tmp/sysroot >/tmp/capture.out 2>&1 || fail"
+            ),
+            "{script}"
+        );
+        assert!(
+            script.contains("for p in $(find . -type f | sed 's|^\\./||' | sort); do"),
+            "{script}"
         );
     }
 

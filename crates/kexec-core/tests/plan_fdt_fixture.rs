@@ -1,5 +1,5 @@
 //! `/chosen` edits on a real QEMU `virt` device tree (fixtures/qemu-virt-1g.dtb,
-//! see crates/kexec/tests/sysroots/README.md): everything outside `/chosen`
+//! see fixtures/sysroots/README.md): everything outside `/chosen`
 //! survives byte for byte, and `/chosen` ends up exactly as asked.
 
 use dtoolkit::{Node, Property};

@@ -1,8 +1,7 @@
 //! The syscall layer of the loader: the only userspace crate allowed `unsafe`.
 //!
 //! It wraps `kexec_load(2)` (and unloading, a load of zero segments),
-//! `kexec_file_load(2)` and `reboot(LINUX_REBOOT_CMD_KEXEC)`, and reads the
-//! kexec state files under `/sys/kernel`. Every failure is mapped to an
+//! `kexec_file_load(2)` and `reboot(LINUX_REBOOT_CMD_KEXEC)`. Every failure is mapped to an
 //! [`Error`] that says what the user can do about it: for `EPERM` it checks
 //! which of "not root / no `CAP_SYS_BOOT`", `kernel.kexec_load_disabled` and
 //! kernel lockdown applies ([`PermissionReason`]).
@@ -14,7 +13,6 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 
 /// `KEXEC_ON_CRASH`: load the kernel to run after a panic (kdump).
 pub const KEXEC_ON_CRASH: u64 = 0x0000_0001;
@@ -68,6 +66,24 @@ pub enum Image {
     Normal,
     /// The crash (kdump) kernel a panic boots.
     Crash,
+}
+
+impl Image {
+    /// The image's bit of `kexec_load`'s flags: `KEXEC_ON_CRASH` or none.
+    pub fn kexec_load_flags(self) -> u64 {
+        match self {
+            Self::Normal => 0,
+            Self::Crash => KEXEC_ON_CRASH,
+        }
+    }
+
+    /// The image's bit of `kexec_file_load`'s flags: `KEXEC_FILE_ON_CRASH` or none.
+    pub fn kexec_file_flags(self) -> u32 {
+        match self {
+            Self::Normal => 0,
+            Self::Crash => KEXEC_FILE_ON_CRASH,
+        }
+    }
 }
 
 /// Why the kernel said `EPERM`.
@@ -194,13 +210,6 @@ fn diagnose_permission_live() -> PermissionReason {
     )
 }
 
-fn image_flags(image: Image) -> u64 {
-    match image {
-        Image::Normal => 0,
-        Image::Crash => KEXEC_ON_CRASH,
-    }
-}
-
 /// `Ok` for a syscall's 0, else the errno (read at once) explained.
 fn syscall_result(call: &'static str, ret: libc::c_long) -> Result<(), Error> {
     if ret == 0 {
@@ -231,7 +240,7 @@ pub fn kexec_load(entry: u64, segments: &[Segment<'_>], image: Image) -> Result<
         })
         .collect::<Result<Vec<RawSegment>, Error>>()?;
     let entry = libc::c_ulong::try_from(entry).map_err(|_| Error::AddressTooWide(entry))?;
-    let flags = image_flags(image) | KEXEC_ARCH_AARCH64;
+    let flags = image.kexec_load_flags() | KEXEC_ARCH_AARCH64;
     // SAFETY: `raw` is a live array of `raw.len()` `struct kexec_segment`s whose
     // `buf`/`bufsz` describe borrowed slices valid for the whole call; the
     // kernel only reads them (it copies the data before returning).
@@ -256,10 +265,7 @@ pub fn kexec_file_load(
     let mut cmd = Vec::with_capacity(cmdline.len() + 1);
     cmd.extend_from_slice(cmdline.as_bytes());
     cmd.push(0);
-    let mut flags = match image {
-        Image::Normal => 0,
-        Image::Crash => KEXEC_FILE_ON_CRASH,
-    };
+    let mut flags = image.kexec_file_flags();
     let initrd_fd = match initrd {
         Some(f) => f.as_raw_fd(),
         None => {
@@ -286,11 +292,7 @@ pub fn kexec_file_load(
 
 /// Unload an image loaded with `kexec_file_load`.
 pub fn file_unload(image: Image) -> Result<(), Error> {
-    let flags = KEXEC_FILE_UNLOAD
-        | match image {
-            Image::Normal => 0,
-            Image::Crash => KEXEC_FILE_ON_CRASH,
-        };
+    let flags = KEXEC_FILE_UNLOAD | image.kexec_file_flags();
     // SAFETY: with KEXEC_FILE_UNLOAD the kernel ignores the descriptors and
     // the (empty, null) command line.
     let ret = unsafe {
@@ -319,31 +321,6 @@ pub fn reboot_into_loaded_kernel() -> Error {
     let ret = unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_KEXEC) };
     debug_assert!(ret != 0);
     Error::from_os("reboot", io::Error::last_os_error())
-}
-
-/// What `/sys/kernel` says about loaded kexec images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct KexecState {
-    /// `/sys/kernel/kexec_loaded` is 1.
-    pub loaded: bool,
-    /// `/sys/kernel/kexec_crash_loaded` is 1.
-    pub crash_loaded: bool,
-    /// `/sys/kernel/kexec_crash_size`, bytes reserved for a crash kernel.
-    pub crash_size: Option<u64>,
-}
-
-impl KexecState {
-    /// Read the state under `root` (`/` for the live system, or a sysroot).
-    pub fn read(root: &Path) -> io::Result<Self> {
-        let read = |name: &str| std::fs::read_to_string(root.join("sys/kernel").join(name));
-        Ok(Self {
-            loaded: read("kexec_loaded")?.trim() == "1",
-            crash_loaded: read("kexec_crash_loaded").is_ok_and(|s| s.trim() == "1"),
-            crash_size: read("kexec_crash_size")
-                .ok()
-                .and_then(|s| s.trim().parse().ok()),
-        })
-    }
 }
 
 #[cfg(test)]
@@ -401,6 +378,14 @@ mod tests {
     }
 
     #[test]
+    fn image_flags() {
+        assert_eq!(Image::Normal.kexec_load_flags(), 0);
+        assert_eq!(Image::Crash.kexec_load_flags(), KEXEC_ON_CRASH);
+        assert_eq!(Image::Normal.kexec_file_flags(), 0);
+        assert_eq!(Image::Crash.kexec_file_flags(), KEXEC_FILE_ON_CRASH);
+    }
+
+    #[test]
     fn too_many_segments_is_refused_before_the_syscall() {
         let seg = Segment {
             buf: &[],
@@ -412,24 +397,5 @@ mod tests {
             kexec_load(0, &segments, Image::Normal),
             Err(Error::TooManySegments(17))
         ));
-    }
-
-    #[test]
-    fn state_from_a_sysroot() {
-        let dir = std::env::temp_dir().join(format!("kexec-sys-state-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("sys/kernel")).unwrap();
-        std::fs::write(dir.join("sys/kernel/kexec_loaded"), "1\n").unwrap();
-        std::fs::write(dir.join("sys/kernel/kexec_crash_loaded"), "0\n").unwrap();
-        std::fs::write(dir.join("sys/kernel/kexec_crash_size"), "268435456\n").unwrap();
-        let state = KexecState::read(&dir).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(
-            state,
-            KexecState {
-                loaded: true,
-                crash_loaded: false,
-                crash_size: Some(256 << 20)
-            }
-        );
     }
 }

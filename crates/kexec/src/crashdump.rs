@@ -52,7 +52,7 @@ fn kcore_layout(root: &Sysroot) -> Option<KcoreLayout> {
 }
 
 /// `sys/devices/system/cpu/cpuN/<file>`.
-fn cpu_file(cpu: u32, file: &str) -> String {
+pub(crate) fn cpu_file(cpu: u32, file: &str) -> String {
     format!("sys/devices/system/cpu/cpu{cpu}/{file}")
 }
 
@@ -62,31 +62,6 @@ fn bad_state(root: &Sysroot, rel: &str, e: &elfcore::Error) -> Failure {
         e,
         "the running kernel's crash state is unreadable",
     )
-}
-
-/// The crash-dump files of `root` worth copying into a sysroot, relative to
-/// it: the CPU list, VMCOREINFO, and the `crash_notes{,_size}` of every CPU
-/// that has them. `/proc/kcore` and `/proc/kallsyms` are left out (huge, and
-/// meaningful only on the live system).
-pub fn files(root: &Sysroot) -> Vec<String> {
-    let mut out = vec![CPU_POSSIBLE.to_owned(), VMCOREINFO.to_owned()];
-    let has_notes = |cpu: u32| root.path(&cpu_file(cpu, "crash_notes")).is_file();
-    let cpus: Vec<u32> = match root
-        .read_text(CPU_POSSIBLE)
-        .ok()
-        .and_then(|t| elfcore::parse_cpu_list(&t).ok())
-    {
-        Some(list) => list.into_iter().filter(|&c| has_notes(c)).collect(),
-        None => (0u32..)
-            .take(MAX_CPUS)
-            .take_while(|&c| has_notes(c))
-            .collect(),
-    };
-    for cpu in cpus {
-        out.push(cpu_file(cpu, "crash_notes"));
-        out.push(cpu_file(cpu, "crash_notes_size"));
-    }
-    out
 }
 
 /// CPU `cpu`'s `crash_notes` buffer; `None` if the files are absent.
@@ -199,20 +174,13 @@ pub fn elf_core_header(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use std::path::{Path, PathBuf};
+    use test_assets::synthetic::{fixture_sysroot, scratch};
 
-    fn captured() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sysroots/virt-1g-crashkernel")
-    }
+    use super::*;
 
     #[test]
     fn header_from_the_captured_crashkernel_guest() {
-        let dir = captured();
-        if !dir.is_dir() {
-            eprintln!("skipping: no {}", dir.display());
-            return;
-        }
+        let dir = fixture_sysroot("virt-1g-crashkernel");
         let root = Sysroot::at(&dir);
         let map = kexec_core::iomem::parse(&root.read_text("proc/iomem").unwrap()).unwrap();
         let mut notes = Vec::new();
@@ -232,39 +200,8 @@ mod tests {
     }
 
     #[test]
-    fn capture_copies_the_crash_state() {
-        let from = captured();
-        if !from.is_dir() {
-            eprintln!("skipping: no {}", from.display());
-            return;
-        }
-        assert_eq!(
-            files(&Sysroot::at(&from)),
-            [
-                CPU_POSSIBLE,
-                VMCOREINFO,
-                "sys/devices/system/cpu/cpu0/crash_notes",
-                "sys/devices/system/cpu/cpu0/crash_notes_size",
-                "sys/devices/system/cpu/cpu1/crash_notes",
-                "sys/devices/system/cpu/cpu1/crash_notes_size",
-            ]
-        );
-        let dir = std::env::temp_dir().join(format!("kexec-crash-capture-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let results = crate::sysroot::capture(&Sysroot::at(&from), &dir);
-        assert!(results.iter().all(|c| c.result.is_ok()), "{results:?}");
-        // The copy makes the same header as the original.
-        let map =
-            kexec_core::iomem::parse(&Sysroot::at(&dir).read_text("proc/iomem").unwrap()).unwrap();
-        let header = |root: &Sysroot| elf_core_header(root, &map, &mut Vec::new()).unwrap();
-        assert_eq!(header(&Sysroot::at(&dir)), header(&Sysroot::at(&from)));
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
     fn kcore_gives_the_linear_map_and_the_kernel_image() {
-        let dir = std::env::temp_dir().join(format!("kexec-kcore-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("crashdump-kcore");
         std::fs::create_dir_all(dir.join("proc")).unwrap();
         let iomem = "40000000-7fffffff : System RAM\n  40210000-4185ffff : Kernel code\n  \
                      41eb0000-4220ffff : Kernel data\n  6ac00000-7abfffff : Crash kernel\n";
@@ -302,8 +239,7 @@ mod tests {
 
     #[test]
     fn missing_files_are_notes_and_bad_ones_are_errors() {
-        let dir = std::env::temp_dir().join(format!("kexec-crashdump-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("crashdump-missing");
         std::fs::create_dir_all(dir.join("sys/devices/system/cpu/cpu0")).unwrap();
         let root = Sysroot::at(&dir);
         let map = kexec_core::iomem::parse(

@@ -1,7 +1,13 @@
-//! Errors as the user sees them: one line naming the file and the problem,
-//! one line of hint, and an exit code that says whose fault it was.
+//! How a command ends, as the user sees it: what it printed and its exit
+//! code ([`Output`]), or a [`Failure`] — one line naming the file and the
+//! problem, one line of hint, and an exit code that says whose fault it was.
+//! [`finish`] turns either into output and the process's exit code.
 
 use std::fmt;
+use std::process::ExitCode;
+
+/// Exit code: success.
+pub const EXIT_SUCCESS: u8 = 0;
 
 /// Exit code: anything else (including "not implemented yet").
 pub const EXIT_OTHER: u8 = 1;
@@ -12,8 +18,44 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 /// crash region, a syscall error once loading exists).
 pub const EXIT_SYSTEM: u8 = 3;
 
+/// What a command that ran to its end prints on stdout, and its exit code
+/// (`kexec sim` prints its report and exits 1 when a configuration failed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Printed on stdout as is.
+    pub text: String,
+    /// The exit code.
+    pub code: u8,
+}
+
+impl Output {
+    /// `text`, then exit 0.
+    pub fn success(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            code: EXIT_SUCCESS,
+        }
+    }
+}
+
+/// Print the outcome of a command (the output on stdout, a failure as two
+/// lines on stderr) and return the process's exit code.
+pub fn finish(result: Result<Output, Failure>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            print!("{}", out.text);
+            ExitCode::from(out.code)
+        }
+        Err(f) => {
+            eprintln!("kexec: {f}");
+            eprintln!("hint: {}", f.hint);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
 /// A failure to report and exit with.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// One of [`EXIT_OTHER`], [`EXIT_BAD_INPUT`], [`EXIT_SYSTEM`].
     pub code: u8,

@@ -8,7 +8,7 @@
 //!           [--sysroot DIR] [--config NAME|FILE[,..]|all] [--seeds N] [--full] [--json]
 //! ```
 //!
-//! The plan is made by the loader's own code path ([`crate::plan_load`]);
+//! The plan is made by the loader's own code path ([`crate::pipeline::make_plan`]);
 //! the purgatory parameters the model runs with (segments, kernel entry,
 //! DTB, flags) are read back from the patched purgatory header, so the model
 //! checks what the purgatory would be given. What the model simulates:
@@ -30,7 +30,6 @@
 //! as for `kexec -l`.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use cachesim::cost::CostModel;
 use cachesim::{CacheConfig, Scenario, SimOptions, SimPlan, SimSegment, Violation};
@@ -40,8 +39,8 @@ use kexec_core::purgatory::PurgatoryOptions;
 use serde::Serialize;
 
 use crate::failure::Failure;
+use crate::pipeline::{make_plan, PlanOptions, Planned};
 use crate::sysroot::Sysroot;
-use crate::{plan_load, PlanOptions, Planned};
 
 /// Bytes simulated at each end of a sampled segment.
 pub const EDGE: u64 = 64 * 1024;
@@ -51,7 +50,7 @@ const PAGE: u64 = 4096;
 pub const SCHEMA: &str = "kexec-rs/sim/v1";
 
 /// `kexec sim` arguments.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, PartialEq, Eq, clap::Args)]
 pub struct SimArgs {
     /// The kernel: Image, Image.gz/.zst/.xz/.lz4, EFI zboot, ELF vmlinux or UKI.
     kernel: PathBuf,
@@ -79,25 +78,6 @@ pub struct SimArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-}
-
-/// Entry point of `kexec sim`: prints the report, returns the exit code.
-pub fn main(args: &SimArgs) -> ExitCode {
-    match run(args) {
-        Ok((text, passed)) => {
-            print!("{text}");
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(crate::failure::EXIT_OTHER)
-            }
-        }
-        Err(f) => {
-            eprintln!("kexec: {f}");
-            eprintln!("hint: {}", f.hint);
-            ExitCode::from(f.code)
-        }
-    }
 }
 
 /// One simulated piece of a segment.
@@ -446,7 +426,9 @@ fn cost_model_text() -> String {
     )
 }
 
-fn run(args: &SimArgs) -> Result<(String, bool), Failure> {
+/// Make the plan, run it in the model; the report and whether every
+/// configuration passed.
+pub(crate) fn run(args: &SimArgs) -> Result<(String, bool), Failure> {
     if args.seeds == 0 {
         return Err(Failure::input(
             "--seeds",
@@ -465,7 +447,7 @@ fn run(args: &SimArgs) -> Result<(String, bool), Failure> {
         LoadMode::Normal
     };
     let input = args.plan.input(PurgatoryOptions::default());
-    let planned = plan_load(&input, mode, &args.kernel, &root)?;
+    let planned = make_plan(&input, mode, &args.kernel, &root)?;
     let m = model_input(&planned, mode, args.full)?;
     let outcomes: Vec<Outcome> = configs
         .into_iter()
@@ -484,10 +466,7 @@ fn run(args: &SimArgs) -> Result<(String, bool), Failure> {
 }
 
 fn mode_name(mode: LoadMode) -> &'static str {
-    match mode {
-        LoadMode::Normal => "normal",
-        LoadMode::Crash => "crash",
-    }
+    crate::mode::LoadModeExt::name(mode)
 }
 
 fn scenario_text(mode: LoadMode) -> &'static str {

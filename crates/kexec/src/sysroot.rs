@@ -14,7 +14,8 @@
 //!
 //! and, for `-p`, the crash-dump state listed in `crashdump.rs` (CPU list,
 //! `cpuN/crash_notes{,_size}`, `vmcoreinfo`, `/proc/kcore`'s headers,
-//! `/proc/kallsyms`); [`capture`] copies the small ones.
+//! `/proc/kallsyms`). What `kexec capture-sysroot` copies is listed in
+//! `capture.rs`.
 
 use std::fs;
 use std::io;
@@ -32,16 +33,6 @@ pub const KEXEC_LOADED: &str = "sys/kernel/kexec_loaded";
 pub const KEXEC_CRASH_LOADED: &str = "sys/kernel/kexec_crash_loaded";
 /// `/sys/kernel/kexec_crash_size`, relative to the root.
 pub const KEXEC_CRASH_SIZE: &str = "sys/kernel/kexec_crash_size";
-
-/// Every file a sysroot may hold, in capture order.
-pub const FILES: [&str; 6] = [
-    IOMEM,
-    CMDLINE,
-    FDT,
-    KEXEC_LOADED,
-    KEXEC_CRASH_LOADED,
-    KEXEC_CRASH_SIZE,
-];
 
 /// A root directory to read the system state from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,75 +87,5 @@ impl Sysroot {
             "1" => Some(true),
             _ => None,
         }
-    }
-}
-
-/// What [`capture`] did with one file.
-#[derive(Debug)]
-pub struct Captured {
-    /// The file, relative to the root.
-    pub rel: String,
-    /// Bytes written, or why it was skipped.
-    pub result: io::Result<usize>,
-}
-
-/// Copies every file of [`FILES`] that `from` has into `dir`, then the
-/// crash-dump state a `-p` load reads ([`crate::crashdump::files`]).
-pub fn capture(from: &Sysroot, dir: &Path) -> Vec<Captured> {
-    FILES
-        .iter()
-        .map(|&rel| rel.to_owned())
-        .chain(crate::crashdump::files(from))
-        .map(|rel| {
-            let result = from.read(&rel).and_then(|bytes| {
-                let dest = dir.join(&rel);
-                if let Some(parent) = dest.parent() {
-                    fs::create_dir_all(parent)?;
-                }
-                fs::write(&dest, &bytes)?;
-                Ok(bytes.len())
-            });
-            Captured { rel, result }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("kexec-sysroot-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    #[test]
-    fn capture_copies_present_files_and_reports_missing_ones() {
-        let src = scratch("src");
-        fs::create_dir_all(src.join("proc")).unwrap();
-        fs::create_dir_all(src.join("sys/kernel")).unwrap();
-        fs::write(src.join(IOMEM), "40000000-7fffffff : System RAM\n").unwrap();
-        fs::write(src.join(KEXEC_LOADED), "1\n").unwrap();
-        let dst = scratch("dst");
-        let results = capture(&Sysroot::at(&src), &dst);
-        let ok: Vec<_> = results
-            .iter()
-            .filter(|c| c.result.is_ok())
-            .map(|c| c.rel.as_str())
-            .collect();
-        assert_eq!(ok, [IOMEM, KEXEC_LOADED]);
-        let copy = Sysroot::at(&dst);
-        assert_eq!(
-            copy.read(IOMEM).unwrap(),
-            b"40000000-7fffffff : System RAM\n"
-        );
-        assert_eq!(copy.flag(KEXEC_LOADED), Some(true));
-        assert_eq!(copy.flag(KEXEC_CRASH_LOADED), None);
-        assert!(!copy.is_live());
-        assert!(Sysroot::live().is_live());
-        fs::remove_dir_all(src).unwrap();
-        fs::remove_dir_all(dst).unwrap();
     }
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kexec_core::image::{Arm64ImageHeader, ARM64_IMAGE_MAGIC};
+use test_assets::synthetic::{fixture_sysroot as sysroot, scratch, synthetic_image};
 
 const SEED: &str = "0x5eed";
 
@@ -16,45 +16,12 @@ fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn sysroot(name: &str) -> PathBuf {
-    manifest().join("tests/sysroots").join(name)
-}
-
-/// A scratch directory for this test binary.
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("kexec-dry-run")
-        .join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// 1 MiB synthetic Image: a v3.17+ header (text_offset 0, image_size 20 MiB,
-/// flags = LE | 4K pages | anywhere) and a fixed byte pattern.
-fn synthetic_image(flags: u64) -> Vec<u8> {
-    let header = Arm64ImageHeader {
-        code0: 0x1400_0010, // b +0x40
-        code1: 0,
-        text_offset: 0,
-        image_size: 20 << 20,
-        flags,
-        res2: 0,
-        res3: 0,
-        res4: 0,
-        magic: ARM64_IMAGE_MAGIC,
-        res5: 0,
-    };
-    let mut image: Vec<u8> = (0..1u32 << 20)
-        .map(|i| u8::try_from(i.wrapping_mul(31) % 251).unwrap())
-        .collect();
-    image[..64].copy_from_slice(&header.to_bytes());
-    image
-}
-
-/// Writes the synthetic Image and a 200 KiB initrd; returns their paths.
+/// Writes the synthetic Image (1 MiB, a v3.17+ header: text_offset 0,
+/// image_size 20 MiB, flags = LE | 4K pages | anywhere) and a 200 KiB
+/// initrd; returns their paths.
 fn inputs(dir: &Path) -> (PathBuf, PathBuf) {
     let image = dir.join("Image");
-    std::fs::write(&image, synthetic_image(0b1010)).unwrap();
+    std::fs::write(&image, synthetic_image(1 << 20, 20 << 20, 0b1010, 31)).unwrap();
     let initrd = dir.join("initrd.img");
     let bytes: Vec<u8> = (0..200u32 * 1024)
         .map(|i| u8::try_from(i % 253).unwrap())
@@ -467,16 +434,43 @@ fn command_line_too_long_is_bad_input() {
 
 #[test]
 fn capture_sysroot_round_trips_a_sysroot() {
-    // Capturing the live system needs root and a Linux /proc; here we only
-    // check the command exists and reports what it did.
-    let dir = scratch("capture");
-    let out = kexec(&["capture-sysroot", s(&dir.join("snap"))]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        stderr_of(&out)
-    );
-    assert!(text.contains("proc/iomem"), "{text}");
+    // Capturing the live system needs root and a Linux /proc: capture a
+    // captured one instead (the hidden `--from`), and get it back file for
+    // file.
+    let from = sysroot("virt-1g-crashkernel");
+    let snap = scratch("capture").join("snap");
+    let out = kexec(&["capture-sysroot", "--from", s(&from), s(&snap)]);
+    let text = stdout_ok(&out);
+    let files = |root: &Path| {
+        let mut found = Vec::new();
+        let mut dirs = vec![root.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    found.push(path.strip_prefix(root).unwrap().to_path_buf());
+                }
+            }
+        }
+        found.sort();
+        found
+    };
+    let captured = files(&from);
+    assert_eq!(files(&snap), captured);
+    for rel in &captured {
+        assert_eq!(
+            std::fs::read(snap.join(rel)).unwrap(),
+            std::fs::read(from.join(rel)).unwrap(),
+            "{}",
+            rel.display()
+        );
+        let bytes = std::fs::metadata(from.join(rel)).unwrap().len();
+        let line = format!("wrote {} ({bytes} bytes)", snap.join(rel).display());
+        assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+    }
+    assert_eq!(text.lines().count(), captured.len(), "{text}");
 }
 
 /// A real Debian kernel (from `cargo xtask setup`), planned on the 1 GiB
@@ -529,14 +523,11 @@ fn real_debian_kernel_dry_run() {
 fn captured_guest_sysroots_plan() {
     let dir = scratch("captured");
     let (image, initrd) = inputs(&dir);
-    let root = manifest().join("../../fixtures/sysroots");
-    let Ok(entries) = std::fs::read_dir(&root) else {
-        eprintln!("skipping: no {}", root.display());
-        return;
-    };
     let mut seen = 0;
-    for entry in entries {
-        let sysroot = entry.unwrap().path();
+    // The shapes of xtask/src/capture.rs `fixture_shapes` (the hand-made
+    // `qemu-virt-*` beside them have golden files of their own).
+    for name in ["virt-1g", "virt-1g-crashkernel", "virt-1g-smp4", "virt-4g"] {
+        let sysroot = sysroot(name);
         let iomem = std::fs::read_to_string(sysroot.join("proc/iomem")).unwrap();
         let crash = iomem.contains("Crash kernel");
         for mode in if crash {
@@ -578,7 +569,6 @@ fn captured_guest_sysroots_plan() {
             assert_eq!(kinds, expected);
             // Golden too: recapturing the fixtures (`cargo xtask
             // capture-sysroots`) is followed by UPDATE_GOLDEN=1.
-            let name = sysroot.file_name().unwrap().to_string_lossy().into_owned();
             let suffix = if *mode == "-p" { "-crash" } else { "" };
             golden(&format!("captured-{name}{suffix}.json"), &stdout_ok(&out));
             seen += 1;
@@ -592,11 +582,7 @@ fn captured_guest_sysroots_plan() {
 /// be recaptured.
 #[test]
 fn captured_virt_1g_crashkernel_crash_load() {
-    let root = manifest().join("../../fixtures/sysroots/virt-1g-crashkernel");
-    if !root.is_dir() {
-        eprintln!("skipping: no {}", root.display());
-        return;
-    }
+    let root = sysroot("virt-1g-crashkernel");
     let iomem = std::fs::read_to_string(root.join("proc/iomem")).unwrap();
     let crash_line = iomem.lines().find(|l| l.contains("Crash kernel")).unwrap();
     let (span, _) = crash_line.trim().split_once(" : ").unwrap();

@@ -5,46 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kexec_core::image::{Arm64ImageHeader, ARM64_IMAGE_MAGIC};
-
-fn sysroot_named(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/sysroots")
-        .join(name)
-}
+use test_assets::synthetic::{fixture_sysroot as sysroot_named, scratch, synthetic_image};
 
 fn sysroot() -> PathBuf {
     sysroot_named("virt-1g")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("kexec-sim")
-        .join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A 512 KiB synthetic Image (v3.17+ header: text_offset 0, image_size
 /// 8 MiB, LE, 4K pages, anywhere) and a 150 KiB + 100 bytes initrd (a
 /// partial last page): big enough that both are sampled.
 fn inputs(dir: &Path) -> (PathBuf, PathBuf) {
-    let header = Arm64ImageHeader {
-        code0: 0x1400_0010, // b +0x40
-        code1: 0,
-        text_offset: 0,
-        image_size: 8 << 20,
-        flags: 0b1010,
-        res2: 0,
-        res3: 0,
-        res4: 0,
-        magic: ARM64_IMAGE_MAGIC,
-        res5: 0,
-    };
-    let mut image: Vec<u8> = (0..512u32 << 10)
-        .map(|i| u8::try_from(i.wrapping_mul(37) % 251).unwrap())
-        .collect();
-    image[..64].copy_from_slice(&header.to_bytes());
+    let image = synthetic_image(512 << 10, 8 << 20, 0b1010, 37);
     let kernel = dir.join("Image");
     std::fs::write(&kernel, image).unwrap();
     let initrd = dir.join("initrd.img");

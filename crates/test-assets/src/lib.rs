@@ -15,8 +15,13 @@
 //! Tests that need a real kernel call [`debian_kernels`]. When the assets are
 //! missing they are skipped with a message, unless `KEXEC_RS_REQUIRE_ASSETS=1`
 //! (set by `cargo xtask test`), in which case missing assets are a failure.
+//!
+//! [`synthetic`] holds what tests make themselves (a synthetic Image, scratch
+//! directories) and finds the committed sysroot fixtures.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 

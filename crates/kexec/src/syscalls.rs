@@ -1,5 +1,6 @@
-//! Carrying out a plan: the embedded purgatory, `kexec_load`, unload, exec
-//! and status, with every syscall error turned into a [`Failure`].
+//! Carrying out a plan: `kexec_load`, `kexec_file_load`, unload, exec and
+//! the loaded-kernel status, with every syscall error turned into a
+//! [`Failure`].
 //!
 //! Everything that can be checked is checked before the one `kexec_load`
 //! call, which the kernel applies atomically: on any error nothing new is
@@ -8,21 +9,11 @@
 use std::path::Path;
 
 use kexec_core::plan::{LoadMode, LoadPlan, SegmentKind};
-use kexec_sys::{Image, Segment};
+use kexec_sys::Segment;
 
 use crate::failure::Failure;
-use crate::sysroot::{self, Sysroot};
-
-/// The purgatory built from crates/purgatory by `build.rs` (flat,
-/// position independent, header unpatched).
-pub const PURGATORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/purgatory.bin"));
-
-fn image(mode: LoadMode) -> Image {
-    match mode {
-        LoadMode::Normal => Image::Normal,
-        LoadMode::Crash => Image::Crash,
-    }
-}
+use crate::mode::LoadModeExt;
+use crate::sysroot::Sysroot;
 
 /// What to do about a refused syscall.
 fn syscall_failure(call: &str, err: &kexec_sys::Error) -> Failure {
@@ -69,8 +60,9 @@ impl<'a> Buffers<'a> {
     }
 }
 
-/// Re-check the whole plan, pair each segment with its bytes, and load it.
-pub fn load(plan: &LoadPlan, buffers: &Buffers<'_>) -> Result<(), Failure> {
+/// Re-check the whole plan, pair each segment with its bytes, and hand them
+/// to the kernel with `kexec_load`.
+pub fn kexec_load(plan: &LoadPlan, buffers: &Buffers<'_>) -> Result<(), Failure> {
     let failed: Vec<String> = plan
         .check()
         .into_iter()
@@ -105,12 +97,13 @@ pub fn load(plan: &LoadPlan, buffers: &Buffers<'_>) -> Result<(), Failure> {
             memsz: s.memsz,
         });
     }
-    kexec_sys::kexec_load(plan.entry, &segments, image(plan.mode))
+    kexec_sys::kexec_load(plan.entry, &segments, plan.mode.image())
         .map_err(|e| syscall_failure("kexec_load", &e))
 }
 
-/// `kexec -s`: let the kernel load, verify and place the image itself.
-pub fn file_load(
+/// `kexec -s`: let the kernel load, verify and place the image itself
+/// (`kexec_file_load`).
+pub fn kexec_file_load(
     kernel: &Path,
     initrd: Option<&Path>,
     cmdline: &str,
@@ -127,16 +120,16 @@ pub fn file_load(
     };
     let kernel_file = open(kernel)?;
     let initrd_file = initrd.map(open).transpose()?;
-    kexec_sys::kexec_file_load(&kernel_file, initrd_file.as_ref(), cmdline, image(mode))
+    kexec_sys::kexec_file_load(&kernel_file, initrd_file.as_ref(), cmdline, mode.image())
         .map_err(|e| syscall_failure("kexec_file_load", &e))
 }
 
 /// `kexec -u`: unload the normal (or, with `-p`, the crash) kernel.
 pub fn unload(mode: LoadMode, file_syscall: bool) -> Result<String, Failure> {
     let result = if file_syscall {
-        kexec_sys::file_unload(image(mode))
+        kexec_sys::file_unload(mode.image())
     } else {
-        kexec_sys::unload(image(mode))
+        kexec_sys::unload(mode.image())
     };
     result.map_err(|e| syscall_failure("unload", &e))?;
     Ok(String::new())
@@ -144,10 +137,7 @@ pub fn unload(mode: LoadMode, file_syscall: bool) -> Result<String, Failure> {
 
 /// Whether a kernel of `mode` is loaded, per `/sys/kernel`.
 pub fn is_loaded(root: &Sysroot, mode: LoadMode) -> Result<bool, Failure> {
-    let file = match mode {
-        LoadMode::Normal => sysroot::KEXEC_LOADED,
-        LoadMode::Crash => sysroot::KEXEC_CRASH_LOADED,
-    };
+    let file = mode.loaded_flag();
     root.flag(file).ok_or_else(|| {
         Failure::system(
             root.path(file).display().to_string(),
@@ -164,7 +154,9 @@ pub fn exec(root: &Sysroot, no_sync: bool) -> Failure {
         Ok(true) => {}
         Ok(false) => {
             return Failure::system(
-                root.path(sysroot::KEXEC_LOADED).display().to_string(),
+                root.path(LoadMode::Normal.loaded_flag())
+                    .display()
+                    .to_string(),
                 "no kernel is loaded",
                 "load one first with `kexec -l KERNEL ...`",
             )
@@ -175,15 +167,4 @@ pub fn exec(root: &Sysroot, no_sync: bool) -> Failure {
         kexec_sys::sync();
     }
     syscall_failure("reboot", &kexec_sys::reboot_into_loaded_kernel())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_embedded_purgatory_has_a_header() {
-        let p = kexec_core::purgatory::Purgatory::parse(PURGATORY).unwrap();
-        assert!(p.mem_size >= PURGATORY.len() as u64);
-    }
 }

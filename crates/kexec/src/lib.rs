@@ -1,0 +1,50 @@
+//! `kexec`: the command-line loader, a drop-in for kexec-tools on arm64.
+//!
+//! A thin layer: parse arguments and decide what they ask for (`cli.rs`),
+//! gather the system state (live, or replayed from `--sysroot`) and ask
+//! `kexec-core` for a load plan (`pipeline.rs`), then print it (`--dry-run`,
+//! `--json`: `report.rs`) or hand it to `kexec-sys` (`syscalls.rs`);
+//! `run.rs` carries out the decision.
+//!
+//! ```text
+//! kexec -l|-p KERNEL [--initrd F] [--append S | --command-line S | --reuse-cmdline]
+//!       [--dtb F] [-i] [--dry-run [--json]] [--sysroot DIR]
+//! kexec -e [--no-sync]          kexec -u [-p]          kexec --status [-p]
+//! kexec [-f] KERNEL ...         (load, then execute)
+//! kexec -s -l KERNEL ...        (kexec_file_load: the kernel verifies and places)
+//! kexec capture-sysroot DIR     (capture.rs)
+//! kexec sim KERNEL [-p] [--sysroot DIR] [--config NAME|all] [--seeds N] [--json]
+//!                               (the plan's handoff in the cachesim model: sim.rs)
+//! ```
+//!
+//! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state.
+//!
+//! Modules depend only downward: `cli` → `sim` → `pipeline` →
+//! (`crashdump`, `syscalls`, `mode`) → `sysroot` → `failure`; `run` sits on
+//! top and `capture` beside `pipeline`.
+#![forbid(unsafe_code)]
+
+mod capture;
+mod cli;
+mod crashdump;
+mod failure;
+mod mode;
+mod pipeline;
+mod report;
+mod run;
+mod sim;
+mod syscalls;
+mod sysroot;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use crate::pipeline::TEST_SEED_ENV;
+
+/// The whole program: parse the arguments, decide, carry it out, print the
+/// outcome and return the exit code.
+pub fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    failure::finish(args.action().and_then(run::run))
+}

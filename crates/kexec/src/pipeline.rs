@@ -1,0 +1,421 @@
+//! The planning pipeline: read the kernel, the initrd, the device tree and
+//! the system state (live, or replayed from `--sysroot`), and ask
+//! `kexec-core` for the plan a load carries out ([`make_plan`]). Shared by
+//! `kexec -l`/`-p` and `kexec sim`; it prints nothing and makes no kexec
+//! system call.
+
+use std::path::{Path, PathBuf};
+
+use kexec_core::fdt::{self, ChosenEdit, CrashChosen, RNG_SEED_LEN};
+use kexec_core::plan::{self, Blob, BuildError, KernelFacts, LoadMode, LoadRequest, SegmentKind};
+use kexec_core::purgatory::{Purgatory, PurgatoryOptions};
+use kexec_core::{cmdline, iomem, kernel};
+
+use crate::crashdump;
+use crate::failure::{chain, Failure};
+use crate::mode::LoadModeExt;
+use crate::syscalls::Buffers;
+use crate::sysroot::{self, Sysroot};
+
+/// Environment variable: a u64 (decimal or 0x-hex) that makes `kaslr-seed`
+/// and `rng-seed` deterministic, for golden tests. Never set it in production.
+pub const TEST_SEED_ENV: &str = "KEXEC_RS_TEST_SEED";
+
+/// The purgatory built from crates/purgatory by `build.rs` (flat,
+/// position independent, header unpatched); every plan patches a copy.
+pub const PURGATORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/purgatory.bin"));
+
+/// The options that shape a load plan, shared by `-l`/`-p` and `kexec sim`.
+#[derive(Debug, PartialEq, Eq, clap::Args)]
+pub(crate) struct PlanOptions {
+    /// Initial ramdisk for the new kernel.
+    #[arg(long, visible_alias = "ramdisk", value_name = "FILE")]
+    initrd: Option<PathBuf>,
+    /// Command line for the new kernel; repeatable, joined with spaces.
+    #[arg(long = "append", visible_alias = "command-line", value_name = "S")]
+    append: Vec<String>,
+    /// Start from the running kernel's command line (minus BOOT_IMAGE=, initrd=,
+    /// elfcorehdr=, and crashkernel= for -p).
+    #[arg(long)]
+    reuse_cmdline: bool,
+    /// Device tree to pass instead of the running one (/sys/firmware/fdt).
+    #[arg(long, value_name = "FILE")]
+    dtb: Option<PathBuf>,
+    /// Do not verify segment digests in the purgatory before booting.
+    #[arg(short = 'i', long = "no-checks")]
+    no_checks: bool,
+}
+
+impl PlanOptions {
+    /// The planner's input; `purgatory` carries the switches beyond `-i`.
+    pub(crate) fn input(&self, purgatory: PurgatoryOptions) -> PlanInput<'_> {
+        PlanInput {
+            initrd: self.initrd.as_deref(),
+            append: &self.append,
+            reuse_cmdline: self.reuse_cmdline,
+            dtb: self.dtb.as_deref(),
+            purgatory: PurgatoryOptions {
+                no_verify: self.no_checks,
+                ..purgatory
+            },
+        }
+    }
+}
+
+/// What a plan is made from besides the kernel and the system state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlanInput<'a> {
+    /// `--initrd`.
+    pub initrd: Option<&'a Path>,
+    /// `--append`, in order.
+    pub append: &'a [String],
+    /// `--reuse-cmdline`.
+    pub reuse_cmdline: bool,
+    /// `--dtb`.
+    pub dtb: Option<&'a Path>,
+    /// `-i` and the hidden purgatory test switches.
+    pub purgatory: PurgatoryOptions,
+}
+
+/// The initrd of a plan and where it came from.
+#[derive(Debug)]
+pub(crate) struct InitrdFile {
+    /// Short name, the segment's source in the plan (`initrd.img`, or
+    /// `KERNEL:.initrd` from a UKI).
+    pub name: String,
+    /// The path as given (or the UKI name), the subject of errors about it.
+    pub path: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A plan and the bytes of every segment (what `kexec_load` is given).
+#[derive(Debug)]
+pub(crate) struct Planned {
+    /// The plan, the edited DTB and the patched purgatory.
+    pub built: plan::Built,
+    /// The plain Image.
+    pub kernel_image: Vec<u8>,
+    /// The format the kernel came in.
+    pub kernel_format: String,
+    /// The initrd.
+    pub initrd: Option<InitrdFile>,
+    /// The ELF core header of a crash load.
+    pub elfcorehdr: Option<Vec<u8>>,
+    /// The new command line (`None`: `bootargs` kept).
+    pub cmdline: Option<String>,
+    /// Where the device tree came from.
+    pub dtb_from: String,
+    /// Remarks for the user.
+    pub notes: Vec<String>,
+}
+
+impl Planned {
+    /// The segment buffers, by kind.
+    pub fn buffers(&self) -> Buffers<'_> {
+        Buffers {
+            kernel: &self.kernel_image,
+            initrd: self.initrd.as_ref().map(|f| f.bytes.as_slice()),
+            dtb: &self.built.dtb.dtb,
+            purgatory: self.built.purgatory.as_deref(),
+            elfcorehdr: self.elfcorehdr.as_deref(),
+        }
+    }
+}
+
+/// `--reuse-cmdline`: the running kernel's command line (from `root`)
+/// without what must not be passed on; `None` without the option.
+pub(crate) fn reused_cmdline(
+    reuse: bool,
+    root: &Sysroot,
+    mode: LoadMode,
+) -> Result<Option<String>, Failure> {
+    if !reuse {
+        return Ok(None);
+    }
+    let text = read_state(root, sysroot::CMDLINE, "--reuse-cmdline needs it")?;
+    Ok(Some(cmdline::reused(
+        &String::from_utf8_lossy(&text),
+        mode == LoadMode::Crash,
+    )))
+}
+
+/// The file name of `path` (the whole path if it has none).
+pub(crate) fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| {
+        Failure::input(
+            path.display().to_string(),
+            format!("cannot read: {e}"),
+            "check the path",
+        )
+    })
+}
+
+fn read_state(root: &Sysroot, rel: &str, hint: &str) -> Result<Vec<u8>, Failure> {
+    root.read(rel).map_err(|e| {
+        let hint = if root.is_live() {
+            format!("{hint}; run as root")
+        } else {
+            format!("{hint}; capture it with `kexec capture-sysroot DIR` on the target")
+        };
+        Failure::system(
+            root.path(rel).display().to_string(),
+            format!("cannot read: {e}"),
+            hint,
+        )
+    })
+}
+
+/// `kaslr-seed` and `rng-seed`: from the OS RNG, or derived from
+/// [`TEST_SEED_ENV`] when set.
+fn seeds() -> Result<(u64, Vec<u8>), Failure> {
+    let mut bytes = vec![0u8; 8 + RNG_SEED_LEN];
+    match std::env::var(TEST_SEED_ENV) {
+        Ok(text) => {
+            let parsed = match text.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16),
+                None => text.parse(),
+            };
+            let mut state = parsed.map_err(|e| {
+                Failure::input(
+                    TEST_SEED_ENV,
+                    format!("{text:?}: {e}"),
+                    "a u64, decimal or 0x-hex",
+                )
+            })?;
+            // splitmix64: a fixed, documented stream.
+            for chunk in bytes.chunks_mut(8) {
+                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^= z >> 31;
+                chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+            }
+        }
+        Err(_) => getrandom::fill(&mut bytes).map_err(|e| {
+            Failure::system(
+                "getrandom",
+                e,
+                "the OS random number generator is unavailable",
+            )
+        })?,
+    }
+    let mut kaslr = [0u8; 8];
+    kaslr.copy_from_slice(&bytes[..8]);
+    Ok((u64::from_le_bytes(kaslr), bytes[8..].to_vec()))
+}
+
+/// Where `image` lies inside `file`, if it is a slice of it (a plain Image,
+/// or an uncompressed UKI `.linux`, is borrowed from the file): then the
+/// file's buffer is reused for it instead of copying the kernel, and peak
+/// memory stays at the size of the input, as with kexec-tools. A
+/// decompressed Image lives elsewhere and gives `None`.
+fn image_span(file: &[u8], image: &[u8]) -> Option<(usize, usize)> {
+    let offset = (image.as_ptr() as usize).checked_sub(file.as_ptr() as usize)?;
+    let end = offset.checked_add(image.len())?;
+    (end <= file.len()).then_some((offset, image.len()))
+}
+
+/// Read the inputs and the system state and make the plan `kexec -l` (or
+/// `-p`) loads.
+pub(crate) fn make_plan(
+    args: &PlanInput<'_>,
+    mode: LoadMode,
+    kernel_path: &Path,
+    root: &Sysroot,
+) -> Result<Planned, Failure> {
+    let kernel_name = kernel_path.display().to_string();
+    let kernel_bytes = read_input(kernel_path)?;
+    let kernel = kernel::load_kernel(&kernel_bytes).map_err(|e| {
+        Failure::input(
+            &kernel_name,
+            chain(&e),
+            "give an arm64 Image, Image.gz/.zst/.xz/.lz4, zboot, ELF vmlinux or UKI",
+        )
+    })?;
+    let uki = kernel.uki.clone().unwrap_or_default();
+    let mut notes = Vec::new();
+    let loaded = mode.loaded_flag();
+    if root.flag(loaded) == Some(true) {
+        notes.push(format!(
+            "{loaded} is 1: a load would replace the kernel already loaded"
+        ));
+    }
+
+    // Memory the plan may use.
+    let iomem_path = root.path(sysroot::IOMEM).display().to_string();
+    let iomem_text = String::from_utf8_lossy(&read_state(
+        root,
+        sysroot::IOMEM,
+        "the memory map is needed",
+    )?)
+    .into_owned();
+    let map = iomem::parse(&iomem_text).map_err(|e| match e {
+        iomem::Error::AddressesHidden => Failure::system(
+            &iomem_path,
+            &e,
+            "run as root: unprivileged readers see zeros",
+        ),
+        _ => Failure::input(&iomem_path, &e, "is this a /proc/iomem?"),
+    })?;
+    let memory = plan::memory_for(&map, mode).ok_or_else(|| {
+        Failure::system(
+            &iomem_path,
+            "no \"Crash kernel\" region",
+            "boot the running kernel with crashkernel=SIZE",
+        )
+    })?;
+    let elfcorehdr = match mode {
+        LoadMode::Crash => Some(crashdump::elf_core_header(root, &map, &mut notes)?),
+        LoadMode::Normal => None,
+    };
+    let crash = (mode == LoadMode::Crash).then(|| {
+        let mut usable = map.crash_regions();
+        usable.reverse(); // high first, low last
+        CrashChosen {
+            elfcorehdr: None,
+            usable,
+        }
+    });
+
+    // Command line.
+    let reused = reused_cmdline(args.reuse_cmdline, root, mode)?;
+    let mut append = args.append.to_vec();
+    if reused.is_none() && append.is_empty() {
+        if let Some(c) = &uki.cmdline {
+            append.push(c.clone());
+        }
+    }
+    let new_cmdline = cmdline::build(reused.as_deref(), &append)
+        .map_err(|e| Failure::input("command line", &e, "shorten it"))?;
+
+    // Device tree source.
+    let (dtb_from, dtb_in) = match (args.dtb, &uki.dtb) {
+        (Some(p), _) => (display_name(p), read_input(p)?),
+        (None, Some(d)) => (format!("{}:.dtb", display_name(kernel_path)), d.clone()),
+        (None, None) => (
+            sysroot::FDT.to_owned(),
+            read_state(root, sysroot::FDT, "the running device tree is needed")?,
+        ),
+    };
+    let dtb_subject = args.dtb.map_or_else(
+        || root.path(sysroot::FDT).display().to_string(),
+        |p| p.display().to_string(),
+    );
+    fdt::parse_header(&dtb_in)
+        .map_err(|e| Failure::input(&dtb_subject, &e, "not a valid flattened device tree"))?;
+
+    // Place: kernel, initrd, the edited DTB (plan::build keeps that order).
+    let kernel_source = display_name(kernel_path);
+    let initrd_file = match args.initrd {
+        Some(p) => Some(InitrdFile {
+            name: display_name(p),
+            path: p.display().to_string(),
+            bytes: read_input(p)?,
+        }),
+        None => uki.initrd.clone().map(|bytes| {
+            let name = format!("{kernel_source}:.initrd");
+            InitrdFile {
+                path: name.clone(),
+                name,
+                bytes,
+            }
+        }),
+    };
+    let (kaslr_seed, rng_seed) = seeds()?;
+    let purgatory = Purgatory::parse(PURGATORY).map_err(|e| {
+        Failure::other(
+            "built-in purgatory",
+            e,
+            "this kexec binary is broken; rebuild it",
+        )
+    })?;
+    let purgatory_options = args.purgatory;
+    let request = LoadRequest {
+        mode,
+        memory,
+        kernel: Blob {
+            source: &kernel_source,
+            bytes: &kernel.image,
+        },
+        kernel_facts: KernelFacts::from_header(&kernel.header, kernel.image.len() as u64),
+        initrd: initrd_file.as_ref().map(|f| Blob {
+            source: &f.name,
+            bytes: &f.bytes,
+        }),
+        dtb: &dtb_in,
+        chosen: ChosenEdit {
+            bootargs: new_cmdline.clone(),
+            initrd: None,
+            kaslr_seed: Some(kaslr_seed),
+            rng_seed: Some(rng_seed),
+            crash,
+        },
+        purgatory: Some((purgatory, purgatory_options)),
+        elfcorehdr: elfcorehdr.as_deref().map(|bytes| Blob {
+            source: "generated",
+            bytes,
+        }),
+    };
+    let built = plan::build(&request).map_err(|e| {
+        let subject = match &e {
+            BuildError::Place {
+                kind: SegmentKind::Initrd,
+                ..
+            } => initrd_file
+                .as_ref()
+                .map_or_else(String::new, |f| f.path.clone()),
+            BuildError::Place {
+                kind: SegmentKind::Kernel,
+                ..
+            } => kernel_name.clone(),
+            _ => dtb_subject.clone(),
+        };
+        Failure::input(subject, chain(&e), "see the rules in docs/plan-json.md")
+    })?;
+    if args.purgatory.no_verify {
+        notes.push("-i: the purgatory will not verify segment digests".to_owned());
+    }
+    if built.uart.is_none() {
+        notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());
+    }
+    let kernel_format = kernel.format.to_string();
+    let kernel_image = match image_span(&kernel_bytes, &kernel.image) {
+        None => kernel.image.into_owned(),
+        Some((offset, len)) => {
+            let mut file = kernel_bytes;
+            file.truncate(offset + len);
+            file.drain(..offset);
+            file
+        }
+    };
+    Ok(Planned {
+        built,
+        kernel_format,
+        kernel_image,
+        initrd: initrd_file,
+        elfcorehdr,
+        cmdline: new_cmdline,
+        dtb_from,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_purgatory_has_a_header() {
+        let p = Purgatory::parse(PURGATORY).unwrap();
+        assert!(p.mem_size >= PURGATORY.len() as u64);
+    }
+}
