@@ -9,7 +9,10 @@
 //!
 //! `/init` reports progress on the console as marker lines,
 //! `@@kxt <stage> <key> <value…>`, which the harness parses. Every boot reports
-//! `boot` (kernel release), `cmdline`, `cpus` (the online CPU list) and, when
+//! `boot` (kernel release), `cmdline`, `cpus` (the online CPU list), `iomem`
+//! (its System RAM, Crash kernel, Kernel code and Kernel data lines, `;`
+//! separated), in a crash kernel `vmcore` (size) and `vmcore-magic` (first 4
+//! bytes in hex) and, when
 //! the kernel kept its initrd (`retain_initrd`), `initrd-sha256` (computed by
 //! the `kxt-probe` helper from crates/guest-probe); then it runs
 //! the stage script named by `kxt.stage=` on the command line, reports `end`
@@ -46,8 +49,10 @@ say ktext "$(grep -m1 ' _stext$' /proc/kallsyms | cut -d' ' -f1)"
 case " $(cat /proc/cmdline) " in *" retain_initrd "*)
   say initrd-sha256 "$(kxt-probe initrd-sha256 2>&1)";;
 esac
+say iomem "$(grep -E ' : (System RAM|Crash kernel|Kernel code|Kernel data)$' /proc/iomem | sed 's/^ *//' | tr '\n' ';')"
 if [ -e /proc/vmcore ]; then
   say vmcore "$(stat -c %s /proc/vmcore)"
+  say vmcore-magic "$(head -c 4 /proc/vmcore | od -An -tx1 | tr -d ' \n')"
 fi
 if [ -f "/stage/$stage.sh" ]; then
   . "/stage/$stage.sh"

@@ -171,15 +171,61 @@ fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
     scenario.shape.kernel_args.push("crashkernel=256M".into());
     let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
-    let vmcore = outcome
-        .timeline
-        .marker("b", "vmcore")
-        .map(|m| m.value.clone());
-    let size: u64 = vmcore.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
-    assert!(
-        size > 256 << 20,
-        "/proc/vmcore in the crash kernel: {vmcore:?}"
+    let marker = |stage: &str, key: &str| {
+        outcome
+            .timeline
+            .marker(stage, key)
+            .map(|m| m.value.clone())
+            .unwrap_or_else(|| panic!("no {stage}:{key} marker"))
+    };
+    assert_eq!(
+        marker("b", "vmcore-magic"),
+        "7f454c46",
+        "/proc/vmcore is not ELF"
     );
+    let size: u64 = marker("b", "vmcore").parse().expect("vmcore size");
+    let expected = vmcore_loads(&marker("a", "iomem"));
+    // fs/proc/vmcore.c sizes /proc/vmcore as the ELF header and program
+    // headers, then the merged notes (each part rounded up to a page), then
+    // every PT_LOAD rounded out to pages: our PT_LOADs are System RAM minus
+    // the crash region and the kernel image, all page aligned already.
+    assert!(
+        (expected + 0x1000..=expected + (256 << 10)).contains(&size),
+        "/proc/vmcore is {size:#x} bytes; kernel A's memory map gives {expected:#x} of \
+         PT_LOADs plus a few pages of headers and notes"
+    );
+}
+
+/// The bytes of the PT_LOADs a crash dump of this memory map must have:
+/// every `System RAM` range minus the `Crash kernel` range, plus the kernel
+/// image (`Kernel code` start to `Kernel data` end, page aligned), from the
+/// `;`-separated /proc/iomem lines of the guest's `iomem` marker.
+fn vmcore_loads(iomem: &str) -> u64 {
+    let range = |name: &str| -> Vec<(u64, u64)> {
+        iomem
+            .split(';')
+            .filter(|l| l.ends_with(&format!(" : {name}")))
+            .map(|l| {
+                let (start, end) = l.split_once(' ').unwrap().0.split_once('-').unwrap();
+                let parse = |h: &str| u64::from_str_radix(h, 16).unwrap();
+                (parse(start), parse(end) + 1)
+            })
+            .collect()
+    };
+    let sum = |r: &[(u64, u64)]| r.iter().map(|(s, e)| e - s).sum::<u64>();
+    let (ram, crash) = (range("System RAM"), range("Crash kernel"));
+    let (code, data) = (range("Kernel code"), range("Kernel data"));
+    assert!(!ram.is_empty() && crash.len() == 1, "iomem marker: {iomem}");
+    let image = data[0].1.next_multiple_of(0x1000) - code[0].0 / 0x1000 * 0x1000;
+    sum(&ram) - sum(&crash) + image
+}
+
+#[test]
+fn vmcore_loads_from_the_iomem_marker() {
+    let iomem = "40000000-7fffffff : System RAM;40210000-4185ffff : Kernel code;\
+                 41860000-41a0ffff : Kernel data;6f600000-7f5fffff : Crash kernel;";
+    // 1 GiB of RAM - 256 MiB crash region + 24 MiB kernel image.
+    assert_eq!(vmcore_loads(iomem), 0x4000_0000 - 0x1000_0000 + 0x180_0000);
 }
 
 /// Across kernel versions with our loader: Debian 12's kernel A boots
