@@ -22,9 +22,9 @@ use thiserror::Error;
 use crate::layout::COMMAND_LINE_SIZE;
 
 /// Parameters `--reuse-cmdline` always drops.
-pub const REUSE_DROPPED: [&str; 3] = ["BOOT_IMAGE", "initrd", "elfcorehdr"];
+pub(crate) const REUSE_DROPPED: [&str; 3] = ["BOOT_IMAGE", "initrd", "elfcorehdr"];
 /// Parameters `--reuse-cmdline` drops for a crash (`-p`) load.
-pub const REUSE_DROPPED_ON_CRASH: [&str; 1] = ["crashkernel"];
+pub(crate) const REUSE_DROPPED_ON_CRASH: [&str; 1] = ["crashkernel"];
 
 /// Why a command line was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -50,7 +50,7 @@ pub const EHDR_SIZE: usize = 64;
 /// `sizeof(Elf64_Phdr)`.
 pub const PHDR_SIZE: usize = 56;
 /// `e_type` of a core file.
-pub const ET_CORE: u16 = 4;
+pub(crate) const ET_CORE: u16 = 4;
 /// `e_machine` of arm64 (include/uapi/linux/elf-em.h).
 pub const EM_AARCH64: u16 = 183;
 /// `e_version` and `e_ident[EI_VERSION]`.
@@ -64,22 +64,22 @@ pub const PT_LOAD: u32 = 1;
 /// `p_type` of a note segment.
 pub const PT_NOTE: u32 = 4;
 /// `p_flags`: execute.
-pub const PF_X: u32 = 1;
+pub(crate) const PF_X: u32 = 1;
 /// `p_flags`: write.
-pub const PF_W: u32 = 2;
+pub(crate) const PF_W: u32 = 2;
 /// `p_flags`: read.
-pub const PF_R: u32 = 4;
+pub(crate) const PF_R: u32 = 4;
 /// `e_phnum` is 16 bits and 0xffff (`PN_XNUM`) means "see section 0", which
 /// a header without sections cannot use: at most this many program headers.
-pub const MAX_PHDRS: usize = 0xfffe;
+pub(crate) const MAX_PHDRS: usize = 0xfffe;
 /// Most CPUs a `cpu/possible` list may name: arm64's `NR_CPUS` is at most
 /// 4096 (arch/arm64/Kconfig); this bounds the work on hostile input.
 pub const MAX_CPUS: usize = 4096;
 
 /// `/proc/iomem` name of the kernel's text resource (arch/arm64/kernel/setup.c).
-pub const KERNEL_CODE: &str = "Kernel code";
+pub(crate) const KERNEL_CODE: &str = "Kernel code";
 /// `/proc/iomem` name of the kernel's data resource, which ends at `_end`.
-pub const KERNEL_DATA: &str = "Kernel data";
+pub(crate) const KERNEL_DATA: &str = "Kernel data";
 /// The `/proc/kallsyms` symbol at which `Kernel code` starts: arm64 publishes
 /// `Kernel code` from `_stext`, after the image header and the EFI stub
 /// (in the captured guests `Kernel code` starts 64 KiB above the 2 MiB
@@ -297,7 +297,7 @@ fn parse_number(text: &str) -> Option<u64> {
 
 /// The value of `KEY=VALUE` in VMCOREINFO text (kernel/crash_core.c writes one
 /// per line, e.g. `NUMBER(VA_BITS)=48`).
-pub fn vmcoreinfo_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn vmcoreinfo_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines().find_map(|l| {
         let (k, v) = l.split_once('=')?;
         (k == key).then_some(v.trim())

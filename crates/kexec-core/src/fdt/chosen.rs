@@ -24,9 +24,9 @@ use crate::layout::DTB_MAX_SIZE;
 use super::parse::{be32, parse, parse_header, Error, BOOT_CPUID_PHYS_OFFSET, MAX_USABLE_RANGES};
 
 /// Default root `#address-cells` when absent (DT spec § 2.3.5).
-pub const DEFAULT_ADDRESS_CELLS: u32 = 2;
+pub(crate) const DEFAULT_ADDRESS_CELLS: u32 = 2;
 /// Default root `#size-cells` when absent (DT spec § 2.3.5).
-pub const DEFAULT_SIZE_CELLS: u32 = 1;
+pub(crate) const DEFAULT_SIZE_CELLS: u32 = 1;
 /// Length of the `rng-seed` kexec-tools writes, and so do we.
 pub const RNG_SEED_LEN: usize = 128;
 
@@ -37,20 +37,20 @@ pub const CHOSEN: &str = "chosen";
 /// `/chosen` property: the kernel command line.
 pub const BOOTARGS: &str = "bootargs";
 /// `/chosen` property: initrd start address.
-pub const INITRD_START: &str = "linux,initrd-start";
+pub(crate) const INITRD_START: &str = "linux,initrd-start";
 /// `/chosen` property: initrd end address (exclusive).
-pub const INITRD_END: &str = "linux,initrd-end";
+pub(crate) const INITRD_END: &str = "linux,initrd-end";
 /// `/chosen` property: KASLR seed, u64.
-pub const KASLR_SEED: &str = "kaslr-seed";
+pub(crate) const KASLR_SEED: &str = "kaslr-seed";
 /// `/chosen` property: entropy for the new kernel's RNG.
-pub const RNG_SEED: &str = "rng-seed";
+pub(crate) const RNG_SEED: &str = "rng-seed";
 /// `/chosen` property: crash kernel's ELF core header `<addr size>`.
-pub const ELFCOREHDR: &str = "linux,elfcorehdr";
+pub(crate) const ELFCOREHDR: &str = "linux,elfcorehdr";
 /// `/chosen` property: crash kernel's usable memory `<addr size>…`.
-pub const USABLE_MEMORY_RANGE: &str = "linux,usable-memory-range";
+pub(crate) const USABLE_MEMORY_RANGE: &str = "linux,usable-memory-range";
 /// The root node's `#address-cells` and `#size-cells`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RootCells {
+pub(crate) struct RootCells {
     /// `#address-cells`: 1 or 2.
     pub address: u32,
     /// `#size-cells`: 1 or 2.
@@ -72,7 +72,7 @@ fn cells_property(node: &DeviceTreeNode, name: &'static str, default: u32) -> Re
 
 /// Reads the root cells, accepting only 1 or 2 of each (arm64 addresses fit
 /// in two cells; 0 or 3+ cannot describe a memory range we write).
-pub fn root_cells(tree: &DeviceTree) -> Result<RootCells, Error> {
+pub(crate) fn root_cells(tree: &DeviceTree) -> Result<RootCells, Error> {
     let address = cells_property(&tree.root, "#address-cells", DEFAULT_ADDRESS_CELLS)?;
     if !(1..=2).contains(&address) {
         return Err(Error::BadAddressCells(address));
@@ -166,7 +166,7 @@ pub struct EditedDtb {
 }
 
 /// Renders a `/chosen` property value for the diff.
-pub fn render_value(name: &str, value: &[u8]) -> String {
+pub(crate) fn render_value(name: &str, value: &[u8]) -> String {
     if name == BOOTARGS || name.ends_with("path") {
         let text = value.strip_suffix(&[0]).unwrap_or(value);
         return format!("{:?}", String::from_utf8_lossy(text));
@@ -303,7 +303,7 @@ pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
 
 /// The root's `chosen` child, matched by its exact name. (dtoolkit's path
 /// lookup also matches `chosen@N`, which is not the chosen node.)
-pub fn chosen_node(tree: &DeviceTree) -> Option<&DeviceTreeNode> {
+pub(crate) fn chosen_node(tree: &DeviceTree) -> Option<&DeviceTreeNode> {
     tree.root.children().find(|c| c.name() == CHOSEN)
 }
 

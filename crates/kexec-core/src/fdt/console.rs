@@ -9,14 +9,14 @@ use super::parse::{be32, parse, Error};
 
 /// `compatible` string of the ARM PL011 UART
 /// (Documentation/devicetree/bindings/serial/pl011.yaml).
-pub const PL011_COMPATIBLE: &str = "arm,pl011";
+pub(crate) const PL011_COMPATIBLE: &str = "arm,pl011";
 
 /// The physical address of the console UART named by `/chosen`
 /// `stdout-path` (an absolute path or an `/aliases` name, with optional
 /// `:options`; Documentation/devicetree/bindings/chosen.txt), when it is a
 /// PL011 reachable without bus address translation. The purgatory prints on
 /// it; `None` means "no console", never an error of the load.
-pub fn stdout_pl011(dtb: &[u8]) -> Result<Option<u64>, Error> {
+pub(crate) fn stdout_pl011(dtb: &[u8]) -> Result<Option<u64>, Error> {
     let tree = parse(dtb)?;
     let string = |value: &[u8]| {
         let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());

@@ -18,14 +18,13 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+pub(crate) use chosen::ELFCOREHDR;
 pub use chosen::{
-    chosen_initrd, chosen_node, edit_chosen, render_value, root_cells, ChosenEdit, CrashChosen,
-    EditedDtb, PropertyChange, RootCells, BOOTARGS, CHOSEN, DEFAULT_ADDRESS_CELLS,
-    DEFAULT_SIZE_CELLS, ELFCOREHDR, INITRD_END, INITRD_START, KASLR_SEED, RNG_SEED, RNG_SEED_LEN,
-    USABLE_MEMORY_RANGE,
+    chosen_initrd, edit_chosen, ChosenEdit, CrashChosen, EditedDtb, PropertyChange, BOOTARGS,
+    CHOSEN, RNG_SEED_LEN,
 };
-pub use console::{stdout_pl011, PL011_COMPATIBLE};
+pub(crate) use console::stdout_pl011;
 pub use parse::{
-    parse, parse_header, parse_lenient, Error, FdtHeader, BOOT_CPUID_PHYS_OFFSET, DT_STRUCT_ALIGN,
-    FDT_HEADER_LEN, FDT_MAGIC, FDT_VERSION, MAX_DEPTH, MAX_USABLE_RANGES, MEM_RSVMAP_ALIGN,
+    parse, parse_header, parse_lenient, Error, FdtHeader, FDT_MAGIC, MAX_USABLE_RANGES,
 };

@@ -13,15 +13,15 @@ use thiserror::Error;
 /// `0xd00dfeed`, the first big-endian word of every FDT (DT spec § 5.2).
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
 /// Size of the version 17 header.
-pub const FDT_HEADER_LEN: usize = 40;
+pub(crate) const FDT_HEADER_LEN: usize = 40;
 /// The FDT version we read and write.
-pub const FDT_VERSION: u32 = 17;
+pub(crate) const FDT_VERSION: u32 = 17;
 /// Offset of `boot_cpuid_phys` in the header.
-pub const BOOT_CPUID_PHYS_OFFSET: usize = 28;
+pub(crate) const BOOT_CPUID_PHYS_OFFSET: usize = 28;
 /// Alignment of the memory reservation block (DT spec § 5.3).
-pub const MEM_RSVMAP_ALIGN: u32 = 8;
+pub(crate) const MEM_RSVMAP_ALIGN: u32 = 8;
 /// Alignment of the structure block (DT spec § 5.4).
-pub const DT_STRUCT_ALIGN: u32 = 4;
+pub(crate) const DT_STRUCT_ALIGN: u32 = 4;
 /// At most two usable ranges: high and low (`crashkernel=X,high`).
 pub const MAX_USABLE_RANGES: usize = 2;
 
@@ -215,7 +215,7 @@ pub fn parse(dtb: &[u8]) -> Result<DeviceTree, Error> {
 }
 
 /// Deepest node nesting the lenient reader accepts (real trees nest < 10).
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 const FDT_BEGIN_NODE: u32 = 1;
 const FDT_END_NODE: u32 = 2;

@@ -6,7 +6,8 @@ use dtoolkit::memreserve::MemoryReservation;
 use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
 use dtoolkit::{Node, Property};
 
-use super::*;
+use super::chosen::*;
+use super::parse::*;
 use crate::iomem::MemoryRange;
 
 /// A minimal tree: root with `#address-cells = <2>`, `#size-cells = <2>`,

@@ -136,7 +136,7 @@ impl Planner {
 
     /// Do not compute segment digests (for `kexec -i`, whose purgatory does
     /// not verify): hashing hundreds of MiB is most of a load's time.
-    pub fn without_digests(mut self) -> Self {
+    pub(crate) fn without_digests(mut self) -> Self {
         self.digests = false;
         self
     }
