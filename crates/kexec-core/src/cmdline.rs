@@ -28,6 +28,7 @@ pub(crate) const REUSE_DROPPED_ON_CRASH: [&str; 1] = ["crashkernel"];
 
 /// Why a command line was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The command line plus its NUL exceeds `COMMAND_LINE_SIZE`.
     #[error("command line is {len} bytes; arm64 accepts at most {max} (COMMAND_LINE_SIZE {size} including the NUL)", max = COMMAND_LINE_SIZE - 1, size = COMMAND_LINE_SIZE)]

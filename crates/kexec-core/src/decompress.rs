@@ -108,6 +108,7 @@ impl fmt::Display for Compression {
 
 /// Errors from the decoders. Messages start with the format that was recognised.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The input does not start with the magic of the requested format.
     #[error("{format} stream: bad magic at offset 0")]

@@ -25,6 +25,7 @@ pub(crate) const ELF_MAGIC: [u8; 4] = *b"\x7fELF";
 
 /// Errors from [`flatten`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The ELF structure is malformed (or not ELF64 little endian).
     #[error("ELF vmlinux: malformed ELF64 little-endian file: {reason}")]

@@ -88,6 +88,7 @@ pub const KERNEL_CODE_SYMBOL: &str = "_stext";
 
 /// Why an ELF core header could not be built, or sysfs text not parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `crash_notes` or the address in `vmcoreinfo` is not hexadecimal.
     #[error("{what}: bad hex number {text:?}")]

@@ -48,6 +48,7 @@ pub(crate) const FLAG_PHYS_PLACEMENT_ANYWHERE: u64 = 1 << 3;
 
 /// Errors from [`Arm64ImageHeader::parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The input is shorter than the 64-byte header.
     #[error("arm64 Image header truncated: {len} bytes, the header needs 64")]

@@ -30,6 +30,7 @@ pub const CRASH_KERNEL: &str = "Crash kernel";
 
 /// Why `/proc/iomem` text could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// More lines than [`MAX_LINES`].
     #[error("more than {limit} lines")]

@@ -116,6 +116,7 @@ pub struct KernelImage<'a> {
 
 /// Errors from [`load_kernel`]: what was recognised, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No known magic.
     #[error("not an arm64 kernel: no known magic (input of {len} bytes)")]

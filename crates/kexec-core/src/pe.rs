@@ -33,6 +33,7 @@ pub(crate) const SECTION_DTB: &[u8] = b".dtb";
 
 /// Errors from [`Uki::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The PE/COFF structure is malformed.
     #[error("UKI: malformed PE image: {reason}")]

@@ -15,6 +15,7 @@ pub use handoff::HeaderError;
 
 /// Why the purgatory could not be prepared.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The image is shorter than its header's end.
     #[error("purgatory image of {len} bytes has no room for its header at {HEADER_OFFSET:#x}")]

@@ -45,6 +45,7 @@ pub(crate) const PE_HEADER_OFFSET_OFFSET: usize = 0x3c;
 
 /// Errors from zboot parsing and decompression.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The file is shorter than the zboot descriptor.
     #[error("zboot header truncated: file is {len:#x} bytes, the header needs 0x40")]

@@ -27,6 +27,7 @@ pub const MAX_USABLE_RANGES: usize = 2;
 
 /// Why a device tree was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// Shorter than a header.
     #[error("{len} bytes is too short for a device tree header ({FDT_HEADER_LEN} bytes)")]

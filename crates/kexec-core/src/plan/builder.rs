@@ -53,6 +53,7 @@ pub struct LoadRequest<'a> {
 
 /// Why [`build`] failed: which step, so the caller can name the file.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// A segment could not be placed.
     #[error("{error}")]

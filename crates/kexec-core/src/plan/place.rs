@@ -19,6 +19,7 @@ use super::Rule;
 
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No free range satisfies a segment's constraints.
     #[error("{kind} of {size} does not fit: {}", describe_largest(*.largest, .region))]
