@@ -6,7 +6,7 @@ mod formats_support;
 use formats_support as support;
 use kexec_core::decompress::{self, Compression};
 use kexec_core::image::{Arm64ImageHeader, HEADER_SIZE};
-use kexec_core::kernel::{load_kernel_with_limit, KernelFormat};
+use kexec_core::kernel::{decode_with_limit, KernelFormat};
 use kexec_core::{elf, pe, zboot};
 use proptest::prelude::*;
 
@@ -63,7 +63,7 @@ proptest! {
         let _ = zboot::decompress(&bytes, LIMIT);
         let _ = pe::Uki::parse(&bytes);
         let _ = elf::flatten(&bytes, LIMIT);
-        if let Ok(k) = load_kernel_with_limit(&bytes, LIMIT) {
+        if let Ok(k) = decode_with_limit(&bytes, LIMIT) {
             prop_assert!(k.image.len() <= LIMIT.max(bytes.len()));
         }
     }
@@ -106,7 +106,7 @@ proptest! {
             ),
         ];
         for (format, file) in cases {
-            let k = load_kernel_with_limit(&file, LIMIT)
+            let k = decode_with_limit(&file, LIMIT)
                 .map_err(|e| TestCaseError::fail(format!("{format}: {e}")))?;
             prop_assert_eq!(&k.format, &format);
             prop_assert!(k.image.as_ref() == image.as_slice(), "{} differs", format);
@@ -120,7 +120,7 @@ proptest! {
         let cut = cut.index(file.len());
         // Never a panic; a shorter file is either an error or (when only
         // padding was cut) the same Image.
-        if let Ok(k) = load_kernel_with_limit(&file[..cut], LIMIT) {
+        if let Ok(k) = decode_with_limit(&file[..cut], LIMIT) {
             prop_assert!(k.image.as_ref() == image.as_slice());
         }
     }

@@ -473,7 +473,7 @@ pub(crate) fn plan_load(
 ) -> Result<Planned, Failure> {
     let kernel_name = kernel_path.display().to_string();
     let kernel_bytes = read_input(kernel_path)?;
-    let kernel = kernel::load_kernel(&kernel_bytes).map_err(|e| {
+    let kernel = kernel::decode(&kernel_bytes).map_err(|e| {
         Failure::input(
             &kernel_name,
             chain(&e),
