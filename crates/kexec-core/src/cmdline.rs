@@ -44,6 +44,17 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// What the user can do about it, in a few words (the CLI prints it as
+    /// the hint).
+    pub const fn hint(&self) -> &'static str {
+        match self {
+            Self::TooLong { .. } => "shorten it",
+            Self::ContainsNul { .. } => "remove the NUL byte",
+        }
+    }
+}
+
 /// Splits a command line into parameters at unquoted whitespace
 /// (a double-quoted value may hold spaces, as in init/main.c `next_arg`).
 pub fn split_params(cmdline: &str) -> Vec<&str> {
@@ -195,5 +206,20 @@ mod tests {
     #[test]
     fn nul_is_refused() {
         assert_eq!(validate("ab\0c"), Err(Error::ContainsNul { offset: 2 }));
+    }
+
+    #[test]
+    fn hint_follows_the_error() {
+        assert_eq!(
+            Error::TooLong {
+                len: COMMAND_LINE_SIZE
+            }
+            .hint(),
+            "shorten it"
+        );
+        assert_eq!(
+            Error::ContainsNul { offset: 2 }.hint(),
+            "remove the NUL byte"
+        );
     }
 }

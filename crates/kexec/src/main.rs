@@ -258,7 +258,7 @@ fn run(args: &Args) -> Result<String, Failure> {
     let out = if args.kexec_file_syscall && !args.dry_run {
         let reused = reused_cmdline(args.plan.reuse_cmdline, &sysroot, target)?;
         let line = cmdline::build(reused.as_deref(), &args.plan.append)
-            .map_err(|e| Failure::input("command line", &e, "shorten it"))?;
+            .map_err(|e| Failure::input("command line", &e, e.hint()))?;
         load::file_load(
             kernel_path,
             args.plan.initrd.as_deref(),
@@ -537,7 +537,7 @@ pub(crate) fn plan_load(
         }
     }
     let new_cmdline = cmdline::build(reused.as_deref(), &append)
-        .map_err(|e| Failure::input("command line", &e, "shorten it"))?;
+        .map_err(|e| Failure::input("command line", &e, e.hint()))?;
 
     // Device tree source.
     let (dtb_from, dtb_in) = match (args.dtb, &uki.dtb) {
