@@ -231,6 +231,16 @@ fn cstring(s: &str) -> Vec<u8> {
 /// assert!(parse(&out.dtb).unwrap().find_node("/chosen").is_some());
 /// ```
 pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
+    edit_chosen_tree(dtb, edit).map(|(edited, _)| edited)
+}
+
+/// [`edit_chosen`], also returning the edited tree, so that a caller that
+/// reads it further (the console, [`super::stdout_pl011`]) does not parse the
+/// blob again.
+pub(crate) fn edit_chosen_tree(
+    dtb: &[u8],
+    edit: &ChosenEdit,
+) -> Result<(EditedDtb, DeviceTree), Error> {
     let header = parse_header(dtb)?;
     let mut tree = parse(dtb)?;
     let cells = root_cells(&tree)?;
@@ -294,11 +304,14 @@ pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
     if out.len() as u64 > DTB_MAX_SIZE {
         return Err(Error::TooLarge { size: out.len() });
     }
-    Ok(EditedDtb {
-        dtb: out,
-        chosen_created,
-        changes,
-    })
+    Ok((
+        EditedDtb {
+            dtb: out,
+            chosen_created,
+            changes,
+        },
+        tree,
+    ))
 }
 
 /// The root's `chosen` child, matched by its exact name. (dtoolkit's path

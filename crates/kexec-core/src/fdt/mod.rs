@@ -18,6 +18,7 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use chosen::edit_chosen_tree;
 #[cfg(test)]
 pub(crate) use chosen::ELFCOREHDR;
 pub use chosen::{

@@ -129,7 +129,11 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
         crash.elfcorehdr = Some(MemoryRange::with_size(mem, b.bytes.len() as u64));
     }
     let edit = fdt::ChosenEdit { initrd, ..chosen };
-    let dtb = fdt::edit_chosen(req.dtb, &edit)?;
+    // One parse of the request's DTB: the edit returns the tree it edited,
+    // which the console lookup below reads. The placer still reads the
+    // initrd back from the serialised bytes (LoadPlan::dtb_initrd): that
+    // second parse is the independent read-back Rule::DtbInitrd checks.
+    let (dtb, tree) = fdt::edit_chosen_tree(req.dtb, &edit)?;
     planner
         .place_dtb("generated", &dtb.dtb)
         .map_err(at(SegmentKind::Dtb))?;
@@ -138,7 +142,7 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     if let Some((image, options)) = req.purgatory {
         // Everything placed so far is verified by the purgatory, which is
         // placed last: its own bytes carry the digests.
-        uart = fdt::stdout_pl011(&dtb.dtb)?;
+        uart = fdt::stdout_pl011(&tree);
         let kernel_entry = planner
             .segments()
             .iter()
