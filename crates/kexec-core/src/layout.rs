@@ -29,6 +29,11 @@ pub(crate) const SEGMENT_ALIGN: u64 = SZ_64K;
 
 /// At most this many segments per kexec_load(2) call
 /// (`KEXEC_SEGMENT_MAX`, include/uapi/linux/kexec.h).
+///
+/// The plan rule ([`crate::plan::Rule::SegmentCount`]) owns this number.
+/// `kexec_sys::KEXEC_SEGMENT_MAX` is a second copy for the syscall layer's
+/// own check: kexec-sys cannot depend on this crate, and this pure crate does
+/// not depend on the syscall crate, so a test here keeps the two equal.
 pub const KEXEC_SEGMENT_MAX: usize = 16;
 
 /// The Image must be loaded at a base address aligned to 2 MiB, plus
@@ -109,6 +114,11 @@ mod tests {
         assert_eq!(align_down(SZ_2M + 1, SZ_2M), SZ_2M);
         assert!(is_aligned(SZ_1G, SZ_2M));
         assert!(!is_aligned(SZ_1G + 8, SZ_2M));
+    }
+
+    #[test]
+    fn segment_max_matches_the_syscall_layer() {
+        assert_eq!(KEXEC_SEGMENT_MAX, kexec_sys::KEXEC_SEGMENT_MAX);
     }
 
     #[test]
