@@ -30,7 +30,7 @@ pub(crate) const SEGMENT_ALIGN: u64 = SZ_64K;
 /// At most this many segments per kexec_load(2) call
 /// (`KEXEC_SEGMENT_MAX`, include/uapi/linux/kexec.h).
 ///
-/// The plan rule ([`crate::plan::Rule::SegmentCount`]) owns this number.
+/// The plan rule `plan::Rule::SegmentCount` owns this number.
 /// `kexec_sys::KEXEC_SEGMENT_MAX` is a second copy for the syscall layer's
 /// own check: kexec-sys cannot depend on this crate, and this pure crate does
 /// not depend on the syscall crate, so a test here keeps the two equal.

@@ -15,7 +15,7 @@ use crate::layout::{
 
 use super::model::{KernelFacts, LoadMode, LoadPlan, Segment, SegmentKind};
 #[cfg(doc)]
-use super::Rule;
+use super::rules::Rule;
 
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
