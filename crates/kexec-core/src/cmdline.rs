@@ -22,12 +22,13 @@ use thiserror::Error;
 use crate::layout::COMMAND_LINE_SIZE;
 
 /// Parameters `--reuse-cmdline` always drops.
-pub const REUSE_DROPPED: [&str; 3] = ["BOOT_IMAGE", "initrd", "elfcorehdr"];
+pub(crate) const REUSE_DROPPED: [&str; 3] = ["BOOT_IMAGE", "initrd", "elfcorehdr"];
 /// Parameters `--reuse-cmdline` drops for a crash (`-p`) load.
-pub const REUSE_DROPPED_ON_CRASH: [&str; 1] = ["crashkernel"];
+pub(crate) const REUSE_DROPPED_ON_CRASH: [&str; 1] = ["crashkernel"];
 
 /// Why a command line was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The command line plus its NUL exceeds `COMMAND_LINE_SIZE`.
     #[error("command line is {len} bytes; arm64 accepts at most {max} (COMMAND_LINE_SIZE {size} including the NUL)", max = COMMAND_LINE_SIZE - 1, size = COMMAND_LINE_SIZE)]
@@ -41,6 +42,17 @@ pub enum Error {
         /// Byte offset of the first NUL.
         offset: usize,
     },
+}
+
+impl Error {
+    /// What the user can do about it, in a few words (the CLI prints it as
+    /// the hint).
+    pub const fn hint(&self) -> &'static str {
+        match self {
+            Self::TooLong { .. } => "shorten it",
+            Self::ContainsNul { .. } => "remove the NUL byte",
+        }
+    }
 }
 
 /// Splits a command line into parameters at unquoted whitespace
@@ -194,5 +206,20 @@ mod tests {
     #[test]
     fn nul_is_refused() {
         assert_eq!(validate("ab\0c"), Err(Error::ContainsNul { offset: 2 }));
+    }
+
+    #[test]
+    fn hint_follows_the_error() {
+        assert_eq!(
+            Error::TooLong {
+                len: COMMAND_LINE_SIZE
+            }
+            .hint(),
+            "shorten it"
+        );
+        assert_eq!(
+            Error::ContainsNul { offset: 2 }.hint(),
+            "remove the NUL byte"
+        );
     }
 }

@@ -39,17 +39,17 @@ pub const DEFAULT_LIMIT: usize = SZ_1G;
 pub const XZ_MEMORY_LIMIT: u64 = 128 << 20;
 
 /// gzip member magic (ID1, ID2) followed by CM = 8 (deflate), RFC 1952 section 2.3.1.
-pub const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
+pub(crate) const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
 /// zstd frame magic `0xFD2FB528`, little endian (RFC 8878 section 3.1.1).
-pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+pub(crate) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// xz stream header magic (xz file format section 2.1.1.1).
-pub const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0x00];
+pub(crate) const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0x00];
 /// lz4 legacy frame magic `0x184C2102`, little endian.
 pub const LZ4_LEGACY_MAGIC: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
 /// Size of the reads from a decoder.
 const READ_CHUNK: usize = 64 << 10;
 /// Length of the size trailer written by `size_append`.
-pub const SIZE_TRAILER_LEN: usize = 4;
+pub(crate) const SIZE_TRAILER_LEN: usize = 4;
 
 /// zstd skippable frames have magics `0x184D2A50..=0x184D2A5F` (RFC 8878 section 3.1.2).
 const ZSTD_SKIPPABLE_MAGIC_MASKED: u32 = 0x184d_2a50;
@@ -108,6 +108,7 @@ impl fmt::Display for Compression {
 
 /// Errors from the decoders. Messages start with the format that was recognised.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The input does not start with the magic of the requested format.
     #[error("{format} stream: bad magic at offset 0")]
@@ -168,7 +169,10 @@ pub enum Error {
 /// Decompresses `input`, whose format is recognised by its magic, into at most `limit` bytes.
 ///
 /// Returns `Ok(None)` when `input` starts with no known compression magic.
-pub fn decompress_any(input: &[u8], limit: usize) -> Result<Option<(Compression, Vec<u8>)>, Error> {
+pub(crate) fn decompress_any(
+    input: &[u8],
+    limit: usize,
+) -> Result<Option<(Compression, Vec<u8>)>, Error> {
     match Compression::detect(input) {
         Some(format) => Ok(Some((format, decompress(format, input, limit)?))),
         None => Ok(None),

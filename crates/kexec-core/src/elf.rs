@@ -21,10 +21,11 @@ use thiserror::Error;
 use crate::image::{self, Arm64ImageHeader};
 
 /// The ELF magic, `"\x7fELF"` (gABI `e_ident[EI_MAG0..EI_MAG3]`).
-pub const ELF_MAGIC: [u8; 4] = *b"\x7fELF";
+pub(crate) const ELF_MAGIC: [u8; 4] = *b"\x7fELF";
 
 /// Errors from [`flatten`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The ELF structure is malformed (or not ELF64 little endian).
     #[error("ELF vmlinux: malformed ELF64 little-endian file: {reason}")]
@@ -132,7 +133,7 @@ pub struct ElfKernel {
 }
 
 /// Whether `bytes` starts with the ELF magic.
-pub fn is_elf(bytes: &[u8]) -> bool {
+pub(crate) fn is_elf(bytes: &[u8]) -> bool {
     bytes.starts_with(&ELF_MAGIC)
 }
 

@@ -27,9 +27,9 @@ pub const HEADER_SIZE: usize = 64;
 /// The header magic, "ARM\x64" read as a little-endian `u32` (booting.rst).
 pub const ARM64_IMAGE_MAGIC: u32 = 0x644d_5241;
 /// Offset of the `magic` field in the header.
-pub const MAGIC_OFFSET: usize = 56;
+pub(crate) const MAGIC_OFFSET: usize = 56;
 /// Offset of `res5`, which holds the PE/COFF header offset on EFI-stub kernels.
-pub const PE_HEADER_OFFSET_OFFSET: usize = 60;
+pub(crate) const PE_HEADER_OFFSET_OFFSET: usize = 60;
 /// The DOS/PE signature "MZ" that starts `code0` of an EFI-stub kernel.
 pub const MZ_MAGIC: [u8; 2] = *b"MZ";
 /// `text_offset` to assume for kernels older than 3.17 (`image_size == 0`).
@@ -38,16 +38,17 @@ pub const LEGACY_TEXT_OFFSET: u64 = 0x8_0000;
 pub const SZ_2M: u64 = 0x20_0000;
 
 /// `flags` bit 0: kernel endianness (0 little endian, 1 big endian).
-pub const FLAG_BE: u64 = 1 << 0;
+pub(crate) const FLAG_BE: u64 = 1 << 0;
 /// `flags` bits 1-2: kernel page size.
-pub const FLAG_PAGE_SIZE_MASK: u64 = 0b11 << FLAG_PAGE_SIZE_SHIFT;
+pub(crate) const FLAG_PAGE_SIZE_MASK: u64 = 0b11 << FLAG_PAGE_SIZE_SHIFT;
 /// Shift of the page size field in `flags`.
-pub const FLAG_PAGE_SIZE_SHIFT: u32 = 1;
+pub(crate) const FLAG_PAGE_SIZE_SHIFT: u32 = 1;
 /// `flags` bit 3: physical placement (0 near the base of DRAM, 1 anywhere).
-pub const FLAG_PHYS_PLACEMENT_ANYWHERE: u64 = 1 << 3;
+pub(crate) const FLAG_PHYS_PLACEMENT_ANYWHERE: u64 = 1 << 3;
 
 /// Errors from [`Arm64ImageHeader::parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The input is shorter than the 64-byte header.
     #[error("arm64 Image header truncated: {len} bytes, the header needs 64")]
@@ -143,7 +144,7 @@ fn le_u64(bytes: &[u8], offset: usize) -> u64 {
 }
 
 /// Whether `bytes` carries the arm64 Image magic at offset 56.
-pub fn has_image_magic(bytes: &[u8]) -> bool {
+pub(crate) fn has_image_magic(bytes: &[u8]) -> bool {
     bytes.len() >= HEADER_SIZE && le_u32(bytes, MAGIC_OFFSET) == ARM64_IMAGE_MAGIC
 }
 

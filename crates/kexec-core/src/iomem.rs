@@ -22,7 +22,7 @@ use thiserror::Error;
 pub const MAX_LINES: usize = 100_000;
 
 /// Name of the top-level RAM resources.
-pub const SYSTEM_RAM: &str = "System RAM";
+pub(crate) const SYSTEM_RAM: &str = "System RAM";
 /// Name of the memblock reservations the new segments must avoid.
 pub const RESERVED: &str = "reserved";
 /// Name of the `crashkernel=` reservation(s).
@@ -30,6 +30,7 @@ pub const CRASH_KERNEL: &str = "Crash kernel";
 
 /// Why `/proc/iomem` text could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// More lines than [`MAX_LINES`].
     #[error("more than {limit} lines")]
@@ -216,7 +217,7 @@ impl MemoryMap {
     /// The crash region a crash load uses: the highest one. With
     /// `crashkernel=X,high` the low range only serves DMA for the crash kernel;
     /// the segments and the entry go in the high range.
-    pub fn crash_kernel(&self) -> Option<MemoryRange> {
+    pub(crate) fn crash_kernel(&self) -> Option<MemoryRange> {
         self.crash_regions().into_iter().max()
     }
 
@@ -235,7 +236,7 @@ impl MemoryMap {
 }
 
 /// `ranges` minus every range in `holes`; the result is sorted.
-pub fn subtract(ranges: &[MemoryRange], holes: &[MemoryRange]) -> Vec<MemoryRange> {
+pub(crate) fn subtract(ranges: &[MemoryRange], holes: &[MemoryRange]) -> Vec<MemoryRange> {
     let mut holes = holes.to_vec();
     holes.sort();
     let mut out = Vec::new();

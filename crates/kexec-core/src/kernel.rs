@@ -16,14 +16,14 @@
 //!
 //! ```
 //! use kexec_core::image::ARM64_IMAGE_MAGIC;
-//! use kexec_core::kernel::{load_kernel, KernelFormat};
+//! use kexec_core::kernel::{decode, KernelFormat};
 //!
 //! // The smallest Image: a header and nothing else.
 //! let mut image = [0u8; 64];
 //! image[16..24].copy_from_slice(&0x20_0000u64.to_le_bytes()); // image_size
 //! image[24..32].copy_from_slice(&0b0010u64.to_le_bytes()); // flags: LE, 4K pages
 //! image[56..60].copy_from_slice(&ARM64_IMAGE_MAGIC.to_le_bytes());
-//! let kernel = load_kernel(&image)?;
+//! let kernel = decode(&image)?;
 //! assert_eq!(kernel.format, KernelFormat::Image);
 //! assert_eq!(kernel.header.effective_image_size(64), 0x20_0000);
 //! # Ok::<(), kexec_core::kernel::Error>(())
@@ -114,8 +114,9 @@ pub struct KernelImage<'a> {
     pub uki: Option<UkiParts>,
 }
 
-/// Errors from [`load_kernel`]: what was recognised, and what is wrong with it.
+/// Errors from [`decode`]: what was recognised, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No known magic.
     #[error("not an arm64 kernel: no known magic (input of {len} bytes)")]
@@ -160,18 +161,18 @@ pub enum Error {
 
 /// Recognises `bytes` and returns the plain Image, decoding at most
 /// [`decompress::DEFAULT_LIMIT`] (1 GiB).
-pub fn load_kernel(bytes: &[u8]) -> Result<KernelImage<'_>, Error> {
-    load_kernel_with_limit(bytes, decompress::DEFAULT_LIMIT)
+pub fn decode(bytes: &[u8]) -> Result<KernelImage<'_>, Error> {
+    decode_with_limit(bytes, decompress::DEFAULT_LIMIT)
 }
 
 /// Recognises `bytes` and returns the plain Image, refusing to decode or
 /// rebuild more than `limit` bytes.
-pub fn load_kernel_with_limit(bytes: &[u8], limit: usize) -> Result<KernelImage<'_>, Error> {
-    if let Some(kernel) = load_nestable(bytes, limit)? {
+pub fn decode_with_limit(bytes: &[u8], limit: usize) -> Result<KernelImage<'_>, Error> {
+    if let Some(kernel) = decode_nestable(bytes, limit)? {
         return Ok(kernel);
     }
     if bytes.starts_with(&image::MZ_MAGIC) {
-        return load_uki(bytes, limit);
+        return decode_uki(bytes, limit);
     }
     if elf::is_elf(bytes) {
         let kernel = elf::flatten(bytes, limit)?;
@@ -186,7 +187,7 @@ pub fn load_kernel_with_limit(bytes: &[u8], limit: usize) -> Result<KernelImage<
 }
 
 /// The formats that may also appear inside a UKI: Image, zboot, compressed.
-fn load_nestable(bytes: &[u8], limit: usize) -> Result<Option<KernelImage<'_>>, Error> {
+fn decode_nestable(bytes: &[u8], limit: usize) -> Result<Option<KernelImage<'_>>, Error> {
     // Magics at offset 0 first: a compressed stream may by chance hold the
     // Image magic at offset 56, while an Image never starts with one of them
     // (code0 is "MZ" or a branch instruction).
@@ -221,9 +222,9 @@ fn load_nestable(bytes: &[u8], limit: usize) -> Result<Option<KernelImage<'_>>, 
     }))
 }
 
-fn load_uki(bytes: &[u8], limit: usize) -> Result<KernelImage<'_>, Error> {
+fn decode_uki(bytes: &[u8], limit: usize) -> Result<KernelImage<'_>, Error> {
     let uki = pe::Uki::parse(bytes)?;
-    let inner = match load_nestable(uki.linux, limit) {
+    let inner = match decode_nestable(uki.linux, limit) {
         Ok(Some(inner)) => inner,
         Ok(None) if elf::is_elf(uki.linux) => {
             return Err(Error::UnsupportedNesting {

@@ -11,13 +11,13 @@ pub const SZ_4K: u64 = 0x1000;
 /// 64 KiB, the largest arm64 page size.
 pub const SZ_64K: u64 = 0x1_0000;
 /// 1 MiB.
-pub const SZ_1M: u64 = 0x10_0000;
+pub(crate) const SZ_1M: u64 = 0x10_0000;
 /// 2 MiB.
 pub const SZ_2M: u64 = 0x20_0000;
 /// 1 GiB.
 pub const SZ_1G: u64 = 0x4000_0000;
 /// 32 GiB.
-pub const SZ_32G: u64 = 32 * SZ_1G;
+pub(crate) const SZ_32G: u64 = 32 * SZ_1G;
 
 /// Alignment of every segment's physical start and size.
 ///
@@ -25,33 +25,38 @@ pub const SZ_32G: u64 = 32 * SZ_1G;
 /// `PAGE_SIZE`, which on arm64 is 4, 16 or 64 KiB. We do not know which from a
 /// sysroot, so we align to the largest: a plan valid for 64 KiB pages is valid
 /// for all three.
-pub const SEGMENT_ALIGN: u64 = SZ_64K;
+pub(crate) const SEGMENT_ALIGN: u64 = SZ_64K;
 
 /// At most this many segments per kexec_load(2) call
 /// (`KEXEC_SEGMENT_MAX`, include/uapi/linux/kexec.h).
+///
+/// The plan rule `plan::Rule::SegmentCount` owns this number.
+/// `kexec_sys::KEXEC_SEGMENT_MAX` is a second copy for the syscall layer's
+/// own check: kexec-sys cannot depend on this crate, and this pure crate does
+/// not depend on the syscall crate, so a test here keeps the two equal.
 pub const KEXEC_SEGMENT_MAX: usize = 16;
 
 /// The Image must be loaded at a base address aligned to 2 MiB, plus
 /// `text_offset` (booting.rst § 4 "Call the kernel image").
-pub const KERNEL_BASE_ALIGN: u64 = SZ_2M;
+pub(crate) const KERNEL_BASE_ALIGN: u64 = SZ_2M;
 
 /// With header flags bit 3 set, all `image_size` bytes of the Image must lie
 /// below 2^48 (booting.rst § 4, "Bit 3").
-pub const PHYS_ADDR_LIMIT_48: u64 = 1 << 48;
+pub(crate) const PHYS_ADDR_LIMIT_48: u64 = 1 << 48;
 
 /// The device tree blob must be 8-byte aligned (booting.rst § 2
 /// "Setup the device tree").
-pub const DTB_ALIGN: u64 = 8;
+pub(crate) const DTB_ALIGN: u64 = 8;
 
 /// The device tree blob must not exceed 2 MiB (booting.rst § 2).
-pub const DTB_MAX_SIZE: u64 = SZ_2M;
+pub(crate) const DTB_MAX_SIZE: u64 = SZ_2M;
 
 /// The initrd must lie, together with the kernel Image, inside one window
 /// aligned to this (booting.rst § 2, "initrd").
-pub const INITRD_WINDOW_ALIGN: u64 = SZ_1G;
+pub(crate) const INITRD_WINDOW_ALIGN: u64 = SZ_1G;
 
 /// ... and that window is at most this large (booting.rst § 2, "initrd").
-pub const INITRD_WINDOW_MAX: u64 = SZ_32G;
+pub(crate) const INITRD_WINDOW_MAX: u64 = SZ_32G;
 
 /// The longest kernel command line arm64 accepts, including the terminating
 /// NUL (`COMMAND_LINE_SIZE`, arch/arm64/include/uapi/asm/setup.h).
@@ -72,7 +77,7 @@ pub const fn align_down(value: u64, align: u64) -> u64 {
 }
 
 /// Whether `value` is a multiple of `align` (a power of two).
-pub const fn is_aligned(value: u64, align: u64) -> bool {
+pub(crate) const fn is_aligned(value: u64, align: u64) -> bool {
     value & (align - 1) == 0
 }
 
@@ -109,6 +114,11 @@ mod tests {
         assert_eq!(align_down(SZ_2M + 1, SZ_2M), SZ_2M);
         assert!(is_aligned(SZ_1G, SZ_2M));
         assert!(!is_aligned(SZ_1G + 8, SZ_2M));
+    }
+
+    #[test]
+    fn segment_max_matches_the_syscall_layer() {
+        assert_eq!(KEXEC_SEGMENT_MAX, kexec_sys::KEXEC_SEGMENT_MAX);
     }
 
     #[test]

@@ -23,16 +23,17 @@ use object::LittleEndian;
 use thiserror::Error;
 
 /// Name of the section holding the kernel.
-pub const SECTION_LINUX: &[u8] = b".linux";
+pub(crate) const SECTION_LINUX: &[u8] = b".linux";
 /// Name of the section holding the initramfs.
-pub const SECTION_INITRD: &[u8] = b".initrd";
+pub(crate) const SECTION_INITRD: &[u8] = b".initrd";
 /// Name of the section holding the command line.
-pub const SECTION_CMDLINE: &[u8] = b".cmdline";
+pub(crate) const SECTION_CMDLINE: &[u8] = b".cmdline";
 /// Name of the section holding the device tree.
-pub const SECTION_DTB: &[u8] = b".dtb";
+pub(crate) const SECTION_DTB: &[u8] = b".dtb";
 
 /// Errors from [`Uki::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The PE/COFF structure is malformed.
     #[error("UKI: malformed PE image: {reason}")]

@@ -15,6 +15,7 @@ pub use handoff::HeaderError;
 
 /// Why the purgatory could not be prepared.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The image is shorter than its header's end.
     #[error("purgatory image of {len} bytes has no room for its header at {HEADER_OFFSET:#x}")]
@@ -73,7 +74,7 @@ pub struct Purgatory<'a> {
 
 impl<'a> Purgatory<'a> {
     /// Offset of the entry point (the image starts with a branch over the header).
-    pub const ENTRY_OFFSET: u64 = 0;
+    pub(crate) const ENTRY_OFFSET: u64 = 0;
 
     /// Check an image and read its memory size from its header.
     pub fn parse(image: &'a [u8]) -> Result<Self, Error> {
@@ -103,7 +104,7 @@ impl<'a> Purgatory<'a> {
 
 /// The parameters for a purgatory that verifies `segments` (address,
 /// length, SHA-256), then enters `kernel_entry` with x0 = `dtb`.
-pub fn handoff_params(
+pub(crate) fn handoff_params(
     segments: impl IntoIterator<Item = (u64, u64, [u8; 32])>,
     kernel_entry: u64,
     dtb: u64,

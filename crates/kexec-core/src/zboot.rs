@@ -25,26 +25,27 @@ use thiserror::Error;
 use crate::decompress::{self, Compression};
 
 /// Size of the zboot descriptor at the start of the file.
-pub const ZBOOT_HEADER_SIZE: usize = 0x40;
+pub(crate) const ZBOOT_HEADER_SIZE: usize = 0x40;
 /// The image type at offset 4.
-pub const ZIMG_MAGIC: [u8; 4] = *b"zimg";
+pub(crate) const ZIMG_MAGIC: [u8; 4] = *b"zimg";
 /// Offset of the image type.
-pub const ZIMG_OFFSET: usize = 4;
+pub(crate) const ZIMG_OFFSET: usize = 4;
 /// Offset of the payload offset field.
-pub const PAYLOAD_OFFSET_OFFSET: usize = 8;
+pub(crate) const PAYLOAD_OFFSET_OFFSET: usize = 8;
 /// Offset of the payload size field.
-pub const PAYLOAD_SIZE_OFFSET: usize = 12;
+pub(crate) const PAYLOAD_SIZE_OFFSET: usize = 12;
 /// Offset of the NUL-terminated compression type.
-pub const COMPRESSION_OFFSET: usize = 0x18;
+pub(crate) const COMPRESSION_OFFSET: usize = 0x18;
 /// Offset of `LINUX_PE_MAGIC`, where the compression type field ends.
-pub const LINUX_PE_MAGIC_OFFSET: usize = 0x38;
+pub(crate) const LINUX_PE_MAGIC_OFFSET: usize = 0x38;
 /// `LINUX_PE_MAGIC` (include/linux/pe.h).
 pub const LINUX_PE_MAGIC: u32 = 0x8182_23cd;
 /// Offset of the PE header offset (`e_lfanew`).
-pub const PE_HEADER_OFFSET_OFFSET: usize = 0x3c;
+pub(crate) const PE_HEADER_OFFSET_OFFSET: usize = 0x3c;
 
 /// Errors from zboot parsing and decompression.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The file is shorter than the zboot descriptor.
     #[error("zboot header truncated: file is {len:#x} bytes, the header needs 0x40")]
@@ -125,7 +126,7 @@ pub fn is_zboot(bytes: &[u8]) -> bool {
 }
 
 /// Maps a zboot compression type name to a decoder, if supported.
-pub fn compression_for(name: &str) -> Option<Compression> {
+pub(crate) fn compression_for(name: &str) -> Option<Compression> {
     match name {
         "gzip" => Some(Compression::Gzip),
         "zstd" | "zstd22" => Some(Compression::Zstd),

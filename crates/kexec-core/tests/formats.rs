@@ -8,7 +8,7 @@ use formats_support as support;
 use kexec_core::decompress::{self, Compression};
 use kexec_core::elf;
 use kexec_core::image::{self, Arm64ImageHeader, PageSize, Placement};
-use kexec_core::kernel::{self, load_kernel, load_kernel_with_limit, KernelFormat, UkiParts};
+use kexec_core::kernel::{self, decode, decode_with_limit, KernelFormat, UkiParts};
 use kexec_core::pe;
 use kexec_core::zboot::{self, ZbootHeader};
 
@@ -118,13 +118,13 @@ fn header_big_endian_rejected() {
         err.to_string(),
         "arm64 Image is big endian (flags 0xb); only little-endian kernels are supported"
     );
-    assert_eq!(load_kernel(&h), Err(kernel::Error::Image(err)));
+    assert_eq!(decode(&h), Err(kernel::Error::Image(err)));
 }
 
 #[test]
 fn plain_image_is_borrowed() {
     let image = support::synthetic_image(4096);
-    let k = load_kernel(&image).unwrap();
+    let k = decode(&image).unwrap();
     assert_eq!(k.format, KernelFormat::Image);
     assert!(matches!(k.image, Cow::Borrowed(b) if std::ptr::eq(b, image.as_slice())));
     assert_eq!(k.uki, None);
@@ -132,14 +132,14 @@ fn plain_image_is_borrowed() {
 
 #[test]
 fn unrecognised_input() {
-    let err = load_kernel(&[0u8; 100]).unwrap_err();
+    let err = decode(&[0u8; 100]).unwrap_err();
     assert_eq!(err, kernel::Error::Unrecognised { len: 100 });
     assert_eq!(
         err.to_string(),
         "not an arm64 kernel: no known magic (input of 100 bytes)"
     );
     assert!(matches!(
-        load_kernel(b"MZ"),
+        decode(b"MZ"),
         Err(kernel::Error::Uki(pe::Error::Pe { .. }))
     ));
 }
@@ -255,7 +255,7 @@ fn gzip_bomb_stops_at_limit() {
         "gzip stream: output exceeds the limit of 0x100000 bytes"
     );
     assert_eq!(
-        load_kernel_with_limit(&bomb, 1 << 20),
+        decode_with_limit(&bomb, 1 << 20),
         Err(kernel::Error::Decompress(err))
     );
 }
@@ -381,14 +381,14 @@ fn lz4_oversized_and_truncated_blocks() {
 fn compressed_non_image_is_rejected() {
     let gz = support::gzip(&[0x55; 100]);
     assert_eq!(
-        load_kernel(&gz),
+        decode(&gz),
         Err(kernel::Error::NotAnImage {
             format: KernelFormat::Gzip,
             source: image::Error::BadMagic { found: 0x5555_5555 }
         })
     );
     assert_eq!(
-        load_kernel(&gz).unwrap_err().to_string(),
+        decode(&gz).unwrap_err().to_string(),
         "gzip-compressed Image does not contain an arm64 Image: not an arm64 Image: magic at offset 56 is 0x55555555, expected 0x644d5241 (\"ARM\\x64\")"
     );
 }
@@ -407,7 +407,7 @@ fn compressed_stream_with_image_magic_at_56_is_decompressed() {
     ];
     file.extend_from_slice(&image); // 000a: the literals
     assert_eq!(&file[56..60], b"ARMd");
-    let k = load_kernel(&file).unwrap();
+    let k = decode(&file).unwrap();
     assert_eq!(k.format, KernelFormat::Lz4);
     assert_eq!(k.image.as_ref(), image.as_slice());
 }
@@ -431,7 +431,7 @@ fn load_each_compressed_format() {
         ),
     ];
     for (format, file) in cases {
-        let k = load_kernel(&file).unwrap();
+        let k = decode(&file).unwrap();
         assert_eq!(k.format, format);
         assert_eq!(k.image.as_ref(), data.as_slice());
         assert_eq!(k.header, Arm64ImageHeader::parse(&data).unwrap());
@@ -485,7 +485,7 @@ fn zboot_offset_past_eof() {
         err.to_string(),
         "zboot payload offset 0x1000 past end of file (len 0x40)"
     );
-    assert_eq!(load_kernel(&ZBOOT_HEADER), Err(kernel::Error::Zboot(err)));
+    assert_eq!(decode(&ZBOOT_HEADER), Err(kernel::Error::Zboot(err)));
 }
 
 #[test]
@@ -539,7 +539,7 @@ fn zboot_truncated_and_bad_name() {
 fn zboot_unsupported_compressions() {
     for name in ["lzma", "lzo", "bzip2"] {
         let file = support::zboot(name, &[0u8; 32], 32);
-        let err = load_kernel(&file).unwrap_err();
+        let err = decode(&file).unwrap_err();
         assert_eq!(
             err,
             kernel::Error::Zboot(zboot::Error::Unsupported {
@@ -569,7 +569,7 @@ fn zboot_each_supported_compression() {
             payload
         };
         let file = support::zboot(name, &payload, size);
-        let k = load_kernel(&file).unwrap();
+        let k = decode(&file).unwrap();
         assert_eq!(
             k.format,
             KernelFormat::Zboot {
@@ -587,7 +587,7 @@ fn zboot_corrupt_payload() {
     let mut payload = support::gzip(&data);
     payload[10] |= 0b110;
     let file = support::zboot("gzip", &payload, payload.len());
-    let err = load_kernel(&file).unwrap_err();
+    let err = decode(&file).unwrap_err();
     assert!(
         matches!(
             &err,
@@ -619,7 +619,7 @@ fn uki_with_all_sections() {
     let parsed = pe::Uki::parse(&file).unwrap();
     assert_eq!(parsed.linux, image.as_slice());
     assert_eq!(parsed.cmdline, Some("console=ttyAMA0 root=/dev/vda"));
-    let k = load_kernel(&file).unwrap();
+    let k = decode(&file).unwrap();
     assert_eq!(k.format, KernelFormat::Uki);
     assert!(
         matches!(k.image, Cow::Borrowed(_)),
@@ -640,11 +640,11 @@ fn uki_with_all_sections() {
 fn uki_minimal_and_nested_compression() {
     let image = support::synthetic_image(20_000);
     let plain = support::uki(&image, None, None, None);
-    let k = load_kernel(&plain).unwrap();
+    let k = decode(&plain).unwrap();
     assert_eq!(k.uki, Some(UkiParts::default()));
 
     let gz = support::uki(&support::gzip(&image), None, None, None);
-    let k = load_kernel(&gz).unwrap();
+    let k = decode(&gz).unwrap();
     assert_eq!(
         (k.format, k.image.as_ref()),
         (KernelFormat::Uki, image.as_slice())
@@ -657,7 +657,7 @@ fn uki_minimal_and_nested_compression() {
         payload.len(),
     );
     let nested = support::uki(&zb, Some("quiet"), None, None);
-    let k = load_kernel(&nested).unwrap();
+    let k = decode(&nested).unwrap();
     assert_eq!(k.image.as_ref(), image.as_slice());
     assert_eq!(k.uki.unwrap().cmdline.as_deref(), Some("quiet"));
 }
@@ -668,27 +668,27 @@ fn uki_errors() {
     // A PE without .linux.
     let (no_linux, _) = support::pe(support::IMAGE_FILE_MACHINE_ARM64, &[(".text", &[0u8; 16])]);
     assert_eq!(
-        load_kernel(&no_linux),
+        decode(&no_linux),
         Err(kernel::Error::Uki(pe::Error::MissingLinux))
     );
     // An x86-64 UKI.
     let (x86, _) = support::pe(0x8664, &[(".linux", &image)]);
     assert_eq!(
-        load_kernel(&x86),
+        decode(&x86),
         Err(kernel::Error::Uki(pe::Error::WrongMachine {
             machine: 0x8664
         }))
     );
     // .linux holding garbage, a UKI, or an ELF.
     assert_eq!(
-        load_kernel(&support::uki(&[1u8; 100], None, None, None)),
+        decode(&support::uki(&[1u8; 100], None, None, None)),
         Err(kernel::Error::UkiLinux(Box::new(
             kernel::Error::Unrecognised { len: 100 }
         )))
     );
     let inner = support::uki(&image, None, None, None);
     assert_eq!(
-        load_kernel(&support::uki(&inner, None, None, None)),
+        decode(&support::uki(&inner, None, None, None)),
         Err(kernel::Error::UnsupportedNesting {
             inner: KernelFormat::Uki
         })
@@ -702,14 +702,14 @@ fn uki_errors() {
         }],
     );
     assert_eq!(
-        load_kernel(&support::uki(&vmlinux, None, None, None)),
+        decode(&support::uki(&vmlinux, None, None, None)),
         Err(kernel::Error::UnsupportedNesting {
             inner: KernelFormat::Elf
         })
     );
     // .linux holding a truncated gzip stream.
     let gz = support::gzip(&image);
-    let err = load_kernel(&support::uki(&gz[..gz.len() - 12], None, None, None)).unwrap_err();
+    let err = decode(&support::uki(&gz[..gz.len() - 12], None, None, None)).unwrap_err();
     assert!(
         matches!(&err, kernel::Error::UkiLinux(inner) if matches!(**inner, kernel::Error::Decompress(_))),
         "{err}"
@@ -721,7 +721,7 @@ fn uki_errors() {
         &[(".linux", &image), (".cmdline", b"ok\xff")],
     );
     assert_eq!(
-        load_kernel(&bad),
+        decode(&bad),
         Err(kernel::Error::Uki(pe::Error::CmdlineNotUtf8 {
             valid_up_to: 2
         }))
@@ -733,7 +733,7 @@ fn uki_errors() {
 fn efi_stub_image_and_zboot_are_not_ukis() {
     let image = support::synthetic_image(1000);
     assert!(image.starts_with(b"MZ"));
-    assert_eq!(load_kernel(&image).unwrap().format, KernelFormat::Image);
+    assert_eq!(decode(&image).unwrap().format, KernelFormat::Image);
     assert!(!pe::is_uki(&image));
     let payload = support::gzip(&image);
     let zb = support::zboot("gzip", &payload, payload.len());
@@ -825,7 +825,7 @@ fn elf_two_segments_with_gap_and_bss() {
     expected.resize(0x3000, 0); // zero-filled gap
     expected.extend_from_slice(data);
     assert_eq!(k.image, expected);
-    let loaded = load_kernel(&file).unwrap();
+    let loaded = decode(&file).unwrap();
     assert_eq!(
         (loaded.format, loaded.image.as_ref()),
         (KernelFormat::Elf, expected.as_slice())
@@ -906,7 +906,7 @@ fn elf_errors() {
     let mut file = support::elf(base, &[seg(base, &image, 0x1000)]);
     file[18] = 62; // e_machine = EM_X86_64
     assert_eq!(
-        load_kernel(&file),
+        decode(&file),
         Err(kernel::Error::Elf(elf::Error::NotAarch64 { machine: 62 }))
     );
     file[18] = 183;

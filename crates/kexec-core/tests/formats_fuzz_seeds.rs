@@ -11,7 +11,7 @@ mod formats_support;
 use std::path::Path;
 
 use formats_support as support;
-use kexec_core::kernel::load_kernel;
+use kexec_core::kernel::decode;
 
 /// Small, valid inputs for each fuzz target.
 fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
@@ -96,7 +96,7 @@ fn seeds_are_valid_and_small() {
             bytes.len()
         );
         if target == "load_kernel" {
-            load_kernel(&bytes).unwrap_or_else(|e| panic!("{target}/{name}: {e}"));
+            decode(&bytes).unwrap_or_else(|e| panic!("{target}/{name}: {e}"));
         }
     }
 }

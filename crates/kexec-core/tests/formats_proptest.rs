@@ -5,8 +5,8 @@ mod formats_support;
 
 use formats_support as support;
 use kexec_core::decompress::{self, Compression};
-use kexec_core::image::{Arm64ImageHeader, ARM64_IMAGE_MAGIC, FLAG_BE, HEADER_SIZE, MAGIC_OFFSET};
-use kexec_core::kernel::{load_kernel_with_limit, KernelFormat};
+use kexec_core::image::{Arm64ImageHeader, ARM64_IMAGE_MAGIC, HEADER_SIZE};
+use kexec_core::kernel::{decode_with_limit, KernelFormat};
 use kexec_core::{elf, pe, zboot};
 use proptest::prelude::*;
 
@@ -63,7 +63,7 @@ proptest! {
         let _ = zboot::decompress(&bytes, LIMIT);
         let _ = pe::Uki::parse(&bytes);
         let _ = elf::flatten(&bytes, LIMIT);
-        if let Ok(k) = load_kernel_with_limit(&bytes, LIMIT) {
+        if let Ok(k) = decode_with_limit(&bytes, LIMIT) {
             prop_assert!(k.image.len() <= LIMIT.max(bytes.len()));
         }
     }
@@ -76,9 +76,9 @@ proptest! {
         mut bytes in proptest::collection::vec(any::<u8>(), HEADER_SIZE),
         big_endian in any::<bool>(),
     ) {
-        bytes[MAGIC_OFFSET..MAGIC_OFFSET + 4].copy_from_slice(&ARM64_IMAGE_MAGIC.to_le_bytes());
-        let flags_lsb = 24; // flags: le64 at offset 24, FLAG_BE is bit 0
-        assert_eq!(FLAG_BE, 1);
+        // booting.rst: magic le32 at offset 56; flags le64 at 24, bit 0 = big-endian.
+        bytes[56..60].copy_from_slice(&ARM64_IMAGE_MAGIC.to_le_bytes());
+        let flags_lsb = 24;
         if big_endian {
             bytes[flags_lsb] |= 1;
         } else {
@@ -128,7 +128,7 @@ proptest! {
             ),
         ];
         for (format, file) in cases {
-            let k = load_kernel_with_limit(&file, LIMIT)
+            let k = decode_with_limit(&file, LIMIT)
                 .map_err(|e| TestCaseError::fail(format!("{format}: {e}")))?;
             prop_assert_eq!(&k.format, &format);
             prop_assert!(k.image.as_ref() == image.as_slice(), "{} differs", format);
@@ -142,7 +142,7 @@ proptest! {
         let cut = cut.index(file.len());
         // Never a panic; a shorter file is either an error or (when only
         // padding was cut) the same Image.
-        if let Ok(k) = load_kernel_with_limit(&file[..cut], LIMIT) {
+        if let Ok(k) = decode_with_limit(&file[..cut], LIMIT) {
             prop_assert!(k.image.as_ref() == image.as_slice());
         }
     }

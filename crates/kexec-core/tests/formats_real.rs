@@ -2,7 +2,7 @@
 //! `cargo xtask setup` has not downloaded them; see the `test-assets` crate).
 //!
 //! Each test wraps the real Image the way the kernel build, ukify or the
-//! linker would, and checks that [`load_kernel`] returns it byte for byte.
+//! linker would, and checks that [`decode`] returns it byte for byte.
 //! Debug builds compress slowly, so apart from one full-size gzip round trip
 //! the compressed forms use an 8 MiB prefix of the Image, which still starts
 //! with the real header.
@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use formats_support as support;
 use kexec_core::image::{Arm64ImageHeader, PageSize};
-use kexec_core::kernel::{load_kernel, KernelFormat, UkiParts};
+use kexec_core::kernel::{decode, KernelFormat, UkiParts};
 
 /// 8 MiB: the prefix used where the whole Image is not needed.
 const PREFIX: usize = 8 << 20;
@@ -46,7 +46,7 @@ fn real_header() {
         assert_eq!(h.page_size(), PageSize::Size4K, "{version}");
         assert!(h.is_efi_stub(), "{version}");
         assert_eq!(h.effective_image_size(image.len() as u64), h.image_size);
-        let k = load_kernel(&image).unwrap();
+        let k = decode(&image).unwrap();
         assert_eq!(k.format, KernelFormat::Image);
         assert!(matches!(k.image, Cow::Borrowed(b) if std::ptr::eq(b, image.as_slice())));
         assert_eq!(k.header, h);
@@ -57,7 +57,7 @@ fn real_header() {
 fn real_gzip_full_size() {
     for (version, image) in images() {
         let gz = support::gzip(&image);
-        let k = load_kernel(&gz).unwrap();
+        let k = decode(&gz).unwrap();
         assert_eq!(k.format, KernelFormat::Gzip, "{version}");
         assert!(
             k.image.as_ref() == image.as_slice(),
@@ -77,7 +77,7 @@ fn real_zstd_xz_lz4() {
         ];
         for (format, compressed) in cases {
             let file = support::with_size_trailer(compressed, part.len());
-            let k = load_kernel(&file).unwrap();
+            let k = decode(&file).unwrap();
             assert_eq!(k.format, format, "{version}");
             assert!(
                 k.image.as_ref() == part,
@@ -92,7 +92,7 @@ fn real_lz4_full_size_multiple_blocks() {
     for (version, image) in images() {
         // More than 8 MiB: several legacy blocks, as the kernel writes them.
         let file = support::with_size_trailer(support::lz4_legacy(&image), image.len());
-        let k = load_kernel(&file).unwrap();
+        let k = decode(&file).unwrap();
         assert_eq!(k.format, KernelFormat::Lz4, "{version}");
         assert!(
             k.image.as_ref() == image.as_slice(),
@@ -119,7 +119,7 @@ fn real_zboot() {
             ),
         ];
         for (name, file) in cases {
-            let k = load_kernel(&file).unwrap();
+            let k = decode(&file).unwrap();
             assert_eq!(
                 k.format,
                 KernelFormat::Zboot {
@@ -142,7 +142,7 @@ fn real_uki() {
             Some(b"initramfs"),
             Some(&dtb),
         );
-        let k = load_kernel(&file).unwrap();
+        let k = decode(&file).unwrap();
         assert_eq!(k.format, KernelFormat::Uki, "{version}");
         assert!(
             k.image.as_ref() == image.as_slice(),
@@ -159,7 +159,7 @@ fn real_uki() {
         // A UKI whose .linux is itself compressed.
         let part = prefix(&image);
         let nested = support::uki(&support::gzip(part), None, None, None);
-        let k = load_kernel(&nested).unwrap();
+        let k = decode(&nested).unwrap();
         assert!(
             k.image.as_ref() == part,
             "{version}: UKI with gzip .linux differs"
@@ -189,7 +189,7 @@ fn real_elf() {
                 seg(b, image.len(), h.image_size - b as u64),
             ],
         );
-        let k = load_kernel(&file).unwrap();
+        let k = decode(&file).unwrap();
         assert_eq!(k.format, KernelFormat::Elf, "{version}");
         assert!(
             k.image.as_ref() == image.as_slice(),

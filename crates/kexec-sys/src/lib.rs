@@ -19,6 +19,10 @@ pub const KEXEC_ON_CRASH: u64 = 0x0000_0001;
 /// `KEXEC_ARCH_AARCH64`: the architecture field (high 16 bits) for arm64.
 pub const KEXEC_ARCH_AARCH64: u64 = 183 << 16;
 /// `KEXEC_SEGMENT_MAX`: the most segments one load may carry.
+///
+/// A copy of `kexec_core::layout::KEXEC_SEGMENT_MAX`, which owns the plan
+/// rule: this crate does not depend on kexec-core. A kexec-core test keeps
+/// the two equal.
 pub const KEXEC_SEGMENT_MAX: usize = 16;
 /// `KEXEC_FILE_UNLOAD`.
 pub const KEXEC_FILE_UNLOAD: u32 = 0x0000_0001;

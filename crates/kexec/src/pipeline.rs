@@ -234,7 +234,7 @@ pub(crate) fn make_plan(
 ) -> Result<Planned, Failure> {
     let kernel_name = kernel_path.display().to_string();
     let kernel_bytes = read_input(kernel_path)?;
-    let kernel = kernel::load_kernel(&kernel_bytes).map_err(|e| {
+    let kernel = kernel::decode(&kernel_bytes).map_err(|e| {
         Failure::input(
             &kernel_name,
             chain(&e),
@@ -295,7 +295,7 @@ pub(crate) fn make_plan(
         }
     }
     let new_cmdline = cmdline::build(reused.as_deref(), &append)
-        .map_err(|e| Failure::input("command line", &e, "shorten it"))?;
+        .map_err(|e| Failure::input("command line", &e, e.hint()))?;
 
     // Device tree source.
     let (dtb_from, dtb_in) = match (args.dtb, &uki.dtb) {

@@ -69,7 +69,7 @@ fn load(
         Syscall::KexecFileLoad => {
             let reused = pipeline::reused_cmdline(input.reuse_cmdline, root, mode)?;
             let line = cmdline::build(reused.as_deref(), input.append)
-                .map_err(|e| Failure::input("command line", &e, "shorten it"))?;
+                .map_err(|e| Failure::input("command line", &e, e.hint()))?;
             syscalls::kexec_file_load(kernel, input.initrd, &line.unwrap_or_default(), mode)?;
             Ok(String::new())
         }

@@ -223,7 +223,7 @@ fn same_inputs_same_plan() {
 }
 
 /// The same Image gzip-compressed plans the same kernel segment: the CLI
-/// goes through `kexec_core::kernel::load_kernel`.
+/// goes through `kexec_core::kernel::decode`.
 #[test]
 fn gzip_kernel_plans_like_the_plain_image() {
     use std::io::Write;

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 const LIMIT: usize = 16 << 20;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(kernel) = kexec_core::kernel::load_kernel_with_limit(data, LIMIT) {
+    if let Ok(kernel) = kexec_core::kernel::decode_with_limit(data, LIMIT) {
         assert!(kernel.image.len() <= LIMIT.max(data.len()));
         assert_eq!(
             kernel.header,

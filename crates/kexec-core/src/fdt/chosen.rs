@@ -1,0 +1,348 @@
+//! The `/chosen` edits of a load: [`edit_chosen`] and the read-back
+//! [`chosen_initrd`] (Documentation/devicetree/bindings/chosen.txt and the
+//! dt-schema `chosen` binding).
+//!
+//! Edits for a load (kexec-tools `setup_2nd_dtb`, arch/arm64/kernel/machine_kexec*.c):
+//! * `bootargs` — the new command line, if one was given;
+//! * `linux,initrd-start` / `linux,initrd-end` — the initrd's physical range,
+//!   written as u64 like kexec-tools (the kernel reads either size:
+//!   drivers/of/fdt.c `early_init_dt_check_for_initrd`); removed without initrd;
+//! * `kaslr-seed` (u64) and `rng-seed` (bytes) — fresh randomness from the
+//!   caller: the running kernel zeroed/removed the ones it booted with;
+//! * `linux,elfcorehdr` and `linux,usable-memory-range` — set for a crash load,
+//!   with cells per the root `#address-cells`/`#size-cells`, usable ranges high
+//!   first (drivers/of/fdt.c `early_init_dt_check_for_usable_mem_range`);
+//!   removed for a normal load, where they would be stale;
+//! * everything else, notably `linux,uefi-*` and the memory reservations, is kept.
+
+use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
+use dtoolkit::{Node, Property};
+
+use crate::iomem::MemoryRange;
+use crate::layout::DTB_MAX_SIZE;
+
+use super::parse::{be32, parse, parse_header, Error, BOOT_CPUID_PHYS_OFFSET, MAX_USABLE_RANGES};
+
+/// Default root `#address-cells` when absent (DT spec § 2.3.5).
+pub(crate) const DEFAULT_ADDRESS_CELLS: u32 = 2;
+/// Default root `#size-cells` when absent (DT spec § 2.3.5).
+pub(crate) const DEFAULT_SIZE_CELLS: u32 = 1;
+/// Length of the `rng-seed` kexec-tools writes, and so do we.
+pub const RNG_SEED_LEN: usize = 128;
+
+/// Name of the node the edits go to: exactly `chosen`, a child of the root,
+/// without unit address (DT spec § 3.6). A `chosen@N` sibling is not it.
+pub const CHOSEN: &str = "chosen";
+
+/// `/chosen` property: the kernel command line.
+pub const BOOTARGS: &str = "bootargs";
+/// `/chosen` property: initrd start address.
+pub(crate) const INITRD_START: &str = "linux,initrd-start";
+/// `/chosen` property: initrd end address (exclusive).
+pub(crate) const INITRD_END: &str = "linux,initrd-end";
+/// `/chosen` property: KASLR seed, u64.
+pub(crate) const KASLR_SEED: &str = "kaslr-seed";
+/// `/chosen` property: entropy for the new kernel's RNG.
+pub(crate) const RNG_SEED: &str = "rng-seed";
+/// `/chosen` property: crash kernel's ELF core header `<addr size>`.
+pub(crate) const ELFCOREHDR: &str = "linux,elfcorehdr";
+/// `/chosen` property: crash kernel's usable memory `<addr size>…`.
+pub(crate) const USABLE_MEMORY_RANGE: &str = "linux,usable-memory-range";
+/// The root node's `#address-cells` and `#size-cells`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RootCells {
+    /// `#address-cells`: 1 or 2.
+    pub address: u32,
+    /// `#size-cells`: 1 or 2.
+    pub size: u32,
+}
+
+fn cells_property(node: &DeviceTreeNode, name: &'static str, default: u32) -> Result<u32, Error> {
+    match node.property(name) {
+        None => Ok(default),
+        Some(p) => {
+            let v = p.value();
+            if v.len() != 4 {
+                return Err(Error::BadCellsProperty(name));
+            }
+            Ok(be32(v, 0))
+        }
+    }
+}
+
+/// Reads the root cells, accepting only 1 or 2 of each (arm64 addresses fit
+/// in two cells; 0 or 3+ cannot describe a memory range we write).
+pub(crate) fn root_cells(tree: &DeviceTree) -> Result<RootCells, Error> {
+    let address = cells_property(&tree.root, "#address-cells", DEFAULT_ADDRESS_CELLS)?;
+    if !(1..=2).contains(&address) {
+        return Err(Error::BadAddressCells(address));
+    }
+    let size = cells_property(&tree.root, "#size-cells", DEFAULT_SIZE_CELLS)?;
+    if !(1..=2).contains(&size) {
+        return Err(Error::BadSizeCells(size));
+    }
+    Ok(RootCells { address, size })
+}
+
+/// Appends `value` as `cells` big-endian 32-bit cells.
+fn push_cells(
+    out: &mut Vec<u8>,
+    property: &'static str,
+    value: u64,
+    cells: u32,
+) -> Result<(), Error> {
+    if cells == 1 {
+        let v = u32::try_from(value).map_err(|_| Error::ValueTooLargeForCells {
+            property,
+            value,
+            cells,
+        })?;
+        out.extend_from_slice(&v.to_be_bytes());
+    } else {
+        out.extend_from_slice(&value.to_be_bytes());
+    }
+    Ok(())
+}
+
+/// `<addr size>` pairs encoded with the root cells.
+fn encode_ranges(
+    property: &'static str,
+    ranges: &[MemoryRange],
+    cells: RootCells,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    for r in ranges {
+        push_cells(&mut out, property, r.start, cells.address)?;
+        push_cells(&mut out, property, r.size(), cells.size)?;
+    }
+    Ok(out)
+}
+
+/// What a crash load adds to `/chosen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashChosen {
+    /// Where the ELF core header segment lies; `None` leaves
+    /// `linux,elfcorehdr` out (no header generated yet).
+    pub elfcorehdr: Option<MemoryRange>,
+    /// The crash kernel's usable memory, high range first.
+    pub usable: Vec<MemoryRange>,
+}
+
+/// The `/chosen` edits of one load.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChosenEdit {
+    /// New `bootargs`; `None` keeps the existing one.
+    pub bootargs: Option<String>,
+    /// Physical range of the initrd; `None` removes the initrd properties.
+    pub initrd: Option<MemoryRange>,
+    /// Fresh `kaslr-seed`; `None` leaves the property as it is.
+    pub kaslr_seed: Option<u64>,
+    /// Fresh `rng-seed`; `None` leaves the property as it is.
+    pub rng_seed: Option<Vec<u8>>,
+    /// Crash-load properties; `None` (a normal load) removes them.
+    pub crash: Option<CrashChosen>,
+}
+
+/// One `/chosen` property as it was and as it will be, rendered for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyChange {
+    /// Property name.
+    pub name: String,
+    /// Rendered old value; `None` if absent.
+    pub old: Option<String>,
+    /// Rendered new value; `None` if removed.
+    pub new: Option<String>,
+}
+
+/// The result of [`edit_chosen`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditedDtb {
+    /// The new blob.
+    pub dtb: Vec<u8>,
+    /// Whether `/chosen` had to be created.
+    pub chosen_created: bool,
+    /// The properties that changed, in edit order.
+    pub changes: Vec<PropertyChange>,
+}
+
+/// Renders a `/chosen` property value for the diff.
+pub(crate) fn render_value(name: &str, value: &[u8]) -> String {
+    if name == BOOTARGS || name.ends_with("path") {
+        let text = value.strip_suffix(&[0]).unwrap_or(value);
+        return format!("{:?}", String::from_utf8_lossy(text));
+    }
+    if name == RNG_SEED {
+        return format!("<{} bytes>", value.len());
+    }
+    if value.len() == 8 && (name == KASLR_SEED || name == INITRD_START || name == INITRD_END) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(value);
+        return format!("{:#x}", u64::from_be_bytes(w));
+    }
+    if value.len().is_multiple_of(4) && !value.is_empty() && value.len() <= 32 {
+        let cells: Vec<String> = value
+            .chunks(4)
+            .map(|c| format!("{:#x}", be32(c, 0)))
+            .collect();
+        return format!("<{}>", cells.join(" "));
+    }
+    format!("<{} bytes>", value.len())
+}
+
+fn set(
+    chosen: &mut DeviceTreeNode,
+    changes: &mut Vec<PropertyChange>,
+    name: &'static str,
+    new: Option<Vec<u8>>,
+) {
+    let old = chosen.property(name).map(|p| p.value().to_vec());
+    if old == new {
+        return;
+    }
+    match &new {
+        Some(v) => chosen.add_property(DeviceTreeProperty::new_unchecked(name, v.clone())),
+        None => {
+            chosen.remove_property(name);
+        }
+    }
+    changes.push(PropertyChange {
+        name: name.to_owned(),
+        old: old.as_deref().map(|v| render_value(name, v)),
+        new: new.as_deref().map(|v| render_value(name, v)),
+    });
+}
+
+fn cstring(s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    v
+}
+
+/// Applies `edit` to `/chosen` (created if missing) and serialises the tree.
+///
+/// ```
+/// # use kexec_core::fdt::{edit_chosen, ChosenEdit, parse};
+/// # use dtoolkit::model::DeviceTree;
+/// let blank = DeviceTree::new().to_dtb();
+/// let edit = ChosenEdit { bootargs: Some("console=ttyAMA0".into()), kaslr_seed: Some(7), ..Default::default() };
+/// let out = edit_chosen(&blank, &edit).unwrap();
+/// assert!(out.chosen_created);
+/// assert_eq!(out.changes[0].new.as_deref(), Some("\"console=ttyAMA0\""));
+/// assert!(parse(&out.dtb).unwrap().find_node("/chosen").is_some());
+/// ```
+pub fn edit_chosen(dtb: &[u8], edit: &ChosenEdit) -> Result<EditedDtb, Error> {
+    edit_chosen_tree(dtb, edit).map(|(edited, _)| edited)
+}
+
+/// [`edit_chosen`], also returning the edited tree, so that a caller that
+/// reads it further (the console, [`super::stdout_pl011`]) does not parse the
+/// blob again.
+pub(crate) fn edit_chosen_tree(
+    dtb: &[u8],
+    edit: &ChosenEdit,
+) -> Result<(EditedDtb, DeviceTree), Error> {
+    let header = parse_header(dtb)?;
+    let mut tree = parse(dtb)?;
+    let cells = root_cells(&tree)?;
+    let crash = match &edit.crash {
+        Some(c) => {
+            if c.usable.len() > MAX_USABLE_RANGES {
+                return Err(Error::TooManyUsableRanges(c.usable.len()));
+            }
+            Some((
+                match c.elfcorehdr {
+                    Some(r) => Some(encode_ranges(ELFCOREHDR, &[r], cells)?),
+                    None => None,
+                },
+                encode_ranges(USABLE_MEMORY_RANGE, &c.usable, cells)?,
+            ))
+        }
+        None => None,
+    };
+    let chosen_created = chosen_node(&tree).is_none();
+    if chosen_created {
+        tree.root.add_child(DeviceTreeNode::new_unchecked(CHOSEN));
+    }
+    let Some(chosen) = tree.root.children_mut().find(|c| c.name() == CHOSEN) else {
+        unreachable!("/chosen was just ensured");
+    };
+    let mut changes = Vec::new();
+    if let Some(bootargs) = &edit.bootargs {
+        set(chosen, &mut changes, BOOTARGS, Some(cstring(bootargs)));
+    }
+    let initrd = edit
+        .initrd
+        .map(|r| (r.start.to_be_bytes().to_vec(), r.end.to_be_bytes().to_vec()));
+    set(
+        chosen,
+        &mut changes,
+        INITRD_START,
+        initrd.as_ref().map(|i| i.0.clone()),
+    );
+    set(chosen, &mut changes, INITRD_END, initrd.map(|i| i.1));
+    if let Some(seed) = edit.kaslr_seed {
+        set(
+            chosen,
+            &mut changes,
+            KASLR_SEED,
+            Some(seed.to_be_bytes().to_vec()),
+        );
+    }
+    if let Some(seed) = &edit.rng_seed {
+        set(chosen, &mut changes, RNG_SEED, Some(seed.clone()));
+    }
+    let (core, usable) = match crash {
+        Some((core, usable)) => (core, Some(usable)),
+        None => (None, None),
+    };
+    set(chosen, &mut changes, ELFCOREHDR, core);
+    set(chosen, &mut changes, USABLE_MEMORY_RANGE, usable);
+    let mut out = tree.to_dtb();
+    // dtoolkit writes boot_cpuid_phys = 0; keep the original (DT spec § 5.2).
+    out[BOOT_CPUID_PHYS_OFFSET..BOOT_CPUID_PHYS_OFFSET + 4]
+        .copy_from_slice(&header.boot_cpuid_phys.to_be_bytes());
+    if out.len() as u64 > DTB_MAX_SIZE {
+        return Err(Error::TooLarge { size: out.len() });
+    }
+    Ok((
+        EditedDtb {
+            dtb: out,
+            chosen_created,
+            changes,
+        },
+        tree,
+    ))
+}
+
+/// The root's `chosen` child, matched by its exact name. (dtoolkit's path
+/// lookup also matches `chosen@N`, which is not the chosen node.)
+pub(crate) fn chosen_node(tree: &DeviceTree) -> Option<&DeviceTreeNode> {
+    tree.root.children().find(|c| c.name() == CHOSEN)
+}
+
+/// Reads a number property of 1 or 2 cells (4 or 8 bytes), as the kernel does.
+fn read_number(value: &[u8]) -> Option<u64> {
+    match value.len() {
+        4 => Some(u64::from(be32(value, 0))),
+        8 => {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(value);
+            Some(u64::from_be_bytes(w))
+        }
+        _ => None,
+    }
+}
+
+/// The initrd range recorded in `/chosen`, if both properties are present and
+/// readable (4 or 8 bytes each, drivers/of/fdt.c).
+pub fn chosen_initrd(dtb: &[u8]) -> Result<Option<MemoryRange>, Error> {
+    let tree = parse(dtb)?;
+    let Some(chosen) = chosen_node(&tree) else {
+        return Ok(None);
+    };
+    let read = |name| chosen.property(name).and_then(|p| read_number(p.value()));
+    Ok(match (read(INITRD_START), read(INITRD_END)) {
+        (Some(start), Some(end)) => Some(MemoryRange::new(start, end)),
+        _ => None,
+    })
+}

@@ -1,0 +1,31 @@
+//! The device tree handed to the new kernel: validation and `/chosen` edits.
+//!
+//! The blob is the running kernel's `/sys/firmware/fdt` (or `--dtb FILE`). We
+//! check the header ourselves (Devicetree Specification v0.4 § 5.2, "Header"),
+//! parse it with [`dtoolkit`] into an owned tree — which keeps the memory
+//! reservation block and every node and property — edit `/chosen`
+//! (Documentation/devicetree/bindings/chosen.txt and the dt-schema `chosen`
+//! binding) and serialise it back; and find the console UART the purgatory
+//! prints on.
+//!
+//! One file per responsibility, each depending only on those listed before
+//! it: reading the blob and the [`Error`] type (`parse.rs`), the `/chosen`
+//! edits (`chosen.rs`), the console UART (`console.rs`).
+
+mod chosen;
+mod console;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use chosen::edit_chosen_tree;
+#[cfg(test)]
+pub(crate) use chosen::ELFCOREHDR;
+pub use chosen::{
+    chosen_initrd, edit_chosen, ChosenEdit, CrashChosen, EditedDtb, PropertyChange, BOOTARGS,
+    CHOSEN, RNG_SEED_LEN,
+};
+pub(crate) use console::stdout_pl011;
+pub use parse::{
+    parse, parse_header, parse_lenient, Error, FdtHeader, FDT_MAGIC, MAX_USABLE_RANGES,
+};

@@ -1,0 +1,399 @@
+//! Tests of header parsing, the lenient reader and the `/chosen` edits,
+//! with expected bytes written against the DT spec.
+
+use dtoolkit::fdt::Fdt;
+use dtoolkit::memreserve::MemoryReservation;
+use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
+use dtoolkit::{Node, Property};
+
+use super::chosen::*;
+use super::parse::*;
+use crate::iomem::MemoryRange;
+
+/// A minimal tree: root with `#address-cells = <2>`, `#size-cells = <2>`,
+/// a `/chosen` with stale properties, one memory reservation.
+fn sample(address_cells: u32, size_cells: u32) -> Vec<u8> {
+    let mut tree = DeviceTree::new();
+    tree.root.add_property(DeviceTreeProperty::new_unchecked(
+        "#address-cells",
+        address_cells,
+    ));
+    tree.root
+        .add_property(DeviceTreeProperty::new_unchecked("#size-cells", size_cells));
+    let mut chosen = DeviceTreeNode::new_unchecked("chosen");
+    chosen.add_property(DeviceTreeProperty::new_unchecked(BOOTARGS, "old"));
+    chosen.add_property(DeviceTreeProperty::new_unchecked(
+        INITRD_START,
+        0x4800_0000u32,
+    ));
+    chosen.add_property(DeviceTreeProperty::new_unchecked(
+        INITRD_END,
+        0x4810_0000u32,
+    ));
+    chosen.add_property(DeviceTreeProperty::new_unchecked(KASLR_SEED, 0u64));
+    chosen.add_property(DeviceTreeProperty::new_unchecked(
+        "linux,uefi-mmap-start",
+        0x1234u64,
+    ));
+    chosen.add_property(DeviceTreeProperty::new_unchecked(ELFCOREHDR, vec![0u8; 16]));
+    tree.root.add_child(chosen);
+    tree.memory_reservations
+        .push(MemoryReservation::new(0x4000_0000, 0x1000));
+    tree.to_dtb()
+}
+
+fn set_word(dtb: &mut [u8], at: usize, v: u32) {
+    dtb[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+#[test]
+fn header_errors_are_exact() {
+    let good = sample(2, 2);
+    assert_eq!(parse_header(&good[..10]), Err(Error::TooShort { len: 10 }));
+    let mut bad = good.clone();
+    set_word(&mut bad, 0, 0xdead_beef);
+    assert_eq!(
+        parse_header(&bad),
+        Err(Error::BadMagic { found: 0xdead_beef })
+    );
+    let mut bad = good.clone();
+    let len = u32::try_from(good.len()).unwrap();
+    set_word(&mut bad, 4, len + 1);
+    assert_eq!(
+        parse_header(&bad),
+        Err(Error::TotalSizeExceedsBuffer {
+            totalsize: len + 1,
+            len: good.len()
+        })
+    );
+    let mut bad = good.clone();
+    set_word(&mut bad, 16, 44);
+    assert_eq!(
+        parse_header(&bad),
+        Err(Error::MisalignedOffset {
+            field: "off_mem_rsvmap",
+            offset: 44,
+            align: 8
+        })
+    );
+    let mut bad = good.clone();
+    set_word(&mut bad, 8, 0x42);
+    assert_eq!(
+        parse_header(&bad),
+        Err(Error::MisalignedOffset {
+            field: "off_dt_struct",
+            offset: 0x42,
+            align: 4
+        })
+    );
+    let mut bad = good;
+    set_word(&mut bad, 20, 16);
+    assert_eq!(
+        parse_header(&bad),
+        Err(Error::UnsupportedVersion {
+            version: 16,
+            last_comp_version: 16
+        })
+    );
+}
+
+#[test]
+fn header_bytes_read_against_the_spec() {
+    #[rustfmt::skip]
+    let header: [u8; 40] = [
+        0xd0, 0x0d, 0xfe, 0xed, // 0000: magic
+        0x00, 0x00, 0x00, 0x28, // 0004: totalsize = 40
+        0x00, 0x00, 0x00, 0x38, // 0008: off_dt_struct
+        0x00, 0x00, 0x00, 0x48, // 000c: off_dt_strings
+        0x00, 0x00, 0x00, 0x28, // 0010: off_mem_rsvmap
+        0x00, 0x00, 0x00, 0x11, // 0014: version = 17
+        0x00, 0x00, 0x00, 0x10, // 0018: last_comp_version = 16
+        0x00, 0x00, 0x00, 0x00, // 001c: boot_cpuid_phys
+        0x00, 0x00, 0x00, 0x00, // 0020: size_dt_strings
+        0x00, 0x00, 0x00, 0x10, // 0024: size_dt_struct
+    ];
+    let h = parse_header(&header).unwrap();
+    assert_eq!(h.totalsize, 40);
+    assert_eq!(h.off_dt_struct, 0x38);
+    assert_eq!(h.version, 17);
+    // Structure offsets past the buffer: the library's structural check.
+    assert!(matches!(parse(&header), Err(Error::Parse(_))));
+}
+
+#[test]
+fn address_cells_zero_or_three_are_refused() {
+    assert_eq!(
+        edit_chosen(&sample(0, 2), &ChosenEdit::default()),
+        Err(Error::BadAddressCells(0))
+    );
+    assert_eq!(
+        edit_chosen(&sample(3, 2), &ChosenEdit::default()),
+        Err(Error::BadAddressCells(3))
+    );
+    assert_eq!(
+        edit_chosen(&sample(2, 0), &ChosenEdit::default()),
+        Err(Error::BadSizeCells(0))
+    );
+}
+
+#[test]
+fn normal_load_edit() {
+    let edit = ChosenEdit {
+        bootargs: Some("console=ttyAMA0".into()),
+        initrd: Some(MemoryRange::new(0x4820_0000, 0x4830_0000)),
+        kaslr_seed: Some(0x1122_3344_5566_7788),
+        rng_seed: Some(vec![0xaa; RNG_SEED_LEN]),
+        crash: None,
+    };
+    let out = edit_chosen(&sample(2, 2), &edit).unwrap();
+    assert!(!out.chosen_created);
+    let names: Vec<_> = out.changes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            BOOTARGS,
+            INITRD_START,
+            INITRD_END,
+            KASLR_SEED,
+            RNG_SEED,
+            ELFCOREHDR
+        ]
+    );
+    assert_eq!(out.changes[1].old.as_deref(), Some("<0x48000000>"));
+    assert_eq!(out.changes[1].new.as_deref(), Some("0x48200000"));
+    assert_eq!(out.changes[5].new, None);
+    let tree = parse(&out.dtb).unwrap();
+    let chosen = tree.find_node("/chosen").unwrap();
+    #[rustfmt::skip]
+    assert_eq!(chosen.property(INITRD_START).unwrap().value(), &[
+        0x00, 0x00, 0x00, 0x00, 0x48, 0x20, 0x00, 0x00, // u64 big endian, like kexec-tools
+    ]);
+    assert!(chosen.property("linux,uefi-mmap-start").is_some());
+    assert_eq!(
+        tree.memory_reservations,
+        vec![MemoryReservation::new(0x4000_0000, 0x1000)]
+    );
+    assert_eq!(
+        chosen_initrd(&out.dtb).unwrap(),
+        Some(MemoryRange::new(0x4820_0000, 0x4830_0000))
+    );
+}
+
+#[test]
+fn no_initrd_removes_stale_properties() {
+    let out = edit_chosen(&sample(2, 2), &ChosenEdit::default()).unwrap();
+    assert_eq!(chosen_initrd(&out.dtb).unwrap(), None);
+    let tree = parse(&out.dtb).unwrap();
+    // bootargs untouched when no command line is given.
+    assert_eq!(
+        tree.find_node("/chosen")
+            .unwrap()
+            .property(BOOTARGS)
+            .unwrap()
+            .value(),
+        b"old\0"
+    );
+}
+
+#[test]
+fn crash_properties_follow_root_cells() {
+    let crash = CrashChosen {
+        elfcorehdr: Some(MemoryRange::with_size(0x7f00_0000, 0x1_0000)),
+        usable: vec![
+            MemoryRange::new(0x7000_0000, 0x8000_0000),
+            MemoryRange::new(0x4000_0000, 0x4100_0000),
+        ],
+    };
+    let edit = ChosenEdit {
+        crash: Some(crash.clone()),
+        ..Default::default()
+    };
+    let out = edit_chosen(&sample(1, 1), &edit).unwrap();
+    let tree = parse(&out.dtb).unwrap();
+    let chosen = tree.find_node("/chosen").unwrap();
+    #[rustfmt::skip]
+    assert_eq!(chosen.property(USABLE_MEMORY_RANGE).unwrap().value(), &[
+        0x70, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, // high range first: addr, size
+        0x40, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, // then low
+    ]);
+    #[rustfmt::skip]
+    assert_eq!(chosen.property(ELFCOREHDR).unwrap().value(), &[
+        0x7f, 0x00, 0x00, 0x00, // addr, 1 cell
+        0x00, 0x01, 0x00, 0x00, // size, 1 cell
+    ]);
+    let high = CrashChosen {
+        elfcorehdr: Some(MemoryRange::with_size(1 << 33, 0x1000)),
+        usable: vec![],
+    };
+    assert_eq!(
+        edit_chosen(
+            &sample(1, 1),
+            &ChosenEdit {
+                crash: Some(high),
+                ..Default::default()
+            }
+        ),
+        Err(Error::ValueTooLargeForCells {
+            property: ELFCOREHDR,
+            value: 1 << 33,
+            cells: 1
+        })
+    );
+    let three = CrashChosen {
+        usable: vec![crash.usable[0]; 3],
+        ..crash
+    };
+    assert_eq!(
+        edit_chosen(
+            &sample(2, 2),
+            &ChosenEdit {
+                crash: Some(three),
+                ..Default::default()
+            }
+        ),
+        Err(Error::TooManyUsableRanges(3))
+    );
+}
+
+#[test]
+fn chosen_is_created_when_missing() {
+    let mut tree = DeviceTree::new();
+    tree.root
+        .add_child(DeviceTreeNode::new_unchecked("memory@40000000"));
+    let out = edit_chosen(
+        &tree.to_dtb(),
+        &ChosenEdit {
+            kaslr_seed: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(out.chosen_created);
+    let tree = parse(&out.dtb).unwrap();
+    assert!(tree.find_node("/memory@40000000").is_some());
+    assert!(tree
+        .find_node("/chosen")
+        .unwrap()
+        .property(KASLR_SEED)
+        .is_some());
+}
+
+/// Found by the `fdt_chosen` fuzz target: a `chosen@N` node before the
+/// real `chosen` must not be mistaken for it.
+#[test]
+fn chosen_with_unit_address_is_not_chosen() {
+    let mut tree = DeviceTree::new();
+    tree.root
+        .add_child(DeviceTreeNode::new_unchecked("chosen@9019999"));
+    tree.root.add_child(DeviceTreeNode::new_unchecked("chosen"));
+    let initrd = MemoryRange::new(0x4800_0000, 0x4810_0000);
+    let edit = ChosenEdit {
+        initrd: Some(initrd),
+        ..Default::default()
+    };
+    let out = edit_chosen(&tree.to_dtb(), &edit).unwrap();
+    assert!(!out.chosen_created);
+    assert_eq!(chosen_initrd(&out.dtb).unwrap(), Some(initrd));
+    let only_addressed = {
+        let mut t = DeviceTree::new();
+        t.root.add_child(DeviceTreeNode::new_unchecked("chosen@0"));
+        t.to_dtb()
+    };
+    let out = edit_chosen(&only_addressed, &edit).unwrap();
+    assert!(out.chosen_created);
+    assert_eq!(chosen_initrd(&out.dtb).unwrap(), Some(initrd));
+}
+
+/// Names longer than the spec's 31 characters occur in shipped trees;
+/// the lenient reader keeps them, and the edit round-trips.
+#[test]
+fn long_names_are_read_leniently() {
+    let long = "snps,dis-u2-freeclk-exists-quirk";
+    assert_eq!(long.len(), 32);
+    let mut tree = DeviceTree::new();
+    tree.root
+        .add_property(DeviceTreeProperty::new_unchecked("#address-cells", 2u32));
+    let mut usb = DeviceTreeNode::new_unchecked("usb@fe800000");
+    usb.add_property(DeviceTreeProperty::new_unchecked(long, Vec::<u8>::new()));
+    tree.root.add_child(usb);
+    tree.root.add_child(DeviceTreeNode::new_unchecked(
+        "a-node-name-that-is-longer-than-31@1",
+    ));
+    tree.memory_reservations
+        .push(MemoryReservation::new(0x4000_0000, 0x1000));
+    let dtb = tree.to_dtb();
+    assert!(Fdt::new(&dtb).is_err(), "dtoolkit alone refuses it");
+    assert_eq!(parse(&dtb).unwrap(), tree);
+    let out = edit_chosen(
+        &dtb,
+        &ChosenEdit {
+            bootargs: Some("x".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let back = parse(&out.dtb).unwrap();
+    assert!(back
+        .find_node("/usb@fe800000")
+        .unwrap()
+        .property(long)
+        .is_some());
+    assert_eq!(back.memory_reservations, tree.memory_reservations);
+}
+
+#[test]
+fn lenient_reader_refuses_broken_structure() {
+    let mut tree = DeviceTree::new();
+    tree.root.add_property(DeviceTreeProperty::new_unchecked(
+        "a-property-name-longer-than-31-chars",
+        1u32,
+    ));
+    let good = tree.to_dtb();
+    let h = parse_header(&good).unwrap();
+    let s = h.off_dt_struct as usize;
+    // Root BEGIN_NODE, "", then the property: make its length run past the block.
+    let mut bad = good.clone();
+    bad[s + 8 + 4..s + 8 + 8].copy_from_slice(&0x1000u32.to_be_bytes());
+    assert_eq!(
+        parse_lenient(&bad, &h),
+        Err(Error::Malformed {
+            offset: s + 8,
+            what: "property value out of bounds"
+        })
+    );
+    // A bad token where the property was.
+    let mut bad = good.clone();
+    bad[s + 8..s + 12].copy_from_slice(&7u32.to_be_bytes());
+    assert_eq!(
+        parse_lenient(&bad, &h),
+        Err(Error::Malformed {
+            offset: s + 8,
+            what: "bad token"
+        })
+    );
+    // A name offset past the strings block.
+    let mut bad = good;
+    bad[s + 8 + 8..s + 8 + 12].copy_from_slice(&0xffffu32.to_be_bytes());
+    assert_eq!(
+        parse_lenient(&bad, &h),
+        Err(Error::Malformed {
+            offset: h.off_dt_strings as usize + 0xffff,
+            what: "string out of bounds"
+        })
+    );
+}
+
+#[test]
+fn boot_cpuid_phys_is_kept() {
+    let mut dtb = sample(2, 2);
+    set_word(&mut dtb, BOOT_CPUID_PHYS_OFFSET, 3);
+    let out = edit_chosen(&dtb, &ChosenEdit::default()).unwrap();
+    assert_eq!(parse_header(&out.dtb).unwrap().boot_cpuid_phys, 3);
+}
+
+#[test]
+fn trailing_padding_is_ignored() {
+    let mut padded = sample(2, 2);
+    padded.extend_from_slice(&[0; 64]);
+    assert!(parse(&padded).is_ok());
+}

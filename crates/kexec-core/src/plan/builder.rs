@@ -1,0 +1,258 @@
+//! The builder: [`build`] turns a [`LoadRequest`] (every input of a load,
+//! gathered by the caller) into a [`Built`] plan, driving the [`Planner`] in
+//! the one order that works and editing the device tree and purgatory
+//! header on the way.
+
+use thiserror::Error;
+
+use crate::fdt;
+use crate::iomem::MemoryRange;
+
+use super::model::{KernelFacts, LoadMode, LoadPlan, SegmentKind};
+use super::place::{Error, Planner};
+
+/// A file (or generated blob) to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blob<'a> {
+    /// File name, or `generated`.
+    pub source: &'a str,
+    /// Its bytes.
+    pub bytes: &'a [u8],
+}
+
+/// Everything a load needs, gathered by the caller (the CLI reads the files
+/// and the system state; nothing here does I/O).
+#[derive(Debug, Clone)]
+pub struct LoadRequest<'a> {
+    /// Normal or crash load.
+    pub mode: LoadMode,
+    /// Usable RAM, or the crash region: see [`memory_for`].
+    pub memory: Vec<MemoryRange>,
+    /// The plain Image.
+    pub kernel: Blob<'a>,
+    /// Facts from its header.
+    pub kernel_facts: KernelFacts,
+    /// The initrd, if any.
+    pub initrd: Option<Blob<'a>>,
+    /// The ELF core header of a crash load ([`crate::elfcore::build`]);
+    /// [`build`] places it and points `/chosen/linux,elfcorehdr` at it, so
+    /// `chosen.crash` must be set.
+    pub elfcorehdr: Option<Blob<'a>>,
+    /// The device tree to edit (the running one, `--dtb`, or a UKI's).
+    pub dtb: &'a [u8],
+    /// The `/chosen` edits; `initrd` is filled in by [`build`].
+    pub chosen: fdt::ChosenEdit,
+    /// The purgatory to load last (it verifies every other segment), with
+    /// its options; `None` enters the kernel directly (x0 = 0: only useful
+    /// for plans that are printed, not loaded).
+    pub purgatory: Option<(
+        crate::purgatory::Purgatory<'a>,
+        crate::purgatory::PurgatoryOptions,
+    )>,
+}
+
+/// Why [`build`] failed: which step, so the caller can name the file.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A segment could not be placed.
+    #[error("{error}")]
+    Place {
+        /// The segment.
+        kind: SegmentKind,
+        /// Why.
+        #[source]
+        error: Error,
+    },
+    /// An ELF core header for a request without crash `/chosen` edits.
+    #[error("an ELF core header needs the crash /chosen edits (a crash load)")]
+    ElfCoreHeaderWithoutCrash,
+    /// The device tree could not be edited.
+    #[error(transparent)]
+    Fdt(#[from] fdt::Error),
+    /// The purgatory's header could not be filled in.
+    #[error(transparent)]
+    Purgatory(#[from] crate::purgatory::Error),
+}
+
+/// A plan and the device tree it loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The plan.
+    pub plan: LoadPlan,
+    /// The edited device tree (the bytes of the DTB segment) and its diff.
+    pub dtb: fdt::EditedDtb,
+    /// The purgatory with its header filled in (the bytes of its segment).
+    pub purgatory: Option<Vec<u8>>,
+    /// The console UART the purgatory reports on (from `stdout-path`).
+    pub uart: Option<u64>,
+}
+
+/// The memory a load may use: usable RAM for a normal load; the highest
+/// `Crash kernel` range for a crash load (`None` if there is none).
+pub fn memory_for(map: &crate::iomem::MemoryMap, mode: LoadMode) -> Option<Vec<MemoryRange>> {
+    match mode {
+        LoadMode::Normal => Some(map.usable_ram()),
+        LoadMode::Crash => map.crash_kernel().map(|r| vec![r]),
+    }
+}
+
+/// Makes the plan in the one order that works: kernel (fixes the window),
+/// initrd and ELF core header (their addresses go into `/chosen`), the edited
+/// DTB, then the purgatory.
+pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
+    let at = |kind| move |error| BuildError::Place { kind, error };
+    let mut planner = Planner::new(&req.memory, req.mode);
+    if matches!(req.purgatory, Some((_, options)) if options.no_verify) {
+        planner = planner.without_digests();
+    }
+    planner
+        .place_kernel(req.kernel.source, req.kernel.bytes, req.kernel_facts)
+        .map_err(at(SegmentKind::Kernel))?;
+    let initrd = match req.initrd {
+        Some(b) => Some(
+            planner
+                .place_initrd(b.source, b.bytes)
+                .map_err(at(SegmentKind::Initrd))?,
+        ),
+        None => None,
+    };
+    let mut chosen = req.chosen.clone();
+    if let Some(b) = req.elfcorehdr {
+        let crash = chosen
+            .crash
+            .as_mut()
+            .ok_or(BuildError::ElfCoreHeaderWithoutCrash)?;
+        let mem = planner
+            .place_blob(SegmentKind::ElfCoreHeader, b.source, b.bytes)
+            .map_err(at(SegmentKind::ElfCoreHeader))?;
+        crash.elfcorehdr = Some(MemoryRange::with_size(mem, b.bytes.len() as u64));
+    }
+    let edit = fdt::ChosenEdit { initrd, ..chosen };
+    // One parse of the request's DTB: the edit returns the tree it edited,
+    // which the console lookup below reads. The placer still reads the
+    // initrd back from the serialised bytes (LoadPlan::dtb_initrd): that
+    // second parse is the independent read-back Rule::DtbInitrd checks.
+    let (dtb, tree) = fdt::edit_chosen_tree(req.dtb, &edit)?;
+    planner
+        .place_dtb("generated", &dtb.dtb)
+        .map_err(at(SegmentKind::Dtb))?;
+    let mut purgatory = None;
+    let mut uart = None;
+    if let Some((image, options)) = req.purgatory {
+        // Everything placed so far is verified by the purgatory, which is
+        // placed last: its own bytes carry the digests.
+        uart = fdt::stdout_pl011(&tree);
+        let kernel_entry = planner
+            .segments()
+            .iter()
+            .find(|s| s.kind == SegmentKind::Kernel)
+            .map(|s| s.mem)
+            .ok_or(BuildError::Place {
+                kind: SegmentKind::Purgatory,
+                error: Error::KernelNotPlaced(SegmentKind::Purgatory),
+            })?;
+        let dtb_addr = planner.dtb_addr().ok_or(BuildError::Place {
+            kind: SegmentKind::Purgatory,
+            error: Error::Missing(SegmentKind::Dtb),
+        })?;
+        let params = crate::purgatory::handoff_params(
+            // Without digests the purgatory is told not to verify (NO_VERIFY).
+            planner
+                .segments()
+                .iter()
+                .map(|s| (s.mem, s.bufsz, s.sha256.unwrap_or_default())),
+            kernel_entry,
+            dtb_addr,
+            uart,
+            options,
+        )?;
+        let bytes = image.patched(&params)?;
+        planner
+            .place_purgatory(
+                "purgatory (built in)",
+                &bytes,
+                crate::purgatory::Purgatory::ENTRY_OFFSET,
+                image.mem_size,
+            )
+            .map_err(at(SegmentKind::Purgatory))?;
+        purgatory = Some(bytes);
+    }
+    let plan = planner.finish().map_err(at(SegmentKind::Kernel))?;
+    Ok(Built {
+        plan,
+        dtb,
+        purgatory,
+        uart,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{dtb_without_initrd, facts};
+    use super::super::Rule;
+    use super::*;
+    use crate::layout::SZ_1M;
+
+    #[test]
+    fn build_places_the_elf_core_header_and_points_chosen_at_it() {
+        use dtoolkit::{Node, Property};
+
+        let crash = MemoryRange::new(0x6ac0_0000, 0x7ac0_0000);
+        let header = crate::elfcore::build(&crate::elfcore::ElfCoreInputs {
+            ram: vec![MemoryRange::new(0x4000_0000, 0x8000_0000)],
+            crash: vec![crash],
+            ..Default::default()
+        })
+        .unwrap();
+        let kernel = vec![0u8; 1 << 20];
+        let dtb = dtb_without_initrd();
+        let mut req = LoadRequest {
+            mode: LoadMode::Crash,
+            memory: vec![crash],
+            kernel: Blob {
+                source: "Image",
+                bytes: &kernel,
+            },
+            kernel_facts: facts(4 * SZ_1M),
+            initrd: None,
+            elfcorehdr: Some(Blob {
+                source: "generated",
+                bytes: &header,
+            }),
+            dtb: &dtb,
+            chosen: fdt::ChosenEdit {
+                crash: Some(fdt::CrashChosen {
+                    elfcorehdr: None,
+                    usable: vec![crash],
+                }),
+                ..Default::default()
+            },
+            purgatory: None,
+        };
+        let built = build(&req).unwrap();
+        let seg = built.plan.segment(SegmentKind::ElfCoreHeader).unwrap();
+        // Right after the 4 MiB kernel, inside the crash region.
+        assert_eq!(seg.mem, 0x6b00_0000);
+        assert_eq!(seg.bufsz, header.len() as u64);
+        assert!(crash.contains_range(&seg.range()));
+        let tree = fdt::parse(&built.dtb.dtb).unwrap();
+        let chosen = tree.find_node("/chosen").unwrap();
+        #[rustfmt::skip]
+        assert_eq!(chosen.property(fdt::ELFCOREHDR).unwrap().value(), &[
+            0x00, 0x00, 0x00, 0x00, 0x6b, 0x00, 0x00, 0x00, // address, 2 cells (default)
+            0x00, 0x00, 0x00, 0xb0,                         // size, 1 cell: 64 + 2 * 56 bytes
+        ]);
+        let failed: Vec<_> = built
+            .plan
+            .check()
+            .into_iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.rule)
+            .collect();
+        assert_eq!(failed, [Rule::DtbHandedOver], "no purgatory in this test");
+
+        req.chosen.crash = None;
+        assert_eq!(build(&req), Err(BuildError::ElfCoreHeaderWithoutCrash));
+    }
+}

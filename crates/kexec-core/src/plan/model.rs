@@ -1,0 +1,137 @@
+//! The data of a load plan: what a [`Segment`] is, the [`SegmentKind`]s, the
+//! [`LoadMode`], the [`KernelFacts`] read from the Image header, and the
+//! [`LoadPlan`] itself. No placement and no checking here: the placer
+//! ([`super::Planner`]) fills these in and the rules ([`super::Rule`]) read
+//! them, and neither imports the other.
+
+use std::fmt;
+
+use crate::image::{Arm64ImageHeader, Placement};
+use crate::iomem::MemoryRange;
+
+/// What a segment holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SegmentKind {
+    /// The kernel Image (decompressed).
+    Kernel,
+    /// The initial ramdisk.
+    Initrd,
+    /// The edited device tree blob.
+    Dtb,
+    /// The purgatory: code run between the old and the new kernel.
+    Purgatory,
+    /// The ELF core header of a crash load.
+    ElfCoreHeader,
+}
+
+impl SegmentKind {
+    /// Lower-case name, as printed and in the JSON schema.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Kernel => "kernel",
+            Self::Initrd => "initrd",
+            Self::Dtb => "dtb",
+            Self::Purgatory => "purgatory",
+            Self::ElfCoreHeader => "elfcorehdr",
+        }
+    }
+}
+
+impl fmt::Display for SegmentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Normal load (`-l`) or crash load (`-p`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoadMode {
+    /// `kexec -l`: any usable RAM.
+    Normal,
+    /// `kexec -p`: only the crash region; segments and entry inside it.
+    Crash,
+}
+
+/// One kexec segment: `{buf, bufsz, mem, memsz}` of include/uapi/linux/kexec.h,
+/// with where its bytes came from and their digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// What it holds.
+    pub kind: SegmentKind,
+    /// File it was read from, or `generated`.
+    pub source: String,
+    /// Physical start (`mem`).
+    pub mem: u64,
+    /// Bytes copied from the buffer (`bufsz`).
+    pub bufsz: u64,
+    /// Bytes reserved at `mem` (`memsz`); the rest after `bufsz` is zeroed.
+    pub memsz: u64,
+    /// SHA-256 of the `bufsz` bytes; `None` when the plan was made without
+    /// digests (`kexec -i`: nothing will verify them).
+    pub sha256: Option<[u8; 32]>,
+}
+
+impl Segment {
+    /// The reserved physical range `[mem, mem + memsz)`.
+    pub fn range(&self) -> MemoryRange {
+        MemoryRange::with_size(self.mem, self.memsz)
+    }
+
+    /// The digest in lower-case hex, if computed.
+    pub fn sha256_hex(&self) -> Option<String> {
+        self.sha256
+            .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// What the planner needs to know about the kernel, from its Image header
+/// (booting.rst § 4). The values are the *effective* ones: for an old header
+/// with `image_size == 0`, `text_offset` is already 0x80000
+/// ([`crate::image::LEGACY_TEXT_OFFSET`]) and `image_size` the file length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelFacts {
+    /// Offset of the Image from its 2 MiB aligned base.
+    pub text_offset: u64,
+    /// Bytes the kernel occupies once running, BSS included.
+    pub image_size: u64,
+    /// Header flags bit 3: the Image may sit anywhere in RAM rather than as
+    /// close as possible to the base of DRAM.
+    pub place_anywhere: bool,
+}
+
+impl KernelFacts {
+    /// The facts of a parsed header, for an Image of `file_len` bytes.
+    pub fn from_header(header: &Arm64ImageHeader, file_len: u64) -> Self {
+        Self {
+            text_offset: header.effective_text_offset(),
+            image_size: header.effective_image_size(file_len),
+            place_anywhere: header.placement() == Placement::Anywhere,
+        }
+    }
+}
+
+/// A complete, checked placement of every segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadPlan {
+    /// Normal or crash load.
+    pub mode: LoadMode,
+    /// The segments, in placement order.
+    pub segments: Vec<Segment>,
+    /// Where execution starts: the purgatory's entry, else the kernel's.
+    pub entry: u64,
+    /// Physical address of the device tree (x0 for the new kernel).
+    pub dtb_addr: u64,
+    /// The kernel header facts the plan was made with.
+    pub kernel: KernelFacts,
+    /// The RAM the plan could use (usable RAM, or the crash region).
+    pub memory: Vec<MemoryRange>,
+    /// The initrd range `/chosen` names, as read back from the placed DTB.
+    pub dtb_initrd: Option<MemoryRange>,
+}
+
+impl LoadPlan {
+    /// The first segment of a kind.
+    pub fn segment(&self, kind: SegmentKind) -> Option<&Segment> {
+        self.segments.iter().find(|s| s.kind == kind)
+    }
+}

@@ -1,0 +1,362 @@
+//! The rules every plan must satisfy ([`Rule`]) and the checker that
+//! re-validates a finished [`LoadPlan`] against them ([`LoadPlan::check`]).
+//!
+//! The checker distrusts the placer: it reads only the plan's data
+//! ([`super::model`]) and recomputes every constraint from
+//! [`crate::layout`]; it does not import [`super::Planner`].
+//!
+//! The rules come from Documentation/arch/arm64/booting.rst (§ 2 "Setup the
+//! device tree", § 4 "Call the kernel image") and include/uapi/linux/kexec.h /
+//! kernel/kexec_core.c (`sanity_check_segment_list`); each is named once in
+//! [`Rule`] with its source, and its numbers live in [`crate::layout`].
+
+use crate::iomem::MemoryRange;
+use crate::layout::{
+    align_down, human_size, is_aligned, DTB_ALIGN, DTB_MAX_SIZE, INITRD_WINDOW_ALIGN,
+    INITRD_WINDOW_MAX, KERNEL_BASE_ALIGN, KEXEC_SEGMENT_MAX, PHYS_ADDR_LIMIT_48, SEGMENT_ALIGN,
+};
+
+use super::model::{LoadMode, LoadPlan, Segment, SegmentKind};
+
+/// A rule every plan must satisfy. [`LoadPlan::check`] tests each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// At most `KEXEC_SEGMENT_MAX` (16) segments.
+    SegmentCount,
+    /// Every `mem` and `memsz` page aligned.
+    SegmentAlignment,
+    /// `bufsz <= memsz`, and `memsz > 0`.
+    SegmentSizes,
+    /// No two segments overlap.
+    SegmentOverlap,
+    /// Every segment inside usable RAM (the crash region for a crash load).
+    SegmentsInMemory,
+    /// The Image at a 2 MiB aligned base plus `text_offset`.
+    KernelAlignment,
+    /// The kernel segment reserves `image_size`, not just the file length.
+    KernelImageSize,
+    /// Flags bit 3 clear: the Image as close as possible to the base of DRAM.
+    KernelLowest,
+    /// Flags bit 3 set: all of `image_size` below 2^48.
+    Kernel48Bit,
+    /// The device tree 8-byte aligned.
+    DtbAlignment,
+    /// The device tree at most 2 MiB.
+    DtbSize,
+    /// Kernel and initrd inside one 1 GiB aligned window of at most 32 GiB.
+    InitrdWindow,
+    /// `/chosen` names the initrd exactly where it is placed (or none).
+    DtbInitrd,
+    /// The entry point lies inside a loaded segment.
+    EntryInSegment,
+    /// Something passes the DTB in x0: kexec_load enters with x0 = 0.
+    DtbHandedOver,
+}
+
+impl Rule {
+    /// Every rule, in check order.
+    pub const ALL: [Rule; 15] = [
+        Rule::SegmentCount,
+        Rule::SegmentAlignment,
+        Rule::SegmentSizes,
+        Rule::SegmentOverlap,
+        Rule::SegmentsInMemory,
+        Rule::KernelAlignment,
+        Rule::KernelImageSize,
+        Rule::KernelLowest,
+        Rule::Kernel48Bit,
+        Rule::DtbAlignment,
+        Rule::DtbSize,
+        Rule::InitrdWindow,
+        Rule::DtbInitrd,
+        Rule::EntryInSegment,
+        Rule::DtbHandedOver,
+    ];
+
+    /// Stable identifier (used in the JSON output).
+    pub const fn id(self) -> &'static str {
+        match self {
+            Rule::SegmentCount => "segment-count",
+            Rule::SegmentAlignment => "segment-alignment",
+            Rule::SegmentSizes => "segment-sizes",
+            Rule::SegmentOverlap => "segment-overlap",
+            Rule::SegmentsInMemory => "segments-in-memory",
+            Rule::KernelAlignment => "kernel-alignment",
+            Rule::KernelImageSize => "kernel-image-size",
+            Rule::KernelLowest => "kernel-lowest",
+            Rule::Kernel48Bit => "kernel-48bit",
+            Rule::DtbAlignment => "dtb-alignment",
+            Rule::DtbSize => "dtb-size",
+            Rule::InitrdWindow => "initrd-window",
+            Rule::DtbInitrd => "dtb-initrd",
+            Rule::EntryInSegment => "entry-in-segment",
+            Rule::DtbHandedOver => "dtb-handed-over",
+        }
+    }
+
+    /// The rule in one sentence.
+    pub const fn description(self) -> &'static str {
+        match self {
+            Rule::SegmentCount => "at most 16 segments (KEXEC_SEGMENT_MAX)",
+            Rule::SegmentAlignment => {
+                "segment start and size page aligned (64 KiB, valid for every arm64 page size)"
+            }
+            Rule::SegmentSizes => "0 < bufsz <= memsz for every segment",
+            Rule::SegmentOverlap => "segments do not overlap",
+            Rule::SegmentsInMemory => "every segment inside usable RAM (the crash region for -p)",
+            Rule::KernelAlignment => "Image at a 2 MiB aligned base + text_offset",
+            Rule::KernelImageSize => "kernel segment reserves image_size bytes (BSS included)",
+            Rule::KernelLowest => "flags bit 3 = 0: Image as close as possible to the base of DRAM",
+            Rule::Kernel48Bit => "flags bit 3 = 1: all image_size bytes below 2^48",
+            Rule::DtbAlignment => "DTB 8-byte aligned",
+            Rule::DtbSize => "DTB at most 2 MiB",
+            Rule::InitrdWindow => {
+                "kernel and initrd inside one 1 GiB aligned window of at most 32 GiB"
+            }
+            Rule::DtbInitrd => "/chosen linux,initrd-start/end match the initrd segment",
+            Rule::EntryInSegment => "entry point inside a loaded segment",
+            Rule::DtbHandedOver => "a purgatory sets x0 = DTB (kexec_load enters with x0 = 0)",
+        }
+    }
+
+    /// Where the rule is written.
+    pub const fn source(self) -> &'static str {
+        match self {
+            Rule::SegmentCount
+            | Rule::SegmentAlignment
+            | Rule::SegmentSizes
+            | Rule::SegmentOverlap
+            | Rule::SegmentsInMemory => {
+                "include/uapi/linux/kexec.h; kernel/kexec_core.c sanity_check_segment_list"
+            }
+            Rule::KernelAlignment
+            | Rule::KernelImageSize
+            | Rule::KernelLowest
+            | Rule::Kernel48Bit => "Documentation/arch/arm64/booting.rst §4",
+            Rule::DtbAlignment | Rule::DtbSize | Rule::InitrdWindow => {
+                "Documentation/arch/arm64/booting.rst §2"
+            }
+            Rule::DtbInitrd => "Documentation/devicetree/bindings/chosen.txt",
+            Rule::EntryInSegment => "kernel/kexec_core.c; arch/arm64/kernel/relocate_kernel.S",
+            Rule::DtbHandedOver => {
+                "Documentation/arch/arm64/booting.rst §4 (x0 = DTB); arch/arm64/kernel/cpu-reset.S"
+            }
+        }
+    }
+}
+
+/// The outcome of one [`Rule`] on one plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleCheck {
+    /// The rule.
+    pub rule: Rule,
+    /// Whether the plan satisfies it.
+    pub passed: bool,
+    /// Why, in a few words (addresses, sizes).
+    pub detail: String,
+}
+
+impl LoadPlan {
+    /// Whether every rule passes.
+    pub fn is_valid(&self) -> bool {
+        self.check().iter().all(|c| c.passed)
+    }
+
+    /// Re-validates every [`Rule`] from the plan alone.
+    pub fn check(&self) -> Vec<RuleCheck> {
+        Rule::ALL
+            .iter()
+            .map(|&rule| {
+                let (passed, detail) = self.check_rule(rule);
+                RuleCheck {
+                    rule,
+                    passed,
+                    detail,
+                }
+            })
+            .collect()
+    }
+
+    fn offenders(&self, bad: impl Fn(&Segment) -> bool, ok: &str) -> (bool, String) {
+        let names: Vec<_> = self
+            .segments
+            .iter()
+            .filter(|s| bad(s))
+            .map(|s| s.kind.name())
+            .collect();
+        if names.is_empty() {
+            (true, ok.to_owned())
+        } else {
+            (false, format!("violated by {}", names.join(", ")))
+        }
+    }
+
+    fn check_rule(&self, rule: Rule) -> (bool, String) {
+        let kernel = self.segment(SegmentKind::Kernel);
+        let dtb = self.segment(SegmentKind::Dtb);
+        let initrd = self.segment(SegmentKind::Initrd);
+        match rule {
+            Rule::SegmentCount => {
+                let n = self.segments.len();
+                (
+                    n <= KEXEC_SEGMENT_MAX,
+                    format!("{n} of {KEXEC_SEGMENT_MAX}"),
+                )
+            }
+            Rule::SegmentAlignment => self.offenders(
+                |s| !is_aligned(s.mem, SEGMENT_ALIGN) || !is_aligned(s.memsz, SEGMENT_ALIGN),
+                "all 64 KiB aligned",
+            ),
+            Rule::SegmentSizes => self.offenders(
+                |s| s.memsz == 0 || s.bufsz > s.memsz,
+                "all 0 < bufsz <= memsz",
+            ),
+            Rule::SegmentOverlap => {
+                let mut ranges: Vec<_> =
+                    self.segments.iter().map(|s| (s.range(), s.kind)).collect();
+                ranges.sort();
+                match ranges
+                    .windows(2)
+                    .find(|w| w[0].0.overlaps(&w[1].0) || w[0].0.end < w[0].0.start)
+                {
+                    Some(w) => (false, format!("{} overlaps {}", w[0].1, w[1].1)),
+                    None => (true, "disjoint".into()),
+                }
+            }
+            Rule::SegmentsInMemory => {
+                let inside = |s: &Segment| {
+                    let r = s.range();
+                    s.mem.checked_add(s.memsz).is_some()
+                        && self.memory.iter().any(|m| m.contains_range(&r))
+                };
+                let place = match self.mode {
+                    LoadMode::Normal => "usable RAM",
+                    LoadMode::Crash => "the crash region",
+                };
+                self.offenders(|s| !inside(s), &format!("all inside {place}"))
+            }
+            Rule::KernelAlignment => match kernel {
+                Some(k) => {
+                    let base = k.mem.wrapping_sub(self.kernel.text_offset);
+                    let ok =
+                        k.mem >= self.kernel.text_offset && is_aligned(base, KERNEL_BASE_ALIGN);
+                    (
+                        ok,
+                        format!(
+                            "base {base:#x} + text_offset {:#x}",
+                            self.kernel.text_offset
+                        ),
+                    )
+                }
+                None => (false, "no kernel segment".into()),
+            },
+            Rule::KernelImageSize => match kernel {
+                Some(k) => (
+                    k.memsz >= self.kernel.image_size && k.memsz >= k.bufsz,
+                    format!(
+                        "memsz {:#x} for image_size {:#x}",
+                        k.memsz, self.kernel.image_size
+                    ),
+                ),
+                None => (false, "no kernel segment".into()),
+            },
+            Rule::KernelLowest => match kernel {
+                _ if self.kernel.place_anywhere => (
+                    true,
+                    "flags bit 3 set: any 2 MiB aligned base allowed".into(),
+                ),
+                Some(k) => {
+                    let lowest = self.lowest_kernel_base(k.memsz);
+                    match lowest {
+                        Some(low) if low == k.mem => {
+                            (true, format!("{:#x} is the lowest fit", k.mem))
+                        }
+                        Some(low) => (false, format!("{:#x} placed, but {low:#x} fits", k.mem)),
+                        None => (false, "no lower bound found".into()),
+                    }
+                }
+                None => (false, "no kernel segment".into()),
+            },
+            Rule::Kernel48Bit => match kernel {
+                Some(k) => {
+                    let end = k.mem.checked_add(self.kernel.image_size.max(k.bufsz));
+                    let ok = end.is_some_and(|e| e <= PHYS_ADDR_LIMIT_48);
+                    (ok, format!("ends at {:#x}", end.unwrap_or(u64::MAX)))
+                }
+                None => (false, "no kernel segment".into()),
+            },
+            Rule::DtbAlignment => match dtb {
+                Some(d) => (
+                    d.mem == self.dtb_addr && is_aligned(d.mem, DTB_ALIGN),
+                    format!("at {:#x}", d.mem),
+                ),
+                None => (false, "no dtb segment".into()),
+            },
+            Rule::DtbSize => match dtb {
+                Some(d) => (d.bufsz <= DTB_MAX_SIZE, format!("{} bytes", d.bufsz)),
+                None => (false, "no dtb segment".into()),
+            },
+            Rule::InitrdWindow => match (kernel, initrd) {
+                (_, None) => (true, "no initrd".into()),
+                (Some(k), Some(i)) => {
+                    let (k, i) = (k.range(), i.range());
+                    let low = align_down(k.start.min(i.start), INITRD_WINDOW_ALIGN);
+                    let high = k.end.max(i.end);
+                    let span = high - low;
+                    (
+                        span <= INITRD_WINDOW_MAX,
+                        format!("window {low:#x} spans {}", human_size(span)),
+                    )
+                }
+                (None, Some(_)) => (false, "no kernel segment".into()),
+            },
+            Rule::DtbInitrd => {
+                let expected = initrd.map(|i| MemoryRange::with_size(i.mem, i.bufsz));
+                let shown = |r: Option<MemoryRange>| r.map_or("none".to_owned(), |r| r.to_string());
+                (
+                    expected == self.dtb_initrd,
+                    format!(
+                        "/chosen {} for initrd {}",
+                        shown(self.dtb_initrd),
+                        shown(expected)
+                    ),
+                )
+            }
+            Rule::EntryInSegment => {
+                let hit = self
+                    .segments
+                    .iter()
+                    .find(|s| self.entry >= s.mem && self.entry - s.mem < s.bufsz);
+                match hit {
+                    Some(s) => (
+                        matches!(s.kind, SegmentKind::Kernel | SegmentKind::Purgatory),
+                        format!("{:#x} in {}", self.entry, s.kind),
+                    ),
+                    None => (false, format!("{:#x} in no segment", self.entry)),
+                }
+            }
+            Rule::DtbHandedOver => match self.segment(SegmentKind::Purgatory) {
+                Some(_) => (true, "purgatory present".into()),
+                None => (
+                    false,
+                    "no purgatory yet: the new kernel would start with x0 = 0, no DTB".into(),
+                ),
+            },
+        }
+    }
+
+    /// The lowest 2 MiB aligned kernel position in `memory`, computed
+    /// directly (the kernel is placed first, so only RAM limits it).
+    fn lowest_kernel_base(&self, memsz: u64) -> Option<u64> {
+        let to = self.kernel.text_offset;
+        self.memory.iter().find_map(|r| {
+            let mut base = align_down(r.start.saturating_sub(to), KERNEL_BASE_ALIGN);
+            while base + to < r.start {
+                base = base.checked_add(KERNEL_BASE_ALIGN)?;
+            }
+            let start = base + to;
+            let end = start.checked_add(memsz)?;
+            (end <= r.end && end <= PHYS_ADDR_LIMIT_48).then_some(start)
+        })
+    }
+}
