@@ -95,11 +95,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Each module depends only on the ones listed before it.
+pub mod campaign;
 pub mod check;
 pub mod config;
 pub mod cost;
 pub mod machine;
-pub mod mutate;
+pub mod mutant;
 pub mod relocate;
 pub mod rng;
 pub mod sim;

@@ -1,7 +1,7 @@
 //! Replays of real bug classes: each buggy variant must be caught on some
 //! configuration and seed, while the correct sequence passes the same runs.
 
-use cachesim::mutate::Mutant;
+use cachesim::mutant::Mutant;
 use cachesim::relocate::RelocStyle;
 use cachesim::sim::{real_handoff, real_relocate, run_with, PurgatoryFn, SimCpu};
 use cachesim::{CacheConfig, Rule, Scenario, SetWayOp, SimOptions, SimPlan, Violation};
