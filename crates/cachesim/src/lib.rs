@@ -18,6 +18,12 @@
 //! println!("{report}");
 //! ```
 //!
+//! A loader's plan (the patched purgatory image and the other segments)
+//! becomes the model's input through [`SimInput::from_segments`], which
+//! reads the purgatory header back and samples long segments; `kexec sim`
+//! runs it with [`simulate_seeds`] and prints the [`Report`] and the
+//! [`cost::CostModel`].
+//!
 //! # The model
 //! - **Memory**: sparse DRAM (pages allocated on first write, never-written
 //!   bytes are address-derived garbage), which is the PoC.
@@ -111,6 +117,6 @@ pub use config::{CacheConfig, ConfigError, ICachePolicy, SystemCache};
 pub use cost::Report;
 pub use machine::{DcOp, Event, IcOp, Level, Machine, Sctlr, SetWayOp};
 pub use sim::{
-    simulate, simulate_seeds, simulate_with, Scenario, SeedSweep, SimCpu, SimOptions, SimPlan,
-    SimSegment,
+    simulate, simulate_seeds, simulate_with, LoaderPlanError, LoaderSegment, SampledSegment,
+    Sampling, Scenario, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment,
 };

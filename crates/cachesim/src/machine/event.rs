@@ -176,3 +176,35 @@ pub struct Counters {
     /// Bytes of instructions executed.
     pub fetched_bytes: u64,
 }
+
+impl Counters {
+    /// DC by VA of kind `op`.
+    pub fn dc_count(&self, op: DcOp) -> u64 {
+        self.dc[op.counter_index()]
+    }
+
+    /// DC by set/way of kind `op`.
+    pub fn set_way_count(&self, op: SetWayOp) -> u64 {
+        self.set_way[op.counter_index()]
+    }
+
+    /// DC by set/way of either kind.
+    pub fn set_way_total(&self) -> u64 {
+        self.set_way_count(SetWayOp::Csw) + self.set_way_count(SetWayOp::Cisw)
+    }
+
+    /// IC of kind `op`.
+    pub fn ic_count(&self, op: IcOp) -> u64 {
+        self.ic[op.counter_index()]
+    }
+
+    /// IC IALLU and IC IALLUIS together (one cost: the whole I-cache).
+    pub fn ic_all_count(&self) -> u64 {
+        self.ic_count(IcOp::Iallu) + self.ic_count(IcOp::Ialluis)
+    }
+
+    /// Dirty lines written back from `level` by maintenance.
+    pub fn writebacks_from(&self, level: Level) -> u64 {
+        self.writebacks[level.index()]
+    }
+}

@@ -16,6 +16,17 @@ pub enum IcOp {
     Ialluis,
 }
 
+impl IcOp {
+    /// Its slot in [`Counters::ic`](super::Counters::ic).
+    pub(super) const fn counter_index(self) -> usize {
+        match self {
+            IcOp::Ivau => 0,
+            IcOp::Iallu => 1,
+            IcOp::Ialluis => 2,
+        }
+    }
+}
+
 impl Machine {
     pub(super) fn icache_tag(&self, va: u64) -> u64 {
         match self.cfg.icache {
@@ -53,7 +64,7 @@ impl Machine {
         self.record(Event::Ic(op, va));
         match op {
             IcOp::Ivau => {
-                self.counters.ic[0] += 1;
+                self.counters.ic[op.counter_index()] += 1;
                 let line = align_down(va, self.cfg.i_line);
                 let tag = match self.cfg.icache {
                     ICachePolicy::Pipt => None,
@@ -62,7 +73,7 @@ impl Machine {
                 self.pending.push(Pending::IcLine { line, tag });
             }
             IcOp::Iallu | IcOp::Ialluis => {
-                self.counters.ic[if op == IcOp::Iallu { 1 } else { 2 }] += 1;
+                self.counters.ic[op.counter_index()] += 1;
                 self.pending.push(Pending::IcAll);
             }
         }

@@ -31,6 +31,29 @@ pub enum SetWayOp {
     Cisw,
 }
 
+impl DcOp {
+    /// Its slot in [`Counters::dc`](super::Counters::dc).
+    pub(super) const fn counter_index(self) -> usize {
+        match self {
+            DcOp::Cvac => 0,
+            DcOp::Civac => 1,
+            DcOp::Ivac => 2,
+            DcOp::Cvau => 3,
+            DcOp::Zva => 4,
+        }
+    }
+}
+
+impl SetWayOp {
+    /// Its slot in [`Counters::set_way`](super::Counters::set_way).
+    pub(super) const fn counter_index(self) -> usize {
+        match self {
+            SetWayOp::Csw => 0,
+            SetWayOp::Cisw => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Pending {
     Dc(DcOp, u64),
@@ -154,14 +177,7 @@ impl Machine {
     pub fn dc(&mut self, op: DcOp, va: u64) {
         self.last_was_isb = false;
         self.step();
-        let idx = match op {
-            DcOp::Cvac => 0,
-            DcOp::Civac => 1,
-            DcOp::Ivac => 2,
-            DcOp::Cvau => 3,
-            DcOp::Zva => 4,
-        };
-        self.counters.dc[idx] += 1;
+        self.counters.dc[op.counter_index()] += 1;
         self.record(Event::Dc(op, va));
         let line = align_down(va, self.cfg.d_line);
         if op == DcOp::Zva {
@@ -185,7 +201,7 @@ impl Machine {
     pub fn dc_set_way_all(&mut self, op: SetWayOp) {
         self.last_was_isb = false;
         self.step();
-        self.counters.set_way[usize::from(op == SetWayOp::Cisw)] += 1;
+        self.counters.set_way[op.counter_index()] += 1;
         self.record(Event::SetWay(op));
         self.pending.push(Pending::SetWay(op));
     }

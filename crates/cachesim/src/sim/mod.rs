@@ -3,15 +3,19 @@
 //! at kernel entry.
 //!
 //! - `plan`: what to run ([`SimPlan`], [`SimOptions`]);
+//! - `loader_plan`: a loader's plan as the model's input ([`SimInput`]:
+//!   the purgatory header read back, long segments sampled);
 //! - `cpu`: the model as a [`handoff::Machine`] ([`SimCpu`]);
 //! - `setup`: the layout and the state a run starts from;
 //! - this file: a run, its phases, and the checks between them.
 
 mod cpu;
+pub mod loader_plan;
 mod plan;
 mod setup;
 
 pub use cpu::SimCpu;
+pub use loader_plan::{LoaderPlanError, LoaderSegment, SampledSegment, Sampling, SimInput};
 pub use plan::{Scenario, SimOptions, SimPlan, SimSegment};
 
 use crate::check::{
