@@ -168,13 +168,13 @@ pub fn mutation_campaign(
 #[cfg(test)]
 mod tests {
     use crate::config::CacheConfig;
-    use crate::machine::Machine;
+    use crate::memory::MemorySystem;
     use crate::mutant::{Mutant, Mutation, OpKind};
     use crate::sim::SimCpu;
-    use handoff::Machine as _;
+    use handoff::Machine;
 
     fn cpu() -> SimCpu {
-        SimCpu::new(Machine::new(
+        SimCpu::new(MemorySystem::new(
             CacheConfig::named("a57-like").expect("config"),
             0,
         ))
@@ -211,7 +211,7 @@ mod tests {
         let s = r.sites()[site];
         let mut x = Mutant::new(cpu(), &s, m);
         program(&mut x);
-        x.inner().machine.counters().dc
+        x.inner().memory.counters().dc
     }
 
     #[test]
@@ -224,7 +224,7 @@ mod tests {
         let s = r.sites()[2];
         let mut x = Mutant::new(cpu(), &s, Mutation::Remove);
         program(&mut x);
-        assert_eq!(x.inner().machine.counters().ic, [0, 0, 0]);
-        assert_eq!(x.inner().machine.counters().isb, 1);
+        assert_eq!(x.inner().memory.counters().ic, [0, 0, 0]);
+        assert_eq!(x.inner().memory.counters().isb, 1);
     }
 }

@@ -22,7 +22,7 @@
 //!   DSB 20–500 depending on outstanding work (modelled 100); ISB: a pipeline
 //!   refill, 10–30 (modelled 20); MSR SCTLR 10.
 
-use crate::machine::{Counters, DcOp, IcOp, Level};
+use crate::memory::{Counters, DcOp, IcOp, Level};
 use std::fmt;
 
 /// Assumed cycles per operation (see the module documentation).

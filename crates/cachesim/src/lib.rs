@@ -101,12 +101,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-// Each module depends only on the ones listed before it.
+// Layers, each depending only on the ones before it: `rng`, `config`;
+// `memory` (the model); `check`, `cost`, `mutant`, `relocate`; `sim` (a run
+// of the real code on the model); `campaign` (every mutant through `sim`).
 pub mod campaign;
 pub mod check;
 pub mod config;
 pub mod cost;
-pub mod machine;
+pub mod memory;
 pub mod mutant;
 pub mod relocate;
 pub mod rng;
@@ -115,8 +117,8 @@ pub mod sim;
 pub use check::{Rule, Violation};
 pub use config::{CacheConfig, ConfigError, ICachePolicy, SystemCache};
 pub use cost::Report;
-pub use machine::{DcOp, Event, IcOp, Level, Machine, Sctlr, SetWayOp};
+pub use memory::{DcOp, Event, IcOp, Level, MemorySystem, Sctlr, SetWayOp};
 pub use sim::{
     simulate, simulate_seeds, simulate_with, LoaderPlanError, LoaderSegment, SampledSegment,
-    Sampling, Scenario, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment,
+    Sampling, Scenario, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment, Window,
 };

@@ -20,7 +20,7 @@
 //! [`Mutant`]; the campaign that tries every mutant is `crate::campaign`
 //! (both above this module).
 
-use handoff::{Machine as Cpu, MmuConfig, Regime, Sha256Engine};
+use handoff::{Machine, MmuConfig, Regime, Sha256Engine};
 use std::fmt;
 
 /// A maintenance or barrier operation of the handoff trait.
@@ -172,7 +172,7 @@ pub struct Mutant<M> {
     phase: &'static str,
 }
 
-impl<M: Cpu> Mutant<M> {
+impl<M: Machine> Mutant<M> {
     /// Record sites, mutate nothing.
     pub fn recorder(inner: M) -> Self {
         Self {
@@ -289,7 +289,7 @@ impl<M: Cpu> Mutant<M> {
     }
 }
 
-impl<M: Cpu> Cpu for Mutant<M> {
+impl<M: Machine> Machine for Mutant<M> {
     type Exit = M::Exit;
     fn read_u64(&mut self, pa: u64) -> u64 {
         self.other();

@@ -8,7 +8,7 @@ use cachesim::{CacheConfig, Rule, Scenario, SetWayOp, SimOptions, SimPlan, Viola
 use handoff::maint::{
     clean_invalidate_range_to_poc, invalidate_icache_range, invalidate_range_to_poc,
 };
-use handoff::{HandoffParams, Machine as _, PurgatoryMemory};
+use handoff::{HandoffParams, Machine, PurgatoryMemory};
 
 const SEEDS: u64 = 12;
 

@@ -31,10 +31,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cachesim::cost::CostModel;
-use cachesim::machine::{DcOp, IcOp, Level};
-use cachesim::sim::loader_plan::Window;
 use cachesim::{
-    CacheConfig, LoaderSegment, SampledSegment, Sampling, Scenario, SimInput, SimOptions, Violation,
+    CacheConfig, DcOp, IcOp, Level, LoaderSegment, SampledSegment, Sampling, Scenario, SimInput,
+    SimOptions, Violation, Window,
 };
 use kexec_core::plan::{LoadMode, SegmentKind};
 use kexec_core::purgatory::PurgatoryOptions;

@@ -2,7 +2,7 @@
 //! instruction fetches and stack frame modelled around the trait calls.
 
 use super::plan::SimSegment;
-use crate::machine::{DcOp, IcOp, Machine, Sctlr, SetWayOp};
+use crate::memory::{DcOp, IcOp, MemorySystem, Sctlr, SetWayOp};
 use handoff::sha256::sha256_soft;
 use handoff::{MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
 
@@ -11,7 +11,7 @@ use handoff::{MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
 #[derive(Debug, Clone)]
 pub struct SimCpu {
     /// The memory system.
-    pub machine: Machine,
+    pub memory: MemorySystem,
     sctlr: u64,
     /// Bytes the code printed on the UART.
     pub console: Vec<u8>,
@@ -34,14 +34,14 @@ pub struct SimCpu {
 }
 
 impl SimCpu {
-    /// Wrap a machine; SCTLR as the machine has it committed.
-    pub fn new(machine: Machine) -> Self {
-        let s = machine.sctlr();
+    /// Wrap a memory system; SCTLR as it has it committed.
+    pub fn new(memory: MemorySystem) -> Self {
+        let s = memory.sctlr();
         let sctlr = (if s.m { SCTLR_M } else { 0 })
             | (if s.c { SCTLR_C } else { 0 })
             | (if s.i { SCTLR_I } else { 0 });
         Self {
-            machine,
+            memory,
             sctlr,
             console: Vec::new(),
             entered: Vec::new(),
@@ -68,7 +68,7 @@ impl SimCpu {
     /// stack): written now, with the current SCTLR and mapping, and read
     /// back at every barrier, SCTLR write, I-cache operation and hash.
     pub fn set_stack_frame(&mut self, addr: u64, bytes: Vec<u8>) {
-        self.machine.write(addr, &bytes);
+        self.memory.write(addr, &bytes);
         self.stack_frame = Some((addr, bytes));
     }
 
@@ -78,7 +78,7 @@ impl SimCpu {
         };
         let (addr, want) = (*addr, want.clone());
         let mut got = vec![0u8; want.len()];
-        self.machine.read(addr, &mut got);
+        self.memory.read(addr, &mut got);
         if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
             self.stack_corrupt.get_or_insert(addr + i as u64);
         }
@@ -94,7 +94,7 @@ impl SimCpu {
         let Some((start, bytes)) = &self.code else {
             return;
         };
-        let il = self.machine.config().i_line;
+        let il = self.memory.config().i_line;
         let len = bytes.len() as u64;
         if len < il {
             return;
@@ -105,7 +105,7 @@ impl SimCpu {
         // lines, where range maintenance goes wrong, more often).
         let next = (self.pc * il) % len;
         self.pc += 1;
-        let r = self.machine.random();
+        let r = self.memory.random();
         let pick = match r % 4 {
             0 => 0,
             1 => (lines - 1) * il,
@@ -116,7 +116,7 @@ impl SimCpu {
             let want =
                 &bytes[usize::try_from(off).unwrap_or(0)..usize::try_from(off + il).unwrap_or(0)];
             let addr = start + off;
-            let got = self.machine.execute(addr, il);
+            let got = self.memory.execute(addr, il);
             if got != want && self.stale_fetch.is_none() {
                 let i = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(0);
                 self.stale_fetch = Some(addr + i as u64);
@@ -127,12 +127,12 @@ impl SimCpu {
     /// `DC CSW`/`DC CISW` over every set and way of the local levels (not in
     /// the handoff trait; for replays of set/way-based sequences).
     pub fn dc_set_way_all(&mut self, op: SetWayOp) {
-        self.machine.dc_set_way_all(op);
+        self.memory.dc_set_way_all(op);
     }
 
     /// `DC ZVA` (not in the handoff trait).
     pub fn dc_zva(&mut self, va: u64) {
-        self.machine.dc(DcOp::Zva, va);
+        self.memory.dc(DcOp::Zva, va);
     }
 }
 
@@ -140,14 +140,14 @@ impl handoff::Machine for SimCpu {
     type Exit = ();
     fn read_u64(&mut self, pa: u64) -> u64 {
         let mut b = [0u8; 8];
-        self.machine.read(pa, &mut b);
+        self.memory.read(pa, &mut b);
         u64::from_le_bytes(b)
     }
     fn write_u64(&mut self, pa: u64, value: u64) {
-        self.machine.write(pa, &value.to_le_bytes());
+        self.memory.write(pa, &value.to_le_bytes());
     }
     fn ctr_el0(&mut self) -> u64 {
-        self.machine.config().ctr_el0()
+        self.memory.config().ctr_el0()
     }
     fn id_aa64isar0_el1(&mut self) -> u64 {
         0
@@ -170,7 +170,7 @@ impl handoff::Machine for SimCpu {
         // Falkor E1041 workaround needs): the frame is checked after it.
         self.fetch_code();
         self.sctlr = value;
-        self.machine.write_sctlr(Sctlr {
+        self.memory.write_sctlr(Sctlr {
             m: value & SCTLR_M != 0,
             c: value & SCTLR_C != 0,
             i: value & SCTLR_I != 0,
@@ -178,52 +178,52 @@ impl handoff::Machine for SimCpu {
         self.check_stack();
     }
     fn set_translation(&mut self, cfg: &MmuConfig) {
-        self.machine.set_translation(Some(*cfg));
+        self.memory.set_translation(Some(*cfg));
     }
     fn tlb_invalidate_all(&mut self) {
-        self.machine.tlb_invalidate_all();
+        self.memory.tlb_invalidate_all();
         self.tick();
     }
     fn dc_cvac(&mut self, va: u64) {
-        self.machine.dc(DcOp::Cvac, va);
+        self.memory.dc(DcOp::Cvac, va);
     }
     fn dc_civac(&mut self, va: u64) {
-        self.machine.dc(DcOp::Civac, va);
+        self.memory.dc(DcOp::Civac, va);
     }
     fn dc_ivac(&mut self, va: u64) {
-        self.machine.dc(DcOp::Ivac, va);
+        self.memory.dc(DcOp::Ivac, va);
     }
     fn dc_cvau(&mut self, va: u64) {
-        self.machine.dc(DcOp::Cvau, va);
+        self.memory.dc(DcOp::Cvau, va);
     }
     fn ic_ivau(&mut self, va: u64) {
-        self.machine.ic(IcOp::Ivau, va);
+        self.memory.ic(IcOp::Ivau, va);
         self.tick();
     }
     fn ic_iallu(&mut self) {
-        self.machine.ic(IcOp::Iallu, 0);
+        self.memory.ic(IcOp::Iallu, 0);
         self.tick();
     }
     fn dsb_sy(&mut self) {
-        self.machine.dsb();
+        self.memory.dsb();
         self.tick();
     }
     fn dsb_ish(&mut self) {
         // One PE: inner-shareable completion is all there is to wait for.
-        self.machine.dsb();
+        self.memory.dsb();
         self.tick();
     }
     fn isb(&mut self) {
         // Stack accesses before the ISB, none between it and what follows
         // (it may precede the MSR that turns the MMU off).
         self.check_stack();
-        self.machine.isb();
+        self.memory.isb();
         self.fetch_code();
     }
     fn sha256(&mut self, addr: u64, len: u64, _engine: Sha256Engine) -> [u8; 32] {
         self.tick();
         let on = SCTLR_M | SCTLR_C;
-        let effective = self.machine.sctlr();
+        let effective = self.memory.sctlr();
         if self.sctlr & on == on && !(effective.m && effective.c) {
             self.hashed_uncached.get_or_insert(addr);
         }
@@ -235,7 +235,7 @@ impl handoff::Machine for SimCpu {
         }
         let mut data = vec![0u8; usize::try_from(len).unwrap_or(0)];
         for (i, chunk) in data.chunks_mut(64).enumerate() {
-            self.machine.read(addr + 64 * i as u64, chunk);
+            self.memory.read(addr + 64 * i as u64, chunk);
         }
         sha256_soft(&data)
     }
@@ -245,11 +245,11 @@ impl handoff::Machine for SimCpu {
     fn enter_kernel(&mut self, entry: u64, dtb: u64) {
         // The code got here by returning through its frames (MMU off now).
         self.check_stack();
-        self.machine.set_reg(0, dtb);
+        self.memory.set_reg(0, dtb);
         for r in 1..4 {
-            self.machine.set_reg(r, 0);
+            self.memory.set_reg(r, 0);
         }
-        self.machine.enter(entry);
+        self.memory.enter(entry);
         self.entered.push(entry);
     }
     fn park(&mut self) {

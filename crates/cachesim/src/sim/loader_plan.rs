@@ -11,7 +11,7 @@
 //! simulates every byte.
 
 use super::plan::{Scenario, SimOptions, SimPlan, SimSegment};
-use crate::machine::PAGE_SIZE;
+use crate::memory::PAGE_SIZE;
 use handoff::{HandoffParams, HeaderError, PurgatoryHeader, HEADER_OFFSET};
 use std::fmt;
 

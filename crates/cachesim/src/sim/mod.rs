@@ -15,7 +15,7 @@ mod plan;
 mod setup;
 
 pub use cpu::SimCpu;
-pub use loader_plan::{LoaderPlanError, LoaderSegment, SampledSegment, Sampling, SimInput};
+pub use loader_plan::{LoaderPlanError, LoaderSegment, SampledSegment, Sampling, SimInput, Window};
 pub use plan::{Scenario, SimOptions, SimPlan, SimSegment};
 
 use crate::check::{
@@ -24,7 +24,7 @@ use crate::check::{
 };
 use crate::config::CacheConfig;
 use crate::cost::{counters_delta, CostModel, PhaseCost, Report};
-use crate::machine::{Counters, Machine, PAGE_SIZE};
+use crate::memory::{Counters, MemorySystem, PAGE_SIZE};
 use crate::mutant::{Mutant, Mutation, Site};
 use crate::relocate::{relocate_new_kernel, RelocStyle};
 use handoff::pagetable::MemAttr;
@@ -80,7 +80,7 @@ pub fn run_with(
     let lay = match layout(plan, opts.flags, opts.purgatory_base) {
         Ok(l) => l,
         Err(e) => {
-            let m = Machine::new(cfg.clone(), seed);
+            let m = MemorySystem::new(cfg.clone(), seed);
             return RunResult {
                 result: Err(Violation::new(
                     &m,
@@ -94,8 +94,8 @@ pub fn run_with(
             };
         }
     };
-    let machine = Machine::new(cfg.clone(), seed);
-    let sim = SimCpu::new(machine);
+    let memory = MemorySystem::new(cfg.clone(), seed);
+    let sim = SimCpu::new(memory);
     let mut cpu = match mutation {
         Some((sites, mu)) => Mutant::new_unit(sim, sites, mu),
         None => Mutant::recorder(sim),
@@ -113,7 +113,7 @@ pub fn run_with(
                     &mut cpu,
                     relocate,
                 );
-                let c = counters_delta(&cpu.inner().machine.counters(), &before);
+                let c = counters_delta(&cpu.inner().memory.counters(), &before);
                 phases.push(phase_cost("relocate", c));
             }
             Scenario::KexecLoad(style) => {
@@ -126,10 +126,10 @@ pub fn run_with(
                     &mut cpu,
                     relocate,
                 );
-                let c = counters_delta(&cpu.inner().machine.counters(), &before);
+                let c = counters_delta(&cpu.inner().memory.counters(), &before);
                 phases.push(phase_cost("relocate", c));
                 if cpu.inner().entered.last() != Some(&lay.own.image.start) {
-                    let m = &cpu.inner().machine;
+                    let m = &cpu.inner().memory;
                     return Err(Violation::new(
                         m,
                         seed,
@@ -139,7 +139,7 @@ pub fn run_with(
                         "the relocation did not branch to the purgatory".into(),
                     ));
                 }
-                let m = &mut cpu.inner_mut().machine;
+                let m = &mut cpu.inner_mut().memory;
                 if let Some(f) = m.fault().cloned() {
                     return Err(Violation::new(
                         m,
@@ -167,14 +167,14 @@ pub fn run_with(
                     seed,
                     opts.adversary,
                     opts.flags,
-                    &mut cpu.inner_mut().machine,
+                    &mut cpu.inner_mut().memory,
                 );
             }
         }
         if opts.scenario != Scenario::KexecFile {
             run_purgatory(&mut cpu, &lay, seed, purgatory, &mut phases)?;
         }
-        let m = &cpu.inner().machine;
+        let m = &cpu.inner().memory;
         if let Some(f) = m.fault() {
             return Err(Violation::new(
                 m,
@@ -208,7 +208,7 @@ pub fn run_with(
         };
         check_code(m, seed, kernel)?;
         let il = usize::try_from(cfg.i_line).unwrap_or(64);
-        let m = &mut cpu.inner_mut().machine;
+        let m = &mut cpu.inner_mut().memory;
         let entry = Expected {
             addr: plan.entry,
             bytes: &lay.kernel.1[usize::try_from(plan.entry - lay.kernel.0).unwrap_or(0)..],
@@ -239,8 +239,8 @@ fn run_purgatory(
     purgatory: &mut PurgatoryFn<'_>,
     phases: &mut Vec<PhaseCost>,
 ) -> Result<(), Violation> {
-    let start = cpu.inner().machine.counters();
-    cpu.inner_mut().machine.phase("purgatory");
+    let start = cpu.inner().memory.counters();
+    cpu.inner_mut().memory.phase("purgatory");
     cpu.set_phase("purgatory");
     let entered_before = cpu.inner().entered.len();
     cpu.inner_mut()
@@ -249,7 +249,7 @@ fn run_purgatory(
     // TLB entries for the purgatory's own pages.
     for r in [lay.own.image, lay.own.tables, lay.own.stack] {
         for page in (r.start..r.start + r.len).step_by(usize::try_from(PAGE_SIZE).unwrap_or(4096)) {
-            cpu.inner_mut().machine.seed_tlb(page, MemAttr::NormalWb);
+            cpu.inner_mut().memory.seed_tlb(page, MemAttr::NormalWb);
         }
     }
     // The entry code's and purgatory_main's frames at the top of the stack.
@@ -264,7 +264,7 @@ fn run_purgatory(
     purgatory(cpu, &lay.params, &lay.own);
     cpu.inner_mut().code = None;
     cpu.inner_mut().stack_frame = None;
-    let m = &cpu.inner().machine;
+    let m = &cpu.inner().memory;
     if let Some(a) = cpu.inner().stack_corrupt {
         return Err(Violation::new(
             m,
@@ -394,7 +394,7 @@ pub fn simulate_seeds(
     match first {
         Some(first) => Ok(SeedSweep { runs, first }),
         None => {
-            let m = Machine::new(config.clone(), 0);
+            let m = MemorySystem::new(config.clone(), 0);
             Err(Violation::new(
                 &m,
                 0,

@@ -1,7 +1,7 @@
 //! What a simulation runs: the plan (segments, entry, DTB) and the
 //! options (scenario, purgatory flags, adversary, purgatory address).
 
-use crate::machine::{Adversary, PAGE_SIZE};
+use crate::memory::{Adversary, PAGE_SIZE};
 use crate::relocate::RelocStyle;
 use crate::rng::Rng;
 

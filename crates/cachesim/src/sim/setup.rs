@@ -6,7 +6,7 @@
 use super::cpu::SimCpu;
 use super::plan::{Scenario, SimPlan, SimSegment};
 use crate::config::{CacheConfig, ICachePolicy};
-use crate::machine::{Adversary, Counters, DcOp, Level, Machine, Sctlr, PAGE_SIZE};
+use crate::memory::{Adversary, Counters, DcOp, Level, MemorySystem, Sctlr, PAGE_SIZE};
 use crate::mutant::Mutant;
 use crate::relocate::{build_entry_list, list_pages_needed, RelocStyle};
 use crate::rng::Rng;
@@ -118,7 +118,7 @@ fn icache_tags(cfg: &CacheConfig) -> u64 {
 }
 
 /// Stale I-cache and fetch-buffer lines over `code` (left by the old kernel).
-fn seed_stale_code(m: &mut Machine, rng: &mut Rng, start: u64, len: u64) {
+fn seed_stale_code(m: &mut MemorySystem, rng: &mut Rng, start: u64, len: u64) {
     let cfg = m.config().clone();
     for l in lines(start, len, cfg.i_line) {
         if !cfg.dic && rng.chance(400) {
@@ -152,7 +152,7 @@ where
         Scenario::KexecFile | Scenario::PurgatoryOnly => (RelocStyle::MmuOn, true),
     };
     let mut rng = Rng::new(seed ^ 0x01d_4e7e1);
-    let m = &mut cpu.inner_mut().machine;
+    let m = &mut cpu.inner_mut().memory;
     if let Some(a) = adv {
         m.set_adversary(a);
     }
@@ -249,7 +249,7 @@ where
     }
     m.phase("relocate");
     cpu.set_phase("relocate");
-    let before = cpu.inner().machine.counters();
+    let before = cpu.inner().memory.counters();
     if kexec_file {
         relocate(cpu, head, lay.params.entry, lay.params.dtb, style);
     } else {
@@ -266,7 +266,7 @@ pub(super) fn purgatory_entry_state(
     seed: u64,
     adv: Option<Adversary>,
     flags: u64,
-    m: &mut Machine,
+    m: &mut MemorySystem,
 ) {
     let mut rng = Rng::new(seed ^ 0x9_0e57);
     // Only a purgatory that verifies with its caches on cleans the segments

@@ -1,9 +1,9 @@
 //! DRAM, the point of coherency: sparse pages allocated on first write;
 //! never-written bytes are address-derived garbage.
 
-use super::{align_down, Machine, PAGE_SIZE};
+use super::{align_down, MemorySystem, PAGE_SIZE};
 
-impl Machine {
+impl MemorySystem {
     /// Deterministic garbage for never-written DRAM.
     fn garbage(addr: u64) -> u8 {
         let z = addr.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xdead_beef;

@@ -22,7 +22,7 @@
 //!   I-cache or the fetch buffer from any executable address.
 //!
 //! # Where each part lives
-//! - this file: the [`Machine`] state, its registers, faults and the
+//! - this file: the [`MemorySystem`] state, its registers, faults and the
 //!   bounded event log;
 //! - `dram`: sparse DRAM, the point of coherency;
 //! - `cache`: the data-cache levels and the data loads and stores;
@@ -71,9 +71,10 @@ pub struct Fault {
     pub addr: u64,
 }
 
-/// The whole modelled machine (one CPU, its caches, DRAM).
+/// The whole modelled memory system (one CPU's view: its caches, TLB,
+/// instruction side and DRAM).
 #[derive(Debug, Clone)]
-pub struct Machine {
+pub struct MemorySystem {
     cfg: CacheConfig,
     rng: Rng,
     adv: Adversary,
@@ -109,7 +110,7 @@ fn in_ranges(ranges: &[(u64, u64)], a: u64) -> bool {
     ranges.iter().any(|&(s, l)| a >= s && a - s < l)
 }
 
-impl Machine {
+impl MemorySystem {
     /// A machine in reset state: MMU and caches off, empty caches, DRAM
     /// holding address-dependent garbage.
     pub fn new(cfg: CacheConfig, seed: u64) -> Self {

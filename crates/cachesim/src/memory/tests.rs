@@ -15,8 +15,8 @@ fn quiet() -> Adversary {
     }
 }
 
-fn machine(name: &str) -> Machine {
-    let mut m = Machine::new(CacheConfig::named(name).expect("config"), 1);
+fn machine(name: &str) -> MemorySystem {
+    let mut m = MemorySystem::new(CacheConfig::named(name).expect("config"), 1);
     m.set_adversary(quiet());
     m
 }
@@ -28,7 +28,7 @@ const ON: Sctlr = Sctlr {
 };
 const A: u64 = 0x8000_0000;
 
-fn caches_on(m: &mut Machine) {
+fn caches_on(m: &mut MemorySystem) {
     m.write_sctlr(ON);
     m.isb();
 }

@@ -2,7 +2,7 @@
 //! writes, the TLB, whether a data access is cacheable, and ISB, which
 //! synchronises them.
 
-use super::{align_down, Event, Fault, Level, Machine, Pending, PAGE_SIZE};
+use super::{align_down, Event, Fault, Level, MemorySystem, Pending, PAGE_SIZE};
 use handoff::pagetable::{translate, MemAttr, MmuConfig};
 use std::fmt;
 
@@ -24,7 +24,7 @@ impl fmt::Display for Sctlr {
     }
 }
 
-impl Machine {
+impl MemorySystem {
     pub(super) fn commit_sctlr(&mut self) {
         if let Some(s) = self.pending_sctlr.take() {
             if s.m && !self.sctlr.m && self.pending_translation.is_some() && self.fault.is_none() {
@@ -44,7 +44,7 @@ impl Machine {
     /// translation tables used while SCTLR.M is set. Without tables the
     /// MMU-on regime is the old kernel's linear map: everything Normal
     /// write-back. Takes effect at the next ISB; the TLB keeps what it holds
-    /// (see [`Machine::seed_tlb`]). SCTLR.M taking effect before that ISB is
+    /// (see [`MemorySystem::seed_tlb`]). SCTLR.M taking effect before that ISB is
     /// a fault (the walk would use unsynchronised registers).
     pub fn set_translation(&mut self, cfg: Option<MmuConfig>) {
         self.last_was_isb = false;

@@ -2,7 +2,7 @@
 //! discarded only by ISB), the I-cache (PIPT, VIPT-aliasing or
 //! ASID-tagged) filled from the PoU, IC maintenance and execution.
 
-use super::{align_down, Event, Machine, Pending, PAGE_SIZE};
+use super::{align_down, Event, MemorySystem, Pending, PAGE_SIZE};
 use crate::config::ICachePolicy;
 
 /// Instruction-cache maintenance.
@@ -27,7 +27,7 @@ impl IcOp {
     }
 }
 
-impl Machine {
+impl MemorySystem {
     pub(super) fn icache_tag(&self, va: u64) -> u64 {
         match self.cfg.icache {
             ICachePolicy::Pipt => 0,

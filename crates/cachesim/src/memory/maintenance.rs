@@ -2,7 +2,7 @@
 //! maintenance operations (TLBI and IC included) that complete whenever
 //! the adversary likes, and DSB, which completes them all.
 
-use super::{align_down, Event, Fault, Level, Machine};
+use super::{align_down, Event, Fault, Level, MemorySystem};
 use crate::config::SystemCache;
 use std::fmt;
 
@@ -92,7 +92,7 @@ impl fmt::Display for Pending {
     }
 }
 
-impl Machine {
+impl MemorySystem {
     /// The levels maintenance by VA to the PoC reaches.
     fn poc_scope(&self) -> &'static [Level] {
         match self.cfg.system_cache {

@@ -2,7 +2,7 @@
 //! before the PoC): lines and their views, write-back and eviction, the
 //! data loads and stores, and seeding and inspecting lines.
 
-use super::{align_down, Event, Machine};
+use super::{align_down, Event, MemorySystem};
 use std::fmt;
 
 /// A data-cache level.
@@ -43,7 +43,7 @@ pub(super) struct Line {
     pub(super) data: Box<[u8]>,
 }
 
-impl Machine {
+impl MemorySystem {
     fn has_system(&self) -> bool {
         self.cfg.system_cache.is_some()
     }

@@ -3,7 +3,7 @@
 //! allocation and fetch, early completion of maintenance and of SCTLR
 //! writes).
 
-use super::{align_down, Event, Level, Line, Machine};
+use super::{align_down, Event, Level, Line, MemorySystem};
 
 /// The adversary acts before one data access in this many.
 const DATA_STEP_STRIDE: u64 = 4;
@@ -69,7 +69,7 @@ impl Default for Adversary {
     }
 }
 
-impl Machine {
+impl MemorySystem {
     fn random_line_in(&mut self, ranges_exec: bool, size: u64) -> Option<u64> {
         let n = if ranges_exec {
             self.exec_ranges.len()
