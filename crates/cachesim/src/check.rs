@@ -7,7 +7,7 @@
 //! image"; x0 = DTB, x1..x3 = 0) and the seed mail (stale dirty lines may be
 //! written back over newer data; stale clean lines shadow once caches are on).
 
-use crate::machine::{Event, Level, Machine};
+use crate::memory::{Event, Level, MemorySystem};
 use std::fmt;
 
 /// A rule of the handoff.
@@ -125,7 +125,7 @@ const TIMELINE_LEN: usize = 40;
 impl Violation {
     /// Build a violation from the machine's state.
     pub fn new(
-        m: &Machine,
+        m: &MemorySystem,
         seed: u64,
         rule: Rule,
         addr: Option<u64>,
@@ -205,7 +205,7 @@ fn line_stale(images: &[Expected<'_>], line: u64, data: &[u8]) -> Option<u64> {
 }
 
 /// The data-side rules for `images` (D-cache and DRAM only).
-pub fn check_data(m: &Machine, seed: u64, images: &[Expected<'_>]) -> Result<(), Violation> {
+pub fn check_data(m: &MemorySystem, seed: u64, images: &[Expected<'_>]) -> Result<(), Violation> {
     for e in images {
         let mut got = vec![0; e.bytes.len()];
         m.dram_read(e.addr, &mut got);
@@ -261,7 +261,7 @@ pub fn check_data(m: &Machine, seed: u64, images: &[Expected<'_>]) -> Result<(),
 }
 
 /// The instruction-side rules for code at `code` (executed next).
-pub fn check_code(m: &Machine, seed: u64, code: Expected<'_>) -> Result<(), Violation> {
+pub fn check_code(m: &MemorySystem, seed: u64, code: Expected<'_>) -> Result<(), Violation> {
     let images = [code];
     let len = code.bytes.len() as u64;
     for (line, tag, data) in m.icache_lines(code.addr, len) {
@@ -294,7 +294,7 @@ pub fn check_code(m: &Machine, seed: u64, code: Expected<'_>) -> Result<(), Viol
 /// The SCTLR rules at a branch with the MMU off: the last SCTLR write is
 /// synchronised (an ISB followed it) and M and C are clear. `at` names the
 /// branch in the message ("to the kernel", "to the purgatory").
-pub fn check_mmu_off(m: &Machine, seed: u64, at: &str) -> Result<(), Violation> {
+pub fn check_mmu_off(m: &MemorySystem, seed: u64, at: &str) -> Result<(), Violation> {
     if let Some(s) = m.pending_sctlr() {
         return Err(Violation::new(
             m,
@@ -320,7 +320,7 @@ pub fn check_mmu_off(m: &Machine, seed: u64, at: &str) -> Result<(), Violation> 
 }
 
 /// The register and SCTLR rules at the branch to the kernel.
-pub fn check_cpu(m: &Machine, seed: u64, dtb: u64) -> Result<(), Violation> {
+pub fn check_cpu(m: &MemorySystem, seed: u64, dtb: u64) -> Result<(), Violation> {
     check_mmu_off(m, seed, "to the kernel")?;
     let r = m.regs();
     if r != [dtb, 0, 0, 0] {
@@ -342,7 +342,7 @@ pub fn check_cpu(m: &Machine, seed: u64, dtb: u64) -> Result<(), Violation> {
 /// Execute the first `len` bytes at `code` and compare (a dynamic check on
 /// top of the static ones: uses the fetch path as the CPU would).
 pub fn execute_and_compare(
-    m: &mut Machine,
+    m: &mut MemorySystem,
     seed: u64,
     code: Expected<'_>,
     len: usize,

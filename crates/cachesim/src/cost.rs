@@ -22,7 +22,7 @@
 //!   DSB 20–500 depending on outstanding work (modelled 100); ISB: a pipeline
 //!   refill, 10–30 (modelled 20); MSR SCTLR 10.
 
-use crate::machine::Counters;
+use crate::memory::{Counters, DcOp, IcOp, Level};
 use std::fmt;
 
 /// Assumed cycles per operation (see the module documentation).
@@ -71,6 +71,10 @@ impl Default for CostModel {
 }
 
 impl CostModel {
+    /// Where the costs come from (printed with them).
+    pub const SOURCE: &'static str = "per-operation costs for a 2 GHz Cortex-A57/A72-class core \
+        with DDR4 (cachesim::cost); they rank handoff variants, they do not predict a board";
+
     /// Estimated cycles for `c`.
     pub fn cycles(&self, c: &Counters) -> u64 {
         let dc: u64 = c.dc.iter().sum();
@@ -82,11 +86,35 @@ impl CostModel {
             + dc * self.dc_by_va
             + wb * self.writeback
             + sw * self.set_way_all
-            + c.ic[0] * self.ic_ivau
-            + (c.ic[1] + c.ic[2]) * self.ic_iallu
+            + c.ic_count(IcOp::Ivau) * self.ic_ivau
+            + c.ic_all_count() * self.ic_iallu
             + c.dsb * self.dsb
             + c.isb * self.isb
             + c.sctlr_writes * self.sctlr
+    }
+}
+
+/// The costs, as `kexec sim` prints them (three lines, no final newline).
+impl fmt::Display for CostModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cost model, cycles per operation ASSUMED ({}):\n  cacheable access {}/8 B, line fill {}, \
+             non-cacheable access {}/8 B, DC by VA {} (+{} per dirty write-back), DC set/way (all) {},\n  \
+             IC IVAU {}, IC IALLU {}, DSB {}, ISB {}, MSR SCTLR {}",
+            Self::SOURCE,
+            self.cacheable_per_8b,
+            self.line_fill,
+            self.noncacheable_per_8b,
+            self.dc_by_va,
+            self.writeback,
+            self.set_way_all,
+            self.ic_ivau,
+            self.ic_iallu,
+            self.dsb,
+            self.isb,
+            self.sctlr
+        )
     }
 }
 
@@ -160,14 +188,14 @@ impl fmt::Display for Report {
                 f,
                 "  {:<10} DC CVAC/CIVAC/IVAC/CVAU/ZVA {}/{}/{}/{}/{}  set/way {}  IC IVAU/IALLU {}/{}  DSB {}  ISB {}",
                 p.name,
-                c.dc[0],
-                c.dc[1],
-                c.dc[2],
-                c.dc[3],
-                c.dc[4],
-                c.set_way[0] + c.set_way[1],
-                c.ic[0],
-                c.ic[1] + c.ic[2],
+                c.dc_count(DcOp::Cvac),
+                c.dc_count(DcOp::Civac),
+                c.dc_count(DcOp::Ivac),
+                c.dc_count(DcOp::Cvau),
+                c.dc_count(DcOp::Zva),
+                c.set_way_total(),
+                c.ic_count(IcOp::Ivau),
+                c.ic_all_count(),
                 c.dsb,
                 c.isb
             )?;
@@ -178,9 +206,9 @@ impl fmt::Display for Report {
                 c.cacheable_bytes,
                 c.noncacheable_bytes,
                 c.line_fills,
-                c.writebacks[0],
-                c.writebacks[1],
-                c.writebacks[2],
+                c.writebacks_from(Level::L1),
+                c.writebacks_from(Level::L2),
+                c.writebacks_from(Level::System),
                 p.cycles
             )?;
         }

@@ -18,6 +18,12 @@
 //! println!("{report}");
 //! ```
 //!
+//! A loader's plan (the patched purgatory image and the other segments)
+//! becomes the model's input through [`SimInput::from_segments`], which
+//! reads the purgatory header back and samples long segments; `kexec sim`
+//! runs it with [`simulate_seeds`] and prints the [`Report`] and the
+//! [`cost::CostModel`].
+//!
 //! # The model
 //! - **Memory**: sparse DRAM (pages allocated on first write, never-written
 //!   bytes are address-derived garbage), which is the PoC.
@@ -95,11 +101,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Layers, each depending only on the ones before it: `rng`, `config`;
+// `memory` (the model); `check`, `cost`, `mutant`, `relocate`; `sim` (a run
+// of the real code on the model); `campaign` (every mutant through `sim`).
+pub mod campaign;
 pub mod check;
 pub mod config;
 pub mod cost;
-pub mod machine;
-pub mod mutate;
+pub mod memory;
+pub mod mutant;
 pub mod relocate;
 pub mod rng;
 pub mod sim;
@@ -107,8 +117,8 @@ pub mod sim;
 pub use check::{Rule, Violation};
 pub use config::{CacheConfig, ConfigError, ICachePolicy, SystemCache};
 pub use cost::Report;
-pub use machine::{DcOp, Event, IcOp, Level, Machine, Sctlr, SetWayOp};
+pub use memory::{DcOp, Event, IcOp, Level, MemorySystem, Sctlr, SetWayOp};
 pub use sim::{
-    simulate, simulate_seeds, simulate_with, Scenario, SeedSweep, SimCpu, SimOptions, SimPlan,
-    SimSegment,
+    simulate, simulate_seeds, simulate_with, LoaderPlanError, LoaderSegment, SampledSegment,
+    Sampling, Scenario, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment, Window,
 };

@@ -5,9 +5,9 @@
 //! Entry-list flags (include/linux/kexec.h): an entry is a page address with
 //! flags in its low bits.
 
-use crate::machine::PAGE_SIZE;
+use crate::memory::PAGE_SIZE;
 use handoff::maint::dcache_line_size;
-use handoff::{Machine as Cpu, SCTLR_C, SCTLR_I, SCTLR_M};
+use handoff::{Machine, SCTLR_C, SCTLR_I, SCTLR_M};
 
 /// The entry names the destination of the following source pages.
 pub const IND_DESTINATION: u64 = 0x1;
@@ -38,7 +38,7 @@ pub enum RelocStyle {
 /// purgatory (`kexec_load`), the DTB for `kexec_file_load`, which on arm64
 /// enters the kernel directly. Ends with the branch (`enter_kernel(entry,
 /// x0)`), x1..x3 = 0.
-pub fn relocate_new_kernel<M: Cpu + ?Sized>(
+pub fn relocate_new_kernel<M: Machine + ?Sized>(
     cpu: &mut M,
     head: u64,
     entry: u64,

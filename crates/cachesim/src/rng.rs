@@ -4,7 +4,17 @@
 //! cryptographic quality, so a hand-rolled generator keeps the crate
 //! dependency-free.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): one 64-bit state word.
+/// One step of SplitMix64 (Steele, Lea, Flood 2014): advance `state` and
+/// return the next 64 bits of its stream. The one copy in the workspace.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A [`splitmix64`] generator: one 64-bit state word.
 #[derive(Debug, Clone)]
 pub struct Rng {
     state: u64,
@@ -20,11 +30,7 @@ impl Rng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        splitmix64(&mut self.state)
     }
 
     /// A value in `0..n` (`n > 0`); the small modulo bias is irrelevant here.
@@ -56,6 +62,14 @@ mod tests {
             assert_eq!(a.next_u64(), b.next_u64());
         }
         assert_ne!(Rng::new(1).next_u64(), Rng::new(2).next_u64());
+    }
+
+    #[test]
+    fn splitmix64_reference_stream() {
+        // The reference implementation's first outputs from state 0.
+        let mut state = 0;
+        assert_eq!(splitmix64(&mut state), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(splitmix64(&mut state), 0x6e78_9e6a_a1b9_65f4);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!   store before the IC); CTR_EL0.DIC = 1 removes the need for the IC (the
 //!   ISB is still needed).
 
-use cachesim::{CacheConfig, DcOp, IcOp, Machine, Sctlr};
+use cachesim::{CacheConfig, DcOp, IcOp, MemorySystem, Sctlr};
 
 const X: u64 = 0x1000_0000;
 const OLD: [u8; 4] = [0x1f, 0x20, 0x03, 0xd5]; // NOP
@@ -41,7 +41,7 @@ const ALL: Steps = Steps {
 
 /// Run the self-modifying-code sequence; return what the fetch saw.
 fn run(cfg: &CacheConfig, seed: u64, s: Steps) -> [u8; 4] {
-    let mut m = Machine::new(cfg.clone(), seed);
+    let mut m = MemorySystem::new(cfg.clone(), seed);
     m.add_data_range(X, cfg.d_line);
     m.add_exec_range(X, cfg.i_line);
     m.dram_write(X, &OLD);
@@ -149,7 +149,7 @@ fn dic_makes_the_invalidate_unnecessary_but_not_the_isb() {
 fn vipt_alias_survives_ivau_but_not_iallu() {
     // The old kernel ran this code through another VA (another colour).
     let cfg = CacheConfig::named("a53-vipt").expect("named config");
-    let mut m = Machine::new(cfg.clone(), 1);
+    let mut m = MemorySystem::new(cfg.clone(), 1);
     m.seed_iline(X, 3, &OLD);
     m.write_sctlr(Sctlr {
         m: false,

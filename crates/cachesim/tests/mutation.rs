@@ -16,7 +16,7 @@
 //!   TLBI completes everything; SCTLR.I is 0 there);
 //! - killed by a better model: the relocation's per-page DC CIVAC of the
 //!   purgatory's pool and stack pages (the kernel's loop is one instruction:
-//!   mutation units, `cachesim::mutate::units`); the relocation's ISB before
+//!   mutation units, `cachesim::mutant::units`); the relocation's ISB before
 //!   MMU off and a new ISB in the purgatory's MMU-off path (Falkor erratum
 //!   E1041, configuration `falkor-e1041`); the purgatory's clean of its own
 //!   image (stale clean lines over it at a crash entry, fetched as code once
@@ -30,7 +30,7 @@
 //!   translation registers must be synchronised before SCTLR.M takes
 //!   effect) itself.
 
-use cachesim::mutate::{mutation_campaign, MutantOutcome};
+use cachesim::campaign::{mutation_campaign, MutantOutcome};
 use cachesim::{CacheConfig, Scenario, SimOptions, SimPlan};
 use handoff::Flags;
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,14 +1,14 @@
 //! Replays of real bug classes: each buggy variant must be caught on some
 //! configuration and seed, while the correct sequence passes the same runs.
 
-use cachesim::mutate::Mutant;
+use cachesim::mutant::Mutant;
 use cachesim::relocate::RelocStyle;
 use cachesim::sim::{real_handoff, real_relocate, run_with, PurgatoryFn, SimCpu};
 use cachesim::{CacheConfig, Rule, Scenario, SetWayOp, SimOptions, SimPlan, Violation};
 use handoff::maint::{
     clean_invalidate_range_to_poc, invalidate_icache_range, invalidate_range_to_poc,
 };
-use handoff::{HandoffParams, Machine as _, PurgatoryMemory};
+use handoff::{HandoffParams, Machine, PurgatoryMemory};
 
 const SEEDS: u64 = 12;
 

@@ -192,11 +192,7 @@ fn seeds() -> Result<(u64, Vec<u8>), Failure> {
             })?;
             // splitmix64: a fixed, documented stream.
             for chunk in bytes.chunks_mut(8) {
-                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                z ^= z >> 31;
+                let z = cachesim::rng::splitmix64(&mut state);
                 chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
             }
         }

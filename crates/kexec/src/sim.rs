@@ -9,16 +9,14 @@
 //! ```
 //!
 //! The plan is made by the loader's own code path ([`crate::pipeline::make_plan`]);
-//! the purgatory parameters the model runs with (segments, kernel entry,
-//! DTB, flags) are read back from the patched purgatory header, so the model
+//! `cachesim` turns it into the model's input ([`cachesim::SimInput`]): the
+//! purgatory parameters the model runs with (segments, kernel entry, DTB,
+//! flags) are read back from the patched purgatory header, so the model
 //! checks what the purgatory would be given. What the model simulates:
 //! - every segment except the purgatory, at its planned address, with its
-//!   real bytes; a segment longer than `2 * EDGE + 4 KiB` is *sampled*: the
-//!   first [`EDGE`] bytes (the kernel's entry), the page holding the entry
-//!   if elsewhere, and the last pages up to `bufsz` (the partial last line
-//!   and page) are simulated with their real bytes; the middle is not (it
-//!   is maintained by the same loop iterations as its neighbours). `--full`
-//!   simulates every byte (about 0.2 s per MiB per seed in a release build);
+//!   real bytes; a long segment is *sampled* (its edges and the page holding
+//!   the entry; see `cachesim::sim::loader_plan`). `--full` simulates every
+//!   byte (about 0.2 s per MiB per seed in a release build);
 //! - the modelled purgatory's memory (one image page, the page-table pool,
 //!   the stack) at the address the plan reserved for the purgatory;
 //! - `kexec -l`: the old kernel's relocation (Linux >= 5.16, caches on),
@@ -32,8 +30,10 @@
 use std::path::PathBuf;
 
 use cachesim::cost::CostModel;
-use cachesim::{CacheConfig, Scenario, SimOptions, SimPlan, SimSegment, Violation};
-use handoff::{HandoffParams, PurgatoryHeader, HEADER_OFFSET};
+use cachesim::{
+    CacheConfig, DcOp, IcOp, Level, LoaderSegment, SampledSegment, Sampling, Scenario, SimInput,
+    SimOptions, Violation, Window,
+};
 use kexec_core::plan::{LoadMode, SegmentKind};
 use kexec_core::purgatory::PurgatoryOptions;
 use serde::Serialize;
@@ -42,10 +42,6 @@ use crate::failure::Failure;
 use crate::pipeline::{make_plan, PlanOptions, Planned};
 use crate::sysroot::Sysroot;
 
-/// Bytes simulated at each end of a sampled segment.
-pub const EDGE: u64 = 64 * 1024;
-/// The model's page size (segments and windows are page aligned).
-const PAGE: u64 = 4096;
 /// Identifier and version of the `--json` document.
 pub const SCHEMA: &str = "kexec-rs/sim/v1";
 
@@ -80,41 +76,22 @@ pub struct SimArgs {
     json: bool,
 }
 
-/// One simulated piece of a segment.
+/// One simulated piece of a segment (JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-struct Window {
+struct JsonWindow {
     /// Offset into the segment.
     offset: u64,
     /// Length in bytes.
     len: u64,
 }
 
-/// The parts of a `len`-byte segment to simulate: all of it, or its first
-/// [`EDGE`] bytes, the page at `entry_offset` and its last pages.
-fn windows(len: u64, entry_offset: Option<u64>, full: bool) -> Vec<Window> {
-    if full || len <= 2 * EDGE + PAGE {
-        return vec![Window { offset: 0, len }];
-    }
-    let mut spans = vec![(0, EDGE), ((len - EDGE) / PAGE * PAGE, len)];
-    if let Some(e) = entry_offset.filter(|&e| e < len) {
-        let start = e / PAGE * PAGE;
-        spans.push((start, (start + PAGE).min(len)));
-    }
-    spans.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::new();
-    for (s, e) in spans {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
+impl From<&Window> for JsonWindow {
+    fn from(w: &Window) -> Self {
+        Self {
+            offset: w.offset,
+            len: w.len,
         }
     }
-    merged
-        .into_iter()
-        .map(|(s, e)| Window {
-            offset: s,
-            len: e - s,
-        })
-        .collect()
 }
 
 /// A planned segment as simulated.
@@ -124,17 +101,27 @@ struct SimulatedSegment {
     mem: String,
     bufsz: u64,
     simulated_bytes: u64,
-    windows: Vec<Window>,
+    windows: Vec<JsonWindow>,
+}
+
+impl SimulatedSegment {
+    fn new(kind: String, s: &SampledSegment) -> Self {
+        Self {
+            kind,
+            mem: hex(s.mem),
+            bufsz: s.bufsz,
+            simulated_bytes: s.simulated_bytes(),
+            windows: s.windows.iter().map(JsonWindow::from).collect(),
+        }
+    }
 }
 
 /// The model's input made from the plan, and what was left out.
 #[derive(Debug)]
 struct ModelInput {
-    plan: SimPlan,
+    sim: SimInput,
     opts: SimOptions,
-    params: HandoffParams,
     segments: Vec<SimulatedSegment>,
-    purgatory_base: u64,
 }
 
 fn hex(v: u64) -> String {
@@ -153,12 +140,6 @@ fn model_input(planned: &Planned, mode: LoadMode, full: bool) -> Result<ModelInp
         .purgatory
         .as_deref()
         .ok_or_else(|| bug("the plan has no purgatory"))?;
-    let header = purgatory
-        .get(HEADER_OFFSET..)
-        .ok_or_else(|| bug("the purgatory is shorter than its header offset"))?;
-    let params = PurgatoryHeader::decode(header)
-        .map_err(|e| bug(format!("patched purgatory header: {e:?}")))?
-        .params;
     let purgatory_base = plan
         .segments
         .iter()
@@ -166,8 +147,8 @@ fn model_input(planned: &Planned, mode: LoadMode, full: bool) -> Result<ModelInp
         .map(|s| s.mem)
         .ok_or_else(|| bug("the plan has no purgatory segment"))?;
     let buffers = planned.buffers();
-    let mut sim_segments = Vec::new();
-    let mut report = Vec::new();
+    let mut kinds = Vec::new();
+    let mut segments = Vec::new();
     for s in plan
         .segments
         .iter()
@@ -177,45 +158,36 @@ fn model_input(planned: &Planned, mode: LoadMode, full: bool) -> Result<ModelInp
             .get(s.kind)
             .filter(|b| b.len() as u64 == s.bufsz)
             .ok_or_else(|| bug(format!("no {}-byte buffer for {}", s.bufsz, s.kind)))?;
-        let entry_offset = params.entry.checked_sub(s.mem);
-        let ws = windows(s.bufsz, entry_offset, full);
-        for w in &ws {
-            let (a, b) = (
-                usize::try_from(w.offset).map_err(bug)?,
-                usize::try_from(w.offset + w.len).map_err(bug)?,
-            );
-            sim_segments.push(SimSegment {
-                addr: s.mem + w.offset,
-                bytes: bytes[a..b].to_vec(),
-            });
-        }
-        report.push(SimulatedSegment {
-            kind: s.kind.to_string(),
-            mem: hex(s.mem),
-            bufsz: s.bufsz,
-            simulated_bytes: ws.iter().map(|w| w.len).sum(),
-            windows: ws,
-        });
+        kinds.push(s.kind.to_string());
+        segments.push(LoaderSegment { mem: s.mem, bytes });
     }
+    let sampling = if full {
+        Sampling::Whole
+    } else {
+        Sampling::Edges
+    };
+    let sim = SimInput::from_segments(
+        LoaderSegment {
+            mem: purgatory_base,
+            bytes: purgatory,
+        },
+        &segments,
+        sampling,
+    )
+    .map_err(bug)?;
     let scenario = match mode {
         LoadMode::Normal => Scenario::KexecLoad(cachesim::relocate::RelocStyle::MmuOn),
         LoadMode::Crash => Scenario::PurgatoryOnly,
     };
+    let segments = kinds
+        .into_iter()
+        .zip(&sim.segments)
+        .map(|(kind, s)| SimulatedSegment::new(kind, s))
+        .collect();
     Ok(ModelInput {
-        plan: SimPlan {
-            segments: sim_segments,
-            entry: params.entry,
-            dtb: params.dtb,
-        },
-        opts: SimOptions {
-            scenario,
-            flags: params.flags.0,
-            purgatory_base: Some(purgatory_base),
-            ..SimOptions::default()
-        },
-        params,
-        segments: report,
-        purgatory_base,
+        opts: sim.options(scenario),
+        sim,
+        segments,
     })
 }
 
@@ -380,50 +352,27 @@ fn phases(o: &Outcome) -> Vec<JsonPhase> {
             let c = &p.counters;
             JsonPhase {
                 name: p.name,
-                dc_cvac: c.dc[0],
-                dc_civac: c.dc[1],
-                dc_ivac: c.dc[2],
-                dc_cvau: c.dc[3],
-                dc_zva: c.dc[4],
-                dc_set_way: c.set_way[0] + c.set_way[1],
-                ic_ivau: c.ic[0],
-                ic_iallu: c.ic[1] + c.ic[2],
+                dc_cvac: c.dc_count(DcOp::Cvac),
+                dc_civac: c.dc_count(DcOp::Civac),
+                dc_ivac: c.dc_count(DcOp::Ivac),
+                dc_cvau: c.dc_count(DcOp::Cvau),
+                dc_zva: c.dc_count(DcOp::Zva),
+                dc_set_way: c.set_way_total(),
+                ic_ivau: c.ic_count(IcOp::Ivau),
+                ic_iallu: c.ic_all_count(),
                 dsb: c.dsb,
                 isb: c.isb,
                 sctlr_writes: c.sctlr_writes,
                 cacheable_bytes: c.cacheable_bytes,
                 noncacheable_bytes: c.noncacheable_bytes,
                 line_fills: c.line_fills,
-                writebacks_l1: c.writebacks[0],
-                writebacks_l2: c.writebacks[1],
-                writebacks_system_cache: c.writebacks[2],
+                writebacks_l1: c.writebacks_from(Level::L1),
+                writebacks_l2: c.writebacks_from(Level::L2),
+                writebacks_system_cache: c.writebacks_from(Level::System),
                 cycles: p.cycles,
             }
         })
         .collect()
-}
-
-const COST_SOURCE: &str = "per-operation costs for a 2 GHz Cortex-A57/A72-class core \
-    with DDR4 (cachesim::cost); they rank handoff variants, they do not predict a board";
-
-fn cost_model_text() -> String {
-    let c = CostModel::default();
-    format!(
-        "cost model, cycles per operation ASSUMED ({COST_SOURCE}):\n  cacheable access {}/8 B, line fill {}, \
-         non-cacheable access {}/8 B, DC by VA {} (+{} per dirty write-back), DC set/way (all) {},\n  \
-         IC IVAU {}, IC IALLU {}, DSB {}, ISB {}, MSR SCTLR {}\n",
-        c.cacheable_per_8b,
-        c.line_fill,
-        c.noncacheable_per_8b,
-        c.dc_by_va,
-        c.writeback,
-        c.set_way_all,
-        c.ic_ivau,
-        c.ic_iallu,
-        c.dsb,
-        c.isb,
-        c.sctlr
-    )
 }
 
 /// Make the plan, run it in the model; the report and whether every
@@ -452,7 +401,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<(String, bool), Failure> {
     let outcomes: Vec<Outcome> = configs
         .into_iter()
         .map(|config| Outcome {
-            result: cachesim::simulate_seeds(&m.plan, &config, 0..args.seeds, &m.opts),
+            result: cachesim::simulate_seeds(&m.sim.plan, &config, 0..args.seeds, &m.opts),
             config,
         })
         .collect();
@@ -494,10 +443,10 @@ fn json(
         kernel: args.kernel.display().to_string(),
         mode: mode_name(mode),
         scenario: scenario_text(mode),
-        purgatory_flags: hex(m.params.flags.0),
-        entry: hex(m.params.entry),
-        dtb: hex(m.params.dtb),
-        purgatory: hex(m.purgatory_base),
+        purgatory_flags: hex(m.sim.params.flags.0),
+        entry: hex(m.sim.params.entry),
+        dtb: hex(m.sim.params.dtb),
+        purgatory: hex(m.sim.purgatory_base),
         seeds: args.seeds,
         segments: m.segments.clone(),
         cost_model: JsonCostModel {
@@ -512,7 +461,7 @@ fn json(
             dsb: c.dsb,
             isb: c.isb,
             sctlr_write: c.sctlr,
-            source: COST_SOURCE,
+            source: CostModel::SOURCE,
         },
         configs: outcomes
             .iter()
@@ -554,7 +503,7 @@ fn text(
     let _ = writeln!(
         out,
         "purgatory at {:#x}, flags {:#x}; kernel entry {:#x}, x0 = DTB {:#x}",
-        m.purgatory_base, m.params.flags.0, m.params.entry, m.params.dtb
+        m.sim.purgatory_base, m.sim.params.flags.0, m.sim.params.entry, m.sim.params.dtb
     );
     let _ = writeln!(out, "segments simulated (real bytes):");
     for s in &m.segments {
@@ -580,8 +529,7 @@ fn text(
              byte; costs below cover the simulated bytes only)\n",
         );
     }
-    out.push_str(&cost_model_text());
-    out.push('\n');
+    let _ = writeln!(out, "{}\n", CostModel::default());
     for o in outcomes {
         match &o.result {
             Ok(sweep) => {
@@ -615,51 +563,4 @@ fn text(
         );
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn small_segments_are_whole() {
-        assert_eq!(
-            windows(1000, Some(0), false),
-            [Window {
-                offset: 0,
-                len: 1000
-            }]
-        );
-        assert_eq!(
-            windows(10 << 20, Some(0), true),
-            [Window {
-                offset: 0,
-                len: 10 << 20
-            }]
-        );
-    }
-
-    #[test]
-    fn big_segments_keep_head_entry_and_tail() {
-        let len = (1 << 20) + 100;
-        assert_eq!(
-            windows(len, Some(0x8_0010), false),
-            [
-                Window {
-                    offset: 0,
-                    len: EDGE
-                },
-                Window {
-                    offset: 0x8_0000,
-                    len: PAGE
-                },
-                Window {
-                    offset: (len - EDGE) / PAGE * PAGE,
-                    len: len - (len - EDGE) / PAGE * PAGE
-                },
-            ]
-        );
-        // The entry inside the head: two windows.
-        assert_eq!(windows(len, Some(0), false).len(), 2);
-    }
 }

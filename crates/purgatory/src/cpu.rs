@@ -21,6 +21,11 @@ const UARTFR_TXFF: u32 = 1 << 5;
 const HCR_EL2_E2H: u64 = 1 << 34;
 
 /// The CPU the purgatory runs on, at EL1 or EL2.
+///
+/// Its [`handoff::Machine`] methods are safe to call but read and write any
+/// physical address they are given, rewrite SCTLR and the translation
+/// registers, and branch to any address: the promise that makes this sound
+/// is made once, by the caller of [`Cpu::new`].
 #[derive(Debug)]
 pub struct Cpu {
     el: u8,
@@ -29,7 +34,19 @@ pub struct Cpu {
 
 impl Cpu {
     /// Reads `CurrentEL` (and `HCR_EL2.E2H` at EL2).
-    pub fn new() -> Self {
+    ///
+    /// # Safety
+    /// Call only in the purgatory (its entry points `purgatory_main` and
+    /// `purgatory_exception`), on the one CPU left running after the old
+    /// kernel let go, interrupts masked: from then on all physical memory and
+    /// devices belong to this code, and the returned `Cpu` accesses any
+    /// physical address it is given with the MMU off or through the
+    /// handoff's identity map. The addresses it is given are the image, its
+    /// page-table pool and stack (from link.ld), and the segments and PL011
+    /// named in the loader's header; the caller vouches that the loader
+    /// placed every segment in RAM (`addr + len` not wrapping is checked by
+    /// `handoff::params::validate`) and that `uart`, if not 0, is a PL011.
+    pub unsafe fn new() -> Self {
         let current: u64;
         // SAFETY: reading CurrentEL has no side effects.
         unsafe { asm!("mrs {}, CurrentEL", out(reg) current, options(nomem, nostack)) };
@@ -50,12 +67,6 @@ impl Cpu {
     }
 }
 
-impl Default for Cpu {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 macro_rules! sysreg_read {
     ($name:literal) => {{
         let v: u64;
@@ -70,14 +81,16 @@ impl handoff::Machine for Cpu {
     type Exit = Infallible;
 
     fn read_u64(&mut self, pa: u64) -> u64 {
-        // SAFETY: the handoff only reads 8-byte aligned addresses in the
+        // SAFETY: physical memory is ours, as promised by the caller of
+        // `Cpu::new`; the handoff only reads 8-byte aligned addresses in the
         // purgatory's own page-table pool, which is identity mapped (or
-        // accessed with the MMU off) and owned by us.
+        // accessed with the MMU off).
         unsafe { core::ptr::read_volatile(pa as *const u64) }
     }
 
     fn write_u64(&mut self, pa: u64, value: u64) {
-        // SAFETY: as for `read_u64`: aligned, in our own page-table pool.
+        // SAFETY: as for `read_u64` (the promise of `Cpu::new`): aligned, in
+        // our own page-table pool.
         unsafe { core::ptr::write_volatile(pa as *mut u64, value) }
     }
 
@@ -114,7 +127,8 @@ impl handoff::Machine for Cpu {
     }
 
     fn set_sctlr(&mut self, value: u64) {
-        // SAFETY: the handoff only flips M/C/I (and clears A/WXN) after
+        // SAFETY: the machine is ours, as promised by the caller of
+        // `Cpu::new`. The handoff only flips M/C/I (and clears A/WXN) after
         // programming an identity map covering all code, data and stack in
         // use, or when turning translation off (identity map: same PAs). Not
         // `nomem`: memory accesses must not be moved across it.
@@ -128,9 +142,9 @@ impl handoff::Machine for Cpu {
     }
 
     fn set_translation(&mut self, cfg: &MmuConfig) {
-        // SAFETY: called with the MMU off (SCTLR.M = 0), so the new MAIR,
-        // TCR and TTBR0 have no effect until the handoff sets SCTLR.M (after
-        // an ISB).
+        // SAFETY: the machine is ours (the promise of `Cpu::new`); called
+        // with the MMU off (SCTLR.M = 0), so the new MAIR, TCR and TTBR0 have
+        // no effect until the handoff sets SCTLR.M (after an ISB).
         unsafe {
             match cfg.regime {
                 Regime::El1 => asm!(
@@ -180,9 +194,10 @@ impl handoff::Machine for Cpu {
     }
 
     fn dc_ivac(&mut self, va: u64) {
-        // SAFETY: the handoff only invalidates the purgatory's own page-table
-        // pool and stack, whole pages written with the MMU off: memory holds
-        // the live data, any cached copy is stale.
+        // SAFETY: memory is ours (the promise of `Cpu::new`); the handoff
+        // only invalidates the purgatory's own page-table pool and stack,
+        // whole pages written with the MMU off: memory holds the live data,
+        // any cached copy is stale.
         unsafe { asm!("dc ivac, {}", in(reg) va, options(nostack)) };
     }
 
@@ -221,18 +236,26 @@ impl handoff::Machine for Cpu {
             return [0; 32];
         };
         let hw = match engine {
-            Sha256Engine::Instructions => Sha2Instructions::new(self.id_aa64isar0_el1()),
+            Sha256Engine::Instructions => Sha2Instructions::detect(),
             Sha256Engine::Software => None,
         };
-        match hw {
-            Some(hw) => hash_segment(hw, a, n),
-            None => hash_segment(SoftCompress, a, n),
+        // SAFETY: `a..a + n` is RAM that nothing else writes while the
+        // purgatory runs, identity mapped (or the MMU is off), as promised by
+        // the caller of `Cpu::new` for the segments of the loader's header
+        // (the only ranges the handoff hashes), whose `addr + len` does not
+        // wrap (`handoff::params::validate`).
+        unsafe {
+            match hw {
+                Some(hw) => hash_segment(hw, a, n),
+                None => hash_segment(SoftCompress, a, n),
+            }
         }
     }
 
     fn putc(&mut self, uart: u64, byte: u8) {
-        // SAFETY: `uart` is the PL011 the loader named; its FR and DR
-        // registers are 32-bit, aligned, mapped Device (or MMU off).
+        // SAFETY: `uart` is the PL011 the loader named, as promised by the
+        // caller of `Cpu::new`; its FR and DR registers are 32-bit, aligned,
+        // mapped Device (or MMU off).
         unsafe {
             while core::ptr::read_volatile((uart + UARTFR) as *const u32) & UARTFR_TXFF != 0 {}
             core::ptr::write_volatile(uart as *mut u32, u32::from(byte));
@@ -260,8 +283,9 @@ impl handoff::Machine for Cpu {
     }
 
     fn enter_kernel(&mut self, entry: u64, dtb: u64) -> Infallible {
-        // SAFETY: the handoff has verified the image, cleaned it to the PoC,
-        // turned the MMU and caches off and invalidated the I-cache: the
+        // SAFETY: the machine is ours to hand over (the promise of
+        // `Cpu::new`). The handoff has verified the image, cleaned it to the
+        // PoC, turned the MMU and caches off and invalidated the I-cache: the
         // state booting.rst requires. Nothing of ours is used afterwards.
         unsafe {
             asm!(
@@ -287,10 +311,13 @@ impl handoff::Machine for Cpu {
 /// One byte at physical address `pa`, read with an `LDRB` the compiler does
 /// not see as a pointer dereference (valid for address 0, where RAM starts on
 /// some SoCs but a Rust pointer may not point).
-fn load_byte(pa: usize) -> u8 {
+///
+/// # Safety
+/// `pa` is readable RAM, identity mapped or with the MMU off.
+unsafe fn load_byte(pa: usize) -> u8 {
     let v: u64;
-    // SAFETY: `pa` is inside a segment the loader placed in RAM, identity
-    // mapped (or the MMU is off); a byte load has no alignment requirement.
+    // SAFETY: `pa` is readable RAM, identity mapped (or the MMU is off), as
+    // promised by our caller; a byte load has no alignment requirement.
     unsafe {
         asm!(
             "ldrb {v:w}, [{p}]",
@@ -305,13 +332,19 @@ fn load_byte(pa: usize) -> u8 {
 /// SHA-256 of the `n` bytes at physical address `a`, hashed in place (no
 /// copy through the non-cacheable stack) except for a first block at
 /// address 0, which cannot be a Rust slice.
-fn hash_segment<C: Compress>(c: C, mut a: usize, mut n: usize) -> [u8; 32] {
+///
+/// # Safety
+/// `a..a + n` is readable RAM, identity mapped or with the MMU off, that
+/// nothing writes while it is hashed, and `a + n` does not wrap.
+unsafe fn hash_segment<C: Compress>(c: C, mut a: usize, mut n: usize) -> [u8; 32] {
     let mut h = Sha256::new(c);
     if a == 0 && n > 0 {
         let first = n.min(64);
         let mut block = [0u8; 64];
         for (i, b) in block.iter_mut().enumerate().take(first) {
-            *b = load_byte(i);
+            // SAFETY: `i < n` and `a == 0`: inside the range our caller
+            // promised is readable RAM.
+            *b = unsafe { load_byte(i) };
         }
         h.update(block.get(..first).unwrap_or_default());
         a += first;
@@ -321,10 +354,10 @@ fn hash_segment<C: Compress>(c: C, mut a: usize, mut n: usize) -> [u8; 32] {
         return h.finalize();
     }
     let whole = n / 64;
-    // SAFETY: the loader describes segments it placed in RAM; the handoff
-    // identity-maps them (or the MMU is off) and nothing writes them while
-    // the purgatory runs; addr + len was checked not to wrap, and `a` is not
-    // 0 here. `[u8; 64]` has alignment 1, so any address is a valid start.
+    // SAFETY: `a..a + n` (what is left of the range) is readable RAM that
+    // nothing writes while we hash it and does not wrap, as promised by our
+    // caller; `a` is not 0 here. `[u8; 64]` has alignment 1, so any address
+    // is a valid start.
     let (blocks, tail) = unsafe {
         (
             core::slice::from_raw_parts(a as *const [u8; 64], whole),
@@ -337,12 +370,17 @@ fn hash_segment<C: Compress>(c: C, mut a: usize, mut n: usize) -> [u8; 32] {
 }
 
 /// Reads and decodes the header of the image loaded at `base`.
-fn read_header(base: u64) -> Option<PurgatoryHeader> {
+///
+/// # Safety
+/// `base` is the load address of this image, identity mapped or with the
+/// MMU off.
+unsafe fn read_header(base: u64) -> Option<PurgatoryHeader> {
     let mut raw = [0u8; HEADER_SIZE];
     let hdr = base + HEADER_OFFSET as u64;
     for (i, b) in (0u64..).zip(raw.iter_mut()) {
         // SAFETY: the header lies inside this image, at a fixed offset, and
-        // the image is identity mapped (or the MMU is off).
+        // `base` is the image's load address, identity mapped (or the MMU is
+        // off), as promised by our caller.
         *b = unsafe { core::ptr::read_volatile((hdr + i) as *const u8) };
     }
     PurgatoryHeader::decode(&raw).ok()
@@ -355,8 +393,12 @@ fn read_header(base: u64) -> Option<PurgatoryHeader> {
 /// Only the vectors may call it, with `base` the load address of the image.
 #[no_mangle]
 pub unsafe extern "C" fn purgatory_exception(base: u64, esr: u64, elr: u64, far: u64) -> ! {
-    let mut cpu = Cpu::new();
-    if let Some(header) = read_header(base) {
+    // SAFETY: called by the vectors, on the one CPU the purgatory runs on,
+    // after the old kernel let go (the contract of this function, which only
+    // the purgatory's own vectors call).
+    let mut cpu = unsafe { Cpu::new() };
+    // SAFETY: `base` is the load address of this image (our contract).
+    if let Some(header) = unsafe { read_header(base) } {
         let con = Console::new(header.params.uart);
         con.puts(&mut cpu, "\r\npurgatory: unexpected exception ESR=");
         con.put_hex(&mut cpu, esr);
@@ -385,8 +427,13 @@ pub unsafe extern "C" fn purgatory_main(
     stack_start: u64,
     stack_top: u64,
 ) -> ! {
-    let mut cpu = Cpu::new();
-    let Some(header) = read_header(base) else {
+    // SAFETY: `_start` calls us once, on the CPU the old kernel left
+    // running with interrupts masked: the purgatory owns the machine (our
+    // contract); the loader that wrote the header is trusted for its
+    // segments and UART.
+    let mut cpu = unsafe { Cpu::new() };
+    // SAFETY: `base` is the load address of this image (our contract).
+    let Some(header) = (unsafe { read_header(base) }) else {
         // No trustworthy console address: nothing to print to.
         match handoff::Machine::park(&mut cpu) {}
     };

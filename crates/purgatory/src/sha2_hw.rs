@@ -26,17 +26,22 @@ static K: RoundConstants = RoundConstants([
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
-/// The compression function on the SHA2 instructions. Construct it only
-/// after checking `ID_AA64ISAR0_EL1.SHA2 != 0` ([`handoff::has_sha2_instructions`]).
+/// The compression function on the SHA2 instructions: a token that this
+/// CPU implements them, minted only by [`Sha2Instructions::detect`], which
+/// reads `ID_AA64ISAR0_EL1` itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Sha2Instructions {
     _checked: (),
 }
 
 impl Sha2Instructions {
-    /// `Some` when `isar0` (an `ID_AA64ISAR0_EL1` value read on this CPU)
-    /// reports the SHA256 instructions.
-    pub fn new(isar0: u64) -> Option<Self> {
+    /// `Some` when this CPU's `ID_AA64ISAR0_EL1` reports the SHA256
+    /// instructions ([`handoff::has_sha2_instructions`]).
+    pub fn detect() -> Option<Self> {
+        let isar0: u64;
+        // SAFETY: reading an ID register has no side effects and is
+        // permitted at EL1 and EL2.
+        unsafe { asm!("mrs {}, id_aa64isar0_el1", out(reg) isar0, options(nomem, nostack)) };
         handoff::has_sha2_instructions(isar0).then_some(Self { _checked: () })
     }
 }
@@ -44,7 +49,8 @@ impl Sha2Instructions {
 impl Compress for Sha2Instructions {
     fn compress(&mut self, state: &mut [u32; 8], blocks: &[[u8; 64]]) {
         // SAFETY: a `Sha2Instructions` exists only if this CPU implements
-        // the SHA256 instructions (checked in `new`).
+        // the SHA256 instructions (read from ID_AA64ISAR0_EL1 in `detect`,
+        // its only constructor).
         unsafe { compress_blocks(state, blocks) }
     }
 }

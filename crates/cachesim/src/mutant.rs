@@ -1,4 +1,4 @@
-//! Mutation testing of the code under test: a wrapper around any
+//! The mutants of the code under test: a wrapper around any
 //! [`handoff::Machine`] that removes, weakens or shortens one maintenance
 //! "site", so a test can show that each operation is necessary.
 //!
@@ -15,8 +15,12 @@
 //! form one unit: there is no source change that drops the clean of one
 //! page and not the others. "Skip last line" then skips the last line of
 //! every iteration (the loop-bound bug).
+//!
+//! The simulation (`crate::sim`) runs the code under test through a
+//! [`Mutant`]; the campaign that tries every mutant is `crate::campaign`
+//! (both above this module).
 
-use handoff::{Machine as Cpu, MmuConfig, Regime, Sha256Engine};
+use handoff::{Machine, MmuConfig, Regime, Sha256Engine};
 use std::fmt;
 
 /// A maintenance or barrier operation of the handoff trait.
@@ -168,7 +172,7 @@ pub struct Mutant<M> {
     phase: &'static str,
 }
 
-impl<M: Cpu> Mutant<M> {
+impl<M: Machine> Mutant<M> {
     /// Record sites, mutate nothing.
     pub fn recorder(inner: M) -> Self {
         Self {
@@ -285,7 +289,7 @@ impl<M: Cpu> Mutant<M> {
     }
 }
 
-impl<M: Cpu> Cpu for Mutant<M> {
+impl<M: Machine> Machine for Mutant<M> {
     type Exit = M::Exit;
     fn read_u64(&mut self, pa: u64) -> u64 {
         self.other();
@@ -374,226 +378,5 @@ impl<M: Cpu> Cpu for Mutant<M> {
     }
     fn park(&mut self) -> Self::Exit {
         self.inner.park()
-    }
-}
-
-/// The outcome of one mutant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MutantOutcome {
-    /// Scenario label.
-    pub scenario: &'static str,
-    /// Purgatory flags of the scenario.
-    pub flags: u64,
-    /// The (first) site, as recorded on the first configuration.
-    pub site: Site,
-    /// How many sites the unit has (iterations of a loop; 1 otherwise).
-    pub unit_len: usize,
-    /// Index of the site among the sites of its phase.
-    pub index_in_phase: usize,
-    /// The mutation.
-    pub mutation: Mutation,
-    /// The first (configuration, seed, rule) that detected it.
-    pub killed_by: Option<(&'static str, u64, crate::check::Rule)>,
-}
-
-impl MutantOutcome {
-    /// What identifies "the same mutant" across scenarios: the purgatory
-    /// flags (they change the handoff's path), the phase, the site's index
-    /// in its phase, the operation and the mutation. E.g.
-    /// `verify purgatory.6 IC IALLU / remove`.
-    pub fn key(&self) -> String {
-        mutant_key(self.flags, &self.site, self.index_in_phase, self.mutation)
-    }
-}
-
-fn mutant_key(flags: u64, site: &Site, index_in_phase: usize, m: Mutation) -> String {
-    // The purgatory's flags change its path; the relocation's path is the
-    // same under every flag.
-    let mode = if site.phase != "purgatory" {
-        "any"
-    } else if flags & handoff::Flags::NO_VERIFY != 0 {
-        "no-verify"
-    } else {
-        "verify"
-    };
-    format!("{mode} {}.{index_in_phase} {} / {m}", site.phase, site.kind)
-}
-
-impl fmt::Display for MutantOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<26} {:<48} {}", self.scenario, self.key(), self.site)?;
-        if self.unit_len > 1 {
-            write!(f, " (and {} more iterations)", self.unit_len - 1)?;
-        }
-        f.write_str(": ")?;
-        match &self.killed_by {
-            Some((c, s, r)) => write!(f, "killed on {c} seed {s} ({r})"),
-            None => f.write_str("SURVIVED"),
-        }
-    }
-}
-
-/// Every mutant of the code `opts` runs (the real relocation and handoff),
-/// each tried on up to `seeds` runs, seed `n` on configuration
-/// `configs[n % len]`, until one run reports a violation. Mutants whose
-/// key is in `skip` (already killed elsewhere) are not run. Fails with the
-/// violation if the unmutated code fails one of the trials.
-pub fn mutation_campaign(
-    plan: &crate::sim::SimPlan,
-    configs: &[crate::config::CacheConfig],
-    seeds: std::ops::Range<u64>,
-    opts: &crate::sim::SimOptions,
-    scenario: &'static str,
-    skip: &std::collections::BTreeSet<String>,
-) -> Result<Vec<MutantOutcome>, crate::check::Violation> {
-    use crate::sim::{real_handoff, real_relocate, run_with};
-    let record = |cfg: &crate::config::CacheConfig| {
-        run_with(
-            plan,
-            cfg,
-            0,
-            opts,
-            None,
-            &mut real_relocate,
-            &mut real_handoff,
-        )
-        .sites
-    };
-    let per_config: Vec<Vec<Site>> = configs.iter().map(record).collect();
-    // The unmutated code must pass every trial, or kills mean nothing.
-    for seed in seeds.clone() {
-        let n = usize::try_from(seed).unwrap_or(0) % configs.len().max(1);
-        if let Some(cfg) = configs.get(n) {
-            let r = run_with(
-                plan,
-                cfg,
-                seed,
-                opts,
-                None,
-                &mut real_relocate,
-                &mut real_handoff,
-            );
-            r.result?;
-        }
-    }
-    let Some(base) = per_config.first() else {
-        return Ok(Vec::new());
-    };
-    let per_config_units: Vec<Vec<Vec<Site>>> = per_config.iter().map(|s| units(s)).collect();
-    let mut out = Vec::new();
-    for (u, unit) in units(base).iter().enumerate() {
-        let site = &unit[0];
-        let index_in_phase = base[..site.index]
-            .iter()
-            .filter(|s| s.phase == site.phase)
-            .count();
-        for mutation in Mutation::ALL {
-            if !unit.iter().any(|s| mutation.applies(s)) {
-                continue;
-            }
-            if skip.contains(&mutant_key(opts.flags, site, index_in_phase, mutation)) {
-                continue;
-            }
-            let mut killed_by = None;
-            for seed in seeds.clone() {
-                let n = usize::try_from(seed).unwrap_or(0) % configs.len();
-                let cfg = &configs[n];
-                let Some(members) = per_config_units[n]
-                    .get(u)
-                    .filter(|m| m[0].kind == site.kind && m.len() == unit.len())
-                else {
-                    continue;
-                };
-                if !members.iter().any(|s| mutation.applies(s)) {
-                    continue;
-                }
-                let r = run_with(
-                    plan,
-                    cfg,
-                    seed,
-                    opts,
-                    Some((members.as_slice(), mutation)),
-                    &mut real_relocate,
-                    &mut real_handoff,
-                );
-                if let Err(v) = r.result {
-                    killed_by = Some((cfg.name, seed, v.rule));
-                    break;
-                }
-            }
-            out.push(MutantOutcome {
-                scenario,
-                flags: opts.flags,
-                site: *site,
-                unit_len: unit.len(),
-                index_in_phase,
-                mutation,
-                killed_by,
-            });
-        }
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::CacheConfig;
-    use crate::machine::Machine;
-    use crate::sim::SimCpu;
-
-    fn cpu() -> SimCpu {
-        SimCpu::new(Machine::new(
-            CacheConfig::named("a57-like").expect("config"),
-            0,
-        ))
-    }
-
-    fn program(m: &mut Mutant<SimCpu>) {
-        for va in (0x1000..0x1100).step_by(64) {
-            m.dc_civac(va);
-        }
-        m.dsb_sy();
-        m.ic_iallu();
-        m.isb();
-    }
-
-    #[test]
-    fn sites_group_runs() {
-        let mut r = Mutant::recorder(cpu());
-        program(&mut r);
-        let kinds: Vec<(OpKind, usize)> = r.sites().iter().map(|s| (s.kind, s.len)).collect();
-        assert_eq!(
-            kinds,
-            [
-                (OpKind::DcCivac, 4),
-                (OpKind::DsbSy, 1),
-                (OpKind::IcIallu, 1),
-                (OpKind::Isb, 1)
-            ]
-        );
-    }
-
-    fn dc_counts(site: usize, m: Mutation) -> [u64; 5] {
-        let mut r = Mutant::recorder(cpu());
-        program(&mut r);
-        let s = r.sites()[site];
-        let mut x = Mutant::new(cpu(), &s, m);
-        program(&mut x);
-        x.inner().machine.counters().dc
-    }
-
-    #[test]
-    fn mutations_do_what_they_say() {
-        assert_eq!(dc_counts(0, Mutation::Remove), [0, 0, 0, 0, 0]);
-        assert_eq!(dc_counts(0, Mutation::Shorten), [0, 3, 0, 0, 0]);
-        assert_eq!(dc_counts(0, Mutation::Weaken), [4, 0, 0, 0, 0]);
-        let mut r = Mutant::recorder(cpu());
-        program(&mut r);
-        let s = r.sites()[2];
-        let mut x = Mutant::new(cpu(), &s, Mutation::Remove);
-        program(&mut x);
-        assert_eq!(x.inner().machine.counters().ic, [0, 0, 0]);
-        assert_eq!(x.inner().machine.counters().isb, 1);
     }
 }

@@ -1,0 +1,332 @@
+//! The model's input made from a loader's plan (what `kexec sim` runs): the
+//! purgatory parameters read back from the patched purgatory header, and
+//! each segment at its planned address with its real bytes, *sampled* when
+//! long.
+//!
+//! A segment longer than `2 * EDGE + 4 KiB` is sampled: the first [`EDGE`]
+//! bytes (the kernel's entry), the page holding the entry if elsewhere, and
+//! the last pages up to its end (the partial last line and page) are
+//! simulated with their real bytes; the middle is not (it is maintained by
+//! the same loop iterations as its neighbours). [`Sampling::Whole`]
+//! simulates every byte.
+
+use super::plan::{Scenario, SimOptions, SimPlan, SimSegment};
+use crate::memory::PAGE_SIZE;
+use handoff::{HandoffParams, HeaderError, PurgatoryHeader, HEADER_OFFSET};
+use std::fmt;
+
+/// Bytes simulated at each end of a sampled segment.
+pub const EDGE: u64 = 64 * 1024;
+
+/// One segment of a loader's plan: where it is placed and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoaderSegment<'a> {
+    /// Physical address the loader places it at.
+    pub mem: u64,
+    /// Its contents (`bufsz` bytes).
+    pub bytes: &'a [u8],
+}
+
+/// Which bytes of long segments are simulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampling {
+    /// Every byte (about 0.2 s per MiB per seed in a release build).
+    Whole,
+    /// The edges and the entry page of a long segment (see the module
+    /// documentation).
+    Edges,
+}
+
+/// One simulated piece of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Offset into the segment.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// The parts of a `len`-byte segment to simulate: all of it, or its first
+/// [`EDGE`] bytes, the page at `entry_offset` and its last pages.
+pub fn windows(len: u64, entry_offset: Option<u64>, sampling: Sampling) -> Vec<Window> {
+    if sampling == Sampling::Whole || len <= 2 * EDGE + PAGE_SIZE {
+        return vec![Window { offset: 0, len }];
+    }
+    let mut spans = vec![(0, EDGE), ((len - EDGE) / PAGE_SIZE * PAGE_SIZE, len)];
+    if let Some(e) = entry_offset.filter(|&e| e < len) {
+        let start = e / PAGE_SIZE * PAGE_SIZE;
+        spans.push((start, (start + PAGE_SIZE).min(len)));
+    }
+    spans.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(s, e)| Window {
+            offset: s,
+            len: e - s,
+        })
+        .collect()
+}
+
+/// A segment of the loader's plan as simulated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampledSegment {
+    /// Physical address.
+    pub mem: u64,
+    /// Its length in the plan.
+    pub bufsz: u64,
+    /// The pieces simulated with their real bytes.
+    pub windows: Vec<Window>,
+}
+
+impl SampledSegment {
+    /// Bytes simulated.
+    pub fn simulated_bytes(&self) -> u64 {
+        self.windows.iter().map(|w| w.len).sum()
+    }
+
+    /// Whether part of the segment is left out.
+    pub fn is_sampled(&self) -> bool {
+        self.simulated_bytes() < self.bufsz
+    }
+}
+
+/// Why a loader's plan cannot be turned into the model's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoaderPlanError {
+    /// The purgatory image ends before its header.
+    PurgatoryTooShort,
+    /// The patched purgatory header does not decode.
+    Header(HeaderError),
+    /// A window lies outside its segment's bytes.
+    Window {
+        /// The segment's address.
+        mem: u64,
+        /// The window.
+        window: Window,
+    },
+}
+
+impl fmt::Display for LoaderPlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PurgatoryTooShort => {
+                f.write_str("the purgatory is shorter than its header offset")
+            }
+            Self::Header(e) => write!(f, "patched purgatory header: {e:?}"),
+            Self::Window { mem, window } => write!(
+                f,
+                "window +{:#x}..+{:#x} outside the segment at {mem:#x}",
+                window.offset,
+                window.offset + window.len
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoaderPlanError {}
+
+/// The model's input made from a loader's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimInput {
+    /// What the model boots: the (sampled) segments, the entry and the DTB
+    /// from the purgatory header.
+    pub plan: SimPlan,
+    /// The purgatory parameters, as read back from the patched header.
+    pub params: HandoffParams,
+    /// Where the loader places the purgatory.
+    pub purgatory_base: u64,
+    /// Every segment but the purgatory, in the order given, as simulated.
+    pub segments: Vec<SampledSegment>,
+}
+
+impl SimInput {
+    /// The model's input for a plan that loads `purgatory` (its patched
+    /// image, whose header gives the entry, the DTB and the flags) and
+    /// `segments` (every other segment).
+    pub fn from_segments(
+        purgatory: LoaderSegment<'_>,
+        segments: &[LoaderSegment<'_>],
+        sampling: Sampling,
+    ) -> Result<Self, LoaderPlanError> {
+        let header = purgatory
+            .bytes
+            .get(HEADER_OFFSET..)
+            .ok_or(LoaderPlanError::PurgatoryTooShort)?;
+        let params = PurgatoryHeader::decode(header)
+            .map_err(LoaderPlanError::Header)?
+            .params;
+        let mut sim_segments = Vec::new();
+        let mut sampled = Vec::new();
+        for s in segments {
+            let bufsz = s.bytes.len() as u64;
+            let entry_offset = params.entry.checked_sub(s.mem);
+            let ws = windows(bufsz, entry_offset, sampling);
+            for w in &ws {
+                let bytes = usize::try_from(w.offset)
+                    .ok()
+                    .zip(usize::try_from(w.offset + w.len).ok())
+                    .and_then(|(a, b)| s.bytes.get(a..b))
+                    .ok_or(LoaderPlanError::Window {
+                        mem: s.mem,
+                        window: *w,
+                    })?;
+                sim_segments.push(SimSegment {
+                    addr: s.mem + w.offset,
+                    bytes: bytes.to_vec(),
+                });
+            }
+            sampled.push(SampledSegment {
+                mem: s.mem,
+                bufsz,
+                windows: ws,
+            });
+        }
+        Ok(Self {
+            plan: SimPlan {
+                segments: sim_segments,
+                entry: params.entry,
+                dtb: params.dtb,
+            },
+            params,
+            purgatory_base: purgatory.mem,
+            segments: sampled,
+        })
+    }
+
+    /// Options for running this input in `scenario`: the header's flags,
+    /// the purgatory's memory where the loader places it.
+    pub fn options(&self, scenario: Scenario) -> SimOptions {
+        SimOptions {
+            scenario,
+            flags: self.params.flags.0,
+            purgatory_base: Some(self.purgatory_base),
+            ..SimOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_segments_are_whole() {
+        assert_eq!(
+            windows(1000, Some(0), Sampling::Edges),
+            [Window {
+                offset: 0,
+                len: 1000
+            }]
+        );
+        assert_eq!(
+            windows(10 << 20, Some(0), Sampling::Whole),
+            [Window {
+                offset: 0,
+                len: 10 << 20
+            }]
+        );
+    }
+
+    #[test]
+    fn big_segments_keep_head_entry_and_tail() {
+        let len = (1 << 20) + 100;
+        assert_eq!(
+            windows(len, Some(0x8_0010), Sampling::Edges),
+            [
+                Window {
+                    offset: 0,
+                    len: EDGE
+                },
+                Window {
+                    offset: 0x8_0000,
+                    len: PAGE_SIZE
+                },
+                Window {
+                    offset: (len - EDGE) / PAGE_SIZE * PAGE_SIZE,
+                    len: len - (len - EDGE) / PAGE_SIZE * PAGE_SIZE
+                },
+            ]
+        );
+        // The entry inside the head: two windows.
+        assert_eq!(windows(len, Some(0), Sampling::Edges).len(), 2);
+    }
+
+    /// A purgatory image as linked, patched with `params`.
+    fn purgatory(params: &HandoffParams) -> Vec<u8> {
+        let mut image = vec![0u8; 0x1000];
+        let linked = PurgatoryHeader {
+            mem_size: 0x3_6000,
+            params: HandoffParams::default(),
+        };
+        image[HEADER_OFFSET..HEADER_OFFSET + handoff::HEADER_SIZE]
+            .copy_from_slice(&linked.encode().expect("encode"));
+        PurgatoryHeader::patch_image(&mut image, params).expect("patch");
+        image
+    }
+
+    #[test]
+    fn the_header_gives_entry_dtb_and_flags() {
+        let kernel_at = 0x4020_0000;
+        let params = HandoffParams {
+            entry: kernel_at + 0x4_0000,
+            dtb: 0x4800_0000,
+            flags: handoff::Flags(handoff::Flags::NO_VERIFY),
+            ..HandoffParams::default()
+        };
+        let image = purgatory(&params);
+        let kernel = vec![7u8; (1 << 20) + 100];
+        let dtb = vec![9u8; 3000];
+        let input = SimInput::from_segments(
+            LoaderSegment {
+                mem: 0x4a00_0000,
+                bytes: &image,
+            },
+            &[
+                LoaderSegment {
+                    mem: kernel_at,
+                    bytes: &kernel,
+                },
+                LoaderSegment {
+                    mem: 0x4800_0000,
+                    bytes: &dtb,
+                },
+            ],
+            Sampling::Edges,
+        )
+        .expect("input");
+        assert_eq!(
+            (input.plan.entry, input.plan.dtb),
+            (params.entry, params.dtb)
+        );
+        assert_eq!(input.params, params);
+        // Kernel: head, entry page, tail; DTB whole.
+        assert_eq!(input.plan.segments.len(), 4);
+        assert_eq!(input.plan.segments[1].addr, params.entry);
+        assert!(input.segments[0].is_sampled());
+        assert!(!input.segments[1].is_sampled());
+        assert_eq!(input.segments[1].simulated_bytes(), 3000);
+        let opts = input.options(Scenario::PurgatoryOnly);
+        assert_eq!(opts.flags, handoff::Flags::NO_VERIFY);
+        assert_eq!(opts.purgatory_base, Some(0x4a00_0000));
+    }
+
+    #[test]
+    fn a_short_purgatory_is_an_error() {
+        let r = SimInput::from_segments(
+            LoaderSegment {
+                mem: 0,
+                bytes: &[0; 8],
+            },
+            &[],
+            Sampling::Whole,
+        );
+        assert_eq!(r, Err(LoaderPlanError::PurgatoryTooShort));
+    }
+}

@@ -1,0 +1,344 @@
+//! The state a run starts from: the layout of the segments and the
+//! purgatory's memory, the old kernel's caches and the relocation it
+//! runs ([`Scenario::KexecLoad`], [`Scenario::KexecFile`]), or the
+//! purgatory's hostile-but-legal entry state ([`Scenario::PurgatoryOnly`]).
+
+use super::cpu::SimCpu;
+use super::plan::{Scenario, SimPlan, SimSegment};
+use crate::config::{CacheConfig, ICachePolicy};
+use crate::memory::{Adversary, Counters, DcOp, Level, MemorySystem, Sctlr, PAGE_SIZE};
+use crate::mutant::Mutant;
+use crate::relocate::{build_entry_list, list_pages_needed, RelocStyle};
+use crate::rng::Rng;
+use handoff::sha256::sha256_soft;
+use handoff::{Flags, HandoffParams, MemRange, PurgatoryMemory, SegmentDigest};
+
+/// The purgatory's memory layout in the model.
+const PURG_IMAGE_PAGES: u64 = 1;
+const PURG_TABLE_PAGES: u64 = 6;
+const PURG_STACK_PAGES: u64 = 1;
+/// Bytes of stack frame the modelled purgatory keeps at its stack top.
+pub(super) const STACK_FRAME: u64 = 128;
+const SZ_2M: u64 = 0x20_0000;
+const SZ_64M: u64 = 0x400_0000;
+
+/// Everything laid out for one run.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    pub(super) segs: Vec<(u64, Vec<u8>)>,
+    pub(super) kernel: (u64, Vec<u8>),
+    pub(super) purg_image: (u64, Vec<u8>),
+    pub(super) own: PurgatoryMemory,
+    pub(super) params: HandoffParams,
+}
+
+pub(super) fn layout(
+    plan: &SimPlan,
+    flags: u64,
+    purgatory_base: Option<u64>,
+) -> Result<Layout, String> {
+    let segs: Vec<(u64, Vec<u8>)> = plan.segments.iter().map(|s| (s.addr, s.padded())).collect();
+    let kernel = plan
+        .kernel()
+        .map(|k| (k.addr, k.padded()))
+        .ok_or("entry is not inside any segment")?;
+    let top = segs
+        .iter()
+        .map(|(a, b)| a + b.len() as u64)
+        .max()
+        .unwrap_or(0);
+    let base = purgatory_base.unwrap_or(top.div_ceil(SZ_2M) * SZ_2M + SZ_2M);
+    let image = MemRange::new(base, PURG_IMAGE_PAGES * PAGE_SIZE);
+    let tables = MemRange::new(image.start + image.len, PURG_TABLE_PAGES * PAGE_SIZE);
+    let stack = MemRange::new(tables.start + tables.len, PURG_STACK_PAGES * PAGE_SIZE);
+    let own = PurgatoryMemory {
+        image,
+        tables,
+        stack,
+    };
+    let purg_end = stack.start + stack.len;
+    if !base.is_multiple_of(PAGE_SIZE)
+        || segs
+            .iter()
+            .any(|(a, b)| *a < purg_end && base < a + b.len() as u64)
+    {
+        return Err(format!(
+            "the purgatory's memory {base:#x}..{purg_end:#x} is not page aligned or overlaps a segment"
+        ));
+    }
+    let purg = SimSegment::generated(base, usize::try_from(image.len).unwrap_or(4096), 0x9097);
+    let mut params = HandoffParams {
+        entry: plan.entry,
+        dtb: plan.dtb,
+        flags: Flags(flags),
+        ..HandoffParams::default()
+    };
+    for (a, b) in &segs {
+        params
+            .push_segment(SegmentDigest {
+                addr: *a,
+                len: b.len() as u64,
+                sha256: sha256_soft(b),
+            })
+            .map_err(|e| format!("{e:?}"))?;
+    }
+    Ok(Layout {
+        segs,
+        kernel,
+        purg_image: (purg.addr, purg.bytes),
+        own,
+        params,
+    })
+}
+
+fn lines(start: u64, len: u64, line: u64) -> impl Iterator<Item = u64> {
+    let first = start / line * line;
+    (first..start + len).step_by(usize::try_from(line).unwrap_or(64))
+}
+
+fn random_level(rng: &mut Rng, cfg: &CacheConfig) -> Level {
+    let n = if cfg.system_cache.is_some() { 3 } else { 2 };
+    match rng.below(n) {
+        0 => Level::L1,
+        1 => Level::L2,
+        _ => Level::System,
+    }
+}
+
+fn garbage(rng: &mut Rng, n: u64) -> Vec<u8> {
+    (0..n).map(|_| rng.byte()).collect()
+}
+
+fn icache_tags(cfg: &CacheConfig) -> u64 {
+    match cfg.icache {
+        ICachePolicy::Pipt => 1,
+        ICachePolicy::Vipt { colours } => colours,
+        ICachePolicy::AsidTagged => 4,
+    }
+}
+
+/// Stale I-cache and fetch-buffer lines over `code` (left by the old kernel).
+fn seed_stale_code(m: &mut MemorySystem, rng: &mut Rng, start: u64, len: u64) {
+    let cfg = m.config().clone();
+    for l in lines(start, len, cfg.i_line) {
+        if !cfg.dic && rng.chance(400) {
+            let tag = rng.below(icache_tags(&cfg));
+            let g = garbage(rng, cfg.i_line);
+            m.seed_iline(l, tag, &g);
+        }
+        if rng.chance(200) {
+            let g = garbage(rng, cfg.i_line);
+            m.seed_fetch_buffer(l, &g);
+        }
+    }
+}
+
+/// The old kernel's state and the relocation; returns the CPU at purgatory
+/// entry.
+pub(super) fn old_kernel<P>(
+    lay: &Layout,
+    cfg: &CacheConfig,
+    seed: u64,
+    adv: Option<Adversary>,
+    scenario: Scenario,
+    cpu: &mut Mutant<SimCpu>,
+    relocate: &mut P,
+) -> Counters
+where
+    P: FnMut(&mut Mutant<SimCpu>, u64, u64, u64, RelocStyle) + ?Sized,
+{
+    let (style, kexec_file) = match scenario {
+        Scenario::KexecLoad(style) => (style, false),
+        Scenario::KexecFile | Scenario::PurgatoryOnly => (RelocStyle::MmuOn, true),
+    };
+    let mut rng = Rng::new(seed ^ 0x01d_4e7e1);
+    let m = &mut cpu.inner_mut().memory;
+    if let Some(a) = adv {
+        m.set_adversary(a);
+    }
+    m.phase("old kernel");
+    m.write_sctlr(Sctlr {
+        m: true,
+        c: true,
+        i: true,
+    });
+    m.isb();
+    // Destinations: the segments and the purgatory's whole memory.
+    let purg_len = lay.own.image.len + lay.own.tables.len + lay.own.stack.len;
+    let mut dests: Vec<(u64, Vec<u8>)> = lay.segs.clone();
+    let mut purg_bytes = lay.purg_image.1.clone();
+    purg_bytes.resize(usize::try_from(purg_len).unwrap_or(0), 0);
+    if !kexec_file {
+        dests.push((lay.purg_image.0, purg_bytes));
+    }
+    // Sources and the entry list, far above.
+    let top = dests
+        .iter()
+        .map(|(a, b)| a + b.len() as u64)
+        .max()
+        .unwrap_or(0);
+    let src_base = (top + SZ_64M) / SZ_64M * SZ_64M + SZ_64M;
+    let mut next = src_base;
+    let mut pairs = Vec::new();
+    let mut sources = Vec::new();
+    for (dest, bytes) in &dests {
+        let mut srcs = Vec::new();
+        for page in bytes.chunks(usize::try_from(PAGE_SIZE).unwrap_or(4096)) {
+            srcs.push(next);
+            sources.push((next, page.to_vec()));
+            // Scatter the sources (the kernel allocates them anywhere).
+            next += PAGE_SIZE * (1 + rng.below(3));
+        }
+        pairs.push((*dest, srcs));
+    }
+    let n_list = list_pages_needed(&pairs) as u64;
+    let list_pages: Vec<u64> = (0..n_list).map(|i| next + (i + 1) * PAGE_SIZE).collect();
+    let (list, head) = build_entry_list(&pairs, &list_pages);
+    for (d, b) in &dests {
+        m.add_data_range(*d, b.len() as u64);
+    }
+    for (s, b) in &sources {
+        m.add_data_range(*s, b.len() as u64);
+    }
+    for p in &list_pages {
+        m.add_data_range(*p, PAGE_SIZE);
+    }
+    m.add_exec_range(lay.kernel.0, lay.kernel.1.len() as u64);
+    if !kexec_file {
+        m.add_exec_range(lay.own.image.start, lay.own.image.len);
+    }
+    // Stale lines over the destinations.
+    for (d, b) in &dests {
+        let last = (d + b.len() as u64 - 1) / cfg.d_line * cfg.d_line;
+        for l in lines(*d, b.len() as u64, cfg.d_line) {
+            let edge = l == *d || l == last;
+            let r = if edge { rng.below(40) } else { rng.below(100) };
+            if r < 35 {
+                let g = garbage(&mut rng, cfg.d_line);
+                m.seed_dline(random_level(&mut rng, cfg), l, r < 20, &g);
+            }
+        }
+    }
+    seed_stale_code(m, &mut rng, lay.kernel.0, lay.kernel.1.len() as u64);
+    seed_stale_code(m, &mut rng, lay.own.image.start, lay.own.image.len);
+    // The old kernel wrote the sources and the list with its caches on.
+    for (s, b) in &sources {
+        for (i, w) in b.chunks(64).enumerate() {
+            m.write(s + 64 * i as u64, w);
+        }
+    }
+    for (p, words) in list_pages.iter().zip(&list) {
+        for (i, w) in words.iter().enumerate() {
+            m.write(p + 8 * i as u64, &w.to_le_bytes());
+        }
+    }
+    if style != RelocStyle::MmuOn {
+        // Before 5.16 the kernel cleaned the list and the sources to the PoC
+        // (kexec_list_flush) so the MMU-off relocation could read them.
+        for (s, b) in &sources {
+            for l in lines(*s, b.len() as u64, cfg.d_line) {
+                m.dc(DcOp::Civac, l);
+            }
+        }
+        for p in &list_pages {
+            for l in lines(*p, PAGE_SIZE, cfg.d_line) {
+                m.dc(DcOp::Civac, l);
+            }
+        }
+        m.dsb();
+    }
+    m.phase("relocate");
+    cpu.set_phase("relocate");
+    let before = cpu.inner().memory.counters();
+    if kexec_file {
+        relocate(cpu, head, lay.params.entry, lay.params.dtb, style);
+    } else {
+        relocate(cpu, head, lay.own.image.start, 0, style);
+    }
+    before
+}
+
+/// The purgatory's hostile-but-legal entry state (see
+/// [`Scenario::PurgatoryOnly`]).
+pub(super) fn purgatory_entry_state(
+    lay: &Layout,
+    cfg: &CacheConfig,
+    seed: u64,
+    adv: Option<Adversary>,
+    flags: u64,
+    m: &mut MemorySystem,
+) {
+    let mut rng = Rng::new(seed ^ 0x9_0e57);
+    // Only a purgatory that verifies with its caches on cleans the segments
+    // itself; with NO_VERIFY or NO_CACHES it relies on the images being at
+    // the PoC with no line cached (what the kernel's relocation provides).
+    let hostile_data = flags & (Flags::NO_VERIFY | Flags::NO_CACHES) == 0;
+    if let Some(a) = adv {
+        m.set_adversary(a);
+    }
+    m.phase("purgatory entry state");
+    m.dram_write(lay.purg_image.0, &lay.purg_image.1);
+    for (a, b) in &lay.segs {
+        m.dram_write(*a, b);
+        m.add_data_range(*a, b.len() as u64);
+        let last = (a + b.len() as u64 - 1) / cfg.d_line * cfg.d_line;
+        for l in lines(*a, b.len() as u64, cfg.d_line) {
+            if !hostile_data {
+                break;
+            }
+            // Range edges are where maintenance loops go wrong: be hostile
+            // there more often.
+            let edge = l == *a || l == last;
+            // Every other seed, the edges are always stale clean lines.
+            let r = if edge && seed.is_multiple_of(2) {
+                60
+            } else {
+                rng.below(100)
+            };
+            let (dirty, clean, stale) = if edge { (30, 40, 80) } else { (25, 35, 45) };
+            let off = usize::try_from(l - a).unwrap_or(0);
+            let n = usize::try_from(cfg.d_line).unwrap_or(64).min(b.len() - off);
+            if r < dirty {
+                // Newest data only in a dirty line; DRAM stale.
+                m.seed_dline(random_level(&mut rng, cfg), l, true, &b[off..off + n]);
+                let g = garbage(&mut rng, n as u64);
+                m.dram_write(l, &g);
+            } else if r < clean {
+                m.seed_dline(random_level(&mut rng, cfg), l, false, &b[off..off + n]);
+            } else if r < stale {
+                // A stale clean line (what a copy with the caches off
+                // leaves behind): DRAM right, the cache wrong.
+                let g = garbage(&mut rng, n as u64);
+                m.seed_dline(random_level(&mut rng, cfg), l, false, &g);
+            }
+        }
+    }
+    // Stale clean lines over the purgatory's whole memory (its image too: it
+    // was loaded like its tables and stack, and one that is fetched as code
+    // once SCTLR.I is set runs garbage).
+    for r in [lay.own.image, lay.own.tables, lay.own.stack] {
+        let last = (r.start + r.len - 1) / cfg.d_line * cfg.d_line;
+        for l in lines(r.start, r.len, cfg.d_line) {
+            let edge = l == r.start || l == last;
+            if rng.chance(if edge { 500 } else { 300 }) {
+                let g = garbage(&mut rng, cfg.d_line);
+                m.seed_dline(random_level(&mut rng, cfg), l, false, &g);
+            }
+        }
+    }
+    m.add_data_range(lay.own.image.start, lay.own.image.len);
+    m.add_data_range(lay.own.tables.start, lay.own.tables.len);
+    m.add_exec_range(lay.kernel.0, lay.kernel.1.len() as u64);
+    m.add_exec_range(lay.own.image.start, lay.own.image.len);
+    seed_stale_code(m, &mut rng, lay.kernel.0, lay.kernel.1.len() as u64);
+    // SCTLR.I is off: the I-cache may hold anything for the purgatory too.
+    if !cfg.dic {
+        for l in lines(lay.own.image.start, lay.own.image.len, cfg.i_line) {
+            if rng.chance(400) {
+                let tag = rng.below(icache_tags(cfg));
+                let g = garbage(&mut rng, cfg.i_line);
+                m.seed_iline(l, tag, &g);
+            }
+        }
+    }
+}
