@@ -3,7 +3,7 @@
 //! when it refuses, it says why — and a brute-force search agrees for the kernel.
 
 use dtoolkit::model::DeviceTree;
-use kexec_core::fdt::{edit_chosen, ChosenEdit};
+use kexec_core::fdt::{self, edit_chosen, ChosenEdit};
 use kexec_core::iomem::MemoryRange;
 use kexec_core::layout::{align_up, SZ_1G, SZ_2M, SZ_64K};
 use kexec_core::plan::{Error, KernelFacts, LoadMode, LoadPlan, Planner, SegmentKind};
@@ -16,6 +16,11 @@ struct Case {
     kernel_len: usize,
     initrd_len: Option<usize>,
     crash: bool,
+    /// Length of `bootargs`: up to 3 MiB, so the DTB is sometimes over the
+    /// 2 MiB limit and often too large for the space left.
+    bootargs_len: usize,
+    /// Memory the purgatory occupies once running (its bss, tables, stack).
+    purgatory_mem: u64,
 }
 
 /// 1–4 disjoint ranges, 4 KiB granular, with gaps of up to 40 GiB so the
@@ -41,11 +46,23 @@ fn case() -> impl Strategy<Value = Case> {
         1u64..(24 << 8),
         any::<bool>(),
         1usize..64,
-        prop::option::of(1usize..(2 << 20)),
+        prop::option::of(1usize..(16 << 20)),
         any::<bool>(),
+        prop_oneof![6 => 1usize..256, 6 => (1usize..32).prop_map(|n| n << 16), 1 => (2usize << 20)..(3 << 20)],
+        prop_oneof![2 => Just(0x3_0000u64), 1 => (1u64..256).prop_map(|n| n * SZ_64K)],
     )
         .prop_map(
-            |(ram, text_offset, pages, place_anywhere, kernel_kib, initrd_len, crash)| {
+            |(
+                ram,
+                text_offset,
+                pages,
+                place_anywhere,
+                kernel_kib,
+                initrd_len,
+                crash,
+                bootargs_len,
+                purgatory_mem,
+            )| {
                 let kernel_len = kernel_kib * 1024;
                 let image_size = (pages * 0x1000).max(kernel_len as u64);
                 Case {
@@ -58,6 +75,8 @@ fn case() -> impl Strategy<Value = Case> {
                     kernel_len,
                     initrd_len,
                     crash,
+                    bootargs_len,
+                    purgatory_mem,
                 }
             },
         )
@@ -84,13 +103,12 @@ fn plan(case: &Case) -> Result<LoadPlan, Error> {
         &DeviceTree::new().to_dtb(),
         &ChosenEdit {
             initrd,
-            bootargs: Some("console=ttyAMA0".into()),
+            bootargs: Some("b".repeat(case.bootargs_len)),
             ..Default::default()
         },
-    )
-    .expect("a blank tree edits");
+    )?;
     p.place_dtb("generated", &dtb.dtb)?;
-    p.place_purgatory("purgatory", &[0u8; 4096], 0x100, 0x3_0000)?;
+    p.place_purgatory("purgatory", &[0u8; 4096], 0x100, case.purgatory_mem)?;
     p.finish()
 }
 
@@ -131,6 +149,12 @@ proptest! {
                     prop_assert!(!kernel_fits_somewhere(&memory, &case.facts, case.kernel_len));
                 }
             }
+            Err(Error::DtbTooLarge { size }) => {
+                prop_assert!(size > 2 << 20 && case.bootargs_len > (2 << 20) - 4096);
+            }
+            Err(Error::Fdt(fdt::Error::TooLarge { size })) => {
+                prop_assert!(size > 2 << 20 && case.bootargs_len > (2 << 20) - 4096);
+            }
             Err(other) => prop_assert!(false, "unexpected refusal: {other}"),
         }
     }
@@ -157,25 +181,50 @@ fn kernel_oracle_agrees_on_a_tight_fit() {
     ));
 }
 
-/// The generator is useful only if it yields both plans and refusals.
+/// The generator is useful only if it yields plans, and refusals of every
+/// kind the planner has: no space for each segment, and a DTB over 2 MiB.
 #[test]
-fn generator_covers_plans_and_refusals() {
+fn generator_covers_plans_and_every_refusal() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
+    use std::collections::BTreeMap;
     let mut runner = TestRunner::deterministic();
-    let (mut ok, mut refused, mut initrd_ok) = (0, 0, 0);
-    for _ in 0..200 {
+    let (mut ok, mut initrd_ok) = (0, 0);
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..400 {
         let case = case().new_tree(&mut runner).unwrap().current();
         match plan(&case) {
             Ok(p) => {
                 ok += 1;
                 initrd_ok += usize::from(p.segment(SegmentKind::Initrd).is_some());
             }
-            Err(_) => refused += 1,
+            Err(Error::NoSpace { kind, .. }) => {
+                *refused.entry(format!("no space: {kind}")).or_default() += 1
+            }
+            Err(Error::DtbTooLarge { .. } | Error::Fdt(fdt::Error::TooLarge { .. })) => {
+                *refused.entry("dtb too large".into()).or_default() += 1
+            }
+            Err(e) => panic!("unexpected refusal: {e}"),
         }
     }
     assert!(
-        ok >= 40 && refused >= 20 && initrd_ok >= 20,
-        "ok {ok}, refused {refused}, with initrd {initrd_ok}"
+        ok >= 60 && initrd_ok >= 30,
+        "ok {ok}, with initrd {initrd_ok}"
+    );
+    for kind in ["kernel", "initrd", "dtb", "purgatory"] {
+        let n = refused
+            .get(&format!("no space: {kind}"))
+            .copied()
+            .unwrap_or(0);
+        // The runner is deterministic: these counts are the same every run
+        // (the DTB, placed after kernel and initrd, runs out of room least).
+        assert!(
+            n >= 2,
+            "{n} cases refused for lack of space for the {kind}: {refused:?}"
+        );
+    }
+    assert!(
+        refused.get("dtb too large").copied().unwrap_or(0) >= 5,
+        "{refused:?}"
     );
 }
