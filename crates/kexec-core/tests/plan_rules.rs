@@ -56,8 +56,11 @@ fn move_initrd(plan: &mut LoadPlan, mem: u64) {
     plan.dtb_initrd = Some(MemoryRange::with_size(mem, len));
 }
 
+/// A rule, what the tampering does, and the tampering.
+type Case = (Rule, &'static str, fn(&mut LoadPlan));
+
 /// One tampering per rule (several where the rule has several ways to fail).
-fn cases() -> Vec<(Rule, &'static str, fn(&mut LoadPlan))> {
+fn cases() -> Vec<Case> {
     vec![
         (Rule::SegmentCount, "17 segments", |p| {
             for i in 0..13 {
