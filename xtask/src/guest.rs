@@ -27,9 +27,6 @@ use anyhow::{bail, Context, Result};
 use crate::setup::{find_library, Assets};
 use crate::util::{announce, capture};
 
-/// Prefix of the marker lines the guest prints.
-pub const MARKER_PREFIX: &str = "@@kxt ";
-
 /// The `/init` of every guest.
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin

@@ -17,6 +17,9 @@ use anyhow::{bail, Context, Result};
 use crate::qemu::{self, Console};
 use crate::util::{announce, capture, run, which};
 
+/// Rust targets the project builds for (rustup adds them).
+pub const RUST_TARGETS: [&str; 2] = ["aarch64-unknown-linux-musl", "aarch64-unknown-none"];
+
 /// Who needs a host tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -184,7 +187,7 @@ pub fn check(need: Need) -> Result<bool> {
     announce("rustup targets");
     let installed =
         capture(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    for target in crate::setup::RUST_TARGETS {
+    for target in RUST_TARGETS {
         let present = installed.lines().any(|l| l.trim() == target);
         report(target, present, &format!("rustup target add {target}"));
     }

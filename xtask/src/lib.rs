@@ -9,9 +9,11 @@ pub mod fresh;
 pub mod fuzz;
 pub mod guest;
 pub mod host;
+pub mod mutants;
 pub mod qemu;
 pub mod scenario;
 pub mod setup;
+pub mod structure;
 pub mod util;
 
 /// Run setup (idempotent) and build the guest base initramfs.

@@ -57,6 +57,19 @@ enum Cmd {
     /// Run `cargo xtask demo` from a clone of HEAD in a fresh Debian 12 root (mmdebstrap), to
     /// prove setup installs everything the demo needs. Needs root.
     FreshCheck,
+    /// Mutation-test the pure core with cargo-mutants (groups in xtask/src/mutants.rs); fails
+    /// on a surviving mutant not explained in xtask/mutants-allow.txt.
+    Mutants {
+        /// Groups to run (default: all). `plan-rules` is the one `cargo xtask test` runs.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Only mutants on lines changed since the merge base with this git ref.
+        #[arg(long)]
+        in_diff: Option<String>,
+        /// Seconds a mutant's tests may run before it counts as a timeout (killed).
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
     /// Run every fuzz target of crates/kexec-core/fuzz (installs cargo-fuzz if missing).
     Fuzz {
         /// Seconds per target.
@@ -107,6 +120,21 @@ fn real_main() -> Result<()> {
             fuzz_seconds,
         } => test(no_e2e, no_fresh_check, fuzz_seconds)?,
         Cmd::FreshCheck => xtask::fresh::run_check()?,
+        Cmd::Mutants {
+            groups,
+            in_diff,
+            timeout,
+        } => {
+            let groups = if groups.is_empty() {
+                xtask::mutants::GROUPS.to_vec()
+            } else {
+                groups
+                    .iter()
+                    .map(|g| xtask::mutants::group(g))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            xtask::mutants::run_groups(&groups, in_diff.as_deref(), timeout)?;
+        }
         Cmd::Fuzz { seconds } => xtask::fuzz::run(seconds)?,
     }
     Ok(())

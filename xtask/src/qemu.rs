@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::guest::MARKER_PREFIX;
+/// Prefix of the marker lines the guest's `/init` ([`crate::guest`]) prints.
+pub const MARKER_PREFIX: &str = "@@kxt ";
 
 /// How many console lines a failure report shows.
 pub const TAIL_LINES: usize = 60;

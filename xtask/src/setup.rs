@@ -25,9 +25,6 @@ use anyhow::{bail, Context, Result};
 use crate::host::{self, Need};
 use crate::util::{announce, capture, run};
 
-/// Rust targets the project builds for.
-pub const RUST_TARGETS: [&str; 2] = ["aarch64-unknown-linux-musl", "aarch64-unknown-none"];
-
 /// Where setup puts everything.
 #[derive(Debug, Clone)]
 pub struct Assets {
@@ -143,7 +140,7 @@ fn install_rust_targets() -> Result<()> {
     announce("checking rustup targets");
     let installed = capture(Command::new("rustup").args(["target", "list", "--installed"]))
         .context("rustup is required (https://rustup.rs)")?;
-    for target in RUST_TARGETS {
+    for target in host::RUST_TARGETS {
         if !installed.lines().any(|l| l.trim() == target) {
             println!("    adding {target}");
             run(Command::new("rustup").args(["target", "add", target]))?;

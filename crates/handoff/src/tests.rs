@@ -1,4 +1,8 @@
 //! Host tests of the sequence against a recording mock machine.
+//!
+//! Longer than 700 lines: one test per step of the handoff and per flag,
+//! each reading as the sequence it asserts; split by step they would share
+//! the mock and lose the order they are read in.
 
 extern crate std;
 

@@ -1,4 +1,8 @@
 //! Exact-result tests of the kernel format parsers on small, hand-built inputs.
+//!
+//! Longer than 700 lines: one exact-error test per format and failure, in
+//! the order `kernel::decode` tries the formats; the builders they share are
+//! in `formats_support`.
 
 mod formats_support;
 
