@@ -2,6 +2,8 @@
 //! field by field, is tampered once per rule so that exactly that rule fails
 //! and every other still passes. A rule that could never fail would prove
 //! nothing; a new rule without a case here fails `every_rule_has_a_case`.
+//! The other way round, plans exactly at each rule's limit must pass
+//! (`limits_pass`), so a rule cannot be stricter than booting.rst either.
 
 use kexec_core::iomem::MemoryRange;
 use kexec_core::plan::{KernelFacts, LoadMode, LoadPlan, Rule, Segment, SegmentKind};
@@ -178,6 +180,66 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// Plans exactly at a rule's limit, each still valid.
+fn limits() -> Vec<(&'static str, fn(&mut LoadPlan))> {
+    vec![
+        ("a segment with bufsz == memsz", |p| {
+            seg(p, SegmentKind::Dtb).bufsz = 0x1_0000;
+        }),
+        ("a DTB of exactly 2 MiB", |p| {
+            let dtb = seg(p, SegmentKind::Dtb);
+            dtb.bufsz = 2 * MIB;
+            dtb.memsz = 2 * MIB;
+        }),
+        ("segments touching end to start", |p| {
+            seg(p, SegmentKind::Dtb).mem = 0x4102_0000;
+            p.dtb_addr = 0x4102_0000;
+        }),
+        ("RAM ending exactly at the purgatory's end", |p| {
+            p.memory = vec![MemoryRange::new(0x4000_0000, 0x4303_0000)];
+        }),
+        (
+            "text_offset above a RAM start that is not 2 MiB aligned",
+            |p| {
+                // Lowest base: 0x4020_0000, as 0x4000_0000 + 0x8_0000 is below RAM.
+                p.memory = vec![MemoryRange::new(0x4010_0000, 0x8000_0000)];
+                p.kernel.text_offset = 0x8_0000;
+                seg(p, SegmentKind::Kernel).mem = 0x4028_0000;
+            },
+        ),
+        ("a first RAM range too small for the kernel", |p| {
+            p.memory
+                .insert(0, MemoryRange::new(0x3000_0000, 0x3070_0000));
+        }),
+        ("image_size ending exactly at 2^48", |p| {
+            let top = 1u64 << 48;
+            p.memory
+                .push(MemoryRange::new(top - 16 * MIB, top + 16 * MIB));
+            p.kernel.place_anywhere = true;
+            seg(p, SegmentKind::Kernel).mem = top - 8 * MIB;
+            move_initrd(p, top + 8 * MIB);
+        }),
+        ("kernel and initrd spanning exactly 32 GiB", |p| {
+            let end = 0x4000_0000 + 32 * GIB;
+            p.memory.push(MemoryRange::new(end - GIB, end));
+            move_initrd(p, end - 0x2_0000);
+        }),
+        ("entry at the purgatory's last loaded byte", |p| {
+            p.entry = 0x4300_3fff;
+        }),
+        ("entry in the kernel (no purgatory checks needed)", |p| {
+            p.entry = 0x4000_0000;
+        }),
+        ("16 segments", |p| {
+            for i in 0..12 {
+                let mem = 0x5000_0000 + i * 0x1_0000;
+                p.segments
+                    .push(segment(SegmentKind::ElfCoreHeader, mem, 0x100, 0x1_0000));
+            }
+        }),
+    ]
+}
+
 fn failed(plan: &LoadPlan) -> Vec<Rule> {
     plan.check()
         .into_iter()
@@ -200,6 +262,50 @@ fn each_tampering_fails_exactly_its_rule() {
         assert_eq!(failed(&plan), [rule], "{what}: {:#?}", plan.check());
         assert!(!plan.is_valid(), "{what}");
     }
+}
+
+#[test]
+fn limits_pass() {
+    for (what, adjust) in limits() {
+        let mut plan = valid();
+        adjust(&mut plan);
+        assert_eq!(failed(&plan), [], "{what}: {:#?}", plan.check());
+    }
+}
+
+/// The rule ids are the `rule` values of the JSON schema: the table in
+/// docs/plan-json.md lists each with its description and source.
+#[test]
+fn ids_descriptions_and_sources_are_the_documented_ones() {
+    let doc = include_str!("../../../docs/plan-json.md");
+    let mut descriptions = Vec::new();
+    for rule in Rule::ALL {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` ", rule.id())))
+            .unwrap_or_else(|| panic!("docs/plan-json.md has no row for `{}`", rule.id()));
+        assert!(rule.description().len() > 15, "{rule:?}");
+        let source = rule.source();
+        assert!(
+            ["Documentation/", "include/", "kernel/"]
+                .iter()
+                .any(|dir| source.contains(dir)),
+            "{rule:?}: {source}"
+        );
+        let named = source
+            .split("; ")
+            .filter_map(|part| part.split(' ').next()?.rsplit('/').next())
+            .any(|file| row.contains(file));
+        assert!(named, "the documented source differs: {row} vs {source}");
+        descriptions.push(rule.description());
+    }
+    descriptions.sort_unstable();
+    descriptions.dedup();
+    assert_eq!(
+        descriptions.len(),
+        Rule::ALL.len(),
+        "descriptions must differ"
+    );
 }
 
 #[test]

@@ -212,14 +212,19 @@ impl LoadPlan {
                 "all 0 < bufsz <= memsz",
             ),
             Rule::SegmentOverlap => {
-                let mut ranges: Vec<_> =
-                    self.segments.iter().map(|s| (s.range(), s.kind)).collect();
-                ranges.sort();
-                match ranges
-                    .windows(2)
-                    .find(|w| w[0].0.overlaps(&w[1].0) || w[0].0.end < w[0].0.start)
-                {
-                    Some(w) => (false, format!("{} overlaps {}", w[0].1, w[1].1)),
+                // Every pair, as sanity_check_segment_list (kernel/kexec_core.c)
+                // compares them: at most 16 segments, and no reliance on a
+                // sort (a neighbour-only check misses overlaps around an
+                // empty range). `range()` saturates, so no range wraps.
+                let s = &self.segments;
+                let clash = (0..s.len())
+                    .flat_map(|i| (i + 1..s.len()).map(move |j| (i, j)))
+                    .find(|&(i, j)| s[i].range().overlaps(&s[j].range()));
+                match clash {
+                    Some((i, j)) => {
+                        let (a, b) = if s[i].mem <= s[j].mem { (i, j) } else { (j, i) };
+                        (false, format!("{} overlaps {}", s[a].kind, s[b].kind))
+                    }
                     None => (true, "disjoint".into()),
                 }
             }
