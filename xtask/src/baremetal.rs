@@ -553,10 +553,7 @@ mod tests {
             ..MachineConfig::default()
         };
         let cmd = machine.command(Path::new("qemu"), &["dumpdtb=/x.dtb".into()]);
-        let args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = crate::util::args_of(&cmd);
         assert_eq!(
             args.join(" "),
             "-M virt,virtualization=on,dumpdtb=/x.dtb -cpu cortex-a57 -m 512 \

@@ -224,10 +224,7 @@ mod tests {
     #[test]
     fn the_root_gets_only_apt_and_what_rust_implies() {
         let cmd = mmdebstrap_command(Path::new("/c/root"), Path::new("/c/apt-archives"));
-        let args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = crate::util::args_of(&cmd);
         assert_eq!(args[0], "--variant=apt");
         assert!(args.contains(&"--include=gcc,libc6-dev,git,ca-certificates".to_owned()));
         let at = args.iter().position(|a| a == RELEASE).unwrap();

@@ -277,10 +277,7 @@ mod tests {
 
     #[test]
     fn smoke_boot_has_no_nic_and_an_early_console() {
-        let args: Vec<String> = smoke_command(Path::new("q"), Path::new("/k/Image"))
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = crate::util::args_of(&smoke_command(Path::new("q"), Path::new("/k/Image")));
         assert_eq!(
             args.join(" "),
             "-M virt -cpu cortex-a57 -m 256 -nic none -nographic -no-reboot \

@@ -540,10 +540,7 @@ mod tests {
         };
         let boot = Boot::new(shape, Path::new("/k"), Path::new("/i"), "console=ttyAMA0");
         let cmd = boot.command();
-        let args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = crate::util::args_of(&cmd);
         let joined = args.join(" ");
         assert!(
             joined.starts_with(
@@ -581,10 +578,7 @@ mod tests {
             "QEMU started outside virt_command: {offenders:?}"
         );
         let cmd = virt_command(Path::new("q"), &[], "max", 256);
-        let args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = crate::util::args_of(&cmd);
         assert_eq!(
             args.join(" "),
             "-M virt -cpu max -m 256 -nic none -nographic"

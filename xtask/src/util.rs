@@ -10,6 +10,13 @@ pub fn announce(step: &str) {
     println!("==> {step}");
 }
 
+/// A command's arguments, as strings (for tests and messages).
+pub fn args_of(cmd: &Command) -> Vec<String> {
+    cmd.get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// A command as a shell line (for messages).
 pub fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();

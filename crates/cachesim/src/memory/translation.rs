@@ -79,18 +79,7 @@ impl MemorySystem {
         let attr = match self.tlb.get(&page) {
             Some(a) => *a,
             None => {
-                // Walks are cacheable (TCR IRGN/ORGN = WBWA) iff SCTLR.C.
-                let walk_cached = self.sctlr.c;
-                let a = translate(&cfg, va, |pa| {
-                    let mut b = [0u8; 8];
-                    if walk_cached {
-                        b.copy_from_slice(&self.view_bytes(pa, 8, Level::L1));
-                    } else {
-                        self.dram_read(pa, &mut b);
-                    }
-                    u64::from_le_bytes(b)
-                })
-                .map(|leaf| leaf.attr);
+                let a = self.walk_attr(&cfg, va);
                 self.tlb.insert(page, a);
                 a
             }
@@ -109,6 +98,23 @@ impl MemorySystem {
         }
     }
 
+    /// The memory attribute of `va` from a table walk (no TLB), `None` if
+    /// no valid descriptor maps it. Walks are cacheable (TCR IRGN/ORGN =
+    /// WBWA) iff SCTLR.C.
+    fn walk_attr(&self, cfg: &MmuConfig, va: u64) -> Option<MemAttr> {
+        let walk_cached = self.sctlr.c;
+        translate(cfg, va, |pa| {
+            let mut b = [0u8; 8];
+            if walk_cached {
+                b.copy_from_slice(&self.view_bytes(pa, 8, Level::L1));
+            } else {
+                self.dram_read(pa, &mut b);
+            }
+            u64::from_le_bytes(b)
+        })
+        .map(|leaf| leaf.attr)
+    }
+
     /// Whether the current regime maps `va` Normal write-back (what
     /// speculative allocation needs: nothing is allocated for a
     /// non-cacheable or unmapped location). No fault, no TLB fill.
@@ -119,19 +125,7 @@ impl MemorySystem {
         let page = align_down(va, PAGE_SIZE);
         let attr = match self.tlb.get(&page) {
             Some(a) => *a,
-            None => {
-                let walk_cached = self.sctlr.c;
-                translate(&cfg, va, |pa| {
-                    let mut b = [0u8; 8];
-                    if walk_cached {
-                        b.copy_from_slice(&self.view_bytes(pa, 8, Level::L1));
-                    } else {
-                        self.dram_read(pa, &mut b);
-                    }
-                    u64::from_le_bytes(b)
-                })
-                .map(|leaf| leaf.attr)
-            }
+            None => self.walk_attr(&cfg, va),
         };
         attr == Some(MemAttr::NormalWb)
     }

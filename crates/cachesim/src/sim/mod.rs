@@ -175,16 +175,7 @@ pub fn run_with(
             run_purgatory(&mut cpu, &lay, seed, purgatory, &mut phases)?;
         }
         let m = &cpu.inner().memory;
-        if let Some(f) = m.fault() {
-            return Err(Violation::new(
-                m,
-                seed,
-                Rule::Fault,
-                Some(f.addr),
-                Location::Register,
-                f.what.clone(),
-            ));
-        }
+        fault_check(m, seed)?;
         if cpu.inner().entered.last() != Some(&plan.entry) {
             return Err(Violation::new(
                 m,
@@ -289,16 +280,7 @@ fn run_purgatory(
         "purgatory",
         counters_delta(&m.counters(), &start),
     ));
-    if let Some(f) = m.fault() {
-        return Err(Violation::new(
-            m,
-            seed,
-            Rule::Fault,
-            Some(f.addr),
-            Location::Register,
-            f.what.clone(),
-        ));
-    }
+    fault_check(m, seed)?;
     if let Some(a) = cpu.inner().hashed_uncached {
         return Err(Violation::new(
             m,
@@ -404,5 +386,20 @@ pub fn simulate_seeds(
                 "no seeds to run".into(),
             ))
         }
+    }
+}
+
+/// A fault the model recorded, as a [`Rule::Fault`] violation.
+fn fault_check(m: &MemorySystem, seed: u64) -> Result<(), Violation> {
+    match m.fault() {
+        Some(f) => Err(Violation::new(
+            m,
+            seed,
+            Rule::Fault,
+            Some(f.addr),
+            Location::Register,
+            f.what.clone(),
+        )),
+        None => Ok(()),
     }
 }
