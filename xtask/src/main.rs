@@ -50,6 +50,9 @@ enum Cmd {
         /// Skip `fresh-check` (the demo in a fresh Debian 12 root; needs root).
         #[arg(long)]
         no_fresh_check: bool,
+        /// Skip mutation testing of the plan's rule checker.
+        #[arg(long)]
+        no_mutants: bool,
         /// Seconds each fuzz target runs (0 skips fuzzing).
         #[arg(long, default_value_t = 15)]
         fuzz_seconds: u64,
@@ -118,8 +121,9 @@ fn real_main() -> Result<()> {
         Cmd::Test {
             no_e2e,
             no_fresh_check,
+            no_mutants,
             fuzz_seconds,
-        } => test(no_e2e, no_fresh_check, fuzz_seconds)?,
+        } => test(no_e2e, no_fresh_check, no_mutants, fuzz_seconds)?,
         Cmd::FreshCheck => xtask::fresh::run_check()?,
         Cmd::Mutants {
             groups,
@@ -217,7 +221,7 @@ fn capture_sysroots() -> Result<()> {
     Ok(())
 }
 
-fn test(no_e2e: bool, no_fresh_check: bool, fuzz_seconds: u64) -> Result<()> {
+fn test(no_e2e: bool, no_fresh_check: bool, no_mutants: bool, fuzz_seconds: u64) -> Result<()> {
     let _assets: Assets = xtask::prepare()?;
     if !no_fresh_check {
         xtask::host::install(xtask::host::Need::Test)?;
@@ -239,6 +243,9 @@ fn test(no_e2e: bool, no_fresh_check: bool, fuzz_seconds: u64) -> Result<()> {
         .env(test_assets::REQUIRE_ENV, "1"))?;
     if fuzz_seconds > 0 {
         xtask::fuzz::run(fuzz_seconds)?;
+    }
+    if !no_mutants {
+        xtask::mutants::run_groups(&[xtask::mutants::GROUPS[0]], None, 30)?;
     }
     if !no_e2e {
         e2e()?;

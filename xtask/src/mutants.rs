@@ -36,7 +36,8 @@ pub struct Group {
     pub package: &'static str,
     /// Files mutated (globs relative to the workspace root).
     pub files: &'static [&'static str],
-    /// `cargo test` target selection for every mutant of the group.
+    /// `cargo test` target selection for every mutant of the group (given to
+    /// the build too, so a mutant rebuilds only these test binaries).
     pub tests: &'static [&'static str],
 }
 
@@ -201,7 +202,7 @@ pub fn command(group: &Group, out: &Path, in_diff: Option<&Path>, timeout: u64) 
         cmd.args(["--file", file]);
     }
     for test in group.tests {
-        cmd.arg(format!("--cargo-test-arg={test}"));
+        cmd.arg(format!("--cargo-arg={test}"));
     }
     if let Some(diff) = in_diff {
         cmd.arg("--in-diff").arg(diff);
