@@ -207,6 +207,12 @@ fn limits() -> Vec<(&'static str, fn(&mut LoadPlan))> {
                 seg(p, SegmentKind::Kernel).mem = 0x4028_0000;
             },
         ),
+        ("text_offset putting the Image exactly at an unaligned RAM start", |p| {
+            // Base 0x4000_0000 (below RAM) + 1 MiB = 0x4010_0000, RAM's start.
+            p.memory = vec![MemoryRange::new(0x4010_0000, 0x8000_0000)];
+            p.kernel.text_offset = 0x10_0000;
+            seg(p, SegmentKind::Kernel).mem = 0x4010_0000;
+        }),
         ("a first RAM range too small for the kernel", |p| {
             p.memory
                 .insert(0, MemoryRange::new(0x3000_0000, 0x3070_0000));
@@ -262,6 +268,29 @@ fn each_tampering_fails_exactly_its_rule() {
         assert_eq!(failed(&plan), [rule], "{what}: {:#?}", plan.check());
         assert!(!plan.is_valid(), "{what}");
     }
+}
+
+/// The failing rule says where: the detail names the offenders, lower
+/// address first.
+#[test]
+fn failures_name_the_offender() {
+    let detail = |rule: Rule, tamper: fn(&mut LoadPlan)| {
+        let mut plan = valid();
+        tamper(&mut plan);
+        let check = plan.check().into_iter().find(|c| c.rule == rule).unwrap();
+        assert!(!check.passed);
+        check.detail
+    };
+    let cases = cases();
+    let find = |what: &str| cases.iter().find(|c| c.1 == what).unwrap();
+    let (rule, _, tamper) = *find("DTB inside the initrd's memsz");
+    assert_eq!(detail(rule, tamper), "initrd overlaps dtb");
+    let (rule, _, tamper) = *find("memsz not 64 KiB aligned");
+    assert_eq!(detail(rule, tamper), "violated by purgatory");
+    let (rule, _, tamper) = *find("17 segments");
+    assert_eq!(detail(rule, tamper), "17 of 16");
+    let (rule, _, tamper) = *find("entry in the initrd");
+    assert_eq!(detail(rule, tamper), "0x41000000 in initrd");
 }
 
 #[test]
