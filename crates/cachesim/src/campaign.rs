@@ -23,7 +23,8 @@ pub struct MutantOutcome {
     pub index_in_phase: usize,
     /// The mutation.
     pub mutation: Mutation,
-    /// The first (configuration, seed, rule) that detected it.
+    /// The first (configuration, seed, rule) that detected it by a rule
+    /// other than [`Rule::Fault`], or else the first fault.
     pub killed_by: Option<(&'static str, u64, Rule)>,
 }
 
@@ -66,7 +67,10 @@ impl fmt::Display for MutantOutcome {
 
 /// Every mutant of the code `opts` runs (the real relocation and handoff),
 /// each tried on up to `seeds` runs, seed `n` on configuration
-/// `configs[n % len]`, until one run reports a violation. Mutants whose
+/// `configs[n % len]`, until one run reports a violation of a rule other
+/// than [`Rule::Fault`] (a fault says the model stopped, not which rule of
+/// booting.rst the mutant breaks: it is the kill only if no seed shows
+/// another rule). Mutants whose
 /// key is in `skip` (already killed elsewhere) are not run. Fails with the
 /// violation if the unmutated code fails one of the trials.
 pub fn mutation_campaign(
@@ -125,6 +129,7 @@ pub fn mutation_campaign(
                 continue;
             }
             let mut killed_by = None;
+            let mut fault = None;
             for seed in seeds.clone() {
                 let n = usize::try_from(seed).unwrap_or(0) % configs.len();
                 let cfg = &configs[n];
@@ -146,11 +151,18 @@ pub fn mutation_campaign(
                     &mut real_relocate,
                     &mut real_handoff,
                 );
-                if let Err(v) = r.result {
-                    killed_by = Some((cfg.name, seed, v.rule));
-                    break;
+                match r.result {
+                    Err(v) if v.rule == Rule::Fault => {
+                        fault.get_or_insert((cfg.name, seed, v.rule));
+                    }
+                    Err(v) => {
+                        killed_by = Some((cfg.name, seed, v.rule));
+                        break;
+                    }
+                    Ok(_) => {}
                 }
             }
+            let killed_by = killed_by.or(fault);
             out.push(MutantOutcome {
                 scenario,
                 flags: opts.flags,

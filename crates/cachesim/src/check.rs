@@ -52,6 +52,26 @@ pub enum Rule {
     NoEntry,
 }
 
+impl Rule {
+    /// Every rule, in declaration order (a test keeps it complete).
+    pub const ALL: [Rule; 14] = [
+        Rule::NotAtPoc,
+        Rule::DirtyLine,
+        Rule::StaleCleanLine,
+        Rule::StaleICache,
+        Rule::StaleFetchBuffer,
+        Rule::StaleCodeExecuted,
+        Rule::MmuOn,
+        Rule::SctlrNotSynchronised,
+        Rule::BootRegisters,
+        Rule::VerificationFailed,
+        Rule::CachesNotOn,
+        Rule::StackCorrupted,
+        Rule::Fault,
+        Rule::NoEntry,
+    ];
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -361,4 +381,39 @@ pub fn execute_and_compare(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rule;
+
+    /// The position of `r` in [`Rule::ALL`]. The match has no wildcard: a
+    /// new variant does not compile until it is given a position here: give
+    /// it the next one and put it at that position in `ALL` (the test checks
+    /// that every rule of `ALL` sits at its position, so none twice).
+    fn position(r: Rule) -> usize {
+        match r {
+            Rule::NotAtPoc => 0,
+            Rule::DirtyLine => 1,
+            Rule::StaleCleanLine => 2,
+            Rule::StaleICache => 3,
+            Rule::StaleFetchBuffer => 4,
+            Rule::StaleCodeExecuted => 5,
+            Rule::MmuOn => 6,
+            Rule::SctlrNotSynchronised => 7,
+            Rule::BootRegisters => 8,
+            Rule::VerificationFailed => 9,
+            Rule::CachesNotOn => 10,
+            Rule::StackCorrupted => 11,
+            Rule::Fault => 12,
+            Rule::NoEntry => 13,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_rule_once() {
+        for (i, r) in Rule::ALL.iter().enumerate() {
+            assert_eq!(position(*r), i, "{r:?} is out of place in Rule::ALL");
+        }
+    }
 }

@@ -1,16 +1,22 @@
 //! Replays of real bug classes: each buggy variant must be caught on some
 //! configuration and seed, while the correct sequence passes the same runs.
 
+use cachesim::check::Location;
 use cachesim::mutant::Mutant;
 use cachesim::relocate::RelocStyle;
 use cachesim::sim::{real_handoff, real_relocate, run_with, PurgatoryFn, SimCpu};
-use cachesim::{CacheConfig, Rule, Scenario, SetWayOp, SimOptions, SimPlan, Violation};
+use cachesim::{CacheConfig, Level, Rule, Scenario, SetWayOp, SimOptions, SimPlan, Violation};
 use handoff::maint::{
     clean_invalidate_range_to_poc, invalidate_icache_range, invalidate_range_to_poc,
 };
 use handoff::{HandoffParams, Machine, PurgatoryMemory};
 
 const SEEDS: u64 = 12;
+
+/// [`SimPlan::small`]'s kernel, and the purgatory's image page the model
+/// places 2 MiB above the highest segment.
+const KERNEL: u64 = 0x4020_0000;
+const PURGATORY_IMAGE: u64 = 0x4840_0000;
 
 fn purgatory_only() -> SimOptions {
     SimOptions {
@@ -35,6 +41,16 @@ fn first_violation(
             .result
             .err()
     })
+}
+
+/// `v` is exactly `rule` at `addr` in `location` (the first violation of
+/// the first failing seed: runs are deterministic).
+fn assert_violation(v: &Violation, rule: Rule, addr: Option<u64>, location: Location) {
+    assert_eq!(
+        (v.rule, v.addr, v.location),
+        (rule, addr, location),
+        "want {rule:?} at {addr:x?} in {location}, got:\n{v}"
+    );
 }
 
 fn assert_correct_passes(config: &CacheConfig, opts: &SimOptions) {
@@ -92,8 +108,14 @@ fn wrong_icache_range() {
         );
     })
     .expect("a wrong I-cache range must be caught");
-    assert_eq!(v.rule, Rule::StaleICache, "{v}");
-    println!("{v}");
+    // The first line past the invalidated page (the control, the same code
+    // with IC IALLU, is `minimal_purgatory_is_correct`).
+    assert_violation(
+        &v,
+        Rule::StaleICache,
+        Some(KERNEL + 0x1000),
+        Location::ICache(0),
+    );
 }
 
 /// IC IVAU over the whole kernel is still not enough with a VIPT
@@ -114,7 +136,8 @@ fn icache_by_va_misses_aliases() {
     for name in ["a53-vipt", "asid-tagged"] {
         let v = first_violation(&cfg(name), &purgatory_only(), &mut { full })
             .expect("aliases must be caught");
-        assert_eq!(v.rule, Rule::StaleICache, "{v}");
+        // A line of another colour / ASID (tag 1) at the kernel's entry.
+        assert_violation(&v, Rule::StaleICache, Some(KERNEL), Location::ICache(1));
     }
 }
 
@@ -136,7 +159,7 @@ fn ivac_instead_of_civac() {
         cpu.enter_kernel(p.entry, p.dtb);
     })
     .expect("IVAC instead of CIVAC must be caught");
-    assert_eq!(v.rule, Rule::NotAtPoc, "{v}");
+    assert_violation(&v, Rule::NotAtPoc, Some(KERNEL + 0x40), Location::Dram);
 }
 
 /// Set/way-only cleaning: enough for the CPU's own caches, not with a
@@ -161,11 +184,12 @@ fn set_way_only_with_system_cache() {
     );
     let v = first_violation(&cfg("tx2-slc"), &purgatory_only(), &mut { set_way })
         .expect("set/way with a system cache must be caught");
-    assert!(matches!(v.rule, Rule::NotAtPoc | Rule::DirtyLine), "{v}");
-    assert_eq!(
-        v.location,
-        cachesim::check::Location::Data(cachesim::Level::System),
-        "{v}"
+    // The newest data is left only in the system cache.
+    assert_violation(
+        &v,
+        Rule::NotAtPoc,
+        Some(KERNEL + 0x40),
+        Location::Data(Level::System),
     );
 }
 
@@ -185,7 +209,15 @@ fn copy_with_caches_off_without_invalidate() {
         ..SimOptions::default()
     };
     let v = first_violation(&c, &buggy, &mut real_handoff).expect("must be caught");
-    println!("{v}");
+    // The old kernel's dirty line over the purgatory's image, written back
+    // over the copy by the purgatory's own DC CIVAC: it then fetches
+    // garbage as its code.
+    assert_violation(
+        &v,
+        Rule::StaleCodeExecuted,
+        Some(PURGATORY_IMAGE + 0xc0),
+        Location::ICache(0),
+    );
 }
 
 /// No ISB after the I-cache invalidation: instructions fetched ahead
@@ -197,15 +229,32 @@ fn missing_isb_after_ic() {
         minimal(cpu, p, &mut |cpu, _| cpu.ic_iallu(), false);
     })
     .expect("a missing ISB must be caught");
-    assert_eq!(v.rule, Rule::StaleFetchBuffer, "{v}");
+    // The control, the same code with the ISB, is
+    // `minimal_purgatory_is_correct`.
+    assert_violation(
+        &v,
+        Rule::StaleFetchBuffer,
+        Some(KERNEL + 0x200),
+        Location::FetchBuffer,
+    );
 }
 
 /// A system cache that ignores maintenance by VA is a platform bug no
-/// handoff can fix; the model must say so rather than pass.
+/// handoff can fix; the model must say so rather than pass. The control:
+/// the same handoff on `tx2-slc`, the same machine with a system cache
+/// that honours maintenance by VA, passes.
 #[test]
 fn system_cache_ignoring_va_is_detected() {
+    assert_correct_passes(&cfg("tx2-slc"), &SimOptions::default());
     let c = cfg("slc-ignores-va");
     let v = first_violation(&c, &SimOptions::default(), &mut real_handoff)
         .expect("a system cache ignoring VA maintenance must be caught");
-    println!("{v}");
+    // The relocation's DC CIVAC never pushes the purgatory's code out of
+    // the system cache: at purgatory entry DRAM still holds garbage there.
+    assert_violation(
+        &v,
+        Rule::StaleCodeExecuted,
+        Some(PURGATORY_IMAGE),
+        Location::ICache(0),
+    );
 }
