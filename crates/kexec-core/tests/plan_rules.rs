@@ -207,12 +207,15 @@ fn limits() -> Vec<(&'static str, fn(&mut LoadPlan))> {
                 seg(p, SegmentKind::Kernel).mem = 0x4028_0000;
             },
         ),
-        ("text_offset putting the Image exactly at an unaligned RAM start", |p| {
-            // Base 0x4000_0000 (below RAM) + 1 MiB = 0x4010_0000, RAM's start.
-            p.memory = vec![MemoryRange::new(0x4010_0000, 0x8000_0000)];
-            p.kernel.text_offset = 0x10_0000;
-            seg(p, SegmentKind::Kernel).mem = 0x4010_0000;
-        }),
+        (
+            "text_offset putting the Image exactly at an unaligned RAM start",
+            |p| {
+                // Base 0x4000_0000 (below RAM) + 1 MiB = 0x4010_0000, RAM's start.
+                p.memory = vec![MemoryRange::new(0x4010_0000, 0x8000_0000)];
+                p.kernel.text_offset = 0x10_0000;
+                seg(p, SegmentKind::Kernel).mem = 0x4010_0000;
+            },
+        ),
         ("a first RAM range too small for the kernel", |p| {
             p.memory
                 .insert(0, MemoryRange::new(0x3000_0000, 0x3070_0000));
