@@ -185,19 +185,26 @@ pub fn judge(missed: &str, allow: &BTreeMap<String, String>) -> (Vec<String>, Ve
 
 /// The cargo-mutants command for `group`, writing under `out`; `in_diff`
 /// limits it to mutants on lines a diff touches.
-pub fn command(group: &Group, out: &Path, in_diff: Option<&Path>, timeout: u64) -> Command {
+///
+/// The unmutated tests run first (`--baseline=run`): they must pass, and
+/// their time sets each mutant's timeout (cargo-mutants: 5x, at least 20 s)
+/// unless `timeout` is given, so a slow suite is never mistaken for a
+/// mutant that hangs.
+pub fn command(group: &Group, out: &Path, in_diff: Option<&Path>, timeout: Option<u64>) -> Command {
     let mut cmd = cargo();
     cmd.current_dir(workspace_root())
         .args([
             "mutants",
             "--no-shuffle",
             "--colors=never",
-            "--baseline=skip",
+            "--baseline=run",
         ])
         .args(["--package", group.package])
-        .arg(format!("--timeout={timeout}"))
         .arg("--output")
         .arg(out);
+    if let Some(t) = timeout {
+        cmd.arg(format!("--timeout={t}"));
+    }
     for file in group.files {
         cmd.args(["--file", file]);
     }
@@ -220,7 +227,7 @@ fn count_lines(path: &Path) -> usize {
 pub fn run_groups(
     groups: &[Group],
     in_diff: Option<&str>,
-    timeout: u64,
+    timeout: Option<u64>,
 ) -> Result<Vec<(Group, Tally)>> {
     if which("cargo-mutants").is_none() {
         announce("installing cargo-mutants from crates.io");
