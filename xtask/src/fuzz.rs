@@ -384,7 +384,7 @@ pub fn run(seconds_per_target: u64) -> Result<()> {
 /// without kernel bytes go to a scratch corpus, each target is fuzzed there
 /// for `seconds_per_target` (with the old minimised corpus read-only), and
 /// `-merge=1` keeps the inputs of the scratch and old corpora that add
-/// coverage. Inputs longer than [`MAX_MIN_INPUT`] are left out.
+/// coverage; [`prune`] keeps it small.
 pub fn update_corpus_min(seconds_per_target: u64) -> Result<()> {
     ensure_cargo_fuzz()?;
     let targets = targets()?;
@@ -398,7 +398,7 @@ pub fn update_corpus_min(seconds_per_target: u64) -> Result<()> {
         let seeds = scratch.join("seeds").join(target);
         let found = scratch.join("found").join(target);
         let old = scratch.join("old").join(target);
-        for dir in [&min, &seeds, &found] {
+        for dir in [&min, &seeds, &found, &scratch.join("old")] {
             fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         fs::rename(&min, &old).with_context(|| format!("cannot move {}", min.display()))?;
@@ -417,12 +417,7 @@ pub fn update_corpus_min(seconds_per_target: u64) -> Result<()> {
         let log = File::create(logs.join(format!("{target}-merge.log")))?;
         merge.stdout(log.try_clone()?).stderr(log);
         run_cmd(&mut merge)?;
-        for entry in fs::read_dir(&min)? {
-            let path = entry?.path();
-            if fs::metadata(&path)?.len() > MAX_MIN_INPUT {
-                fs::remove_file(&path)?;
-            }
-        }
+        prune(&min)?;
         let (n, bytes) = dir_size(&min)?;
         println!("    {CORPUS_MIN}/{target}: {n} inputs, {bytes} bytes");
     }
@@ -430,7 +425,30 @@ pub fn update_corpus_min(seconds_per_target: u64) -> Result<()> {
 }
 
 /// Largest input kept in the committed corpus, bytes.
-pub const MAX_MIN_INPUT: u64 = 64 * 1024;
+pub const MAX_MIN_INPUT: u64 = 8 * 1024;
+
+/// Bytes the committed corpus may hold per target (13 targets: < 2 MB).
+pub const MIN_CORPUS_BUDGET: u64 = 150 * 1024;
+
+/// Keeps `dir` within [`MAX_MIN_INPUT`] per input and [`MIN_CORPUS_BUDGET`]
+/// in all, dropping the largest inputs first.
+fn prune(dir: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry?;
+        files.push((entry.metadata()?.len(), entry.path()));
+    }
+    files.sort();
+    let mut total = 0;
+    for (len, path) in files {
+        if len > MAX_MIN_INPUT || total + len > MIN_CORPUS_BUDGET {
+            fs::remove_file(&path)?;
+        } else {
+            total += len;
+        }
+    }
+    Ok(())
+}
 
 /// Number of files and bytes in `dir`.
 fn dir_size(dir: &Path) -> Result<(usize, u64)> {
@@ -533,11 +551,14 @@ name = "elfcore"
         let mut total = 0;
         for dir in fs::read_dir(&min).into_iter().flatten() {
             let dir = dir.unwrap().path();
+            let mut target_total = 0;
             for file in fs::read_dir(&dir).unwrap() {
                 let len = file.unwrap().metadata().unwrap().len();
                 assert!(len <= MAX_MIN_INPUT, "{}", dir.display());
+                target_total += len;
                 total += len;
             }
+            assert!(target_total <= MIN_CORPUS_BUDGET, "{}", dir.display());
         }
         assert!(total < 2 << 20, "{CORPUS_MIN} holds {total} bytes");
     }
