@@ -74,11 +74,16 @@ enum Cmd {
         #[arg(long)]
         timeout: Option<u64>,
     },
-    /// Run every fuzz target of crates/kexec-core/fuzz (installs cargo-fuzz if missing).
+    /// Run every fuzz target of crates/kexec-core/fuzz (installs cargo-fuzz if missing) and
+    /// print executions, executions per second and coverage per target.
     Fuzz {
         /// Seconds per target.
         #[arg(long, default_value_t = 300)]
         seconds: u64,
+        /// Instead: rebuild the committed corpus-min/<target> from seeds without kernel bytes,
+        /// fuzzing each target for --seconds first.
+        #[arg(long)]
+        update_corpus_min: bool,
     },
 }
 
@@ -140,7 +145,14 @@ fn real_main() -> Result<()> {
             };
             xtask::mutants::run_groups(&groups, in_diff.as_deref(), timeout)?;
         }
-        Cmd::Fuzz { seconds } => xtask::fuzz::run(seconds)?,
+        Cmd::Fuzz {
+            seconds,
+            update_corpus_min: false,
+        } => xtask::fuzz::run(seconds)?,
+        Cmd::Fuzz {
+            seconds,
+            update_corpus_min: true,
+        } => xtask::fuzz::update_corpus_min(seconds)?,
     }
     Ok(())
 }

@@ -1,16 +1,97 @@
 //! Seed corpora for the `fdt_chosen`, `iomem`, `cmdline` and `elfcore` fuzz targets in
-//! `crates/kexec-core/fuzz`. Generated, not committed: run
+//! `crates/kexec-core/fuzz`: small hand-made inputs, and the committed
+//! captures of `fixtures/sysroots/*` (`sys/firmware/fdt` cut to its
+//! `totalsize`, `proc/iomem`, `proc/cmdline`, the kdump sysfs files) and
+//! `tests/fixtures/*.dtb`. Generated, not committed: run
 //! `cargo test -p kexec-core --test plan_fuzz_seeds -- --ignored` to write
-//! them to `crates/kexec-core/fuzz/corpus/<target>/`. The always-run test
-//! checks every seed is accepted by the parser its target exercises.
+//! them to `crates/kexec-core/fuzz/corpus/<target>/` (or `$KEXEC_RS_FUZZ_CORPUS`).
+//! The always-run test checks every seed is accepted by the parser its target
+//! exercises.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kexec_core::{cmdline, elfcore, fdt, iomem};
 
 const QEMU_VIRT_1G: &[u8] = include_bytes!("fixtures/qemu-virt-1g.dtb");
 
-fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+/// Where the seeds go: `$KEXEC_RS_FUZZ_CORPUS`, else the fuzz crate's `corpus/`.
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("KEXEC_RS_FUZZ_CORPUS")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus"))
+}
+
+/// A blob cut to its header's `totalsize` (captured `/sys/firmware/fdt`s are
+/// padded to 1 MiB; libFuzzer's input length follows the largest seed).
+fn cut_to_totalsize(dtb: &[u8]) -> Vec<u8> {
+    let total = fdt::parse_header(dtb).map_or(dtb.len(), |h| h.totalsize as usize);
+    dtb[..total.min(dtb.len())].to_vec()
+}
+
+/// Seeds from the committed fixtures: every sysroot capture and test DTB.
+fn fixture_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut seeds = Vec::new();
+    let mut sysroots: Vec<_> = std::fs::read_dir(root.join("../../fixtures/sysroots"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    sysroots.sort();
+    for dir in sysroots {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let read = |rel: &str| std::fs::read(dir.join(rel)).ok();
+        if let Some(dtb) = read("sys/firmware/fdt") {
+            seeds.push(("fdt_chosen", format!("{name}-fdt"), cut_to_totalsize(&dtb)));
+        }
+        if let Some(iomem) = read("proc/iomem") {
+            seeds.push(("iomem", format!("{name}-iomem"), iomem));
+        }
+        if let Some(cmdline) = read("proc/cmdline") {
+            // `\x01` (odd: a crash load) OLD `\x01` APPEND.
+            let seed = [b"\x01".as_slice(), &cmdline, b"\x01reset_devices"].concat();
+            seeds.push(("cmdline", format!("{name}-cmdline"), seed));
+        }
+        for rel in [
+            "sys/kernel/vmcoreinfo",
+            "sys/devices/system/cpu/possible",
+            "sys/devices/system/cpu/cpu0/crash_notes",
+        ] {
+            if let Some(text) = read(rel) {
+                let file = rel.rsplit('/').next().unwrap();
+                seeds.push(("elfcore", format!("{name}-{file}"), text));
+            }
+        }
+    }
+    let mut dtbs: Vec<_> = std::fs::read_dir(root.join("tests/fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dtb"))
+        .collect();
+    dtbs.sort();
+    for path in dtbs {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let dtb = std::fs::read(&path).unwrap();
+        seeds.push((
+            "fdt_chosen",
+            format!("fixture-{name}"),
+            cut_to_totalsize(&dtb),
+        ));
+    }
+    seeds
+}
+
+fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let mut seeds: Vec<_> = hand_made()
+        .into_iter()
+        .map(|(t, n, b)| (t, n.to_owned(), b))
+        .collect();
+    seeds.extend(fixture_seeds());
+    seeds
+}
+
+fn hand_made() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let blank = dtoolkit::model::DeviceTree::new().to_dtb();
     vec![
         ("fdt_chosen", "qemu-virt-1g", QEMU_VIRT_1G.to_vec()),
@@ -103,7 +184,7 @@ fn seeds_are_valid() {
 #[test]
 #[ignore = "writes files: run to seed the fuzz corpora"]
 fn write_plan_fuzz_seeds() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let corpus = corpus_dir();
     for (target, name, bytes) in seeds() {
         let dir = corpus.join(target);
         std::fs::create_dir_all(&dir).unwrap();

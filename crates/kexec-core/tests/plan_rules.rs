@@ -180,8 +180,11 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// A change to a valid plan.
+type Edit = fn(&mut LoadPlan);
+
 /// Plans exactly at a rule's limit, each still valid.
-fn limits() -> Vec<(&'static str, fn(&mut LoadPlan))> {
+fn limits() -> Vec<(&'static str, Edit)> {
     vec![
         ("a segment with bufsz == memsz", |p| {
             seg(p, SegmentKind::Dtb).bufsz = 0x1_0000;
