@@ -237,12 +237,10 @@ impl Planner {
         Ok(mem)
     }
 
+    /// No room for a non-kernel segment: always inside the kernel's window
+    /// (see [`Planner::window`]; it never spans the whole address space).
     fn no_space(&self, kind: SegmentKind, size: u64, window: MemoryRange) -> Error {
-        let region = if window.start == 0 && window.end == u64::MAX {
-            self.region_name().to_owned()
-        } else {
-            format!("{} within the kernel's 32 GiB window", self.region_name())
-        };
+        let region = format!("{} within the kernel's 32 GiB window", self.region_name());
         Error::NoSpace {
             kind,
             size: human_size(size),

@@ -80,3 +80,49 @@ fn check_catches_a_tampered_plan() {
     assert!(failed.contains(&Rule::KernelAlignment));
     assert!(failed.contains(&Rule::SegmentAlignment));
 }
+
+#[test]
+fn kernel_facts_follow_the_header() {
+    use crate::image::{Arm64ImageHeader, ARM64_IMAGE_MAGIC};
+    let header = |flags: u64| Arm64ImageHeader {
+        code0: 0,
+        code1: 0,
+        text_offset: 0x8_0000,
+        image_size: 0x200_0000,
+        flags,
+        res2: 0,
+        res3: 0,
+        res4: 0,
+        magic: ARM64_IMAGE_MAGIC,
+        res5: 0,
+    };
+    // booting.rst §4: flags bit 3 = 1 lets the Image sit anywhere.
+    let anywhere = KernelFacts::from_header(&header(1 << 3), 0x100_0000);
+    assert_eq!(
+        anywhere,
+        KernelFacts {
+            text_offset: 0x8_0000,
+            image_size: 0x200_0000,
+            place_anywhere: true,
+        }
+    );
+    assert!(!KernelFacts::from_header(&header(0), 0x100_0000).place_anywhere);
+}
+
+#[test]
+fn digests_print_as_lower_case_hex() {
+    let mut digest = [0u8; 32];
+    digest[0] = 0x0a;
+    digest[31] = 0xf0;
+    let segment = |sha256| Segment {
+        kind: SegmentKind::Initrd,
+        source: "initrd".into(),
+        mem: 0,
+        bufsz: 1,
+        memsz: 0x1_0000,
+        sha256,
+    };
+    let hex = segment(Some(digest)).sha256_hex().unwrap();
+    assert_eq!(hex, format!("0a{}f0", "00".repeat(30)));
+    assert_eq!(segment(None).sha256_hex(), None);
+}
