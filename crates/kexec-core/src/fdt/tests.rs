@@ -397,3 +397,20 @@ fn trailing_padding_is_ignored() {
     padded.extend_from_slice(&[0; 64]);
     assert!(parse(&padded).is_ok());
 }
+
+#[test]
+fn diff_renders_strings_numbers_and_seeds() {
+    assert_eq!(
+        render_value("bootargs", b"root=/dev/vda\0"),
+        "\"root=/dev/vda\""
+    );
+    assert_eq!(
+        render_value("stdout-path", b"/pl011@9000000\0"),
+        "\"/pl011@9000000\""
+    );
+    assert_eq!(render_value("rng-seed", &[7; 64]), "<64 bytes>");
+    assert_eq!(
+        render_value("linux,initrd-start", &0x4800_0000u64.to_be_bytes()),
+        "0x48000000"
+    );
+}

@@ -126,3 +126,27 @@ fn digests_print_as_lower_case_hex() {
     assert_eq!(hex, format!("0a{}f0", "00".repeat(30)));
     assert_eq!(segment(None).sha256_hex(), None);
 }
+
+#[test]
+fn a_dtb_of_exactly_2_mib_is_placed_and_one_byte_more_is_refused() {
+    // A valid blob whose header claims 2 MiB: the rest is free space.
+    let mut dtb = dtb_without_initrd();
+    let total = 2 * SZ_1M;
+    dtb[4..8].copy_from_slice(&u32::try_from(total).unwrap().to_be_bytes());
+    dtb.resize(usize::try_from(total).unwrap(), 0);
+    let planner = || {
+        let mut p = Planner::new(
+            &[MemoryRange::new(0x4000_0000, 0x8000_0000)],
+            LoadMode::Normal,
+        );
+        p.place_kernel("Image", &[0u8; 4096], facts(8 * SZ_1M))
+            .unwrap();
+        p
+    };
+    assert_eq!(planner().place_dtb("dtb", &dtb), Ok(0x4080_0000));
+    dtb.push(0);
+    assert_eq!(
+        planner().place_dtb("dtb", &dtb),
+        Err(Error::DtbTooLarge { size: total + 1 })
+    );
+}
