@@ -413,4 +413,29 @@ fn diff_renders_strings_numbers_and_seeds() {
         render_value("linux,initrd-start", &0x4800_0000u64.to_be_bytes()),
         "0x48000000"
     );
+    assert_eq!(
+        render_value("kaslr-seed", &0x1234u64.to_be_bytes()),
+        "0x1234"
+    );
+    assert_eq!(
+        render_value("linux,initrd-end", &0x4800_0000u64.to_be_bytes()),
+        "0x48000000"
+    );
+    // Other 8-byte values, and 32-bit initrd addresses, are cells.
+    assert_eq!(
+        render_value("linux,elfcorehdr", &0x10u64.to_be_bytes()),
+        "<0x0 0x10>"
+    );
+    assert_eq!(
+        render_value("linux,initrd-start", &[0, 0, 0x10, 0]),
+        "<0x1000>"
+    );
+    // Up to 8 cells; longer, empty or odd-length values by size.
+    assert_eq!(
+        render_value("x", &[0; 32]),
+        format!("<{}>", ["0x0"; 8].join(" "))
+    );
+    assert_eq!(render_value("x", &[0; 36]), "<36 bytes>");
+    assert_eq!(render_value("x", &[]), "<0 bytes>");
+    assert_eq!(render_value("x", &[0; 6]), "<6 bytes>");
 }
