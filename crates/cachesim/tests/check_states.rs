@@ -16,7 +16,9 @@ const SEED: u64 = 7;
 
 /// Four lines of distinct bytes.
 fn image() -> Vec<u8> {
-    (0..256u32).map(|i| (i * 7 + 1) as u8).collect()
+    (0..=255u8)
+        .map(|i| i.wrapping_mul(7).wrapping_add(1))
+        .collect()
 }
 
 /// A machine whose DRAM holds the image, with empty caches.
