@@ -99,6 +99,7 @@ pub const GROUPS: [Group; 7] = [
             "--test=replays",
             "--test=sufficient",
             "--test=litmus",
+            "--test=check_states",
         ],
     },
 ];

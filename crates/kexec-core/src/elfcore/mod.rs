@@ -590,4 +590,6 @@ pub fn kallsyms_address(text: &str, symbol: &str) -> Option<u64> {
 }
 
 #[cfg(test)]
+mod boundary_tests;
+#[cfg(test)]
 mod tests;
