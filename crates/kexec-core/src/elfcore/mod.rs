@@ -25,7 +25,7 @@
 //!   first and fall back to the program headers on old kernels.
 //!
 //! The same layout is what the kernel's own kexec_file_load(2) path builds
-//! (`crash_prepare_elf64_headers`: kernel/kexec_file.c in 6.1, kernel/crash_core.c since 6.6). Field values come
+//! (`crash_prepare_elf64_headers`: kernel/kexec_file.c in 6.1, kernel/crash_core.c in later kernels). Field values come
 //! from the ELF specification (gABI, "ELF Header", "Program Header") and
 //! include/uapi/linux/elf.h.
 //!
