@@ -81,7 +81,7 @@ pub const GROUPS: [Group; 7] = [
     Group {
         name: "iomem",
         package: "kexec-core",
-        files: &["crates/kexec-core/src/iomem.rs"],
+        files: &["crates/kexec-core/src/iomem/mod.rs"],
         tests: &["--lib", "--test=plan_inputs"],
     },
     Group {

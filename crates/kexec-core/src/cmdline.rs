@@ -222,4 +222,111 @@ mod tests {
             "remove the NUL byte"
         );
     }
+
+    // init/main.c and lib/cmdline.c `next_arg`: parameters are separated by
+    // unquoted whitespace (isspace: also tabs and newlines) and a
+    // double-quoted part may hold spaces; an unterminated quote runs to the
+    // end of the line.
+    #[test]
+    fn split_on_any_whitespace_and_unterminated_quotes() {
+        assert_eq!(split_params("a\tb\nc"), vec!["a", "b", "c"]);
+        assert_eq!(split_params("a=\"b c"), vec!["a=\"b c"]);
+        assert_eq!(split_params("\"x y\"=1 z"), vec!["\"x y\"=1", "z"]);
+        assert_eq!(split_params(""), Vec::<&str>::new());
+        assert_eq!(split_params(" \t "), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn reuse_drops_a_quoted_value_whole() {
+        let old = "BOOT_IMAGE=\"/boot/my vmlinuz\" root=/dev/vda1 dyndbg=\"file a.c +p\"\n";
+        assert_eq!(reused(old, false), "root=/dev/vda1 dyndbg=\"file a.c +p\"");
+    }
+
+    #[test]
+    fn reuse_matches_whole_parameter_names_only() {
+        // The name is what precedes the first '='; a bare `initrd` is dropped
+        // too, names that merely contain a dropped one are kept.
+        let old = "initrd BOOT_IMAGE_X=1 my_initrd=2 initrdx=3 xelfcorehdr=4 foo=BOOT_IMAGE=5";
+        assert_eq!(
+            reused(old, true),
+            "BOOT_IMAGE_X=1 my_initrd=2 initrdx=3 xelfcorehdr=4 foo=BOOT_IMAGE=5"
+        );
+        assert_eq!(
+            reused("crashkernelx=1 crashkernel crashkernel=64M,low", true),
+            "crashkernelx=1"
+        );
+    }
+
+    #[test]
+    fn reuse_drops_every_occurrence_and_elfcorehdr_on_both_loads() {
+        // In a crash kernel /proc/cmdline holds the elfcorehdr= its loader
+        // added; it is stale for any kernel loaded from there.
+        let old = "elfcorehdr=0x7f000000 crashkernel=256M crashkernel=64M,low initrd=a initrd=b ro";
+        assert_eq!(
+            reused(old, false),
+            "crashkernel=256M crashkernel=64M,low ro"
+        );
+        assert_eq!(reused(old, true), "ro");
+    }
+
+    #[test]
+    fn reuse_strips_the_trailing_newline_and_nul() {
+        assert_eq!(reused("ro quiet\n", false), "ro quiet");
+        assert_eq!(reused("ro quiet\0", false), "ro quiet");
+        assert_eq!(reused("\n", false), "");
+        assert_eq!(reused("BOOT_IMAGE=/vmlinuz\n", true), "");
+    }
+
+    #[test]
+    fn build_trims_parts_and_skips_empty_ones() {
+        assert_eq!(
+            build(Some(""), &["  ".into(), " quiet ".into()]).unwrap(),
+            Some("quiet".into())
+        );
+        assert_eq!(
+            build(None, &["a=1".into(), "b".into()]).unwrap(),
+            Some("a=1 b".into())
+        );
+        // Appending nothing but blanks still replaces the DT's bootargs.
+        assert_eq!(build(None, &[" ".into()]).unwrap(), Some(String::new()));
+    }
+
+    #[test]
+    fn length_limit_counts_the_joining_spaces() {
+        // 2040 + 1 + 6 = 2047 bytes, the longest line that leaves room for
+        // the NUL in COMMAND_LINE_SIZE; one more byte is refused.
+        let reused = "r".repeat(2040);
+        let ok = build(Some(&reused), &["abcdef".into()]).unwrap().unwrap();
+        assert_eq!(ok.len(), COMMAND_LINE_SIZE - 1);
+        assert_eq!(
+            build(Some(&reused), &["abcdefg".into()]),
+            Err(Error::TooLong {
+                len: COMMAND_LINE_SIZE
+            })
+        );
+    }
+
+    #[test]
+    fn nul_offset_is_in_the_joined_line() {
+        assert_eq!(
+            build(Some("root=x"), &["a\0b".into()]),
+            Err(Error::ContainsNul { offset: 8 })
+        );
+        // A NUL is reported even in a line that is also too long.
+        let long = format!("\0{}", "a".repeat(COMMAND_LINE_SIZE));
+        assert_eq!(validate(&long), Err(Error::ContainsNul { offset: 0 }));
+        assert_eq!(validate(""), Ok(()));
+    }
+
+    #[test]
+    fn error_messages_name_the_limit() {
+        assert_eq!(
+            Error::TooLong { len: 3000 }.to_string(),
+            "command line is 3000 bytes; arm64 accepts at most 2047 (COMMAND_LINE_SIZE 2048 including the NUL)"
+        );
+        assert_eq!(
+            Error::ContainsNul { offset: 8 }.to_string(),
+            "command line contains a NUL byte at offset 8"
+        );
+    }
 }
