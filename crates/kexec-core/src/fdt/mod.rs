@@ -14,6 +14,8 @@
 
 mod chosen;
 mod console;
+#[cfg(test)]
+mod console_tests;
 mod parse;
 #[cfg(test)]
 mod tests;
