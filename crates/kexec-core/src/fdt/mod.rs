@@ -12,6 +12,8 @@
 //! it: reading the blob and the [`Error`] type (`parse.rs`), the `/chosen`
 //! edits (`chosen.rs`), the console UART (`console.rs`).
 
+#[cfg(test)]
+mod blob_tests;
 mod chosen;
 mod console;
 #[cfg(test)]
