@@ -78,7 +78,8 @@ fn lenient_reader_skips_nop_and_keeps_a_reservation_at_address_zero() {
 }
 
 /// A token that does not fit in the structure block is refused even when
-/// the bytes follow in the blob (libfdt `fdt_next_tag`: FDT_ERR_TRUNCATED).
+/// the bytes follow in the blob, and so is a property value (libfdt
+/// `fdt_next_tag`: FDT_ERR_TRUNCATED).
 #[test]
 fn lenient_reader_refuses_a_token_past_the_structure_block() {
     for size in [NOP_BLOB_STRUCT_SIZE - 4, NOP_BLOB_STRUCT_SIZE - 2] {
@@ -93,6 +94,16 @@ fn lenient_reader_refuses_a_token_past_the_structure_block() {
             "size_dt_struct {size:#x}"
         );
     }
+    // The block ends before the property's value; the strings follow.
+    let blob = nop_blob(0x18);
+    let h = parse_header(&blob).unwrap();
+    assert_eq!(
+        parse_lenient(&blob, &h),
+        Err(Error::Malformed {
+            offset: 0x64,
+            what: "property value out of bounds"
+        })
+    );
 }
 
 /// libfdt `fdt_check_header`: a blob is readable if `last_comp_version` is at
