@@ -12,8 +12,12 @@
 //! it: reading the blob and the [`Error`] type (`parse.rs`), the `/chosen`
 //! edits (`chosen.rs`), the console UART (`console.rs`).
 
+#[cfg(test)]
+mod blob_tests;
 mod chosen;
 mod console;
+#[cfg(test)]
+mod console_tests;
 mod parse;
 #[cfg(test)]
 mod tests;
