@@ -193,7 +193,15 @@ pub fn judge(missed: &str, allow: &BTreeMap<String, String>) -> (Vec<String>, Ve
 /// mutant that hangs.
 pub fn command(group: &Group, out: &Path, in_diff: Option<&Path>, timeout: Option<u64>) -> Command {
     let mut cmd = cargo();
+    // cargo-mutants builds a copy of the tree; one target directory kept
+    // across groups and runs, in the cache outside the tree (so a fresh
+    // clone reuses it too), saves rebuilding every dependency each time:
+    // only the workspace's crates rebuild (plan-rules: 96 s warm, 262 s cold).
     cmd.current_dir(workspace_root())
+        .env(
+            "CARGO_TARGET_DIR",
+            test_assets::cache_dir().join("mutants-target"),
+        )
         .args([
             "mutants",
             "--no-shuffle",
