@@ -22,4 +22,5 @@ pub mod layout;
 pub mod pe;
 pub mod plan;
 pub mod purgatory;
+pub mod vmcore;
 pub mod zboot;
