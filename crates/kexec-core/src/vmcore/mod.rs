@@ -245,7 +245,7 @@ impl Vmcore {
         if src.size() < 4 {
             return Err(Error::NotElf);
         }
-        let head = src.size().min(EHDR_SIZE as u64) as usize;
+        let head = usize::try_from(src.size()).map_or(EHDR_SIZE, |s| s.min(EHDR_SIZE));
         read(src, 0, &mut ehdr[..head], || "ELF header".into())?;
         if ehdr[..4] != [0x7f, b'E', b'L', b'F'] {
             return Err(Error::NotElf);

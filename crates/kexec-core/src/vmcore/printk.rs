@@ -42,7 +42,7 @@ pub const MAX_COUNT_BITS: u32 = 26;
 pub const MAX_SIZE_BITS: u32 = 31;
 /// Largest VMCOREINFO `SIZE(…)` of a ring-buffer structure read (the real
 /// ones are a few dozen bytes).
-pub const MAX_STRUCT_SIZE: u64 = 4096;
+pub const MAX_STRUCT_SIZE: usize = 4096;
 
 /// One record of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,11 +111,11 @@ pub struct Ring {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DescLayout {
-    desc_size: u64,
+    desc_size: usize,
     state_var: usize,
     begin: usize,
     next: usize,
-    info_size: u64,
+    info_size: usize,
     seq: usize,
     ts_nsec: usize,
     text_len: usize,
@@ -129,30 +129,30 @@ fn field(
     base: u64,
     keys: &[&str],
     width: u64,
-    (sname, size): (&str, u64),
+    (sname, size): (&str, usize),
 ) -> Result<usize, Error> {
     let mut at = base;
     for k in keys {
         at = at.saturating_add(info.offset(k)?);
     }
-    if at.saturating_add(width) > size {
+    if at.saturating_add(width) > size as u64 {
         return Err(Error::Ringbuffer(format!(
             "{} at offset {at} does not fit SIZE({sname})={size}",
             keys.last().copied().unwrap_or_default()
         )));
     }
-    // Less than MAX_STRUCT_SIZE.
-    Ok(at as usize)
+    // Less than `size`, itself at most MAX_STRUCT_SIZE.
+    usize::try_from(at).map_err(|_| Error::Ringbuffer(format!("offset {at}")))
 }
 
-fn struct_size(info: &VmcoreInfo, name: &str) -> Result<u64, Error> {
+fn struct_size(info: &VmcoreInfo, name: &str) -> Result<usize, Error> {
     let size = info.size(name)?;
-    if size == 0 || size > MAX_STRUCT_SIZE {
-        return Err(Error::Ringbuffer(format!(
+    match usize::try_from(size) {
+        Ok(s) if (1..=MAX_STRUCT_SIZE).contains(&s) => Ok(s),
+        _ => Err(Error::Ringbuffer(format!(
             "SIZE({name})={size} is outside 1..={MAX_STRUCT_SIZE}"
-        )));
+        ))),
     }
-    Ok(size)
 }
 
 impl Ring {
@@ -195,7 +195,7 @@ impl Ring {
         })?;
         let rb_addr = u64::from_le_bytes(ptr);
         // Bounded by MAX_STRUCT_SIZE.
-        let mut rb = vec![0u8; rb.1 as usize];
+        let mut rb = vec![0u8; rb.1];
         vmcore.read_virt(src, &map, rb_addr, &mut rb, &|| {
             "struct printk_ringbuffer".into()
         })?;
@@ -224,7 +224,7 @@ impl Ring {
                 self.size_bits
             ));
         }
-        let descs = (1u64 << self.count_bits) * (self.desc.desc_size + self.desc.info_size);
+        let descs = (1u64 << self.count_bits) * (self.desc.desc_size + self.desc.info_size) as u64;
         if descs > file_size || (1u64 << self.size_bits) > file_size {
             return fail(format!(
                 "{} descriptors and {} text bytes cannot fit a {file_size}-byte dump",
@@ -281,7 +281,10 @@ impl Ring {
         } else {
             return None;
         };
-        if begin % BLOCK_ID_SIZE != 0 || next % BLOCK_ID_SIZE != 0 || data_size < BLOCK_ID_SIZE {
+        if !begin.is_multiple_of(BLOCK_ID_SIZE)
+            || !next.is_multiple_of(BLOCK_ID_SIZE)
+            || data_size < BLOCK_ID_SIZE
+        {
             return None;
         }
         Some((index + BLOCK_ID_SIZE, data_size - BLOCK_ID_SIZE))
@@ -338,10 +341,10 @@ impl<R: ReadAt + ?Sized> Records<'_, R> {
     fn record(&self) -> Result<Option<Record>, Error> {
         let d = self.ring.desc;
         let index = self.id & ((1u64 << self.ring.count_bits) - 1);
-        let mut desc = [0u8; MAX_STRUCT_SIZE as usize];
-        let desc = &mut desc[..d.desc_size as usize];
+        let mut desc = [0u8; MAX_STRUCT_SIZE];
+        let desc = &mut desc[..d.desc_size];
         self.read(
-            self.ring.descs.wrapping_add(index * d.desc_size),
+            self.ring.descs.wrapping_add(index * d.desc_size as u64),
             desc,
             "prb_desc",
         )?;
@@ -356,10 +359,10 @@ impl<R: ReadAt + ?Sized> Records<'_, R> {
         else {
             return Ok(None);
         };
-        let mut info = [0u8; MAX_STRUCT_SIZE as usize];
-        let info = &mut info[..d.info_size as usize];
+        let mut info = [0u8; MAX_STRUCT_SIZE];
+        let info = &mut info[..d.info_size];
         self.read(
-            self.ring.infos.wrapping_add(index * d.info_size),
+            self.ring.infos.wrapping_add(index * d.info_size as u64),
             info,
             "printk_info",
         )?;

@@ -86,7 +86,7 @@ pub fn panic_of(r: &Record, vmcore: &Vmcore) -> Panic {
         };
     }
     let mut matching = (vmcore.prstatus.iter().enumerate())
-        .filter(|(_, p)| p.pid as u32 == r.caller_id)
+        .filter(|(_, p)| p.pid.cast_unsigned() == r.caller_id)
         .map(|(i, _)| i);
     let note = match (matching.next(), matching.next()) {
         (Some(i), None) => Some(i),

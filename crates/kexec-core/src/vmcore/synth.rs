@@ -6,6 +6,8 @@
 //! does not fit the end of the ring wraps to index 0, old records are
 //! overwritten and the tail advances). For tests, fuzz seeds and examples;
 //! the real thing is tested in the QEMU kdump scenario.
+// Every size here is small by construction (a ring of at most a few MiB).
+#![allow(clippy::cast_possible_truncation)]
 
 use std::collections::VecDeque;
 
@@ -210,9 +212,8 @@ impl Synth {
         let mut live: VecDeque<(u64, u64)> = VecDeque::new();
         let mut lpos = 0u64.wrapping_sub(size); // BLK0_LPOS
         let mut id = self.first_id & DESC_ID_MASK;
-        let mut seq = 0u64;
         let mut head = id;
-        for r in &self.records {
+        for (seq, r) in (0u64..).zip(&self.records) {
             let (begin, next) = if r.dataless {
                 (NO_LPOS, NO_LPOS)
             } else {
@@ -256,7 +257,6 @@ impl Synth {
             live.push_back((id, begin));
             head = id;
             id = id.wrapping_add(1) & DESC_ID_MASK;
-            seq += 1;
         }
         let tail = live.front().map_or(head, |&(id, _)| id);
         // prb (image) -> the ringbuffer structure right after it.

@@ -1,3 +1,5 @@
+// Test sizes are small.
+#![allow(clippy::cast_possible_truncation)]
 use super::printk::{Record, Ring, DESC_COMMITTED, DESC_ID_MASK};
 use super::summary::{format_utc, summarize};
 use super::synth::{Synth, SynthRecord, IMAGE_VADDR, PAGE_OFFSET, PHYS_BASE};
@@ -62,8 +64,10 @@ fn summary_names_the_crashing_cpu_by_the_panic_records_pid() {
         .any(|(k, v)| k == "NUMBER(VA_BITS)" && v == "48"));
 
     // Two CPUs running the same PID: ambiguous, no note named.
-    let mut synth = Synth::default();
-    synth.cpus = vec![(321, 0), (321, 0)];
+    let synth = Synth {
+        cpus: vec![(321, 0), (321, 0)],
+        ..Synth::default()
+    };
     let core = synth.build();
     let v = Vmcore::parse(core.as_slice()).unwrap();
     let p = summarize(&v, core.as_slice()).panic.unwrap();
