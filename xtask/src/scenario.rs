@@ -86,6 +86,10 @@ pub struct Hop {
     /// by panicking (`echo c > /proc/sysrq-trigger`) instead of `-e`; the
     /// machine needs `crashkernel=` on kernel A's command line.
     pub crash: bool,
+    /// Shell snippet that the kernel this hop boots runs as its stage script
+    /// (with `say`, `fail` and `check`); our `kexec` is in its initramfs as
+    /// `/bin/kexec-rs` when any hop uses it.
+    pub next_script: String,
 }
 
 impl Hop {
@@ -99,6 +103,7 @@ impl Hop {
             kernel: None,
             before_load: String::new(),
             crash: false,
+            next_script: String::new(),
         }
     }
 
@@ -440,6 +445,22 @@ impl KexecScenario {
                     loader = hop.loader,
                     exec = hop.exec_command(),
                 );
+            }
+            if let Some(prev) = i.checked_sub(1).map(|p| &self.hops[p]) {
+                if !prev.next_script.is_empty() {
+                    // Before this stage's own load and exec, if it has them.
+                    stage.script = format!("{CHECK_HELPER}{}\n{}", prev.next_script, stage.script);
+                    let has_ours = stage
+                        .files
+                        .iter()
+                        .any(|(p, _)| p == Loader::Ours.guest_path());
+                    if let (Some(bin), false) = (&our_kexec, has_ours) {
+                        stage.files.push((
+                            Loader::Ours.guest_path().into(),
+                            FileSource::Host(bin.clone()),
+                        ));
+                    }
+                }
             }
             let initrd = work.0.join(format!("initrd-{name}"));
             stage_initramfs(assets, &stage, &initrd)?;

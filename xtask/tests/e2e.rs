@@ -164,6 +164,7 @@ fn ours_failure_paths_keep_the_loaded_kernel() {
 fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
     let mut hop = Hop::new(Loader::Ours);
     hop.crash = true;
+    hop.next_script = xtask::kdump::VMCORE_SCRIPT.into();
     let mut scenario = KexecScenario {
         hops: vec![hop],
         ..KexecScenario::single(Loader::Ours, 2)
@@ -194,6 +195,37 @@ fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
         "/proc/vmcore is {size:#x} bytes; kernel A's memory map gives {expected:#x} of \
          PT_LOADs plus a few pages of headers and notes"
     );
+    let report = xtask::kdump::check_vmcore_reports(&outcome.timeline, "a", "b")
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", outcome.timeline.tail(80)));
+    println!("{report:?}");
+}
+
+/// kdump on Debian 13's kernel (crashed and crash kernel): `kexec vmcore
+/// info` and `dmesg` read its /proc/vmcore, and makedumpfile agrees.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn ours_kdump_vmcore_on_the_second_kernel_version() {
+    let assets = assets();
+    let newer = assets
+        .other_kernels()
+        .into_iter()
+        .next()
+        .expect("setup downloads a second kernel version");
+    let mut hop = Hop::new(Loader::Ours);
+    hop.crash = true;
+    hop.kernel = Some(newer.version.clone());
+    hop.next_script = xtask::kdump::VMCORE_SCRIPT.into();
+    let mut scenario = KexecScenario {
+        hops: vec![hop],
+        kernel_a: Some(newer.version),
+        ..KexecScenario::single(Loader::Ours, 2)
+    };
+    scenario.shape.kernel_args.push("crashkernel=256M".into());
+    let outcome = scenario.run(&assets).unwrap_or_else(|e| panic!("{e:#}"));
+    print!("{}", outcome.timeline.summary());
+    let report = xtask::kdump::check_vmcore_reports(&outcome.timeline, "a", "b")
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", outcome.timeline.tail(80)));
+    println!("{report:?}");
 }
 
 /// The bytes of the PT_LOADs a crash dump of this memory map must have:
