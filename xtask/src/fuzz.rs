@@ -60,6 +60,7 @@ pub const DICTIONARIES: &[(&str, &str)] = &[
     ("iomem", "iomem.dict"),
     ("cmdline", "cmdline.dict"),
     ("elfcore", "elfcore.dict"),
+    ("vmcore", "vmcore.dict"),
 ];
 
 /// The dictionary of `target`, if it has one.
@@ -489,7 +490,7 @@ name = "elfcore"
     #[test]
     fn the_fuzz_crate_has_its_targets() {
         let targets = targets().unwrap();
-        for t in ["image_header", "load_kernel", "iomem", "elfcore"] {
+        for t in ["image_header", "load_kernel", "iomem", "elfcore", "vmcore"] {
             assert!(targets.iter().any(|x| x == t), "{t} missing: {targets:?}");
         }
         for t in &targets {

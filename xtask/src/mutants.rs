@@ -91,6 +91,18 @@ pub const GROUPS: [Group; 7] = [
         tests: &["--lib"],
     },
     Group {
+        name: "vmcore",
+        package: "kexec-core",
+        files: &[
+            "crates/kexec-core/src/vmcore/mod.rs",
+            "crates/kexec-core/src/vmcore/notes.rs",
+            "crates/kexec-core/src/vmcore/vmcoreinfo.rs",
+            "crates/kexec-core/src/vmcore/printk.rs",
+            "crates/kexec-core/src/vmcore/summary.rs",
+        ],
+        tests: &["--lib", "--test=vmcore_props"],
+    },
+    Group {
         name: "cachesim-check",
         package: "cachesim",
         files: &["crates/cachesim/src/check.rs"],
