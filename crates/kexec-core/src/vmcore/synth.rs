@@ -29,6 +29,8 @@ pub const PRB_DESC_SIZE: u64 = 24;
 pub const PRINTK_INFO_SIZE: u64 = 88;
 /// Offset of the descriptors in the memory.
 const DESCS_AT: u64 = 0x1000;
+/// `desc_reusable`.
+const DESC_REUSABLE: u64 = 3;
 /// `NO_LPOS`: the positions of a data-less block.
 const NO_LPOS: u64 = 3;
 
@@ -209,7 +211,7 @@ impl Synth {
         let size = self.data_size();
         let count = self.count();
         // Live records: (id, begin lpos).
-        let mut live: VecDeque<(u64, u64)> = VecDeque::new();
+        let mut live: VecDeque<(u64, u64, bool)> = VecDeque::new();
         let mut lpos = 0u64.wrapping_sub(size); // BLK0_LPOS
         let mut id = self.first_id & DESC_ID_MASK;
         let mut head = id;
@@ -232,9 +234,22 @@ impl Synth {
                 lpos = next;
                 (begin, next)
             };
-            // Records whose blocks were overwritten, or descriptors reused.
-            while let Some(&(_, old_begin)) = live.front() {
-                let gone = old_begin & 1 == 0 && lpos.wrapping_sub(old_begin) > size;
+            // Records whose blocks were overwritten become reusable
+            // (`data_make_reusable`); the tail moves past reusable records
+            // and past the oldest when every descriptor is taken.
+            for entry in live.iter_mut() {
+                let (old, old_begin, gone) = entry;
+                if *old_begin & 1 == 0 && lpos.wrapping_sub(*old_begin) > size && !*gone {
+                    *gone = true;
+                    let desc = DESCS_AT + (*old & (count - 1)) * PRB_DESC_SIZE;
+                    put(
+                        &mut mem,
+                        desc,
+                        &(*old | DESC_REUSABLE << DESC_FLAGS_SHIFT).to_le_bytes(),
+                    );
+                }
+            }
+            while let Some(&(_, _, gone)) = live.front() {
                 if !gone && (live.len() as u64) < count {
                     break;
                 }
@@ -254,11 +269,11 @@ impl Synth {
             put(&mut mem, info + 8, &r.ts_nsec.to_le_bytes());
             put(&mut mem, info + 16, &(r.text.len() as u16).to_le_bytes());
             put(&mut mem, info + 20, &r.caller_id.to_le_bytes());
-            live.push_back((id, begin));
+            live.push_back((id, begin, false));
             head = id;
             id = id.wrapping_add(1) & DESC_ID_MASK;
         }
-        let tail = live.front().map_or(head, |&(id, _)| id);
+        let tail = live.front().map_or(head, |&(id, _, _)| id);
         // prb (image) -> the ringbuffer structure right after it.
         put(&mut mem, 0, &(IMAGE_VADDR + 0x100).to_le_bytes());
         let rb = 0x100;
