@@ -2,6 +2,7 @@
 //! `#[ignore]`d in a plain `cargo test` and run by `cargo xtask test`
 //! (`cargo test -p xtask --test '*' -- --ignored`) after `cargo xtask setup`.
 
+use xtask::kdump::Reference;
 use xtask::scenario::{
     check_kernel, CmdlineMode, Expectations, Hop, KexecScenario, Loader, PayloadFormat,
 };
@@ -195,13 +196,16 @@ fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
         "/proc/vmcore is {size:#x} bytes; kernel A's memory map gives {expected:#x} of \
          PT_LOADs plus a few pages of headers and notes"
     );
-    let report = xtask::kdump::check_vmcore_reports(&outcome.timeline, "a", "b")
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", outcome.timeline.tail(80)));
+    let report =
+        xtask::kdump::check_vmcore_reports(&outcome.timeline, "a", "b", Reference::Makedumpfile)
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", outcome.timeline.tail(80)));
     println!("{report:?}");
 }
 
 /// kdump on Debian 13's kernel (crashed and crash kernel): `kexec vmcore
-/// info` and `dmesg` read its /proc/vmcore, and makedumpfile agrees.
+/// info` and `dmesg` read its /proc/vmcore (52-bit VA_BITS, a negative
+/// PHYS_OFFSET). Debian 12's makedumpfile 1.7.2 does not support 6.12 and
+/// fails there, so its reports are printed but not judged.
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_kdump_vmcore_on_the_second_kernel_version() {
@@ -223,8 +227,9 @@ fn ours_kdump_vmcore_on_the_second_kernel_version() {
     scenario.shape.kernel_args.push("crashkernel=256M".into());
     let outcome = scenario.run(&assets).unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
-    let report = xtask::kdump::check_vmcore_reports(&outcome.timeline, "a", "b")
-        .unwrap_or_else(|e| panic!("{e:#}\n{}", outcome.timeline.tail(80)));
+    let report =
+        xtask::kdump::check_vmcore_reports(&outcome.timeline, "a", "b", Reference::OursOnly)
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", outcome.timeline.tail(80)));
     println!("{report:?}");
 }
 
