@@ -26,6 +26,9 @@ use crate::qemu::Timeline;
 /// The crash kernel's stage script (for [`crate::scenario::Hop::next_script`]).
 pub const VMCORE_SCRIPT: &str = r#"
 k=/bin/kexec-rs
+# The dump files need more than rootfs's default half of the crash kernel's RAM.
+mount -t tmpfs -o size=90% kxt-tmp /tmp
+say meminfo "$(grep -E '^(MemTotal|MemAvailable):' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
 $k vmcore info /proc/vmcore >/tmp/info.txt 2>&1; say vmcore-info-rc $?
 say vmcore-info-release "$(sed -n 's/^kernel release *//p' /tmp/info.txt)"
 say vmcore-info-crashed "$(sed -n 's/^crashed *//p' /tmp/info.txt)"
@@ -40,11 +43,11 @@ say makedumpfile-dmesg-rc $? "$(tr '\n' ' ' </tmp/mdf.out | head -c 400)"
 if cmp -s /tmp/ours.txt /tmp/log.txt; then say dmesg-vs-makedumpfile same
 else say dmesg-vs-makedumpfile "differ: $(diff /tmp/ours.txt /tmp/log.txt | head -n 6 | tr '\n' '|')"; fi
 rm -f /tmp/log.txt
-makedumpfile -d 31 -l /proc/vmcore /tmp/dumpfile >/tmp/mdf.out 2>&1
+makedumpfile --message-level 6 -d 31 -l /proc/vmcore /tmp/dumpfile >/tmp/mdf.out 2>&1
 say makedumpfile-dump-rc $? "$(tr '\n' ' ' </tmp/mdf.out | head -c 400)"
 say makedumpfile-dump-size "$(stat -c %s /tmp/dumpfile 2>/dev/null)"
 rm -f /tmp/dumpfile
-makedumpfile -E -d 31 /proc/vmcore /tmp/elfdump >/tmp/mdf.out 2>&1
+makedumpfile --message-level 6 -E -d 31 /proc/vmcore /tmp/elfdump >/tmp/mdf.out 2>&1
 say makedumpfile-elf-rc $? "$(tr '\n' ' ' </tmp/mdf.out | head -c 400)"
 say makedumpfile-elf-size "$(stat -c %s /tmp/elfdump 2>/dev/null)"
 $k vmcore dmesg /tmp/elfdump >/tmp/elf.txt 2>/tmp/ours.err; say vmcore-elf-dmesg-rc $? "$(head -c 300 /tmp/ours.err)"
@@ -65,8 +68,10 @@ pub struct VmcoreReport {
 }
 
 /// Whether makedumpfile can read the crashed kernel's dump: Debian 12's
-/// makedumpfile 1.7.2 (the one in the guest) supports kernels up to 6.1 and
-/// fails on Debian 13's 6.12 ("makedumpfile Failed.").
+/// makedumpfile 1.7.2 (the one in the guest) reads Debian 12's 6.1, but not
+/// Debian 13's 6.12, built with 52-bit virtual addresses on 4 KiB pages
+/// (LPA2): "calculate_plat_config: PAGE SIZE 0x1000 and VA Bits 52 not
+/// supported", "makedumpfile Failed.".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reference {
     /// Cross-check with makedumpfile.

@@ -204,8 +204,8 @@ fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
 
 /// kdump on Debian 13's kernel (crashed and crash kernel): `kexec vmcore
 /// info` and `dmesg` read its /proc/vmcore (52-bit VA_BITS, a negative
-/// PHYS_OFFSET). Debian 12's makedumpfile 1.7.2 does not support 6.12 and
-/// fails there, so its reports are printed but not judged.
+/// PHYS_OFFSET). Debian 12's makedumpfile 1.7.2 does not support 52-bit VAs
+/// with 4 KiB pages and fails there, so its reports are printed, not judged.
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_kdump_vmcore_on_the_second_kernel_version() {
