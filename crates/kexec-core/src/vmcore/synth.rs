@@ -28,7 +28,7 @@ pub const PRB_DESC_SIZE: u64 = 24;
 /// `sizeof(struct printk_info)` in 6.1.
 pub const PRINTK_INFO_SIZE: u64 = 88;
 /// Offset of the descriptors in the memory.
-const DESCS_AT: u64 = 0x1000;
+const DESCS_AT: u64 = 0x200;
 /// `desc_reusable`.
 const DESC_REUSABLE: u64 = 3;
 /// `NO_LPOS`: the positions of a data-less block.
@@ -144,11 +144,7 @@ impl Synth {
     fn layout(&self) -> (u64, u64, u64) {
         let infos = DESCS_AT + self.count() * PRB_DESC_SIZE;
         let data = (infos + self.count() * PRINTK_INFO_SIZE).next_multiple_of(8);
-        (
-            infos,
-            data,
-            (data + self.data_size()).next_multiple_of(0x1000),
-        )
+        (infos, data, (data + self.data_size()).next_multiple_of(64))
     }
 
     /// The VMCOREINFO text.
@@ -305,7 +301,7 @@ impl Synth {
         }
         let mem = self.memory();
         let notes_at = (EHDR_SIZE + 2 * PHDR_SIZE) as u64;
-        let load_at = (notes_at + notes.len() as u64).next_multiple_of(0x1000);
+        let load_at = (notes_at + notes.len() as u64).next_multiple_of(64);
         let mut out = vec![0x7f, b'E', b'L', b'F', 2, 1, 1];
         out.resize(16, 0);
         out.extend_from_slice(&4u16.to_le_bytes());
