@@ -153,12 +153,12 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ..Synth::default()
     };
     let wrapped = Synth {
-        records: (0..60)
+        records: (0..60usize)
             .map(|i| {
                 SynthRecord::new(
-                    i * 1_000_000,
+                    i as u64 * 1_000_000,
                     1,
-                    &format!("record {i} {}", "=".repeat(i as usize % 23)),
+                    &format!("record {i} {}", "=".repeat(i % 23)),
                 )
             })
             .collect(),
