@@ -69,16 +69,6 @@ impl ReadAt for [u8] {
     }
 }
 
-impl ReadAt for Vec<u8> {
-    fn size(&self) -> u64 {
-        self.as_slice().size()
-    }
-
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        self.as_slice().read_exact_at(offset, buf)
-    }
-}
-
 /// Why a vmcore could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -241,10 +231,9 @@ impl Vmcore {
     /// Reads the ELF header, the program headers and the notes, and checks
     /// that every segment lies inside the file.
     pub fn parse<R: ReadAt + ?Sized>(src: &R) -> Result<Self, Error> {
+        // Whatever the file holds of the ELF header: a file too short for
+        // the magic leaves zeros there, which are not the magic.
         let mut ehdr = [0u8; EHDR_SIZE];
-        if src.size() < 4 {
-            return Err(Error::NotElf);
-        }
         let head = usize::try_from(src.size()).map_or(EHDR_SIZE, |s| s.min(EHDR_SIZE));
         read(src, 0, &mut ehdr[..head], || "ELF header".into())?;
         if ehdr[..4] != [0x7f, b'E', b'L', b'F'] {
@@ -361,6 +350,14 @@ impl Vmcore {
                 phys: at,
             })?;
             let n = (buf.len() - done).min(usize::try_from(avail).unwrap_or(usize::MAX));
+            if n == 0 {
+                // phys_to_offset never answers an empty range; refuse rather
+                // than loop if it did.
+                return Err(Error::NotInDump {
+                    what: what(),
+                    phys: at,
+                });
+            }
             read(src, offset, &mut buf[done..done + n], what)?;
             done += n;
         }

@@ -56,7 +56,7 @@ impl PrStatus {
     }
 
     fn parse(desc: &[u8]) -> Option<Self> {
-        if desc.len() < PRSTATUS_REGS + PRSTATUS_NREGS * 8 {
+        if desc.len() < PRSTATUS_SIZE {
             return None;
         }
         let mut regs = [0u64; PRSTATUS_NREGS];
@@ -96,7 +96,7 @@ pub(crate) fn collect(bytes: &[u8], vmcore: &mut Vmcore) -> Result<(), Error> {
             .ok_or_else(|| bad(format!("name of {namesz} bytes runs past the notes")))?;
         let next = pad4(descsz)
             .and_then(|n| desc_at.checked_add(n))
-            .filter(|&e| e <= bytes.len() && desc_at + descsz <= bytes.len())
+            .filter(|&e| e <= bytes.len())
             .ok_or_else(|| bad(format!("descriptor of {descsz} bytes runs past the notes")))?;
         let name = &bytes[name_at..name_at + namesz];
         let name = name.strip_suffix(&[0]).unwrap_or(name);

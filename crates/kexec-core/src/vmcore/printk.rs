@@ -267,11 +267,10 @@ impl Ring {
 
     /// Where a block's text is in the data ring, and its size, following
     /// `get_data` (kernel/printk/printk_ringbuffer.c); `None` for data-less,
-    /// illegal, misaligned or too small blocks.
+    /// illegal, misaligned or too small blocks. (A data-less block's
+    /// positions are odd, `NO_LPOS` or `FAILED_LPOS`: the alignment check
+    /// refuses them.)
     pub fn block(&self, begin: u64, next: u64) -> Option<(u64, u64)> {
-        if begin & 1 == 1 && next & 1 == 1 {
-            return None;
-        }
         let size = 1u64 << self.size_bits;
         let wraps = |lpos: u64| lpos >> self.size_bits;
         let (index, data_size) = if wraps(begin) == wraps(next) && begin < next {

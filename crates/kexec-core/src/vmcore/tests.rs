@@ -4,6 +4,7 @@ use super::printk::{Record, Ring, DESC_COMMITTED, DESC_ID_MASK};
 use super::summary::{format_utc, summarize};
 use super::synth::{Synth, SynthRecord, IMAGE_VADDR, PAGE_OFFSET, PHYS_BASE};
 use super::*;
+use crate::elfcore;
 
 fn dmesg(bytes: &[u8]) -> Result<Vec<Record>, Error> {
     let v = Vmcore::parse(bytes)?;
@@ -161,6 +162,12 @@ fn blocks_follow_get_data() {
     // Data-less.
     assert_eq!(ring.block(3, 3), None);
     assert_eq!(ring.block(1, 1), None);
+    // Just the ID: valid, no text.
+    assert_eq!(ring.block(0x100, 0x108), Some((8, 0)));
+    // Wrapping with no room for the ID.
+    assert_eq!(ring.block(0xf8, 0x100), None);
+    // Aligned begin, misaligned next.
+    assert_eq!(ring.block(0x100, 0x11c), None);
     // Misaligned, too short, or two wraps apart.
     assert_eq!(ring.block(0x104, 0x120), None);
     assert_eq!(ring.block(0x100, 0x104), None);
@@ -296,7 +303,11 @@ fn impossible_ring_sizes_are_refused() {
     let s = Synth::default();
     for (offset, value, want) in [
         (0, 27u32.to_le_bytes().to_vec(), "count_bits 27 > 26"),
+        // At the limit: refused only because the file is too small for it.
+        (0, 26u32.to_le_bytes().to_vec(), "67108864 descriptors"),
         (0, 20u32.to_le_bytes().to_vec(), "cannot fit"),
+        // 256 descriptors of 24 + 88 bytes: more than the file's ~9 KiB.
+        (0, 8u32.to_le_bytes().to_vec(), "256 descriptors"),
         (48, 2u32.to_le_bytes().to_vec(), "size_bits 2 outside"),
         (48, 32u32.to_le_bytes().to_vec(), "size_bits 32 outside"),
         (48, 30u32.to_le_bytes().to_vec(), "cannot fit"),
@@ -342,6 +353,21 @@ fn crash_time_is_printed_in_utc() {
     assert_eq!(format_utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
     assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
     assert_eq!(format_utc(-1), "1969-12-31 23:59:59 UTC");
+    // Leap days, century and 400-year boundaries (checked with `date -u -d @N`).
+    for (secs, want) in [
+        (-2_203_891_200, "1900-03-01 00:00:00"),
+        (-2_203_891_201, "1900-02-28 23:59:59"),
+        (951_868_800, "2000-03-01 00:00:00"),
+        (946_684_799, "1999-12-31 23:59:59"),
+        (1_709_208_000, "2024-02-29 12:00:00"),
+        (4_107_542_400, "2100-03-01 00:00:00"),
+        (4_107_456_000, "2100-02-28 00:00:00"),
+        (-11_670_912_000, "1600-03-01 00:00:00"),
+        (-11_644_473_600, "1601-01-01 00:00:00"),
+        (13_574_563_200, "2400-02-29 00:00:00"),
+    ] {
+        assert_eq!(format_utc(secs), format!("{want} UTC"), "{secs}");
+    }
 }
 
 #[test]
@@ -372,6 +398,13 @@ fn reads_across_adjacent_loads_and_refuses_gaps() {
     let mut buf = [0u8; 8];
     v.read_phys(src, 0x1000, &mut buf, &|| "x".into()).unwrap();
     assert_eq!(&buf, b"abcdefgh");
+    // Starting inside the first PT_LOAD, ending inside the second.
+    let mut buf = [0u8; 6];
+    v.read_phys(src, 0x1002, &mut buf, &|| "x".into()).unwrap();
+    assert_eq!(&buf, b"cdefgh");
+    let mut buf = [0u8; 6];
+    v.read_phys(src, 0x1000, &mut buf, &|| "x".into()).unwrap();
+    assert_eq!(&buf, b"abcdef");
     let mut buf = [0u8; 9];
     let e = v
         .read_phys(src, 0x1000, &mut buf, &|| "x".into())
@@ -383,4 +416,164 @@ fn reads_across_adjacent_loads_and_refuses_gaps() {
             phys: 0x1008
         }
     );
+}
+
+/// An arm64 core file with one `PT_NOTE` of `note_size` zero bytes (a zero
+/// `n_namesz` ends the notes at once).
+fn core_with_notes(note_size: usize) -> Vec<u8> {
+    let mut out = Synth::default().build()[..EHDR_SIZE].to_vec();
+    out[56..58].copy_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&elfcore::PT_NOTE.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let offset = (EHDR_SIZE + PHDR_SIZE) as u64;
+    for v in [offset, 0, 0, note_size as u64, note_size as u64, 0] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.resize(out.len() + note_size, 0);
+    out
+}
+
+#[test]
+fn notes_are_bounded_at_exactly_max_notes_bytes() {
+    let max = MAX_NOTES_BYTES as usize;
+    let v = Vmcore::parse(core_with_notes(max).as_slice()).unwrap();
+    assert_eq!(
+        (v.prstatus.len(), v.vmcoreinfo, v.loads.len()),
+        (0, None, 0)
+    );
+    assert_eq!(
+        Vmcore::parse(core_with_notes(max + 1).as_slice()),
+        Err(Error::NotesTooLarge(MAX_NOTES_BYTES + 1))
+    );
+}
+
+#[test]
+fn a_file_shorter_than_the_magic_is_not_elf() {
+    for short in [&b""[..], b"\x7f", b"\x7fEL"] {
+        assert_eq!(Vmcore::parse(short), Err(Error::NotElf));
+    }
+    // The magic alone is ELF, but truncated.
+    assert!(matches!(
+        Vmcore::parse(&b"\x7fELF"[..]),
+        Err(Error::Truncated { .. })
+    ));
+}
+
+/// `n_namesz`, `n_descsz`, `n_type`, the name (NUL-terminated, padded) and
+/// the descriptor (padded).
+fn raw_note(name: &[u8], n_type: u32, desc: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(name.len() as u32 + 1).to_le_bytes());
+    out.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+    out.extend_from_slice(&n_type.to_le_bytes());
+    out.extend_from_slice(name);
+    out.push(0);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out.extend_from_slice(desc);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+fn empty_vmcore() -> Vmcore {
+    Vmcore {
+        loads: vec![],
+        prstatus: vec![],
+        vmcoreinfo: None,
+        phnum: 0,
+        other_notes: 0,
+    }
+}
+
+#[test]
+fn notes_are_told_apart_by_name_and_type() {
+    let mut prstatus = vec![0u8; notes::PRSTATUS_SIZE];
+    let reg = |i: usize| notes::PRSTATUS_REGS + 8 * i;
+    prstatus[reg(31)..reg(32)].copy_from_slice(&0x5555u64.to_le_bytes());
+    prstatus[reg(33)..reg(34)].copy_from_slice(&0x3c5u64.to_le_bytes());
+    let bytes = [
+        raw_note(b"CORE", notes::NT_PRSTATUS, &prstatus),
+        // NT_PRPSINFO (3) and a VMCOREINFO-named note of type 1: other notes.
+        raw_note(b"CORE", 3, &prstatus),
+        raw_note(b"VMCOREINFO", 1, b"OSRELEASE=x\n"),
+        raw_note(b"LINUX", 0, b"OSRELEASE=y\n"),
+        raw_note(b"VMCOREINFO", 0, b"OSRELEASE=6.1\n"),
+    ]
+    .concat();
+    let mut v = empty_vmcore();
+    notes::collect(&bytes, &mut v).unwrap();
+    assert_eq!(v.prstatus.len(), 1);
+    assert_eq!(
+        (v.prstatus[0].sp(), v.prstatus[0].pstate()),
+        (0x5555, 0x3c5)
+    );
+    assert_eq!(v.other_notes, 3);
+    assert_eq!(v.vmcoreinfo.unwrap().release(), Some("6.1"));
+
+    // elf_prstatus is 392 bytes on arm64: one byte less is refused.
+    let short = raw_note(
+        b"CORE",
+        notes::NT_PRSTATUS,
+        &prstatus[..notes::PRSTATUS_SIZE - 1],
+    );
+    let e = notes::collect(&short, &mut empty_vmcore()).unwrap_err();
+    assert!(e.to_string().contains("NT_PRSTATUS of 391 bytes"), "{e}");
+}
+
+#[test]
+fn vmcoreinfo_notes_are_bounded() {
+    let max = notes::MAX_VMCOREINFO_BYTES;
+    let mut v = empty_vmcore();
+    notes::collect(&raw_note(b"VMCOREINFO", 0, &vec![b'a'; max]), &mut v).unwrap();
+    assert!(v.vmcoreinfo.is_some());
+    let e = notes::collect(
+        &raw_note(b"VMCOREINFO", 0, &vec![b'a'; max + 1]),
+        &mut empty_vmcore(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("more than 65536"), "{e}");
+    // Two are one too many.
+    let two = [
+        raw_note(b"VMCOREINFO", 0, b"A=1"),
+        raw_note(b"VMCOREINFO", 0, b"A=2"),
+    ]
+    .concat();
+    let e = notes::collect(&two, &mut empty_vmcore()).unwrap_err();
+    assert!(e.to_string().contains("a second VMCOREINFO note"), "{e}");
+}
+
+#[test]
+fn a_descriptor_whose_padding_runs_past_the_notes_is_refused() {
+    let mut note = raw_note(b"VMCOREINFO", 0, b"A=12345");
+    note.truncate(note.len() - 1);
+    let e = notes::collect(&note, &mut empty_vmcore()).unwrap_err();
+    assert!(
+        e.to_string().contains("descriptor of 7 bytes runs past"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pt_load_vaddrs_translate_inside_their_range_only() {
+    let loads = [
+        Load {
+            offset: 0,
+            vaddr: 0,
+            paddr: 0x9000,
+            filesz: 0x10,
+            memsz: 0x10,
+        },
+        Load {
+            offset: 0x10,
+            vaddr: 0xffff_0000_0000_1000,
+            paddr: 0x4000,
+            filesz: 0x10,
+            memsz: 0x10,
+        },
+    ];
+    let map = AddressMap::default();
+    assert_eq!(map.to_phys(0xffff_0000_0000_100f, &loads), Some(0x400f));
+    assert_eq!(map.to_phys(0xffff_0000_0000_1010, &loads), None);
+    assert_eq!(map.to_phys(0xffff_0000_0000_0fff, &loads), None);
+    // p_vaddr 0 means "unknown", not address 0.
+    assert_eq!(map.to_phys(5, &loads), None);
 }

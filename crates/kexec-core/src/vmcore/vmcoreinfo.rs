@@ -36,11 +36,6 @@ impl VmcoreInfo {
         }
     }
 
-    /// Every entry, in order.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
     /// The value of `key`, if present (the first, if repeated).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries
