@@ -46,6 +46,17 @@ fn headers_notes_and_vmcoreinfo() {
     assert_eq!(map.to_phys(IMAGE_VADDR + 5, &[]), Some(PHYS_BASE + 5));
     assert_eq!(map.to_phys(PAGE_OFFSET + 7, &[]), Some(PHYS_BASE + 7));
     assert_eq!(map.to_phys(0x1000, &[]), None);
+    // The linear map ends where the kernel image's region starts
+    // (_PAGE_END(48) = 0xffff_8000_0000_0000): that address is the image's.
+    let image_base = IMAGE_VADDR - PHYS_BASE;
+    assert_eq!(
+        map.to_phys(0xffff_8000_0000_0000, &[]),
+        Some(0xffff_8000_0000_0000u64.wrapping_sub(image_base))
+    );
+    assert_eq!(
+        map.to_phys(0xffff_7fff_ffff_ffff, &[]),
+        Some(0x7fff_ffff_ffff - (PAGE_OFFSET - 0xffff_0000_0000_0000) + PHYS_BASE)
+    );
 }
 
 #[test]
