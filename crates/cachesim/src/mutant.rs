@@ -38,6 +38,8 @@ pub enum OpKind {
     IcIvau,
     /// `IC IALLU`.
     IcIallu,
+    /// `DMB SY`.
+    DmbSy,
     /// `DSB SY`.
     DsbSy,
     /// `DSB ISH`.
@@ -57,6 +59,7 @@ impl fmt::Display for OpKind {
             OpKind::DcCvau => "DC CVAU",
             OpKind::IcIvau => "IC IVAU",
             OpKind::IcIallu => "IC IALLU",
+            OpKind::DmbSy => "DMB SY",
             OpKind::DsbSy => "DSB SY",
             OpKind::DsbIsh => "DSB ISH",
             OpKind::Isb => "ISB",
@@ -348,6 +351,11 @@ impl<M: Machine> Machine for Mutant<M> {
     fn ic_iallu(&mut self) {
         if self.site(OpKind::IcIallu, 0).is_some() {
             self.inner.ic_iallu();
+        }
+    }
+    fn dmb_sy(&mut self) {
+        if self.site(OpKind::DmbSy, 0).is_some() {
+            self.inner.dmb_sy();
         }
     }
     fn dsb_sy(&mut self) {

@@ -54,7 +54,7 @@ use crate::rng::Rng;
 use cache::Line;
 use handoff::pagetable::{MemAttr, MmuConfig};
 use maintenance::Pending;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The translation granule the model uses for DRAM pages and I-cache colours.
 pub const PAGE_SIZE: u64 = 4096;
@@ -100,6 +100,9 @@ pub struct MemorySystem {
     data_accesses: u64,
     /// Whether the last instruction executed was an ISB (Falkor E1041).
     last_was_isb: bool,
+    /// Lines written by non-cacheable stores since the last DMB or DSB: a
+    /// DC by VA of one of them is not ordered after the store.
+    unordered_stores: BTreeSet<u64>,
 }
 
 fn align_down(a: u64, size: u64) -> u64 {
@@ -138,6 +141,7 @@ impl MemorySystem {
             tlb: BTreeMap::new(),
             data_accesses: 0,
             last_was_isb: false,
+            unordered_stores: BTreeSet::new(),
         }
     }
 

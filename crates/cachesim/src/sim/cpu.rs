@@ -204,6 +204,10 @@ impl handoff::Machine for SimCpu {
         self.memory.ic(IcOp::Iallu, 0);
         self.tick();
     }
+    fn dmb_sy(&mut self) {
+        self.memory.dmb();
+        self.tick();
+    }
     fn dsb_sy(&mut self) {
         self.memory.dsb();
         self.tick();

@@ -331,8 +331,20 @@ pub(super) fn purgatory_entry_state(
     m.add_exec_range(lay.kernel.0, lay.kernel.1.len() as u64);
     m.add_exec_range(lay.own.image.start, lay.own.image.len);
     seed_stale_code(m, &mut rng, lay.kernel.0, lay.kernel.1.len() as u64);
-    // SCTLR.I is off: the I-cache may hold anything for the purgatory too.
-    if !cfg.dic {
+    // SCTLR.I is off. In the permissive model the I-cache is not used
+    // while it is off, so it may hold anything for the purgatory too (only
+    // its IC IALLU before SCTLR.I is set matters). In the conservative one
+    // (lookups and fills while SCTLR.I = 0), stale lines over the code the
+    // CPU is running would be fetched at its first instruction, whatever it
+    // does: at a crash entry (cpu_soft_restart, no IC IALLU since 5.16)
+    // there are none, because Linux emptied the I-cache when it enabled its
+    // MMU at boot (set_sctlr_el1's IC IALLU, arch/arm64/include/asm/
+    // assembler.h) and the crash region is never mapped executable since
+    // (reserved at boot; the linear map is execute-never), so no fetch,
+    // speculative or not, could allocate a line of it; and the load-time
+    // flush (kexec_segment_flush, arch/arm64/kernel/machine_kexec.c) left
+    // the PoC right, which is where fills come from while SCTLR.I = 0.
+    if !cfg.dic && !m.icache_used_while_disabled() {
         for l in lines(lay.own.image.start, lay.own.image.len, cfg.i_line) {
             if rng.chance(400) {
                 let tag = rng.below(icache_tags(cfg));
