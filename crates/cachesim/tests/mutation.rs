@@ -14,7 +14,10 @@
 //!   (booting.rst has no TLB rule), the final IC IALLU; DSB; ISB when the
 //!   caches were on (the IC IALLU before they came on covers it), and the
 //!   extra DSB SY; ISB pairs around the first IC IALLU (one DSB after the
-//!   TLBI completes everything; SCTLR.I is 0 there);
+//!   TLBI completes everything); the DSB between the cleans and the first
+//!   IC IALLU was removed too, on the assumption that an I-cache is idle
+//!   while SCTLR.I is 0, and is back since the model's I-cache may be used
+//!   then (`Adversary::icache_while_disabled`), which kills its removal;
 //! - killed by a better model: the relocation's per-page DC CIVAC of the
 //!   purgatory's pool and stack pages (the kernel's loop is one instruction:
 //!   mutation units, `cachesim::mutant::units`); the relocation's ISB before

@@ -11,8 +11,13 @@
 //!   *not* looked up by non-cacheable accesses.
 //! - Instruction fetches go through a per-CPU fetch buffer (instructions
 //!   fetched ahead; discarded only by ISB), then the I-cache if SCTLR.I is set
-//!   (filled from the PoU), otherwise DRAM. With CTR_EL0.DIC the I-cache is
-//!   coherent and never stale; with CTR_EL0.IDC the PoU view includes L1D.
+//!   (filled from the PoU), otherwise DRAM; with
+//!   `Adversary::icache_while_disabled` the I-cache is also hit, and filled
+//!   from DRAM (the PoC), while SCTLR.I is clear. With CTR_EL0.DIC the
+//!   I-cache is coherent and never stale; with CTR_EL0.IDC the PoU view
+//!   includes L1D.
+//! - Non-cacheable stores are not ordered with a later DC by VA of their
+//!   line until a DMB or DSB: such a DC is reported as a fault.
 //! - Maintenance instructions are queued and complete at any time the
 //!   adversary chooses, and at the latest at the next DSB.
 //! - A write to SCTLR takes effect at any time the adversary chooses, and at
