@@ -96,8 +96,8 @@ fn replay(rule: Rule) -> Replay {
                 cpu.enter_kernel(p.entry, p.dtb);
             }),
             good: minimal,
-            // The kernel's second line (seed 0).
-            addr: Some(KERNEL + 0x40),
+            // The kernel's third line (seed 0).
+            addr: Some(KERNEL + 0x80),
             location: Location::Dram,
         },
         Rule::DirtyLine => Replay {
@@ -153,7 +153,7 @@ fn replay(rule: Rule) -> Replay {
             }),
             good: minimal,
             // The first line past the invalidated page.
-            addr: Some(KERNEL + 0x1000),
+            addr: Some(KERNEL + 0x1040),
             location: Location::ICache(0),
         },
         Rule::StaleFetchBuffer => Replay {
@@ -172,7 +172,7 @@ fn replay(rule: Rule) -> Replay {
             }),
             good: minimal,
             // A line of the kernel's first page fetched ahead (seed 0).
-            addr: Some(KERNEL + 0x200),
+            addr: Some(KERNEL + 0x240),
             location: Location::FetchBuffer,
         },
         Rule::StaleCodeExecuted => Replay {
@@ -180,10 +180,10 @@ fn replay(rule: Rule) -> Replay {
                    it is fetched as code once SCTLR.I is set",
             config: "a53-vipt",
             opts: po,
-            bad: Code::Mutant(1, OpKind::DcCivac, Mutation::Remove),
+            bad: Code::Mutant(2, OpKind::DcCivac, Mutation::Remove),
             good: real_handoff,
-            // A line of the purgatory's image (seed 1).
-            addr: Some(PURGATORY_IMAGE + 0x140),
+            // A line of the purgatory's image (seed 0).
+            addr: Some(PURGATORY_IMAGE + 0x280),
             location: Location::ICache(0),
         },
         Rule::MmuOn => Replay {
@@ -203,7 +203,7 @@ fn replay(rule: Rule) -> Replay {
             what: "the handoff without the ISB after the MSR that turns the MMU off",
             config: "a57-like",
             opts: po,
-            bad: Code::Mutant(11, OpKind::Isb, Mutation::Remove),
+            bad: Code::Mutant(13, OpKind::Isb, Mutation::Remove),
             good: real_handoff,
             addr: None,
             location: Location::Register,
@@ -226,7 +226,7 @@ fn replay(rule: Rule) -> Replay {
                    hashes stale bytes and parks",
             config: "a57-like",
             opts: po,
-            bad: Code::Mutant(3, OpKind::DcCivac, Mutation::Remove),
+            bad: Code::Mutant(4, OpKind::DcCivac, Mutation::Remove),
             good: real_handoff,
             addr: Some(DTB),
             location: Location::Dram,
@@ -236,7 +236,7 @@ fn replay(rule: Rule) -> Replay {
                    hashes the kernel before the write takes effect",
             config: "a57-like",
             opts: po,
-            bad: Code::Mutant(9, OpKind::Isb, Mutation::Remove),
+            bad: Code::Mutant(11, OpKind::Isb, Mutation::Remove),
             good: real_handoff,
             addr: Some(KERNEL),
             location: Location::Register,
@@ -246,7 +246,7 @@ fn replay(rule: Rule) -> Replay {
                    write-back, and a frame written through them is lost once the MMU is off",
             config: "a57-like",
             opts: po,
-            bad: Code::Mutant(6, OpKind::TlbiAll, Mutation::Remove),
+            bad: Code::Mutant(8, OpKind::TlbiAll, Mutation::Remove),
             good: real_handoff,
             // The frame's first byte.
             addr: Some(STACK_FRAME),

@@ -25,7 +25,13 @@ const SZ_64M: u64 = 0x400_0000;
 /// Everything laid out for one run.
 #[derive(Debug, Clone)]
 pub(super) struct Layout {
+    /// Each segment's bytes (`bufsz`): the range the loader's header
+    /// carries, which the purgatory hashes and maintains, and which the
+    /// checks at the branch cover.
     pub(super) segs: Vec<(u64, Vec<u8>)>,
+    /// Each segment as it sits in memory: the bytes zero-padded to whole
+    /// pages (`memsz`), what the kernel loads and relocates.
+    pub(super) memory: Vec<(u64, Vec<u8>)>,
     pub(super) kernel: (u64, Vec<u8>),
     pub(super) purg_image: (u64, Vec<u8>),
     pub(super) own: PurgatoryMemory,
@@ -37,12 +43,17 @@ pub(super) fn layout(
     flags: u64,
     purgatory_base: Option<u64>,
 ) -> Result<Layout, String> {
-    let segs: Vec<(u64, Vec<u8>)> = plan.segments.iter().map(|s| (s.addr, s.padded())).collect();
+    let segs: Vec<(u64, Vec<u8>)> = plan
+        .segments
+        .iter()
+        .map(|s| (s.addr, s.bytes.clone()))
+        .collect();
+    let memory: Vec<(u64, Vec<u8>)> = plan.segments.iter().map(|s| (s.addr, s.padded())).collect();
     let kernel = plan
         .kernel()
-        .map(|k| (k.addr, k.padded()))
+        .map(|k| (k.addr, k.bytes.clone()))
         .ok_or("entry is not inside any segment")?;
-    let top = segs
+    let top = memory
         .iter()
         .map(|(a, b)| a + b.len() as u64)
         .max()
@@ -58,7 +69,7 @@ pub(super) fn layout(
     };
     let purg_end = stack.start + stack.len;
     if !base.is_multiple_of(PAGE_SIZE)
-        || segs
+        || memory
             .iter()
             .any(|(a, b)| *a < purg_end && base < a + b.len() as u64)
     {
@@ -84,6 +95,7 @@ pub(super) fn layout(
     }
     Ok(Layout {
         segs,
+        memory,
         kernel,
         purg_image: (purg.addr, purg.bytes),
         own,
@@ -165,7 +177,7 @@ where
     m.isb();
     // Destinations: the segments and the purgatory's whole memory.
     let purg_len = lay.own.image.len + lay.own.tables.len + lay.own.stack.len;
-    let mut dests: Vec<(u64, Vec<u8>)> = lay.segs.clone();
+    let mut dests: Vec<(u64, Vec<u8>)> = lay.memory.clone();
     let mut purg_bytes = lay.purg_image.1.clone();
     purg_bytes.resize(usize::try_from(purg_len).unwrap_or(0), 0);
     if !kexec_file {
@@ -278,9 +290,15 @@ pub(super) fn purgatory_entry_state(
     }
     m.phase("purgatory entry state");
     m.dram_write(lay.purg_image.0, &lay.purg_image.1);
-    for (a, b) in &lay.segs {
+    for (a, b) in &lay.memory {
         m.dram_write(*a, b);
         m.add_data_range(*a, b.len() as u64);
+    }
+    // Hostile lines only over what the loader's header carries (the
+    // purgatory's contract: it maintains those ranges; the rest of each
+    // page was zeroed and flushed by the kernel at load time, and is not
+    // checked at the branch). A partial last line is seeded whole.
+    for (a, b) in &lay.segs {
         let last = (a + b.len() as u64 - 1) / cfg.d_line * cfg.d_line;
         for l in lines(*a, b.len() as u64, cfg.d_line) {
             if !hostile_data {
