@@ -20,7 +20,8 @@
 //! [`Mutant`]; the campaign that tries every mutant is `crate::campaign`
 //! (both above this module).
 
-use handoff::{Machine, MmuConfig, Regime, Sha256Engine};
+use handoff::pagetable::{MemAttr, MAIR_VALUE};
+use handoff::{Machine, MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
 use std::fmt;
 
 /// A maintenance or barrier operation of the handoff trait.
@@ -48,6 +49,11 @@ pub enum OpKind {
     Isb,
     /// `TLBI` all (+DSB+ISB).
     TlbiAll,
+    /// `MSR SCTLR_ELx` (its value is mutated by [`ValueMutation`]).
+    MsrSctlr,
+    /// `MSR MAIR_ELx`, `TCR_ELx`, `TTBR0_ELx` (values mutated by
+    /// [`ValueMutation`]).
+    MsrTranslation,
 }
 
 impl fmt::Display for OpKind {
@@ -64,6 +70,8 @@ impl fmt::Display for OpKind {
             OpKind::DsbIsh => "DSB ISH",
             OpKind::Isb => "ISB",
             OpKind::TlbiAll => "TLBI ALL",
+            OpKind::MsrSctlr => "MSR SCTLR",
+            OpKind::MsrTranslation => "MSR MAIR/TCR/TTBR0",
         })
     }
 }
@@ -108,31 +116,143 @@ pub enum Mutation {
     Weaken,
     /// The last call of the run (the last line of a range) is dropped.
     Shorten,
+    /// The value an MSR writes is wrong (only the purgatory's own writes:
+    /// the relocation's are the kernel's).
+    Value(ValueMutation),
+}
+
+/// A wrong value written to SCTLR, TCR or MAIR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ValueMutation {
+    /// The SCTLR write leaves M as it was (does not set or clear it).
+    SctlrKeepM,
+    /// The SCTLR write leaves C as it was.
+    SctlrKeepC,
+    /// The SCTLR write leaves I as it was.
+    SctlrKeepI,
+    /// TCR.IRGN0/ORGN0 = Non-cacheable walks.
+    TcrWalksNonCacheable,
+    /// TCR.T0SZ = 25 (a 39-bit space: the walk starts at level 1).
+    TcrT0sz39Bit,
+    /// TCR.TG0 = 64 KiB granule.
+    TcrGranule64K,
+    /// The MAIR attribute of the Normal write-back index is Normal
+    /// Non-cacheable (a wrong cacheability).
+    MairWriteBackAsNonCacheable,
+    /// The MAIR attribute of the Normal Non-cacheable index (the stack) is
+    /// Normal write-back.
+    MairNonCacheableAsWriteBack,
+    /// The MAIR attribute of the Device index (the console) is Normal
+    /// write-back.
+    MairDeviceAsWriteBack,
+}
+
+impl ValueMutation {
+    /// Every value mutation.
+    pub const ALL: [ValueMutation; 9] = [
+        ValueMutation::SctlrKeepM,
+        ValueMutation::SctlrKeepC,
+        ValueMutation::SctlrKeepI,
+        ValueMutation::TcrWalksNonCacheable,
+        ValueMutation::TcrT0sz39Bit,
+        ValueMutation::TcrGranule64K,
+        ValueMutation::MairWriteBackAsNonCacheable,
+        ValueMutation::MairNonCacheableAsWriteBack,
+        ValueMutation::MairDeviceAsWriteBack,
+    ];
+
+    /// The operation whose value it changes.
+    pub const fn kind(self) -> OpKind {
+        match self {
+            Self::SctlrKeepM | Self::SctlrKeepC | Self::SctlrKeepI => OpKind::MsrSctlr,
+            _ => OpKind::MsrTranslation,
+        }
+    }
+
+    /// The SCTLR value written instead of `value`, over `old`.
+    pub fn sctlr(self, old: u64, value: u64) -> u64 {
+        let bit = match self {
+            Self::SctlrKeepM => SCTLR_M,
+            Self::SctlrKeepC => SCTLR_C,
+            Self::SctlrKeepI => SCTLR_I,
+            _ => return value,
+        };
+        (value & !bit) | (old & bit)
+    }
+
+    /// The translation registers written instead of `cfg`.
+    pub fn translation(self, cfg: &MmuConfig) -> MmuConfig {
+        // Byte `i` of MAIR is the attribute of index `i` (MemAttr's value).
+        let set_attr = |mair: u64, idx: MemAttr, attr: u64| {
+            let shift = 8 * (idx as u64);
+            (mair & !(0xff << shift)) | (attr << shift)
+        };
+        let byte = |idx: MemAttr| (MAIR_VALUE >> (8 * (idx as u64))) & 0xff;
+        let mut c = *cfg;
+        match self {
+            Self::TcrWalksNonCacheable => c.tcr &= !(0xf << 8),
+            Self::TcrT0sz39Bit => c.tcr = (c.tcr & !0x3f) | 25,
+            Self::TcrGranule64K => c.tcr = (c.tcr & !(3 << 14)) | (1 << 14),
+            Self::MairWriteBackAsNonCacheable => {
+                c.mair = set_attr(c.mair, MemAttr::NormalWb, byte(MemAttr::NormalNc));
+            }
+            Self::MairNonCacheableAsWriteBack => {
+                c.mair = set_attr(c.mair, MemAttr::NormalNc, byte(MemAttr::NormalWb));
+            }
+            Self::MairDeviceAsWriteBack => {
+                c.mair = set_attr(c.mair, MemAttr::DeviceNgnre, byte(MemAttr::NormalWb));
+            }
+            Self::SctlrKeepM | Self::SctlrKeepC | Self::SctlrKeepI => {}
+        }
+        c
+    }
+}
+
+impl fmt::Display for ValueMutation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SctlrKeepM => "keep SCTLR.M",
+            Self::SctlrKeepC => "keep SCTLR.C",
+            Self::SctlrKeepI => "keep SCTLR.I",
+            Self::TcrWalksNonCacheable => "TCR walks non-cacheable",
+            Self::TcrT0sz39Bit => "TCR.T0SZ 39-bit",
+            Self::TcrGranule64K => "TCR.TG0 64K",
+            Self::MairWriteBackAsNonCacheable => "MAIR write-back as non-cacheable",
+            Self::MairNonCacheableAsWriteBack => "MAIR non-cacheable as write-back",
+            Self::MairDeviceAsWriteBack => "MAIR device as write-back",
+        })
+    }
 }
 
 impl Mutation {
-    /// All mutations.
-    pub const ALL: [Mutation; 3] = [Mutation::Remove, Mutation::Weaken, Mutation::Shorten];
+    /// Every mutation.
+    pub fn all() -> Vec<Mutation> {
+        let mut v = vec![Mutation::Remove, Mutation::Weaken, Mutation::Shorten];
+        v.extend(ValueMutation::ALL.map(Mutation::Value));
+        v
+    }
 
     /// Whether this mutation is meaningful for `site` and not a duplicate of
     /// another one (IALLU→nothing is `Remove`; a single call has no "last
-    /// line" distinct from itself).
+    /// line" distinct from itself; values only of the purgatory's writes).
     pub fn applies(self, site: &Site) -> bool {
         match self {
             Mutation::Remove => true,
             Mutation::Weaken => matches!(site.kind, OpKind::DcCivac | OpKind::DcCvac),
             Mutation::Shorten => site.len > 1,
+            Mutation::Value(v) => v.kind() == site.kind && site.phase == "purgatory",
         }
     }
 }
 
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mutation::Remove => "remove",
-            Mutation::Weaken => "weaken",
-            Mutation::Shorten => "skip last line",
-        })
+        match self {
+            Mutation::Remove => f.write_str("remove"),
+            Mutation::Weaken => f.write_str("weaken"),
+            Mutation::Shorten => f.write_str("skip last line"),
+            Mutation::Value(v) => write!(f, "{v}"),
+        }
     }
 }
 
@@ -173,6 +293,8 @@ pub struct Mutant<M> {
     last: Option<OpKind>,
     in_run: usize,
     phase: &'static str,
+    /// The value mutation of the site just accounted, if it is targeted.
+    value: Option<ValueMutation>,
 }
 
 impl<M: Machine> Mutant<M> {
@@ -185,6 +307,7 @@ impl<M: Machine> Mutant<M> {
             last: None,
             in_run: 0,
             phase: "",
+            value: None,
         }
     }
 
@@ -261,8 +384,13 @@ impl<M: Machine> Mutant<M> {
                 .find(|(t, _)| *t == idx)
                 .map(|&(_, len)| (*m, len))
         });
+        self.value = match hit {
+            Some((Mutation::Value(v), _)) => Some(v),
+            _ => None,
+        };
         match hit {
             Some((m, len)) => match m {
+                Mutation::Value(_) => Some(kind),
                 Mutation::Remove => None,
                 Mutation::Shorten if self.in_run + 1 == len => None,
                 Mutation::Shorten => Some(kind),
@@ -321,12 +449,23 @@ impl<M: Machine> Machine for Mutant<M> {
         self.inner.sctlr()
     }
     fn set_sctlr(&mut self, value: u64) {
-        self.other();
+        if self.site(OpKind::MsrSctlr, 0).is_none() {
+            return;
+        }
+        let value = match self.value.take() {
+            Some(v) => v.sctlr(self.inner.sctlr(), value),
+            None => value,
+        };
         self.inner.set_sctlr(value);
     }
     fn set_translation(&mut self, cfg: &MmuConfig) {
-        self.other();
-        self.inner.set_translation(cfg);
+        if self.site(OpKind::MsrTranslation, 0).is_none() {
+            return;
+        }
+        match self.value.take() {
+            Some(v) => self.inner.set_translation(&v.translation(cfg)),
+            None => self.inner.set_translation(cfg),
+        }
     }
     fn tlb_invalidate_all(&mut self) {
         if self.site(OpKind::TlbiAll, 0).is_some() {

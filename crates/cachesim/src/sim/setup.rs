@@ -15,8 +15,10 @@ use handoff::{Flags, HandoffParams, MemRange, PurgatoryMemory, SegmentDigest};
 
 /// The purgatory's memory layout in the model.
 const PURG_IMAGE_PAGES: u64 = 1;
-const PURG_TABLE_PAGES: u64 = 6;
+const PURG_TABLE_PAGES: u64 = 8;
 const PURG_STACK_PAGES: u64 = 1;
+/// The modelled console's address (QEMU `virt`'s PL011).
+const MODEL_UART: u64 = 0x0900_0000;
 /// Bytes of stack frame the modelled purgatory keeps at its stack top.
 pub(super) const STACK_FRAME: u64 = 128;
 const SZ_2M: u64 = 0x20_0000;
@@ -81,6 +83,9 @@ pub(super) fn layout(
     let mut params = HandoffParams {
         entry: plan.entry,
         dtb: plan.dtb,
+        // A console (mapped Device while the MMU is on), so what the
+        // purgatory reports can be checked against what it did.
+        uart: MODEL_UART,
         flags: Flags(flags),
         ..HandoffParams::default()
     };
