@@ -91,6 +91,10 @@ pub struct Site {
     pub last_va: u64,
     /// Phase label active when the run started.
     pub phase: &'static str,
+    /// Whether the next site follows this one directly: same phase, no
+    /// other call of the trait (memory access, hash, branch) in between.
+    /// Only such pairs are swapped ([`Mutation::SwapWithNext`]).
+    pub adjacent_next: bool,
 }
 
 impl fmt::Display for Site {
@@ -119,6 +123,9 @@ pub enum Mutation {
     /// The value an MSR writes is wrong (only the purgatory's own writes:
     /// the relocation's are the kernel's).
     Value(ValueMutation),
+    /// The site and the next one are issued in the other order (only for a
+    /// pair with nothing else in between, [`Site::adjacent_next`]).
+    SwapWithNext,
 }
 
 /// A wrong value written to SCTLR, TCR or MAIR.
@@ -229,6 +236,7 @@ impl Mutation {
     pub fn all() -> Vec<Mutation> {
         let mut v = vec![Mutation::Remove, Mutation::Weaken, Mutation::Shorten];
         v.extend(ValueMutation::ALL.map(Mutation::Value));
+        v.push(Mutation::SwapWithNext);
         v
     }
 
@@ -241,6 +249,9 @@ impl Mutation {
             Mutation::Weaken => matches!(site.kind, OpKind::DcCivac | OpKind::DcCvac),
             Mutation::Shorten => site.len > 1,
             Mutation::Value(v) => v.kind() == site.kind && site.phase == "purgatory",
+            // A loop phase's by-VA unit is every iteration of one
+            // instruction: "swap with the next site" has no source form.
+            Mutation::SwapWithNext => site.adjacent_next && !in_loop_unit(site),
         }
     }
 }
@@ -252,6 +263,7 @@ impl fmt::Display for Mutation {
             Mutation::Weaken => f.write_str("weaken"),
             Mutation::Shorten => f.write_str("skip last line"),
             Mutation::Value(v) => write!(f, "{v}"),
+            Mutation::SwapWithNext => f.write_str("swap with next"),
         }
     }
 }
@@ -260,16 +272,22 @@ impl fmt::Display for Mutation {
 /// documentation).
 pub const LOOP_PHASES: &[&str] = &["relocate"];
 
+/// Whether `s` is a by-VA site of a [`LOOP_PHASES`] phase (one iteration
+/// of the loop's instruction).
+fn in_loop_unit(s: &Site) -> bool {
+    let by_va = matches!(
+        s.kind,
+        OpKind::DcCvac | OpKind::DcCivac | OpKind::DcIvac | OpKind::DcCvau | OpKind::IcIvau
+    );
+    by_va && LOOP_PHASES.contains(&s.phase)
+}
+
 /// The sites one mutant changes: `unit` groups the by-VA sites of one
 /// operation in a [`LOOP_PHASES`] phase; otherwise one site per unit.
 pub fn units(sites: &[Site]) -> Vec<Vec<Site>> {
     let mut out: Vec<Vec<Site>> = Vec::new();
     for s in sites {
-        let by_va = matches!(
-            s.kind,
-            OpKind::DcCvac | OpKind::DcCivac | OpKind::DcIvac | OpKind::DcCvau | OpKind::IcIvau
-        );
-        if by_va && LOOP_PHASES.contains(&s.phase) {
+        if in_loop_unit(s) {
             if let Some(u) = out
                 .iter_mut()
                 .find(|u| u[0].phase == s.phase && u[0].kind == s.kind)
@@ -295,6 +313,21 @@ pub struct Mutant<M> {
     phase: &'static str,
     /// The value mutation of the site just accounted, if it is targeted.
     value: Option<ValueMutation>,
+    /// Whether a call other than a site came since the last site.
+    other_since_site: bool,
+    /// Calls of the site being swapped with the next one, held back until
+    /// that one is done.
+    deferred: Vec<Deferred>,
+    /// The MSR just accounted is the swapped site: hold its write back.
+    defer_current: bool,
+}
+
+/// A call held back by [`Mutation::SwapWithNext`].
+#[derive(Debug, Clone, Copy)]
+enum Deferred {
+    Op(OpKind, u64),
+    Sctlr(u64),
+    Translation(MmuConfig),
 }
 
 impl<M: Machine> Mutant<M> {
@@ -308,6 +341,9 @@ impl<M: Machine> Mutant<M> {
             in_run: 0,
             phase: "",
             value: None,
+            other_since_site: false,
+            deferred: Vec::new(),
+            defer_current: false,
         }
     }
 
@@ -367,17 +403,27 @@ impl<M: Machine> Mutant<M> {
             }
         } else {
             self.in_run = 0;
+            let (other, phase) = (self.other_since_site, self.phase);
+            if let Some(prev) = self.sites.last_mut() {
+                prev.adjacent_next = !other && prev.phase == phase;
+            }
             self.sites.push(Site {
                 index: self.sites.len(),
                 kind,
                 len: 1,
                 first_va: va,
                 last_va: va,
-                phase: self.phase,
+                phase,
+                adjacent_next: false,
             });
             self.last = Some(kind);
         }
+        self.other_since_site = false;
         let idx = self.sites.len() - 1;
+        // A swapped site's calls are issued once the next site is done.
+        if self.swapped_site().is_some_and(|i| idx > i + 1) {
+            self.flush_deferred();
+        }
         let hit = self.target.as_ref().and_then(|(sites, m)| {
             sites
                 .iter()
@@ -390,6 +436,13 @@ impl<M: Machine> Mutant<M> {
         };
         match hit {
             Some((m, len)) => match m {
+                Mutation::SwapWithNext => {
+                    match kind {
+                        OpKind::MsrSctlr | OpKind::MsrTranslation => self.defer_current = true,
+                        _ => self.deferred.push(Deferred::Op(kind, va)),
+                    }
+                    None
+                }
                 Mutation::Value(_) => Some(kind),
                 Mutation::Remove => None,
                 Mutation::Shorten if self.in_run + 1 == len => None,
@@ -406,6 +459,52 @@ impl<M: Machine> Mutant<M> {
 
     fn other(&mut self) {
         self.last = None;
+        self.other_since_site = true;
+        if self
+            .swapped_site()
+            .is_some_and(|i| self.sites.len() > i + 1)
+        {
+            self.flush_deferred();
+        }
+    }
+
+    /// The index of the site swapped with its next one, if that is the
+    /// mutation.
+    fn swapped_site(&self) -> Option<usize> {
+        match &self.target {
+            Some((sites, Mutation::SwapWithNext)) => sites.first().map(|&(i, _)| i),
+            _ => None,
+        }
+    }
+
+    /// Issues the held-back calls of a swapped site.
+    fn flush_deferred(&mut self) {
+        for d in std::mem::take(&mut self.deferred) {
+            match d {
+                Deferred::Op(kind, va) => self.perform(kind, va),
+                Deferred::Sctlr(v) => self.inner.set_sctlr(v),
+                Deferred::Translation(cfg) => self.inner.set_translation(&cfg),
+            }
+        }
+    }
+
+    /// Issues `kind` (at `va` for by-VA operations) on the wrapped machine.
+    fn perform(&mut self, kind: OpKind, va: u64) {
+        match kind {
+            OpKind::DcCvac => self.inner.dc_cvac(va),
+            OpKind::DcCivac => self.inner.dc_civac(va),
+            OpKind::DcIvac => self.inner.dc_ivac(va),
+            OpKind::DcCvau => self.inner.dc_cvau(va),
+            OpKind::IcIvau => self.inner.ic_ivau(va),
+            OpKind::IcIallu => self.inner.ic_iallu(),
+            OpKind::DmbSy => self.inner.dmb_sy(),
+            OpKind::DsbSy => self.inner.dsb_sy(),
+            OpKind::DsbIsh => self.inner.dsb_ish(),
+            OpKind::Isb => self.inner.isb(),
+            OpKind::TlbiAll => self.inner.tlb_invalidate_all(),
+            // Held back with their values (Deferred::Sctlr/Translation).
+            OpKind::MsrSctlr | OpKind::MsrTranslation => {}
+        }
     }
 
     fn dc(&mut self, kind: OpKind, va: u64) {
@@ -450,6 +549,9 @@ impl<M: Machine> Machine for Mutant<M> {
     }
     fn set_sctlr(&mut self, value: u64) {
         if self.site(OpKind::MsrSctlr, 0).is_none() {
+            if std::mem::take(&mut self.defer_current) {
+                self.deferred.push(Deferred::Sctlr(value));
+            }
             return;
         }
         let value = match self.value.take() {
@@ -460,6 +562,9 @@ impl<M: Machine> Machine for Mutant<M> {
     }
     fn set_translation(&mut self, cfg: &MmuConfig) {
         if self.site(OpKind::MsrTranslation, 0).is_none() {
+            if std::mem::take(&mut self.defer_current) {
+                self.deferred.push(Deferred::Translation(*cfg));
+            }
             return;
         }
         match self.value.take() {
@@ -524,6 +629,7 @@ impl<M: Machine> Machine for Mutant<M> {
         self.inner.enter_kernel(entry, dtb)
     }
     fn park(&mut self) -> Self::Exit {
+        self.other();
         self.inner.park()
     }
 }

@@ -230,7 +230,7 @@ fn missing_isb_after_ic() {
     assert_violation(
         &v,
         Rule::StaleFetchBuffer,
-        Some(KERNEL + 0x40),
+        Some(KERNEL),
         Location::FetchBuffer,
     );
 }

@@ -172,7 +172,7 @@ fn replay(rule: Rule) -> Replay {
             }),
             good: minimal,
             // A line of the kernel's first page fetched ahead (seed 0).
-            addr: Some(KERNEL + 0x40),
+            addr: Some(KERNEL),
             location: Location::FetchBuffer,
         },
         Rule::StaleCodeExecuted => Replay {

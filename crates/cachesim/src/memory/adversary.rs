@@ -140,7 +140,11 @@ impl MemorySystem {
         }
         self.speculate();
         if self.rng.chance(adv.prefetch) {
-            if let Some(line) = self.random_line_in(true, self.cfg.i_line) {
+            let predicted = match self.branch_target {
+                Some(t) if self.rng.chance(500) => Some(align_down(t, self.cfg.i_line)),
+                _ => None,
+            };
+            if let Some(line) = predicted.or_else(|| self.random_line_in(true, self.cfg.i_line)) {
                 let data = self.ifetch_line(line);
                 self.fetch_buf.insert(line, data);
                 self.record(Event::Prefetch(line));

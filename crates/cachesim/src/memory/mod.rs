@@ -108,6 +108,9 @@ pub struct MemorySystem {
     /// Lines written by non-cacheable stores since the last DMB or DSB: a
     /// DC by VA of one of them is not ordered after the store.
     unordered_stores: BTreeSet<u64>,
+    /// Where the code will branch next, as a branch predictor may know it:
+    /// the adversary's fetch-ahead picks it often.
+    branch_target: Option<u64>,
 }
 
 fn align_down(a: u64, size: u64) -> u64 {
@@ -147,6 +150,7 @@ impl MemorySystem {
             data_accesses: 0,
             last_was_isb: false,
             unordered_stores: BTreeSet::new(),
+            branch_target: None,
         }
     }
 
@@ -173,6 +177,13 @@ impl MemorySystem {
         if len > 0 {
             self.exec_ranges.push((start, len));
         }
+    }
+
+    /// The code will branch to `target` (the next image's entry): from now
+    /// on half of the adversary's fetches ahead are of that line, as a
+    /// branch predictor's would be.
+    pub fn predict_branch(&mut self, target: u64) {
+        self.branch_target = Some(target);
     }
 
     /// Set the current ASID (the tag of an ASID-tagged I-cache).

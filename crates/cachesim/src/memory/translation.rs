@@ -217,6 +217,16 @@ impl MemorySystem {
             self.translation = t;
         }
         self.commit_sctlr();
+        // The pipeline refills at once with what follows, a predicted
+        // branch's target included.
+        if let Some(t) = self.branch_target {
+            if self.rng.chance(500) {
+                let line = align_down(t, self.cfg.i_line);
+                let data = self.ifetch_line(line);
+                self.fetch_buf.insert(line, data);
+                self.record(Event::Prefetch(line));
+            }
+        }
     }
 
     /// MSR SCTLR_ELx: takes effect by the next ISB.

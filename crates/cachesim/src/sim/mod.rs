@@ -256,6 +256,7 @@ fn run_purgatory(
     )
     .bytes;
     cpu.inner_mut().set_stack_frame(top - STACK_FRAME, frame);
+    cpu.inner_mut().memory.predict_branch(lay.params.entry);
     purgatory(cpu, &lay.params, &lay.own);
     cpu.inner_mut().code = None;
     cpu.inner_mut().stack_frame = None;
