@@ -47,6 +47,10 @@ pub const RECIPE: &str = "kexec-rs test kernel recipe 1";
 /// The cross compiler prefix (`gcc-aarch64-linux-gnu`).
 pub const CROSS_COMPILE: &str = "aarch64-linux-gnu-";
 
+/// The name scenarios use for the test kernel (`KexecScenario::kernel_a`,
+/// `Hop::kernel`) instead of a Debian release.
+pub const TEST_KERNEL: &str = "kexec-rs-test-kernel";
+
 /// The built test kernel and its signed variants.
 #[derive(Debug, Clone)]
 pub struct TestKernel {
@@ -75,6 +79,24 @@ impl TestKernel {
     pub fn config(&self) -> PathBuf {
         self.dir.join("config")
     }
+    /// Its release (`uname -r`), from the build's `include/config/kernel.release`.
+    pub fn release(&self) -> Result<String> {
+        let file = self.dir.join("build/include/config/kernel.release");
+        Ok(fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .trim()
+            .to_owned())
+    }
+
+    /// The test kernel as the harness boots kernels (its unsigned `Image`).
+    pub fn as_kernel(&self) -> Result<test_assets::DebianKernel> {
+        Ok(test_assets::DebianKernel {
+            version: self.release()?,
+            image: self.image(),
+            config: self.config(),
+        })
+    }
+
     /// Seconds the build took (recorded when it finished).
     pub fn build_seconds(&self) -> Option<f64> {
         fs::read_to_string(self.dir.join("done"))
