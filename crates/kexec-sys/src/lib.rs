@@ -316,6 +316,43 @@ pub fn kexec_file_load(
     syscall_result("kexec_file_load", ret)
 }
 
+/// A `kexec_file_load` flag no kernel defines (include/uapi/linux/kexec.h
+/// defines bits 0-3): [`file_load_implemented`] probes with it.
+const UNDEFINED_FILE_FLAG: libc::c_ulong = 1 << 31;
+
+/// Whether the running kernel implements `kexec_file_load`, asked without
+/// side effects: a call with an undefined flag is refused with EINVAL by a
+/// kernel that has the call (the flags are checked right after the
+/// permission check, before anything is read or loaded:
+/// `SYSCALL_DEFINE5(kexec_file_load)` in kernel/kexec_file.c) and with
+/// ENOSYS by one built without `CONFIG_KEXEC_FILE`. `None` when the answer
+/// is something else (EPERM: no `CAP_SYS_BOOT`, or loading disabled).
+pub fn file_load_implemented() -> Option<bool> {
+    // SAFETY: no descriptor is read and the command-line pointer is null with
+    // length 0; the kernel rejects the flags before touching either.
+    let ret = unsafe {
+        libc::syscall(
+            SYS_KEXEC_FILE_LOAD,
+            -1,
+            -1,
+            0 as libc::c_ulong,
+            std::ptr::null::<u8>(),
+            UNDEFINED_FILE_FLAG,
+        )
+    };
+    probe_answer(ret, io::Error::last_os_error().raw_os_error())
+}
+
+/// [`file_load_implemented`]'s reading of the probe's result.
+fn probe_answer(ret: libc::c_long, errno: Option<i32>) -> Option<bool> {
+    match (ret, errno) {
+        (0, _) => Some(true),
+        (_, Some(libc::EINVAL)) => Some(true),
+        (_, Some(libc::ENOSYS)) => Some(false),
+        _ => None,
+    }
+}
+
 /// A sealed in-memory file (`memfd_create` + `F_SEAL_*`) holding `bytes`,
 /// for `kexec_file_load` of an image we decompressed: the kernel reads it
 /// like a file, and the seals (no write, shrink or grow, no further seals)
@@ -437,6 +474,15 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_probe_reads_einval_as_present_and_enosys_as_absent() {
+        assert_eq!(probe_answer(-1, Some(libc::EINVAL)), Some(true));
+        assert_eq!(probe_answer(-1, Some(libc::ENOSYS)), Some(false));
+        assert_eq!(probe_answer(-1, Some(libc::EPERM)), None);
+        assert_eq!(probe_answer(0, None), Some(true));
+        assert_eq!(UNDEFINED_FILE_FLAG & 0xf, 0, "bits 0-3 are defined flags");
     }
 
     #[test]

@@ -30,6 +30,7 @@
 use std::fs::File;
 use std::path::Path;
 
+use kexec_core::image::{self, Arm64ImageHeader};
 use kexec_core::kernel::{self, KernelFormat, UkiParts};
 use kexec_core::pe;
 
@@ -231,23 +232,45 @@ pub struct FileImage {
     /// The plain Image we decoded, or `None` when the file is one (then the
     /// file itself is passed).
     pub decoded: Option<Vec<u8>>,
-    /// Whether what is passed carries a PE signature (certificate table).
-    pub signed: bool,
+    /// Whether what is passed carries a PE signature (certificate table);
+    /// `None` until asked ([`FileImage::with_signature`]): a plain Image is
+    /// not read beyond its header unless a message needs it.
+    pub signed: Option<bool>,
     /// `image_size == 0`: arm64's file loader refuses it.
     pub legacy: bool,
     /// A UKI's other sections.
     pub uki: UkiParts,
 }
 
-/// Read and decode `path` for `kexec_file_load`.
+fn unreadable(path: &Path, e: &std::io::Error) -> Failure {
+    Failure::input(
+        path.display().to_string(),
+        format!("cannot read: {e}"),
+        "check the path",
+    )
+}
+
+/// Read `path` for `kexec_file_load`: only the header when it is a plain
+/// Image (the kernel reads the file itself), else the whole file, decoded.
 pub fn inspect(path: &Path) -> Result<FileImage, Failure> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Failure::input(
-            path.display().to_string(),
-            format!("cannot read: {e}"),
-            "check the path",
-        )
-    })?;
+    use std::io::Read;
+    let mut head = Vec::with_capacity(image::HEADER_SIZE);
+    File::open(path)
+        .and_then(|f| f.take(image::HEADER_SIZE as u64).read_to_end(&mut head))
+        .map_err(|e| unreadable(path, &e))?;
+    if kernel::is_plain_image(&head) {
+        let header = Arm64ImageHeader::parse(&head).map_err(|e| {
+            Failure::input(path.display().to_string(), e, "not a valid arm64 Image")
+        })?;
+        return Ok(FileImage {
+            format: KernelFormat::Image,
+            decoded: None,
+            signed: None,
+            legacy: header.image_size == 0,
+            uki: UkiParts::default(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| unreadable(path, &e))?;
     let k = kernel::decode(&bytes).map_err(|e| {
         Failure::input(
             path.display().to_string(),
@@ -255,18 +278,34 @@ pub fn inspect(path: &Path) -> Result<FileImage, Failure> {
             "give an arm64 Image, Image.gz/.zst/.xz/.lz4, zboot, ELF vmlinux or UKI",
         )
     })?;
-    let plain = k.format == KernelFormat::Image;
-    let signed = pe::certificate_table(&k.image).is_some();
     Ok(FileImage {
         legacy: k.header.image_size == 0,
-        signed,
-        decoded: (!plain).then(|| k.image.into_owned()),
+        signed: Some(pe::certificate_table(&k.image).is_some()),
+        decoded: Some(k.image.into_owned()),
         format: k.format,
         uki: k.uki.unwrap_or_default(),
     })
 }
 
 impl FileImage {
+    /// With [`FileImage::signed`] known: a plain Image's file is read (an
+    /// unreadable one counts as unsigned: the messages only explain).
+    pub fn with_signature(mut self, path: &Path) -> Self {
+        self.learn_signature(path);
+        self
+    }
+
+    /// [`FileImage::with_signature`] in place.
+    pub fn learn_signature(&mut self, path: &Path) {
+        if self.signed.is_none() {
+            self.signed = Some(
+                std::fs::read(path)
+                    .ok()
+                    .is_some_and(|b| pe::certificate_table(&b).is_some()),
+            );
+        }
+    }
+
     /// The descriptor to pass: the file itself, or a sealed memfd of the
     /// decoded Image.
     pub fn open(&self, path: &Path) -> Result<File, Failure> {
@@ -292,7 +331,7 @@ impl FileImage {
                  signature",
                 self.format
             )
-        } else if !self.signed {
+        } else if self.signed != Some(true) {
             "it has no PE (Authenticode) signature".to_owned()
         } else {
             "its PE signature is not from a key the kernel trusts (builtin or secondary \
@@ -305,7 +344,7 @@ impl FileImage {
     pub fn signature_hint(&self) -> &'static str {
         if self.decoded.is_some() {
             "give the signed plain Image (the signature covers the uncompressed PE file)"
-        } else if !self.signed {
+        } else if self.signed != Some(true) {
             "sign the Image (sbsign) with a key in the kernel's trusted keyrings, or boot \
              without lockdown"
         } else {

@@ -80,6 +80,24 @@ fn load(
         Syscall::Run(call) => (call, None),
         Syscall::DryRun { json, call } => (call, Some(json)),
     };
+    // On the running system, ask the kernel whether it has kexec_file_load
+    // at all (without side effects): where it has not, auto goes straight
+    // to kexec_load without reading the image twice.
+    let implemented = (root.is_live() && call == Call::Auto)
+        .then(kexec_sys::file_load_implemented)
+        .flatten();
+    let missing = kexec_sys::Error::NotSupported("_FILE");
+    if dry_json.is_none() && implemented == Some(false) {
+        let decision = kfile::decide(call, input, &state, false);
+        if decision.route == (Route::KexecFileLoad { fallback: true }) {
+            say(&state.describe());
+            say(&decision.why);
+            say(&format!(
+                "kexec_file_load is not available here ({missing}); falling back to kexec_load"
+            ));
+            return kexec_load(mode, kernel, input, root);
+        }
+    }
     // The Image's facts matter only when kexec_file_load may be tried.
     let image = match call {
         Call::KexecLoad => None,
@@ -92,20 +110,18 @@ fn load(
         image.as_ref().is_some_and(|i| i.legacy),
     );
     if let Some(json) = dry_json {
-        return dry_run(
-            mode,
-            kernel,
-            input,
-            root,
-            json,
-            &decision,
-            &state,
-            image.as_ref(),
-        );
+        let image = image.map(|i| i.with_signature(kernel));
+        let mut note = syscall_note(&decision, &state, image.as_ref());
+        if implemented == Some(false) {
+            note.push_str(&format!(
+                "; this kernel does not implement kexec_file_load ({missing})"
+            ));
+        }
+        return dry_run(mode, kernel, input, root, json, note);
     }
     say(&state.describe());
     say(&decision.why);
-    let (Route::KexecFileLoad { fallback }, Some(image)) = (&decision.route, &image) else {
+    let (Route::KexecFileLoad { fallback }, Some(mut image)) = (&decision.route, image) else {
         say("using kexec_load");
         return kexec_load(mode, kernel, input, root);
     };
@@ -117,7 +133,7 @@ fn load(
             "the file itself".to_owned()
         }
     ));
-    let files = prepare_file_load(mode, kernel, input, root, image)?;
+    let files = prepare_file_load(mode, kernel, input, root, &image)?;
     match syscalls::kexec_file_load(&files.kernel, files.initrd.as_ref(), &files.cmdline, mode) {
         Ok(()) => Ok(String::new()),
         Err(e) if *fallback && kfile::may_fall_back(&e) => {
@@ -126,7 +142,10 @@ fn load(
             ));
             kexec_load(mode, kernel, input, root)
         }
-        Err(e) => Err(kfile::explain_file_failure(&e, kernel, image, &state)),
+        Err(e) => {
+            image.learn_signature(kernel);
+            Err(kfile::explain_file_failure(&e, kernel, &image, &state))
+        }
     }
 }
 
@@ -195,21 +214,18 @@ fn prepare_file_load(
 }
 
 /// `--dry-run`: the decision, then the plan `kexec_load` would load.
-#[allow(clippy::too_many_arguments)]
 fn dry_run(
     mode: LoadMode,
     kernel: &Path,
     input: &PlanInput<'_>,
     root: &Sysroot,
     json: bool,
-    decision: &Decision,
-    state: &KexecState,
-    image: Option<&kfile::FileImage>,
+    syscall_note: String,
 ) -> Result<String, Failure> {
     let planned = pipeline::make_plan(input, mode, kernel, root)?;
     let plan = &planned.built.plan;
     let mut notes = planned.notes;
-    notes.insert(0, syscall_note(decision, state, image));
+    notes.insert(0, syscall_note);
     let report = Report {
         checks: plan.check(),
         plan,
@@ -246,12 +262,12 @@ fn syscall_note(
     if let (Route::KexecFileLoad { .. }, Some(image)) = (&decision.route, image) {
         note.push_str(if image.decoded.is_some() {
             "; the kernel would get the decompressed Image in a sealed memfd, unsigned"
-        } else if image.signed {
+        } else if image.signed == Some(true) {
             "; the kernel would get the file itself, which carries a PE signature"
         } else {
             "; the kernel would get the file itself, which carries no PE signature"
         });
-        if state.locked_down() && !image.signed || image.decoded.is_some() && state.locked_down() {
+        if state.locked_down() && (image.signed != Some(true) || image.decoded.is_some()) {
             note.push_str(&format!(
                 " - lockdown will refuse it: {}",
                 image.signature_problem()

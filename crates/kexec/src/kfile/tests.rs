@@ -35,7 +35,7 @@ fn image(decoded: bool, signed: bool) -> FileImage {
             KernelFormat::Image
         },
         decoded: decoded.then(Vec::new),
-        signed,
+        signed: Some(signed),
         legacy: false,
         uki: UkiParts::default(),
     }
@@ -288,7 +288,12 @@ fn a_plain_image_is_passed_as_itself_and_a_compressed_one_in_a_memfd() {
         (img.format.clone(), img.decoded.is_none()),
         (KernelFormat::Image, true)
     );
-    assert!(!img.signed && !img.legacy);
+    assert_eq!(
+        img.signed, None,
+        "a plain Image is read only up to its header"
+    );
+    assert!(!img.legacy);
+    assert_eq!(img.with_signature(&path).signed, Some(false));
     let gz_path = dir.join("Image.gz");
     let status = std::process::Command::new("gzip")
         .args(["-k", "-f"])
@@ -298,6 +303,8 @@ fn a_plain_image_is_passed_as_itself_and_a_compressed_one_in_a_memfd() {
     assert!(status.success());
     let img = inspect(&gz_path).unwrap();
     assert_eq!(img.format, KernelFormat::Gzip);
+    assert_eq!(img.signed, Some(false));
+    assert_eq!(img.signed, Some(false));
     assert!(img.decoded.as_deref() == Some(plain.as_slice()));
     use std::io::Read;
     let mut back = Vec::new();
