@@ -203,7 +203,7 @@ pub fn ensure() -> Result<TestKernel> {
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     make_certificates(&dir)?;
     let build = dir.join("build");
-    configure(&src, &build, &dir)?;
+    configure(&src, &build, FRAGMENT, &dir.join("trusted.crt"))?;
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     announce(&format!("make -j{jobs} Image (nice -n 10)"));
     run(make(&src, &build).arg(format!("-j{jobs}")).arg("Image"))?;
@@ -279,16 +279,21 @@ fn make_certificates(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// allnoconfig + fragment, olddefconfig, and the check that every wanted
-/// option is set.
-fn configure(src: &Path, build: &Path, dir: &Path) -> Result<()> {
+/// The extracted `linux-source-6.1` tree (extracted into the cache if not yet).
+pub fn source_tree() -> Result<PathBuf> {
+    extract_source(&source_version()?)
+}
+
+/// allnoconfig + `fragment` (+ `CONFIG_SYSTEM_TRUSTED_KEYS` = `trusted`) in
+/// `build`, olddefconfig, and the check that every option the fragment sets
+/// came out set (else an error naming each missing option).
+pub fn configure(src: &Path, build: &Path, fragment: &str, trusted: &Path) -> Result<()> {
     fs::create_dir_all(build)?;
-    let trusted = dir.join("trusted.crt");
     let fragment = format!(
-        "{FRAGMENT}\nCONFIG_SYSTEM_TRUSTED_KEYS=\"{}\"\n",
+        "{fragment}\nCONFIG_SYSTEM_TRUSTED_KEYS=\"{}\"\n",
         trusted.display()
     );
-    let all = dir.join("allconfig");
+    let all = build.join("allconfig");
     fs::write(&all, &fragment)?;
     announce(
         "make allnoconfig (KCONFIG_ALLCONFIG = xtask/kernel/kexec-file.config) and olddefconfig",

@@ -171,3 +171,28 @@ fn file_load_crash_kernel_boots_on_panic() {
     let size: u64 = marker("vmcore").parse().expect("vmcore size");
     assert!(size > 512 << 20, "/proc/vmcore is only {size} bytes");
 }
+
+/// The build's configuration check can fail: a fragment asking for an
+/// option whose dependencies are not met (`PCI_HOST_GENERIC` without `PCI`)
+/// stops the build with a message naming it.
+#[test]
+#[ignore = "runs the kernel's Kconfig; run by `cargo xtask test`"]
+fn an_option_the_configuration_drops_stops_the_build() {
+    let src = kbuild::source_tree().unwrap_or_else(|e| panic!("{e:#}"));
+    let work = xtask::scenario::WorkDir::new("kconfig").unwrap();
+    let fragment = format!("{}\nCONFIG_PCI_HOST_GENERIC=y\n", kbuild::FRAGMENT);
+    let err = kbuild::configure(
+        &src,
+        &work.0.join("build"),
+        &fragment,
+        &work.0.join("trusted.crt"),
+    )
+    .expect_err("PCI_HOST_GENERIC needs PCI, which allnoconfig leaves off");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("CONFIG_PCI_HOST_GENERIC=y wanted, the configuration has"),
+        "{text}"
+    );
+    // Exactly that option: the committed fragment itself is satisfiable.
+    assert_eq!(text.matches(" wanted, ").count(), 1, "{text}");
+}

@@ -112,7 +112,7 @@ impl std::fmt::Display for PermissionReason {
                 "kexec loading is disabled (kernel.kexec_load_disabled = 1) until the next reboot"
             }
             Self::Lockdown => {
-                "the kernel is locked down: kexec_load is refused; use `kexec -s` (kexec_file_load) with a signed image"
+                "the kernel is locked down: kexec_load is refused; only kexec_file_load of a signed Image can load"
             }
             Self::Unknown => "the kernel refused permission (a security module may forbid kexec)",
         })
@@ -457,7 +457,9 @@ mod tests {
             diagnose_permission(ROOT_STATUS, "0", open),
             PermissionReason::Unknown
         );
-        assert!(PermissionReason::Lockdown.to_string().contains("kexec -s"));
+        assert!(PermissionReason::Lockdown
+            .to_string()
+            .contains("only kexec_file_load of a signed Image"));
     }
 
     #[test]
