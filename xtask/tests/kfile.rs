@@ -97,8 +97,9 @@ fn file_load_gz_with_s_then_auto_boots_b_and_c() {
 /// Kernel A booted with `lockdown=integrity`: `-c` (kexec_load) is refused
 /// with the lockdown explanation; the unsigned, the wrongly signed and the
 /// compressed Image are refused with the signature explained and no
-/// fallback; nothing gets loaded; then auto loads the signed Image and B
-/// boots.
+/// fallback; nothing gets loaded; unloading works by default
+/// (`KEXEC_FILE_UNLOAD` has no lockdown check) and not with `-c`; then auto
+/// loads the signed Image and B boots.
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn lockdown_refuses_all_but_the_signed_image() {
@@ -127,6 +128,8 @@ fn lockdown_refuses_all_but_the_signed_image() {
          refused dtb-needs-kexec-load 3 'the kernel is locked down' \
            {k} -l /payload/Image --dtb=/sys/firmware/fdt {load}\n\
          check nothing-loaded 1 {k} --status\n\
+         check unload-auto 0 {k} -u\n\
+         refused unload-kexec-load 3 'the kernel is locked down' {k} -c -u\n\
          refused dry-run-says 0 'lockdown will refuse it' \
            {k} --dry-run -l /payload/Image.unsigned {load}\n"
     );
@@ -134,7 +137,7 @@ fn lockdown_refuses_all_but_the_signed_image() {
     scenario.shape.kernel_args.push("lockdown=integrity".into());
     let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
-    assert_eq!(check_guest_checks(&outcome.timeline).unwrap(), 8);
+    assert_eq!(check_guest_checks(&outcome.timeline).unwrap(), 10);
     let t = &outcome.timeline;
     assert!(
         said(t, "the kernel is locked down (integrity)"),
