@@ -22,7 +22,11 @@ pub(crate) fn syscall_failure(call: &str, err: &kexec_sys::Error) -> Failure {
              `kexec -s` or the default -a, without --dtb and -i"
         }
         Error::PermissionDenied(PermissionReason::MissingCapability) => "run kexec as root",
-        Error::PermissionDenied(_) => "check kernel.kexec_load_disabled and security modules",
+        Error::PermissionDenied(PermissionReason::LoadDisabled) => {
+            "kernel.kexec_load_disabled cannot be reset: nothing can be loaded until the next \
+             boot (boot without the setting that writes 1 to it)"
+        }
+        Error::PermissionDenied(_) => "a security module (SELinux, AppArmor, ...) may forbid kexec",
         Error::Busy => "wait for the other kexec operation to finish, then retry",
         Error::NotSupported(_) => "this kernel lacks the kexec support that call needs",
         Error::AddressNotAvailable => "for -p, boot with a larger crashkernel= reservation",
@@ -165,4 +169,33 @@ pub fn exec(root: &Sysroot, no_sync: bool) -> Failure {
         kexec_sys::sync();
     }
     syscall_failure("reboot", &kexec_sys::reboot_into_loaded_kernel())
+}
+
+#[cfg(test)]
+mod tests {
+    use kexec_sys::{Error, PermissionReason};
+
+    use super::syscall_failure;
+
+    #[test]
+    fn each_refusal_gets_the_hint_for_its_reason() {
+        let hint = |r| syscall_failure("kexec_load", &Error::PermissionDenied(r)).hint;
+        assert!(hint(PermissionReason::Lockdown).starts_with("under lockdown only kexec_file_load"));
+        assert_eq!(
+            hint(PermissionReason::MissingCapability),
+            "run kexec as root"
+        );
+        assert!(hint(PermissionReason::LoadDisabled).contains("until the next boot"));
+        assert!(hint(PermissionReason::Unknown).contains("security module"));
+        let f = syscall_failure(
+            "kexec_load",
+            &Error::PermissionDenied(PermissionReason::Lockdown),
+        );
+        assert_eq!(f.code, crate::failure::EXIT_SYSTEM);
+        assert!(
+            f.problem.contains("the kernel is locked down"),
+            "{}",
+            f.problem
+        );
+    }
 }
