@@ -37,21 +37,23 @@ fn said(timeline: &Timeline, text: &str) -> bool {
     timeline.lines.iter().any(|l| l.text.contains(text))
 }
 
-/// Shell helper for refusals: `refused NAME WANT_RC TEXT CMD…` runs CMD and
-/// passes when it exits WANT_RC and its output contains TEXT.
-const REFUSED_HELPER: &str = r#"refused() {
+/// Shell helper: `says NAME WANT_RC TEXT CMD…` runs CMD (its output goes
+/// to the console too) and passes when it exits WANT_RC and its output
+/// contains TEXT.
+const SAYS_HELPER: &str = r#"says() {
   name=$1; want=$2; text=$3; shift 3
-  "$@" >/tmp/refused.out 2>&1; rc=$?
-  cat /tmp/refused.out
-  if [ "$rc" = "$want" ] && grep -qF "$text" /tmp/refused.out; then say check-ok "$name"
-  else say check-fail "$name rc=$rc want=$want text=$text: $(head -c 400 /tmp/refused.out | tr '\n' ' ')"; fi
+  "$@" >/tmp/says.out 2>&1; rc=$?
+  cat /tmp/says.out
+  if [ "$rc" = "$want" ] && grep -qF "$text" /tmp/says.out; then say check-ok "$name"
+  else say check-fail "$name rc=$rc want=$want text=$text: $(head -c 400 /tmp/says.out | tr '\n' ' ')"; fi
 }
 "#;
 
 /// `-s` from `Image.gz` (decompressed into a sealed memfd) A → B, then the
 /// default (auto) from the plain Image B → C: both pick kexec_file_load
 /// (`-v` says so), each kernel gets its initrd and marker. Before the first
-/// load: `-s` load, `--status`, `-s -u` unload.
+/// load: `-s` load, `--status`, `-s -u` unload; auto with `--dtb` and `-c`
+/// load with kexec_load (on a kernel that has both calls).
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn file_load_gz_with_s_then_auto_boots_b_and_c() {
@@ -59,11 +61,18 @@ fn file_load_gz_with_s_then_auto_boots_b_and_c() {
     let mut first = Hop::new(Loader::Ours);
     first.format = PayloadFormat::Gzip;
     first.loader_args = "-s -v".into();
+    let load = "--initrd=/payload/initrd --append=x";
     first.before_load = format!(
-        "check s-load 0 {k} -s -l /payload/Image.gz --initrd=/payload/initrd --append=x\n\
+        "{SAYS_HELPER}\
+         check s-load 0 {k} -s -l /payload/Image.gz {load}\n\
          check s-status 0 {k} --status\n\
          check s-unload 0 {k} -s -u\n\
-         check s-unloaded 1 {k} --status\n"
+         check s-unloaded 1 {k} --status\n\
+         says dtb-takes-kexec-load 0 'auto: only kexec_load honours --dtb' \
+           {k} -v -l /payload/Image.gz --dtb=/sys/firmware/fdt {load}\n\
+         check dtb-loaded 0 {k} --status\n\
+         says c-takes-kexec-load 0 'using kexec_load' {k} -c -v -l /payload/Image.gz {load}\n\
+         check c-unload 0 {k} -c -u\n"
     );
     let mut second = Hop::new(Loader::Ours);
     second.loader_args = "-v".into();
@@ -71,7 +80,7 @@ fn file_load_gz_with_s_then_auto_boots_b_and_c() {
         .run(&assets())
         .unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
-    assert_eq!(check_guest_checks(&outcome.timeline).unwrap(), 4);
+    assert_eq!(check_guest_checks(&outcome.timeline).unwrap(), 8);
     let t = &outcome.timeline;
     assert!(
         said(
@@ -115,22 +124,22 @@ fn lockdown_refuses_all_but_the_signed_image() {
     ];
     let load = "--initrd=/payload/initrd --append=x";
     hop.before_load = format!(
-        "{REFUSED_HELPER}\
+        "{SAYS_HELPER}\
          mount -t securityfs securityfs /sys/kernel/security\n\
          check lockdown-integrity 0 grep -qF '[integrity]' /sys/kernel/security/lockdown\n\
-         refused kexec-load 3 'the kernel is locked down' {k} -c -l /payload/Image {load}\n\
-         refused unsigned 3 'it has no PE (Authenticode) signature; not falling back to kexec_load' \
+         says kexec-load 3 'the kernel is locked down' {k} -c -l /payload/Image {load}\n\
+         says unsigned 3 'it has no PE (Authenticode) signature; not falling back to kexec_load' \
            {k} -l /payload/Image.unsigned {load}\n\
-         refused wrong-signed 3 'its PE signature is not from a key the kernel trusts' \
+         says wrong-signed 3 'its PE signature is not from a key the kernel trusts' \
            {k} -l /payload/Image.wrong-signed {load}\n\
-         refused gz 3 'a decompressed Image carries no PE signature' \
+         says gz 3 'a decompressed Image carries no PE signature' \
            {k} -s -l /payload/Image.gz {load}\n\
-         refused dtb-needs-kexec-load 3 'the kernel is locked down' \
+         says dtb-needs-kexec-load 3 'the kernel is locked down' \
            {k} -l /payload/Image --dtb=/sys/firmware/fdt {load}\n\
          check nothing-loaded 1 {k} --status\n\
          check unload-auto 0 {k} -u\n\
-         refused unload-kexec-load 3 'the kernel is locked down' {k} -c -u\n\
-         refused dry-run-says 0 'lockdown will refuse it' \
+         says unload-kexec-load 3 'the kernel is locked down' {k} -c -u\n\
+         says dry-run-says 0 'lockdown will refuse it' \
            {k} --dry-run -l /payload/Image.unsigned {load}\n"
     );
     let mut scenario = on_test_kernel(vec![hop]);
