@@ -64,8 +64,9 @@ pub struct Args {
     /// or lockdown refusal. --dtb and -i choose kexec_load.
     #[arg(short = 'a', long = "kexec-syscall-auto")]
     kexec_syscall_auto: bool,
-    /// Say which system call is used and why (on stderr).
-    #[arg(short = 'v', long = "verbose")]
+    /// Say which system call is used and why (on stderr); `-d`/`--debug`,
+    /// kexec-tools' spelling, are accepted too.
+    #[arg(short = 'v', long = "verbose", short_alias = 'd', alias = "debug")]
     verbose: bool,
     /// With -e: do not sync file systems first.
     #[arg(long = "no-sync")]
@@ -348,6 +349,18 @@ mod tests {
             load(&["-c", "-l", "Image"]),
             (normal, Syscall::Run(Call::KexecLoad), false, live.clone())
         );
+    }
+
+    #[test]
+    fn verbose_is_v_or_kexec_tools_debug() {
+        let verbose = |argv: &[&str]| match args(argv).action() {
+            Ok(Action::Load { verbose, .. }) => verbose,
+            other => panic!("{argv:?}: {other:?}"),
+        };
+        assert!(!verbose(&["-l", "Image"]));
+        for flag in ["-v", "--verbose", "-d", "--debug"] {
+            assert!(verbose(&["-l", "Image", flag]), "{flag}");
+        }
     }
 
     #[test]
