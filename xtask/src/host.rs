@@ -303,6 +303,16 @@ pub fn check(need: Need) -> Result<bool> {
         test_assets::installed_kernels().len() >= 2,
         "cargo xtask setup",
     );
+    if need == Need::Test {
+        report(
+            &format!(
+                "[test only] the test kernel (KEXEC_FILE, KEXEC_SIG, lockdown) in {}",
+                crate::kbuild::root().display()
+            ),
+            crate::kbuild::cached().is_ok(),
+            "cargo xtask test-kernel (cargo xtask test builds it too)",
+        );
+    }
     let guest = test_assets::cache_dir().join("guest/root");
     report(
         &format!("guest busybox and kexec-tools in {}", guest.display()),
