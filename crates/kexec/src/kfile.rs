@@ -165,10 +165,23 @@ fn load_only_option(input: &PlanInput<'_>) -> Option<&'static str> {
     }
 }
 
+/// What of the kernel file bears on the choice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageFacts {
+    /// `image_size == 0` (before Linux 3.17): arm64's file loader refuses it.
+    pub legacy: bool,
+    /// A UKI with a `.dtb` section, which only `kexec_load` can pass.
+    pub uki_dtb: bool,
+}
+
 /// Decide the route of a load from the user's choice, the options, the
-/// kernel's state and whether the Image is one arm64's file loader refuses
-/// (`legacy`: `image_size == 0`).
-pub fn decide(call: Call, input: &PlanInput<'_>, state: &KexecState, legacy: bool) -> Decision {
+/// kernel's state and the kernel file's facts.
+pub fn decide(
+    call: Call,
+    input: &PlanInput<'_>,
+    state: &KexecState,
+    image: ImageFacts,
+) -> Decision {
     let locked = state.locked_down();
     match call {
         Call::KexecLoad => Decision {
@@ -186,7 +199,15 @@ pub fn decide(call: Call, input: &PlanInput<'_>, state: &KexecState, legacy: boo
                     why: format!("auto: only kexec_load honours {option}"),
                 };
             }
-            if legacy && !locked {
+            if image.uki_dtb && !locked {
+                return Decision {
+                    route: Route::KexecLoad,
+                    why: "auto: the UKI carries a .dtb, which only kexec_load can pass \
+                          (kexec_file_load passes the running kernel's device tree)"
+                        .to_owned(),
+                };
+            }
+            if image.legacy && !locked {
                 return Decision {
                     route: Route::KexecLoad,
                     why: "auto: the Image has image_size 0 (before Linux 3.17), which arm64's \
@@ -288,6 +309,14 @@ pub fn inspect(path: &Path) -> Result<FileImage, Failure> {
 }
 
 impl FileImage {
+    /// The facts [`decide`] needs.
+    pub fn facts(&self) -> ImageFacts {
+        ImageFacts {
+            legacy: self.legacy,
+            uki_dtb: self.uki.dtb.is_some(),
+        }
+    }
+
     /// With [`FileImage::signed`] known: a plain Image's file is read (an
     /// unreadable one counts as unsigned: the messages only explain).
     pub fn with_signature(mut self, path: &Path) -> Self {

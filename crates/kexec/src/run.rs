@@ -88,7 +88,7 @@ fn load(
         .flatten();
     let missing = kexec_sys::Error::NotSupported("_FILE");
     if dry_json.is_none() && implemented == Some(false) {
-        let decision = kfile::decide(call, input, &state, false);
+        let decision = kfile::decide(call, input, &state, kfile::ImageFacts::default());
         if decision.route == (Route::KexecFileLoad { fallback: true }) {
             say(&state.describe());
             say(&decision.why);
@@ -107,7 +107,9 @@ fn load(
         call,
         input,
         &state,
-        image.as_ref().is_some_and(|i| i.legacy),
+        image
+            .as_ref()
+            .map_or_else(kfile::ImageFacts::default, kfile::FileImage::facts),
     );
     if let Some(json) = dry_json {
         let image = image.map(|i| i.with_signature(kernel));

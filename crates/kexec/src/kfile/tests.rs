@@ -17,6 +17,15 @@ const LOCKED: KexecState = KexecState {
     load_disabled: Some(false),
 };
 
+const NONE: ImageFacts = ImageFacts {
+    legacy: false,
+    uki_dtb: false,
+};
+const LEGACY: ImageFacts = ImageFacts {
+    legacy: true,
+    uki_dtb: false,
+};
+
 fn input() -> PlanInput<'static> {
     PlanInput {
         initrd: None,
@@ -114,25 +123,25 @@ fn the_state_is_read_from_the_sysroot() {
 
 #[test]
 fn explicit_choices_are_kept() {
-    let d = decide(Call::KexecLoad, &input(), &LOCKED, false);
+    let d = decide(Call::KexecLoad, &input(), &LOCKED, NONE);
     assert_eq!(d.route, Route::KexecLoad);
-    let d = decide(Call::KexecFileLoad, &input(), &OPEN, true);
+    let d = decide(Call::KexecFileLoad, &input(), &OPEN, LEGACY);
     assert_eq!(d.route, Route::KexecFileLoad { fallback: false });
 }
 
 #[test]
 fn auto_prefers_the_file_call_and_falls_back_only_when_not_locked_down() {
-    let d = decide(Call::Auto, &input(), &OPEN, false);
+    let d = decide(Call::Auto, &input(), &OPEN, NONE);
     assert_eq!(d.route, Route::KexecFileLoad { fallback: true });
     let unknown = KexecState {
         lockdown: None,
         load_disabled: None,
     };
     assert_eq!(
-        decide(Call::Auto, &input(), &unknown, false).route,
+        decide(Call::Auto, &input(), &unknown, NONE).route,
         Route::KexecFileLoad { fallback: true }
     );
-    let d = decide(Call::Auto, &input(), &LOCKED, false);
+    let d = decide(Call::Auto, &input(), &LOCKED, NONE);
     assert_eq!(d.route, Route::KexecFileLoad { fallback: false });
     assert!(d.why.contains("locked down (integrity)"), "{}", d.why);
 }
@@ -143,12 +152,12 @@ fn options_only_kexec_load_honours_choose_it() {
         dtb: Some(Path::new("board.dtb")),
         ..input()
     };
-    let d = decide(Call::Auto, &dtb, &OPEN, false);
+    let d = decide(Call::Auto, &dtb, &OPEN, NONE);
     assert_eq!(d.route, Route::KexecLoad);
     assert!(d.why.contains("--dtb"), "{}", d.why);
     let mut no_verify = input();
     no_verify.purgatory.no_verify = true;
-    let d = decide(Call::Auto, &no_verify, &LOCKED, false);
+    let d = decide(Call::Auto, &no_verify, &LOCKED, NONE);
     assert_eq!(d.route, Route::KexecLoad);
     assert!(d.why.contains("-i"), "{}", d.why);
     for switch in [
@@ -165,24 +174,47 @@ fn options_only_kexec_load_honours_choose_it() {
             purgatory: switch,
             ..input()
         };
-        assert_eq!(decide(Call::Auto, &i, &OPEN, false).route, Route::KexecLoad);
+        assert_eq!(decide(Call::Auto, &i, &OPEN, NONE).route, Route::KexecLoad);
     }
     // -s keeps kexec_file_load whatever the options.
     assert_eq!(
-        decide(Call::KexecFileLoad, &dtb, &OPEN, false).route,
+        decide(Call::KexecFileLoad, &dtb, &OPEN, NONE).route,
         Route::KexecFileLoad { fallback: false }
     );
 }
 
 #[test]
 fn a_legacy_image_goes_to_kexec_load_unless_locked_down() {
-    let d = decide(Call::Auto, &input(), &OPEN, true);
+    let d = decide(Call::Auto, &input(), &OPEN, LEGACY);
     assert_eq!(d.route, Route::KexecLoad);
     assert!(d.why.contains("image_size 0"), "{}", d.why);
     assert_eq!(
-        decide(Call::Auto, &input(), &LOCKED, true).route,
+        decide(Call::Auto, &input(), &LOCKED, LEGACY).route,
         Route::KexecFileLoad { fallback: false }
     );
+}
+
+#[test]
+fn a_uki_with_a_dtb_goes_to_kexec_load_unless_locked_down_or_given_dtb() {
+    let uki = ImageFacts {
+        legacy: false,
+        uki_dtb: true,
+    };
+    let d = decide(Call::Auto, &input(), &OPEN, uki);
+    assert_eq!(d.route, Route::KexecLoad);
+    assert!(d.why.contains("the UKI carries a .dtb"), "{}", d.why);
+    assert_eq!(
+        decide(Call::Auto, &input(), &LOCKED, uki).route,
+        Route::KexecFileLoad { fallback: false }
+    );
+    assert_eq!(
+        decide(Call::KexecFileLoad, &input(), &OPEN, uki).route,
+        Route::KexecFileLoad { fallback: false }
+    );
+    let mut img = image(true, false);
+    img.uki.dtb = Some(vec![0xd0, 0x0d, 0xfe, 0xed]);
+    assert_eq!(img.facts(), uki);
+    assert_eq!(image(false, false).facts(), NONE);
 }
 
 #[test]
