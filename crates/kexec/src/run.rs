@@ -112,13 +112,24 @@ fn load(
             .map_or_else(kfile::ImageFacts::default, kfile::FileImage::facts),
     );
     if let Some(json) = dry_json {
-        let image = image.map(|i| i.with_signature(kernel));
-        let mut note = syscall_note(&decision, &state, image.as_ref());
-        if implemented == Some(false) {
-            note.push_str(&format!(
-                "; this kernel does not implement kexec_file_load ({missing})"
-            ));
-        }
+        let note = if implemented == Some(false)
+            && decision.route == (Route::KexecFileLoad { fallback: true })
+        {
+            format!(
+                "syscall: kexec_load: auto: this kernel does not implement kexec_file_load \
+                 ({missing}) ({})",
+                state.describe()
+            )
+        } else {
+            let image = image.map(|i| i.with_signature(kernel));
+            let mut note = syscall_note(&decision, &state, image.as_ref());
+            if implemented == Some(false) {
+                note.push_str(&format!(
+                    "; this kernel does not implement kexec_file_load ({missing})"
+                ));
+            }
+            note
+        };
         return dry_run(mode, kernel, input, root, json, note);
     }
     say(&state.describe());
