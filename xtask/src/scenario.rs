@@ -82,6 +82,11 @@ pub struct Hop {
     pub kernel: Option<String>,
     /// Shell snippet run before the final load (may use `check NAME RC CMD…`).
     pub before_load: String,
+    /// The file given to the loader instead of the kernel's `Image` (e.g. a
+    /// signed copy); with [`PayloadFormat::Gzip`] it is gzip'd.
+    pub payload: Option<PathBuf>,
+    /// More host files placed in the guest for `before_load` (guest path, host path).
+    pub extra_files: Vec<(String, PathBuf)>,
     /// Load a crash kernel (`-p`, with `maxcpus=1 reset_devices`) and boot it
     /// by panicking (`echo c > /proc/sysrq-trigger`) instead of `-e`; the
     /// machine needs `crashkernel=` on kernel A's command line.
@@ -98,6 +103,8 @@ impl Hop {
             format: PayloadFormat::Image,
             kernel: None,
             before_load: String::new(),
+            payload: None,
+            extra_files: Vec::new(),
             crash: false,
         }
     }
@@ -130,6 +137,16 @@ impl Hop {
             PayloadFormat::Image => "/payload/Image",
             PayloadFormat::Gzip => "/payload/Image.gz",
         }
+    }
+}
+
+/// The kernel a scenario names: the default downloaded one (`None`), a
+/// Debian release, or [`crate::kbuild::TEST_KERNEL`] (the kernel we build).
+pub fn resolve_kernel(assets: &Assets, name: Option<&str>) -> Result<test_assets::DebianKernel> {
+    match name {
+        None => Ok(assets.kernel.clone()),
+        Some(crate::kbuild::TEST_KERNEL) => crate::kbuild::cached()?.as_kernel(),
+        Some(v) => assets.kernel_named(v),
     }
 }
 
@@ -349,10 +366,7 @@ impl KexecScenario {
         } else {
             None
         };
-        let kernel_a = match &self.kernel_a {
-            Some(v) => assets.kernel_named(v)?,
-            None => assets.kernel.clone(),
-        };
+        let kernel_a = resolve_kernel(assets, self.kernel_a.as_deref())?;
         let origin = format!("kxt.origin={}", random_token()?);
         let cmdline_a = format!("console=ttyAMA0 kxt.stage=a {origin}");
         let mut cmdline_prev = cmdline_a.clone();
@@ -380,10 +394,7 @@ impl KexecScenario {
                 ),
             };
             markers.push(marker);
-            let kernel = match &hop.kernel {
-                Some(v) => assets.kernel_named(v)?,
-                None => assets.kernel.clone(),
-            };
+            let kernel = resolve_kernel(assets, hop.kernel.as_deref())?;
             plan.push((stage, payload_cmdline, markers.clone(), kernel));
             cmdline_prev = cmdline;
             markers_prev = markers;
@@ -402,14 +413,20 @@ impl KexecScenario {
             if let Some(hop) = self.hops.get(i) {
                 let (_, payload_cmdline, _, kernel) = &plan[i];
                 let (initrd_next, _) = next.clone().context("next stage initramfs")?;
+                let source = hop.payload.clone().unwrap_or_else(|| kernel.image.clone());
                 let image = match hop.format {
-                    PayloadFormat::Image => kernel.image.clone(),
+                    PayloadFormat::Image => source,
                     PayloadFormat::Gzip => {
                         let gz = work.0.join(format!("Image-{name}.gz"));
-                        gzip_file(&kernel.image, &gz)?;
+                        gzip_file(&source, &gz)?;
                         gz
                     }
                 };
+                for (guest, host) in &hop.extra_files {
+                    stage
+                        .files
+                        .push((guest.clone(), FileSource::Host(host.clone())));
+                }
                 stage
                     .files
                     .push((hop.image_path().into(), FileSource::Host(image)));

@@ -59,13 +59,31 @@ fn kexec_tools_chain_with_reuse_cmdline() {
 
 /// Our loader, A → B on one CPU from the plain Image: kernel B reports the
 /// marker, the initrd digest and its CPU, and the purgatory said it verified
-/// every segment before entering it.
+/// every segment before entering it. Debian's kernel lacks
+/// `CONFIG_KEXEC_FILE`: the default (auto) falls back to kexec_load and
+/// says so with `-v`, and `--dry-run` says kexec_load would be used.
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_boots_kernel_b_on_one_cpu() {
-    let outcome = KexecScenario::single(Loader::Ours, 1)
-        .run(&assets())
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut scenario = KexecScenario::single(Loader::Ours, 1);
+    scenario.hops[0].loader_args = "-v".into();
+    scenario.hops[0].before_load = format!(
+        "check dry-run-says-kexec-load 0 sh -c '{} --dry-run -l /payload/Image | grep -qF \
+         \"syscall: kexec_load: auto: this kernel does not implement kexec_file_load\"'\n",
+        Loader::Ours.guest_path()
+    );
+    let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        xtask::scenario::check_guest_checks(&outcome.timeline).unwrap(),
+        1
+    );
+    let fell_back = outcome.timeline.lines.iter().any(|l| {
+        l.text.contains(
+            "kexec: kexec_file_load is not available here (this kernel does not support that \
+             kexec call (built without CONFIG_KEXEC_FILE)); falling back to kexec_load",
+        )
+    });
+    assert!(fell_back, "{}", outcome.timeline.tail(60));
     print!("{}", outcome.timeline.summary());
     let verified = outcome
         .timeline

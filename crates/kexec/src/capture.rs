@@ -8,7 +8,8 @@
 //! | file                                           | read by                    |
 //! |------------------------------------------------|----------------------------|
 //! | `proc/iomem`, `proc/cmdline`, `sys/firmware/fdt`, `sys/kernel/kexec_{loaded,crash_loaded,crash_size}` | the planner (`sysroot.rs`) |
-//! | `proc/sys/kernel/kexec_load_disabled`, `sys/devices/system/cpu/online` | nobody: a record of the machine |
+//! | `proc/sys/kernel/kexec_load_disabled`, `sys/kernel/security/lockdown` | the choice of system call (`kfile.rs`) |
+//! | `sys/devices/system/cpu/online` | nobody: a record of the machine |
 //! | `sys/kernel/vmcoreinfo`, `sys/devices/system/cpu/possible`, `cpuN/crash_notes{,_size}` | `-p` (`crashdump.rs`) |
 //!
 //! `/proc/kcore` and `/proc/kallsyms` are left out (huge, and meaningful only
@@ -25,17 +26,16 @@ use crate::crashdump::{self, CPU_POSSIBLE, VMCOREINFO};
 use crate::failure::Failure;
 use crate::sysroot::{self, Sysroot};
 
-/// `/proc/sys/kernel/kexec_load_disabled`, relative to the root.
-pub const KEXEC_LOAD_DISABLED: &str = "proc/sys/kernel/kexec_load_disabled";
 /// `/sys/devices/system/cpu/online`, relative to the root.
 pub const CPU_ONLINE: &str = "sys/devices/system/cpu/online";
 
 /// The files captured whatever the machine, in capture order; the
 /// `crash_notes{,_size}` of each CPU follow ([`files`]).
-pub const FIXED_FILES: [&str; 10] = [
+pub const FIXED_FILES: [&str; 11] = [
     sysroot::IOMEM,
     sysroot::CMDLINE,
-    KEXEC_LOAD_DISABLED,
+    sysroot::KEXEC_LOAD_DISABLED,
+    sysroot::LOCKDOWN,
     sysroot::FDT,
     sysroot::KEXEC_LOADED,
     sysroot::KEXEC_CRASH_LOADED,
