@@ -240,8 +240,10 @@ mod tests {
         let chosen = tree.find_node("/chosen").unwrap();
         #[rustfmt::skip]
         assert_eq!(chosen.property(fdt::ELFCOREHDR).unwrap().value(), &[
-            0x00, 0x00, 0x00, 0x00, 0x6b, 0x00, 0x00, 0x00, // address, 2 cells (default)
-            0x00, 0x00, 0x00, 0xb0,                         // size, 1 cell: 64 + 2 * 56 bytes
+            // No root #address-cells/#size-cells: the kernel reads 1 and 1
+            // (OF_ROOT_NODE_*_CELLS_DEFAULT, drivers/of/of_private.h).
+            0x6b, 0x00, 0x00, 0x00, // address, 1 cell
+            0x00, 0x00, 0x00, 0xb0, // size, 1 cell: 64 + 2 * 56 bytes
         ]);
         let failed: Vec<_> = built
             .plan
