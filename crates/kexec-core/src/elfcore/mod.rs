@@ -43,7 +43,7 @@
 
 use thiserror::Error;
 
-use crate::iomem::{subtract, MemoryMap, MemoryRange};
+use crate::iomem::{subtract, MemoryMap, MemoryRange, KERNEL_CODE, KERNEL_DATA};
 
 /// `sizeof(Elf64_Ehdr)`.
 pub const EHDR_SIZE: usize = 64;
@@ -76,10 +76,6 @@ pub(crate) const MAX_PHDRS: usize = 0xfffe;
 /// 4096 (arch/arm64/Kconfig); this bounds the work on hostile input.
 pub const MAX_CPUS: usize = 4096;
 
-/// `/proc/iomem` name of the kernel's text resource (arch/arm64/kernel/setup.c).
-pub(crate) const KERNEL_CODE: &str = "Kernel code";
-/// `/proc/iomem` name of the kernel's data resource, which ends at `_end`.
-pub(crate) const KERNEL_DATA: &str = "Kernel data";
 /// The `/proc/kallsyms` symbol at which `Kernel code` starts: arm64 publishes
 /// `Kernel code` from `_stext`, after the image header and the EFI stub
 /// (in the captured guests `Kernel code` starts 64 KiB above the 2 MiB

@@ -374,13 +374,43 @@ fn read_number(value: &[u8]) -> Option<u64> {
 /// The initrd range recorded in `/chosen`, if both properties are present and
 /// readable (4 or 8 bytes each, drivers/of/fdt.c).
 pub fn chosen_initrd(dtb: &[u8]) -> Result<Option<MemoryRange>, Error> {
+    Ok(read_back(dtb)?.initrd)
+}
+
+/// What the new kernel will read from the `/chosen` of a blob: the ranges
+/// the plan's rules compare with the segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadBack {
+    /// `linux,initrd-start`/`-end` ([`chosen_initrd`]).
+    pub initrd: Option<MemoryRange>,
+    /// `linux,elfcorehdr`, one address and one size in the root's cells
+    /// (drivers/of/fdt.c `early_init_dt_check_for_elfcorehdr`, with
+    /// `dt_root_addr_cells`/`dt_root_size_cells`); absent if shorter.
+    pub elfcorehdr: Option<MemoryRange>,
+}
+
+/// Reads `dtb`'s `/chosen` back as the kernel will (one parse).
+pub fn read_back(dtb: &[u8]) -> Result<ReadBack, Error> {
     let tree = parse(dtb)?;
     let Some(chosen) = chosen_node(&tree) else {
-        return Ok(None);
+        return Ok(ReadBack::default());
     };
     let read = |name| chosen.property(name).and_then(|p| read_number(p.value()));
-    Ok(match (read(INITRD_START), read(INITRD_END)) {
+    let initrd = match (read(INITRD_START), read(INITRD_END)) {
         (Some(start), Some(end)) => Some(MemoryRange::new(start, end)),
         _ => None,
-    })
+    };
+    let elfcorehdr = match chosen.property(ELFCOREHDR) {
+        None => None,
+        Some(p) => {
+            let cells = root_cells(&tree)?;
+            let (a, s) = (cells.address as usize * 4, cells.size as usize * 4);
+            let v = p.value();
+            (v.len() >= a + s).then(|| {
+                let number = |bytes: &[u8]| read_number(bytes).unwrap_or_default();
+                MemoryRange::with_size(number(&v[..a]), number(&v[a..a + s]))
+            })
+        }
+    };
+    Ok(ReadBack { initrd, elfcorehdr })
 }
