@@ -204,6 +204,78 @@ fn crash_load_stays_in_the_crash_region() {
     assert_eq!(usable["new"], "<0x0 0x6f600000 0x0 0x10000000>");
 }
 
+/// `crashkernel=512M,high crashkernel=128M,low` on a 4 GiB machine: two
+/// `Crash kernel` ranges in /proc/iomem. The segments go in the high one
+/// (`crashk_res`: the kernel checks segments against it and takes its
+/// control pages there), `linux,usable-memory-range` lists high then low
+/// (drivers/of/kexec.c writes that order for kexec_file_load; crash kernels
+/// before 5.18 read only the first range), and the ELF core header describes
+/// RAM outside both.
+#[test]
+fn golden_qemu_virt_4g_crash_high_and_low() {
+    let dir = scratch("crash-high");
+    let (image, initrd) = inputs(&dir);
+    let root = sysroot("qemu-virt-4g-crash-high");
+    let out = stdout_ok(&kexec(&[
+        "-p",
+        s(&image),
+        "--initrd",
+        s(&initrd),
+        "--reuse-cmdline",
+        "--append",
+        "maxcpus=1 reset_devices",
+        "--dry-run",
+        "--json",
+        "--sysroot",
+        s(&root),
+    ]));
+    golden("qemu-virt-4g-crash-high.json", &out);
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hex = |v: &serde_json::Value| {
+        u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    };
+    let (high, high_end) = (0x1_1b60_0000u64, 0x1_3b60_0000u64);
+    assert_eq!(plan["memory"][0]["start"], "0x11b600000");
+    assert_eq!(plan["memory"].as_array().unwrap().len(), 1);
+    for seg in plan["segments"].as_array().unwrap() {
+        assert!(
+            hex(&seg["mem"]) >= high && hex(&seg["end"]) <= high_end,
+            "{seg}"
+        );
+    }
+    let change = |name: &str| {
+        plan["chosen"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["property"] == name)
+            .unwrap()["new"]
+            .clone()
+    };
+    assert_eq!(
+        change("linux,usable-memory-range"),
+        "<0x1 0x1b600000 0x0 0x20000000 0x0 0xf8000000 0x0 0x8000000>"
+    );
+    // RAM below the low region, between the two, above the high one: three
+    // PT_LOADs (no notes in this hand-made sysroot).
+    let header = plan["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "elfcorehdr")
+        .unwrap();
+    assert_eq!(header["bufsz"], 64 + 3 * 56);
+    assert_eq!(
+        change("linux,elfcorehdr"),
+        format!(
+            "<{:#x} {:#x} 0x0 0xe8>",
+            hex(&header["mem"]) >> 32,
+            hex(&header["mem"]) & 0xffff_ffff
+        )
+    );
+    assert_eq!(plan["valid"], true);
+}
+
 #[test]
 fn same_inputs_same_plan() {
     let dir = scratch("determinism");
