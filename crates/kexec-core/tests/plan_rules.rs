@@ -141,6 +141,13 @@ fn cases() -> Vec<Case> {
         }),
         (
             Rule::SegmentsHalfRam,
+            "the kernel exactly half of RAM, together over it",
+            |p| {
+                p.total_ram = 16 * MIB;
+            },
+        ),
+        (
+            Rule::SegmentsHalfRam,
             "each under half of RAM, together over it",
             |p| {
                 // 8 MiB + 128 KiB + 64 KiB + 192 KiB = 8.375 MiB > 8.25 MiB.
@@ -408,6 +415,17 @@ fn failures_name_the_offender() {
     assert_eq!(detail(rule, tamper), "17 of 16");
     let (rule, _, tamper) = *find("entry in the initrd");
     assert_eq!(detail(rule, tamper), "0x41000000 in initrd");
+    let (rule, _, tamper) = *find("the kernel over half of RAM");
+    assert_eq!(
+        detail(rule, tamper),
+        "violated by kernel: each at most 7.5 MiB (half of 15 MiB RAM, 64 KiB pages)"
+    );
+    // A segment of exactly half is allowed; only the total is over.
+    let (rule, _, tamper) = *find("the kernel exactly half of RAM, together over it");
+    assert_eq!(
+        detail(rule, tamper),
+        "8.4 MiB in all, at most 8 MiB (half of 16 MiB RAM, 64 KiB pages)"
+    );
 }
 
 #[test]
