@@ -546,3 +546,44 @@ fn diff_renders_strings_numbers_and_seeds() {
     assert_eq!(render_value("x", &[]), "<0 bytes>");
     assert_eq!(render_value("x", &[0; 6]), "<6 bytes>");
 }
+
+/// `linux,elfcorehdr` is read back with the root's cells, as
+/// `early_init_dt_check_for_elfcorehdr` reads it: one address and one size;
+/// a shorter property is none; extra bytes are ignored.
+#[test]
+fn elfcorehdr_is_read_back_with_the_root_cells() {
+    let with = |address: Option<u32>, size: Option<u32>, value: Vec<u8>| {
+        let mut tree = DeviceTree::new();
+        if let Some(a) = address {
+            tree.root
+                .add_property(DeviceTreeProperty::new_unchecked("#address-cells", a));
+        }
+        if let Some(s) = size {
+            tree.root
+                .add_property(DeviceTreeProperty::new_unchecked("#size-cells", s));
+        }
+        let mut chosen = DeviceTreeNode::new_unchecked("chosen");
+        chosen.add_property(DeviceTreeProperty::new_unchecked(ELFCOREHDR, value));
+        tree.root.add_child(chosen);
+        read_back(&tree.to_dtb()).unwrap().elfcorehdr
+    };
+    let cells = |words: &[u32]| -> Vec<u8> { words.iter().flat_map(|w| w.to_be_bytes()).collect() };
+    let core = Some(MemoryRange::with_size(0x1_6b00_0000, 0x1f8));
+    assert_eq!(
+        with(Some(2), Some(2), cells(&[1, 0x6b00_0000, 0, 0x1f8])),
+        core
+    );
+    assert_eq!(
+        with(Some(2), Some(1), cells(&[1, 0x6b00_0000, 0x1f8])),
+        core
+    );
+    assert_eq!(with(Some(2), Some(2), cells(&[1, 0x6b00_0000, 0])), None);
+    assert_eq!(
+        with(Some(2), Some(2), cells(&[1, 0x6b00_0000, 0, 0x1f8, 7])),
+        core
+    );
+    // No root cells: 1 and 1.
+    let low = Some(MemoryRange::with_size(0x6b00_0000, 0x1f8));
+    assert_eq!(with(None, None, cells(&[0x6b00_0000, 0x1f8])), low);
+    assert_eq!(with(None, None, cells(&[0x6b00_0000])), None);
+}
