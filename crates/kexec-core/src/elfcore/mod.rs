@@ -39,7 +39,16 @@
 //!   so it cannot be derived from /proc/iomem; `/proc/kcore` shows it. Without
 //!   it the RAM `PT_LOAD`s carry `p_vaddr = 0`, which the crash kernel ignores
 //!   and dump tools replace by VMCOREINFO's `NUMBER(PHYS_OFFSET)` (exported
-//!   since Linux 4.19 on arm64).
+//!   since Linux 4.19 on arm64). VMCOREINFO is no fallback for an unreadable
+//!   `/proc/kcore`: `/sys/kernel/vmcoreinfo` gives only the note's physical
+//!   address and size, and its text is readable only through `/proc/kcore`
+//!   (which carries it as a `PT_NOTE` since 4.19) or `/dev/mem` (which refuses
+//!   RAM with `CONFIG_STRICT_DEVMEM`, set by Debian; both need
+//!   `CAP_SYS_RAWIO`). Nothing else exports `memstart_addr`, which KASLR
+//!   randomises (`arm64_memblock_init`, arch/arm64/mm/init.c), and
+//!   `/proc/kallsyms` gives the kernel image's addresses, not the linear
+//!   map's. [`LinearMap::from_vmcoreinfo`] serves callers that hold the
+//!   note's text (a dump, or `/proc/kcore`'s note).
 
 use thiserror::Error;
 
