@@ -385,7 +385,8 @@ pub struct ReadBack {
     pub initrd: Option<MemoryRange>,
     /// `linux,elfcorehdr`, one address and one size in the root's cells
     /// (drivers/of/fdt.c `early_init_dt_check_for_elfcorehdr`, with
-    /// `dt_root_addr_cells`/`dt_root_size_cells`); absent if shorter.
+    /// `dt_root_addr_cells`/`dt_root_size_cells`); absent if shorter, or if
+    /// the root's cells are not 1 or 2.
     pub elfcorehdr: Option<MemoryRange>,
 }
 
@@ -400,17 +401,15 @@ pub fn read_back(dtb: &[u8]) -> Result<ReadBack, Error> {
         (Some(start), Some(end)) => Some(MemoryRange::new(start, end)),
         _ => None,
     };
-    let elfcorehdr = match chosen.property(ELFCOREHDR) {
-        None => None,
-        Some(p) => {
-            let cells = root_cells(&tree)?;
-            let (a, s) = (cells.address as usize * 4, cells.size as usize * 4);
-            let v = p.value();
-            (v.len() >= a + s).then(|| {
-                let number = |bytes: &[u8]| read_number(bytes).unwrap_or_default();
-                MemoryRange::with_size(number(&v[..a]), number(&v[a..a + s]))
-            })
-        }
-    };
+    // Root cells other than 1 or 2 (which no edit writes) read as none.
+    let elfcorehdr = chosen.property(ELFCOREHDR).and_then(|p| {
+        let cells = root_cells(&tree).ok()?;
+        let (a, s) = (cells.address as usize * 4, cells.size as usize * 4);
+        let v = p.value();
+        (v.len() >= a + s).then(|| {
+            let number = |bytes: &[u8]| read_number(bytes).unwrap_or_default();
+            MemoryRange::with_size(number(&v[..a]), number(&v[a..a + s]))
+        })
+    });
     Ok(ReadBack { initrd, elfcorehdr })
 }

@@ -586,4 +586,9 @@ fn elfcorehdr_is_read_back_with_the_root_cells() {
     let low = Some(MemoryRange::with_size(0x6b00_0000, 0x1f8));
     assert_eq!(with(None, None, cells(&[0x6b00_0000, 0x1f8])), low);
     assert_eq!(with(None, None, cells(&[0x6b00_0000])), None);
+    // Three address cells: no edit writes that; read as none, not an error.
+    assert_eq!(
+        with(Some(3), Some(1), cells(&[0, 1, 0x6b00_0000, 0x1f8])),
+        None
+    );
 }

@@ -608,5 +608,10 @@ mod tests {
             plan(4 * SZ_1M - 1),
             Err(Error::MoreThanHalfOfRam { what, .. }) if what == "the kernel"
         ));
+        // A kernel of exactly half is allowed: only the total is over.
+        assert!(matches!(
+            plan(4 * SZ_1M),
+            Err(Error::MoreThanHalfOfRam { what, .. }) if what == "the segments together"
+        ));
     }
 }
