@@ -183,6 +183,9 @@ fn kdump(kernel: Option<String>, memory_mib: u32, crashkernel: &[&str], read_all
     let mut hop = Hop::new(Loader::Ours);
     hop.crash = true;
     hop.read_vmcore = read_all;
+    // kexec_load (`-c`): the header and DTB under test are ours, also on a
+    // kernel with kexec_file_load (which would build its own).
+    hop.loader_args = "-c".into();
     hop.kernel = kernel.clone();
     let mut scenario = KexecScenario {
         hops: vec![hop],
