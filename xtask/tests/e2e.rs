@@ -273,6 +273,25 @@ fn ours_kdump_with_high_and_low_reservations() {
     );
 }
 
+/// The same two reservations with Debian 13's 6.12 as kernel A and crash
+/// kernel: it too caps memory to the first range and adds the second.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn ours_kdump_with_high_and_low_reservations_on_the_newer_kernel() {
+    let newer = assets()
+        .other_kernels()
+        .first()
+        .expect("setup downloads a second kernel")
+        .version
+        .clone();
+    kdump(
+        Some(newer),
+        4096,
+        &["crashkernel=256M,high", "crashkernel=64M,low"],
+        false,
+    );
+}
+
 /// `key=value` fields of a marker, as numbers (`err=` and the like skipped).
 fn fields(marker: &str) -> std::collections::BTreeMap<&str, u64> {
     marker
