@@ -35,7 +35,7 @@ pub const VIRT_RAM: u64 = 0x4000_0000;
 
 /// Builds both bare-metal binaries of the purgatory crate and returns the
 /// directory holding the ELF files.
-fn cargo_build_baremetal() -> Result<PathBuf> {
+pub fn cargo_build_baremetal() -> Result<PathBuf> {
     let cargo = PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     Ok(purgatory_image::cargo_build(
         &cargo,
@@ -74,16 +74,30 @@ pub fn purgatory_image_from_elf(elf: &[u8]) -> Result<PurgatoryImage> {
 }
 
 /// The test payload (stand-in kernel) as a flat binary, and the offsets of
-/// its `vhe_shim` entry and of the shim's target slot.
+/// its `entry_shim` and of the shim's slots.
 #[derive(Debug, Clone)]
 pub struct TestPayload {
     /// Flat bytes, entry at offset 0.
     pub bytes: Vec<u8>,
-    /// Offset of `vhe_shim`.
-    pub vhe_shim: u64,
+    /// Offset of `entry_shim`.
+    pub entry_shim: u64,
     /// Offset of the u64 the shim jumps to.
-    pub vhe_shim_target: u64,
+    pub shim_target: u64,
+    /// Offset of the u64 PL011 base whose UARTCR the shim writes (0: none).
+    pub shim_uart: u64,
+    /// Offset of the u64 whose low 32 bits the shim writes to UARTCR.
+    pub shim_uartcr: u64,
+    /// Offset of the u64 flag: set HCR_EL2.E2H and TGE.
+    pub shim_vhe: u64,
 }
+
+/// Where the harness loads the copy of the test payload that provides the
+/// entry shim.
+pub const SHIM_ADDR: u64 = 0x4600_0000;
+
+/// PL011 `UARTCR` with the UART, its transmitter and receiver enabled (as a
+/// running kernel leaves its console; QEMU resets it to TXE | RXE only).
+pub const UARTCR_ENABLED: u32 = 0x301;
 
 /// Builds the test payload (after [`build_purgatory_image`] or on its own).
 pub fn build_test_payload() -> Result<TestPayload> {
@@ -102,8 +116,11 @@ pub fn build_test_payload() -> Result<TestPayload> {
     };
     Ok(TestPayload {
         bytes,
-        vhe_shim: sym("vhe_shim")?,
-        vhe_shim_target: sym("vhe_shim_target")?,
+        entry_shim: sym("entry_shim")?,
+        shim_target: sym("shim_target")?,
+        shim_uart: sym("shim_uart")?,
+        shim_uartcr: sym("shim_uartcr")?,
+        shim_vhe: sym("shim_vhe")?,
     })
 }
 
@@ -139,8 +156,8 @@ pub struct MachineConfig {
     pub cpu: String,
     /// `virtualization=on`: the CPU starts at EL2.
     pub el2: bool,
-    /// Enter the purgatory through the test payload's `vhe_shim`
-    /// (EL2 with `HCR_EL2.E2H` and `TGE` set; needs `el2` and a VHE CPU).
+    /// Have the entry shim set `HCR_EL2.E2H` and `TGE` before the
+    /// purgatory (needs `el2` and a VHE CPU).
     pub vhe: bool,
     /// Guest RAM in MiB.
     pub memory_mib: u64,
@@ -211,6 +228,11 @@ pub struct BareMetalRun {
     /// Console text that ends the run successfully (QEMU is killed), besides
     /// the purgatory's "CPU parked": e.g. a real kernel's first line.
     pub stop_on: Vec<String>,
+    /// What the entry shim leaves in the console PL011's `UARTCR`.
+    pub uart_control: u32,
+    /// Load these bytes (a real kernel `Image`) at `payload_addr` instead of
+    /// the test payload.
+    pub kernel: Option<Vec<u8>>,
 }
 
 impl Default for BareMetalRun {
@@ -238,6 +260,8 @@ impl Default for BareMetalRun {
             unloaded_segments: Vec::new(),
             timeout: Duration::from_secs(60),
             stop_on: Vec::new(),
+            uart_control: UARTCR_ENABLED,
+            kernel: None,
         }
     }
 }
@@ -299,15 +323,24 @@ impl BareMetalRun {
             ..HandoffParams::default()
         };
         let entry = self.purgatory_addr + purgatory.entry_offset;
-        let mut payload_bytes = payload.bytes.clone();
-        if self.machine.vhe {
-            ensure!(self.machine.el2, "the VHE shim needs EL2");
-            // The shim lives in the payload: point its target slot at the
-            // purgatory (a `-device loader,data=` write there keeps QEMU 7.2
-            // from setting the PC).
-            let at = usize::try_from(payload.vhe_shim_target)?;
-            payload_bytes[at..at + 8].copy_from_slice(&entry.to_le_bytes());
+        ensure!(
+            !self.machine.vhe || self.machine.el2,
+            "the VHE shim needs EL2"
+        );
+        // The entry shim: a copy of the test payload with its slots patched
+        // (a `-device loader,data=` write there would keep QEMU 7.2 from
+        // setting the PC).
+        let mut shim = payload.bytes.clone();
+        for (slot, value) in [
+            (payload.shim_target, entry),
+            (payload.shim_uart, VIRT_UART),
+            (payload.shim_uartcr, u64::from(self.uart_control)),
+            (payload.shim_vhe, u64::from(self.machine.vhe)),
+        ] {
+            let at = usize::try_from(slot)?;
+            shim[at..at + 8].copy_from_slice(&value.to_le_bytes());
         }
+        let payload_bytes = self.kernel.clone().unwrap_or_else(|| payload.bytes.clone());
         let mut loaded: Vec<(u64, Vec<u8>)> = vec![(self.payload_addr, payload_bytes.clone())];
         let push = |params: &mut HandoffParams, addr: u64, bytes: &[u8]| -> Result<()> {
             params
@@ -351,16 +384,15 @@ impl BareMetalRun {
             ));
         };
         loader(&purg_path, self.purgatory_addr);
+        let shim_path = work.join("shim.bin");
+        std::fs::write(&shim_path, &shim)?;
+        loader(&shim_path, SHIM_ADDR);
         for (i, (addr, bytes)) in loaded.iter().enumerate() {
             let path = work.join(format!("segment{i}.bin"));
             std::fs::write(&path, bytes)?;
             loader(&path, *addr);
         }
-        let pc = if self.machine.vhe {
-            self.payload_addr + payload.vhe_shim
-        } else {
-            entry
-        };
+        let pc = SHIM_ADDR + payload.entry_shim;
         cmd.arg("-device")
             .arg(format!("loader,addr={pc:#x},cpu-num=0"));
         let mut stop: Vec<&str> = vec![PARKED];

@@ -32,7 +32,8 @@ pub enum Need {
 /// A program the harness runs, the Debian package that provides it, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostTool {
-    /// Program looked up on `PATH`.
+    /// Program looked up on `PATH`, or (starting with `/`) a file that
+    /// must exist (a source tarball, a header).
     pub program: &'static str,
     /// Debian package that installs it.
     pub package: &'static str,
@@ -43,8 +44,9 @@ pub struct HostTool {
 }
 
 /// Every host program the harness starts that a fresh Debian machine with
-/// Rust lacks. (gzip, dpkg-deb, apt-get, unshare, chroot are `Essential`.)
-pub const HOST_TOOLS: [HostTool; 5] = [
+/// Rust lacks. (gzip, dpkg-deb, apt-get, unshare, chroot, tar, perl-base are
+/// `Essential`; gcc and libc6-dev come with Rust.)
+pub const HOST_TOOLS: [HostTool; 15] = [
     HostTool {
         program: qemu::QEMU,
         package: "qemu-system-arm",
@@ -76,7 +78,77 @@ pub const HOST_TOOLS: [HostTool; 5] = [
         need: Need::Test,
         why: "bind-mounts the toolchain, /proc and /dev into that root",
     },
+    HostTool {
+        program: crate::kbuild::SOURCE_TARBALL,
+        package: "linux-source-6.1",
+        need: Need::Test,
+        why: "the source of the test kernel built with KEXEC_FILE, KEXEC_SIG and lockdown \
+              (Debian's arm64 kernels lack KEXEC_FILE)",
+    },
+    HostTool {
+        program: "aarch64-linux-gnu-gcc",
+        package: "gcc-aarch64-linux-gnu",
+        need: Need::Test,
+        why: "cross-compiles that test kernel",
+    },
+    HostTool {
+        program: "make",
+        package: "make",
+        need: Need::Test,
+        why: "runs the kernel's build",
+    },
+    HostTool {
+        program: "bc",
+        package: "bc",
+        need: Need::Test,
+        why: "the kernel's build computes constants with it",
+    },
+    HostTool {
+        program: "flex",
+        package: "flex",
+        need: Need::Test,
+        why: "the kernel's Kconfig and dtc lexers",
+    },
+    HostTool {
+        program: "bison",
+        package: "bison",
+        need: Need::Test,
+        why: "the kernel's Kconfig and dtc parsers",
+    },
+    HostTool {
+        program: "/usr/include/openssl/pem.h",
+        package: "libssl-dev",
+        need: Need::Test,
+        why: "the kernel's certs/extract-cert and scripts/sign-file (the trusted test key)",
+    },
+    HostTool {
+        program: "openssl",
+        package: "openssl",
+        need: Need::Test,
+        why: "generates the throwaway test certificates the test kernel trusts (or not)",
+    },
+    HostTool {
+        program: "sbsign",
+        package: "sbsigntool",
+        need: Need::Test,
+        why: "signs the test Image (PE/Authenticode) for KEXEC_IMAGE_VERIFY_SIG",
+    },
+    HostTool {
+        program: "xz",
+        package: "xz-utils",
+        need: Need::Test,
+        why: "unpacks the kernel source tarball",
+    },
 ];
+
+/// Whether `tool` is on this host (a program on `PATH`, or an absolute file).
+pub fn present(tool: &HostTool) -> bool {
+    if tool.program.starts_with('/') {
+        Path::new(tool.program).is_file()
+    } else {
+        which(tool.program).is_some()
+    }
+}
 
 /// The tools `need` requires: the demo's always, the test's as well for `Need::Test`.
 pub fn tools_for(need: Need) -> impl Iterator<Item = &'static HostTool> {
@@ -93,7 +165,7 @@ pub fn is_root() -> bool {
 /// The packages of the tools `need` requires that are not on `PATH`.
 pub fn missing_packages(need: Need) -> Vec<&'static str> {
     let missing: BTreeSet<&str> = tools_for(need)
-        .filter(|t| which(t.program).is_none())
+        .filter(|t| !present(t))
         .map(|t| t.package)
         .collect();
     missing.into_iter().collect()
@@ -205,7 +277,7 @@ pub fn check(need: Need) -> Result<bool> {
                 tool.package,
                 tool.why
             ),
-            which(tool.program).is_some(),
+            present(tool),
             &format!("apt-get install --no-install-recommends {}", tool.package),
         );
     }
@@ -231,6 +303,16 @@ pub fn check(need: Need) -> Result<bool> {
         test_assets::installed_kernels().len() >= 2,
         "cargo xtask setup",
     );
+    if need == Need::Test {
+        report(
+            &format!(
+                "[test only] the test kernel (KEXEC_FILE, KEXEC_SIG, lockdown) in {}",
+                crate::kbuild::root().display()
+            ),
+            crate::kbuild::cached().is_ok(),
+            "cargo xtask test-kernel (cargo xtask test builds it too)",
+        );
+    }
     let guest = test_assets::cache_dir().join("guest/root");
     report(
         &format!("guest busybox and kexec-tools in {}", guest.display()),

@@ -9,6 +9,7 @@ pub mod fresh;
 pub mod fuzz;
 pub mod guest;
 pub mod host;
+pub mod kbuild;
 pub mod kdump;
 pub mod mutants;
 pub mod qemu;

@@ -57,6 +57,9 @@ enum Cmd {
         #[arg(long, default_value_t = 15)]
         fuzz_seconds: u64,
     },
+    /// Build (or find in the cache) the arm64 test kernel with KEXEC_FILE, KEXEC_SIG and
+    /// lockdown, from Debian's linux-source-6.1; installs the packages it needs.
+    TestKernel,
     /// Run `cargo xtask demo` from a clone of HEAD in a fresh Debian 12 root (mmdebstrap), to
     /// prove setup installs everything the demo needs. Needs root.
     FreshCheck,
@@ -130,6 +133,10 @@ fn real_main() -> Result<()> {
             fuzz_seconds,
         } => test(no_e2e, no_fresh_check, no_mutants, fuzz_seconds)?,
         Cmd::FreshCheck => xtask::fresh::run_check()?,
+        Cmd::TestKernel => {
+            xtask::host::install(xtask::host::Need::Test)?;
+            xtask::kbuild::ensure()?;
+        }
         Cmd::Mutants {
             groups,
             in_diff,
@@ -235,7 +242,7 @@ fn capture_sysroots() -> Result<()> {
 
 fn test(no_e2e: bool, no_fresh_check: bool, no_mutants: bool, fuzz_seconds: u64) -> Result<()> {
     let _assets: Assets = xtask::prepare()?;
-    if !no_fresh_check {
+    if !no_fresh_check || !no_e2e {
         xtask::host::install(xtask::host::Need::Test)?;
     }
     announce("cargo fmt --check");
@@ -260,6 +267,7 @@ fn test(no_e2e: bool, no_fresh_check: bool, no_mutants: bool, fuzz_seconds: u64)
         xtask::mutants::run_groups(&[xtask::mutants::GROUPS[0]], None, None)?;
     }
     if !no_e2e {
+        xtask::kbuild::ensure()?;
         e2e()?;
     }
     if !no_fresh_check {

@@ -413,14 +413,13 @@ fn purgatory_verifies_and_boots_a_real_linux_image() {
             stop_on: vec!["Machine model: linux,dummy-virt".into()],
             ..BareMetalRun::default()
         };
-        let kernel_payload = TestPayload {
-            bytes: image.clone(),
-            vhe_shim: 0,
-            vhe_shim_target: 0,
+        let r = BareMetalRun {
+            kernel: Some(image.clone()),
+            ..r
         };
-        let (p, _) = images();
+        let (p, t) = images();
         let out = r
-            .run(p, &kernel_payload, &dir)
+            .run(p, t, &dir)
             .unwrap_or_else(|e| panic!("el2={el2}: {e:#}"));
         let _ = std::fs::remove_dir_all(&dir);
         let head: String = out.console.lines().take(6).collect::<Vec<_>>().join("\n");
@@ -471,4 +470,59 @@ fn segment_at_physical_address_zero() {
         );
         assert_booted("addr0", &out, &r, 1);
     }
+}
+
+#[test]
+#[ignore = "boots QEMU; run with --ignored"]
+fn a_disabled_console_uart_neither_hangs_nor_stops_the_boot() {
+    // The old kernel (here the entry shim) leaves the console PL011 with
+    // the UART or its transmitter disabled: the purgatory must not wait for
+    // it (handoff::pl011::transmit) and the next kernel must still boot.
+    for (what, cr) in [("uart-off", 0u32), ("tx-off", 0x201), ("tx-only", 0x100)] {
+        let r = BareMetalRun {
+            uart_control: cr,
+            timeout: std::time::Duration::from_secs(30),
+            ..BareMetalRun::default()
+        };
+        let out = run(what, &r);
+        assert!(
+            !out.console.contains("purgatory:"),
+            "{what}: printed on a UART that cannot transmit:\n{}",
+            out.console
+        );
+        assert_booted(what, &out, &r, 1);
+    }
+}
+
+#[test]
+#[ignore = "builds the purgatory for aarch64-unknown-none; run with --ignored"]
+fn built_purgatory_system_instructions_are_the_modelled_ones() {
+    // purgatory_image::from_elf already refused the image if a system
+    // instruction were unknown or an SCTLR write not between two ISBs; this
+    // shows what the check found in the binary that runs.
+    let elf = std::fs::read(
+        xtask::baremetal::cargo_build_baremetal()
+            .unwrap()
+            .join("purgatory"),
+    )
+    .unwrap();
+    let insns = purgatory_image::sysinsn::system_instructions(&elf).unwrap();
+    let counts = purgatory_image::sysinsn::check(&insns).unwrap();
+    println!("{counts:#?}");
+    // One MMU-on and one MMU-off write per EL, each `isb; msr; isb`.
+    assert_eq!(counts.get("msr sctlr_el1"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("msr sctlr_el2"), Some(&2), "{counts:?}");
+    for needed in [
+        "dmb sy",
+        "dc ivac",
+        "dc civac",
+        "ic iallu",
+        "dsb sy",
+        "tlbi alle2",
+    ] {
+        assert!(counts.contains_key(needed), "no {needed}: {counts:?}");
+    }
+    // The DMB comes before the first DC IVAC in the code.
+    let first = |name: &str| insns.iter().find(|s| s.name == name).map(|s| s.addr);
+    assert!(first("dmb sy") < first("dc ivac"));
 }

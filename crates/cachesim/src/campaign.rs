@@ -121,7 +121,7 @@ pub fn mutation_campaign(
             .iter()
             .filter(|s| s.phase == site.phase)
             .count();
-        for mutation in Mutation::ALL {
+        for mutation in Mutation::all() {
             if !unit.iter().any(|s| mutation.applies(s)) {
                 continue;
             }

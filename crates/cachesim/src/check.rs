@@ -38,9 +38,11 @@ pub enum Rule {
     /// The purgatory's own verification failed (it read wrong bytes).
     VerificationFailed,
     /// The purgatory hashed while its SCTLR write turning the MMU and
-    /// caches on had not taken effect (no ISB after it): correct bytes, but
-    /// verification with the caches off is what it exists to avoid (about
-    /// 50 times slower, ARM64-KEXEC.md §5).
+    /// caches on had not taken effect (no ISB after it), or reported
+    /// verifying "caches on" but hashed a segment without them (SCTLR.M, C
+    /// or I not set, or the segment not mapped write-back): correct bytes,
+    /// but verification with the caches off is what it exists to avoid
+    /// (about 50 times slower, ARM64-KEXEC.md §5).
     CachesNotOn,
     /// The purgatory read back a stack frame it wrote and got other bytes
     /// (a stale line shadowed or overwrote its stack): on the CPU, a wrong
@@ -86,7 +88,9 @@ impl fmt::Display for Rule {
             Rule::BootRegisters => "boot registers wrong (x0 = DTB, x1-x3 = 0)",
             Rule::VerificationFailed => "purgatory verification failed",
             Rule::StackCorrupted => "purgatory stack frame corrupted",
-            Rule::CachesNotOn => "hashed with the caches not yet on (no ISB after enabling)",
+            Rule::CachesNotOn => {
+                "hashed without the caches it turned on (write not yet in effect, or not cacheable)"
+            }
             Rule::Fault => "fault",
             Rule::NoEntry => "never entered the next image",
         })

@@ -43,7 +43,10 @@
 //!   C set, accesses to Normal-WB pages allocate. While the purgatory's MMU
 //!   is on, its own page tables are walked (through the caches when C is
 //!   set), so a stale line over a table is a translation fault. Instruction
-//!   fetches are cacheable iff I is set. A SCTLR write takes effect at any
+//!   fetches are cacheable iff I is set; on three seeds in four the I-cache
+//!   is still hit, and filled from the PoC, while I is clear
+//!   (`Adversary::icache_while_disabled`: the architecture does not promise
+//!   an idle I-cache then). A SCTLR write takes effect at any
 //!   moment up to the next ISB; MAIR/TCR/TTBR0 writes at the next ISB
 //!   (SCTLR.M taking effect first is a fault). The TLB keeps the old
 //!   kernel's entries for the purgatory's pages (write-back) until a TLBI
@@ -58,7 +61,9 @@
 //!   latest at the next DSB, which completes them in an adversarial order
 //!   with speculative fills in between. `DC IVAC` may also clean (allowed by
 //!   the architecture) or discard dirty data. `DC ZVA` with the MMU off is a
-//!   fault.
+//!   fault, and so is a DC by VA of a line stored to non-cacheably since the
+//!   last DMB or DSB (DC by VA is ordered only after Normal cacheable
+//!   accesses).
 //! - **Adversary** (a seed): before every maintenance instruction, barrier
 //!   and SCTLR write, and before one data access in four, it may evict (write
 //!   back) any line, allocate clean lines for any cacheable-mapped address
@@ -83,7 +88,8 @@
 //! translation apart from the purgatory's own tables (the old kernel's
 //! regime is "everything Normal-WB"); one line size for every level; no
 //! store buffer or load reordering (only maintenance and SCTLR writes are
-//! delayed); speculation is not limited to "reachable" addresses (more
+//! delayed; the missing order between a non-cacheable store and a DC by VA
+//! is reported, not simulated); speculation is not limited to "reachable" addresses (more
 //! adversarial than hardware, never less; but nothing is allocated for a
 //! non-cacheable mapping); of the purgatory's stack only one frame at its
 //! top is modelled, and its reads of its own header (copied with the MMU

@@ -20,7 +20,8 @@
 //! [`Mutant`]; the campaign that tries every mutant is `crate::campaign`
 //! (both above this module).
 
-use handoff::{Machine, MmuConfig, Regime, Sha256Engine};
+use handoff::pagetable::{MemAttr, MAIR_VALUE};
+use handoff::{Machine, MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
 use std::fmt;
 
 /// A maintenance or barrier operation of the handoff trait.
@@ -38,6 +39,8 @@ pub enum OpKind {
     IcIvau,
     /// `IC IALLU`.
     IcIallu,
+    /// `DMB SY`.
+    DmbSy,
     /// `DSB SY`.
     DsbSy,
     /// `DSB ISH`.
@@ -46,6 +49,11 @@ pub enum OpKind {
     Isb,
     /// `TLBI` all (+DSB+ISB).
     TlbiAll,
+    /// `MSR SCTLR_ELx` (its value is mutated by [`ValueMutation`]).
+    MsrSctlr,
+    /// `MSR MAIR_ELx`, `TCR_ELx`, `TTBR0_ELx` (values mutated by
+    /// [`ValueMutation`]).
+    MsrTranslation,
 }
 
 impl fmt::Display for OpKind {
@@ -57,10 +65,13 @@ impl fmt::Display for OpKind {
             OpKind::DcCvau => "DC CVAU",
             OpKind::IcIvau => "IC IVAU",
             OpKind::IcIallu => "IC IALLU",
+            OpKind::DmbSy => "DMB SY",
             OpKind::DsbSy => "DSB SY",
             OpKind::DsbIsh => "DSB ISH",
             OpKind::Isb => "ISB",
             OpKind::TlbiAll => "TLBI ALL",
+            OpKind::MsrSctlr => "MSR SCTLR",
+            OpKind::MsrTranslation => "MSR MAIR/TCR/TTBR0",
         })
     }
 }
@@ -80,6 +91,10 @@ pub struct Site {
     pub last_va: u64,
     /// Phase label active when the run started.
     pub phase: &'static str,
+    /// Whether the next site follows this one directly: same phase, no
+    /// other call of the trait (memory access, hash, branch) in between.
+    /// Only such pairs are swapped ([`Mutation::SwapWithNext`]).
+    pub adjacent_next: bool,
 }
 
 impl fmt::Display for Site {
@@ -105,31 +120,151 @@ pub enum Mutation {
     Weaken,
     /// The last call of the run (the last line of a range) is dropped.
     Shorten,
+    /// The value an MSR writes is wrong (only the purgatory's own writes:
+    /// the relocation's are the kernel's).
+    Value(ValueMutation),
+    /// The site and the next one are issued in the other order (only for a
+    /// pair with nothing else in between, [`Site::adjacent_next`]).
+    SwapWithNext,
+}
+
+/// A wrong value written to SCTLR, TCR or MAIR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ValueMutation {
+    /// The SCTLR write leaves M as it was (does not set or clear it).
+    SctlrKeepM,
+    /// The SCTLR write leaves C as it was.
+    SctlrKeepC,
+    /// The SCTLR write leaves I as it was.
+    SctlrKeepI,
+    /// TCR.IRGN0/ORGN0 = Non-cacheable walks.
+    TcrWalksNonCacheable,
+    /// TCR.T0SZ = 25 (a 39-bit space: the walk starts at level 1).
+    TcrT0sz39Bit,
+    /// TCR.TG0 = 64 KiB granule.
+    TcrGranule64K,
+    /// The MAIR attribute of the Normal write-back index is Normal
+    /// Non-cacheable (a wrong cacheability).
+    MairWriteBackAsNonCacheable,
+    /// The MAIR attribute of the Normal Non-cacheable index (the stack) is
+    /// Normal write-back.
+    MairNonCacheableAsWriteBack,
+    /// The MAIR attribute of the Device index (the console) is Normal
+    /// write-back.
+    MairDeviceAsWriteBack,
+}
+
+impl ValueMutation {
+    /// Every value mutation.
+    pub const ALL: [ValueMutation; 9] = [
+        ValueMutation::SctlrKeepM,
+        ValueMutation::SctlrKeepC,
+        ValueMutation::SctlrKeepI,
+        ValueMutation::TcrWalksNonCacheable,
+        ValueMutation::TcrT0sz39Bit,
+        ValueMutation::TcrGranule64K,
+        ValueMutation::MairWriteBackAsNonCacheable,
+        ValueMutation::MairNonCacheableAsWriteBack,
+        ValueMutation::MairDeviceAsWriteBack,
+    ];
+
+    /// The operation whose value it changes.
+    pub const fn kind(self) -> OpKind {
+        match self {
+            Self::SctlrKeepM | Self::SctlrKeepC | Self::SctlrKeepI => OpKind::MsrSctlr,
+            _ => OpKind::MsrTranslation,
+        }
+    }
+
+    /// The SCTLR value written instead of `value`, over `old`.
+    pub fn sctlr(self, old: u64, value: u64) -> u64 {
+        let bit = match self {
+            Self::SctlrKeepM => SCTLR_M,
+            Self::SctlrKeepC => SCTLR_C,
+            Self::SctlrKeepI => SCTLR_I,
+            _ => return value,
+        };
+        (value & !bit) | (old & bit)
+    }
+
+    /// The translation registers written instead of `cfg`.
+    pub fn translation(self, cfg: &MmuConfig) -> MmuConfig {
+        // Byte `i` of MAIR is the attribute of index `i` (MemAttr's value).
+        let set_attr = |mair: u64, idx: MemAttr, attr: u64| {
+            let shift = 8 * (idx as u64);
+            (mair & !(0xff << shift)) | (attr << shift)
+        };
+        let byte = |idx: MemAttr| (MAIR_VALUE >> (8 * (idx as u64))) & 0xff;
+        let mut c = *cfg;
+        match self {
+            Self::TcrWalksNonCacheable => c.tcr &= !(0xf << 8),
+            Self::TcrT0sz39Bit => c.tcr = (c.tcr & !0x3f) | 25,
+            Self::TcrGranule64K => c.tcr = (c.tcr & !(3 << 14)) | (1 << 14),
+            Self::MairWriteBackAsNonCacheable => {
+                c.mair = set_attr(c.mair, MemAttr::NormalWb, byte(MemAttr::NormalNc));
+            }
+            Self::MairNonCacheableAsWriteBack => {
+                c.mair = set_attr(c.mair, MemAttr::NormalNc, byte(MemAttr::NormalWb));
+            }
+            Self::MairDeviceAsWriteBack => {
+                c.mair = set_attr(c.mair, MemAttr::DeviceNgnre, byte(MemAttr::NormalWb));
+            }
+            Self::SctlrKeepM | Self::SctlrKeepC | Self::SctlrKeepI => {}
+        }
+        c
+    }
+}
+
+impl fmt::Display for ValueMutation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SctlrKeepM => "keep SCTLR.M",
+            Self::SctlrKeepC => "keep SCTLR.C",
+            Self::SctlrKeepI => "keep SCTLR.I",
+            Self::TcrWalksNonCacheable => "TCR walks non-cacheable",
+            Self::TcrT0sz39Bit => "TCR.T0SZ 39-bit",
+            Self::TcrGranule64K => "TCR.TG0 64K",
+            Self::MairWriteBackAsNonCacheable => "MAIR write-back as non-cacheable",
+            Self::MairNonCacheableAsWriteBack => "MAIR non-cacheable as write-back",
+            Self::MairDeviceAsWriteBack => "MAIR device as write-back",
+        })
+    }
 }
 
 impl Mutation {
-    /// All mutations.
-    pub const ALL: [Mutation; 3] = [Mutation::Remove, Mutation::Weaken, Mutation::Shorten];
+    /// Every mutation.
+    pub fn all() -> Vec<Mutation> {
+        let mut v = vec![Mutation::Remove, Mutation::Weaken, Mutation::Shorten];
+        v.extend(ValueMutation::ALL.map(Mutation::Value));
+        v.push(Mutation::SwapWithNext);
+        v
+    }
 
     /// Whether this mutation is meaningful for `site` and not a duplicate of
     /// another one (IALLU→nothing is `Remove`; a single call has no "last
-    /// line" distinct from itself).
+    /// line" distinct from itself; values only of the purgatory's writes).
     pub fn applies(self, site: &Site) -> bool {
         match self {
             Mutation::Remove => true,
             Mutation::Weaken => matches!(site.kind, OpKind::DcCivac | OpKind::DcCvac),
             Mutation::Shorten => site.len > 1,
+            Mutation::Value(v) => v.kind() == site.kind && site.phase == "purgatory",
+            // A loop phase's by-VA unit is every iteration of one
+            // instruction: "swap with the next site" has no source form.
+            Mutation::SwapWithNext => site.adjacent_next && !in_loop_unit(site),
         }
     }
 }
 
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mutation::Remove => "remove",
-            Mutation::Weaken => "weaken",
-            Mutation::Shorten => "skip last line",
-        })
+        match self {
+            Mutation::Remove => f.write_str("remove"),
+            Mutation::Weaken => f.write_str("weaken"),
+            Mutation::Shorten => f.write_str("skip last line"),
+            Mutation::Value(v) => write!(f, "{v}"),
+            Mutation::SwapWithNext => f.write_str("swap with next"),
+        }
     }
 }
 
@@ -137,16 +272,22 @@ impl fmt::Display for Mutation {
 /// documentation).
 pub const LOOP_PHASES: &[&str] = &["relocate"];
 
+/// Whether `s` is a by-VA site of a [`LOOP_PHASES`] phase (one iteration
+/// of the loop's instruction).
+fn in_loop_unit(s: &Site) -> bool {
+    let by_va = matches!(
+        s.kind,
+        OpKind::DcCvac | OpKind::DcCivac | OpKind::DcIvac | OpKind::DcCvau | OpKind::IcIvau
+    );
+    by_va && LOOP_PHASES.contains(&s.phase)
+}
+
 /// The sites one mutant changes: `unit` groups the by-VA sites of one
 /// operation in a [`LOOP_PHASES`] phase; otherwise one site per unit.
 pub fn units(sites: &[Site]) -> Vec<Vec<Site>> {
     let mut out: Vec<Vec<Site>> = Vec::new();
     for s in sites {
-        let by_va = matches!(
-            s.kind,
-            OpKind::DcCvac | OpKind::DcCivac | OpKind::DcIvac | OpKind::DcCvau | OpKind::IcIvau
-        );
-        if by_va && LOOP_PHASES.contains(&s.phase) {
+        if in_loop_unit(s) {
             if let Some(u) = out
                 .iter_mut()
                 .find(|u| u[0].phase == s.phase && u[0].kind == s.kind)
@@ -170,6 +311,23 @@ pub struct Mutant<M> {
     last: Option<OpKind>,
     in_run: usize,
     phase: &'static str,
+    /// The value mutation of the site just accounted, if it is targeted.
+    value: Option<ValueMutation>,
+    /// Whether a call other than a site came since the last site.
+    other_since_site: bool,
+    /// Calls of the site being swapped with the next one, held back until
+    /// that one is done.
+    deferred: Vec<Deferred>,
+    /// The MSR just accounted is the swapped site: hold its write back.
+    defer_current: bool,
+}
+
+/// A call held back by [`Mutation::SwapWithNext`].
+#[derive(Debug, Clone, Copy)]
+enum Deferred {
+    Op(OpKind, u64),
+    Sctlr(u64),
+    Translation(MmuConfig),
 }
 
 impl<M: Machine> Mutant<M> {
@@ -182,6 +340,10 @@ impl<M: Machine> Mutant<M> {
             last: None,
             in_run: 0,
             phase: "",
+            value: None,
+            other_since_site: false,
+            deferred: Vec::new(),
+            defer_current: false,
         }
     }
 
@@ -241,25 +403,47 @@ impl<M: Machine> Mutant<M> {
             }
         } else {
             self.in_run = 0;
+            let (other, phase) = (self.other_since_site, self.phase);
+            if let Some(prev) = self.sites.last_mut() {
+                prev.adjacent_next = !other && prev.phase == phase;
+            }
             self.sites.push(Site {
                 index: self.sites.len(),
                 kind,
                 len: 1,
                 first_va: va,
                 last_va: va,
-                phase: self.phase,
+                phase,
+                adjacent_next: false,
             });
             self.last = Some(kind);
         }
+        self.other_since_site = false;
         let idx = self.sites.len() - 1;
+        // A swapped site's calls are issued once the next site is done.
+        if self.swapped_site().is_some_and(|i| idx > i + 1) {
+            self.flush_deferred();
+        }
         let hit = self.target.as_ref().and_then(|(sites, m)| {
             sites
                 .iter()
                 .find(|(t, _)| *t == idx)
                 .map(|&(_, len)| (*m, len))
         });
+        self.value = match hit {
+            Some((Mutation::Value(v), _)) => Some(v),
+            _ => None,
+        };
         match hit {
             Some((m, len)) => match m {
+                Mutation::SwapWithNext => {
+                    match kind {
+                        OpKind::MsrSctlr | OpKind::MsrTranslation => self.defer_current = true,
+                        _ => self.deferred.push(Deferred::Op(kind, va)),
+                    }
+                    None
+                }
+                Mutation::Value(_) => Some(kind),
                 Mutation::Remove => None,
                 Mutation::Shorten if self.in_run + 1 == len => None,
                 Mutation::Shorten => Some(kind),
@@ -275,6 +459,52 @@ impl<M: Machine> Mutant<M> {
 
     fn other(&mut self) {
         self.last = None;
+        self.other_since_site = true;
+        if self
+            .swapped_site()
+            .is_some_and(|i| self.sites.len() > i + 1)
+        {
+            self.flush_deferred();
+        }
+    }
+
+    /// The index of the site swapped with its next one, if that is the
+    /// mutation.
+    fn swapped_site(&self) -> Option<usize> {
+        match &self.target {
+            Some((sites, Mutation::SwapWithNext)) => sites.first().map(|&(i, _)| i),
+            _ => None,
+        }
+    }
+
+    /// Issues the held-back calls of a swapped site.
+    fn flush_deferred(&mut self) {
+        for d in std::mem::take(&mut self.deferred) {
+            match d {
+                Deferred::Op(kind, va) => self.perform(kind, va),
+                Deferred::Sctlr(v) => self.inner.set_sctlr(v),
+                Deferred::Translation(cfg) => self.inner.set_translation(&cfg),
+            }
+        }
+    }
+
+    /// Issues `kind` (at `va` for by-VA operations) on the wrapped machine.
+    fn perform(&mut self, kind: OpKind, va: u64) {
+        match kind {
+            OpKind::DcCvac => self.inner.dc_cvac(va),
+            OpKind::DcCivac => self.inner.dc_civac(va),
+            OpKind::DcIvac => self.inner.dc_ivac(va),
+            OpKind::DcCvau => self.inner.dc_cvau(va),
+            OpKind::IcIvau => self.inner.ic_ivau(va),
+            OpKind::IcIallu => self.inner.ic_iallu(),
+            OpKind::DmbSy => self.inner.dmb_sy(),
+            OpKind::DsbSy => self.inner.dsb_sy(),
+            OpKind::DsbIsh => self.inner.dsb_ish(),
+            OpKind::Isb => self.inner.isb(),
+            OpKind::TlbiAll => self.inner.tlb_invalidate_all(),
+            // Held back with their values (Deferred::Sctlr/Translation).
+            OpKind::MsrSctlr | OpKind::MsrTranslation => {}
+        }
     }
 
     fn dc(&mut self, kind: OpKind, va: u64) {
@@ -318,12 +548,29 @@ impl<M: Machine> Machine for Mutant<M> {
         self.inner.sctlr()
     }
     fn set_sctlr(&mut self, value: u64) {
-        self.other();
+        if self.site(OpKind::MsrSctlr, 0).is_none() {
+            if std::mem::take(&mut self.defer_current) {
+                self.deferred.push(Deferred::Sctlr(value));
+            }
+            return;
+        }
+        let value = match self.value.take() {
+            Some(v) => v.sctlr(self.inner.sctlr(), value),
+            None => value,
+        };
         self.inner.set_sctlr(value);
     }
     fn set_translation(&mut self, cfg: &MmuConfig) {
-        self.other();
-        self.inner.set_translation(cfg);
+        if self.site(OpKind::MsrTranslation, 0).is_none() {
+            if std::mem::take(&mut self.defer_current) {
+                self.deferred.push(Deferred::Translation(*cfg));
+            }
+            return;
+        }
+        match self.value.take() {
+            Some(v) => self.inner.set_translation(&v.translation(cfg)),
+            None => self.inner.set_translation(cfg),
+        }
     }
     fn tlb_invalidate_all(&mut self) {
         if self.site(OpKind::TlbiAll, 0).is_some() {
@@ -348,6 +595,11 @@ impl<M: Machine> Machine for Mutant<M> {
     fn ic_iallu(&mut self) {
         if self.site(OpKind::IcIallu, 0).is_some() {
             self.inner.ic_iallu();
+        }
+    }
+    fn dmb_sy(&mut self) {
+        if self.site(OpKind::DmbSy, 0).is_some() {
+            self.inner.dmb_sy();
         }
     }
     fn dsb_sy(&mut self) {
@@ -377,6 +629,7 @@ impl<M: Machine> Machine for Mutant<M> {
         self.inner.enter_kernel(entry, dtb)
     }
     fn park(&mut self) -> Self::Exit {
+        self.other();
         self.inner.park()
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! The plan is [`SimPlan::small`]: kernel at 0x4020_0000 (8 KiB once
 //! padded), DTB at 0x4800_0000, initrd at 0x4810_0000; the purgatory's image
-//! page at 0x4840_0000, its tables after it, its stack page at 0x4840_7000
-//! (the modelled frame is its top 128 bytes, from 0x4840_7f80).
+//! page at 0x4840_0000, its tables after it, its stack page at 0x4840_9000
+//! (the modelled frame is its top 128 bytes, from 0x4840_9f80).
 
 use cachesim::check::Location;
 use cachesim::mutant::{Mutant, Mutation, OpKind};
@@ -22,7 +22,7 @@ use handoff::{HandoffParams, Machine, PurgatoryMemory};
 const KERNEL: u64 = 0x4020_0000;
 const DTB: u64 = 0x4800_0000;
 const PURGATORY_IMAGE: u64 = 0x4840_0000;
-const STACK_FRAME: u64 = 0x4840_7f80;
+const STACK_FRAME: u64 = 0x4840_9f80;
 
 /// Seeds each replay and its control run (the replay reports its first
 /// violation).
@@ -172,7 +172,7 @@ fn replay(rule: Rule) -> Replay {
             }),
             good: minimal,
             // A line of the kernel's first page fetched ahead (seed 0).
-            addr: Some(KERNEL + 0x200),
+            addr: Some(KERNEL),
             location: Location::FetchBuffer,
         },
         Rule::StaleCodeExecuted => Replay {
@@ -180,10 +180,10 @@ fn replay(rule: Rule) -> Replay {
                    it is fetched as code once SCTLR.I is set",
             config: "a53-vipt",
             opts: po,
-            bad: Code::Mutant(1, OpKind::DcCivac, Mutation::Remove),
+            bad: Code::Mutant(2, OpKind::DcCivac, Mutation::Remove),
             good: real_handoff,
-            // A line of the purgatory's image (seed 1).
-            addr: Some(PURGATORY_IMAGE + 0x140),
+            // A line of the purgatory's image (seed 0).
+            addr: Some(PURGATORY_IMAGE + 0x240),
             location: Location::ICache(0),
         },
         Rule::MmuOn => Replay {
@@ -203,7 +203,7 @@ fn replay(rule: Rule) -> Replay {
             what: "the handoff without the ISB after the MSR that turns the MMU off",
             config: "a57-like",
             opts: po,
-            bad: Code::Mutant(11, OpKind::Isb, Mutation::Remove),
+            bad: Code::Mutant(16, OpKind::Isb, Mutation::Remove),
             good: real_handoff,
             addr: None,
             location: Location::Register,
@@ -226,7 +226,7 @@ fn replay(rule: Rule) -> Replay {
                    hashes stale bytes and parks",
             config: "a57-like",
             opts: po,
-            bad: Code::Mutant(3, OpKind::DcCivac, Mutation::Remove),
+            bad: Code::Mutant(4, OpKind::DcCivac, Mutation::Remove),
             good: real_handoff,
             addr: Some(DTB),
             location: Location::Dram,
@@ -236,7 +236,7 @@ fn replay(rule: Rule) -> Replay {
                    hashes the kernel before the write takes effect",
             config: "a57-like",
             opts: po,
-            bad: Code::Mutant(9, OpKind::Isb, Mutation::Remove),
+            bad: Code::Mutant(13, OpKind::Isb, Mutation::Remove),
             good: real_handoff,
             addr: Some(KERNEL),
             location: Location::Register,
@@ -246,7 +246,7 @@ fn replay(rule: Rule) -> Replay {
                    write-back, and a frame written through them is lost once the MMU is off",
             config: "a57-like",
             opts: po,
-            bad: Code::Mutant(6, OpKind::TlbiAll, Mutation::Remove),
+            bad: Code::Mutant(9, OpKind::TlbiAll, Mutation::Remove),
             good: real_handoff,
             // The frame's first byte.
             addr: Some(STACK_FRAME),

@@ -107,3 +107,27 @@ fn same_seed_same_outcome() {
     let sweep = cachesim::simulate_seeds(&plan, &cfg, 0..3, &SimOptions::default());
     assert_eq!(sweep.map(|s| s.runs), Ok(3));
 }
+
+/// Every translation regime the purgatory can be entered in (EL1, EL2, EL2
+/// with HCR_EL2.E2H) and both SHA-256 engines, named explicitly (the
+/// campaigns vary them by seed: `regime_for_seed`, `sha2_for_seed`).
+#[test]
+fn every_regime_and_engine() {
+    use handoff::Regime;
+    for regime in [Regime::El1, Regime::El2, Regime::El2Host] {
+        for sha2 in [false, true] {
+            for scenario in [
+                Scenario::PurgatoryOnly,
+                Scenario::KexecLoad(RelocStyle::MmuOn),
+            ] {
+                let o = SimOptions {
+                    scenario,
+                    regime: Some(regime),
+                    sha2_instructions: Some(sha2),
+                    ..SimOptions::default()
+                };
+                check(&o, &SimPlan::tiny(), seeds(4));
+            }
+        }
+    }
+}

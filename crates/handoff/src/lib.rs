@@ -10,13 +10,15 @@
 //! The sequence ([`handoff`]), in order:
 //! 1. validate the parameters;
 //! 2. unless `NO_VERIFY`/`NO_CACHES`: build identity page tables in the
-//!    purgatory's own pool (MMU still off), invalidate by VA the purgatory's
+//!    purgatory's own pool (MMU still off), DMB SY (orders those Device
+//!    stores before the maintenance), invalidate by VA the purgatory's
 //!    tables and stack (written with the MMU off: no stale line may shadow
 //!    them), clean+invalidate its image (no stale line may be fetched as
 //!    code once SCTLR.I is set) and every segment (so what is hashed is what
-//!    is in memory), IC IALLU, program MAIR/TCR/TTBR0, TLBI (the old
-//!    kernel's entries for this regime), DSB SY (completes the cleans, the
-//!    IC IALLU and the TLBI), ISB, set SCTLR.{M,C,I}, ISB;
+//!    is in memory), DSB SY (the cleans complete before the I-cache is
+//!    invalidated), IC IALLU, program MAIR/TCR/TTBR0, TLBI (the old
+//!    kernel's entries for this regime), DSB SY (completes the IC IALLU and
+//!    the TLBI), then ISB; set SCTLR.{M,C,I}; ISB as one group;
 //! 3. hash every segment (`SHA2` instructions when `ID_AA64ISAR0_EL1.SHA2`
 //!    says so and `FORCE_SOFT_SHA256` is clear);
 //! 4. if the caches were on: ISB immediately before the write that clears
@@ -72,6 +74,7 @@ pub mod console;
 pub mod maint;
 pub mod pagetable;
 pub mod params;
+pub mod pl011;
 pub mod sha256;
 
 #[cfg(test)]
@@ -132,9 +135,23 @@ pub trait Machine {
     fn regime(&mut self) -> Regime;
     /// `SCTLR_ELx` of the current EL.
     fn sctlr(&mut self) -> u64;
-    /// Writes `SCTLR_ELx` of the current EL (no barrier: follow with
-    /// [`Machine::isb`]).
+    /// Writes `SCTLR_ELx` of the current EL (no barrier). The handoff only
+    /// writes SCTLR through [`Machine::set_sctlr_synchronized`].
     fn set_sctlr(&mut self, value: u64);
+    /// `ISB; MSR SCTLR_ELx, value; ISB`, with no other instruction between
+    /// them: Qualcomm Falkor erratum E1041 needs the ISB *immediately*
+    /// before an MSR that clears SCTLR_ELx.M (Linux:
+    /// `pre_disable_mmu_workaround`, arch/arm64/include/asm/assembler.h),
+    /// and the ISB after makes the write take effect before the next
+    /// instruction. The default is the three calls (what a model mutates);
+    /// the CPU emits the three instructions as one `asm!` block, and a check
+    /// on the built purgatory (`purgatory_image::check_system_instructions`)
+    /// finds an `isb` right before and after every `msr sctlr_el*`.
+    fn set_sctlr_synchronized(&mut self, value: u64) {
+        self.isb();
+        self.set_sctlr(value);
+        self.isb();
+    }
     /// With the MMU off: writes `MAIR_ELx`, `TCR_ELx`, `TTBR0_ELx` of
     /// `cfg.regime`. No barrier (follow with [`Machine::isb`] before
     /// setting SCTLR.M); does not touch SCTLR or the TLB.
@@ -155,6 +172,8 @@ pub trait Machine {
     fn ic_ivau(&mut self, va: u64);
     /// `IC IALLU`: invalidate all I-caches of this PE to the PoU.
     fn ic_iallu(&mut self);
+    /// `DMB SY`.
+    fn dmb_sy(&mut self);
     /// `DSB SY`.
     fn dsb_sy(&mut self);
     /// `DSB ISH`.
@@ -165,8 +184,9 @@ pub trait Machine {
     /// SHA-256 of the `len` bytes at `addr`, read with data accesses under
     /// the current translation (the CPU uses `engine`; a model may ignore it).
     fn sha256(&mut self, addr: u64, len: u64, engine: Sha256Engine) -> [u8; 32];
-    /// Writes one byte to the PL011 whose registers start at `uart`
-    /// (waits while `UARTFR.TXFF` is set).
+    /// Writes one byte to the PL011 whose registers start at `uart`, or
+    /// drops it: the console never decides whether the next kernel boots
+    /// (the CPU's rules are in [`pl011::transmit`]).
     fn putc(&mut self, uart: u64, byte: u8);
 
     /// Monotonic time in nanoseconds, if the machine has a clock (the CPU
@@ -294,7 +314,13 @@ pub fn enable_caches<M: Machine + ?Sized>(
         return false;
     };
     // Written with the MMU off: drop any stale line that could shadow them
-    // once the walks and the stack become cacheable.
+    // once the walks and the stack become cacheable. With the MMU off the
+    // stores are Device accesses, which DC by VA is not ordered after
+    // (Arm ARM: cache maintenance by VA is ordered only with accesses to
+    // Normal cacheable memory); the DMB orders them before the invalidation
+    // (Linux: "needed before dc ivac with MMU off", preserve_boot_args in
+    // arch/arm64/kernel/head.S).
+    m.dmb_sy();
     invalidate_range_to_poc(m, own.tables.start, own.tables.len);
     invalidate_range_to_poc(m, own.stack.start, own.stack.len);
     // Not written by us; clean+invalidate so that what runs and what is
@@ -305,21 +331,24 @@ pub fn enable_caches<M: Machine + ?Sized>(
     for s in p.segments() {
         clean_invalidate_range_to_poc(m, s.addr, s.len);
     }
-    // No DSB between the cleans and IC IALLU: SCTLR.I is 0 (entry
-    // contract), so no instruction fetch allocates into the I-cache before
-    // the one DSB below completes both.
+    // The architected I/D coherence sequence: clean, DSB, IC, DSB, ISB.
+    // SCTLR.I is 0 here, but the architecture does not promise that an
+    // I-cache does not allocate while SCTLR.I is 0 (Linux's set_sctlr
+    // invalidates the I-cache right after enabling the MMU for fetches
+    // "speculatively from the PoC"): the cleans must complete before the
+    // invalidation, or a line filled in between from the not yet cleaned
+    // PoU outlives it.
+    m.dsb_sy();
     m.ic_iallu();
     m.set_translation(&cfg);
     // The old kernel's TLB entries for this regime would be used as soon
     // as SCTLR.M is set.
     m.tlb_invalidate_all();
     m.dsb_sy();
-    // MAIR/TCR/TTBR0 synchronised before SCTLR.M may take effect; anything
-    // fetched ahead discarded.
-    m.isb();
+    // The first ISB of the group synchronises MAIR/TCR/TTBR0 before SCTLR.M
+    // may take effect and discards anything fetched ahead.
     let sctlr = m.sctlr();
-    m.set_sctlr((sctlr | SCTLR_M | SCTLR_C | SCTLR_I) & !(SCTLR_A | SCTLR_WXN));
-    m.isb();
+    m.set_sctlr_synchronized((sctlr | SCTLR_M | SCTLR_C | SCTLR_I) & !(SCTLR_A | SCTLR_WXN));
     true
 }
 
@@ -329,11 +358,8 @@ pub fn enable_caches<M: Machine + ?Sized>(
 pub fn disable_caches<M: Machine + ?Sized>(m: &mut M) {
     let sctlr = m.sctlr();
     // Qualcomm Falkor erratum E1041: an ISB immediately before the MSR that
-    // clears SCTLR_ELx.M (Linux: pre_disable_mmu_workaround,
-    // arch/arm64/include/asm/assembler.h).
-    m.isb();
-    m.set_sctlr(sctlr & !(SCTLR_M | SCTLR_C | SCTLR_I));
-    m.isb();
+    // clears SCTLR_ELx.M (see `Machine::set_sctlr_synchronized`).
+    m.set_sctlr_synchronized(sctlr & !(SCTLR_M | SCTLR_C | SCTLR_I));
 }
 
 /// The whole handoff. On the CPU it never returns (`M::Exit` is

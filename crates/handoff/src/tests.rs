@@ -26,6 +26,7 @@ enum Ev {
     Cvau(u64),
     IcIvau(u64),
     IcIallu,
+    DmbSy,
     DsbSy,
     DsbIsh,
     Isb,
@@ -146,6 +147,9 @@ impl Machine for Mock {
     }
     fn ic_iallu(&mut self) {
         self.ev.push(Ev::IcIallu);
+    }
+    fn dmb_sy(&mut self) {
+        self.ev.push(Ev::DmbSy);
     }
     fn dsb_sy(&mut self) {
         self.ev.push(Ev::DsbSy);
@@ -305,9 +309,16 @@ fn good_boot_sequence_for_each_line_size() {
             assert!(*va >= OWN.tables.start && *va < OWN.stack.start + OWN.stack.len);
         }
         // Page-table writes all happen with the MMU off and before it is enabled.
-        assert!(m.pos(|e| matches!(e, Ev::Write(_))).iter().all(|&w| w < on));
-        // The I-cache was invalidated (and the cleans completed) before the
-        // caches came on.
+        let writes = m.pos(|e| matches!(e, Ev::Write(_)));
+        assert!(writes.iter().all(|&w| w < on));
+        // One DMB SY after the last of those (Device) stores and before the
+        // first DC IVAC (head.S: "needed before dc ivac with MMU off").
+        let dmb = m.pos(|e| matches!(e, Ev::DmbSy));
+        let first_ivac = m.pos(|e| matches!(e, Ev::Ivac(_)))[0];
+        assert_eq!(dmb.len(), 1);
+        assert!(writes.iter().max().unwrap() < &dmb[0] && dmb[0] + 1 == first_ivac);
+        // The I-cache was invalidated before the caches came on, after a DSB
+        // that completes the cleans (clean; DSB; IC; DSB; ISB).
         let ic = m.pos(|e| matches!(e, Ev::IcIallu));
         assert_eq!(ic.len(), 1);
         let last_dc = m
@@ -315,9 +326,9 @@ fn good_boot_sequence_for_each_line_size() {
             .into_iter()
             .max()
             .unwrap();
-        assert!(last_dc < ic[0]);
+        assert_eq!(&m.ev[last_dc + 1..=ic[0]], &[Ev::DsbSy, Ev::IcIallu]);
         // Then: tables, the old kernel's TLB entries gone, one DSB completing
-        // the cleans, the IC IALLU and the TLBI, ISB, MMU on, ISB.
+        // the IC IALLU and the TLBI, ISB, MMU on, ISB.
         assert_eq!(ic[0] + 1, tr[0]);
         assert_eq!(
             &m.ev[tr[0] + 1..=on + 1],

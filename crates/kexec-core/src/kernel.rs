@@ -159,6 +159,14 @@ pub enum Error {
     },
 }
 
+/// Whether [`decode`] takes a file starting with `head` (its first 64
+/// bytes suffice) as a plain Image, without reading the rest: not zboot,
+/// no compression magic at offset 0, the Image magic at offset 56, in
+/// [`decode`]'s order.
+pub fn is_plain_image(head: &[u8]) -> bool {
+    !zboot::is_zboot(head) && Compression::detect(head).is_none() && image::has_image_magic(head)
+}
+
 /// Recognises `bytes` and returns the plain Image, decoding at most
 /// [`decompress::DEFAULT_LIMIT`] (1 GiB).
 pub fn decode(bytes: &[u8]) -> Result<KernelImage<'_>, Error> {

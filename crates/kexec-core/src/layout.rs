@@ -36,6 +36,16 @@ pub(crate) const SEGMENT_ALIGN: u64 = SZ_64K;
 /// not depend on the syscall crate, so a test here keeps the two equal.
 pub const KEXEC_SEGMENT_MAX: usize = 16;
 
+/// Pages the kernel takes from the crash region, outside every segment, when
+/// it accepts a crash `kexec_load`: the control code page (`kimage_alloc_init`,
+/// kernel/kexec.c, of order `get_order(KEXEC_CONTROL_PAGE_SIZE)` = 0 since
+/// arm64's `KEXEC_CONTROL_PAGE_SIZE` is 4096, arch/arm64/include/asm/kexec.h)
+/// and the VMCOREINFO safe copy (`kimage_crash_copy_vmcoreinfo`,
+/// kernel/kexec_core.c), both through `kimage_alloc_crash_control_pages`.
+/// Each is one `PAGE_SIZE` page at a `PAGE_SIZE` aligned address; not
+/// knowing the page size, we ask for [`SEGMENT_ALIGN`] (64 KiB) ones.
+pub(crate) const CRASH_CONTROL_PAGES: u64 = 2;
+
 /// The Image must be loaded at a base address aligned to 2 MiB, plus
 /// `text_offset` (booting.rst § 4 "Call the kernel image").
 pub(crate) const KERNEL_BASE_ALIGN: u64 = SZ_2M;

@@ -130,6 +130,25 @@ impl<'a> Uki<'a> {
     }
 }
 
+/// The Authenticode certificate table of a PE32+ file (`Some((file offset,
+/// size))`), read from the optional header's data directory
+/// `IMAGE_DIRECTORY_ENTRY_SECURITY` (Microsoft PE format, "The Attribute
+/// Certificate Table"): what `sbsign` adds and what the kernel's
+/// `verify_pefile_signature` (crypto/asymmetric_keys/verify_pefile.c) checks
+/// under `KEXEC_IMAGE_VERIFY_SIG`. `None` when `bytes` is not a PE32+ file or
+/// the entry is empty (unsigned). Only for explanations: the kernel decides.
+pub fn certificate_table(bytes: &[u8]) -> Option<(u32, u32)> {
+    let file = PeFile64::parse(bytes).ok()?;
+    let dir = file
+        .data_directories()
+        .get(object::pe::IMAGE_DIRECTORY_ENTRY_SECURITY)?;
+    let (offset, size) = (
+        dir.virtual_address.get(LittleEndian),
+        dir.size.get(LittleEndian),
+    );
+    (size != 0).then_some((offset, size))
+}
+
 /// Whether `bytes` parses as an arm64 PE32+ file with a `.linux` section.
 pub fn is_uki(bytes: &[u8]) -> bool {
     Uki::parse(bytes).is_ok()

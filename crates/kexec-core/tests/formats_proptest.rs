@@ -6,7 +6,7 @@ mod formats_support;
 use formats_support as support;
 use kexec_core::decompress::{self, Compression};
 use kexec_core::image::{Arm64ImageHeader, ARM64_IMAGE_MAGIC, HEADER_SIZE};
-use kexec_core::kernel::{decode_with_limit, KernelFormat};
+use kexec_core::kernel::{self, decode_with_limit, KernelFormat};
 use kexec_core::{elf, pe, zboot};
 use proptest::prelude::*;
 
@@ -62,10 +62,17 @@ proptest! {
         }
         let _ = zboot::decompress(&bytes, LIMIT);
         let _ = pe::Uki::parse(&bytes);
+        let _ = pe::certificate_table(&bytes);
         let _ = elf::flatten(&bytes, LIMIT);
-        if let Ok(k) = decode_with_limit(&bytes, LIMIT) {
+        let decoded = decode_with_limit(&bytes, LIMIT);
+        if let Ok(k) = &decoded {
             prop_assert!(k.image.len() <= LIMIT.max(bytes.len()));
         }
+        // kexec -s decides from the first 64 bytes what decode decides from all.
+        let head = &bytes[..bytes.len().min(64)];
+        let plain = matches!(&decoded, Ok(k) if k.format == KernelFormat::Image)
+            || matches!(&decoded, Err(kernel::Error::Image(_)));
+        prop_assert_eq!(kernel::is_plain_image(head), plain);
     }
 
     /// Any 64 bytes with the magic at offset 56: a little-endian header

@@ -181,6 +181,7 @@ fn build_on_qemu_virt() {
     let req = LoadRequest {
         mode: LoadMode::Normal,
         memory: plan::memory_for(&map, LoadMode::Normal).unwrap(),
+        total_ram: map.total_ram(),
         kernel: Blob {
             source: "Image",
             bytes: &kernel,

@@ -93,7 +93,7 @@ fn plan(case: &Case) -> Result<LoadPlan, Error> {
     } else {
         case.ram.clone()
     };
-    let mut p = Planner::new(&memory, mode);
+    let mut p = Planner::new(&memory, mode).with_total_ram(machine_ram(case));
     p.place_kernel("Image", &vec![0x5a; case.kernel_len], case.facts)?;
     let initrd = match case.initrd_len {
         Some(n) => Some(p.place_initrd("initrd", &vec![0xa5; n])?),
@@ -110,6 +110,21 @@ fn plan(case: &Case) -> Result<LoadPlan, Error> {
     p.place_dtb("generated", &dtb.dtb)?;
     p.place_purgatory("purgatory", &[0u8; 4096], 0x100, case.purgatory_mem)?;
     p.finish()
+}
+
+/// The machine's RAM: every range of the case, also for a crash load.
+fn machine_ram(case: &Case) -> u64 {
+    case.ram.iter().map(MemoryRange::size).sum()
+}
+
+/// The least the segments reserve together: each input rounded up to
+/// 64 KiB (the DTB, at least one 64 KiB page, is counted as that).
+fn least_memsz(case: &Case) -> u64 {
+    let up = |n: u64| align_up(n.max(1), SZ_64K).unwrap();
+    up(case.facts.image_size.max(case.kernel_len as u64))
+        + case.initrd_len.map_or(0, |n| up(n as u64))
+        + up(case.purgatory_mem.max(4096))
+        + SZ_64K
 }
 
 /// Whether any 2 MiB aligned base fits the kernel, by trying them all (in
@@ -151,6 +166,16 @@ proptest! {
             }
             Err(Error::DtbTooLarge { size }) => {
                 prop_assert!(size > 2 << 20 && case.bootargs_len > (2 << 20) - 4096);
+            }
+            Err(e @ Error::MoreThanHalfOfRam { .. }) => {
+                // The DTB may add up to 2 MiB to the least the others need.
+                let most = least_memsz(&case) + (2 << 20);
+                prop_assert!(2 * most > machine_ram(&case), "{e}");
+            }
+            Err(e @ Error::NoRoomForControlPages { .. }) => {
+                let region = case.ram.iter().max_by_key(|r| r.start).unwrap();
+                prop_assert!(case.crash, "{e}");
+                prop_assert!(region.size() < least_memsz(&case) + (2 << 20) + 2 * SZ_64K, "{e}");
             }
             Err(Error::Fdt(fdt::Error::TooLarge { size })) => {
                 prop_assert!(size > 2 << 20 && case.bootargs_len > (2 << 20) - 4096);
@@ -204,6 +229,14 @@ fn generator_covers_plans_and_every_refusal() {
             Err(Error::DtbTooLarge { .. } | Error::Fdt(fdt::Error::TooLarge { .. })) => {
                 *refused.entry("dtb too large".into()).or_default() += 1
             }
+            Err(Error::MoreThanHalfOfRam { .. }) => {
+                *refused.entry("more than half of RAM".into()).or_default() += 1
+            }
+            Err(Error::NoRoomForControlPages { .. }) => {
+                *refused
+                    .entry("no room for control pages".into())
+                    .or_default() += 1
+            }
             Err(e) => panic!("unexpected refusal: {e}"),
         }
     }
@@ -227,4 +260,10 @@ fn generator_covers_plans_and_every_refusal() {
         refused.get("dtb too large").copied().unwrap_or(0) >= 5,
         "{refused:?}"
     );
+    assert!(
+        refused.get("more than half of RAM").copied().unwrap_or(0) >= 2,
+        "{refused:?}"
+    );
+    // No room for the control pages needs a crash region filled to within
+    // 128 KiB: too rare to generate; place.rs tests it exactly.
 }

@@ -43,6 +43,42 @@ fn valid() -> LoadPlan {
         },
         memory: vec![MemoryRange::new(0x4000_0000, 0x8000_0000)],
         dtb_initrd: Some(MemoryRange::with_size(0x4100_0000, 0x1_2345)),
+        dtb_elfcorehdr: None,
+        total_ram: GIB,
+    }
+}
+
+/// The crash region of [`to_crash`]: 64 MiB from the kernel's base.
+const CRASH_REGION: MemoryRange = MemoryRange::new(0x4000_0000, 0x4400_0000);
+
+/// Makes `valid()` a crash load: memory is the 64 MiB crash region, an ELF
+/// core header follows the purgatory and `/chosen` names it.
+fn to_crash(p: &mut LoadPlan) {
+    p.mode = LoadMode::Crash;
+    p.memory = vec![CRASH_REGION];
+    push_extra(p, 0x4303_0000, 0x1f8, 0x1_0000);
+    p.dtb_elfcorehdr = Some(MemoryRange::with_size(0x4303_0000, 0x1f8));
+}
+
+/// Grows every segment of a crash plan up to the next one, and the last to
+/// `end`: only the space from `end` to the end of the region stays free.
+fn fill_crash_region_up_to(p: &mut LoadPlan, end: u64) {
+    let mut starts: Vec<u64> = p.segments.iter().map(|s| s.mem).collect();
+    starts.sort_unstable();
+    for s in &mut p.segments {
+        let next = starts.iter().copied().find(|&m| m > s.mem).unwrap_or(end);
+        s.memsz = next - s.mem;
+    }
+}
+
+/// Adds a segment that only counts, overlaps or lies somewhere: an ELF core
+/// header (the kind any number of which may be loaded), with `/chosen`
+/// naming the first one so that `dtb-elfcorehdr` holds.
+fn push_extra(p: &mut LoadPlan, mem: u64, bufsz: u64, memsz: u64) {
+    p.segments
+        .push(segment(SegmentKind::ElfCoreHeader, mem, bufsz, memsz));
+    if p.dtb_elfcorehdr.is_none() {
+        p.dtb_elfcorehdr = Some(MemoryRange::with_size(mem, bufsz));
     }
 }
 
@@ -67,28 +103,21 @@ fn cases() -> Vec<Case> {
         (Rule::SegmentCount, "17 segments", |p| {
             for i in 0..13 {
                 let mem = 0x5000_0000 + i * 0x1_0000;
-                p.segments
-                    .push(segment(SegmentKind::ElfCoreHeader, mem, 0x100, 0x1_0000));
+                push_extra(p, mem, 0x100, 0x1_0000);
             }
         }),
         (Rule::SegmentAlignment, "memsz not 64 KiB aligned", |p| {
             seg(p, SegmentKind::Purgatory).memsz += 0x1000;
         }),
         (Rule::SegmentAlignment, "mem not 64 KiB aligned", |p| {
-            p.segments.push(segment(
-                SegmentKind::ElfCoreHeader,
-                0x5000_1000,
-                0x100,
-                0x1_0000,
-            ));
+            push_extra(p, 0x5000_1000, 0x100, 0x1_0000);
         }),
         (Rule::SegmentSizes, "bufsz > memsz", |p| {
             let purgatory = seg(p, SegmentKind::Purgatory);
             purgatory.bufsz = purgatory.memsz + 1;
         }),
         (Rule::SegmentSizes, "memsz 0", |p| {
-            p.segments
-                .push(segment(SegmentKind::ElfCoreHeader, 0x5000_0000, 0, 0));
+            push_extra(p, 0x5000_0000, 0, 0);
         }),
         (Rule::SegmentOverlap, "DTB inside the initrd's memsz", |p| {
             seg(p, SegmentKind::Dtb).mem = 0x4101_0000;
@@ -102,15 +131,56 @@ fn cases() -> Vec<Case> {
             },
         ),
         (Rule::SegmentsInMemory, "a segment that wraps", |p| {
-            p.segments.push(segment(
-                SegmentKind::ElfCoreHeader,
-                0xffff_ffff_ffff_0000,
-                0x100,
-                0x2_0000,
-            ));
+            push_extra(p, 0xffff_ffff_ffff_0000, 0x100, 0x2_0000);
             p.memory
                 .push(MemoryRange::new(0xffff_ffff_fff0_0000, u64::MAX));
         }),
+        (Rule::SegmentsHalfRam, "the kernel over half of RAM", |p| {
+            // Half of 15 MiB is 7.5 MiB; the kernel reserves 8 MiB.
+            p.total_ram = 15 * MIB;
+        }),
+        (
+            Rule::SegmentsHalfRam,
+            "the kernel exactly half of RAM, together over it",
+            |p| {
+                p.total_ram = 16 * MIB;
+            },
+        ),
+        (
+            Rule::SegmentsHalfRam,
+            "each under half of RAM, together over it",
+            |p| {
+                // 8 MiB + 128 KiB + 64 KiB + 192 KiB = 8.375 MiB > 8.25 MiB.
+                p.total_ram = 16 * MIB + MIB / 2;
+            },
+        ),
+        (
+            Rule::CrashControlPages,
+            "segments fill the crash region",
+            |p| {
+                to_crash(p);
+                fill_crash_region_up_to(p, CRASH_REGION.end);
+            },
+        ),
+        (
+            Rule::CrashControlPages,
+            "one free 64 KiB page in the crash region",
+            |p| {
+                to_crash(p);
+                fill_crash_region_up_to(p, CRASH_REGION.end - 0x1_0000);
+            },
+        ),
+        (
+            Rule::CrashControlPages,
+            "free pages only in a lower range, not the crash region",
+            |p| {
+                to_crash(p);
+                fill_crash_region_up_to(p, CRASH_REGION.end);
+                // kimage_alloc_crash_control_pages looks in crashk_res only.
+                p.memory
+                    .insert(0, MemoryRange::new(0x3000_0000, 0x3040_0000));
+            },
+        ),
         (Rule::KernelAlignment, "base 64 KiB off 2 MiB", |p| {
             p.kernel.place_anywhere = true;
             seg(p, SegmentKind::Kernel).mem = 0x4001_0000;
@@ -163,6 +233,33 @@ fn cases() -> Vec<Case> {
         (Rule::DtbInitrd, "/chosen names the initrd's memsz", |p| {
             p.dtb_initrd = Some(MemoryRange::with_size(0x4100_0000, 0x2_0000));
         }),
+        (
+            Rule::DtbElfcorehdr,
+            "/chosen names no ELF core header",
+            |p| {
+                to_crash(p);
+                p.dtb_elfcorehdr = None;
+            },
+        ),
+        (
+            Rule::DtbElfcorehdr,
+            "/chosen names the header's memsz",
+            |p| {
+                to_crash(p);
+                p.dtb_elfcorehdr = Some(MemoryRange::with_size(0x4303_0000, 0x1_0000));
+            },
+        ),
+        (Rule::DtbElfcorehdr, "/chosen names another address", |p| {
+            to_crash(p);
+            p.dtb_elfcorehdr = Some(MemoryRange::with_size(0x4304_0000, 0x1f8));
+        }),
+        (
+            Rule::DtbElfcorehdr,
+            "a normal load with a stale linux,elfcorehdr",
+            |p| {
+                p.dtb_elfcorehdr = Some(MemoryRange::with_size(0x7000_0000, 0x1f8));
+            },
+        ),
         (Rule::EntryInSegment, "entry in the initrd", |p| {
             p.entry = 0x4100_0000;
         }),
@@ -242,11 +339,32 @@ fn limits() -> Vec<(&'static str, Edit)> {
         ("entry in the kernel (no purgatory checks needed)", |p| {
             p.entry = 0x4000_0000;
         }),
+        ("a crash load", to_crash),
+        ("a crash load leaving exactly two free 64 KiB pages", |p| {
+            to_crash(p);
+            fill_crash_region_up_to(p, CRASH_REGION.end - 0x2_0000);
+        }),
+        ("a crash load with its two free pages in two holes", |p| {
+            to_crash(p);
+            fill_crash_region_up_to(p, CRASH_REGION.end - 0x1_0000);
+            // Shrink the kernel by 64 KiB: still >= image_size? No: the
+            // initrd instead, whose memsz is free to shrink.
+            seg(p, SegmentKind::Initrd).memsz -= 0x1_0000;
+        }),
+        ("segments of exactly half of RAM in all", |p| {
+            // 8 MiB + 128 KiB + 64 KiB + 192 KiB = 8.375 MiB.
+            p.total_ram = 2 * (8 * MIB + 0x6_0000);
+        }),
+        (
+            "RAM one byte short of twice the segments, rounded to 64 KiB",
+            |p| {
+                p.total_ram = 2 * (8 * MIB + 0x6_0000) + 1;
+            },
+        ),
         ("16 segments", |p| {
             for i in 0..12 {
                 let mem = 0x5000_0000 + i * 0x1_0000;
-                p.segments
-                    .push(segment(SegmentKind::ElfCoreHeader, mem, 0x100, 0x1_0000));
+                push_extra(p, mem, 0x100, 0x1_0000);
             }
         }),
     ]
@@ -297,6 +415,17 @@ fn failures_name_the_offender() {
     assert_eq!(detail(rule, tamper), "17 of 16");
     let (rule, _, tamper) = *find("entry in the initrd");
     assert_eq!(detail(rule, tamper), "0x41000000 in initrd");
+    let (rule, _, tamper) = *find("the kernel over half of RAM");
+    assert_eq!(
+        detail(rule, tamper),
+        "violated by kernel: each at most 7.5 MiB (half of 15 MiB RAM, 64 KiB pages)"
+    );
+    // A segment of exactly half is allowed; only the total is over.
+    let (rule, _, tamper) = *find("the kernel exactly half of RAM, together over it");
+    assert_eq!(
+        detail(rule, tamper),
+        "8.4 MiB in all, at most 8 MiB (half of 16 MiB RAM, 64 KiB pages)"
+    );
 }
 
 #[test]

@@ -10,9 +10,10 @@
 //! include/uapi/linux/reboot.h (`LINUX_REBOOT_*`).
 #![deny(missing_docs)]
 
+use std::ffi::CString;
 use std::fs::File;
-use std::io;
-use std::os::fd::AsRawFd;
+use std::io::{self, Seek, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
 
 /// `KEXEC_ON_CRASH`: load the kernel to run after a panic (kdump).
 pub const KEXEC_ON_CRASH: u64 = 0x0000_0001;
@@ -111,7 +112,7 @@ impl std::fmt::Display for PermissionReason {
                 "kexec loading is disabled (kernel.kexec_load_disabled = 1) until the next reboot"
             }
             Self::Lockdown => {
-                "the kernel is locked down: kexec_load is refused; use `kexec -s` (kexec_file_load) with a signed image"
+                "the kernel is locked down: kexec_load is refused; only kexec_file_load of a signed Image can load"
             }
             Self::Unknown => "the kernel refused permission (a security module may forbid kexec)",
         })
@@ -139,9 +140,17 @@ pub enum Error {
     /// ENOSYS / EOPNOTSUPP.
     #[error("this kernel does not support that kexec call (built without CONFIG_KEXEC{0})")]
     NotSupported(&'static str),
-    /// EKEYREJECTED / EBADMSG / ENOKEY from kexec_file_load.
-    #[error("the kernel rejected the image's signature")]
-    SignatureRejected,
+    /// EKEYREJECTED / EBADMSG / ENOKEY / ELIBBAD / ENODATA from
+    /// kexec_file_load: `kimage_validate_signature` (kernel/kexec_file.c)
+    /// returns the PE verifier's error when signatures are enforced
+    /// (CONFIG_KEXEC_SIG_FORCE); ENODATA is "no signature"
+    /// (crypto/asymmetric_keys/verify_pefile.c).
+    #[error("the kernel rejected the image's signature ({0})")]
+    SignatureRejected(&'static str),
+    /// ENOEXEC from kexec_file_load: no loader of the running kernel takes
+    /// this image (`kexec_image_probe_default`, kernel/kexec_file.c).
+    #[error("the kernel's file loader does not recognise this image format")]
+    UnknownImageFormat,
     /// More segments than `KEXEC_SEGMENT_MAX`.
     #[error("{0} segments: a kexec load carries at most {KEXEC_SEGMENT_MAX}")]
     TooManySegments(usize),
@@ -174,7 +183,20 @@ impl Error {
                     ""
                 })
             }
-            Some(libc::EKEYREJECTED | libc::EBADMSG | libc::ENOKEY) => Self::SignatureRejected,
+            Some(libc::EKEYREJECTED) => {
+                Self::SignatureRejected("EKEYREJECTED: not signed by a trusted key")
+            }
+            Some(libc::ENOKEY) => {
+                Self::SignatureRejected("ENOKEY: no trusted key matches the signature")
+            }
+            Some(libc::EBADMSG) => Self::SignatureRejected("EBADMSG: malformed signature"),
+            Some(libc::ELIBBAD) => {
+                Self::SignatureRejected("ELIBBAD: the PE file's signature wrapper is malformed")
+            }
+            Some(libc::ENODATA) if call == "kexec_file_load" => {
+                Self::SignatureRejected("ENODATA: the image is not signed")
+            }
+            Some(libc::ENOEXEC) if call == "kexec_file_load" => Self::UnknownImageFormat,
             _ => Self::Other { call, source: err },
         }
     }
@@ -294,6 +316,79 @@ pub fn kexec_file_load(
     syscall_result("kexec_file_load", ret)
 }
 
+/// A `kexec_file_load` flag no kernel defines (include/uapi/linux/kexec.h
+/// defines bits 0-3): [`file_load_implemented`] probes with it.
+const UNDEFINED_FILE_FLAG: libc::c_ulong = 1 << 31;
+
+/// Whether the running kernel implements `kexec_file_load`, asked without
+/// side effects: a call with an undefined flag is refused with EINVAL by a
+/// kernel that has the call (the flags are checked right after the
+/// permission check, before anything is read or loaded:
+/// `SYSCALL_DEFINE5(kexec_file_load)` in kernel/kexec_file.c) and with
+/// ENOSYS by one built without `CONFIG_KEXEC_FILE`. `None` when the answer
+/// is something else (EPERM: no `CAP_SYS_BOOT`, or loading disabled).
+pub fn file_load_implemented() -> Option<bool> {
+    // SAFETY: no descriptor is read and the command-line pointer is null with
+    // length 0; the kernel rejects the flags before touching either.
+    let ret = unsafe {
+        libc::syscall(
+            SYS_KEXEC_FILE_LOAD,
+            -1,
+            -1,
+            0 as libc::c_ulong,
+            std::ptr::null::<u8>(),
+            UNDEFINED_FILE_FLAG,
+        )
+    };
+    probe_answer(ret, io::Error::last_os_error().raw_os_error())
+}
+
+/// [`file_load_implemented`]'s reading of the probe's result.
+fn probe_answer(ret: libc::c_long, errno: Option<i32>) -> Option<bool> {
+    match (ret, errno) {
+        (0, _) => Some(true),
+        (_, Some(libc::EINVAL)) => Some(true),
+        (_, Some(libc::ENOSYS)) => Some(false),
+        _ => None,
+    }
+}
+
+/// A sealed in-memory file (`memfd_create` + `F_SEAL_*`) holding `bytes`,
+/// for `kexec_file_load` of an image we decompressed: the kernel reads it
+/// like a file, and the seals (no write, shrink or grow, no further seals)
+/// guarantee nobody changes it between our checks and the kernel's read.
+pub fn sealed_memfd(name: &str, bytes: &[u8]) -> io::Result<File> {
+    let cname = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `cname` is a NUL-terminated string that outlives the call; the
+    // flags are valid memfd_create(2) flags.
+    let fd =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns; the `File`
+    // takes ownership and closes it.
+    let mut file = unsafe { File::from_raw_fd(fd) };
+    file.write_all(bytes)?;
+    file.rewind()?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl(F_ADD_SEALS) on a descriptor we own, with an int argument.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(file)
+}
+
+/// The seals of a memfd (`F_GET_SEALS`).
+pub fn seals(file: &File) -> io::Result<i32> {
+    // SAFETY: fcntl(F_GET_SEALS) on a borrowed open descriptor takes no pointer.
+    let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(seals)
+}
+
 /// Unload an image loaded with `kexec_file_load`.
 pub fn file_unload(image: Image) -> Result<(), Error> {
     let flags = KEXEC_FILE_UNLOAD | image.kexec_file_flags();
@@ -362,7 +457,9 @@ mod tests {
             diagnose_permission(ROOT_STATUS, "0", open),
             PermissionReason::Unknown
         );
-        assert!(PermissionReason::Lockdown.to_string().contains("kexec -s"));
+        assert!(PermissionReason::Lockdown
+            .to_string()
+            .contains("only kexec_file_load of a signed Image"));
     }
 
     #[test]
@@ -379,6 +476,50 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn the_probe_reads_einval_as_present_and_enosys_as_absent() {
+        assert_eq!(probe_answer(-1, Some(libc::EINVAL)), Some(true));
+        assert_eq!(probe_answer(-1, Some(libc::ENOSYS)), Some(false));
+        assert_eq!(probe_answer(-1, Some(libc::EPERM)), None);
+        assert_eq!(probe_answer(0, None), Some(true));
+        assert_eq!(UNDEFINED_FILE_FLAG & 0xf, 0, "bits 0-3 are defined flags");
+    }
+
+    #[test]
+    fn file_load_errno_mapping() {
+        let e = |n| Error::from_os("kexec_file_load", io::Error::from_raw_os_error(n));
+        assert!(matches!(e(libc::ENOEXEC), Error::UnknownImageFormat));
+        assert!(matches!(e(libc::ENOSYS), Error::NotSupported("_FILE")));
+        for n in [
+            libc::EKEYREJECTED,
+            libc::ENOKEY,
+            libc::EBADMSG,
+            libc::ELIBBAD,
+            libc::ENODATA,
+        ] {
+            assert!(matches!(e(n), Error::SignatureRejected(_)), "{n}");
+        }
+        // ENOEXEC and ENODATA mean this only from kexec_file_load.
+        let l = |n| Error::from_os("kexec_load", io::Error::from_raw_os_error(n));
+        assert!(matches!(l(libc::ENOEXEC), Error::Other { .. }));
+        assert!(matches!(l(libc::ENODATA), Error::Other { .. }));
+    }
+
+    #[test]
+    fn a_sealed_memfd_holds_the_bytes_and_refuses_writes() {
+        use std::io::Read;
+        let mut f = sealed_memfd("kexec-test", b"image bytes").unwrap();
+        let want = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        assert_eq!(seals(&f).unwrap(), want);
+        let mut back = Vec::new();
+        f.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"image bytes");
+        let err = f.write_all(b"x").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+        assert_eq!(f.metadata().unwrap().len(), 11);
+        assert!(sealed_memfd("nul\0name", b"").is_err());
     }
 
     #[test]

@@ -8,11 +8,16 @@
 //! | file                                           | read by                    |
 //! |------------------------------------------------|----------------------------|
 //! | `proc/iomem`, `proc/cmdline`, `sys/firmware/fdt`, `sys/kernel/kexec_{loaded,crash_loaded,crash_size}` | the planner (`sysroot.rs`) |
-//! | `proc/sys/kernel/kexec_load_disabled`, `sys/devices/system/cpu/online` | nobody: a record of the machine |
+//! | `proc/sys/kernel/kexec_load_disabled`, `sys/kernel/security/lockdown` | the choice of system call (`kfile.rs`) |
+//! | `sys/devices/system/cpu/online` | nobody: a record of the machine |
 //! | `sys/kernel/vmcoreinfo`, `sys/devices/system/cpu/possible`, `cpuN/crash_notes{,_size}` | `-p` (`crashdump.rs`) |
 //!
-//! `/proc/kcore` and `/proc/kallsyms` are left out (huge, and meaningful only
-//! on the live system).
+//! Of `/proc/kcore` only its ELF and program headers are kept
+//! (`crashdump::kcore_headers`, what a load reads: the linear map and the
+//! kernel image mapping), so that a crash load replayed from the capture
+//! writes the same ELF core header as on the machine; it needs root with
+//! CAP_SYS_RAWIO and no lockdown, and is skipped otherwise. `/proc/kallsyms`
+//! is left out (large; the kcore headers give the same address).
 
 use std::fs;
 use std::io;
@@ -21,21 +26,20 @@ use std::path::Path;
 use kexec_core::elfcore::{self, MAX_CPUS};
 use kexec_core::iomem;
 
-use crate::crashdump::{self, CPU_POSSIBLE, VMCOREINFO};
+use crate::crashdump::{self, CPU_POSSIBLE, KCORE, VMCOREINFO};
 use crate::failure::Failure;
 use crate::sysroot::{self, Sysroot};
 
-/// `/proc/sys/kernel/kexec_load_disabled`, relative to the root.
-pub const KEXEC_LOAD_DISABLED: &str = "proc/sys/kernel/kexec_load_disabled";
 /// `/sys/devices/system/cpu/online`, relative to the root.
 pub const CPU_ONLINE: &str = "sys/devices/system/cpu/online";
 
 /// The files captured whatever the machine, in capture order; the
 /// `crash_notes{,_size}` of each CPU follow ([`files`]).
-pub const FIXED_FILES: [&str; 10] = [
+pub const FIXED_FILES: [&str; 11] = [
     sysroot::IOMEM,
     sysroot::CMDLINE,
-    KEXEC_LOAD_DISABLED,
+    sysroot::KEXEC_LOAD_DISABLED,
+    sysroot::LOCKDOWN,
     sysroot::FDT,
     sysroot::KEXEC_LOADED,
     sysroot::KEXEC_CRASH_LOADED,
@@ -81,22 +85,29 @@ pub struct Captured {
     pub result: io::Result<usize>,
 }
 
-/// Copies every file of [`files`] that `from` has into `dir`.
+/// Copies every file of [`files`] that `from` has into `dir`, then the
+/// headers of `/proc/kcore` (last).
 pub fn capture(from: &Sysroot, dir: &Path) -> Vec<Captured> {
-    files(from)
-        .into_iter()
-        .map(|rel| {
-            let result = from.read(&rel).and_then(|bytes| {
-                let dest = dir.join(&rel);
-                if let Some(parent) = dest.parent() {
-                    fs::create_dir_all(parent)?;
-                }
-                fs::write(&dest, &bytes)?;
-                Ok(bytes.len())
-            });
-            Captured { rel, result }
-        })
-        .collect()
+    let write = |rel: &str, bytes: io::Result<Vec<u8>>| {
+        let result = bytes.and_then(|bytes| {
+            let dest = dir.join(rel);
+            if let Some(parent) = dest.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::write(&dest, &bytes)?;
+            Ok(bytes.len())
+        });
+        Captured {
+            rel: rel.to_owned(),
+            result,
+        }
+    };
+    let mut out: Vec<Captured> = files(from)
+        .iter()
+        .map(|rel| write(rel, from.read(rel)))
+        .collect();
+    out.push(write(KCORE, crashdump::kcore_headers(from)));
+    out
 }
 
 /// `kexec capture-sysroot DIR`: capture `from` (the live system; a sysroot
@@ -158,7 +169,7 @@ mod tests {
             .map(|c| c.rel.as_str())
             .collect();
         assert_eq!(ok, [sysroot::IOMEM, sysroot::KEXEC_LOADED]);
-        assert_eq!(results.len(), FIXED_FILES.len());
+        assert_eq!(results.len(), FIXED_FILES.len() + 1, "and proc/kcore");
         let copy = Sysroot::at(&dst);
         assert_eq!(
             copy.read(sysroot::IOMEM).unwrap(),
@@ -204,5 +215,61 @@ mod tests {
         let header = |root: &Sysroot| elf_core_header(root, &map, &mut Vec::new()).unwrap();
         assert_eq!(header(&Sysroot::at(&dir)), header(&Sysroot::at(&from)));
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Of a /proc/kcore only its headers are captured, and a crash load
+    /// replayed from the capture writes the same ELF core header (linear map
+    /// in the RAM PT_LOADs' p_vaddr, the kernel image PT_LOAD) as from the
+    /// whole file.
+    #[test]
+    fn capture_keeps_the_kcore_headers_and_the_same_elf_core_header() {
+        use kexec_core::elfcore::{ElfCoreInputs, KernelText, LinearMap};
+        use kexec_core::iomem::MemoryRange;
+        let src = scratch("capture-kcore-src");
+        fs::create_dir_all(src.join("proc")).unwrap();
+        let iomem = "40000000-7fffffff : System RAM\n  40210000-4185ffff : Kernel code\n  \
+                     41eb0000-4220ffff : Kernel data\n  6ac00000-7abfffff : Crash kernel\n";
+        fs::write(src.join(sysroot::IOMEM), iomem).unwrap();
+        // A stand-in /proc/kcore: its headers (an ELF core file of the same
+        // shape), then 1 MiB of "memory".
+        let headers = elfcore::build(&ElfCoreInputs {
+            kernel_text: Some(KernelText {
+                phys: MemoryRange::new(0x4020_0000, 0x4221_0000),
+                vaddr: 0xffff_8000_0800_0000,
+            }),
+            ram: vec![MemoryRange::new(0x4000_0000, 0x8000_0000)],
+            linear_map: Some(LinearMap {
+                page_offset: 0xffff_0000_0000_0000,
+                phys_offset: 0x4000_0000,
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut kcore = headers.clone();
+        kcore.resize(headers.len() + (1 << 20), 0xaa);
+        fs::write(src.join(KCORE), &kcore).unwrap();
+        let dst = scratch("capture-kcore-dst");
+        let results = capture(&Sysroot::at(&src), &dst);
+        let last = results.last().unwrap();
+        assert_eq!(last.rel, KCORE);
+        assert_eq!(last.result.as_ref().unwrap(), &headers.len());
+        assert_eq!(fs::read(dst.join(KCORE)).unwrap(), headers);
+        let map = iomem::parse(iomem).unwrap();
+        let header = |root: &Sysroot| {
+            let mut notes = Vec::new();
+            let h = elf_core_header(root, &map, &mut notes).unwrap();
+            assert!(!notes.iter().any(|n| n.contains("PT_LOAD")), "{notes:?}");
+            h
+        };
+        let from_capture = header(&Sysroot::at(&dst));
+        assert_eq!(from_capture, header(&Sysroot::at(&src)));
+        // The RAM PT_LOADs carry linear-map addresses, not 0.
+        let layout = elfcore::parse_kcore(&from_capture).unwrap();
+        assert_eq!(
+            layout.linear.map(|l| l.virt(0x4000_0000)),
+            Some(0xffff_0000_0000_0000)
+        );
+        fs::remove_dir_all(src).unwrap();
+        fs::remove_dir_all(dst).unwrap();
     }
 }

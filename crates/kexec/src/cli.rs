@@ -9,6 +9,7 @@ use kexec_core::plan::LoadMode;
 use kexec_core::purgatory::PurgatoryOptions;
 
 use crate::failure::Failure;
+use crate::kfile::Call;
 use crate::pipeline::{PlanInput, PlanOptions};
 use crate::sim::SimArgs;
 use crate::sysroot::Sysroot;
@@ -44,17 +45,30 @@ pub struct Args {
     /// Exit 0 if a kernel is loaded (with -p: a crash kernel), 1 if not.
     #[arg(short = 'S', long = "status", conflicts_with_all = ["load", "dry_run"])]
     status: bool,
-    /// Use kexec_file_load: the kernel reads, verifies and places the image
-    /// (needed under lockdown; the kernel must have CONFIG_KEXEC_FILE).
+    /// Use kexec_file_load only: the kernel reads, verifies and places the
+    /// image (needed under lockdown; the kernel must have CONFIG_KEXEC_FILE).
     #[arg(
         short = 's',
         long = "kexec-file-syscall",
-        conflicts_with = "kexec_syscall"
+        conflicts_with_all = ["kexec_syscall", "kexec_syscall_auto"]
     )]
     kexec_file_syscall: bool,
-    /// Use kexec_load (the default).
-    #[arg(short = 'c', long = "kexec-syscall")]
+    /// Use kexec_load only: we place the segments and verify them in our purgatory.
+    #[arg(
+        short = 'c',
+        long = "kexec-syscall",
+        conflicts_with = "kexec_syscall_auto"
+    )]
     kexec_syscall: bool,
+    /// The default: kexec_file_load, falling back to kexec_load only where the
+    /// file path cannot work (the kernel lacks it); never after a signature
+    /// or lockdown refusal. --dtb and -i choose kexec_load.
+    #[arg(short = 'a', long = "kexec-syscall-auto")]
+    kexec_syscall_auto: bool,
+    /// Say which system call is used and why (on stderr); `-d`/`--debug`,
+    /// kexec-tools' spelling, are accepted too.
+    #[arg(short = 'v', long = "verbose", short_alias = 'd', alias = "debug")]
+    verbose: bool,
     /// With -e: do not sync file systems first.
     #[arg(long = "no-sync")]
     no_sync: bool,
@@ -124,15 +138,16 @@ enum VmcoreCommand {
 /// How a load or an unload reaches the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syscall {
-    /// `--dry-run`: none; print the plan instead (`--json`: as JSON).
+    /// `--dry-run`: none; print the plan and the call that would be made
+    /// instead (`--json`: as JSON).
     DryRun {
         /// `--json`.
         json: bool,
+        /// The call a real run would make.
+        call: Call,
     },
-    /// `kexec_load` (the default, `-c`): we place the segments.
-    KexecLoad,
-    /// `kexec_file_load` (`-s`): the kernel reads, verifies and places.
-    KexecFileLoad,
+    /// Make the call: `-c`, `-s`, or `-a` (the default).
+    Run(Call),
 }
 
 /// What the arguments ask for.
@@ -156,6 +171,8 @@ pub enum Action<'a> {
         exec_after: bool,
         /// With `exec_after`: do not sync file systems first.
         no_sync: bool,
+        /// `-v`: say which system call is used and why.
+        verbose: bool,
     },
     /// `-e` without a kernel: boot the loaded kernel.
     Exec {
@@ -242,12 +259,20 @@ impl Args {
                 "add --dry-run to see the plan for that machine",
             ));
         }
-        let syscall = if self.dry_run {
-            Syscall::DryRun { json: self.json }
-        } else if self.kexec_file_syscall {
-            Syscall::KexecFileLoad
+        let call = if self.kexec_file_syscall {
+            Call::KexecFileLoad
+        } else if self.kexec_syscall {
+            Call::KexecLoad
         } else {
-            Syscall::KexecLoad
+            Call::Auto
+        };
+        let syscall = if self.dry_run {
+            Syscall::DryRun {
+                json: self.json,
+                call,
+            }
+        } else {
+            Syscall::Run(call)
         };
         if self.unload {
             return Ok(Action::Unload { mode, syscall });
@@ -287,6 +312,7 @@ impl Args {
             syscall,
             exec_after: then_exec && !self.dry_run,
             no_sync: self.no_sync,
+            verbose: self.verbose,
         })
     }
 }
@@ -330,8 +356,14 @@ mod tests {
     #[test]
     fn load_modes_and_when_to_boot() {
         let live = Sysroot::live();
-        let (normal, crash, kl) = (LoadMode::Normal, LoadMode::Crash, Syscall::KexecLoad);
+        let (normal, crash) = (LoadMode::Normal, LoadMode::Crash);
+        // The default is auto (kexec_file_load, falling back).
+        let kl = Syscall::Run(Call::Auto);
         assert_eq!(load(&["-l", "Image"]), (normal, kl, false, live.clone()));
+        assert_eq!(
+            load(&["-a", "-l", "Image"]),
+            (normal, kl, false, live.clone())
+        );
         assert_eq!(load(&["-p", "Image"]), (crash, kl, false, live.clone()));
         // `kexec KERNEL`, -f and -e KERNEL load, then boot.
         assert_eq!(load(&["Image"]), (normal, kl, true, live.clone()));
@@ -343,17 +375,41 @@ mod tests {
         assert_eq!(load(&["-e", "Image"]), (normal, kl, true, live.clone()));
         assert_eq!(
             load(&["-s", "-l", "Image"]),
-            (normal, Syscall::KexecFileLoad, false, live.clone())
+            (
+                normal,
+                Syscall::Run(Call::KexecFileLoad),
+                false,
+                live.clone()
+            )
+        );
+        assert_eq!(
+            load(&["--kexec-syscall", "-l", "Image"]),
+            (normal, Syscall::Run(Call::KexecLoad), false, live.clone())
         );
         assert_eq!(
             load(&["-c", "-l", "Image"]),
-            (normal, kl, false, live.clone())
+            (normal, Syscall::Run(Call::KexecLoad), false, live.clone())
         );
     }
 
     #[test]
+    fn verbose_is_v_or_kexec_tools_debug() {
+        let verbose = |argv: &[&str]| match args(argv).action() {
+            Ok(Action::Load { verbose, .. }) => verbose,
+            other => panic!("{argv:?}: {other:?}"),
+        };
+        assert!(!verbose(&["-l", "Image"]));
+        for flag in ["-v", "--verbose", "-d", "--debug"] {
+            assert!(verbose(&["-l", "Image", flag]), "{flag}");
+        }
+    }
+
+    #[test]
     fn a_dry_run_makes_no_syscall_and_never_boots() {
-        let dry = Syscall::DryRun { json: false };
+        let dry = Syscall::DryRun {
+            json: false,
+            call: Call::Auto,
+        };
         let root = Sysroot::at(Path::new("sr"));
         assert_eq!(
             load(&["Image", "--dry-run"]),
@@ -369,7 +425,15 @@ mod tests {
                 "--sysroot",
                 "sr"
             ]),
-            (LoadMode::Crash, Syscall::DryRun { json: true }, false, root)
+            (
+                LoadMode::Crash,
+                Syscall::DryRun {
+                    json: true,
+                    call: Call::KexecFileLoad
+                },
+                false,
+                root
+            )
         );
     }
 
@@ -442,21 +506,24 @@ mod tests {
             args(&["-u"]).action(),
             Ok(Action::Unload {
                 mode: LoadMode::Normal,
-                syscall: Syscall::KexecLoad
+                syscall: Syscall::Run(Call::Auto)
             })
         );
         assert_eq!(
             args(&["-u", "-p", "-s"]).action(),
             Ok(Action::Unload {
                 mode: LoadMode::Crash,
-                syscall: Syscall::KexecFileLoad
+                syscall: Syscall::Run(Call::KexecFileLoad)
             })
         );
         assert_eq!(
             args(&["-u", "--dry-run"]).action(),
             Ok(Action::Unload {
                 mode: LoadMode::Normal,
-                syscall: Syscall::DryRun { json: false }
+                syscall: Syscall::DryRun {
+                    json: false,
+                    call: Call::Auto
+                }
             })
         );
         assert_eq!(
@@ -553,6 +620,8 @@ mod tests {
             &["-S", "-l", "Image"],
             &["-S", "--dry-run"],
             &["-s", "-c", "-l", "Image"],
+            &["-s", "-a", "-l", "Image"],
+            &["-c", "-a", "-l", "Image"],
             &["-l", "Image", "--json"],
             &["capture-sysroot", "out", "-l"],
             &["vmcore", "dmesg", "--json"],

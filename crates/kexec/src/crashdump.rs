@@ -38,17 +38,26 @@ pub const KCORE: &str = "proc/kcore";
 /// header per memory range, a few hundred at most.
 const KCORE_HEADER_MAX: u64 = 1 << 20;
 
-/// The mappings in `/proc/kcore`'s headers; `None` if it is absent,
-/// unreadable (root with CAP_SYS_RAWIO and no lockdown is needed) or odd.
-fn kcore_layout(root: &Sysroot) -> Option<KcoreLayout> {
-    let mut file = std::fs::File::open(root.path(KCORE)).ok()?;
+/// The ELF and program headers at the start of `/proc/kcore` (at most
+/// [`KCORE_HEADER_MAX`] bytes): all a load reads of it, and all
+/// `kexec capture-sysroot` keeps. An error if it is absent, unreadable
+/// (root with CAP_SYS_RAWIO and no lockdown is needed) or not ELF64.
+pub(crate) fn kcore_headers(root: &Sysroot) -> std::io::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(root.path(KCORE))?;
     let mut header = vec![0u8; EHDR_SIZE];
-    file.read_exact(&mut header).ok()?;
-    let len = elfcore::kcore_header_len(&header)?.min(KCORE_HEADER_MAX);
+    file.read_exact(&mut header)?;
+    let len = elfcore::kcore_header_len(&header)
+        .ok_or_else(|| std::io::Error::other("not an ELF64 little-endian header"))?
+        .min(KCORE_HEADER_MAX);
     file.take(len.saturating_sub(EHDR_SIZE as u64))
-        .read_to_end(&mut header)
-        .ok()?;
-    elfcore::parse_kcore(&header).ok()
+        .read_to_end(&mut header)?;
+    Ok(header)
+}
+
+/// The mappings in `/proc/kcore`'s headers; `None` if [`kcore_headers`]
+/// cannot read them or they are odd.
+fn kcore_layout(root: &Sysroot) -> Option<KcoreLayout> {
+    elfcore::parse_kcore(&kcore_headers(root).ok()?).ok()
 }
 
 /// `sys/devices/system/cpu/cpuN/<file>`.

@@ -11,7 +11,9 @@
 //!       [--dtb F] [-i] [--dry-run [--json]] [--sysroot DIR]
 //! kexec -e [--no-sync]          kexec -u [-p]          kexec --status [-p]
 //! kexec [-f] KERNEL ...         (load, then execute)
-//! kexec -s -l KERNEL ...        (kexec_file_load: the kernel verifies and places)
+//! kexec -s -l KERNEL ...        (kexec_file_load only: the kernel verifies and places)
+//! kexec -c -l KERNEL ...        (kexec_load only; the default -a tries kexec_file_load
+//!                                first and falls back where it cannot work: kfile.rs)
 //! kexec capture-sysroot DIR     (capture.rs)
 //! kexec sim KERNEL [-p] [--sysroot DIR] [--config NAME|all] [--seeds N] [--json]
 //!                               (the plan's handoff in the cachesim model: sim.rs)
@@ -21,7 +23,7 @@
 //!
 //! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state.
 //!
-//! Modules depend only downward: `cli` → `sim` → `pipeline` →
+//! Modules depend only downward: `cli` → `kfile` → `sim` → `pipeline` →
 //! (`crashdump`, `syscalls`, `mode`) → `sysroot` → `failure`; `run` sits on
 //! top and `capture` beside `pipeline`; `vmcore` depends only on `failure`.
 #![forbid(unsafe_code)]
@@ -30,6 +32,7 @@ mod capture;
 mod cli;
 mod crashdump;
 mod failure;
+mod kfile;
 mod mode;
 mod pipeline;
 mod report;

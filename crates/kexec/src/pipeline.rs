@@ -338,6 +338,7 @@ pub(crate) fn make_plan(
     let request = LoadRequest {
         mode,
         memory,
+        total_ram: map.total_ram(),
         kernel: Blob {
             source: &kernel_source,
             bytes: &kernel.image,

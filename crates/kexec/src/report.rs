@@ -123,6 +123,7 @@ struct JsonPlan<'a> {
     entry: String,
     dtb_addr: String,
     memory: Vec<JsonRange>,
+    total_ram: u64,
     segments: Vec<JsonSegment<'a>>,
     rules: Vec<JsonRule<'a>>,
     valid: bool,
@@ -154,6 +155,7 @@ impl Report<'_> {
             entry: hex(self.plan.entry),
             dtb_addr: hex(self.plan.dtb_addr),
             memory: self.plan.memory.iter().map(JsonRange::from).collect(),
+            total_ram: self.plan.total_ram,
             segments: self.plan.segments.iter().map(JsonSegment::from).collect(),
             rules: self
                 .checks

@@ -10,6 +10,7 @@ use kexec_core::plan::LoadMode;
 
 use crate::cli::{Action, Syscall};
 use crate::failure::{Failure, Output, EXIT_OTHER};
+use crate::kfile::{self, Call, Decision, KexecState, Route};
 use crate::mode::LoadModeExt;
 use crate::pipeline::{self, PlanInput};
 use crate::report::Report;
@@ -27,8 +28,9 @@ pub fn run(action: Action<'_>) -> Result<Output, Failure> {
             syscall,
             exec_after,
             no_sync,
+            verbose,
         } => {
-            let text = load(mode, kernel, &input, &root, syscall)?;
+            let text = load(mode, kernel, &input, &root, syscall, verbose)?;
             if exec_after {
                 return Err(syscalls::exec(&root, no_sync));
             }
@@ -43,8 +45,10 @@ pub fn run(action: Action<'_>) -> Result<Output, Failure> {
                 "dry run: would unload the {} kernel\n",
                 mode.name()
             ))),
-            Syscall::KexecLoad => syscalls::unload(mode, false).map(Output::success),
-            Syscall::KexecFileLoad => syscalls::unload(mode, true).map(Output::success),
+            Syscall::Run(call) => {
+                syscalls::unload(mode, call == Call::KexecFileLoad, call == Call::Auto)
+                    .map(Output::success)
+            }
         },
         Action::Status { root, mode } => status(&root, mode).map(Output::success),
         Action::Capture { from, dir } => capture::capture_sysroot(&from, dir).map(Output::success),
@@ -56,50 +60,236 @@ pub fn run(action: Action<'_>) -> Result<Output, Failure> {
     }
 }
 
-/// The load itself: plan it and print the plan (a dry run) or hand it to
-/// `kexec_load`; or, for `kexec_file_load`, give the kernel the files and
-/// the command line. Returns what to print.
+/// The load itself: decide the system call (kfile.rs), then hand the
+/// files to `kexec_file_load`, or plan and hand the plan to `kexec_load`,
+/// or print the plan and the decision (a dry run). Returns what to print.
 fn load(
     mode: LoadMode,
     kernel: &Path,
     input: &PlanInput<'_>,
     root: &Sysroot,
     syscall: Syscall,
+    verbose: bool,
 ) -> Result<String, Failure> {
-    match syscall {
-        Syscall::KexecFileLoad => {
-            let reused = pipeline::reused_cmdline(input.reuse_cmdline, root, mode)?;
-            let line = cmdline::build(reused.as_deref(), input.append)
-                .map_err(|e| Failure::input("command line", &e, e.hint()))?;
-            syscalls::kexec_file_load(kernel, input.initrd, &line.unwrap_or_default(), mode)?;
-            Ok(String::new())
+    let say = |text: &str| {
+        if verbose {
+            eprintln!("kexec: {text}");
         }
-        Syscall::KexecLoad => {
-            let planned = pipeline::make_plan(input, mode, kernel, root)?;
-            syscalls::kexec_load(&planned.built.plan, &planned.buffers())?;
-            Ok(String::new())
-        }
-        Syscall::DryRun { json } => {
-            let planned = pipeline::make_plan(input, mode, kernel, root)?;
-            let plan = &planned.built.plan;
-            let report = Report {
-                checks: plan.check(),
-                plan,
-                kernel_file: pipeline::display_name(kernel),
-                kernel_format: planned.kernel_format,
-                cmdline: planned.cmdline,
-                dtb_from: planned.dtb_from,
-                chosen_created: planned.built.dtb.chosen_created,
-                changes: &planned.built.dtb.changes,
-                notes: planned.notes,
-            };
-            Ok(if json {
-                report.to_json()
-            } else {
-                report.to_text()
-            })
+    };
+    let state = KexecState::read(root);
+    let (call, dry_json) = match syscall {
+        Syscall::Run(call) => (call, None),
+        Syscall::DryRun { json, call } => (call, Some(json)),
+    };
+    // On the running system, ask the kernel whether it has kexec_file_load
+    // at all (without side effects): where it has not, auto goes straight
+    // to kexec_load without reading the image twice.
+    let implemented = (root.is_live() && call == Call::Auto)
+        .then(kexec_sys::file_load_implemented)
+        .flatten();
+    let missing = kexec_sys::Error::NotSupported("_FILE");
+    if dry_json.is_none() && implemented == Some(false) {
+        let decision = kfile::decide(call, input, &state, kfile::ImageFacts::default());
+        if decision.route == (Route::KexecFileLoad { fallback: true }) {
+            say(&state.describe());
+            say(&decision.why);
+            say(&format!(
+                "kexec_file_load is not available here ({missing}); falling back to kexec_load"
+            ));
+            return kexec_load(mode, kernel, input, root);
         }
     }
+    // The Image's facts matter only when kexec_file_load may be tried.
+    let image = match call {
+        Call::KexecLoad => None,
+        Call::KexecFileLoad | Call::Auto => Some(kfile::inspect(kernel)?),
+    };
+    let decision = kfile::decide(
+        call,
+        input,
+        &state,
+        image
+            .as_ref()
+            .map_or_else(kfile::ImageFacts::default, kfile::FileImage::facts),
+    );
+    if let Some(json) = dry_json {
+        let note = if implemented == Some(false)
+            && decision.route == (Route::KexecFileLoad { fallback: true })
+        {
+            format!(
+                "syscall: kexec_load: auto: this kernel does not implement kexec_file_load \
+                 ({missing}) ({})",
+                state.describe()
+            )
+        } else {
+            let image = image.map(|i| i.with_signature(kernel));
+            let mut note = syscall_note(&decision, &state, image.as_ref());
+            if implemented == Some(false) {
+                note.push_str(&format!(
+                    "; this kernel does not implement kexec_file_load ({missing})"
+                ));
+            }
+            note
+        };
+        return dry_run(mode, kernel, input, root, json, note);
+    }
+    say(&state.describe());
+    say(&decision.why);
+    let (Route::KexecFileLoad { fallback }, Some(mut image)) = (&decision.route, image) else {
+        say("using kexec_load");
+        return kexec_load(mode, kernel, input, root);
+    };
+    say(&format!(
+        "using kexec_file_load with {}",
+        if image.decoded.is_some() {
+            format!("the {} decompressed into a sealed memfd", image.format)
+        } else {
+            "the file itself".to_owned()
+        }
+    ));
+    let files = prepare_file_load(mode, kernel, input, root, &image)?;
+    match syscalls::kexec_file_load(&files.kernel, files.initrd.as_ref(), &files.cmdline, mode) {
+        Ok(()) => Ok(String::new()),
+        Err(e) if *fallback && kfile::may_fall_back(&e) => {
+            say(&format!(
+                "kexec_file_load is not available here ({e}); falling back to kexec_load"
+            ));
+            kexec_load(mode, kernel, input, root)
+        }
+        Err(e) => {
+            image.learn_signature(kernel);
+            Err(kfile::explain_file_failure(&e, kernel, &image, &state))
+        }
+    }
+}
+
+/// Plan the load and hand it to `kexec_load`.
+fn kexec_load(
+    mode: LoadMode,
+    kernel: &Path,
+    input: &PlanInput<'_>,
+    root: &Sysroot,
+) -> Result<String, Failure> {
+    let planned = pipeline::make_plan(input, mode, kernel, root)?;
+    syscalls::kexec_load(&planned.built.plan, &planned.buffers())?;
+    Ok(String::new())
+}
+
+/// What `kexec_file_load` is given: the Image (the file, or a sealed memfd
+/// of what we decoded), the initrd (given, or a UKI's `.initrd` in a memfd;
+/// none: `KEXEC_FILE_NO_INITRAMFS`) and the command line (a UKI's
+/// `.cmdline` when none is given). Everything that can be bad input is
+/// found here, before any system call.
+struct FileLoad {
+    kernel: std::fs::File,
+    initrd: Option<std::fs::File>,
+    cmdline: String,
+}
+
+fn prepare_file_load(
+    mode: LoadMode,
+    kernel: &Path,
+    input: &PlanInput<'_>,
+    root: &Sysroot,
+    image: &kfile::FileImage,
+) -> Result<FileLoad, Failure> {
+    let reused = pipeline::reused_cmdline(input.reuse_cmdline, root, mode)?;
+    let mut append = input.append.to_vec();
+    if reused.is_none() && append.is_empty() {
+        append.extend(image.uki.cmdline.clone());
+    }
+    let line = cmdline::build(reused.as_deref(), &append)
+        .map_err(|e| Failure::input("command line", &e, e.hint()))?;
+    let kernel_file = image.open(kernel)?;
+    let initrd = match (input.initrd, &image.uki.initrd) {
+        (Some(p), _) => Some(std::fs::File::open(p).map_err(|e| {
+            Failure::input(
+                p.display().to_string(),
+                format!("cannot open: {e}"),
+                "check the path",
+            )
+        })?),
+        (None, Some(bytes)) => {
+            Some(kexec_sys::sealed_memfd("kexec-initrd", bytes).map_err(|e| {
+                Failure::system(
+                    format!("{}:.initrd", kernel.display()),
+                    format!("cannot put the UKI's initrd in a memfd: {e}"),
+                    "give the initrd with --initrd",
+                )
+            })?)
+        }
+        (None, None) => None,
+    };
+    Ok(FileLoad {
+        kernel: kernel_file,
+        initrd,
+        cmdline: line.unwrap_or_default(),
+    })
+}
+
+/// `--dry-run`: the decision, then the plan `kexec_load` would load.
+fn dry_run(
+    mode: LoadMode,
+    kernel: &Path,
+    input: &PlanInput<'_>,
+    root: &Sysroot,
+    json: bool,
+    syscall_note: String,
+) -> Result<String, Failure> {
+    let planned = pipeline::make_plan(input, mode, kernel, root)?;
+    let plan = &planned.built.plan;
+    let mut notes = planned.notes;
+    notes.insert(0, syscall_note);
+    let report = Report {
+        checks: plan.check(),
+        plan,
+        kernel_file: pipeline::display_name(kernel),
+        kernel_format: planned.kernel_format,
+        cmdline: planned.cmdline,
+        dtb_from: planned.dtb_from,
+        chosen_created: planned.built.dtb.chosen_created,
+        changes: &planned.built.dtb.changes,
+        notes,
+    };
+    Ok(if json {
+        report.to_json()
+    } else {
+        report.to_text()
+    })
+}
+
+/// The dry run's first note: which call, why, the state it read, and what
+/// the kernel would do with the image.
+fn syscall_note(
+    decision: &Decision,
+    state: &KexecState,
+    image: Option<&kfile::FileImage>,
+) -> String {
+    let call = match decision.route {
+        Route::KexecLoad => "kexec_load".to_owned(),
+        Route::KexecFileLoad { fallback: true } => {
+            "kexec_file_load (kexec_load if the kernel lacks it)".to_owned()
+        }
+        Route::KexecFileLoad { fallback: false } => "kexec_file_load".to_owned(),
+    };
+    let mut note = format!("syscall: {call}: {} ({})", decision.why, state.describe());
+    if let (Route::KexecFileLoad { .. }, Some(image)) = (&decision.route, image) {
+        note.push_str(if image.decoded.is_some() {
+            "; the kernel would get the decompressed Image in a sealed memfd, unsigned"
+        } else if image.signed == Some(true) {
+            "; the kernel would get the file itself, which carries a PE signature"
+        } else {
+            "; the kernel would get the file itself, which carries no PE signature"
+        });
+        if state.locked_down() && (image.signed != Some(true) || image.decoded.is_some()) {
+            note.push_str(&format!(
+                " - lockdown will refuse it: {}",
+                image.signature_problem()
+            ));
+        }
+        note.push_str("; with kexec_file_load the kernel places the segments itself: the plan below is kexec_load's");
+    }
+    note
 }
 
 /// `--status`: exit 0 if loaded, 1 if not (with a line saying which).

@@ -11,8 +11,12 @@
 //! The plan is made by the loader's own code path ([`crate::pipeline::make_plan`]);
 //! `cachesim` turns it into the model's input ([`cachesim::SimInput`]): the
 //! purgatory parameters the model runs with (segments, kernel entry, DTB,
-//! flags) are read back from the patched purgatory header, so the model
-//! checks what the purgatory would be given. What the model simulates:
+//! flags) are read back from the patched purgatory header, whose segment
+//! table must list exactly the plan's segments (address, `bufsz`, SHA-256 of
+//! the bytes), so the model checks what the purgatory would be given; each
+//! segment is hashed and maintained over its `bufsz` bytes, as the header
+//! says, with the rest of its last page zero in memory. What the model
+//! simulates:
 //! - every segment except the purgatory, at its planned address, with its
 //!   real bytes; a long segment is *sampled* (its edges and the page holding
 //!   the entry; see `cachesim::sim::loader_plan`). `--full` simulates every

@@ -6,8 +6,6 @@
 //! call, which the kernel applies atomically: on any error nothing new is
 //! loaded and a previously loaded kernel stays loaded.
 
-use std::path::Path;
-
 use kexec_core::plan::{LoadMode, LoadPlan, SegmentKind};
 use kexec_sys::Segment;
 
@@ -16,14 +14,19 @@ use crate::mode::LoadModeExt;
 use crate::sysroot::Sysroot;
 
 /// What to do about a refused syscall.
-fn syscall_failure(call: &str, err: &kexec_sys::Error) -> Failure {
+pub(crate) fn syscall_failure(call: &str, err: &kexec_sys::Error) -> Failure {
     use kexec_sys::{Error, PermissionReason};
     let hint = match err {
         Error::PermissionDenied(PermissionReason::Lockdown) => {
-            "under lockdown only `kexec -s` with a signed image can load"
+            "under lockdown only kexec_file_load of a signed plain Image can load: \
+             `kexec -s` or the default -a, without --dtb and -i"
         }
         Error::PermissionDenied(PermissionReason::MissingCapability) => "run kexec as root",
-        Error::PermissionDenied(_) => "check kernel.kexec_load_disabled and security modules",
+        Error::PermissionDenied(PermissionReason::LoadDisabled) => {
+            "kernel.kexec_load_disabled cannot be reset: nothing can be loaded until the next \
+             boot (boot without the setting that writes 1 to it)"
+        }
+        Error::PermissionDenied(_) => "a security module (SELinux, AppArmor, ...) may forbid kexec",
         Error::Busy => "wait for the other kexec operation to finish, then retry",
         Error::NotSupported(_) => "this kernel lacks the kexec support that call needs",
         Error::AddressNotAvailable => "for -p, boot with a larger crashkernel= reservation",
@@ -101,33 +104,32 @@ pub fn kexec_load(plan: &LoadPlan, buffers: &Buffers<'_>) -> Result<(), Failure>
         .map_err(|e| syscall_failure("kexec_load", &e))
 }
 
-/// `kexec -s`: let the kernel load, verify and place the image itself
-/// (`kexec_file_load`).
+/// `kexec_file_load` of `kernel` (a file or a sealed memfd), `initrd` and
+/// `cmdline`: the kernel loads, verifies and places the image itself. The
+/// error is returned as is for the caller to explain (kfile.rs).
 pub fn kexec_file_load(
-    kernel: &Path,
-    initrd: Option<&Path>,
+    kernel: &std::fs::File,
+    initrd: Option<&std::fs::File>,
     cmdline: &str,
     mode: LoadMode,
-) -> Result<(), Failure> {
-    let open = |p: &Path| {
-        std::fs::File::open(p).map_err(|e| {
-            Failure::input(
-                p.display().to_string(),
-                format!("cannot open: {e}"),
-                "check the path",
-            )
-        })
-    };
-    let kernel_file = open(kernel)?;
-    let initrd_file = initrd.map(open).transpose()?;
-    kexec_sys::kexec_file_load(&kernel_file, initrd_file.as_ref(), cmdline, mode.image())
-        .map_err(|e| syscall_failure("kexec_file_load", &e))
+) -> Result<(), kexec_sys::Error> {
+    kexec_sys::kexec_file_load(kernel, initrd, cmdline, mode.image())
 }
 
-/// `kexec -u`: unload the normal (or, with `-p`, the crash) kernel.
-pub fn unload(mode: LoadMode, file_syscall: bool) -> Result<String, Failure> {
-    let result = if file_syscall {
-        kexec_sys::file_unload(mode.image())
+/// `kexec -u`: unload the normal (or, with `-p`, the crash) kernel, with
+/// `kexec_file_load(KEXEC_FILE_UNLOAD)` (`file`), `kexec_load` with no
+/// segments, or (`auto`) the first and, where the kernel lacks it
+/// (ENOSYS), the second. Either unloads whichever way the image was loaded
+/// (both free `kexec_image`/`kexec_crash_image`, kernel/kexec.c and
+/// kernel/kexec_file.c).
+pub fn unload(mode: LoadMode, file: bool, auto: bool) -> Result<String, Failure> {
+    let result = if file || auto {
+        match kexec_sys::file_unload(mode.image()) {
+            Err(e) if auto && matches!(e, kexec_sys::Error::NotSupported(_)) => {
+                kexec_sys::unload(mode.image())
+            }
+            other => other,
+        }
     } else {
         kexec_sys::unload(mode.image())
     };
@@ -167,4 +169,33 @@ pub fn exec(root: &Sysroot, no_sync: bool) -> Failure {
         kexec_sys::sync();
     }
     syscall_failure("reboot", &kexec_sys::reboot_into_loaded_kernel())
+}
+
+#[cfg(test)]
+mod tests {
+    use kexec_sys::{Error, PermissionReason};
+
+    use super::syscall_failure;
+
+    #[test]
+    fn each_refusal_gets_the_hint_for_its_reason() {
+        let hint = |r| syscall_failure("kexec_load", &Error::PermissionDenied(r)).hint;
+        assert!(hint(PermissionReason::Lockdown).starts_with("under lockdown only kexec_file_load"));
+        assert_eq!(
+            hint(PermissionReason::MissingCapability),
+            "run kexec as root"
+        );
+        assert!(hint(PermissionReason::LoadDisabled).contains("until the next boot"));
+        assert!(hint(PermissionReason::Unknown).contains("security module"));
+        let f = syscall_failure(
+            "kexec_load",
+            &Error::PermissionDenied(PermissionReason::Lockdown),
+        );
+        assert_eq!(f.code, crate::failure::EXIT_SYSTEM);
+        assert!(
+            f.problem.contains("the kernel is locked down"),
+            "{}",
+            f.problem
+        );
+    }
 }

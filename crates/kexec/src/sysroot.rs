@@ -11,6 +11,8 @@
 //! | `sys/kernel/kexec_loaded`         | `1` if a kernel is loaded for `kexec -e` |
 //! | `sys/kernel/kexec_crash_loaded`   | `1` if a crash kernel is loaded          |
 //! | `sys/kernel/kexec_crash_size`     | size of the crash region, decimal        |
+//! | `sys/kernel/security/lockdown`    | lockdown mode, the active one bracketed (`kfile.rs`) |
+//! | `proc/sys/kernel/kexec_load_disabled` | `1` if every kexec load is refused (`kfile.rs`) |
 //!
 //! and, for `-p`, the crash-dump state listed in `crashdump.rs` (CPU list,
 //! `cpuN/crash_notes{,_size}`, `vmcoreinfo`, `/proc/kcore`'s headers,
@@ -33,6 +35,11 @@ pub const KEXEC_LOADED: &str = "sys/kernel/kexec_loaded";
 pub const KEXEC_CRASH_LOADED: &str = "sys/kernel/kexec_crash_loaded";
 /// `/sys/kernel/kexec_crash_size`, relative to the root.
 pub const KEXEC_CRASH_SIZE: &str = "sys/kernel/kexec_crash_size";
+
+/// `/sys/kernel/security/lockdown`, relative to the root (securityfs).
+pub const LOCKDOWN: &str = "sys/kernel/security/lockdown";
+/// `/proc/sys/kernel/kexec_load_disabled`, relative to the root.
+pub const KEXEC_LOAD_DISABLED: &str = "proc/sys/kernel/kexec_load_disabled";
 
 /// A root directory to read the system state from.
 #[derive(Debug, Clone, PartialEq, Eq)]

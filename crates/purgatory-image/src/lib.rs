@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod sysinsn;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -122,6 +124,7 @@ pub fn build(cargo: &Path, workspace: &Path, target_dir: &Path) -> Result<Purgat
 pub fn from_elf(elf: &[u8]) -> Result<PurgatoryImage, Error> {
     check_position_independent(elf)?;
     check_no_writable_data(elf)?;
+    sysinsn::check_system_instructions(elf)?;
     let (bytes, entry_offset, mem_size) = elf_to_flat(elf)?;
     if bytes.len() < HEADER_OFFSET + HEADER_SIZE {
         return Err(Error::Invalid(format!(

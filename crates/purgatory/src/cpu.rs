@@ -6,6 +6,7 @@ use core::convert::Infallible;
 
 use handoff::console::Console;
 use handoff::pagetable::Regime;
+use handoff::pl011::{self, Pl011Registers, Transmit};
 use handoff::sha256::{Compress, Sha256, SoftCompress};
 use handoff::{
     handoff, MemRange, MmuConfig, Outcome, PurgatoryHeader, PurgatoryMemory, Sha256Engine,
@@ -14,9 +15,6 @@ use handoff::{
 
 use crate::sha2_hw::Sha2Instructions;
 
-/// PL011 flag register offset and its "transmit FIFO full" bit.
-const UARTFR: u64 = 0x18;
-const UARTFR_TXFF: u32 = 1 << 5;
 /// `HCR_EL2.E2H`.
 const HCR_EL2_E2H: u64 = 1 << 34;
 
@@ -30,6 +28,9 @@ const HCR_EL2_E2H: u64 = 1 << 34;
 pub struct Cpu {
     el: u8,
     regime: Regime,
+    /// Set once the console's FIFO stayed full for a whole bounded wait:
+    /// the rest of the output is dropped rather than waited for again.
+    console_stuck: bool,
 }
 
 impl Cpu {
@@ -63,7 +64,11 @@ impl Cpu {
         } else {
             Regime::El1
         };
-        Self { el, regime }
+        Self {
+            el,
+            regime,
+            console_stuck: false,
+        }
     }
 }
 
@@ -137,6 +142,20 @@ impl handoff::Machine for Cpu {
                 asm!("msr sctlr_el2, {}", in(reg) value, options(nostack));
             } else {
                 asm!("msr sctlr_el1, {}", in(reg) value, options(nostack));
+            }
+        }
+    }
+
+    fn set_sctlr_synchronized(&mut self, value: u64) {
+        // SAFETY: as `set_sctlr`. One asm block per EL, so that nothing (no
+        // branch on the EL, no reload from the stack) comes between the ISB
+        // and the MSR (Falkor E1041); purgatory_image checks the built
+        // binary for it.
+        unsafe {
+            if self.el == 2 {
+                asm!("isb", "msr sctlr_el2, {}", "isb", in(reg) value, options(nostack));
+            } else {
+                asm!("isb", "msr sctlr_el1, {}", "isb", in(reg) value, options(nostack));
             }
         }
     }
@@ -216,6 +235,11 @@ impl handoff::Machine for Cpu {
         unsafe { asm!("ic iallu", options(nostack)) };
     }
 
+    fn dmb_sy(&mut self) {
+        // SAFETY: a barrier.
+        unsafe { asm!("dmb sy", options(nostack)) };
+    }
+
     fn dsb_sy(&mut self) {
         // SAFETY: a barrier.
         unsafe { asm!("dsb sy", options(nostack)) };
@@ -253,12 +277,11 @@ impl handoff::Machine for Cpu {
     }
 
     fn putc(&mut self, uart: u64, byte: u8) {
-        // SAFETY: `uart` is the PL011 the loader named, as promised by the
-        // caller of `Cpu::new`; its FR and DR registers are 32-bit, aligned,
-        // mapped Device (or MMU off).
-        unsafe {
-            while core::ptr::read_volatile((uart + UARTFR) as *const u32) & UARTFR_TXFF != 0 {}
-            core::ptr::write_volatile(uart as *mut u32, u32::from(byte));
+        if self.console_stuck {
+            return;
+        }
+        if pl011::transmit(&mut Pl011At(uart), byte) == Transmit::TimedOut {
+            self.console_stuck = true;
         }
     }
 
@@ -305,6 +328,26 @@ impl handoff::Machine for Cpu {
             // SAFETY: WFE only waits for an event.
             unsafe { asm!("wfe", options(nomem, nostack)) };
         }
+    }
+}
+
+/// The PL011 whose registers start at this physical address: the one the
+/// loader named, as promised by the caller of [`Cpu::new`].
+struct Pl011At(u64);
+
+impl Pl011Registers for Pl011At {
+    fn read(&mut self, offset: u64) -> u32 {
+        // SAFETY: `self.0` is the loader's PL011 (the promise of
+        // `Cpu::new`); `offset` is one of its 32-bit registers (UARTFR,
+        // UARTCR), aligned, mapped Device (or MMU off); reading them has no
+        // side effect.
+        unsafe { core::ptr::read_volatile((self.0 + offset) as *const u32) }
+    }
+
+    fn write(&mut self, offset: u64, value: u32) {
+        // SAFETY: as `read`; `offset` is UARTDR, and writing it queues one
+        // character.
+        unsafe { core::ptr::write_volatile((self.0 + offset) as *mut u32, value) }
     }
 }
 

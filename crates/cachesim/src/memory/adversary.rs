@@ -39,6 +39,17 @@ pub struct Adversary {
     /// "architecturally UNPREDICTABLE", and ignore it, which other cores
     /// need not do.
     pub nc_hit: u32,
+    /// With SCTLR.I = 0, let the I-cache still be used: a fetch hits a line
+    /// the I-cache holds (always), and a missing line, or any executable
+    /// line at any step, is allocated with this probability. Fills come
+    /// from the PoC: with SCTLR.I = 0 (and the MMU off) instruction
+    /// fetches are Non-cacheable. The architecture does not promise an
+    /// I-cache that is idle while SCTLR.I = 0; Linux's `set_sctlr_el1`
+    /// (arch/arm64/include/asm/assembler.h) invalidates the I-cache right
+    /// after enabling the MMU "so that any instructions fetched
+    /// speculatively from the PoC are discarded". 0 = the permissive model
+    /// (no lookup, no allocation while SCTLR.I = 0).
+    pub icache_while_disabled: u32,
 }
 
 impl Adversary {
@@ -49,6 +60,10 @@ impl Adversary {
     pub fn for_seed(seed: u64) -> Self {
         Self {
             complete: [0, 50, 300][usize::try_from(seed % 3).unwrap_or(0)],
+            // One seed in four runs the permissive I-cache, where stale
+            // I-cache lines may sit over the purgatory at entry (see
+            // `sim::setup::purgatory_entry_state`).
+            icache_while_disabled: if seed % 4 == 3 { 0 } else { 100 },
             ..Self::default()
         }
     }
@@ -65,6 +80,7 @@ impl Default for Adversary {
             sctlr_early: 100,
             ivac_cleans: 300,
             nc_hit: 300,
+            icache_while_disabled: 100,
         }
     }
 }
@@ -124,7 +140,11 @@ impl MemorySystem {
         }
         self.speculate();
         if self.rng.chance(adv.prefetch) {
-            if let Some(line) = self.random_line_in(true, self.cfg.i_line) {
+            let predicted = match self.branch_target {
+                Some(t) if self.rng.chance(500) => Some(align_down(t, self.cfg.i_line)),
+                _ => None,
+            };
+            if let Some(line) = predicted.or_else(|| self.random_line_in(true, self.cfg.i_line)) {
                 let data = self.ifetch_line(line);
                 self.fetch_buf.insert(line, data);
                 self.record(Event::Prefetch(line));
@@ -166,6 +186,11 @@ impl MemorySystem {
                 let data = self.pou_bytes(line, self.cfg.i_line).into_boxed_slice();
                 self.icache.insert((line, tag), data);
                 self.record(Event::IFill { line, tag });
+            }
+        }
+        if !self.sctlr.i && !self.cfg.dic && self.rng.chance(adv.icache_while_disabled) {
+            if let Some(line) = self.random_line_in(true, self.cfg.i_line) {
+                self.ifill_from_poc(line);
             }
         }
     }

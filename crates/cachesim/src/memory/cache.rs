@@ -224,6 +224,12 @@ impl MemorySystem {
         if !cacheable {
             self.counters.noncacheable_bytes += len;
             self.dram_write(addr, data);
+            let dl = self.cfg.d_line;
+            let mut line = align_down(addr, dl);
+            while line < addr + len {
+                self.unordered_stores.insert(line);
+                line += dl;
+            }
             return;
         }
         self.counters.cacheable_bytes += len;

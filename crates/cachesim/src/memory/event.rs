@@ -33,6 +33,8 @@ pub enum Event {
     SetWay(SetWayOp),
     /// IC issued (address for IVAU).
     Ic(IcOp, u64),
+    /// DMB: earlier Device stores ordered before later DC by VA.
+    Dmb,
     /// DSB: all queued maintenance completes.
     Dsb,
     /// ISB: fetch buffer discarded, SCTLR writes take effect.
@@ -110,6 +112,7 @@ impl fmt::Display for Event {
             Event::SetWay(op) => write!(f, "DC {op:?} (all sets/ways, local levels)"),
             Event::Ic(IcOp::Ivau, a) => write!(f, "IC IVAU {a:#x}"),
             Event::Ic(op, _) => write!(f, "IC {op:?}"),
+            Event::Dmb => f.write_str("DMB"),
             Event::Dsb => f.write_str("DSB"),
             Event::Isb => f.write_str("ISB"),
             Event::SctlrWrite(s) => write!(f, "MSR SCTLR {s}"),
@@ -159,6 +162,8 @@ pub struct Counters {
     pub set_way: [u64; 2],
     /// IC IVAU, IALLU, IALLUIS.
     pub ic: [u64; 3],
+    /// DMB count.
+    pub dmb: u64,
     /// DSB count.
     pub dsb: u64,
     /// ISB count.

@@ -52,9 +52,39 @@ impl MemorySystem {
             self.record(Event::IFill { line, tag });
             return d;
         }
+        // SCTLR.I = 0: Non-cacheable fetches, from the PoC. A conservative
+        // I-cache (Adversary::icache_while_disabled) is still looked up and
+        // may allocate.
+        if self.adv.icache_while_disabled > 0 && !self.cfg.dic {
+            let tag = self.icache_tag(line);
+            if let Some(d) = self.icache.get(&(line, tag)) {
+                return d.clone();
+            }
+            if self.rng.chance(self.adv.icache_while_disabled) {
+                return self.ifill_from_poc(line);
+            }
+        }
         let mut v = vec![0; usize::try_from(il).unwrap_or(64)];
         self.dram_read(line, &mut v);
         v.into_boxed_slice()
+    }
+
+    /// Allocates the I-cache line for `line` with the bytes at the PoC (a
+    /// fill while SCTLR.I = 0).
+    pub(super) fn ifill_from_poc(&mut self, line: u64) -> Box<[u8]> {
+        let mut v = vec![0; usize::try_from(self.cfg.i_line).unwrap_or(64)];
+        self.dram_read(line, &mut v);
+        let d = v.into_boxed_slice();
+        let tag = self.icache_tag(line);
+        self.icache.insert((line, tag), d.clone());
+        self.record(Event::IFill { line, tag });
+        d
+    }
+
+    /// Whether the I-cache is looked up and may allocate while SCTLR.I = 0
+    /// (the conservative model, [`super::Adversary::icache_while_disabled`]).
+    pub fn icache_used_while_disabled(&self) -> bool {
+        self.adv.icache_while_disabled > 0 && !self.cfg.dic
     }
 
     /// IC `op` (`va` only matters for IVAU).

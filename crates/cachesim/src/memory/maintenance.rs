@@ -180,6 +180,18 @@ impl MemorySystem {
         self.counters.dc[op.counter_index()] += 1;
         self.record(Event::Dc(op, va));
         let line = align_down(va, self.cfg.d_line);
+        if op != DcOp::Zva && self.unordered_stores.contains(&line) && self.fault.is_none() {
+            self.fault = Some(Fault {
+                what: format!(
+                    "DC {op:?} of a line stored to by a non-cacheable access with no DMB or \
+                     DSB in between: DC by VA is ordered only after accesses to Normal \
+                     cacheable memory (Arm ARM), so the invalidation may overtake the store \
+                     (Linux orders them: \"dmb sy // needed before dc ivac with MMU off\", \
+                     arch/arm64/kernel/head.S)"
+                ),
+                addr: va,
+            });
+        }
         if op == DcOp::Zva {
             if self.access_cacheable(va) != Some(true) {
                 if self.fault.is_none() {
@@ -206,12 +218,24 @@ impl MemorySystem {
         self.pending.push(Pending::SetWay(op));
     }
 
-    /// DSB (full system): every queued maintenance operation completes.
+    /// DMB SY: orders earlier non-cacheable stores before later DC by VA
+    /// (it completes no maintenance).
+    pub fn dmb(&mut self) {
+        self.last_was_isb = false;
+        self.step();
+        self.counters.dmb += 1;
+        self.record(Event::Dmb);
+        self.unordered_stores.clear();
+    }
+
+    /// DSB SY: every queued maintenance operation completes; earlier stores
+    /// are ordered before anything later.
     pub fn dsb(&mut self) {
         self.last_was_isb = false;
         self.step();
         self.counters.dsb += 1;
         self.record(Event::Dsb);
+        self.unordered_stores.clear();
         self.complete_all();
     }
 }

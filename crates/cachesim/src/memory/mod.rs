@@ -11,8 +11,13 @@
 //!   *not* looked up by non-cacheable accesses.
 //! - Instruction fetches go through a per-CPU fetch buffer (instructions
 //!   fetched ahead; discarded only by ISB), then the I-cache if SCTLR.I is set
-//!   (filled from the PoU), otherwise DRAM. With CTR_EL0.DIC the I-cache is
-//!   coherent and never stale; with CTR_EL0.IDC the PoU view includes L1D.
+//!   (filled from the PoU), otherwise DRAM; with
+//!   `Adversary::icache_while_disabled` the I-cache is also hit, and filled
+//!   from DRAM (the PoC), while SCTLR.I is clear. With CTR_EL0.DIC the
+//!   I-cache is coherent and never stale; with CTR_EL0.IDC the PoU view
+//!   includes L1D.
+//! - Non-cacheable stores are not ordered with a later DC by VA of their
+//!   line until a DMB or DSB: such a DC is reported as a fault.
 //! - Maintenance instructions are queued and complete at any time the
 //!   adversary chooses, and at the latest at the next DSB.
 //! - A write to SCTLR takes effect at any time the adversary chooses, and at
@@ -54,7 +59,7 @@ use crate::rng::Rng;
 use cache::Line;
 use handoff::pagetable::{MemAttr, MmuConfig};
 use maintenance::Pending;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The translation granule the model uses for DRAM pages and I-cache colours.
 pub const PAGE_SIZE: u64 = 4096;
@@ -100,6 +105,12 @@ pub struct MemorySystem {
     data_accesses: u64,
     /// Whether the last instruction executed was an ISB (Falkor E1041).
     last_was_isb: bool,
+    /// Lines written by non-cacheable stores since the last DMB or DSB: a
+    /// DC by VA of one of them is not ordered after the store.
+    unordered_stores: BTreeSet<u64>,
+    /// Where the code will branch next, as a branch predictor may know it:
+    /// the adversary's fetch-ahead picks it often.
+    branch_target: Option<u64>,
 }
 
 fn align_down(a: u64, size: u64) -> u64 {
@@ -138,6 +149,8 @@ impl MemorySystem {
             tlb: BTreeMap::new(),
             data_accesses: 0,
             last_was_isb: false,
+            unordered_stores: BTreeSet::new(),
+            branch_target: None,
         }
     }
 
@@ -164,6 +177,13 @@ impl MemorySystem {
         if len > 0 {
             self.exec_ranges.push((start, len));
         }
+    }
+
+    /// The code will branch to `target` (the next image's entry): from now
+    /// on half of the adversary's fetches ahead are of that line, as a
+    /// branch predictor's would be.
+    pub fn predict_branch(&mut self, target: u64) {
+        self.branch_target = Some(target);
     }
 
     /// Set the current ASID (the tag of an ASID-tagged I-cache).

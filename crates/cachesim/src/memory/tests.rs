@@ -12,6 +12,7 @@ fn quiet() -> Adversary {
         sctlr_early: 0,
         ivac_cleans: 0,
         nc_hit: 0,
+        icache_while_disabled: 0,
     }
 }
 
@@ -195,4 +196,85 @@ fn gib_address_space_is_cheap() {
     m.dram_read(top, &mut b);
     assert_eq!(b, [1]);
     assert_eq!(m.dram.len(), 2, "two pages allocated for a 1 TiB span");
+}
+
+#[test]
+fn dc_by_va_after_a_non_cacheable_store_needs_a_dmb() {
+    // MMU off: the store is a Device access; DC IVAC of its line with no
+    // barrier in between is reported.
+    let mut m = machine("a57-like");
+    m.write(A, &[1; 8]);
+    m.dc(DcOp::Ivac, A + 32);
+    assert!(
+        m.fault()
+            .is_some_and(|f| f.what.contains("DMB") && f.addr == A + 32),
+        "{:?}",
+        m.fault()
+    );
+    // A DMB (or a DSB) in between orders them.
+    for barrier in [
+        MemorySystem::dmb as fn(&mut MemorySystem),
+        MemorySystem::dsb,
+    ] {
+        let mut m = machine("a57-like");
+        m.write(A, &[1; 8]);
+        barrier(&mut m);
+        m.dc(DcOp::Ivac, A);
+        assert_eq!(m.fault(), None);
+    }
+    // Another line is not affected.
+    let mut m = machine("a57-like");
+    m.write(A, &[1; 8]);
+    m.dc(DcOp::Ivac, A + 64);
+    assert_eq!(m.fault(), None);
+    // Nor are cacheable stores (DC by VA is ordered after those).
+    let mut m = machine("a57-like");
+    caches_on(&mut m);
+    m.write(A, &[1; 8]);
+    m.dc(DcOp::Civac, A);
+    assert_eq!(m.fault(), None);
+}
+
+#[test]
+fn conservative_icache_is_used_while_sctlr_i_is_clear() {
+    let il = CacheConfig::named("a57-like").expect("config").i_line;
+    let stale = vec![0xaa; usize::try_from(il).unwrap_or(64)];
+    // Permissive: with SCTLR.I = 0 a held line is not looked up.
+    let mut m = machine("a57-like");
+    m.dram_write(A, &vec![0x11; stale.len()]);
+    m.seed_iline(A, 0, &stale);
+    assert_eq!(m.execute(A, il), vec![0x11; stale.len()]);
+    // Conservative: it is hit.
+    let mut m = machine("a57-like");
+    m.set_adversary(Adversary {
+        icache_while_disabled: 1000,
+        ..quiet()
+    });
+    m.dram_write(A, &vec![0x11; stale.len()]);
+    m.seed_iline(A, 0, &stale);
+    assert_eq!(m.execute(A, il), stale);
+    // And a miss allocates from the PoC, not from a dirty D-cache line.
+    m.write_sctlr(Sctlr {
+        m: true,
+        c: true,
+        i: false,
+    });
+    m.isb();
+    m.write(A + il, &vec![0x22; stale.len()]);
+    m.write_sctlr(Sctlr::default());
+    m.isb();
+    let fetched = m.execute(A + il, il);
+    let mut poc = vec![0u8; stale.len()];
+    m.dram_read(A + il, &mut poc);
+    assert_eq!(fetched, poc);
+    assert_ne!(
+        poc,
+        vec![0x22; stale.len()],
+        "the store is still only in the D-cache"
+    );
+    assert_eq!(
+        m.icache_lines(A + il, il)[0].2,
+        poc,
+        "allocated from the PoC"
+    );
 }

@@ -3,8 +3,45 @@
 //! synchronises them.
 
 use super::{align_down, Event, Fault, Level, MemorySystem, Pending, PAGE_SIZE};
-use handoff::pagetable::{translate, MemAttr, MmuConfig};
+use handoff::pagetable::{translate, MemAttr, MmuConfig, Regime};
 use std::fmt;
+
+/// `TCR_ELx.T0SZ` (bits 5:0), the same in `TCR_EL1` and `TCR_EL2`.
+const TCR_T0SZ_MASK: u64 = 0x3f;
+/// `TCR_ELx.EPD0` (bit 7; `TCR_EL1` layout only): no walks from TTBR0.
+const TCR_EPD0: u64 = 1 << 7;
+/// `TCR_ELx.IRGN0` (bits 9:8): inner cacheability of the walks; 0b00 is
+/// Non-cacheable.
+const TCR_IRGN0_SHIFT: u64 = 8;
+/// `TCR_ELx.TG0` (bits 15:14): 0b00 is the 4 KiB granule.
+const TCR_TG0_SHIFT: u64 = 14;
+/// The T0SZ the model's walker (and the handoff's tables) use: 48-bit
+/// input addresses, a walk that starts at level 0.
+const T0SZ_48_BIT: u64 = 16;
+
+/// How the MMU walks the tables `cfg` describes, from its TCR (Arm ARM
+/// D8.2: the granule, the input size that fixes the start level, EPD0), or
+/// why the model's four-level 4 KiB walker cannot (and a CPU would not find
+/// the handoff's tables where it looks): `Ok(walks are inner cacheable)`.
+pub(super) fn walk_setup(cfg: &MmuConfig) -> Result<bool, String> {
+    let tcr = cfg.tcr;
+    if (tcr >> TCR_TG0_SHIFT) & 3 != 0 {
+        return Err(format!(
+            "TCR.TG0 = {:#b}: not the 4 KiB granule the tables are built for",
+            (tcr >> TCR_TG0_SHIFT) & 3
+        ));
+    }
+    if tcr & TCR_T0SZ_MASK != T0SZ_48_BIT {
+        return Err(format!(
+            "TCR.T0SZ = {}: the walk would not start at level 0, where the tables are",
+            tcr & TCR_T0SZ_MASK
+        ));
+    }
+    if cfg.regime != Regime::El2 && tcr & TCR_EPD0 != 0 {
+        return Err("TCR.EPD0 set: no walks from TTBR0".into());
+    }
+    Ok((tcr >> TCR_IRGN0_SHIFT) & 3 != 0)
+}
 
 /// The SCTLR_ELx bits the model honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,6 +116,15 @@ impl MemorySystem {
         let attr = match self.tlb.get(&page) {
             Some(a) => *a,
             None => {
+                if let Err(why) = walk_setup(&cfg) {
+                    if self.fault.is_none() {
+                        self.fault = Some(Fault {
+                            what: format!("translation fault: {why}"),
+                            addr: va,
+                        });
+                    }
+                    return None;
+                }
                 let a = self.walk_attr(&cfg, va);
                 self.tlb.insert(page, a);
                 a
@@ -99,10 +145,11 @@ impl MemorySystem {
     }
 
     /// The memory attribute of `va` from a table walk (no TLB), `None` if
-    /// no valid descriptor maps it. Walks are cacheable (TCR IRGN/ORGN =
-    /// WBWA) iff SCTLR.C.
+    /// no valid descriptor maps it or the TCR does not describe the walk
+    /// ([`walk_setup`]). Walks look up the caches iff SCTLR.C and
+    /// TCR.IRGN0 is cacheable.
     fn walk_attr(&self, cfg: &MmuConfig, va: u64) -> Option<MemAttr> {
-        let walk_cached = self.sctlr.c;
+        let walk_cached = self.sctlr.c && walk_setup(cfg).ok()?;
         translate(cfg, va, |pa| {
             let mut b = [0u8; 8];
             if walk_cached {
@@ -115,10 +162,38 @@ impl MemorySystem {
         .map(|leaf| leaf.attr)
     }
 
+    /// Whether a data access to `va` now goes through the caches: SCTLR.M
+    /// and C in effect and `va` mapped Normal write-back (no fault, no TLB
+    /// fill).
+    pub fn data_access_cached(&self, va: u64) -> bool {
+        self.sctlr.m && self.sctlr.c && self.maps_write_back(va)
+    }
+
+    /// The attribute the current translation gives `va` with the MMU on:
+    /// `None` when the MMU is off or unmapped (no fault, no TLB fill).
+    pub fn mapped_attr(&self, va: u64) -> Option<MemAttr> {
+        if !self.sctlr.m {
+            return None;
+        }
+        let cfg = self.translation?;
+        match self.tlb.get(&align_down(va, PAGE_SIZE)) {
+            Some(a) => *a,
+            None => self.walk_attr(&cfg, va),
+        }
+    }
+
+    /// Records `what` at `addr` as the machine's fault (the first one
+    /// stays).
+    pub fn report_fault(&mut self, what: String, addr: u64) {
+        if self.fault.is_none() {
+            self.fault = Some(Fault { what, addr });
+        }
+    }
+
     /// Whether the current regime maps `va` Normal write-back (what
     /// speculative allocation needs: nothing is allocated for a
     /// non-cacheable or unmapped location). No fault, no TLB fill.
-    pub(super) fn maps_write_back(&self, va: u64) -> bool {
+    pub fn maps_write_back(&self, va: u64) -> bool {
         let Some(cfg) = self.translation else {
             return true;
         };
@@ -142,6 +217,16 @@ impl MemorySystem {
             self.translation = t;
         }
         self.commit_sctlr();
+        // The pipeline refills at once with what follows, a predicted
+        // branch's target included.
+        if let Some(t) = self.branch_target {
+            if self.rng.chance(500) {
+                let line = align_down(t, self.cfg.i_line);
+                let data = self.ifetch_line(line);
+                self.fetch_buf.insert(line, data);
+                self.record(Event::Prefetch(line));
+            }
+        }
     }
 
     /// MSR SCTLR_ELx: takes effect by the next ISB.
@@ -161,5 +246,39 @@ impl MemorySystem {
         self.counters.sctlr_writes += 1;
         self.record(Event::SctlrWrite(s));
         self.pending_sctlr = Some(s);
+    }
+}
+
+#[cfg(test)]
+mod tcr_tests {
+    use super::*;
+    use handoff::pagetable::tcr_value;
+
+    fn cfg(regime: Regime, tcr: u64) -> MmuConfig {
+        MmuConfig {
+            regime,
+            mair: handoff::pagetable::MAIR_VALUE,
+            tcr,
+            ttbr0: 0x4840_1000,
+        }
+    }
+
+    #[test]
+    fn the_handoffs_tcr_is_walked_cacheable_in_every_regime() {
+        for regime in [Regime::El1, Regime::El2, Regime::El2Host] {
+            let tcr = tcr_value(regime, 0x5);
+            assert_eq!(walk_setup(&cfg(regime, tcr)), Ok(true), "{regime:?}");
+            // Non-cacheable walks: still a walk, not through the caches.
+            assert_eq!(walk_setup(&cfg(regime, tcr & !(0xf << 8))), Ok(false));
+            // Another granule, another start level: no walk the tables fit.
+            for bad in [(tcr & !(3 << 14)) | (1 << 14), (tcr & !0x3f) | 25] {
+                assert!(
+                    walk_setup(&cfg(regime, bad)).is_err(),
+                    "{regime:?} {bad:#x}"
+                );
+            }
+        }
+        let el1 = tcr_value(Regime::El1, 0x5);
+        assert!(walk_setup(&cfg(Regime::El1, el1 | TCR_EPD0)).is_err());
     }
 }

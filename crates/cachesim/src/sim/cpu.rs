@@ -3,6 +3,7 @@
 
 use super::plan::SimSegment;
 use crate::memory::{DcOp, IcOp, MemorySystem, Sctlr, SetWayOp};
+use handoff::pagetable::MemAttr;
 use handoff::sha256::sha256_soft;
 use handoff::{MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
 
@@ -28,9 +29,15 @@ pub struct SimCpu {
     pub stale_fetch: Option<u64>,
     /// First segment hashed while SCTLR.{M,C} were written but not in effect.
     pub hashed_uncached: Option<u64>,
+    /// First segment hashed with its reads not going through the caches
+    /// or with SCTLR.I not in effect (for any reason: the handoff claiming
+    /// "caches on" for it is a violation).
+    pub uncached_hash: Option<u64>,
     pub(super) stack_frame: Option<(u64, Vec<u8>)>,
     /// First byte of the stack frame read back wrong.
     pub stack_corrupt: Option<u64>,
+    regime: Regime,
+    sha2_instructions: bool,
 }
 
 impl SimCpu {
@@ -51,9 +58,19 @@ impl SimCpu {
             pc: 0,
             stale_fetch: None,
             hashed_uncached: None,
+            uncached_hash: None,
             stack_frame: None,
             stack_corrupt: None,
+            regime: Regime::El2,
+            sha2_instructions: false,
         }
+    }
+
+    /// The CPU runs in `regime` (CurrentEL 1 for [`Regime::El1`], else 2)
+    /// and advertises the SHA2 instructions or not.
+    pub fn set_cpu(&mut self, regime: Regime, sha2_instructions: bool) {
+        self.regime = regime;
+        self.sha2_instructions = sha2_instructions;
     }
 
     /// The code the CPU is running (the purgatory image): every barrier,
@@ -150,17 +167,25 @@ impl handoff::Machine for SimCpu {
         self.memory.config().ctr_el0()
     }
     fn id_aa64isar0_el1(&mut self) -> u64 {
-        0
+        // ID_AA64ISAR0_EL1.SHA2, bits 15:12.
+        if self.sha2_instructions {
+            1 << 12
+        } else {
+            0
+        }
     }
     fn id_aa64mmfr0_el1(&mut self) -> u64 {
         // PARange = 0b0101 (48 bits), TGran4 = 0 (supported).
         0x5
     }
     fn current_el(&mut self) -> u8 {
-        2
+        match self.regime {
+            Regime::El1 => 1,
+            Regime::El2 | Regime::El2Host => 2,
+        }
     }
     fn regime(&mut self) -> Regime {
-        Regime::El2
+        self.regime
     }
     fn sctlr(&mut self) -> u64 {
         self.sctlr
@@ -204,6 +229,10 @@ impl handoff::Machine for SimCpu {
         self.memory.ic(IcOp::Iallu, 0);
         self.tick();
     }
+    fn dmb_sy(&mut self) {
+        self.memory.dmb();
+        self.tick();
+    }
     fn dsb_sy(&mut self) {
         self.memory.dsb();
         self.tick();
@@ -227,6 +256,9 @@ impl handoff::Machine for SimCpu {
         if self.sctlr & on == on && !(effective.m && effective.c) {
             self.hashed_uncached.get_or_insert(addr);
         }
+        if !(effective.i && self.memory.data_access_cached(addr)) {
+            self.uncached_hash.get_or_insert(addr);
+        }
         // The hash runs in a function call: a new frame on the stack,
         // written with whatever SCTLR and mapping are in effect now.
         if let Some((a, old)) = self.stack_frame.take() {
@@ -239,7 +271,18 @@ impl handoff::Machine for SimCpu {
         }
         sha256_soft(&data)
     }
-    fn putc(&mut self, _uart: u64, byte: u8) {
+    fn putc(&mut self, uart: u64, byte: u8) {
+        // With the MMU on, the console must be mapped Device: a write
+        // through a cacheable mapping may sit in a cache and never reach
+        // the UART (and a UART's registers are not memory).
+        if let Some(attr) = self.memory.mapped_attr(uart) {
+            if attr != MemAttr::DeviceNgnre {
+                self.memory.report_fault(
+                    format!("console UART written through a {attr:?} mapping, not Device"),
+                    uart,
+                );
+            }
+        }
         self.console.push(byte);
     }
     fn enter_kernel(&mut self, entry: u64, dtb: u64) {

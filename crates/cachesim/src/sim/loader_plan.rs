@@ -1,7 +1,10 @@
 //! The model's input made from a loader's plan (what `kexec sim` runs): the
 //! purgatory parameters read back from the patched purgatory header, and
 //! each segment at its planned address with its real bytes, *sampled* when
-//! long.
+//! long. The header's own segment table must describe exactly those
+//! segments (address, `bufsz`, and, unless the purgatory is told not to
+//! verify, the SHA-256 of the bytes), so the model checks what the
+//! purgatory will be given.
 //!
 //! A segment longer than `2 * EDGE + 4 KiB` is sampled: the first [`EDGE`]
 //! bytes (the kernel's entry), the page holding the entry if elsewhere, and
@@ -12,7 +15,8 @@
 
 use super::plan::{Scenario, SimOptions, SimPlan, SimSegment};
 use crate::memory::PAGE_SIZE;
-use handoff::{HandoffParams, HeaderError, PurgatoryHeader, HEADER_OFFSET};
+use handoff::{Flags, HandoffParams, HeaderError, PurgatoryHeader, HEADER_OFFSET};
+use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// Bytes simulated at each end of a sampled segment.
@@ -104,6 +108,24 @@ pub enum LoaderPlanError {
     PurgatoryTooShort,
     /// The patched purgatory header does not decode.
     Header(HeaderError),
+    /// The header's segment table does not list the plan's segments
+    /// (`index` is the first entry that differs; `None` where one list is
+    /// shorter).
+    HeaderSegments {
+        /// Entry number.
+        index: usize,
+        /// (address, length) in the header.
+        header: Option<(u64, u64)>,
+        /// (address, `bufsz`) in the plan.
+        plan: Option<(u64, u64)>,
+    },
+    /// The header's digest of a segment is not the SHA-256 of its bytes.
+    HeaderDigest {
+        /// Entry number.
+        index: usize,
+        /// The segment's address.
+        addr: u64,
+    },
     /// A window lies outside its segment's bytes.
     Window {
         /// The segment's address.
@@ -120,6 +142,27 @@ impl fmt::Display for LoaderPlanError {
                 f.write_str("the purgatory is shorter than its header offset")
             }
             Self::Header(e) => write!(f, "patched purgatory header: {e:?}"),
+            Self::HeaderSegments {
+                index,
+                header,
+                plan,
+            } => {
+                let show = |r: &Option<(u64, u64)>| match r {
+                    Some((a, l)) => format!("{a:#x}+{l:#x}"),
+                    None => "nothing".into(),
+                };
+                write!(
+                    f,
+                    "the patched purgatory header's segment {index} is {}, the plan's is {}",
+                    show(header),
+                    show(plan)
+                )
+            }
+            Self::HeaderDigest { index, addr } => write!(
+                f,
+                "the patched purgatory header's digest of segment {index} (at {addr:#x}) is not \
+                 the SHA-256 of its bytes"
+            ),
             Self::Window { mem, window } => write!(
                 f,
                 "window +{:#x}..+{:#x} outside the segment at {mem:#x}",
@@ -162,6 +205,7 @@ impl SimInput {
         let params = PurgatoryHeader::decode(header)
             .map_err(LoaderPlanError::Header)?
             .params;
+        check_segment_table(&params, segments)?;
         let mut sim_segments = Vec::new();
         let mut sampled = Vec::new();
         for s in segments {
@@ -210,6 +254,35 @@ impl SimInput {
             ..SimOptions::default()
         }
     }
+}
+
+/// The header's segment table lists exactly `segments`, in order, with
+/// their digests unless the purgatory does not verify (`NO_VERIFY`: the
+/// loader then writes no digests).
+fn check_segment_table(
+    params: &HandoffParams,
+    segments: &[LoaderSegment<'_>],
+) -> Result<(), LoaderPlanError> {
+    let table = params.segments();
+    for index in 0..table.len().max(segments.len()) {
+        let header = table.get(index).map(|s| (s.addr, s.len));
+        let plan = segments.get(index).map(|s| (s.mem, s.bytes.len() as u64));
+        if header != plan {
+            return Err(LoaderPlanError::HeaderSegments {
+                index,
+                header,
+                plan,
+            });
+        }
+    }
+    if !params.flags.contains(Flags::NO_VERIFY) {
+        for (index, (entry, s)) in table.iter().zip(segments).enumerate() {
+            if entry.sha256[..] != Sha256::digest(s.bytes)[..] {
+                return Err(LoaderPlanError::HeaderDigest { index, addr: s.mem });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -280,9 +353,19 @@ mod tests {
             flags: handoff::Flags(handoff::Flags::NO_VERIFY),
             ..HandoffParams::default()
         };
-        let image = purgatory(&params);
         let kernel = vec![7u8; (1 << 20) + 100];
         let dtb = vec![9u8; 3000];
+        let mut params = params;
+        for (addr, bytes) in [(kernel_at, &kernel), (0x4800_0000, &dtb)] {
+            params
+                .push_segment(handoff::SegmentDigest {
+                    addr,
+                    len: bytes.len() as u64,
+                    sha256: [0; 32],
+                })
+                .expect("push");
+        }
+        let image = purgatory(&params);
         let input = SimInput::from_segments(
             LoaderSegment {
                 mem: 0x4a00_0000,
@@ -328,5 +411,87 @@ mod tests {
             Sampling::Whole,
         );
         assert_eq!(r, Err(LoaderPlanError::PurgatoryTooShort));
+    }
+
+    fn two_segments() -> (Vec<u8>, Vec<u8>) {
+        (vec![7u8; 5000], vec![9u8; 300])
+    }
+
+    fn input_with(params: &HandoffParams) -> Result<SimInput, LoaderPlanError> {
+        let (kernel, dtb) = two_segments();
+        let image = purgatory(params);
+        SimInput::from_segments(
+            LoaderSegment {
+                mem: 0x4a00_0000,
+                bytes: &image,
+            },
+            &[
+                LoaderSegment {
+                    mem: 0x4020_0000,
+                    bytes: &kernel,
+                },
+                LoaderSegment {
+                    mem: 0x4800_0000,
+                    bytes: &dtb,
+                },
+            ],
+            Sampling::Whole,
+        )
+    }
+
+    fn verifying_params(table: &[(u64, &[u8])]) -> HandoffParams {
+        let mut params = HandoffParams {
+            entry: 0x4020_0000,
+            dtb: 0x4800_0000,
+            ..HandoffParams::default()
+        };
+        for (addr, bytes) in table {
+            params
+                .push_segment(handoff::SegmentDigest {
+                    addr: *addr,
+                    len: bytes.len() as u64,
+                    sha256: Sha256::digest(bytes).into(),
+                })
+                .expect("push");
+        }
+        params
+    }
+
+    #[test]
+    fn the_header_segment_table_must_describe_the_plan() {
+        let (kernel, dtb) = two_segments();
+        let good = verifying_params(&[(0x4020_0000, &kernel), (0x4800_0000, &dtb)]);
+        assert!(input_with(&good).is_ok());
+        // A segment missing from the header.
+        let short = verifying_params(&[(0x4020_0000, &kernel)]);
+        assert_eq!(
+            input_with(&short),
+            Err(LoaderPlanError::HeaderSegments {
+                index: 1,
+                header: None,
+                plan: Some((0x4800_0000, 300)),
+            })
+        );
+        // The header's length padded to a page instead of bufsz.
+        let mut padded = dtb.clone();
+        padded.resize(4096, 0);
+        let wrong_len = verifying_params(&[(0x4020_0000, &kernel), (0x4800_0000, &padded)]);
+        assert!(matches!(
+            input_with(&wrong_len),
+            Err(LoaderPlanError::HeaderSegments { index: 1, .. })
+        ));
+        // A digest of other bytes.
+        let mut other = kernel.clone();
+        other[4999] ^= 1;
+        let wrong_digest = verifying_params(&[(0x4020_0000, &other), (0x4800_0000, &dtb)]);
+        let err = input_with(&wrong_digest).unwrap_err();
+        assert_eq!(
+            err,
+            LoaderPlanError::HeaderDigest {
+                index: 0,
+                addr: 0x4020_0000
+            }
+        );
+        assert!(err.to_string().contains("not the SHA-256"), "{err}");
     }
 }

@@ -16,7 +16,7 @@ mod setup;
 
 pub use cpu::SimCpu;
 pub use loader_plan::{LoaderPlanError, LoaderSegment, SampledSegment, Sampling, SimInput, Window};
-pub use plan::{Scenario, SimOptions, SimPlan, SimSegment};
+pub use plan::{regime_for_seed, sha2_for_seed, Scenario, SimOptions, SimPlan, SimSegment};
 
 use crate::check::{
     check_code, check_cpu, check_data, check_mmu_off, execute_and_compare, Expected, Location,
@@ -95,7 +95,11 @@ pub fn run_with(
         }
     };
     let memory = MemorySystem::new(cfg.clone(), seed);
-    let sim = SimCpu::new(memory);
+    let mut sim = SimCpu::new(memory);
+    sim.set_cpu(
+        opts.regime.unwrap_or(regime_for_seed(seed)),
+        opts.sha2_instructions.unwrap_or(sha2_for_seed(seed)),
+    );
     let mut cpu = match mutation {
         Some((sites, mu)) => Mutant::new_unit(sim, sites, mu),
         None => Mutant::recorder(sim),
@@ -252,6 +256,7 @@ fn run_purgatory(
     )
     .bytes;
     cpu.inner_mut().set_stack_frame(top - STACK_FRAME, frame);
+    cpu.inner_mut().memory.predict_branch(lay.params.entry);
     purgatory(cpu, &lay.params, &lay.own);
     cpu.inner_mut().code = None;
     cpu.inner_mut().stack_frame = None;
@@ -289,6 +294,19 @@ fn run_purgatory(
             Some(a),
             Location::Register,
             "the purgatory set SCTLR.{M,C,I} but hashed before the write took effect".into(),
+        ));
+    }
+    let claims_caches_on = String::from_utf8_lossy(&cpu.inner().console).contains("caches on");
+    if let (true, Some(a)) = (claims_caches_on, cpu.inner().uncached_hash) {
+        return Err(Violation::new(
+            m,
+            seed,
+            Rule::CachesNotOn,
+            Some(a),
+            Location::Register,
+            "the purgatory reported verifying with its caches on, but hashed this segment \
+             without them (reads not cacheable, or SCTLR.I not in effect)"
+                .into(),
         ));
     }
     if cpu.inner().parked {

@@ -4,6 +4,7 @@
 use crate::memory::{Adversary, PAGE_SIZE};
 use crate::relocate::RelocStyle;
 use crate::rng::Rng;
+use handoff::Regime;
 
 /// One range the next kernel needs: physical address and intended bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +116,31 @@ pub struct SimOptions {
     /// stack) starts: the address a real plan reserved for the purgatory.
     /// `None`: 2 MiB above the highest segment.
     pub purgatory_base: Option<u64>,
+    /// The translation regime the purgatory runs in (EL1, EL2, or EL2 with
+    /// `HCR_EL2.E2H`). `None`: chosen by the seed ([`regime_for_seed`]),
+    /// so every campaign runs all three.
+    pub regime: Option<Regime>,
+    /// Whether `ID_AA64ISAR0_EL1` advertises the SHA2 instructions (the
+    /// handoff then chooses that engine, unless `FORCE_SOFT_SHA256`).
+    /// `None`: chosen by the seed ([`sha2_for_seed`]).
+    pub sha2_instructions: Option<bool>,
+}
+
+/// The regime of a run with `seed` when [`SimOptions::regime`] is `None`:
+/// EL2, EL1 and EL2 with E2H in turn, every third seed changing (so that
+/// the adversary's seed-dependent eagerness, `seed % 3`, meets each).
+pub const fn regime_for_seed(seed: u64) -> Regime {
+    match (seed / 3) % 3 {
+        0 => Regime::El2,
+        1 => Regime::El1,
+        _ => Regime::El2Host,
+    }
+}
+
+/// Whether a run with `seed` advertises the SHA2 instructions when
+/// [`SimOptions::sha2_instructions`] is `None`.
+pub const fn sha2_for_seed(seed: u64) -> bool {
+    (seed / 9) % 2 == 1
 }
 
 impl Default for SimOptions {
@@ -124,6 +150,8 @@ impl Default for SimOptions {
             flags: 0,
             adversary: None,
             purgatory_base: None,
+            regime: None,
+            sha2_instructions: None,
         }
     }
 }

@@ -15,8 +15,10 @@ use handoff::{Flags, HandoffParams, MemRange, PurgatoryMemory, SegmentDigest};
 
 /// The purgatory's memory layout in the model.
 const PURG_IMAGE_PAGES: u64 = 1;
-const PURG_TABLE_PAGES: u64 = 6;
+const PURG_TABLE_PAGES: u64 = 8;
 const PURG_STACK_PAGES: u64 = 1;
+/// The modelled console's address (QEMU `virt`'s PL011).
+const MODEL_UART: u64 = 0x0900_0000;
 /// Bytes of stack frame the modelled purgatory keeps at its stack top.
 pub(super) const STACK_FRAME: u64 = 128;
 const SZ_2M: u64 = 0x20_0000;
@@ -25,7 +27,13 @@ const SZ_64M: u64 = 0x400_0000;
 /// Everything laid out for one run.
 #[derive(Debug, Clone)]
 pub(super) struct Layout {
+    /// Each segment's bytes (`bufsz`): the range the loader's header
+    /// carries, which the purgatory hashes and maintains, and which the
+    /// checks at the branch cover.
     pub(super) segs: Vec<(u64, Vec<u8>)>,
+    /// Each segment as it sits in memory: the bytes zero-padded to whole
+    /// pages (`memsz`), what the kernel loads and relocates.
+    pub(super) memory: Vec<(u64, Vec<u8>)>,
     pub(super) kernel: (u64, Vec<u8>),
     pub(super) purg_image: (u64, Vec<u8>),
     pub(super) own: PurgatoryMemory,
@@ -37,12 +45,17 @@ pub(super) fn layout(
     flags: u64,
     purgatory_base: Option<u64>,
 ) -> Result<Layout, String> {
-    let segs: Vec<(u64, Vec<u8>)> = plan.segments.iter().map(|s| (s.addr, s.padded())).collect();
+    let segs: Vec<(u64, Vec<u8>)> = plan
+        .segments
+        .iter()
+        .map(|s| (s.addr, s.bytes.clone()))
+        .collect();
+    let memory: Vec<(u64, Vec<u8>)> = plan.segments.iter().map(|s| (s.addr, s.padded())).collect();
     let kernel = plan
         .kernel()
-        .map(|k| (k.addr, k.padded()))
+        .map(|k| (k.addr, k.bytes.clone()))
         .ok_or("entry is not inside any segment")?;
-    let top = segs
+    let top = memory
         .iter()
         .map(|(a, b)| a + b.len() as u64)
         .max()
@@ -58,7 +71,7 @@ pub(super) fn layout(
     };
     let purg_end = stack.start + stack.len;
     if !base.is_multiple_of(PAGE_SIZE)
-        || segs
+        || memory
             .iter()
             .any(|(a, b)| *a < purg_end && base < a + b.len() as u64)
     {
@@ -70,6 +83,9 @@ pub(super) fn layout(
     let mut params = HandoffParams {
         entry: plan.entry,
         dtb: plan.dtb,
+        // A console (mapped Device while the MMU is on), so what the
+        // purgatory reports can be checked against what it did.
+        uart: MODEL_UART,
         flags: Flags(flags),
         ..HandoffParams::default()
     };
@@ -84,6 +100,7 @@ pub(super) fn layout(
     }
     Ok(Layout {
         segs,
+        memory,
         kernel,
         purg_image: (purg.addr, purg.bytes),
         own,
@@ -165,7 +182,7 @@ where
     m.isb();
     // Destinations: the segments and the purgatory's whole memory.
     let purg_len = lay.own.image.len + lay.own.tables.len + lay.own.stack.len;
-    let mut dests: Vec<(u64, Vec<u8>)> = lay.segs.clone();
+    let mut dests: Vec<(u64, Vec<u8>)> = lay.memory.clone();
     let mut purg_bytes = lay.purg_image.1.clone();
     purg_bytes.resize(usize::try_from(purg_len).unwrap_or(0), 0);
     if !kexec_file {
@@ -278,9 +295,15 @@ pub(super) fn purgatory_entry_state(
     }
     m.phase("purgatory entry state");
     m.dram_write(lay.purg_image.0, &lay.purg_image.1);
-    for (a, b) in &lay.segs {
+    for (a, b) in &lay.memory {
         m.dram_write(*a, b);
         m.add_data_range(*a, b.len() as u64);
+    }
+    // Hostile lines only over what the loader's header carries (the
+    // purgatory's contract: it maintains those ranges; the rest of each
+    // page was zeroed and flushed by the kernel at load time, and is not
+    // checked at the branch). A partial last line is seeded whole.
+    for (a, b) in &lay.segs {
         let last = (a + b.len() as u64 - 1) / cfg.d_line * cfg.d_line;
         for l in lines(*a, b.len() as u64, cfg.d_line) {
             if !hostile_data {
@@ -331,8 +354,20 @@ pub(super) fn purgatory_entry_state(
     m.add_exec_range(lay.kernel.0, lay.kernel.1.len() as u64);
     m.add_exec_range(lay.own.image.start, lay.own.image.len);
     seed_stale_code(m, &mut rng, lay.kernel.0, lay.kernel.1.len() as u64);
-    // SCTLR.I is off: the I-cache may hold anything for the purgatory too.
-    if !cfg.dic {
+    // SCTLR.I is off. In the permissive model the I-cache is not used
+    // while it is off, so it may hold anything for the purgatory too (only
+    // its IC IALLU before SCTLR.I is set matters). In the conservative one
+    // (lookups and fills while SCTLR.I = 0), stale lines over the code the
+    // CPU is running would be fetched at its first instruction, whatever it
+    // does: at a crash entry (cpu_soft_restart, no IC IALLU since 5.16)
+    // there are none, because Linux emptied the I-cache when it enabled its
+    // MMU at boot (set_sctlr_el1's IC IALLU, arch/arm64/include/asm/
+    // assembler.h) and the crash region is never mapped executable since
+    // (reserved at boot; the linear map is execute-never), so no fetch,
+    // speculative or not, could allocate a line of it; and the load-time
+    // flush (kexec_segment_flush, arch/arm64/kernel/machine_kexec.c) left
+    // the PoC right, which is where fills come from while SCTLR.I = 0.
+    if !cfg.dic && !m.icache_used_while_disabled() {
         for l in lines(lay.own.image.start, lay.own.image.len, cfg.i_line) {
             if rng.chance(400) {
                 let tag = rng.below(icache_tags(cfg));

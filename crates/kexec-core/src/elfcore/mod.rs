@@ -39,11 +39,20 @@
 //!   so it cannot be derived from /proc/iomem; `/proc/kcore` shows it. Without
 //!   it the RAM `PT_LOAD`s carry `p_vaddr = 0`, which the crash kernel ignores
 //!   and dump tools replace by VMCOREINFO's `NUMBER(PHYS_OFFSET)` (exported
-//!   since Linux 4.19 on arm64).
+//!   since Linux 4.19 on arm64). VMCOREINFO is no fallback for an unreadable
+//!   `/proc/kcore`: `/sys/kernel/vmcoreinfo` gives only the note's physical
+//!   address and size, and its text is readable only through `/proc/kcore`
+//!   (which carries it as a `PT_NOTE` since 4.19) or `/dev/mem` (which refuses
+//!   RAM with `CONFIG_STRICT_DEVMEM`, set by Debian; both need
+//!   `CAP_SYS_RAWIO`). Nothing else exports `memstart_addr`, which KASLR
+//!   randomises (`arm64_memblock_init`, arch/arm64/mm/init.c), and
+//!   `/proc/kallsyms` gives the kernel image's addresses, not the linear
+//!   map's. [`LinearMap::from_vmcoreinfo`] serves callers that hold the
+//!   note's text (a dump, or `/proc/kcore`'s note).
 
 use thiserror::Error;
 
-use crate::iomem::{subtract, MemoryMap, MemoryRange};
+use crate::iomem::{subtract, MemoryMap, MemoryRange, KERNEL_CODE, KERNEL_DATA};
 
 /// `sizeof(Elf64_Ehdr)`.
 pub const EHDR_SIZE: usize = 64;
@@ -76,10 +85,6 @@ pub(crate) const MAX_PHDRS: usize = 0xfffe;
 /// 4096 (arch/arm64/Kconfig); this bounds the work on hostile input.
 pub const MAX_CPUS: usize = 4096;
 
-/// `/proc/iomem` name of the kernel's text resource (arch/arm64/kernel/setup.c).
-pub(crate) const KERNEL_CODE: &str = "Kernel code";
-/// `/proc/iomem` name of the kernel's data resource, which ends at `_end`.
-pub(crate) const KERNEL_DATA: &str = "Kernel data";
 /// The `/proc/kallsyms` symbol at which `Kernel code` starts: arm64 publishes
 /// `Kernel code` from `_stext`, after the image header and the EFI stub
 /// (in the captured guests `Kernel code` starts 64 KiB above the 2 MiB

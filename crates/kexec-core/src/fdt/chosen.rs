@@ -23,15 +23,22 @@ use crate::layout::DTB_MAX_SIZE;
 
 use super::parse::{be32, parse, parse_header, Error, BOOT_CPUID_PHYS_OFFSET, MAX_USABLE_RANGES};
 
-/// Default root `#address-cells` when absent (DT spec § 2.3.5).
-pub(crate) const DEFAULT_ADDRESS_CELLS: u32 = 2;
-/// Default root `#size-cells` when absent (DT spec § 2.3.5).
+/// Root `#address-cells` when the root has none: what Linux reads then
+/// (`OF_ROOT_NODE_ADDR_CELLS_DEFAULT`, 1 on every architecture but SPARC,
+/// drivers/of/of_private.h; used by `early_init_dt_scan_root` in
+/// drivers/of/fdt.c to parse `linux,elfcorehdr`, `linux,usable-memory-range`
+/// and `/memory` `reg`). The DT spec's § 2.3.5 default of 2 is not what the
+/// kernel does, and the crash kernel is the reader that matters.
+pub(crate) const DEFAULT_ADDRESS_CELLS: u32 = 1;
+/// Root `#size-cells` when the root has none (`OF_ROOT_NODE_SIZE_CELLS_DEFAULT`,
+/// drivers/of/of_private.h; the DT spec's default is 1 too).
 pub(crate) const DEFAULT_SIZE_CELLS: u32 = 1;
 /// Length of the `rng-seed` kexec-tools writes, and so do we.
 pub const RNG_SEED_LEN: usize = 128;
 
-/// Name of the node the edits go to: exactly `chosen`, a child of the root,
-/// without unit address (DT spec § 3.6). A `chosen@N` sibling is not it.
+/// Name of the node the edits go to when the tree has none: `chosen`, a
+/// child of the root (DT spec § 3.6). An existing `chosen@N` is edited
+/// instead when the kernel would read it: see [`chosen_node`].
 pub const CHOSEN: &str = "chosen";
 
 /// `/chosen` property: the kernel command line.
@@ -55,6 +62,10 @@ pub(crate) struct RootCells {
     pub address: u32,
     /// `#size-cells`: 1 or 2.
     pub size: u32,
+    /// Whether the root declares `#address-cells` (else the kernel's default).
+    pub address_declared: bool,
+    /// Whether the root declares `#size-cells` (else the kernel's default).
+    pub size_declared: bool,
 }
 
 fn cells_property(node: &DeviceTreeNode, name: &'static str, default: u32) -> Result<u32, Error> {
@@ -81,21 +92,30 @@ pub(crate) fn root_cells(tree: &DeviceTree) -> Result<RootCells, Error> {
     if !(1..=2).contains(&size) {
         return Err(Error::BadSizeCells(size));
     }
-    Ok(RootCells { address, size })
+    Ok(RootCells {
+        address,
+        size,
+        address_declared: tree.root.property("#address-cells").is_some(),
+        size_declared: tree.root.property("#size-cells").is_some(),
+    })
 }
 
-/// Appends `value` as `cells` big-endian 32-bit cells.
+/// Appends `value` as `cells` big-endian 32-bit cells; `field` is
+/// `"#address-cells"` or `"#size-cells"`, `declared` whether the root has it.
 fn push_cells(
     out: &mut Vec<u8>,
     property: &'static str,
+    (field, declared): (&'static str, bool),
     value: u64,
     cells: u32,
 ) -> Result<(), Error> {
     if cells == 1 {
         let v = u32::try_from(value).map_err(|_| Error::ValueTooLargeForCells {
             property,
+            field,
             value,
             cells,
+            declared,
         })?;
         out.extend_from_slice(&v.to_be_bytes());
     } else {
@@ -112,8 +132,10 @@ fn encode_ranges(
 ) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     for r in ranges {
-        push_cells(&mut out, property, r.start, cells.address)?;
-        push_cells(&mut out, property, r.size(), cells.size)?;
+        let address = ("#address-cells", cells.address_declared);
+        push_cells(&mut out, property, address, r.start, cells.address)?;
+        let size = ("#size-cells", cells.size_declared);
+        push_cells(&mut out, property, size, r.size(), cells.size)?;
     }
     Ok(out)
 }
@@ -263,7 +285,7 @@ pub(crate) fn edit_chosen_tree(
     if chosen_created {
         tree.root.add_child(DeviceTreeNode::new_unchecked(CHOSEN));
     }
-    let Some(chosen) = tree.root.children_mut().find(|c| c.name() == CHOSEN) else {
+    let Some(chosen) = tree.root.children_mut().find(|c| is_chosen(c.name())) else {
         unreachable!("/chosen was just ensured");
     };
     let mut changes = Vec::new();
@@ -314,10 +336,26 @@ pub(crate) fn edit_chosen_tree(
     ))
 }
 
-/// The root's `chosen` child, matched by its exact name. (dtoolkit's path
-/// lookup also matches `chosen@N`, which is not the chosen node.)
+/// Whether a root child's name matches the path component `chosen` the way
+/// libfdt matches it: the name itself, or the name with any unit address
+/// (`fdt_nodename_eq_`, scripts/dtc/libfdt/fdt_ro.c).
+fn is_chosen(name: &str) -> bool {
+    name == CHOSEN
+        || name
+            .strip_prefix(CHOSEN)
+            .is_some_and(|rest| rest.starts_with('@'))
+}
+
+/// The node the kernel reads as `/chosen`: `early_init_dt_scan_chosen` and
+/// `early_init_dt_scan_chosen_stdout` (drivers/of/fdt.c) take
+/// `fdt_path_offset(fdt, "/chosen")`, which is the *first* child of the root
+/// named `chosen` or `chosen@<anything>` (`fdt_subnode_offset_namelen`
+/// walks the children in blob order), and fall back to `/chosen@0` — a
+/// node the first lookup would already have matched. So a `chosen@1`
+/// before a `chosen` is the one the kernel reads, and the one we edit;
+/// adding a second `chosen` after a `chosen@0` would be ignored.
 pub(crate) fn chosen_node(tree: &DeviceTree) -> Option<&DeviceTreeNode> {
-    tree.root.children().find(|c| c.name() == CHOSEN)
+    tree.root.children().find(|c| is_chosen(c.name()))
 }
 
 /// Reads a number property of 1 or 2 cells (4 or 8 bytes), as the kernel does.
@@ -336,13 +374,42 @@ fn read_number(value: &[u8]) -> Option<u64> {
 /// The initrd range recorded in `/chosen`, if both properties are present and
 /// readable (4 or 8 bytes each, drivers/of/fdt.c).
 pub fn chosen_initrd(dtb: &[u8]) -> Result<Option<MemoryRange>, Error> {
+    Ok(read_back(dtb)?.initrd)
+}
+
+/// What the new kernel will read from the `/chosen` of a blob: the ranges
+/// the plan's rules compare with the segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadBack {
+    /// `linux,initrd-start`/`-end` ([`chosen_initrd`]).
+    pub initrd: Option<MemoryRange>,
+    /// `linux,elfcorehdr`, one address and one size in the root's cells
+    /// (drivers/of/fdt.c `early_init_dt_check_for_elfcorehdr`, with
+    /// `dt_root_addr_cells`/`dt_root_size_cells`); absent if shorter, or if
+    /// the root's cells are not 1 or 2.
+    pub elfcorehdr: Option<MemoryRange>,
+}
+
+/// Reads `dtb`'s `/chosen` back as the kernel will (one parse).
+pub fn read_back(dtb: &[u8]) -> Result<ReadBack, Error> {
     let tree = parse(dtb)?;
     let Some(chosen) = chosen_node(&tree) else {
-        return Ok(None);
+        return Ok(ReadBack::default());
     };
     let read = |name| chosen.property(name).and_then(|p| read_number(p.value()));
-    Ok(match (read(INITRD_START), read(INITRD_END)) {
+    let initrd = match (read(INITRD_START), read(INITRD_END)) {
         (Some(start), Some(end)) => Some(MemoryRange::new(start, end)),
         _ => None,
-    })
+    };
+    // Root cells other than 1 or 2 (which no edit writes) read as none.
+    let elfcorehdr = chosen.property(ELFCOREHDR).and_then(|p| {
+        let cells = root_cells(&tree).ok()?;
+        let (a, s) = (cells.address as usize * 4, cells.size as usize * 4);
+        let v = p.value();
+        (v.len() >= a + s).then(|| {
+            let number = |bytes: &[u8]| read_number(bytes).unwrap_or_default();
+            MemoryRange::with_size(number(&v[..a]), number(&v[a..a + s]))
+        })
+    });
+    Ok(ReadBack { initrd, elfcorehdr })
 }

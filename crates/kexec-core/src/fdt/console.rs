@@ -4,7 +4,7 @@
 use dtoolkit::model::{DeviceTree, DeviceTreeNode};
 use dtoolkit::{Node, Property};
 
-use super::chosen::chosen_node;
+use super::chosen::{chosen_node, DEFAULT_ADDRESS_CELLS};
 use super::parse::be32;
 
 /// `compatible` string of the ARM PL011 UART
@@ -40,12 +40,12 @@ pub(crate) fn stdout_pl011(tree: &DeviceTree) -> Option<u64> {
             .and_then(|a| a.property(&path))?;
         string(alias.value())
     };
-    let cells = |node: &DeviceTreeNode, name: &str, default: u32| {
-        node.property(name)
-            .and_then(|p| (p.value().len() == 4).then(|| be32(p.value(), 0)))
-            .unwrap_or(default)
+    let address_cells = |node: &DeviceTreeNode| {
+        node.property("#address-cells")
+            .map(|p| (p.value().len() == 4).then(|| be32(p.value(), 0)))
     };
-    let mut parent = &tree.root;
+    // The UART's ancestors, root first.
+    let mut ancestors: Vec<&DeviceTreeNode> = Vec::new();
     let mut node = &tree.root;
     for component in path.split('/').filter(|c| !c.is_empty()) {
         let next = node.children().find(|c| {
@@ -61,7 +61,7 @@ pub(crate) fn stdout_pl011(tree: &DeviceTree) -> Option<u64> {
         {
             return None;
         }
-        parent = node;
+        ancestors.push(node);
         node = next;
     }
     let is_pl011 = node.property("compatible").is_some_and(|c| {
@@ -72,7 +72,27 @@ pub(crate) fn stdout_pl011(tree: &DeviceTree) -> Option<u64> {
     if !is_pl011 {
         return None;
     }
-    let address_cells = cells(parent, "#address-cells", 2);
+    // How many cells the UART's `reg` address has. The kernel reads it two
+    // ways, and both must agree or we print nowhere:
+    // * the unflattened tree (the pl011 driver, `of_address_to_resource`):
+    //   `of_n_addr_cells` (drivers/of/base.c) takes the nearest ancestor's
+    //   `#address-cells`, walking up to the root, and the root's default
+    //   `OF_ROOT_NODE_ADDR_CELLS_DEFAULT` = 1 (drivers/of/of_private.h);
+    // * earlycon on the flat tree (`fdt_bus_default_count_cells`,
+    //   drivers/of/fdt_address.c): the parent's `#address-cells`, else the
+    //   root's (`dt_root_addr_cells`, the same default of 1).
+    let root_cells = address_cells(&tree.root).unwrap_or(Some(DEFAULT_ADDRESS_CELLS))?;
+    let parent = *ancestors.last()?;
+    let walked = ancestors
+        .iter()
+        .rev()
+        .find_map(|a| address_cells(a))
+        .unwrap_or(Some(DEFAULT_ADDRESS_CELLS))?;
+    let flat = address_cells(parent).unwrap_or(Some(root_cells))?;
+    if walked != flat {
+        return None;
+    }
+    let address_cells = walked;
     let reg = node.property("reg")?;
     let reg = reg.value();
     match address_cells {

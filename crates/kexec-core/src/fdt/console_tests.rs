@@ -10,6 +10,7 @@
 //! `#address-cells`; `status` is not read).
 
 use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
+use dtoolkit::Node;
 
 use super::console::PL011_COMPATIBLE;
 use super::stdout_pl011;
@@ -190,4 +191,68 @@ fn three_address_cells_or_translated_buses_give_no_console() {
     soc.add_child(pl011("serial@9000000", &[0x0900_0000]));
     tree.root.add_child(soc);
     assert_eq!(stdout_pl011(&tree), None);
+}
+
+/// A root without `#address-cells`: the kernel reads `reg` with one cell
+/// (`OF_ROOT_NODE_ADDR_CELLS_DEFAULT`), so `<0x9000000 0x1000>` is the UART
+/// at 0x9000000 (read with two cells it would be 0x900000000001000).
+#[test]
+fn a_root_without_address_cells_means_one_cell() {
+    let mut tree = DeviceTree::new();
+    let mut chosen = DeviceTreeNode::new_unchecked("chosen");
+    chosen.add_property(string("stdout-path", "/pl011@9000000"));
+    tree.root.add_child(chosen);
+    tree.root.add_child(pl011(UART, &[0x0900_0000, 0x1000]));
+    assert_eq!(stdout_pl011(&tree), Some(UART_ADDRESS));
+}
+
+/// A bus without `#address-cells`: the pl011 driver (`of_n_addr_cells`)
+/// takes the nearest ancestor's, earlycon (`fdt_bus_default_count_cells`)
+/// the root's. Where they agree that is the answer; where they differ the
+/// tree is ambiguous and the purgatory stays silent.
+#[test]
+fn a_bus_without_address_cells_inherits_only_where_both_kernel_readers_agree() {
+    let soc = |outer_cells: Option<u32>| {
+        let mut outer = DeviceTreeNode::new_unchecked("soc");
+        if let Some(c) = outer_cells {
+            outer.add_property(cells("#address-cells", &[c]));
+        }
+        outer.add_property(DeviceTreeProperty::new_unchecked(
+            "ranges",
+            Vec::<u8>::new(),
+        ));
+        let mut inner = DeviceTreeNode::new_unchecked("bus");
+        inner.add_property(DeviceTreeProperty::new_unchecked(
+            "ranges",
+            Vec::<u8>::new(),
+        ));
+        inner.add_child(pl011("serial@9000000", &[0, 0x0900_0000]));
+        outer.add_child(inner);
+        outer
+    };
+    // Root 2, nothing in between: both readers use 2.
+    let mut tree = stdout("/soc/bus/serial@9000000");
+    tree.root.add_child(soc(None));
+    assert_eq!(stdout_pl011(&tree), Some(UART_ADDRESS));
+    // Root 2, soc 1: the driver reads 1 cell (0), earlycon 2 cells.
+    let mut tree = stdout("/soc/bus/serial@9000000");
+    tree.root.add_child(soc(Some(1)));
+    assert_eq!(stdout_pl011(&tree), None);
+}
+
+/// `stdout-path` is read from the node the kernel reads as `/chosen`: the
+/// first `chosen` or `chosen@…` child of the root.
+#[test]
+fn stdout_path_comes_from_the_chosen_the_kernel_reads() {
+    let mut tree = stdout("/nowhere");
+    let mut first = DeviceTreeNode::new_unchecked("chosen@1");
+    first.add_property(string("stdout-path", "serial0"));
+    let rest: Vec<DeviceTreeNode> = tree.root.children().cloned().collect();
+    tree.root = DeviceTreeNode::new_unchecked("");
+    tree.root.add_property(cells("#address-cells", &[2]));
+    tree.root.add_child(first);
+    for child in rest {
+        tree.root.add_child(child);
+    }
+    assert_eq!(stdout_pl011(&tree), Some(UART_ADDRESS));
 }

@@ -26,8 +26,8 @@ pub(crate) use chosen::edit_chosen_tree;
 #[cfg(test)]
 pub(crate) use chosen::ELFCOREHDR;
 pub use chosen::{
-    chosen_initrd, edit_chosen, ChosenEdit, CrashChosen, EditedDtb, PropertyChange, BOOTARGS,
-    CHOSEN, RNG_SEED_LEN,
+    chosen_initrd, edit_chosen, read_back, ChosenEdit, CrashChosen, EditedDtb, PropertyChange,
+    ReadBack, BOOTARGS, CHOSEN, RNG_SEED_LEN,
 };
 pub(crate) use console::stdout_pl011;
 pub use parse::{

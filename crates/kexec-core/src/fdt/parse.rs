@@ -89,14 +89,23 @@ pub enum Error {
     #[error("root {0} is not a 4-byte cell")]
     BadCellsProperty(&'static str),
     /// A value that does not fit the root's cells.
-    #[error("{property}: {value:#x} does not fit in {cells} cell(s)")]
+    #[error(
+        "{property}: {value:#x} needs {} bits, but the root's {field} is {cells} ({} bits){}",
+        64 - value.leading_zeros(),
+        32 * cells,
+        if *declared { "" } else { ", the kernel's default when the root does not set it" }
+    )]
     ValueTooLargeForCells {
         /// Property being written.
         property: &'static str,
+        /// `#address-cells` or `#size-cells`.
+        field: &'static str,
         /// The value.
         value: u64,
         /// Number of 32-bit cells available.
         cells: u32,
+        /// Whether the root declares `field` (else `cells` is the default).
+        declared: bool,
     },
     /// More than [`MAX_USABLE_RANGES`] crash usable ranges.
     #[error("{0} usable memory ranges; the kernel reads at most {MAX_USABLE_RANGES}")]

@@ -235,8 +235,10 @@ fn crash_properties_follow_root_cells() {
         ),
         Err(Error::ValueTooLargeForCells {
             property: ELFCOREHDR,
+            field: "#address-cells",
             value: 1 << 33,
-            cells: 1
+            cells: 1,
+            declared: true,
         })
     );
     let three = CrashChosen {
@@ -278,30 +280,135 @@ fn chosen_is_created_when_missing() {
         .is_some());
 }
 
-/// Found by the `fdt_chosen` fuzz target: a `chosen@N` node before the
-/// real `chosen` must not be mistaken for it.
-#[test]
-fn chosen_with_unit_address_is_not_chosen() {
-    let mut tree = DeviceTree::new();
+/// The node the kernel reads as `/chosen` (libfdt `fdt_path_offset`: the
+/// first root child named `chosen` or `chosen@…`), looked up here without
+/// the code under test: the names in blob order.
+fn kernel_chosen(dtb: &[u8]) -> String {
+    let tree = parse(dtb).unwrap();
     tree.root
-        .add_child(DeviceTreeNode::new_unchecked("chosen@9019999"));
-    tree.root.add_child(DeviceTreeNode::new_unchecked("chosen"));
-    let initrd = MemoryRange::new(0x4800_0000, 0x4810_0000);
+        .children()
+        .map(|c| c.name().to_owned())
+        .find(|n| n == "chosen" || n.starts_with("chosen@"))
+        .unwrap()
+}
+
+/// A `chosen@N` before `chosen` is what the kernel reads (the first match of
+/// `fdt_path_offset(fdt, "/chosen")`); a lone `chosen@0` too (and it is the
+/// kernel's `/chosen@0` fallback). The edits go there; no second `chosen`
+/// is added. (The fuzz target once found the opposite behaviour, then
+/// thought right.)
+#[test]
+fn chosen_with_unit_address_is_the_one_the_kernel_reads() {
     let edit = ChosenEdit {
-        initrd: Some(initrd),
+        bootargs: Some("new".into()),
+        initrd: Some(MemoryRange::new(0x4800_0000, 0x4810_0000)),
         ..Default::default()
     };
-    let out = edit_chosen(&tree.to_dtb(), &edit).unwrap();
-    assert!(!out.chosen_created);
-    assert_eq!(chosen_initrd(&out.dtb).unwrap(), Some(initrd));
-    let only_addressed = {
-        let mut t = DeviceTree::new();
-        t.root.add_child(DeviceTreeNode::new_unchecked("chosen@0"));
-        t.to_dtb()
+    let tree_of = |names: &[&str]| {
+        let mut tree = DeviceTree::new();
+        tree.root
+            .add_child(DeviceTreeNode::new_unchecked("memory@40000000"));
+        for name in names {
+            let mut node = DeviceTreeNode::new_unchecked(*name);
+            node.add_property(DeviceTreeProperty::new_unchecked(BOOTARGS, *name));
+            tree.root.add_child(node);
+        }
+        tree.to_dtb()
     };
-    let out = edit_chosen(&only_addressed, &edit).unwrap();
+    for (names, read) in [
+        (&["chosen@9019999", "chosen"][..], "chosen@9019999"),
+        (&["chosen", "chosen@0"][..], "chosen"),
+        (&["chosen@0"][..], "chosen@0"),
+        (&["chosenx", "chosen@1"][..], "chosen@1"),
+    ] {
+        let out = edit_chosen(&tree_of(names), &edit).unwrap();
+        assert!(!out.chosen_created, "{names:?}");
+        assert_eq!(kernel_chosen(&out.dtb), read, "{names:?}");
+        let tree = parse(&out.dtb).unwrap();
+        let count = tree.root.children().count();
+        assert_eq!(count, names.len() + 1, "{names:?}: no node added");
+        for node in tree.root.children() {
+            let bootargs = node.property(BOOTARGS).map(|p| p.value().to_vec());
+            if node.name() == read {
+                assert_eq!(bootargs.as_deref(), Some(&b"new\0"[..]), "{names:?}");
+            } else if node.name() != "memory@40000000" {
+                assert_ne!(bootargs.as_deref(), Some(&b"new\0"[..]), "{names:?}");
+            }
+        }
+        assert_eq!(chosen_initrd(&out.dtb).unwrap(), edit.initrd, "{names:?}");
+    }
+    // `chosenx` is not chosen: /chosen is created.
+    let out = edit_chosen(&tree_of(&["chosenx"]), &edit).unwrap();
     assert!(out.chosen_created);
-    assert_eq!(chosen_initrd(&out.dtb).unwrap(), Some(initrd));
+    assert_eq!(kernel_chosen(&out.dtb), "chosen");
+}
+
+/// Without root `#address-cells`/`#size-cells` the kernel reads the crash
+/// properties with 1 and 1 cells (`OF_ROOT_NODE_*_CELLS_DEFAULT`); a value
+/// that does not fit is refused with the sizes, naming the default.
+#[test]
+fn crash_properties_without_root_cells_use_the_kernels_defaults() {
+    let mut tree = DeviceTree::new();
+    tree.root.add_child(DeviceTreeNode::new_unchecked("chosen"));
+    let dtb = tree.to_dtb();
+    let crash = |core: MemoryRange, usable: MemoryRange| ChosenEdit {
+        crash: Some(CrashChosen {
+            elfcorehdr: Some(core),
+            usable: vec![usable],
+        }),
+        ..Default::default()
+    };
+    let out = edit_chosen(
+        &dtb,
+        &crash(
+            MemoryRange::with_size(0x6b00_0000, 0xb0),
+            MemoryRange::new(0x6ac0_0000, 0x7ac0_0000),
+        ),
+    )
+    .unwrap();
+    let tree = parse(&out.dtb).unwrap();
+    let chosen = tree.find_node("/chosen").unwrap();
+    #[rustfmt::skip]
+    assert_eq!(chosen.property(ELFCOREHDR).unwrap().value(), &[
+        0x6b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xb0,
+    ]);
+    #[rustfmt::skip]
+    assert_eq!(chosen.property(USABLE_MEMORY_RANGE).unwrap().value(), &[
+        0x6a, 0xc0, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00,
+    ]);
+    let high = crash(
+        MemoryRange::with_size(0x1_4000_0000, 0x1000),
+        MemoryRange::new(0x1_4000_0000, 0x1_5000_0000),
+    );
+    let err = edit_chosen(&dtb, &high).unwrap_err();
+    assert_eq!(
+        err,
+        Error::ValueTooLargeForCells {
+            property: ELFCOREHDR,
+            field: "#address-cells",
+            value: 0x1_4000_0000,
+            cells: 1,
+            declared: false,
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "linux,elfcorehdr: 0x140000000 needs 33 bits, but the root's #address-cells is 1 \
+         (32 bits), the kernel's default when the root does not set it"
+    );
+    // A size of 4 GiB does not fit one size cell either.
+    let big = crash(
+        MemoryRange::with_size(0x4000_0000, 0x1000),
+        MemoryRange::with_size(0x8000_0000, 1 << 32),
+    );
+    assert!(matches!(
+        edit_chosen(&dtb, &big),
+        Err(Error::ValueTooLargeForCells {
+            field: "#size-cells",
+            value: 0x1_0000_0000,
+            ..
+        })
+    ));
 }
 
 /// Names longer than the spec's 31 characters occur in shipped trees;
@@ -438,4 +545,50 @@ fn diff_renders_strings_numbers_and_seeds() {
     assert_eq!(render_value("x", &[0; 36]), "<36 bytes>");
     assert_eq!(render_value("x", &[]), "<0 bytes>");
     assert_eq!(render_value("x", &[0; 6]), "<6 bytes>");
+}
+
+/// `linux,elfcorehdr` is read back with the root's cells, as
+/// `early_init_dt_check_for_elfcorehdr` reads it: one address and one size;
+/// a shorter property is none; extra bytes are ignored.
+#[test]
+fn elfcorehdr_is_read_back_with_the_root_cells() {
+    let with = |address: Option<u32>, size: Option<u32>, value: Vec<u8>| {
+        let mut tree = DeviceTree::new();
+        if let Some(a) = address {
+            tree.root
+                .add_property(DeviceTreeProperty::new_unchecked("#address-cells", a));
+        }
+        if let Some(s) = size {
+            tree.root
+                .add_property(DeviceTreeProperty::new_unchecked("#size-cells", s));
+        }
+        let mut chosen = DeviceTreeNode::new_unchecked("chosen");
+        chosen.add_property(DeviceTreeProperty::new_unchecked(ELFCOREHDR, value));
+        tree.root.add_child(chosen);
+        read_back(&tree.to_dtb()).unwrap().elfcorehdr
+    };
+    let cells = |words: &[u32]| -> Vec<u8> { words.iter().flat_map(|w| w.to_be_bytes()).collect() };
+    let core = Some(MemoryRange::with_size(0x1_6b00_0000, 0x1f8));
+    assert_eq!(
+        with(Some(2), Some(2), cells(&[1, 0x6b00_0000, 0, 0x1f8])),
+        core
+    );
+    assert_eq!(
+        with(Some(2), Some(1), cells(&[1, 0x6b00_0000, 0x1f8])),
+        core
+    );
+    assert_eq!(with(Some(2), Some(2), cells(&[1, 0x6b00_0000, 0])), None);
+    assert_eq!(
+        with(Some(2), Some(2), cells(&[1, 0x6b00_0000, 0, 0x1f8, 7])),
+        core
+    );
+    // No root cells: 1 and 1.
+    let low = Some(MemoryRange::with_size(0x6b00_0000, 0x1f8));
+    assert_eq!(with(None, None, cells(&[0x6b00_0000, 0x1f8])), low);
+    assert_eq!(with(None, None, cells(&[0x6b00_0000])), None);
+    // Three address cells: no edit writes that; read as none, not an error.
+    assert_eq!(
+        with(Some(3), Some(1), cells(&[0, 1, 0x6b00_0000, 0x1f8])),
+        None
+    );
 }

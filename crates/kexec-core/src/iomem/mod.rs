@@ -27,6 +27,10 @@ pub(crate) const SYSTEM_RAM: &str = "System RAM";
 pub const RESERVED: &str = "reserved";
 /// Name of the `crashkernel=` reservation(s).
 pub const CRASH_KERNEL: &str = "Crash kernel";
+/// `/proc/iomem` name of the kernel's text resource (arch/arm64/kernel/setup.c).
+pub(crate) const KERNEL_CODE: &str = "Kernel code";
+/// `/proc/iomem` name of the kernel's data resource, which ends at `_end`.
+pub(crate) const KERNEL_DATA: &str = "Kernel data";
 
 /// Why `/proc/iomem` text could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -232,6 +236,41 @@ impl MemoryMap {
             .map(Resource::range)
             .collect();
         subtract(&self.system_ram(), &holes)
+    }
+}
+
+impl MemoryMap {
+    /// An estimate of the RAM the running kernel manages (`totalram_pages()`
+    /// in bytes), which `sanity_check_segment_list` (kernel/kexec_core.c)
+    /// halves to bound every `kexec_load` segment and their total.
+    ///
+    /// totalram_pages counts the pages memblock handed to the page
+    /// allocator: `System RAM` minus memblock's reservations. /proc/iomem
+    /// shows most of those (`reserved`, `Crash kernel`, and the kernel image
+    /// from `Kernel code` to `Kernel data`), so the sum of `System RAM` is an
+    /// over-estimate. We take `System RAM` minus all of them: still a little
+    /// above totalram_pages where memblock reserved more after /proc/iomem's
+    /// ranges were published, a little below once the kernel freed its
+    /// `__init` memory: within a few MiB (per-CPU areas, early page
+    /// tables) of the kernel's count, where segments that approach half of
+    /// RAM are hundreds of MiB.
+    pub fn total_ram(&self) -> u64 {
+        let mut holes: Vec<MemoryRange> = self
+            .all()
+            .into_iter()
+            .filter(|r| r.name == RESERVED || r.name == CRASH_KERNEL)
+            .map(Resource::range)
+            .collect();
+        let all = self.all();
+        let code = all.iter().find(|r| r.name == KERNEL_CODE);
+        let data = all.iter().find(|r| r.name == KERNEL_DATA);
+        if let (Some(code), Some(data)) = (code, data) {
+            holes.push(MemoryRange::new(code.start, data.end.saturating_add(1)));
+        }
+        subtract(&self.system_ram(), &holes)
+            .iter()
+            .map(MemoryRange::size)
+            .fold(0u64, u64::saturating_add)
     }
 }
 

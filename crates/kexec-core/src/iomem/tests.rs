@@ -516,3 +516,23 @@ fn only_top_level_system_ram_counts() {
         Err(Error::NoSystemRam)
     );
 }
+
+/// totalram_pages estimate: System RAM minus reserved, Crash kernel and the
+/// kernel image (Kernel code start to Kernel data end, the reserved range
+/// between them counted once).
+#[test]
+fn total_ram_leaves_out_every_reservation_and_the_kernel_image() {
+    let map = parse(
+        "40000000-7fffffff : System RAM\n  40210000-4185ffff : Kernel code\n  \
+         41860000-41eaffff : reserved\n  41eb0000-4220ffff : Kernel data\n  \
+         48000000-480fffff : reserved\n  6ac00000-7abfffff : Crash kernel\n\
+         100000000-13fffffff : System RAM\n  13ff00000-13fffffff : reserved\n",
+    )
+    .unwrap();
+    let kernel = 0x4221_0000 - 0x4021_0000;
+    let expected = 0x4000_0000 - kernel - 0x10_0000 - 0x1000_0000 + 0x4000_0000 - 0x10_0000;
+    assert_eq!(map.total_ram(), expected);
+    // Without Kernel code/Kernel data lines only the reservations go.
+    let map = parse("40000000-7fffffff : System RAM\n  40000000-4000ffff : reserved\n").unwrap();
+    assert_eq!(map.total_ram(), 0x4000_0000 - 0x1_0000);
+}

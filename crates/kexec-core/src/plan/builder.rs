@@ -28,6 +28,9 @@ pub struct LoadRequest<'a> {
     pub mode: LoadMode,
     /// Usable RAM, or the crash region: see [`memory_for`].
     pub memory: Vec<MemoryRange>,
+    /// The RAM the running kernel manages
+    /// ([`crate::iomem::MemoryMap::total_ram`]).
+    pub total_ram: u64,
     /// The plain Image.
     pub kernel: Blob<'a>,
     /// Facts from its header.
@@ -102,7 +105,7 @@ pub fn memory_for(map: &crate::iomem::MemoryMap, mode: LoadMode) -> Option<Vec<M
 /// DTB, then the purgatory.
 pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     let at = |kind| move |error| BuildError::Place { kind, error };
-    let mut planner = Planner::new(&req.memory, req.mode);
+    let mut planner = Planner::new(&req.memory, req.mode).with_total_ram(req.total_ram);
     if matches!(req.purgatory, Some((_, options)) if options.no_verify) {
         planner = planner.without_digests();
     }
@@ -210,6 +213,7 @@ mod tests {
         let mut req = LoadRequest {
             mode: LoadMode::Crash,
             memory: vec![crash],
+            total_ram: 1 << 30,
             kernel: Blob {
                 source: "Image",
                 bytes: &kernel,
@@ -240,8 +244,10 @@ mod tests {
         let chosen = tree.find_node("/chosen").unwrap();
         #[rustfmt::skip]
         assert_eq!(chosen.property(fdt::ELFCOREHDR).unwrap().value(), &[
-            0x00, 0x00, 0x00, 0x00, 0x6b, 0x00, 0x00, 0x00, // address, 2 cells (default)
-            0x00, 0x00, 0x00, 0xb0,                         // size, 1 cell: 64 + 2 * 56 bytes
+            // No root #address-cells/#size-cells: the kernel reads 1 and 1
+            // (OF_ROOT_NODE_*_CELLS_DEFAULT, drivers/of/of_private.h).
+            0x6b, 0x00, 0x00, 0x00, // address, 1 cell
+            0x00, 0x00, 0x00, 0xb0, // size, 1 cell: 64 + 2 * 56 bytes
         ]);
         let failed: Vec<_> = built
             .plan

@@ -127,6 +127,13 @@ pub struct LoadPlan {
     pub memory: Vec<MemoryRange>,
     /// The initrd range `/chosen` names, as read back from the placed DTB.
     pub dtb_initrd: Option<MemoryRange>,
+    /// The ELF core header range `/chosen` `linux,elfcorehdr` names, as
+    /// the crash kernel will read it back from the placed DTB.
+    pub dtb_elfcorehdr: Option<MemoryRange>,
+    /// The RAM the running kernel manages, in bytes: an estimate of its
+    /// `totalram_pages()` from /proc/iomem, never above it
+    /// ([`crate::iomem::MemoryMap::total_ram`]).
+    pub total_ram: u64,
 }
 
 impl LoadPlan {

@@ -9,8 +9,9 @@ use thiserror::Error;
 use crate::fdt;
 use crate::iomem::{subtract, MemoryRange};
 use crate::layout::{
-    align_down, align_up, human_size, is_aligned, DTB_ALIGN, DTB_MAX_SIZE, INITRD_WINDOW_ALIGN,
-    INITRD_WINDOW_MAX, KERNEL_BASE_ALIGN, KEXEC_SEGMENT_MAX, PHYS_ADDR_LIMIT_48, SEGMENT_ALIGN,
+    align_down, align_up, human_size, is_aligned, CRASH_CONTROL_PAGES, DTB_ALIGN, DTB_MAX_SIZE,
+    INITRD_WINDOW_ALIGN, INITRD_WINDOW_MAX, KERNEL_BASE_ALIGN, KEXEC_SEGMENT_MAX,
+    PHYS_ADDR_LIMIT_48, SEGMENT_ALIGN,
 };
 
 use super::model::{KernelFacts, LoadMode, LoadPlan, Segment, SegmentKind};
@@ -65,6 +66,32 @@ pub enum Error {
         /// The purgatory's length.
         len: u64,
     },
+    /// The segments fill the crash region: the kernel needs free pages there
+    /// for its control pages ([`Rule::CrashControlPages`]).
+    #[error(
+        "the segments leave {free} free in the crash region {region}; the kernel needs \
+         {CRASH_CONTROL_PAGES} free 64 KiB pages there for its control pages (ENOMEM otherwise): \
+         reserve a larger crashkernel= or load less"
+    )]
+    NoRoomForControlPages {
+        /// The crash region.
+        region: MemoryRange,
+        /// Free 64 KiB aligned bytes left there, human readable.
+        free: String,
+    },
+    /// Segments larger than half of the machine's RAM ([`Rule::SegmentsHalfRam`]).
+    #[error(
+        "{what} of {size} is more than half of the {ram} of RAM the kernel manages \
+         (kexec_load refuses with EINVAL)"
+    )]
+    MoreThanHalfOfRam {
+        /// `the kernel`, `the initrd`, … or `the segments together`.
+        what: String,
+        /// Their size, human readable.
+        size: String,
+        /// The machine's RAM, human readable.
+        ram: String,
+    },
     /// The device tree given to [`Planner::place_dtb`] is unreadable.
     #[error(transparent)]
     Fdt(#[from] fdt::Error),
@@ -113,17 +140,24 @@ pub struct Planner {
     memory: Vec<MemoryRange>,
     segments: Vec<Segment>,
     kernel: Option<KernelFacts>,
-    dtb: Option<(u64, Option<MemoryRange>)>,
+    dtb: Option<(u64, fdt::ReadBack)>,
     entry: Option<u64>,
     digests: bool,
+    total_ram: u64,
 }
 
 impl Planner {
     /// A planner over `memory`: usable RAM for a normal load, the (high) crash
-    /// region for a crash load.
+    /// region for a crash load. The machine's RAM ([`LoadPlan::total_ram`])
+    /// is taken to be the sum of `memory` until [`Planner::with_total_ram`]
+    /// says otherwise (a crash load should: its `memory` is the region).
     pub fn new(memory: &[MemoryRange], mode: LoadMode) -> Self {
         let mut memory: Vec<_> = memory.iter().copied().filter(|r| !r.is_empty()).collect();
         memory.sort();
+        let total_ram = memory
+            .iter()
+            .map(MemoryRange::size)
+            .fold(0u64, u64::saturating_add);
         Self {
             mode,
             memory,
@@ -132,7 +166,16 @@ impl Planner {
             dtb: None,
             entry: None,
             digests: true,
+            total_ram,
         }
+    }
+
+    /// The RAM the running kernel manages, in bytes
+    /// ([`crate::iomem::MemoryMap::total_ram`]): no segment, nor all of them
+    /// together, may exceed half of it.
+    pub fn with_total_ram(mut self, bytes: u64) -> Self {
+        self.total_ram = bytes;
+        self
     }
 
     /// Do not compute segment digests (for `kexec -i`, whose purgatory does
@@ -307,9 +350,9 @@ impl Planner {
                 size: dtb.len() as u64,
             });
         }
-        let initrd = fdt::chosen_initrd(dtb)?;
+        let read_back = fdt::read_back(dtb)?;
         let mem = self.place_in_window(SegmentKind::Dtb, source, dtb, DTB_ALIGN)?;
-        self.dtb = Some((mem, initrd));
+        self.dtb = Some((mem, read_back));
         Ok(mem)
     }
 
@@ -357,11 +400,55 @@ impl Planner {
         self.place_in_window(kind, source, blob, SEGMENT_ALIGN)
     }
 
+    /// Refuses what the kernel would refuse of segments that each fit:
+    /// more than half of RAM, and a crash region left without room for the
+    /// control pages. (The rules check the plan again, on their own.)
+    fn check_kernel_limits(&self) -> Result<(), Error> {
+        let half = self.total_ram / 2;
+        let ram = human_size(self.total_ram);
+        let too_big = |what: String, size: u64| Error::MoreThanHalfOfRam {
+            what,
+            size: human_size(size),
+            ram: ram.clone(),
+        };
+        if let Some(s) = self.segments.iter().find(|s| s.memsz > half) {
+            return Err(too_big(format!("the {}", s.kind), s.memsz));
+        }
+        let total = self
+            .segments
+            .iter()
+            .fold(0u64, |sum, s| sum.saturating_add(s.memsz));
+        if total > half {
+            return Err(too_big("the segments together".into(), total));
+        }
+        if self.mode == LoadMode::Crash {
+            if let Some(&region) = self.memory.last() {
+                let free: u64 = self
+                    .free()
+                    .iter()
+                    .filter(|r| region.contains_range(r))
+                    .filter_map(|r| {
+                        let start = align_up(r.start, SEGMENT_ALIGN)?;
+                        Some(align_down(r.end, SEGMENT_ALIGN).saturating_sub(start))
+                    })
+                    .sum();
+                if free < CRASH_CONTROL_PAGES * SEGMENT_ALIGN {
+                    return Err(Error::NoRoomForControlPages {
+                        region,
+                        free: human_size(free),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The plan. Entry: the purgatory's if one was placed, else the kernel's
     /// load address.
     pub fn finish(self) -> Result<LoadPlan, Error> {
         let kernel = self.kernel.ok_or(Error::Missing(SegmentKind::Kernel))?;
-        let (dtb_addr, dtb_initrd) = self.dtb.ok_or(Error::Missing(SegmentKind::Dtb))?;
+        let (dtb_addr, read_back) = self.dtb.ok_or(Error::Missing(SegmentKind::Dtb))?;
+        self.check_kernel_limits()?;
         let kernel_mem = self
             .segments
             .iter()
@@ -374,7 +461,9 @@ impl Planner {
             dtb_addr,
             kernel,
             memory: self.memory,
-            dtb_initrd,
+            dtb_initrd: read_back.initrd,
+            dtb_elfcorehdr: read_back.elfcorehdr,
+            total_ram: self.total_ram,
             segments: self.segments,
         })
     }
@@ -460,5 +549,69 @@ mod tests {
             p.place_blob(SegmentKind::ElfCoreHeader, "generated", &[0u8; 16]),
             Err(Error::TooManySegments)
         );
+    }
+
+    /// A crash region the segments fill up to less than two 64 KiB pages is
+    /// refused (the kernel's kimage_alloc_crash_control_pages would fail
+    /// with ENOMEM); two free pages are enough.
+    #[test]
+    fn a_full_crash_region_is_refused() {
+        let plan = |region_end: u64| {
+            let mut p = Planner::new(
+                &[MemoryRange::new(0x4000_0000, region_end)],
+                LoadMode::Crash,
+            )
+            .with_total_ram(SZ_1G);
+            p.place_kernel("Image", &[0u8; 4096], facts(SZ_2M))?;
+            // The DTB takes one 64 KiB page, the purgatory three.
+            p.place_dtb("generated", &dtoolkit::model::DeviceTree::new().to_dtb())?;
+            p.place_purgatory("purgatory", &[0u8; 4096], 0, 0x3_0000)?;
+            p.finish()
+        };
+        let used = 0x4020_0000 + 0x4_0000;
+        assert!(plan(used + 0x2_0000).is_ok());
+        let err = plan(used + 0x1_0000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the segments leave 64 KiB free in the crash region 0x40000000-0x4024ffff; the kernel \
+             needs 2 free 64 KiB pages there for its control pages (ENOMEM otherwise): reserve a \
+             larger crashkernel= or load less"
+        );
+        assert!(matches!(
+            plan(used),
+            Err(Error::NoRoomForControlPages { .. })
+        ));
+    }
+
+    /// A segment over half of RAM, or segments together over it, are refused
+    /// (sanity_check_segment_list: EINVAL); exactly half passes.
+    #[test]
+    fn more_than_half_of_ram_is_refused() {
+        let plan = |total_ram: u64| {
+            let mut p = Planner::new(
+                &[MemoryRange::new(0x4000_0000, 0x8000_0000)],
+                LoadMode::Normal,
+            )
+            .with_total_ram(total_ram);
+            p.place_kernel("Image", &[0u8; 4096], facts(SZ_2M))?;
+            p.place_dtb("generated", &dtoolkit::model::DeviceTree::new().to_dtb())?;
+            p.finish()
+        };
+        // 2 MiB + 64 KiB in all.
+        assert!(plan(2 * (SZ_2M + 0x1_0000)).is_ok());
+        assert_eq!(
+            plan(2 * (SZ_2M + 0x1_0000) - 1).unwrap_err().to_string(),
+            "the segments together of 2.1 MiB is more than half of the 4.1 MiB of RAM the \
+             kernel manages (kexec_load refuses with EINVAL)"
+        );
+        assert!(matches!(
+            plan(4 * SZ_1M - 1),
+            Err(Error::MoreThanHalfOfRam { what, .. }) if what == "the kernel"
+        ));
+        // A kernel of exactly half is allowed: only the total is over.
+        assert!(matches!(
+            plan(4 * SZ_1M),
+            Err(Error::MoreThanHalfOfRam { what, .. }) if what == "the segments together"
+        ));
     }
 }

@@ -12,8 +12,9 @@
 
 use crate::iomem::MemoryRange;
 use crate::layout::{
-    align_down, human_size, is_aligned, DTB_ALIGN, DTB_MAX_SIZE, INITRD_WINDOW_ALIGN,
-    INITRD_WINDOW_MAX, KERNEL_BASE_ALIGN, KEXEC_SEGMENT_MAX, PHYS_ADDR_LIMIT_48, SEGMENT_ALIGN,
+    align_down, align_up, human_size, is_aligned, CRASH_CONTROL_PAGES, DTB_ALIGN, DTB_MAX_SIZE,
+    INITRD_WINDOW_ALIGN, INITRD_WINDOW_MAX, KERNEL_BASE_ALIGN, KEXEC_SEGMENT_MAX,
+    PHYS_ADDR_LIMIT_48, SEGMENT_ALIGN,
 };
 
 use super::model::{LoadMode, LoadPlan, Segment, SegmentKind};
@@ -31,6 +32,12 @@ pub enum Rule {
     SegmentOverlap,
     /// Every segment inside usable RAM (the crash region for a crash load).
     SegmentsInMemory,
+    /// Every segment, and all of them together, at most half of the RAM the
+    /// kernel manages (`sanity_check_segment_list`: EINVAL otherwise).
+    SegmentsHalfRam,
+    /// A crash load leaves the kernel's control pages free room in the crash
+    /// region (`kimage_alloc_crash_control_pages`: ENOMEM otherwise).
+    CrashControlPages,
     /// The Image at a 2 MiB aligned base plus `text_offset`.
     KernelAlignment,
     /// The kernel segment reserves `image_size`, not just the file length.
@@ -47,6 +54,9 @@ pub enum Rule {
     InitrdWindow,
     /// `/chosen` names the initrd exactly where it is placed (or none).
     DtbInitrd,
+    /// `/chosen` `linux,elfcorehdr` names the ELF core header segment exactly
+    /// (or is absent without one).
+    DtbElfcorehdr,
     /// The entry point lies inside a loaded segment.
     EntryInSegment,
     /// Something passes the DTB in x0: kexec_load enters with x0 = 0.
@@ -55,12 +65,14 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in check order.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 18] = [
         Rule::SegmentCount,
         Rule::SegmentAlignment,
         Rule::SegmentSizes,
         Rule::SegmentOverlap,
         Rule::SegmentsInMemory,
+        Rule::SegmentsHalfRam,
+        Rule::CrashControlPages,
         Rule::KernelAlignment,
         Rule::KernelImageSize,
         Rule::KernelLowest,
@@ -69,6 +81,7 @@ impl Rule {
         Rule::DtbSize,
         Rule::InitrdWindow,
         Rule::DtbInitrd,
+        Rule::DtbElfcorehdr,
         Rule::EntryInSegment,
         Rule::DtbHandedOver,
     ];
@@ -81,6 +94,8 @@ impl Rule {
             Rule::SegmentSizes => "segment-sizes",
             Rule::SegmentOverlap => "segment-overlap",
             Rule::SegmentsInMemory => "segments-in-memory",
+            Rule::SegmentsHalfRam => "segments-half-ram",
+            Rule::CrashControlPages => "crash-control-pages",
             Rule::KernelAlignment => "kernel-alignment",
             Rule::KernelImageSize => "kernel-image-size",
             Rule::KernelLowest => "kernel-lowest",
@@ -89,6 +104,7 @@ impl Rule {
             Rule::DtbSize => "dtb-size",
             Rule::InitrdWindow => "initrd-window",
             Rule::DtbInitrd => "dtb-initrd",
+            Rule::DtbElfcorehdr => "dtb-elfcorehdr",
             Rule::EntryInSegment => "entry-in-segment",
             Rule::DtbHandedOver => "dtb-handed-over",
         }
@@ -104,6 +120,12 @@ impl Rule {
             Rule::SegmentSizes => "0 < bufsz <= memsz for every segment",
             Rule::SegmentOverlap => "segments do not overlap",
             Rule::SegmentsInMemory => "every segment inside usable RAM (the crash region for -p)",
+            Rule::SegmentsHalfRam => {
+                "each segment and their total at most half of the RAM the kernel manages"
+            }
+            Rule::CrashControlPages => {
+                "-p: two free 64 KiB pages in the crash region outside the segments, for the kernel's control pages"
+            }
             Rule::KernelAlignment => "Image at a 2 MiB aligned base + text_offset",
             Rule::KernelImageSize => "kernel segment reserves image_size bytes (BSS included)",
             Rule::KernelLowest => "flags bit 3 = 0: Image as close as possible to the base of DRAM",
@@ -114,6 +136,7 @@ impl Rule {
                 "kernel and initrd inside one 1 GiB aligned window of at most 32 GiB"
             }
             Rule::DtbInitrd => "/chosen linux,initrd-start/end match the initrd segment",
+            Rule::DtbElfcorehdr => "/chosen linux,elfcorehdr matches the ELF core header segment",
             Rule::EntryInSegment => "entry point inside a loaded segment",
             Rule::DtbHandedOver => "a purgatory sets x0 = DTB (kexec_load enters with x0 = 0)",
         }
@@ -126,8 +149,12 @@ impl Rule {
             | Rule::SegmentAlignment
             | Rule::SegmentSizes
             | Rule::SegmentOverlap
-            | Rule::SegmentsInMemory => {
+            | Rule::SegmentsInMemory
+            | Rule::SegmentsHalfRam => {
                 "include/uapi/linux/kexec.h; kernel/kexec_core.c sanity_check_segment_list"
+            }
+            Rule::CrashControlPages => {
+                "kernel/kexec_core.c kimage_alloc_crash_control_pages; kernel/kexec.c kimage_alloc_init"
             }
             Rule::KernelAlignment
             | Rule::KernelImageSize
@@ -137,6 +164,9 @@ impl Rule {
                 "Documentation/arch/arm64/booting.rst §2"
             }
             Rule::DtbInitrd => "Documentation/devicetree/bindings/chosen.txt",
+            Rule::DtbElfcorehdr => {
+                "Documentation/devicetree/bindings/chosen.txt; drivers/of/fdt.c early_init_dt_check_for_elfcorehdr"
+            }
             Rule::EntryInSegment => "kernel/kexec_core.c; arch/arm64/kernel/relocate_kernel.S",
             Rule::DtbHandedOver => {
                 "Documentation/arch/arm64/booting.rst §4 (x0 = DTB); arch/arm64/kernel/cpu-reset.S"
@@ -240,6 +270,8 @@ impl LoadPlan {
                 };
                 self.offenders(|s| !inside(s), &format!("all inside {place}"))
             }
+            Rule::SegmentsHalfRam => self.half_ram(),
+            Rule::CrashControlPages => self.crash_control_pages(),
             Rule::KernelAlignment => match kernel {
                 Some(k) => {
                     let base = k.mem.wrapping_sub(self.kernel.text_offset);
@@ -327,6 +359,20 @@ impl LoadPlan {
                     ),
                 )
             }
+            Rule::DtbElfcorehdr => {
+                let expected = self
+                    .segment(SegmentKind::ElfCoreHeader)
+                    .map(|h| MemoryRange::with_size(h.mem, h.bufsz));
+                let shown = |r: Option<MemoryRange>| r.map_or("none".to_owned(), |r| r.to_string());
+                (
+                    expected == self.dtb_elfcorehdr,
+                    format!(
+                        "/chosen {} for ELF core header {}",
+                        shown(self.dtb_elfcorehdr),
+                        shown(expected)
+                    ),
+                )
+            }
             Rule::EntryInSegment => {
                 let hit = self
                     .segments
@@ -347,6 +393,80 @@ impl LoadPlan {
                     "no purgatory yet: the new kernel would start with x0 = 0, no DTB".into(),
                 ),
             },
+        }
+    }
+
+    /// [`Rule::SegmentsHalfRam`]. The kernel refuses a segment of more than
+    /// `totalram_pages() / 2` pages, or more pages in total
+    /// (`PAGE_COUNT(memsz) > nr_pages / 2`). Our `memsz` are 64 KiB
+    /// multiples, so for every page size P the kernel's limit in bytes is
+    /// `P * floor(total / 2P)`, smallest for the largest P: half of
+    /// `total_ram` rounded down to 64 KiB.
+    fn half_ram(&self) -> (bool, String) {
+        let limit = align_down(self.total_ram / 2, SEGMENT_ALIGN);
+        let total = self
+            .segments
+            .iter()
+            .fold(0u64, |sum, s| sum.saturating_add(s.memsz));
+        let (ok, detail) = self.offenders(|s| s.memsz > limit, "");
+        let budget = format!(
+            "at most {} (half of {} RAM, 64 KiB pages)",
+            human_size(limit),
+            human_size(self.total_ram)
+        );
+        if !ok {
+            return (false, format!("{detail}: each {budget}"));
+        }
+        (
+            total <= limit,
+            format!("{} in all, {budget}", human_size(total)),
+        )
+    }
+
+    /// [`Rule::CrashControlPages`]: replays `kimage_alloc_crash_control_pages`
+    /// (kernel/kexec_core.c) for [`CRASH_CONTROL_PAGES`] pages of 64 KiB:
+    /// from the start of the crash region (`crashk_res`, the highest range of
+    /// `memory` for a crash load), the first aligned page that overlaps no
+    /// segment, then the next one above it.
+    fn crash_control_pages(&self) -> (bool, String) {
+        if self.mode == LoadMode::Normal {
+            return (
+                true,
+                "normal load: control pages come from any free RAM".into(),
+            );
+        }
+        let Some(region) = self.memory.iter().max_by_key(|r| r.start) else {
+            return (false, "no crash region".into());
+        };
+        let mut found = Vec::new();
+        let mut cursor = region.start;
+        while (found.len() as u64) < CRASH_CONTROL_PAGES {
+            let Some(page) = align_up(cursor, SEGMENT_ALIGN)
+                .map(|start| MemoryRange::with_size(start, SEGMENT_ALIGN))
+                .filter(|p| p.size() == SEGMENT_ALIGN && p.end <= region.end)
+            else {
+                break;
+            };
+            match self.segments.iter().find(|s| s.range().overlaps(&page)) {
+                Some(s) => cursor = s.range().end,
+                None => {
+                    found.push(page.start);
+                    cursor = page.end;
+                }
+            }
+        }
+        let at: Vec<String> = found.iter().map(|a| format!("{a:#x}")).collect();
+        if found.len() as u64 == CRASH_CONTROL_PAGES {
+            (true, format!("free at {}", at.join(", ")))
+        } else {
+            (
+                false,
+                format!(
+                    "crash region {region} has room for {} of {CRASH_CONTROL_PAGES} 64 KiB \
+                     control pages outside the segments: the kernel would refuse with ENOMEM",
+                    found.len()
+                ),
+            )
         }
     }
 

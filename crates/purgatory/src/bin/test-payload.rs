@@ -7,8 +7,12 @@
 //! conduit when `virtualization=on`), `hvc #0` at EL1. Position independent,
 //! no stack, MMU off, like a kernel's first instructions.
 //!
-//! It also carries `vhe_shim`, a test-only entry that sets `HCR_EL2.E2H`
-//! and `TGE` before jumping to the purgatory (to exercise the VHE regime).
+//! It also carries `entry_shim`, the tests' stand-in for the old kernel's
+//! last steps: it leaves the PL011's `UARTCR` as the test asks (enabled, as
+//! a running kernel's console is, or disabled), optionally sets
+//! `HCR_EL2.E2H` and `TGE` (a VHE host's state), and jumps to the
+//! purgatory. The harness loads a copy of this binary for the shim, also
+//! when the payload is a real kernel.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -25,6 +29,8 @@ _start:
     mov     x21, x2
     mov     x22, x3
     movz    x23, #0x0900, lsl #16   // PL011 base on virt
+    mov     w9, #0x301              // UARTCR: UARTEN | TXE | RXE (the
+    str     w9, [x23, #0x30]        // shim may have disabled it)
     mrs     x24, CurrentEL
     ubfx    x24, x24, #2, #2
     cmp     x24, #2
@@ -105,24 +111,40 @@ puthex:
     b.pl    7b
     ret     x26
 
-// vhe_shim: a second entry for the tests (not part of the payload's
-// behaviour): at EL2, set HCR_EL2.E2H and TGE (a VHE host's state, as an
-// old VHE kernel may leave it) and jump to the purgatory, whose address the
-// test patches into vhe_shim_target.
+// entry_shim: a second entry for the tests (not part of the payload's
+// behaviour): write shim_uartcr to the UARTCR of the PL011 at shim_uart
+// (if not 0); if shim_vhe is not 0, set HCR_EL2.E2H and TGE (at EL2); then
+// jump to shim_target (the purgatory) with x0 = 0. The harness patches the
+// four slots.
     .balign 8
-    .global vhe_shim
-vhe_shim:
+    .global entry_shim
+entry_shim:
+    ldr     x9, shim_uart
+    ldr     w10, shim_uartcr
+    cbz     x9, 1f
+    str     w10, [x9, #0x30]
+1:  ldr     x10, shim_vhe
+    cbz     x10, 2f
     mrs     x9, hcr_el2
     orr     x9, x9, #(1 << 34)      // E2H
     orr     x9, x9, #(1 << 27)      // TGE
     msr     hcr_el2, x9
     isb
-    ldr     x9, vhe_shim_target
+2:  ldr     x9, shim_target
     mov     x0, xzr
     br      x9
     .balign 8
-    .global vhe_shim_target
-vhe_shim_target:
+    .global shim_target
+shim_target:
+    .quad   0
+    .global shim_uart
+shim_uart:
+    .quad   0
+    .global shim_uartcr
+shim_uartcr:
+    .quad   0
+    .global shim_vhe
+shim_vhe:
     .quad   0
 
 s_x0:    .asciz "PAYLOAD x0="
