@@ -2,7 +2,8 @@
 //!
 //! A guest initramfs is a concatenation of `newc` cpio archives, which the
 //! kernel unpacks in order (Documentation/driver-api/early-userspace/buffer-format.rst):
-//! a gzip'd *base* (busybox, kexec-tools and its libraries, and `/init`) that
+//! a gzip'd *base* (busybox, kexec-tools and makedumpfile with their
+//! libraries, and `/init`) that
 //! setup builds once, followed by a per-run uncompressed *stage* archive that
 //! carries the stage script (`/stage/<name>.sh`) and its payload files (the
 //! next kernel, its initrd, …).
@@ -24,7 +25,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::setup::{find_library, Assets};
+use crate::setup::{find_library, Assets, GUEST_PROGRAMS};
 use crate::util::{announce, capture};
 
 /// The `/init` of every guest.
@@ -65,7 +66,7 @@ pub fn base_initramfs(assets: &Assets) -> PathBuf {
 
 /// Build the base initramfs (busybox, kexec-tools with its libraries, `/init`).
 pub fn build_base(assets: &Assets) -> Result<PathBuf> {
-    announce("building the guest base initramfs (busybox, kexec-tools, /init)");
+    announce("building the guest base initramfs (busybox, kexec-tools, makedumpfile, /init)");
     let stage = assets.root.join("guest").join("base-staging");
     let _ = fs::remove_dir_all(&stage);
     for dir in ["bin", "sbin", "lib/aarch64-linux-gnu", "stage", "payload"] {
@@ -73,8 +74,22 @@ pub fn build_base(assets: &Assets) -> Result<PathBuf> {
     }
     let src = &assets.guest_root;
     copy_file(&src.join("bin/busybox"), &stage.join("bin/busybox"), 0o755)?;
-    copy_file(&src.join("sbin/kexec"), &stage.join("sbin/kexec"), 0o755)?;
     copy_file(&build_probe()?, &stage.join("bin/kxt-probe"), 0o755)?;
+    for (package, program) in GUEST_PROGRAMS {
+        let from = src.join(program);
+        if !from.is_file() {
+            bail!("{package}'s {program} missing: run `cargo xtask setup`");
+        }
+        copy_file(&from, &stage.join(program), 0o755)?;
+        for lib in needed_closure(src, &from)? {
+            let from = find_library(src, &lib).with_context(|| format!("missing {lib}"))?;
+            copy_file(
+                &from,
+                &stage.join("lib/aarch64-linux-gnu").join(&lib),
+                0o644,
+            )?;
+        }
+    }
     // The program interpreter, at the absolute path recorded in the binary.
     let program_headers = capture(
         Command::new("readelf")
@@ -93,14 +108,6 @@ pub fn build_base(assets: &Assets) -> Result<PathBuf> {
         .find(|p| p.exists())
         .with_context(|| format!("program interpreter {interp} not in the arm64 packages"))?;
     copy_file(&interp_src, &stage.join(interp_rel), 0o755)?;
-    for lib in needed_closure(src, &src.join("sbin/kexec"))? {
-        let from = find_library(src, &lib).with_context(|| format!("missing {lib}"))?;
-        copy_file(
-            &from,
-            &stage.join("lib/aarch64-linux-gnu").join(&lib),
-            0o644,
-        )?;
-    }
     write_file(&stage.join("init"), INIT.as_bytes(), 0o755)?;
     let cpio = pack_cpio(&stage)?;
     let out = base_initramfs(assets);

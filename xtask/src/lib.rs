@@ -10,6 +10,7 @@ pub mod fuzz;
 pub mod guest;
 pub mod host;
 pub mod kbuild;
+pub mod kdump;
 pub mod mutants;
 pub mod qemu;
 pub mod scenario;

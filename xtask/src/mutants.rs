@@ -43,7 +43,7 @@ pub struct Group {
 
 /// Every group, the plan's rule checker first (the part `cargo xtask test`
 /// runs on every CI run).
-pub const GROUPS: [Group; 7] = [
+pub const GROUPS: [Group; 8] = [
     Group {
         name: "plan-rules",
         package: "kexec-core",
@@ -89,6 +89,18 @@ pub const GROUPS: [Group; 7] = [
         package: "kexec-core",
         files: &["crates/kexec-core/src/elfcore/*.rs"],
         tests: &["--lib"],
+    },
+    Group {
+        name: "vmcore",
+        package: "kexec-core",
+        files: &[
+            "crates/kexec-core/src/vmcore/mod.rs",
+            "crates/kexec-core/src/vmcore/notes.rs",
+            "crates/kexec-core/src/vmcore/vmcoreinfo.rs",
+            "crates/kexec-core/src/vmcore/printk.rs",
+            "crates/kexec-core/src/vmcore/summary.rs",
+        ],
+        tests: &["--lib", "--test=vmcore_props"],
     },
     Group {
         name: "cachesim-check",

@@ -94,6 +94,10 @@ pub struct Hop {
     /// With `crash`: the crash kernel reads all of `/proc/vmcore` (about
     /// 8 MB/s under TCG: 100 s for 800 MiB) and reports it (`vmcore-read`).
     pub read_vmcore: bool,
+    /// Shell snippet that the kernel this hop boots runs as its stage script
+    /// (with `say`, `fail` and `check`); our `kexec` is in its initramfs as
+    /// `/bin/kexec-rs` when any hop uses it.
+    pub next_script: String,
 }
 
 impl Hop {
@@ -110,6 +114,7 @@ impl Hop {
             extra_files: Vec::new(),
             crash: false,
             read_vmcore: true,
+            next_script: String::new(),
         }
     }
 
@@ -493,6 +498,22 @@ impl KexecScenario {
                     stage.script.push_str(VMCORE_READER);
                 }
                 stage.script.push_str(VMCORE_HEADER);
+            }
+            if let Some(prev) = i.checked_sub(1).map(|p| &self.hops[p]) {
+                if !prev.next_script.is_empty() {
+                    // Before this stage's own load and exec, if it has them.
+                    stage.script = format!("{CHECK_HELPER}{}\n{}", prev.next_script, stage.script);
+                    let has_ours = stage
+                        .files
+                        .iter()
+                        .any(|(p, _)| p == Loader::Ours.guest_path());
+                    if let (Some(bin), false) = (&our_kexec, has_ours) {
+                        stage.files.push((
+                            Loader::Ours.guest_path().into(),
+                            FileSource::Host(bin.clone()),
+                        ));
+                    }
+                }
             }
             let initrd = work.0.join(format!("initrd-{name}"));
             stage_initramfs(assets, &stage, &initrd)?;

@@ -7,8 +7,9 @@
 //! 3. arm64 packages fetched with `apt-get download` (after
 //!    `dpkg --add-architecture arm64`): the current Debian arm64 kernel (its ABI
 //!    resolved from the `linux-image-arm64` metapackage, never hard-coded),
-//!    `busybox-static`, and `kexec-tools` with every arm64 library it needs
-//!    (found through `Depends` and verified with `readelf -d`);
+//!    `busybox-static`, and the [`GUEST_PROGRAMS`] (`kexec-tools`,
+//!    `makedumpfile`) with every arm64 library they need (found through
+//!    `Depends` and verified with `readelf -d`);
 //! 4. the extracted kernel `Image` and the guest root file system parts;
 //! 5. a smoke boot of that kernel in QEMU ([`crate::host::smoke_boot`]).
 //!
@@ -47,7 +48,11 @@ impl Assets {
             )
         })?;
         let guest_root = root.join("guest").join("root");
-        if !guest_root.join("bin/busybox").is_file() || !guest_root.join("sbin/kexec").is_file() {
+        let programs = GUEST_PROGRAMS.iter().map(|(_, p)| *p);
+        if std::iter::once("bin/busybox")
+            .chain(programs)
+            .any(|p| !guest_root.join(p).is_file())
+        {
             bail!(
                 "guest files missing in {}: run `cargo xtask setup` first",
                 guest_root.display()
@@ -75,6 +80,15 @@ impl Assets {
         )
     }
 }
+
+/// The dynamically linked arm64 programs of the guest: (Debian package, the
+/// program's path in it). kexec-tools is the reference loader, makedumpfile
+/// the reference vmcore reader (the kdump scenario checks `kexec vmcore`
+/// against it).
+pub const GUEST_PROGRAMS: [(&str, &str); 2] = [
+    ("kexec-tools", "sbin/kexec"),
+    ("makedumpfile", "usr/bin/makedumpfile"),
+];
 
 /// Run every setup step.
 pub fn setup() -> Result<Assets> {
@@ -116,17 +130,21 @@ pub fn setup() -> Result<Assets> {
     let busybox_deb = download(&mut apt, &debs, "busybox-static")?;
     extract_into(&busybox_deb, &guest_root)?;
 
-    announce("resolving kexec-tools:arm64 and the arm64 libraries it needs");
-    let packages = library_closure(&mut apt, "kexec-tools")?;
-    for pkg in &packages {
-        let deb = download(&mut apt, &debs, pkg)?;
-        extract_into(&deb, &guest_root)?;
+    for (package, program) in GUEST_PROGRAMS {
+        announce(&format!(
+            "resolving {package}:arm64 and the arm64 libraries it needs"
+        ));
+        let packages = library_closure(&mut apt, package)?;
+        for pkg in &packages {
+            let deb = download(&mut apt, &debs, pkg)?;
+            extract_into(&deb, &guest_root)?;
+        }
+        check_shared_libraries(&guest_root, &guest_root.join(program))?;
+        println!(
+            "    {package} with {} packages, all NEEDED libraries present",
+            packages.len()
+        );
     }
-    check_shared_libraries(&guest_root, &guest_root.join("sbin/kexec"))?;
-    println!(
-        "    kexec-tools with {} packages, all NEEDED libraries present",
-        packages.len()
-    );
     announce(&format!("assets ready in {}", root.display()));
     host::smoke_boot(&kernel.image)?;
     Ok(Assets {

@@ -2,6 +2,7 @@
 //! `#[ignore]`d in a plain `cargo test` and run by `cargo xtask test`
 //! (`cargo test -p xtask --test '*' -- --ignored`) after `cargo xtask setup`.
 
+use xtask::kdump::{check_vmcore_reports, Reference};
 use xtask::scenario::{
     check_kernel, CmdlineMode, Expectations, Hop, KexecScenario, Loader, PayloadFormat,
 };
@@ -178,8 +179,16 @@ fn ours_failure_paths_keep_the_loaded_kernel() {
 /// with `crashkernel`, our loader loads the same kernel as a crash kernel
 /// with `-p` (ELF core header, usable-memory-range), a panic boots it, and
 /// the crash kernel reads all of `/proc/vmcore` ([`check_vmcore`]) and runs
-/// in exactly the crash regions kernel A reserved.
-fn kdump(kernel: Option<String>, memory_mib: u32, crashkernel: &[&str], read_all: bool) {
+/// in exactly the crash regions kernel A reserved. With `reference`, the
+/// crash kernel also runs `kexec vmcore info|dmesg` (and makedumpfile) on
+/// `/proc/vmcore`, judged by `xtask::kdump::check_vmcore_reports`.
+fn kdump(
+    kernel: Option<String>,
+    memory_mib: u32,
+    crashkernel: &[&str],
+    read_all: bool,
+    reference: Option<Reference>,
+) {
     let mut hop = Hop::new(Loader::Ours);
     hop.crash = true;
     hop.read_vmcore = read_all;
@@ -187,6 +196,9 @@ fn kdump(kernel: Option<String>, memory_mib: u32, crashkernel: &[&str], read_all
     // kernel with kexec_file_load (which would build its own).
     hop.loader_args = "-c".into();
     hop.kernel = kernel.clone();
+    if reference.is_some() {
+        hop.next_script = xtask::kdump::VMCORE_SCRIPT.into();
+    }
     let mut scenario = KexecScenario {
         hops: vec![hop],
         kernel_a: kernel,
@@ -235,16 +247,31 @@ fn kdump(kernel: Option<String>, memory_mib: u32, crashkernel: &[&str], read_all
     ram_b.sort_unstable();
     assert_eq!(ram_b, crash, "the crash kernel's System RAM");
     assert_eq!(crash.len(), crashkernel.len(), "{iomem_a}");
+    if let Some(reference) = reference {
+        let report = check_vmcore_reports(&outcome.timeline, "a", "b", reference)
+            .unwrap_or_else(|e| panic!("{e:#}\n{}", outcome.timeline.tail(80)));
+        println!("{report:?}");
+    }
 }
 
-/// kdump on Debian 12's 6.1 with `crashkernel=256M` on 1 GiB.
+/// kdump on Debian 12's 6.1 with `crashkernel=256M` on 1 GiB; `kexec
+/// vmcore` is checked against makedumpfile.
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
-    kdump(None, 1024, &["crashkernel=256M"], true);
+    kdump(
+        None,
+        1024,
+        &["crashkernel=256M"],
+        true,
+        Some(Reference::Makedumpfile),
+    );
 }
 
-/// kdump with Debian 13's 6.12 as kernel A and crash kernel.
+/// kdump with Debian 13's 6.12 as kernel A and crash kernel. `kexec vmcore
+/// info` and `dmesg` read its /proc/vmcore (52-bit VA_BITS, a negative
+/// PHYS_OFFSET); Debian 12's makedumpfile 1.7.2 does not support 52-bit VAs
+/// with 4 KiB pages and fails there, so its reports are printed, not judged.
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_kdump_on_the_newer_kernel() {
@@ -254,7 +281,13 @@ fn ours_kdump_on_the_newer_kernel() {
         .expect("setup downloads a second kernel")
         .version
         .clone();
-    kdump(Some(newer), 1024, &["crashkernel=256M"], true);
+    kdump(
+        Some(newer),
+        1024,
+        &["crashkernel=256M"],
+        true,
+        Some(Reference::OursOnly),
+    );
 }
 
 /// kdump with two reservations on a 4 GiB guest: `crashkernel=X,high` and
@@ -270,6 +303,7 @@ fn ours_kdump_with_high_and_low_reservations() {
         4096,
         &["crashkernel=256M,high", "crashkernel=64M,low"],
         false,
+        None,
     );
 }
 
@@ -289,6 +323,7 @@ fn ours_kdump_with_high_and_low_reservations_on_the_newer_kernel() {
         4096,
         &["crashkernel=256M,high", "crashkernel=64M,low"],
         false,
+        None,
     );
 }
 

@@ -6,6 +6,7 @@ set -eu
 cd "$(dirname "$0")/../../.."
 cargo test -p kexec-core --test formats_fuzz_seeds -- --ignored --exact write_fuzz_seeds
 cargo test -p kexec-core --test plan_fuzz_seeds -- --ignored write_plan_fuzz_seeds
+cargo test -p kexec-core --test vmcore_props -- --ignored write_vmcore_fuzz_seeds
 if [ "${1:-}" != "--no-kernels" ]; then
     cargo test -p kexec-core --test formats_fuzz_seeds -- --ignored write_kernel_fuzz_seeds
 fi

@@ -7,6 +7,8 @@
 //! protocol (Documentation/arch/arm64/booting.rst) and the kexec ABI
 //! (include/uapi/linux/kexec.h). It performs no I/O and contains no `unsafe`:
 //! every function takes bytes in memory, so it is tested and fuzzed on the host.
+//! The one reader of files too large for memory, the kdump vmcore reader
+//! ([`vmcore`]), reads through a trait its caller implements.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -22,4 +24,5 @@ pub mod layout;
 pub mod pe;
 pub mod plan;
 pub mod purgatory;
+pub mod vmcore;
 pub mod zboot;

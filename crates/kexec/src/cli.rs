@@ -13,6 +13,7 @@ use crate::kfile::Call;
 use crate::pipeline::{PlanInput, PlanOptions};
 use crate::sim::SimArgs;
 use crate::sysroot::Sysroot;
+use crate::vmcore::{Report, PROC_VMCORE};
 
 /// Command-line arguments, spelled as kexec-tools spells them.
 #[derive(Debug, Parser)]
@@ -109,6 +110,29 @@ enum Command {
     /// Make the plan `kexec -l` would load and run its handoff in the ARMv8
     /// memory-system model (cachesim); exit 1 on any violation.
     Sim(SimArgs),
+    /// Read a kdump vmcore (default /proc/vmcore, in the crash kernel).
+    Vmcore {
+        #[command(subcommand)]
+        what: VmcoreCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VmcoreCommand {
+    /// Kernel release, page size, crash time, CPUs and which crashed,
+    /// memory ranges, VMCOREINFO highlights.
+    Info {
+        /// The vmcore: /proc/vmcore or an ELF dump file.
+        file: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The crashed kernel's log (as `makedumpfile --dump-dmesg` prints it).
+    Dmesg {
+        /// The vmcore: /proc/vmcore or an ELF dump file.
+        file: Option<PathBuf>,
+    },
 }
 
 /// How a load or an unload reaches the kernel.
@@ -183,6 +207,13 @@ pub enum Action<'a> {
     },
     /// `sim ...`.
     Sim(&'a SimArgs),
+    /// `vmcore info|dmesg [FILE]`.
+    Vmcore {
+        /// The vmcore (default [`PROC_VMCORE`]).
+        file: &'a Path,
+        /// What to print.
+        report: Report,
+    },
 }
 
 impl Args {
@@ -191,6 +222,16 @@ impl Args {
     pub fn action(&self) -> Result<Action<'_>, Failure> {
         match &self.command {
             Some(Command::Sim(args)) => return Ok(Action::Sim(args)),
+            Some(Command::Vmcore { what }) => {
+                let (file, report) = match what {
+                    VmcoreCommand::Info { file, json } => (file, Report::Info { json: *json }),
+                    VmcoreCommand::Dmesg { file } => (file, Report::Dmesg),
+                };
+                return Ok(Action::Vmcore {
+                    file: file.as_deref().unwrap_or(Path::new(PROC_VMCORE)),
+                    report,
+                });
+            }
             Some(Command::CaptureSysroot { dir, from }) => {
                 return Ok(Action::Capture {
                     from: from.as_deref().map_or_else(Sysroot::live, Sysroot::at),
@@ -520,6 +561,27 @@ mod tests {
         );
         let a = args(&["sim", "Image", "-p", "--seeds", "2"]);
         assert!(matches!(a.action(), Ok(Action::Sim(_))), "{a:?}");
+        assert_eq!(
+            args(&["vmcore", "info"]).action(),
+            Ok(Action::Vmcore {
+                file: Path::new("/proc/vmcore"),
+                report: Report::Info { json: false }
+            })
+        );
+        assert_eq!(
+            args(&["vmcore", "info", "--json", "dump"]).action(),
+            Ok(Action::Vmcore {
+                file: Path::new("dump"),
+                report: Report::Info { json: true }
+            })
+        );
+        assert_eq!(
+            args(&["vmcore", "dmesg", "dump"]).action(),
+            Ok(Action::Vmcore {
+                file: Path::new("dump"),
+                report: Report::Dmesg
+            })
+        );
     }
 
     #[test]
@@ -562,6 +624,9 @@ mod tests {
             &["-c", "-a", "-l", "Image"],
             &["-l", "Image", "--json"],
             &["capture-sysroot", "out", "-l"],
+            &["vmcore", "dmesg", "--json"],
+            &["vmcore", "info", "a", "b"],
+            &["vmcore"],
         ] {
             assert!(
                 Args::try_parse_from(std::iter::once("kexec").chain(argv.iter().copied())).is_err(),

@@ -17,13 +17,15 @@
 //! kexec capture-sysroot DIR     (capture.rs)
 //! kexec sim KERNEL [-p] [--sysroot DIR] [--config NAME|all] [--seeds N] [--json]
 //!                               (the plan's handoff in the cachesim model: sim.rs)
+//! kexec vmcore info [--json] [FILE]   kexec vmcore dmesg [FILE]
+//!                               (read a kdump vmcore, default /proc/vmcore: vmcore.rs)
 //! ```
 //!
 //! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state.
 //!
 //! Modules depend only downward: `cli` → `kfile` → `sim` → `pipeline` →
 //! (`crashdump`, `syscalls`, `mode`) → `sysroot` → `failure`; `run` sits on
-//! top and `capture` beside `pipeline`.
+//! top and `capture` beside `pipeline`; `vmcore` depends only on `failure`.
 #![forbid(unsafe_code)]
 
 mod capture;
@@ -38,6 +40,7 @@ mod run;
 mod sim;
 mod syscalls;
 mod sysroot;
+mod vmcore;
 
 use std::process::ExitCode;
 

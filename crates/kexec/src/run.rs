@@ -15,7 +15,7 @@ use crate::mode::LoadModeExt;
 use crate::pipeline::{self, PlanInput};
 use crate::report::Report;
 use crate::sysroot::Sysroot;
-use crate::{capture, sim, syscalls};
+use crate::{capture, sim, syscalls, vmcore};
 
 /// Carry out `action`.
 pub fn run(action: Action<'_>) -> Result<Output, Failure> {
@@ -52,6 +52,7 @@ pub fn run(action: Action<'_>) -> Result<Output, Failure> {
         },
         Action::Status { root, mode } => status(&root, mode).map(Output::success),
         Action::Capture { from, dir } => capture::capture_sysroot(&from, dir).map(Output::success),
+        Action::Vmcore { file, report } => vmcore::run(file, report),
         Action::Sim(args) => sim::run(args).map(|(text, passed)| Output {
             text,
             code: if passed { 0 } else { EXIT_OTHER },
