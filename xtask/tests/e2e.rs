@@ -268,6 +268,16 @@ fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
     );
 }
 
+/// The version of the second kernel setup downloads (Debian 13's).
+fn newer_kernel() -> String {
+    assets()
+        .other_kernels()
+        .first()
+        .expect("setup downloads a second kernel")
+        .version
+        .clone()
+}
+
 /// kdump with Debian 13's 6.12 as kernel A and crash kernel. `kexec vmcore
 /// info` and `dmesg` read its /proc/vmcore (52-bit VA_BITS, a negative
 /// PHYS_OFFSET); Debian 12's makedumpfile 1.7.2 does not support 52-bit VAs
@@ -275,14 +285,8 @@ fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_kdump_on_the_newer_kernel() {
-    let newer = assets()
-        .other_kernels()
-        .first()
-        .expect("setup downloads a second kernel")
-        .version
-        .clone();
     kdump(
-        Some(newer),
+        Some(newer_kernel()),
         1024,
         &["crashkernel=256M"],
         true,
@@ -312,14 +316,8 @@ fn ours_kdump_with_high_and_low_reservations() {
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_kdump_with_high_and_low_reservations_on_the_newer_kernel() {
-    let newer = assets()
-        .other_kernels()
-        .first()
-        .expect("setup downloads a second kernel")
-        .version
-        .clone();
     kdump(
-        Some(newer),
+        Some(newer_kernel()),
         4096,
         &["crashkernel=256M,high", "crashkernel=64M,low"],
         false,

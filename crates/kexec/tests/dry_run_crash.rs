@@ -5,48 +5,41 @@
 
 mod dry_run_support;
 
+use std::path::Path;
+
 use dry_run_support::{golden, inputs, kexec, s, stdout_ok};
 use test_assets::synthetic::{fixture_sysroot as sysroot, scratch};
 
+/// `kexec -p IMAGE --initrd INITRD [EXTRA…] --dry-run --json --sysroot ROOT`
+/// with synthetic inputs made in the scratch directory `name`: the plan's
+/// JSON text.
+fn crash_plan(name: &str, root: &Path, extra: &[&str]) -> String {
+    let dir = scratch(name);
+    let (image, initrd) = inputs(&dir);
+    let mut args = vec!["-p", s(&image), "--initrd", s(&initrd)];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--dry-run", "--json", "--sysroot", s(root)]);
+    stdout_ok(&kexec(&args))
+}
+
+/// A `0x…` string of the plan's JSON as a number.
+fn hex(v: &serde_json::Value) -> u64 {
+    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+/// What a crash-kernel helper (kdump-tools, kdumpctl) appends.
+const KDUMP_ARGS: &[&str] = &["--reuse-cmdline", "--append", "maxcpus=1 reset_devices"];
+
 #[test]
 fn golden_qemu_virt_crash_load() {
-    let dir = scratch("crash");
-    let (image, initrd) = inputs(&dir);
-    let root = sysroot("qemu-virt-crash");
-    let out = kexec(&[
-        "-p",
-        s(&image),
-        "--initrd",
-        s(&initrd),
-        "--reuse-cmdline",
-        "--append",
-        "maxcpus=1 reset_devices",
-        "--dry-run",
-        "--json",
-        "--sysroot",
-        s(&root),
-    ]);
-    golden("qemu-virt-crash.json", &stdout_ok(&out));
+    let out = crash_plan("crash", &sysroot("qemu-virt-crash"), KDUMP_ARGS);
+    golden("qemu-virt-crash.json", &out);
 }
 
 #[test]
 fn crash_load_stays_in_the_crash_region() {
-    let dir = scratch("crash-region");
-    let (image, initrd) = inputs(&dir);
-    let out = kexec(&[
-        "-p",
-        s(&image),
-        "--initrd",
-        s(&initrd),
-        "--dry-run",
-        "--json",
-        "--sysroot",
-        s(&sysroot("qemu-virt-crash")),
-    ]);
-    let plan: serde_json::Value = serde_json::from_str(&stdout_ok(&out)).unwrap();
-    let hex = |v: &serde_json::Value| {
-        u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-    };
+    let out = crash_plan("crash-region", &sysroot("qemu-virt-crash"), &[]);
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
     for seg in plan["segments"].as_array().unwrap() {
         assert!(
             hex(&seg["mem"]) >= 0x6f60_0000 && hex(&seg["end"]) <= 0x7f60_0000,
@@ -70,27 +63,13 @@ fn crash_load_stays_in_the_crash_region() {
 /// RAM outside both.
 #[test]
 fn golden_qemu_virt_4g_crash_high_and_low() {
-    let dir = scratch("crash-high");
-    let (image, initrd) = inputs(&dir);
-    let root = sysroot("qemu-virt-4g-crash-high");
-    let out = stdout_ok(&kexec(&[
-        "-p",
-        s(&image),
-        "--initrd",
-        s(&initrd),
-        "--reuse-cmdline",
-        "--append",
-        "maxcpus=1 reset_devices",
-        "--dry-run",
-        "--json",
-        "--sysroot",
-        s(&root),
-    ]));
+    let out = crash_plan(
+        "crash-high",
+        &sysroot("qemu-virt-4g-crash-high"),
+        KDUMP_ARGS,
+    );
     golden("qemu-virt-4g-crash-high.json", &out);
     let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let hex = |v: &serde_json::Value| {
-        u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-    };
     let (high, high_end) = (0x1_1b60_0000u64, 0x1_3b60_0000u64);
     assert_eq!(plan["memory"][0]["start"], "0x11b600000");
     assert_eq!(plan["memory"].as_array().unwrap().len(), 1);
@@ -143,24 +122,12 @@ fn captured_virt_1g_crashkernel_crash_load() {
     let lo = u64::from_str_radix(lo, 16).unwrap();
     let end = u64::from_str_radix(hi, 16).unwrap() + 1;
 
-    let dir = scratch("captured-crash");
-    let (image, initrd) = inputs(&dir);
-    let out = kexec(&[
-        "-p",
-        s(&image),
-        "--initrd",
-        s(&initrd),
-        "--reuse-cmdline",
-        "--append=maxcpus=1 reset_devices",
-        "--dry-run",
-        "--json",
-        "--sysroot",
-        s(&root),
-    ]);
-    let plan: serde_json::Value = serde_json::from_str(&stdout_ok(&out)).unwrap();
-    let hex = |v: &serde_json::Value| {
-        u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-    };
+    let out = crash_plan(
+        "captured-crash",
+        &root,
+        &["--reuse-cmdline", "--append=maxcpus=1 reset_devices"],
+    );
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(plan["mode"], "crash");
     assert_eq!(
         hex(&plan["segments"][0]["mem"]),
