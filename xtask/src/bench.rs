@@ -223,7 +223,7 @@ pub fn markdown(rows: &[Row]) -> String {
     out
 }
 
-/// JSON of the rows (hand-written: plain numbers and strings).
+/// JSON array of the rows (hand-written: plain numbers and strings).
 pub fn json(rows: &[Row]) -> String {
     let mut items = Vec::new();
     for row in rows {
@@ -245,7 +245,7 @@ pub fn json(rows: &[Row]) -> String {
             samples.join(",")
         ));
     }
-    format!("{{\"schema\":1,\"rows\":[{}]}}\n", items.join(","))
+    format!("[{}]", items.join(","))
 }
 
 /// Run every case `reps` times; `loaders` selects which loaders take part.

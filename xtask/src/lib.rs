@@ -4,6 +4,7 @@
 
 pub mod baremetal;
 pub mod bench;
+pub mod bench_kdump;
 pub mod capture;
 pub mod fresh;
 pub mod fuzz;

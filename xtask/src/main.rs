@@ -214,11 +214,20 @@ fn bench(reps: usize, large_mib: u32, reference_only: bool) -> Result<()> {
         &[Loader::KexecTools, Loader::Ours]
     };
     let rows = xtask::bench::run(&assets, loaders, reps, large_mib)?;
+    let ours = xtask::scenario::build_our_kexec()?;
+    let work = xtask::scenario::WorkDir::new("bench-kdump")?;
+    let kdump = xtask::bench_kdump::run(&assets, loaders, reps, &ours, &work)?;
     let mut table = xtask::bench::markdown(&rows);
+    table.push_str(&xtask::bench_kdump::markdown(&kdump));
     table.push_str(&xtask::bench::cost_model_section(&assets)?);
     let dir = xtask::util::target_dir();
     std::fs::write(dir.join("bench.md"), &table)?;
-    std::fs::write(dir.join("bench.json"), xtask::bench::json(&rows))?;
+    let json = format!(
+        "{{\"schema\":2,\"rows\":{},\"kdump\":{}}}\n",
+        xtask::bench::json(&rows),
+        xtask::bench_kdump::json(&kdump)
+    );
+    std::fs::write(dir.join("bench.json"), json)?;
     println!("{table}");
     announce(&format!(
         "wrote {0}/bench.md and {0}/bench.json",
