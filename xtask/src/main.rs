@@ -39,6 +39,9 @@ enum Cmd {
         /// Only kexec-tools (while our loader cannot boot yet).
         #[arg(long)]
         reference_only: bool,
+        /// Only the kdump rows (`-p`, then a panic).
+        #[arg(long)]
+        kdump_only: bool,
     },
     /// Boot QEMU guests of several shapes and (re)write their sysroots under fixtures/sysroots.
     CaptureSysroots,
@@ -124,7 +127,8 @@ fn real_main() -> Result<()> {
             reps,
             large_initrd_mib,
             reference_only,
-        } => bench(reps, large_initrd_mib, reference_only)?,
+            kdump_only,
+        } => bench(reps, large_initrd_mib, reference_only, kdump_only)?,
         Cmd::CaptureSysroots => capture_sysroots()?,
         Cmd::Test {
             no_e2e,
@@ -206,14 +210,18 @@ fn demo(with: DemoLoader) -> Result<()> {
     Ok(())
 }
 
-fn bench(reps: usize, large_mib: u32, reference_only: bool) -> Result<()> {
+fn bench(reps: usize, large_mib: u32, reference_only: bool, kdump_only: bool) -> Result<()> {
     let assets = xtask::prepare()?;
     let loaders: &[Loader] = if reference_only {
         &[Loader::KexecTools]
     } else {
         &[Loader::KexecTools, Loader::Ours]
     };
-    let rows = xtask::bench::run(&assets, loaders, reps, large_mib)?;
+    let rows = if kdump_only {
+        Vec::new()
+    } else {
+        xtask::bench::run(&assets, loaders, reps, large_mib)?
+    };
     let ours = xtask::scenario::build_our_kexec()?;
     let work = xtask::scenario::WorkDir::new("bench-kdump")?;
     let kdump = xtask::bench_kdump::run(&assets, loaders, reps, &ours, &work)?;
