@@ -14,7 +14,7 @@
 //!   crate with the SHA2 instructions), on the same guest CPU model.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -135,39 +135,72 @@ fn run_case(assets: &Assets, case: Case, ours: &std::path::Path, work: &WorkDir)
          fail 'exec returned'\n",
         loader = case.loader.guest_path(),
     );
+    let timeline = run_kernel_a(
+        assets,
+        &KernelA {
+            script,
+            next_initrd: &initrd_b,
+            ours,
+            work,
+            cmdline: "console=ttyAMA0 kxt.stage=a",
+            next_stage: "b",
+        },
+    )?;
+    sample_from(&timeline)
+}
+
+/// A benchmark boot of kernel A (2 CPUs, 2 GiB) running `script` as its
+/// stage `a`, with the Debian Image at `/payload/Image`, `next_initrd` at
+/// `/payload/initrd` and our static `kexec` in the guest.
+#[derive(Debug)]
+pub struct KernelA<'a> {
+    /// Stage `a`'s script.
+    pub script: String,
+    /// The next kernel's initramfs.
+    pub next_initrd: &'a Path,
+    /// Our static `kexec`.
+    pub ours: &'a Path,
+    /// Scratch directory.
+    pub work: &'a WorkDir,
+    /// Kernel A's command line.
+    pub cmdline: &'a str,
+    /// The stage name of the next kernel, whose `boot` marker ends the wait.
+    pub next_stage: &'a str,
+}
+
+/// Boots `a` until `a:loaded` and the next kernel's `boot` marker, then
+/// until QEMU exits; the console's timeline.
+pub fn run_kernel_a(assets: &Assets, a: &KernelA<'_>) -> Result<Timeline> {
     let stage_a = Stage {
         name: "a".into(),
-        script,
+        script: a.script.clone(),
         files: vec![
             (
                 "/payload/Image".into(),
                 FileSource::Host(assets.kernel.image.clone()),
             ),
-            ("/payload/initrd".into(), FileSource::Host(initrd_b)),
+            (
+                "/payload/initrd".into(),
+                FileSource::Host(a.next_initrd.to_path_buf()),
+            ),
             (
                 Loader::Ours.guest_path().into(),
-                FileSource::Host(ours.to_path_buf()),
+                FileSource::Host(a.ours.to_path_buf()),
             ),
         ],
     };
-    let initrd_a = work.0.join("initrd-a");
+    let initrd_a = a.work.0.join(format!("initrd-a-{}", a.next_stage));
     stage_initramfs(assets, &stage_a, &initrd_a)?;
     let shape = MachineShape {
         cpus: 2,
         memory_mib: 2048,
         ..MachineShape::default()
     };
-    let boot = Boot::new(
-        shape,
-        &assets.kernel.image,
-        &initrd_a,
-        "console=ttyAMA0 kxt.stage=a",
-    );
+    let boot = Boot::new(shape, &assets.kernel.image, &initrd_a, a.cmdline);
     let mut console = Console::start(&boot)?;
     console.expect("a", "loaded", STEP_TIMEOUT)?;
-    console.expect("b", "boot", STEP_TIMEOUT)?;
-    let timeline = console.finish(Duration::from_secs(120))?;
-    sample_from(&timeline)
+    console.expect(a.next_stage, "boot", STEP_TIMEOUT)?;
+    console.finish(Duration::from_secs(300))
 }
 
 /// The benchmark's result: one row per case.

@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::bench::median;
-use crate::guest::{stage_initramfs, FileSource, Stage};
-use crate::qemu::{Boot, Console, MachineShape, Timeline};
-use crate::scenario::{Loader, WorkDir, STEP_TIMEOUT};
+use crate::bench::{median, run_kernel_a, KernelA};
+use crate::guest::{stage_initramfs, Stage};
+use crate::qemu::Timeline;
+use crate::scenario::{Loader, WorkDir};
 use crate::setup::Assets;
 use crate::util::announce;
 
@@ -114,38 +114,17 @@ fn run_kdump_case(
          fail 'the panic returned'\n",
         loader = loader.guest_path(),
     );
-    let stage_a = Stage {
-        name: "a".into(),
-        script,
-        files: vec![
-            (
-                "/payload/Image".into(),
-                FileSource::Host(assets.kernel.image.clone()),
-            ),
-            ("/payload/initrd".into(), FileSource::Host(initrd_c)),
-            (
-                Loader::Ours.guest_path().into(),
-                FileSource::Host(ours.to_path_buf()),
-            ),
-        ],
-    };
-    let initrd_a = work.0.join("initrd-a-kdump");
-    stage_initramfs(assets, &stage_a, &initrd_a)?;
-    let shape = MachineShape {
-        cpus: 2,
-        memory_mib: 2048,
-        ..MachineShape::default()
-    };
-    let boot = Boot::new(
-        shape,
-        &assets.kernel.image,
-        &initrd_a,
-        "console=ttyAMA0 kxt.stage=a crashkernel=256M",
-    );
-    let mut console = Console::start(&boot)?;
-    console.expect("a", "loaded", STEP_TIMEOUT)?;
-    console.expect("c", "boot", STEP_TIMEOUT)?;
-    let timeline = console.finish(Duration::from_secs(300))?;
+    let timeline = run_kernel_a(
+        assets,
+        &KernelA {
+            script,
+            next_initrd: &initrd_c,
+            ours,
+            work,
+            cmdline: "console=ttyAMA0 kxt.stage=a crashkernel=256M",
+            next_stage: "c",
+        },
+    )?;
     kdump_sample_from(&timeline)
 }
 
