@@ -70,7 +70,8 @@ pub fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn marker_time(t: &Timeline, stage: &str, key: &str, value: Option<&str>) -> Result<Duration> {
+/// When the marker `stage:key` (with `value`, if given) was printed.
+pub fn marker_time(t: &Timeline, stage: &str, key: &str, value: Option<&str>) -> Result<Duration> {
     t.markers
         .iter()
         .find(|m| m.stage == stage && m.key == key && value.is_none_or(|v| m.value == v))

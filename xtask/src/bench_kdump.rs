@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::bench::{median, run_kernel_a, KernelA};
+use crate::bench::{marker_time, median, run_kernel_a, KernelA};
 use crate::guest::{stage_initramfs, Stage};
 use crate::qemu::Timeline;
 use crate::scenario::{Loader, WorkDir};
@@ -60,20 +60,12 @@ impl KdumpRow {
     }
 }
 
-fn at(t: &Timeline, stage: &str, key: &str, value: Option<&str>) -> Result<Duration> {
-    t.markers
-        .iter()
-        .find(|m| m.stage == stage && m.key == key && value.is_none_or(|v| m.value == v))
-        .map(|m| m.at)
-        .with_context(|| format!("no `{stage}:{key}` marker"))
-}
-
 /// A sample from a timeline: the `a` stage's `load`/`loaded`/`panic`
 /// markers and the crash kernel's first line after the panic.
 pub fn kdump_sample_from(t: &Timeline) -> Result<KdumpSample> {
-    let load = at(t, "a", "step", Some("load"))?;
-    let loaded = at(t, "a", "loaded", None)?;
-    let panic = at(t, "a", "step", Some("panic"))?;
+    let load = marker_time(t, "a", "step", Some("load"))?;
+    let loaded = marker_time(t, "a", "loaded", None)?;
+    let panic = marker_time(t, "a", "step", Some("panic"))?;
     let first = t
         .lines
         .iter()
