@@ -15,7 +15,6 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -210,6 +209,7 @@ pub fn json(rows: &[KdumpRow]) -> String {
 mod tests {
     use super::*;
     use crate::qemu::ConsoleLine;
+    use std::time::Duration;
 
     #[test]
     fn sample_from_console_times() {
