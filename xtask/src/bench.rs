@@ -215,9 +215,14 @@ pub struct Row {
 
 impl Row {
     fn med(&self, f: impl Fn(&Sample) -> f64) -> f64 {
-        let mut v: Vec<f64> = self.samples.iter().map(f).collect();
-        median(&mut v)
+        median_by(&self.samples, f)
     }
+}
+
+/// The median of `f` over `samples`.
+pub fn median_by<T>(samples: &[T], f: impl Fn(&T) -> f64) -> f64 {
+    let mut v: Vec<f64> = samples.iter().map(f).collect();
+    median(&mut v)
 }
 
 /// Render rows as a Markdown table with ratios to kexec-tools (verified) of the same initrd size.

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::bench::{marker_time, median, run_kernel_a, KernelA};
+use crate::bench::{marker_time, median_by, run_kernel_a, KernelA};
 use crate::guest::{stage_initramfs, Stage};
 use crate::qemu::Timeline;
 use crate::scenario::{Loader, WorkDir};
@@ -50,8 +50,7 @@ pub struct KdumpRow {
 
 impl KdumpRow {
     fn med(&self, f: impl Fn(&KdumpSample) -> f64) -> f64 {
-        let mut v: Vec<f64> = self.samples.iter().map(f).collect();
-        median(&mut v)
+        median_by(&self.samples, f)
     }
 
     fn label(&self) -> String {

@@ -27,6 +27,17 @@ fn hex(v: &serde_json::Value) -> u64 {
     u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
+/// The new value of `/chosen`'s `property` in the plan's JSON.
+fn chosen_change(plan: &serde_json::Value, property: &str) -> serde_json::Value {
+    plan["chosen"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["property"] == property)
+        .unwrap_or_else(|| panic!("no change of {property}"))["new"]
+        .clone()
+}
+
 /// What a crash-kernel helper (kdump-tools, kdumpctl) appends.
 const KDUMP_ARGS: &[&str] = &["--reuse-cmdline", "--append", "maxcpus=1 reset_devices"];
 
@@ -46,12 +57,10 @@ fn crash_load_stays_in_the_crash_region() {
             "{seg}"
         );
     }
-    let changes = plan["chosen"]["changes"].as_array().unwrap();
-    let usable = changes
-        .iter()
-        .find(|c| c["property"] == "linux,usable-memory-range")
-        .unwrap();
-    assert_eq!(usable["new"], "<0x0 0x6f600000 0x0 0x10000000>");
+    assert_eq!(
+        chosen_change(&plan, "linux,usable-memory-range"),
+        "<0x0 0x6f600000 0x0 0x10000000>"
+    );
 }
 
 /// `crashkernel=512M,high crashkernel=128M,low` on a 4 GiB machine: two
@@ -79,15 +88,7 @@ fn golden_qemu_virt_4g_crash_high_and_low() {
             "{seg}"
         );
     }
-    let change = |name: &str| {
-        plan["chosen"]["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["property"] == name)
-            .unwrap()["new"]
-            .clone()
-    };
+    let change = |name: &str| chosen_change(&plan, name);
     assert_eq!(
         change("linux,usable-memory-range"),
         "<0x1 0x1b600000 0x0 0x20000000 0x0 0xf8000000 0x0 0x8000000>"
@@ -142,12 +143,10 @@ fn captured_virt_1g_crashkernel_crash_load() {
         !cmdline.contains("crashkernel=") && cmdline.ends_with("maxcpus=1 reset_devices"),
         "{cmdline}"
     );
-    let changes = plan["chosen"]["changes"].as_array().unwrap();
-    let usable = changes
-        .iter()
-        .find(|c| c["property"] == "linux,usable-memory-range")
-        .unwrap();
-    assert_eq!(usable["new"], format!("<0x0 {lo:#x} 0x0 {:#x}>", end - lo));
+    assert_eq!(
+        chosen_change(&plan, "linux,usable-memory-range"),
+        format!("<0x0 {lo:#x} 0x0 {:#x}>", end - lo)
+    );
     // The ELF core header: 2 CPU notes, VMCOREINFO, and the RAM below and
     // above the crash region (the capture has no /proc/kallsyms, so no
     // kernel image PT_LOAD); /chosen points at it.
@@ -158,12 +157,8 @@ fn captured_virt_1g_crashkernel_crash_load() {
         .find(|s| s["kind"] == "elfcorehdr")
         .unwrap();
     assert_eq!(header["bufsz"], 64 + 5 * 56);
-    let elfcorehdr = changes
-        .iter()
-        .find(|c| c["property"] == "linux,elfcorehdr")
-        .unwrap();
     assert_eq!(
-        elfcorehdr["new"],
+        chosen_change(&plan, "linux,elfcorehdr"),
         format!("<0x0 {:#x} 0x0 {:#x}>", hex(&header["mem"]), 64 + 5 * 56)
     );
 }

@@ -118,7 +118,9 @@ fn put(mem: &mut [u8], at: u64, bytes: &[u8]) {
     mem[at..at + bytes.len()].copy_from_slice(bytes);
 }
 
-fn note(out: &mut Vec<u8>, name: &[u8], n_type: u32, desc: &[u8]) {
+/// Appends an ELF note: `n_namesz`, `n_descsz`, `n_type`, the name
+/// (NUL-terminated, padded to 4) and the descriptor (padded to 4).
+pub(crate) fn note(out: &mut Vec<u8>, name: &[u8], n_type: u32, desc: &[u8]) {
     let namesz = name.len() + 1;
     out.extend_from_slice(&(namesz as u32).to_le_bytes());
     out.extend_from_slice(&(desc.len() as u32).to_le_bytes());

@@ -474,14 +474,7 @@ fn a_file_shorter_than_the_magic_is_not_elf() {
 /// the descriptor (padded).
 fn raw_note(name: &[u8], n_type: u32, desc: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(&(name.len() as u32 + 1).to_le_bytes());
-    out.extend_from_slice(&(desc.len() as u32).to_le_bytes());
-    out.extend_from_slice(&n_type.to_le_bytes());
-    out.extend_from_slice(name);
-    out.push(0);
-    out.resize(out.len().next_multiple_of(4), 0);
-    out.extend_from_slice(desc);
-    out.resize(out.len().next_multiple_of(4), 0);
+    super::synth::note(&mut out, name, n_type, desc);
     out
 }
 
