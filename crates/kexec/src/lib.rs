@@ -44,13 +44,17 @@ mod vmcore;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
+pub use crate::cli::command;
 pub use crate::pipeline::TEST_SEED_ENV;
+
+/// What `kexec -v`/`--version` prints.
+pub fn version_text() -> String {
+    format!("kexec-rs {}\n", env!("CARGO_PKG_VERSION"))
+}
 
 /// The whole program: parse the arguments, decide, carry it out, print the
 /// outcome and return the exit code.
 pub fn main() -> ExitCode {
-    let args = cli::Args::parse();
-    failure::finish(args.action().and_then(run::run))
+    let parsed = cli::parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    failure::finish(parsed.action().and_then(run::run))
 }

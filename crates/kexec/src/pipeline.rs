@@ -4,11 +4,14 @@
 //! `kexec -l`/`-p` and `kexec sim`; it prints nothing and makes no kexec
 //! system call.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use kexec_core::fdt::{self, ChosenEdit, CrashChosen, RNG_SEED_LEN};
 use kexec_core::plan::{self, Blob, BuildError, KernelFacts, LoadMode, LoadRequest, SegmentKind};
 use kexec_core::purgatory::{Purgatory, PurgatoryOptions};
+use kexec_core::iomem::MemoryRange;
 use kexec_core::{cmdline, iomem, kernel};
 
 use crate::crashdump;
@@ -31,50 +34,207 @@ pub(crate) struct PlanOptions {
     /// Initial ramdisk for the new kernel.
     #[arg(long, visible_alias = "ramdisk", value_name = "FILE")]
     initrd: Option<PathBuf>,
-    /// Command line for the new kernel; repeatable, joined with spaces.
-    #[arg(long = "append", visible_alias = "command-line", value_name = "S")]
-    append: Vec<String>,
+    /// Command line for the new kernel (the last one given wins; with
+    /// --reuse-cmdline it is appended to the running kernel's). An empty
+    /// line keeps the device tree's `bootargs`, as kexec-tools does.
+    #[arg(
+        long = "append",
+        visible_alias = "command-line",
+        value_name = "S",
+        action = clap::ArgAction::Append
+    )]
+    append: Vec<OsString>,
     /// Start from the running kernel's command line (minus BOOT_IMAGE=, initrd=,
     /// elfcorehdr=, and crashkernel= for -p).
-    #[arg(long)]
-    reuse_cmdline: bool,
+    #[arg(long, action = clap::ArgAction::Count)]
+    reuse_cmdline: u8,
     /// Device tree to pass instead of the running one (/sys/firmware/fdt).
     #[arg(long, value_name = "FILE")]
     dtb: Option<PathBuf>,
     /// Do not verify segment digests in the purgatory before booting.
-    #[arg(short = 'i', long = "no-checks")]
-    no_checks: bool,
+    #[arg(short = 'i', long = "no-checks", action = clap::ArgAction::Count)]
+    no_checks: u8,
+    /// Place no segment below ADDR (decimal, 0x-hex or 0-octal).
+    #[arg(long, value_name = "ADDR")]
+    mem_min: Option<String>,
+    /// Place no segment at or above ADDR + 1 (decimal, 0x-hex or 0-octal).
+    #[arg(long, value_name = "ADDR")]
+    mem_max: Option<String>,
+    /// Refuse the kernel unless it is of TYPE: `Image` (plain or compressed),
+    /// `vmlinux` (ELF) or `vmlinuz` (EFI zboot), kexec-tools' names.
+    #[arg(short = 't', long = "type", value_name = "TYPE")]
+    kernel_type: Option<String>,
+    /// The console the purgatory prints on (a tty name, e.g. ttyAMA0); it
+    /// must be the PL011 of the device tree's stdout-path.
+    #[arg(long, value_name = "TTY")]
+    serial: Option<String>,
+    /// Accepted and ignored: kexec-tools' ELF loaders on x86 take it to pass
+    /// Linux-style arguments, which is what every arm64 load does.
+    #[arg(long = "args-linux", hide = true, action = clap::ArgAction::Count)]
+    args_linux: u8,
+    /// With kexec_file_load: ask the kernel not to place the segments in CMA
+    /// memory (KEXEC_FILE_NO_CMA, Linux 6.17+). kexec_load never uses CMA.
+    #[arg(long = "no-cma", action = clap::ArgAction::Count)]
+    no_cma: u8,
 }
 
 impl PlanOptions {
     /// The planner's input; `purgatory` carries the switches beyond `-i`.
-    pub(crate) fn input(&self, purgatory: PurgatoryOptions) -> PlanInput<'_> {
-        PlanInput {
+    pub(crate) fn input(&self, purgatory: PurgatoryOptions) -> Result<PlanInput<'_>, Failure> {
+        let addr = |name: &str, v: &Option<String>, default: u64| {
+            v.as_deref().map_or(Ok(default), |text| {
+                parse_c_number(text).ok_or_else(|| {
+                    Failure::input(
+                        "arguments",
+                        format!("bad value in --{name}={text}"),
+                        "an address: decimal, 0x-hex or 0-octal",
+                    )
+                })
+            })
+        };
+        let window = MemWindow {
+            min: addr("mem-min", &self.mem_min, 0)?,
+            max: addr("mem-max", &self.mem_max, u64::MAX)?,
+        };
+        let kernel_type = self
+            .kernel_type
+            .as_deref()
+            .map(KernelType::parse)
+            .transpose()?;
+        Ok(PlanInput {
             initrd: self.initrd.as_deref(),
-            append: &self.append,
-            reuse_cmdline: self.reuse_cmdline,
+            append: self.append.last().map(|a| a.as_bytes()),
+            reuse_cmdline: self.reuse_cmdline > 0,
             dtb: self.dtb.as_deref(),
             purgatory: PurgatoryOptions {
-                no_verify: self.no_checks,
+                no_verify: self.no_checks > 0,
                 ..purgatory
             },
+            window,
+            kernel_type,
+            serial: self.serial.as_deref(),
+            no_cma: self.no_cma > 0,
+        })
+    }
+}
+
+/// A number as C's `strtoul(text, &end, 0)` reads it with nothing left over
+/// (kexec-tools' `--mem-min`/`--mem-max`): `0x` hex, a leading `0` octal,
+/// else decimal.
+pub(crate) fn parse_c_number(text: &str) -> Option<u64> {
+    let t = text.trim_start();
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else if t.len() > 1 && t.starts_with('0') {
+        u64::from_str_radix(&t[1..], 8).ok()
+    } else {
+        t.parse().ok()
+    }
+}
+
+/// `--mem-min`/`--mem-max`: the physical addresses segments may occupy
+/// (`max` inclusive, as in kexec-tools).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemWindow {
+    /// Lowest usable address.
+    pub min: u64,
+    /// Highest usable address.
+    pub max: u64,
+}
+
+impl Default for MemWindow {
+    fn default() -> Self {
+        Self {
+            min: 0,
+            max: u64::MAX,
+        }
+    }
+}
+
+impl MemWindow {
+    /// Whether the window leaves all memory usable.
+    pub(crate) fn is_everything(self) -> bool {
+        self == Self::default()
+    }
+
+    /// `ranges` cut to the window (empty ranges dropped).
+    pub(crate) fn clip(self, ranges: &[MemoryRange]) -> Vec<MemoryRange> {
+        let end = self.max.saturating_add(1).max(self.max);
+        ranges
+            .iter()
+            .filter_map(|r| {
+                let start = r.start.max(self.min);
+                let stop = if self.max == u64::MAX { r.end } else { r.end.min(end) };
+                (start < stop).then(|| MemoryRange::new(start, stop))
+            })
+            .collect()
+    }
+}
+
+/// `--type`: kexec-tools' arm64 loader names (`file_type[]` in
+/// kexec/arch/arm64/kexec-arm64.c: vmlinux, Image, uImage, vmlinuz).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KernelType {
+    /// `Image`: a plain Image, or one compressed as a whole (kexec-tools
+    /// decompresses gzip and xz before probing; we also take zstd and lz4).
+    Image,
+    /// `vmlinux`: an ELF vmlinux.
+    Vmlinux,
+    /// `vmlinuz`: an EFI zboot image.
+    Vmlinuz,
+}
+
+impl KernelType {
+    fn parse(name: &str) -> Result<Self, Failure> {
+        match name {
+            "Image" => Ok(Self::Image),
+            "vmlinux" => Ok(Self::Vmlinux),
+            "vmlinuz" => Ok(Self::Vmlinuz),
+            "uImage" => Err(Failure::input(
+                "arguments",
+                "--type uImage: U-Boot legacy images are not supported",
+                "give the Image inside it (dumpimage -T kernel -p 0 -o Image uImage)",
+            )),
+            other => Err(Failure::input(
+                "arguments",
+                format!("--type {other}: unknown kernel type"),
+                "one of Image, vmlinux, vmlinuz (or leave --type out: the format is recognised)",
+            )),
+        }
+    }
+
+    /// Whether a kernel found in `format` is of this type.
+    pub(crate) fn accepts(self, format: &kernel::KernelFormat) -> bool {
+        use kernel::KernelFormat as F;
+        match self {
+            Self::Image => matches!(format, F::Image | F::Gzip | F::Zstd | F::Xz | F::Lz4),
+            Self::Vmlinux => matches!(format, F::Elf),
+            Self::Vmlinuz => matches!(format, F::Zboot { .. }),
         }
     }
 }
 
 /// What a plan is made from besides the kernel and the system state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct PlanInput<'a> {
     /// `--initrd`.
     pub initrd: Option<&'a Path>,
-    /// `--append`, in order.
-    pub append: &'a [String],
+    /// The last `--append`/`--command-line`, as given (any bytes).
+    pub append: Option<&'a [u8]>,
     /// `--reuse-cmdline`.
     pub reuse_cmdline: bool,
     /// `--dtb`.
     pub dtb: Option<&'a Path>,
     /// `-i` and the hidden purgatory test switches.
     pub purgatory: PurgatoryOptions,
+    /// `--mem-min`, `--mem-max`.
+    pub window: MemWindow,
+    /// `--type`.
+    pub kernel_type: Option<KernelType>,
+    /// `--serial`.
+    pub serial: Option<&'a str>,
+    /// `--no-cma`.
+    pub no_cma: bool,
 }
 
 /// The initrd of a plan and where it came from.
@@ -103,7 +263,7 @@ pub(crate) struct Planned {
     /// The ELF core header of a crash load.
     pub elfcorehdr: Option<Vec<u8>>,
     /// The new command line (`None`: `bootargs` kept).
-    pub cmdline: Option<String>,
+    pub cmdline: Option<Vec<u8>>,
     /// Where the device tree came from.
     pub dtb_from: String,
     /// Remarks for the user.
@@ -129,15 +289,12 @@ pub(crate) fn reused_cmdline(
     reuse: bool,
     root: &Sysroot,
     mode: LoadMode,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<Vec<u8>>, Failure> {
     if !reuse {
         return Ok(None);
     }
     let text = read_state(root, sysroot::CMDLINE, "--reuse-cmdline needs it")?;
-    Ok(Some(cmdline::reused(
-        &String::from_utf8_lossy(&text),
-        mode == LoadMode::Crash,
-    )))
+    Ok(Some(cmdline::reused(&text, mode == LoadMode::Crash)))
 }
 
 /// The file name of `path` (the whole path if it has none).
@@ -220,6 +377,50 @@ fn image_span(file: &[u8], image: &[u8]) -> Option<(usize, usize)> {
     (end <= file.len()).then_some((offset, image.len()))
 }
 
+/// `--serial TTY`: kexec-tools' arm64 purgatory writes to the MMIO address
+/// `/sys/class/tty/TTY/iomem_base` names (`find_purgatory_sink` in
+/// kexec/arch/arm64/kexec-arm64.c). Ours drives a PL011 and takes it from
+/// the device tree's `stdout-path`; `--serial` is accepted when it names that
+/// same UART and refused otherwise, so the purgatory never writes to a
+/// device it cannot drive.
+fn check_serial(root: &Sysroot, tty: &str, uart: Option<u64>) -> Result<(), Failure> {
+    if tty.is_empty() || tty.contains('/') || tty.starts_with('.') {
+        return Err(Failure::input(
+            "arguments",
+            format!("--serial {tty:?}: not a tty name"),
+            "a name under /sys/class/tty, e.g. ttyAMA0",
+        ));
+    }
+    let rel = format!("sys/class/tty/{tty}/iomem_base");
+    let text = read_state(root, &rel, "--serial reads the UART's address from it")?;
+    let text = String::from_utf8_lossy(&text);
+    let base = text
+        .trim()
+        .strip_prefix("0x")
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .filter(|&b| b != 0)
+        .ok_or_else(|| {
+            Failure::input(
+                root.path(&rel).display().to_string(),
+                format!("{:?} is not a MMIO address", text.trim()),
+                "--serial needs a memory-mapped UART (iomem_base 0x...)",
+            )
+        })?;
+    match uart {
+        Some(u) if u == base => Ok(()),
+        Some(u) => Err(Failure::input(
+            "arguments",
+            format!("--serial {tty} is at {base:#x}, but the purgatory prints on the PL011 of stdout-path at {u:#x}"),
+            "drop --serial, or point stdout-path at that UART (--dtb)",
+        )),
+        None => Err(Failure::input(
+            "arguments",
+            format!("--serial {tty} ({base:#x}): the device tree's stdout-path names no PL011 the purgatory can drive"),
+            "drop --serial: the purgatory will be silent",
+        )),
+    }
+}
+
 /// Read the inputs and the system state and make the plan `kexec -l` (or
 /// `-p`) loads.
 pub(crate) fn make_plan(
@@ -237,6 +438,15 @@ pub(crate) fn make_plan(
             "give an arm64 Image, Image.gz/.zst/.xz/.lz4, zboot, ELF vmlinux or UKI",
         )
     })?;
+    if let Some(t) = args.kernel_type {
+        if !t.accepts(&kernel.format) {
+            return Err(Failure::input(
+                &kernel_name,
+                format!("--type {t:?}: the file is {}", kernel.format),
+                "drop --type (the format is recognised from the content) or give the right file",
+            ));
+        }
+    }
     let uki = kernel.uki.clone().unwrap_or_default();
     let mut notes = Vec::new();
     let loaded = mode.loaded_flag();
@@ -262,13 +472,30 @@ pub(crate) fn make_plan(
         ),
         _ => Failure::input(&iomem_path, &e, "is this a /proc/iomem?"),
     })?;
-    let memory = plan::memory_for(&map, mode).ok_or_else(|| {
+    let mut memory = plan::memory_for(&map, mode).ok_or_else(|| {
         Failure::system(
             &iomem_path,
             "no \"Crash kernel\" region",
             "boot the running kernel with crashkernel=SIZE",
         )
     })?;
+    if !args.window.is_everything() {
+        memory = args.window.clip(&memory);
+        notes.push(format!(
+            "--mem-min/--mem-max: segments only in {:#x}..={:#x}",
+            args.window.min, args.window.max
+        ));
+        if memory.is_empty() {
+            return Err(Failure::input(
+                "arguments",
+                format!(
+                    "--mem-min {:#x} / --mem-max {:#x} leave no usable memory",
+                    args.window.min, args.window.max
+                ),
+                "widen the window (see the memory in `kexec -l KERNEL --dry-run`)",
+            ));
+        }
+    }
     let elfcorehdr = match mode {
         LoadMode::Crash => Some(crashdump::elf_core_header(root, &map, &mut notes)?),
         LoadMode::Normal => None,
@@ -284,13 +511,11 @@ pub(crate) fn make_plan(
 
     // Command line.
     let reused = reused_cmdline(args.reuse_cmdline, root, mode)?;
-    let mut append = args.append.to_vec();
-    if reused.is_none() && append.is_empty() {
-        if let Some(c) = &uki.cmdline {
-            append.push(c.clone());
-        }
-    }
-    let new_cmdline = cmdline::build(reused.as_deref(), &append)
+    let append = match (&reused, args.append) {
+        (None, None) => uki.cmdline.as_deref().map(str::as_bytes),
+        (_, given) => given,
+    };
+    let new_cmdline = cmdline::build(reused.as_deref(), append)
         .map_err(|e| Failure::input("command line", &e, e.hint()))?;
 
     // Device tree source.
@@ -380,6 +605,9 @@ pub(crate) fn make_plan(
     })?;
     if args.purgatory.no_verify {
         notes.push("-i: the purgatory will not verify segment digests".to_owned());
+    }
+    if let Some(tty) = args.serial {
+        check_serial(root, tty, built.uart)?;
     }
     if built.uart.is_none() {
         notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());

@@ -399,7 +399,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<(String, bool), Failure> {
     } else {
         LoadMode::Normal
     };
-    let input = args.plan.input(PurgatoryOptions::default());
+    let input = args.plan.input(PurgatoryOptions::default())?;
     let planned = make_plan(&input, mode, &args.kernel, &root)?;
     let m = model_input(&planned, mode, args.full)?;
     let outcomes: Vec<Outcome> = configs

@@ -153,8 +153,8 @@ pub struct CrashChosen {
 /// The `/chosen` edits of one load.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ChosenEdit {
-    /// New `bootargs`; `None` keeps the existing one.
-    pub bootargs: Option<String>,
+    /// New `bootargs` (any bytes but NUL); `None` keeps the existing one.
+    pub bootargs: Option<Vec<u8>>,
     /// Physical range of the initrd; `None` removes the initrd properties.
     pub initrd: Option<MemoryRange>,
     /// Fresh `kaslr-seed`; `None` leaves the property as it is.
@@ -234,8 +234,8 @@ fn set(
     });
 }
 
-fn cstring(s: &str) -> Vec<u8> {
-    let mut v = s.as_bytes().to_vec();
+fn cstring(s: &[u8]) -> Vec<u8> {
+    let mut v = s.to_vec();
     v.push(0);
     v
 }
