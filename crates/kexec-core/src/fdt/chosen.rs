@@ -191,7 +191,11 @@ pub struct EditedDtb {
 pub(crate) fn render_value(name: &str, value: &[u8]) -> String {
     if name == BOOTARGS || name.ends_with("path") {
         let text = value.strip_suffix(&[0]).unwrap_or(value);
-        return format!("{:?}", String::from_utf8_lossy(text));
+        // Any bytes but NUL are valid: show those that are not UTF-8 escaped.
+        return match std::str::from_utf8(text) {
+            Ok(t) => format!("{t:?}"),
+            Err(_) => format!("b\"{}\"", text.escape_ascii()),
+        };
     }
     if name == RNG_SEED {
         return format!("<{} bytes>", value.len());
