@@ -23,9 +23,14 @@
 //!
 //! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state.
 //!
+//! [`command`] is the whole command-line definition: `cargo xtask package`
+//! generates the man pages and shell completions from it
+//! (`examples/ship-docs.rs`); `--version` says what `version.rs` computes.
+//!
 //! Modules depend only downward: `cli` → `kfile` → `sim` → `pipeline` →
 //! (`crashdump`, `syscalls`, `mode`) → `sysroot` → `failure`; `run` sits on
-//! top and `capture` beside `pipeline`; `vmcore` depends only on `failure`.
+//! top and `capture` beside `pipeline`; `vmcore` depends only on `failure`;
+//! `version` only on `pipeline` (the embedded purgatory).
 #![forbid(unsafe_code)]
 
 mod capture;
@@ -40,17 +45,30 @@ mod run;
 mod sim;
 mod syscalls;
 mod sysroot;
+mod version;
 mod vmcore;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
-pub use crate::pipeline::TEST_SEED_ENV;
+pub use crate::pipeline::{PURGATORY, TEST_SEED_ENV};
+pub use crate::version::{version_body, version_text, PURGATORY_SHA256};
+
+/// The command line as clap defines it (every option, subcommand and help
+/// text), with `--version`'s long text: what the binary parses, and what
+/// the man pages and shell completions are generated from.
+pub fn command() -> clap::Command {
+    cli::Args::command().long_version(version_body())
+}
 
 /// The whole program: parse the arguments, decide, carry it out, print the
 /// outcome and return the exit code.
 pub fn main() -> ExitCode {
-    let args = cli::Args::parse();
+    let mut command = command();
+    let mut matches = command.clone().get_matches();
+    let args = cli::Args::from_arg_matches_mut(&mut matches)
+        .map_err(|e| e.format(&mut command))
+        .unwrap_or_else(|e| e.exit());
     failure::finish(args.action().and_then(run::run))
 }
