@@ -1,11 +1,16 @@
 //! Builds the purgatory (crates/purgatory) for `aarch64-unknown-none` and
 //! leaves its flat, position-independent image in `OUT_DIR/purgatory.bin`,
-//! which `src/pipeline.rs` embeds. No pre-built blob is ever committed.
+//! which `src/pipeline.rs` embeds, and its SHA-256 (lowercase hex) in
+//! `OUT_DIR/purgatory.sha256`, which `kexec --version` names
+//! (`src/version.rs`). No pre-built blob is ever committed.
 //!
 //! `KEXEC_RS_PURGATORY_ELF=path` uses an already linked purgatory ELF instead
 //! of building one (it is checked the same way).
 
+use std::fmt::Write;
 use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
 
 fn main() {
     let manifest =
@@ -36,4 +41,11 @@ fn main() {
     };
     let image = image.unwrap_or_else(|e| panic!("purgatory: {e}"));
     std::fs::write(out.join("purgatory.bin"), &image.bytes).expect("writing purgatory.bin");
+    let hex = Sha256::digest(&image.bytes)
+        .iter()
+        .fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+    std::fs::write(out.join("purgatory.sha256"), hex).expect("writing purgatory.sha256");
 }

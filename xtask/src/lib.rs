@@ -13,6 +13,7 @@ pub mod host;
 pub mod kbuild;
 pub mod kdump;
 pub mod mutants;
+pub mod package;
 pub mod qemu;
 pub mod scenario;
 pub mod setup;

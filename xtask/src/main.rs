@@ -45,6 +45,9 @@ enum Cmd {
     },
     /// Boot QEMU guests of several shapes and (re)write their sysroots under fixtures/sysroots.
     CaptureSysroots,
+    /// Build the Debian package (target/debian/kexec-rs_<version>_arm64.deb): the static arm64
+    /// release binary as /usr/sbin/kexec, man pages and shell completions generated from the CLI.
+    Package,
     /// Everything CI runs: setup, fmt, clippy, unit tests, brief fuzzing, QEMU end-to-end tests.
     Test {
         /// Skip the QEMU end-to-end suite.
@@ -130,6 +133,14 @@ fn real_main() -> Result<()> {
             kdump_only,
         } => bench(reps, large_initrd_mib, reference_only, kdump_only)?,
         Cmd::CaptureSysroots => capture_sysroots()?,
+        Cmd::Package => {
+            xtask::setup::install_rust_targets()?;
+            let deb = xtask::package::build()?;
+            announce(&format!(
+                "built {}: install it on arm64 Debian with `dpkg -i`",
+                deb.display()
+            ));
+        }
         Cmd::Test {
             no_e2e,
             no_fresh_check,
@@ -277,6 +288,19 @@ fn test(no_e2e: bool, no_fresh_check: bool, no_mutants: bool, fuzz_seconds: u64)
     run(cargo()
         .args(["test", "--workspace"])
         .env(test_assets::REQUIRE_ENV, "1"))?;
+    // Reuses the release arm64 binary the QEMU suite runs; the QEMU suite
+    // runs these tests again (seconds, all built) and boots the package's
+    // binary in one scenario.
+    announce("Debian package: cargo xtask package, then dpkg checks (cargo test -p xtask --test package)");
+    run(cargo().args([
+        "test",
+        "-p",
+        "xtask",
+        "--test",
+        "package",
+        "--",
+        "--ignored",
+    ]))?;
     if fuzz_seconds > 0 {
         xtask::fuzz::run(fuzz_seconds)?;
     }

@@ -174,6 +174,9 @@ pub struct KexecScenario {
     pub kernel_a: Option<String>,
     /// The kexecs, in order.
     pub hops: Vec<Hop>,
+    /// Our `kexec` for the guests (`None`: [`build_our_kexec`]; the package
+    /// scenario gives the one extracted from the `.deb`).
+    pub our_kexec: Option<PathBuf>,
 }
 
 impl Default for KexecScenario {
@@ -182,6 +185,7 @@ impl Default for KexecScenario {
             shape: MachineShape::default(),
             kernel_a: None,
             hops: vec![Hop::new(Loader::KexecTools)],
+            our_kexec: None,
         }
     }
 }
@@ -387,6 +391,7 @@ impl KexecScenario {
             },
             kernel_a: None,
             hops: vec![Hop::new(loader)],
+            our_kexec: None,
         }
     }
 
@@ -396,10 +401,10 @@ impl KexecScenario {
             bail!("a scenario needs at least one kexec");
         }
         let work = WorkDir::new("scenario")?;
-        let our_kexec = if self.hops.iter().any(|h| h.loader == Loader::Ours) {
-            Some(build_our_kexec()?)
-        } else {
-            None
+        let our_kexec = match &self.our_kexec {
+            _ if self.hops.iter().all(|h| h.loader != Loader::Ours) => None,
+            Some(given) => Some(given.clone()),
+            None => Some(build_our_kexec()?),
         };
         let kernel_a = resolve_kernel(assets, self.kernel_a.as_deref())?;
         let origin = format!("kxt.origin={}", random_token()?);

@@ -154,7 +154,8 @@ pub fn setup() -> Result<Assets> {
     })
 }
 
-fn install_rust_targets() -> Result<()> {
+/// Add the rustup targets the static `kexec` and the purgatory need (idempotent).
+pub fn install_rust_targets() -> Result<()> {
     announce("checking rustup targets");
     let installed = capture(Command::new("rustup").args(["target", "list", "--installed"]))
         .context("rustup is required (https://rustup.rs)")?;

@@ -63,20 +63,41 @@ fn kexec_tools_chain_with_reuse_cmdline() {
 /// every segment before entering it. Debian's kernel lacks
 /// `CONFIG_KEXEC_FILE`: the default (auto) falls back to kexec_load and
 /// says so with `-v`, and `--dry-run` says kexec_load would be used.
+///
+/// The binary is the one in the Debian package (`cargo xtask package`,
+/// unpacked with `dpkg -x`): its `--version` names the digest of the
+/// purgatory embedded in it, it is no test build, and it ignores
+/// `KEXEC_RS_TEST_SEED` (two dry runs with it set get different
+/// `kaslr-seed`s).
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_boots_kernel_b_on_one_cpu() {
+    let work = xtask::scenario::WorkDir::new("deb").unwrap();
+    let deb = xtask::package::build().unwrap_or_else(|e| panic!("{e:#}"));
+    let packaged = xtask::package::extract(&deb, &work.0).unwrap();
+    let digest =
+        xtask::package::embedded_purgatory_digest(&std::fs::read(&packaged).unwrap()).unwrap();
     let mut scenario = KexecScenario::single(Loader::Ours, 1);
+    scenario.our_kexec = Some(packaged);
     scenario.hops[0].loader_args = "-v".into();
+    let k = Loader::Ours.guest_path();
+    let seed = |n: u32| {
+        format!("KEXEC_RS_TEST_SEED=1 {k} --dry-run -l /payload/Image | grep kaslr-seed >/tmp/s{n}")
+    };
     scenario.hops[0].before_load = format!(
-        "check dry-run-says-kexec-load 0 sh -c '{} --dry-run -l /payload/Image | grep -qF \
-         \"syscall: kexec_load: auto: this kernel does not implement kexec_file_load\"'\n",
-        Loader::Ours.guest_path()
+        "check dry-run-says-kexec-load 0 sh -c '{k} --dry-run -l /payload/Image | grep -qF \
+         \"syscall: kexec_load: auto: this kernel does not implement kexec_file_load\"'\n\
+         say kexec-version \"$({k} --version | head -n 2 | tr '\\n' ' ')\"\n\
+         check version-names-the-purgatory 0 sh -c '{k} --version | grep -qF \"purgatory: sha256 {digest} (\"'\n\
+         check version-is-no-test-build 1 sh -c '{k} --version | grep -q \"test build\"'\n\
+         check release-ignores-test-seed 0 sh -c '{s1} && {s2} && ! cmp -s /tmp/s1 /tmp/s2'\n",
+        s1 = seed(1),
+        s2 = seed(2),
     );
     let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(
         xtask::scenario::check_guest_checks(&outcome.timeline).unwrap(),
-        1
+        4
     );
     let fell_back = outcome.timeline.lines.iter().any(|l| {
         l.text.contains(

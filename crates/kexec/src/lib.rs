@@ -23,9 +23,14 @@
 //!
 //! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state.
 //!
+//! [`command`] is the whole command-line definition: `cargo xtask package`
+//! generates the man pages and shell completions from it
+//! (`examples/ship-docs.rs`); `--version` says what `version.rs` computes.
+//!
 //! Modules depend only downward: `cli` → `kfile` → `sim` → `pipeline` →
 //! (`crashdump`, `syscalls`, `mode`) → `sysroot` → `failure`; `run` sits on
-//! top and `capture` beside `pipeline`; `vmcore` depends only on `failure`.
+//! top and `capture` beside `pipeline`; `vmcore` depends only on `failure`;
+//! `version` only on `pipeline` (the embedded purgatory).
 #![forbid(unsafe_code)]
 
 mod capture;
@@ -40,16 +45,19 @@ mod run;
 mod sim;
 mod syscalls;
 mod sysroot;
+mod version;
 mod vmcore;
 
 use std::process::ExitCode;
 
-pub use crate::cli::command;
-pub use crate::pipeline::TEST_SEED_ENV;
+pub use crate::pipeline::{PURGATORY, TEST_SEED_ENV};
+pub use crate::version::{version_body, version_text, PURGATORY_SHA256};
 
-/// What `kexec -v`/`--version` prints.
-pub fn version_text() -> String {
-    format!("kexec-rs {}\n", env!("CARGO_PKG_VERSION"))
+/// The command line as clap defines it (every option, subcommand and help
+/// text): what the binary parses, and what the man pages and shell
+/// completions are generated from. `-v`/`--version` prints [`version_text`].
+pub fn command() -> clap::Command {
+    cli::command().long_version(version_body())
 }
 
 /// The whole program: parse the arguments, decide, carry it out, print the

@@ -21,7 +21,8 @@ use crate::syscalls::Buffers;
 use crate::sysroot::{self, Sysroot};
 
 /// Environment variable: a u64 (decimal or 0x-hex) that makes `kaslr-seed`
-/// and `rng-seed` deterministic, for golden tests. Never set it in production.
+/// and `rng-seed` deterministic, for golden tests. Only a build with the
+/// `test-seed` feature reads it (this crate's tests); release builds ignore it.
 pub const TEST_SEED_ENV: &str = "KEXEC_RS_TEST_SEED";
 
 /// The purgatory built from crates/purgatory by `build.rs` (flat,
@@ -330,30 +331,19 @@ fn read_state(root: &Sysroot, rel: &str, hint: &str) -> Result<Vec<u8>, Failure>
     })
 }
 
-/// `kaslr-seed` and `rng-seed`: from the OS RNG, or derived from
-/// [`TEST_SEED_ENV`] when set.
+/// `kaslr-seed` and `rng-seed`: from the OS RNG, or, in a test build only,
+/// derived from [`TEST_SEED_ENV`] when set ([`fixed_seed`]).
 fn seeds() -> Result<(u64, Vec<u8>), Failure> {
     let mut bytes = vec![0u8; 8 + RNG_SEED_LEN];
-    match std::env::var(TEST_SEED_ENV) {
-        Ok(text) => {
-            let parsed = match text.strip_prefix("0x") {
-                Some(h) => u64::from_str_radix(h, 16),
-                None => text.parse(),
-            };
-            let mut state = parsed.map_err(|e| {
-                Failure::input(
-                    TEST_SEED_ENV,
-                    format!("{text:?}: {e}"),
-                    "a u64, decimal or 0x-hex",
-                )
-            })?;
+    match fixed_seed()? {
+        Some(mut state) => {
             // splitmix64: a fixed, documented stream.
             for chunk in bytes.chunks_mut(8) {
                 let z = cachesim::rng::splitmix64(&mut state);
                 chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
             }
         }
-        Err(_) => getrandom::fill(&mut bytes).map_err(|e| {
+        None => getrandom::fill(&mut bytes).map_err(|e| {
             Failure::system(
                 "getrandom",
                 e,
@@ -364,6 +354,33 @@ fn seeds() -> Result<(u64, Vec<u8>), Failure> {
     let mut kaslr = [0u8; 8];
     kaslr.copy_from_slice(&bytes[..8]);
     Ok((u64::from_le_bytes(kaslr), bytes[8..].to_vec()))
+}
+
+/// The seed [`TEST_SEED_ENV`] fixes, in a build with the `test-seed` feature
+/// (this crate's tests: Cargo.toml): a u64, decimal or 0x-hex.
+#[cfg(feature = "test-seed")]
+fn fixed_seed() -> Result<Option<u64>, Failure> {
+    let Ok(text) = std::env::var(TEST_SEED_ENV) else {
+        return Ok(None);
+    };
+    let parsed = match text.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => text.parse(),
+    };
+    parsed.map(Some).map_err(|e| {
+        Failure::input(
+            TEST_SEED_ENV,
+            format!("{text:?}: {e}"),
+            "a u64, decimal or 0x-hex",
+        )
+    })
+}
+
+/// A release build never reads [`TEST_SEED_ENV`]: a variable leaked into the
+/// environment cannot make a shipped binary's seeds predictable.
+#[cfg(not(feature = "test-seed"))]
+fn fixed_seed() -> Result<Option<u64>, Failure> {
+    Ok(None)
 }
 
 /// Where `image` lies inside `file`, if it is a slice of it (a plain Image,

@@ -34,6 +34,7 @@ use order::{Outcome, Switch};
 #[derive(Debug, Parser)]
 #[command(
     name = "kexec",
+    version,
     about = "Load and boot a new Linux kernel (arm64); a drop-in for kexec-tools",
     after_help = "Options act in the order given, as in kexec-tools: `-l -e` boots the loaded \
                   kernel, `-p -u` unloads the crash kernel. See docs/compat.md.",
