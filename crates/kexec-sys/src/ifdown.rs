@@ -8,6 +8,13 @@
 use std::ffi::CStr;
 use std::io;
 
+// The ioctl request type is `c_ulong` in glibc and `c_int` in musl; both
+// numbers fit either.
+#[allow(clippy::unnecessary_cast, clippy::cast_possible_truncation)]
+const SIOCGIFFLAGS: libc::Ioctl = libc::SIOCGIFFLAGS as libc::Ioctl;
+#[allow(clippy::unnecessary_cast, clippy::cast_possible_truncation)]
+const SIOCSIFFLAGS: libc::Ioctl = libc::SIOCSIFFLAGS as libc::Ioctl;
+
 /// The interfaces to take down, in order, from the names the system lists:
 /// shapers first, then the rest, never `lo` or an alias.
 pub fn ifdown_order<'a>(names: &[&'a str]) -> Vec<&'a str> {
@@ -59,13 +66,13 @@ fn take_down(fd: libc::c_int, name: &str) -> io::Result<()> {
     }
     // SAFETY: `req` is a valid, NUL-terminated ifreq the kernel reads and
     // (for SIOCGIFFLAGS) writes; `fd` is an open socket.
-    if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) } < 0 {
+    if unsafe { libc::ioctl(fd, SIOCGIFFLAGS, &mut req) } < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
     unsafe { req.ifr_ifru.ifru_flags &= !(libc::IFF_UP as libc::c_short) };
     // SAFETY: as above; SIOCSIFFLAGS only reads `req`.
-    if unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) } < 0 {
+    if unsafe { libc::ioctl(fd, SIOCSIFFLAGS, &req) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
