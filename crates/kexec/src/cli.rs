@@ -91,6 +91,10 @@ pub struct Args {
     /// With --dry-run: print the plan as JSON (docs/plan-json.md).
     #[arg(long, requires = "dry_run")]
     json: bool,
+    /// With --dry-run: also draw the plan's physical memory map as an SVG
+    /// picture in FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
     /// Read the system state from DIR instead of / (see `capture-sysroot`).
     #[arg(long, value_name = "DIR")]
     sysroot: Option<PathBuf>,
@@ -173,6 +177,8 @@ pub enum Action<'a> {
         no_sync: bool,
         /// `-v`: say which system call is used and why.
         verbose: bool,
+        /// `--svg FILE` (dry runs only): where to draw the memory map.
+        svg: Option<&'a Path>,
     },
     /// `-e` without a kernel: boot the loaded kernel.
     Exec {
@@ -249,6 +255,13 @@ impl Args {
         } else {
             LoadMode::Normal
         };
+        if self.svg.is_some() && (!self.dry_run || self.unload || self.kernel.is_none()) {
+            return Err(Failure::input(
+                "--svg",
+                "--svg draws the memory map of a planned load: it needs --dry-run and a kernel",
+                "kexec -l KERNEL … --dry-run --svg FILE",
+            ));
+        }
         if self.status {
             return Ok(Action::Status { root, mode });
         }
@@ -313,6 +326,7 @@ impl Args {
             exec_after: then_exec && !self.dry_run,
             no_sync: self.no_sync,
             verbose: self.verbose,
+            svg: self.svg.as_deref(),
         })
     }
 }

@@ -15,7 +15,7 @@ use crate::mode::LoadModeExt;
 use crate::pipeline::{self, PlanInput};
 use crate::report::Report;
 use crate::sysroot::Sysroot;
-use crate::{capture, sim, syscalls, vmcore};
+use crate::{capture, memmap, sim, syscalls, vmcore};
 
 /// Carry out `action`.
 pub fn run(action: Action<'_>) -> Result<Output, Failure> {
@@ -29,8 +29,9 @@ pub fn run(action: Action<'_>) -> Result<Output, Failure> {
             exec_after,
             no_sync,
             verbose,
+            svg,
         } => {
-            let text = load(mode, kernel, &input, &root, syscall, verbose)?;
+            let text = load(mode, kernel, &input, &root, syscall, verbose, svg)?;
             if exec_after {
                 return Err(syscalls::exec(&root, no_sync));
             }
@@ -70,6 +71,7 @@ fn load(
     root: &Sysroot,
     syscall: Syscall,
     verbose: bool,
+    svg: Option<&Path>,
 ) -> Result<String, Failure> {
     let say = |text: &str| {
         if verbose {
@@ -131,7 +133,7 @@ fn load(
             }
             note
         };
-        return dry_run(mode, kernel, input, root, json, note);
+        return dry_run(mode, kernel, input, root, json, note, svg);
     }
     say(&state.describe());
     say(&decision.why);
@@ -227,7 +229,8 @@ fn prepare_file_load(
     })
 }
 
-/// `--dry-run`: the decision, then the plan `kexec_load` would load.
+/// `--dry-run`: the decision, then the plan `kexec_load` would load and
+/// its memory map (with `--svg FILE`, also drawn as a picture in FILE).
 fn dry_run(
     mode: LoadMode,
     kernel: &Path,
@@ -235,12 +238,27 @@ fn dry_run(
     root: &Sysroot,
     json: bool,
     syscall_note: String,
+    svg: Option<&Path>,
 ) -> Result<String, Failure> {
     let planned = pipeline::make_plan(input, mode, kernel, root)?;
     let plan = &planned.built.plan;
     let mut notes = planned.notes;
     notes.insert(0, syscall_note);
+    let map = memmap::layout(&memmap::MapInput::new(&planned.memory_map, plan));
+    if let Some(path) = svg {
+        std::fs::write(path, memmap::to_svg(&map)).map_err(|e| {
+            Failure::input(
+                path.display().to_string(),
+                format!("cannot write the memory map: {e}"),
+                "give --svg a path in a directory you can write to",
+            )
+        })?;
+        if !json {
+            notes.push(format!("memory map drawn in {}", path.display()));
+        }
+    }
     let report = Report {
+        map,
         checks: plan.check(),
         plan,
         kernel_file: pipeline::display_name(kernel),
