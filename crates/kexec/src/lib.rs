@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! kexec -l|-p KERNEL [--initrd F] [--append S | --command-line S | --reuse-cmdline]
-//!       [--dtb F] [-i] [--dry-run [--json]] [--sysroot DIR]
+//!       [--dtb F] [-i] [--dry-run [--json] [--svg FILE]] [--sysroot DIR]
 //! kexec -e [--no-sync]          kexec -u [-p]          kexec --status [-p]
 //! kexec [-f] KERNEL ...         (load, then execute)
 //! kexec -s -l KERNEL ...        (kexec_file_load only: the kernel verifies and places)
@@ -30,7 +30,9 @@
 //! Modules depend only downward: `cli` → `kfile` → `sim` → `pipeline` →
 //! (`crashdump`, `syscalls`, `mode`) → `sysroot` → `failure`; `run` sits on
 //! top and `capture` beside `pipeline`; `vmcore` depends only on `failure`;
-//! `version` only on `pipeline` (the embedded purgatory).
+//! `version` only on `pipeline` (the embedded purgatory); `memmap` (the
+//! `--dry-run` memory map and its `--svg` picture) on no other module, and
+//! `report` and `run` on it.
 #![forbid(unsafe_code)]
 
 mod capture;
@@ -38,6 +40,7 @@ mod cli;
 mod crashdump;
 mod failure;
 mod kfile;
+mod memmap;
 mod mode;
 mod pipeline;
 mod report;

@@ -269,6 +269,8 @@ pub(crate) struct Planned {
     pub dtb_from: String,
     /// Remarks for the user.
     pub notes: Vec<String>,
+    /// The running system's `/proc/iomem`, which the plan was made in.
+    pub memory_map: iomem::MemoryMap,
 }
 
 impl Planned {
@@ -648,6 +650,7 @@ pub(crate) fn make_plan(
         cmdline: new_cmdline,
         dtb_from,
         notes,
+        memory_map: map,
     })
 }
 

@@ -11,6 +11,8 @@ use kexec_core::layout::human_size;
 use kexec_core::plan::{LoadMode, LoadPlan, RuleCheck, Segment};
 use serde::Serialize;
 
+use crate::memmap::{self, Layout};
+
 /// Identifier and version of the JSON document.
 pub const SCHEMA: &str = "kexec-rs/plan/v1";
 
@@ -35,6 +37,8 @@ pub struct Report<'a> {
     pub changes: &'a [PropertyChange],
     /// Remarks for the user.
     pub notes: Vec<String>,
+    /// The plan's memory map (the text report draws it; not in the JSON).
+    pub map: Layout,
 }
 
 fn hex(v: u64) -> String {
@@ -255,6 +259,7 @@ impl Report<'_> {
             "dtb:   {:#x} (x0 of the new kernel)\n",
             plan.dtb_addr
         ));
+        out.push_str(&memmap::to_text(&self.map));
         out.push_str("rules:\n");
         for c in &self.checks {
             let mark = if c.passed { "ok  " } else { "FAIL" };

@@ -8,14 +8,14 @@ use std::path::Path;
 use kexec_core::cmdline;
 use kexec_core::plan::LoadMode;
 
-use crate::cli::{self, Action, After, Immediate, Kexec, Syscall};
+use crate::cli::{self, Action, After, Immediate, Kexec, LoadArgs, Syscall};
 use crate::failure::{Failure, Output, EXIT_OTHER};
 use crate::kfile::{self, Call, Decision, KexecState, Route};
 use crate::mode::LoadModeExt;
 use crate::pipeline::{self, PlanInput};
 use crate::report::Report;
 use crate::sysroot::{self, Sysroot};
-use crate::{capture, sim, syscalls, vmcore};
+use crate::{capture, memmap, sim, syscalls, vmcore};
 
 /// Carry out `action`.
 pub fn run(action: Action<'_>) -> Result<Output, Failure> {
@@ -74,7 +74,7 @@ fn kexec(k: &Kexec<'_>) -> Result<Output, Failure> {
         text.push_str(&unload(k.mode, k.syscall)?);
     }
     if let Some(l) = &k.load {
-        text.push_str(&load(k.mode, l.kernel, &l.input, &k.root, k.syscall, k.verbose, k.debug)?);
+        text.push_str(&load(k.mode, l, &k.root, k.syscall, k.verbose, k.debug)?);
     }
     match (k.after, k.syscall) {
         (After::Nothing, _) => Ok(Output::success(text)),
@@ -118,13 +118,13 @@ fn unload(mode: LoadMode, syscall: Syscall) -> Result<String, Failure> {
 /// or print the plan and the decision (a dry run). Returns what to print.
 fn load(
     mode: LoadMode,
-    kernel: &Path,
-    input: &PlanInput<'_>,
+    args: &LoadArgs<'_>,
     root: &Sysroot,
     syscall: Syscall,
     verbose: bool,
     debug: bool,
 ) -> Result<String, Failure> {
+    let (kernel, input) = (args.kernel, &args.input);
     let say = |text: &str| {
         if verbose {
             eprintln!("kexec: {text}");
@@ -185,7 +185,7 @@ fn load(
             }
             note
         };
-        return dry_run(mode, kernel, input, root, json, note);
+        return dry_run(mode, kernel, input, root, json, note, args.svg);
     }
     say(&state.describe());
     say(&decision.why);
@@ -291,7 +291,8 @@ fn prepare_file_load(
     })
 }
 
-/// `--dry-run`: the decision, then the plan `kexec_load` would load.
+/// `--dry-run`: the decision, then the plan `kexec_load` would load and
+/// its memory map (with `--svg FILE`, also drawn as a picture in FILE).
 fn dry_run(
     mode: LoadMode,
     kernel: &Path,
@@ -299,12 +300,27 @@ fn dry_run(
     root: &Sysroot,
     json: bool,
     syscall_note: String,
+    svg: Option<&Path>,
 ) -> Result<String, Failure> {
     let planned = pipeline::make_plan(input, mode, kernel, root)?;
     let plan = &planned.built.plan;
     let mut notes = planned.notes;
     notes.insert(0, syscall_note);
+    let map = memmap::layout(&memmap::MapInput::new(&planned.memory_map, plan));
+    if let Some(path) = svg {
+        std::fs::write(path, memmap::to_svg(&map)).map_err(|e| {
+            Failure::input(
+                path.display().to_string(),
+                format!("cannot write the memory map: {e}"),
+                "give --svg a path in a directory you can write to",
+            )
+        })?;
+        if !json {
+            notes.push(format!("memory map drawn in {}", path.display()));
+        }
+    }
     let report = Report {
+        map,
         checks: plan.check(),
         plan,
         kernel_file: pipeline::display_name(kernel),

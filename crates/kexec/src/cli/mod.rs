@@ -121,6 +121,10 @@ pub struct Args {
     /// With --dry-run: print the plan as JSON (docs/plan-json.md).
     #[arg(long, requires = "dry_run", action = ArgAction::Count)]
     json: u8,
+    /// With --dry-run: also draw the plan's physical memory map as an SVG
+    /// picture in FILE.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
     /// Read the system state from DIR instead of / (see `capture-sysroot`).
     #[arg(long, value_name = "DIR")]
     sysroot: Option<PathBuf>,
@@ -288,6 +292,8 @@ pub struct LoadArgs<'a> {
     pub kernel: &'a Path,
     /// What else shapes the plan.
     pub input: PlanInput<'a>,
+    /// `--svg FILE` (dry runs only): where to draw the memory map.
+    pub svg: Option<&'a Path>,
 }
 
 /// The classic kexec operation: any of unload, load and then shut down or
@@ -475,6 +481,7 @@ impl Parsed {
                     no_caches: a.purgatory_no_caches > 0,
                     ..PurgatoryOptions::default()
                 })?,
+                svg: a.svg.as_deref(),
             }),
             // `-f` (or `-e -f`, petitboot's last resort) without a kernel:
             // kexec-tools fails ("No kernel specified"); we boot the kernel
@@ -490,6 +497,13 @@ impl Parsed {
             (Some(kernel), false) => return Err(ignored_kernel(kernel, &o)),
             (None, false) => None,
         };
+        if a.svg.is_some() && (!dry_run || load.is_none()) {
+            return Err(Failure::input(
+                "--svg",
+                "--svg draws the memory map of a planned load: it needs --dry-run and a kernel",
+                "kexec -l KERNEL … --dry-run --svg FILE",
+            ));
+        }
         let after = if o.exec {
             After::Exec {
                 sync: o.sync,
