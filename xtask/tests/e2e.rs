@@ -221,7 +221,10 @@ fn kdump(
     before_load: String,
 ) {
     let mut hop = Hop::new(Loader::Ours);
-    let checks = before_load.lines().filter(|l| l.starts_with("check ")).count();
+    let checks = before_load
+        .lines()
+        .filter(|l| l.starts_with("check "))
+        .count();
     hop.before_load = before_load;
     hop.crash = true;
     hop.read_vmcore = read_all;
@@ -251,7 +254,10 @@ fn kdump(
         .iter()
         .filter(|m| m.stage == "a" && m.key == "check-ok")
         .count();
-    assert_eq!(passed_in_a, checks, "every check before the load must have run");
+    assert_eq!(
+        passed_in_a, checks,
+        "every check before the load must have run"
+    );
     let marker = |stage: &str, key: &str| {
         outcome
             .timeline

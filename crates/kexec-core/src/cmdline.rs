@@ -201,12 +201,19 @@ mod tests {
         let old = b"root=LABEL=caf\xe9 BOOT_IMAGE=/v\xff quiet\n";
         assert_eq!(reused(old, false), b"root=LABEL=caf\xe9 quiet");
         let line = build(Some(&reused(old, false)), Some(b"x=\xfe")).unwrap();
-        assert_eq!(line.as_deref(), Some(&b"root=LABEL=caf\xe9 quiet x=\xfe"[..]));
+        assert_eq!(
+            line.as_deref(),
+            Some(&b"root=LABEL=caf\xe9 quiet x=\xfe"[..])
+        );
     }
 
     #[test]
     fn reuse_then_append_joins_with_one_space_and_keeps_the_append_verbatim() {
-        let line = build(Some(b"root=/dev/vda1 ro"), Some(b"maxcpus=1  reset_devices")).unwrap();
+        let line = build(
+            Some(b"root=/dev/vda1 ro"),
+            Some(b"maxcpus=1  reset_devices"),
+        )
+        .unwrap();
         assert_eq!(
             line.as_deref(),
             Some(&b"root=/dev/vda1 ro maxcpus=1  reset_devices"[..])
@@ -275,7 +282,10 @@ mod tests {
     // may hold spaces; an unterminated quote runs to the end of the line.
     #[test]
     fn split_on_any_whitespace_and_unterminated_quotes() {
-        assert_eq!(s(&split_params(b"a\tb\nc\x0bd\x0ce\rf")), vec!["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(
+            s(&split_params(b"a\tb\nc\x0bd\x0ce\rf")),
+            vec!["a", "b", "c", "d", "e", "f"]
+        );
         assert_eq!(s(&split_params(b"a=\"b c")), vec!["a=\"b c"]);
         assert_eq!(s(&split_params(b"\"x y\"=1 z")), vec!["\"x y\"=1", "z"]);
         assert!(split_params(b"").is_empty());
@@ -307,7 +317,8 @@ mod tests {
     fn reuse_drops_every_occurrence_and_elfcorehdr_on_both_loads() {
         // In a crash kernel /proc/cmdline holds the elfcorehdr= its loader
         // added; it is stale for any kernel loaded from there.
-        let old = b"elfcorehdr=0x7f000000 crashkernel=256M crashkernel=64M,low initrd=a initrd=b ro";
+        let old =
+            b"elfcorehdr=0x7f000000 crashkernel=256M crashkernel=64M,low initrd=a initrd=b ro";
         assert_eq!(
             reused(old, false),
             b"crashkernel=256M crashkernel=64M,low ro"

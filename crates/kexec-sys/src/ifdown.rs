@@ -15,6 +15,10 @@ const SIOCGIFFLAGS: libc::Ioctl = libc::SIOCGIFFLAGS as libc::Ioctl;
 #[allow(clippy::unnecessary_cast, clippy::cast_possible_truncation)]
 const SIOCSIFFLAGS: libc::Ioctl = libc::SIOCSIFFLAGS as libc::Ioctl;
 
+/// `IFF_UP` as the `short` `ifr_flags` holds it (the value is 1).
+const IFF_UP: libc::c_short = 1;
+const _: () = assert!(libc::IFF_UP == 1);
+
 /// The interfaces to take down, in order, from the names the system lists:
 /// shapers first, then the rest, never `lo` or an alias.
 pub fn ifdown_order<'a>(names: &[&'a str]) -> Vec<&'a str> {
@@ -45,7 +49,11 @@ fn interface_names() -> io::Result<Vec<String>> {
     // string owned by the array, copied before the array is freed once.
     unsafe {
         while (*entry).if_index != 0 {
-            names.push(CStr::from_ptr((*entry).if_name).to_string_lossy().into_owned());
+            names.push(
+                CStr::from_ptr((*entry).if_name)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
             entry = entry.add(1);
         }
         libc::if_freenameindex(list);
@@ -70,7 +78,7 @@ fn take_down(fd: libc::c_int, name: &str) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
-    unsafe { req.ifr_ifru.ifru_flags &= !(libc::IFF_UP as libc::c_short) };
+    unsafe { req.ifr_ifru.ifru_flags &= !IFF_UP };
     // SAFETY: as above; SIOCSIFFLAGS only reads `req`.
     if unsafe { libc::ioctl(fd, SIOCSIFFLAGS, &req) } < 0 {
         return Err(io::Error::last_os_error());

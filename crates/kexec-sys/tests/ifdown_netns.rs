@@ -29,7 +29,11 @@ fn interfaces_are_taken_down_in_a_namespace() {
     );
     let flags = |name: &str| {
         text.lines()
-            .find(|l| l.split(':').nth(1).is_some_and(|n| n.trim().starts_with(name)))
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|n| n.trim().starts_with(name))
+            })
             .and_then(|l| l.split('<').nth(1))
             .and_then(|l| l.split('>').next())
             .unwrap_or_else(|| panic!("{name} not listed: {text}"))

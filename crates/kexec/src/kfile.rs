@@ -35,7 +35,7 @@ use kexec_core::kernel::{self, KernelFormat, UkiParts};
 use kexec_core::pe;
 
 use crate::failure::{chain, Failure};
-use crate::pipeline::PlanInput;
+use crate::plan_input::PlanInput;
 use crate::sysroot::{self, Sysroot};
 
 /// Which system call the user asked for.

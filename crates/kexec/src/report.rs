@@ -156,7 +156,10 @@ impl Report<'_> {
                 place_anywhere: self.plan.kernel.place_anywhere,
             },
             // JSON strings are Unicode: bytes that are not UTF-8 show as U+FFFD.
-            cmdline: self.cmdline.as_deref().map(|c| String::from_utf8_lossy(c).into_owned()),
+            cmdline: self
+                .cmdline
+                .as_deref()
+                .map(|c| String::from_utf8_lossy(c).into_owned()),
             entry: hex(self.plan.entry),
             dtb_addr: hex(self.plan.dtb_addr),
             memory: self.plan.memory.iter().map(JsonRange::from).collect(),

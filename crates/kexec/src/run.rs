@@ -12,7 +12,8 @@ use crate::cli::{self, Action, After, Immediate, Kexec, LoadArgs, Syscall};
 use crate::failure::{Failure, Output, EXIT_OTHER};
 use crate::kfile::{self, Call, Decision, KexecState, Route};
 use crate::mode::LoadModeExt;
-use crate::pipeline::{self, PlanInput};
+use crate::pipeline;
+use crate::plan_input::PlanInput;
 use crate::report::Report;
 use crate::sysroot::{self, Sysroot};
 use crate::{capture, memmap, sim, syscalls, vmcore};
@@ -59,7 +60,11 @@ fn print_ckr_size(root: &Sysroot) -> Result<String, Failure> {
             "is this a /proc/iomem?",
         )
     })?;
-    let size = map.crash_regions().iter().max().map_or(0, |r| r.end - r.start);
+    let size = map
+        .crash_regions()
+        .iter()
+        .max()
+        .map_or(0, |r| r.end - r.start);
     Ok(format!("{size}\n"))
 }
 
@@ -81,14 +86,20 @@ fn kexec(k: &Kexec<'_>) -> Result<Output, Failure> {
         // A JSON dry run prints the plan alone, so that it stays one document.
         (_, Syscall::DryRun { json: true, .. }) if k.load.is_some() => Ok(Output::success(text)),
         (After::Shutdown, Syscall::DryRun { .. }) => {
-            text.push_str("dry run: would run `shutdown -r now` to reboot into the loaded kernel\n");
+            text.push_str(
+                "dry run: would run `shutdown -r now` to reboot into the loaded kernel\n",
+            );
             Ok(Output::success(text))
         }
         (After::Exec { sync, ifdown }, Syscall::DryRun { .. }) => {
             text.push_str(&format!(
                 "dry run: would {}{}boot the loaded kernel\n",
                 if sync { "sync, " } else { "" },
-                if ifdown { "take network interfaces down, " } else { "" },
+                if ifdown {
+                    "take network interfaces down, "
+                } else {
+                    ""
+                },
             ));
             Ok(Output::success(text))
         }
@@ -106,7 +117,10 @@ fn kexec(k: &Kexec<'_>) -> Result<Output, Failure> {
 /// `-u`: unload (`-s`: with kexec_file_load; `-a`: that, falling back).
 fn unload(mode: LoadMode, syscall: Syscall) -> Result<String, Failure> {
     match syscall {
-        Syscall::DryRun { .. } => Ok(format!("dry run: would unload the {} kernel\n", mode.name())),
+        Syscall::DryRun { .. } => Ok(format!(
+            "dry run: would unload the {} kernel\n",
+            mode.name()
+        )),
         Syscall::Run(call) => {
             syscalls::unload(mode, call == Call::KexecFileLoad, call == Call::Auto)
         }
@@ -380,7 +394,11 @@ fn status(root: &Sysroot, mode: LoadMode) -> Result<Output, Failure> {
     Ok(Output {
         text: format!(
             "{} kernel is loaded\n",
-            if loaded { format!("a {}", mode.name()) } else { format!("no {}", mode.name()) }
+            if loaded {
+                format!("a {}", mode.name())
+            } else {
+                format!("no {}", mode.name())
+            }
         ),
         code: u8::from(loaded),
     })

@@ -43,7 +43,8 @@ use kexec_core::purgatory::PurgatoryOptions;
 use serde::Serialize;
 
 use crate::failure::Failure;
-use crate::pipeline::{make_plan, PlanOptions, Planned};
+use crate::pipeline::{make_plan, Planned};
+use crate::plan_input::PlanOptions;
 use crate::sysroot::Sysroot;
 
 /// Identifier and version of the `--json` document.

@@ -114,7 +114,11 @@ pub fn kexec_file_load(
     mode: LoadMode,
     no_cma: bool,
 ) -> Result<(), kexec_sys::Error> {
-    let extra = if no_cma { kexec_sys::KEXEC_FILE_NO_CMA } else { 0 };
+    let extra = if no_cma {
+        kexec_sys::KEXEC_FILE_NO_CMA
+    } else {
+        0
+    };
     kexec_sys::kexec_file_load(kernel, initrd, cmdline, mode.image(), extra)
 }
 

@@ -6,8 +6,6 @@
 
 mod dry_run_support;
 
-use std::path::Path;
-
 use dry_run_support::{inputs, kexec, s, stdout_ok};
 use test_assets::synthetic::{fixture_sysroot as sysroot, scratch};
 
@@ -35,10 +33,24 @@ fn has_initrd(plan: &serde_json::Value) -> bool {
 }
 
 /// (source, command words, sysroot, mode, command line, initrd?)
-const LOADS: &[(&str, &[&str], &str, &str, &str, bool)] = &[
+type Row = (
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+);
+
+const LOADS: &[Row] = &[
     (
         "Debian kdump-tools kdump-config kdump_load",
-        &["-p", "--command-line= root=/dev/vda1  nr_cpus=1 reset_devices", "--initrd={I}", "{K}"],
+        &[
+            "-p",
+            "--command-line= root=/dev/vda1  nr_cpus=1 reset_devices",
+            "--initrd={I}",
+            "{K}",
+        ],
         "qemu-virt-crash",
         "crash",
         " root=/dev/vda1  nr_cpus=1 reset_devices",
@@ -46,7 +58,13 @@ const LOADS: &[(&str, &[&str], &str, &str, &str, bool)] = &[
     ),
     (
         "kdump-tools under Secure Boot",
-        &["-p", "-s", "--command-line=root=/dev/vda1 reset_devices", "--initrd={I}", "{K}"],
+        &[
+            "-p",
+            "-s",
+            "--command-line=root=/dev/vda1 reset_devices",
+            "--initrd={I}",
+            "{K}",
+        ],
         "qemu-virt-crash",
         "crash",
         "root=/dev/vda1 reset_devices",
@@ -54,7 +72,14 @@ const LOADS: &[(&str, &[&str], &str, &str, &str, bool)] = &[
     ),
     (
         "Fedora kdump-utils kdumpctl, KEXEC_ARGS=-s plus Secure Boot's -s",
-        &["-s", "-s", "-p", "--command-line=root=/dev/vda1 irqpoll nr_cpus=1 reset_devices", "--initrd={I}", "{K}"],
+        &[
+            "-s",
+            "-s",
+            "-p",
+            "--command-line=root=/dev/vda1 irqpoll nr_cpus=1 reset_devices",
+            "--initrd={I}",
+            "{K}",
+        ],
         "qemu-virt-crash",
         "crash",
         "root=/dev/vda1 irqpoll nr_cpus=1 reset_devices",
@@ -62,7 +87,13 @@ const LOADS: &[(&str, &[&str], &str, &str, &str, bool)] = &[
     ),
     (
         "older kdumpctl: -d -p",
-        &["-d", "-p", "--command-line=root=/dev/vda1", "--initrd={I}", "{K}"],
+        &[
+            "-d",
+            "-p",
+            "--command-line=root=/dev/vda1",
+            "--initrd={I}",
+            "{K}",
+        ],
         "qemu-virt-crash",
         "crash",
         "root=/dev/vda1",
@@ -70,7 +101,14 @@ const LOADS: &[(&str, &[&str], &str, &str, &str, bool)] = &[
     ),
     (
         "kdump-utils' own test: --reuse-cmdline --append=rd.earlykdump",
-        &["-s", "-l", "{K}", "--initrd={I}", "--reuse-cmdline", "--append=rd.earlykdump"],
+        &[
+            "-s",
+            "-l",
+            "{K}",
+            "--initrd={I}",
+            "--reuse-cmdline",
+            "--append=rd.earlykdump",
+        ],
         "qemu-virt-1g",
         "normal",
         "root=/dev/vda1 ro console=ttyAMA0 quiet rd.earlykdump",
@@ -78,7 +116,14 @@ const LOADS: &[(&str, &[&str], &str, &str, &str, bool)] = &[
     ),
     (
         "systemd systemctl kexec (separate arguments)",
-        &["--load", "{K}", "--append", "root=/dev/vda1 ro", "--initrd", "{I}"],
+        &[
+            "--load",
+            "{K}",
+            "--append",
+            "root=/dev/vda1 ro",
+            "--initrd",
+            "{I}",
+        ],
         "qemu-virt-1g",
         "normal",
         "root=/dev/vda1 ro",
@@ -86,7 +131,13 @@ const LOADS: &[(&str, &[&str], &str, &str, &str, bool)] = &[
     ),
     (
         "openSUSE kdump: kernel first, -a last",
-        &["-p", "{K}", "--append=root=/dev/vda2 irqpoll nr_cpus=1", "--initrd={I}", "-a"],
+        &[
+            "-p",
+            "{K}",
+            "--append=root=/dev/vda2 irqpoll nr_cpus=1",
+            "--initrd={I}",
+            "-a",
+        ],
         "qemu-virt-crash",
         "crash",
         "root=/dev/vda2 irqpoll nr_cpus=1",
@@ -94,7 +145,12 @@ const LOADS: &[(&str, &[&str], &str, &str, &str, bool)] = &[
     ),
     (
         "Debian kexec-tools /etc/init.d/kexec-load",
-        &["-l", "{K}", "--initrd={I}", "--append=root=/dev/vda1 ro quiet"],
+        &[
+            "-l",
+            "{K}",
+            "--initrd={I}",
+            "--append=root=/dev/vda1 ro quiet",
+        ],
         "qemu-virt-1g",
         "normal",
         "root=/dev/vda1 ro quiet",
@@ -102,7 +158,15 @@ const LOADS: &[(&str, &[&str], &str, &str, &str, bool)] = &[
     ),
     (
         "NixOS netboot kexec script",
-        &["--load", "{K}", "--kexec-syscall-auto", "--initrd={I}", "--no-checks", "--command-line", "init=/nix/store/x-nixos/init loglevel=4"],
+        &[
+            "--load",
+            "{K}",
+            "--kexec-syscall-auto",
+            "--initrd={I}",
+            "--no-checks",
+            "--command-line",
+            "init=/nix/store/x-nixos/init loglevel=4",
+        ],
         "qemu-virt-1g",
         "normal",
         "init=/nix/store/x-nixos/init loglevel=4",
@@ -134,7 +198,11 @@ fn an_empty_command_line_keeps_the_device_trees_bootargs() {
     // systemd passes `--append ""` for an entry without options; kexec-tools
     // then leaves bootargs alone (arm64 set_bootargs), so the new kernel
     // keeps root=.
-    let p = plan("empty-append", "qemu-virt-1g", &["--load", "{K}", "--append", ""]);
+    let p = plan(
+        "empty-append",
+        "qemu-virt-1g",
+        &["--load", "{K}", "--append", ""],
+    );
     assert_eq!(p["cmdline"], serde_json::Value::Null);
     let changes = p["chosen"]["changes"].as_array().unwrap();
     assert!(
@@ -142,7 +210,11 @@ fn an_empty_command_line_keeps_the_device_trees_bootargs() {
         "{changes:?}"
     );
     // The last --append wins.
-    let p = plan("last-append", "qemu-virt-1g", &["-l", "{K}", "--append=a", "--append=b"]);
+    let p = plan(
+        "last-append",
+        "qemu-virt-1g",
+        &["-l", "{K}", "--append=a", "--append=b"],
+    );
     assert_eq!(p["cmdline"], "b");
 }
 
@@ -163,7 +235,13 @@ fn unload_status_and_ckr_size_as_callers_run_them() {
     let size: u64 = stdout_ok(&out).trim().parse().unwrap();
     let iomem = std::fs::read_to_string(crash.join("proc/iomem")).unwrap();
     let line = iomem.lines().find(|l| l.contains("Crash kernel")).unwrap();
-    let (a, b) = line.trim().split_once(" : ").unwrap().0.split_once('-').unwrap();
+    let (a, b) = line
+        .trim()
+        .split_once(" : ")
+        .unwrap()
+        .0
+        .split_once('-')
+        .unwrap();
     let (a, b) = (
         u64::from_str_radix(a, 16).unwrap(),
         u64::from_str_radix(b, 16).unwrap(),
@@ -186,12 +264,18 @@ fn a_reused_line_that_is_not_utf8_passes_through() {
     }
     std::fs::write(dir.join("proc/cmdline"), b"root=LABEL=caf\xe9 ro\n").unwrap();
     let (image, _) = inputs(&scratch("latin1-inputs"));
-    let out = kexec(&["-l", s(&image), "--reuse-cmdline", "--dry-run", "--sysroot", s(&dir)]);
+    let out = kexec(&[
+        "-l",
+        s(&image),
+        "--reuse-cmdline",
+        "--dry-run",
+        "--sysroot",
+        s(&dir),
+    ]);
     let text = stdout_ok(&out);
     assert!(
         text.contains(r#"command line: b"root=LABEL=caf\xe9 ro" (not UTF-8, passed as is)"#),
         "{text}"
     );
     assert!(!text.contains('\u{fffd}'), "{text}");
-    let _ = Path::new("");
 }

@@ -20,7 +20,7 @@ use kexec_core::purgatory::PurgatoryOptions;
 
 use crate::failure::Failure;
 use crate::kfile::Call;
-use crate::pipeline::{PlanInput, PlanOptions};
+use crate::plan_input::{PlanInput, PlanOptions};
 use crate::sim::SimArgs;
 use crate::sysroot::Sysroot;
 use crate::vmcore::{Report, PROC_VMCORE};
@@ -227,7 +227,7 @@ enum Command {
     },
     /// Make the plan `kexec -l` would load and run its handoff in the ARMv8
     /// memory-system model (cachesim); exit 1 on any violation.
-    Sim(SimArgs),
+    Sim(Box<SimArgs>),
     /// Read a kdump vmcore (default /proc/vmcore, in the crash kernel).
     Vmcore {
         #[command(subcommand)]
@@ -399,12 +399,7 @@ fn switches(m: &ArgMatches) -> Vec<Switch> {
         .iter()
         // A count of 0 is a default, not an occurrence.
         .filter(|&&(id, _)| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
-        .flat_map(|&(id, s)| {
-            m.indices_of(id)
-                .into_iter()
-                .flatten()
-                .map(move |i| (i, s))
-        })
+        .flat_map(|&(id, s)| m.indices_of(id).into_iter().flatten().map(move |i| (i, s)))
         .collect();
     at.sort_by_key(|&(i, _)| i);
     at.into_iter().map(|(_, s)| s).collect()
@@ -416,7 +411,7 @@ impl Parsed {
     pub fn action(&self) -> Result<Action<'_>, Failure> {
         let a = &self.args;
         match &a.command {
-            Some(Command::Sim(args)) => return Ok(Action::Sim(args)),
+            Some(Command::Sim(args)) => return Ok(Action::Sim(args.as_ref())),
             Some(Command::Vmcore { what }) => {
                 let (file, report) = match what {
                     VmcoreCommand::Info { file, json } => (file, Report::Info { json: *json }),
@@ -540,7 +535,10 @@ impl Parsed {
 /// the user may believe KERNEL is the one that boots.
 fn ignored_kernel(kernel: &Path, o: &Outcome) -> Failure {
     let (what, hint) = if o.status {
-        ("-S/--status only reports", "kexec -S (crash) or kexec -l -S")
+        (
+            "-S/--status only reports",
+            "kexec -S (crash) or kexec -l -S",
+        )
     } else if o.exec {
         (
             "-e boots the kernel loaded before and would ignore it",

@@ -177,12 +177,30 @@ mod tests {
 
     #[test]
     fn each_mode_option_alone() {
-        assert_eq!(what(run(&[Load])), (true, false, false, false, false, false));
-        assert_eq!(what(run(&[Panic])), (true, false, false, false, false, true));
-        assert_eq!(what(run(&[Unload])), (false, false, false, true, false, false));
-        assert_eq!(what(run(&[Exec])), (false, true, false, false, false, false));
-        assert_eq!(what(run(&[Force])), (true, true, false, false, false, false));
-        assert_eq!(what(run(&[Status])), (false, false, false, false, true, false));
+        assert_eq!(
+            what(run(&[Load])),
+            (true, false, false, false, false, false)
+        );
+        assert_eq!(
+            what(run(&[Panic])),
+            (true, false, false, false, false, true)
+        );
+        assert_eq!(
+            what(run(&[Unload])),
+            (false, false, false, true, false, false)
+        );
+        assert_eq!(
+            what(run(&[Exec])),
+            (false, true, false, false, false, false)
+        );
+        assert_eq!(
+            what(run(&[Force])),
+            (true, true, false, false, false, false)
+        );
+        assert_eq!(
+            what(run(&[Status])),
+            (false, false, false, false, true, false)
+        );
         // -e and -f sync and take interfaces down; -u and -p do not sync.
         assert!(run(&[Exec]).sync && run(&[Exec]).ifdown);
         assert!(run(&[Force]).sync && run(&[Force]).ifdown);
@@ -192,21 +210,45 @@ mod tests {
     #[test]
     fn order_matters() {
         // The later of -l and -e wins.
-        assert_eq!(what(run(&[Load, Exec])), (false, true, false, false, false, false));
-        assert_eq!(what(run(&[Exec, Load])), (true, false, false, false, false, false));
+        assert_eq!(
+            what(run(&[Load, Exec])),
+            (false, true, false, false, false, false)
+        );
+        assert_eq!(
+            what(run(&[Exec, Load])),
+            (true, false, false, false, false, false)
+        );
         // -p -u unloads the crash kernel; -u -p unloads it, then loads one.
-        assert_eq!(what(run(&[Panic, Unload])), (false, false, false, true, false, true));
-        assert_eq!(what(run(&[Unload, Panic])), (true, false, false, true, false, true));
+        assert_eq!(
+            what(run(&[Panic, Unload])),
+            (false, false, false, true, false, true)
+        );
+        assert_eq!(
+            what(run(&[Unload, Panic])),
+            (true, false, false, true, false, true)
+        );
         // -p is sticky: -p -l still loads the crash kernel.
-        assert_eq!(what(run(&[Panic, Load])), (true, false, false, false, false, true));
+        assert_eq!(
+            what(run(&[Panic, Load])),
+            (true, false, false, false, false, true)
+        );
         // -f after -l boots; -l after -f only loads.
-        assert_eq!(what(run(&[Load, Force])), (true, true, false, false, false, false));
-        assert_eq!(what(run(&[Force, Load])), (true, false, false, false, false, false));
+        assert_eq!(
+            what(run(&[Load, Force])),
+            (true, true, false, false, false, false)
+        );
+        assert_eq!(
+            what(run(&[Force, Load])),
+            (true, false, false, false, false, false)
+        );
         // The last of -s -c -a wins.
         assert_eq!(run(&[FileSyscall, Syscall]).call, Call::KexecLoad);
         assert_eq!(run(&[Syscall, FileSyscall]).call, Call::KexecFileLoad);
         assert_eq!(run(&[FileSyscall, SyscallAuto]).call, Call::Auto);
-        assert_eq!(run(&[FileSyscall, FileSyscall, Panic]).call, Call::KexecFileLoad);
+        assert_eq!(
+            run(&[FileSyscall, FileSyscall, Panic]).call,
+            Call::KexecFileLoad
+        );
     }
 
     #[test]

@@ -69,7 +69,10 @@ fn kexec_summary(k: &Kexec<'_>) -> String {
             s.push_str(", no-checks");
         }
         if !i.window.is_everything() {
-            s.push_str(&format!(", window {:#x}..={:#x}", i.window.min, i.window.max));
+            s.push_str(&format!(
+                ", window {:#x}..={:#x}",
+                i.window.min, i.window.max
+            ));
         }
         if let Some(t) = i.kernel_type {
             s.push_str(&format!(", type {t:?}"));
@@ -206,7 +209,9 @@ fn every_row_of_the_compatibility_table_holds() {
             None => got == *expected,
         };
         if !ok {
-            wrong.push(format!("{command}\n    table: {expected}\n    ours:  {got}"));
+            wrong.push(format!(
+                "{command}\n    table: {expected}\n    ours:  {got}"
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -228,14 +233,56 @@ fn every_option_of_kexec_tools_has_a_row() {
     let rows = compat_rows();
     let commands: Vec<&str> = rows.iter().map(|(c, _)| c.as_str()).collect();
     for option in [
-        "-h", "--help", "-v", "--version", "-f", "--force", "-i", "--no-checks", "-x",
-        "--no-ifdown", "-y", "--no-sync", "-l", "--load", "-u", "--unload", "-e", "--exec",
-        "-t", "--type", "-p", "--load-panic", "-s", "--kexec-file-syscall", "-c",
-        "--kexec-syscall", "-a", "--kexec-syscall-auto", "-d", "--debug", "-S", "--status",
-        "--mem-min", "--mem-max", "--reuseinitrd", "--load-preserve-context",
-        "--load-jump-back-helper", "--entry", "--print-ckr-size", "--load-live-update",
-        "--exec-live-update", "--hotplug", "--append", "--command-line", "--dtb",
-        "--initrd", "--ramdisk", "--reuse-cmdline", "--serial", "--no-cma",
+        "-h",
+        "--help",
+        "-v",
+        "--version",
+        "-f",
+        "--force",
+        "-i",
+        "--no-checks",
+        "-x",
+        "--no-ifdown",
+        "-y",
+        "--no-sync",
+        "-l",
+        "--load",
+        "-u",
+        "--unload",
+        "-e",
+        "--exec",
+        "-t",
+        "--type",
+        "-p",
+        "--load-panic",
+        "-s",
+        "--kexec-file-syscall",
+        "-c",
+        "--kexec-syscall",
+        "-a",
+        "--kexec-syscall-auto",
+        "-d",
+        "--debug",
+        "-S",
+        "--status",
+        "--mem-min",
+        "--mem-max",
+        "--reuseinitrd",
+        "--load-preserve-context",
+        "--load-jump-back-helper",
+        "--entry",
+        "--print-ckr-size",
+        "--load-live-update",
+        "--exec-live-update",
+        "--hotplug",
+        "--append",
+        "--command-line",
+        "--dtb",
+        "--initrd",
+        "--ramdisk",
+        "--reuse-cmdline",
+        "--serial",
+        "--no-cma",
     ] {
         assert!(
             commands.iter().any(|c| shell_words(c)
@@ -302,11 +349,11 @@ fn the_plan_input_carries_every_plan_option() {
                 no_caches: true,
                 ..PurgatoryOptions::default()
             },
-            window: crate::pipeline::MemWindow {
+            window: crate::plan_input::MemWindow {
                 min: 0x4000_0000,
                 max: 0x7fff_ffff
             },
-            kernel_type: Some(crate::pipeline::KernelType::Image),
+            kernel_type: Some(crate::plan_input::KernelType::Image),
             serial: Some("ttyAMA0"),
             no_cma: true,
         }
@@ -328,8 +375,13 @@ fn the_plan_input_carries_every_plan_option() {
 fn append_bytes_that_are_not_utf8_pass_through() {
     use std::os::unix::ffi::OsStrExt;
     let arg = std::ffi::OsStr::from_bytes(b"--append=root=LABEL=caf\xe9");
-    let p = parse_from([std::ffi::OsStr::new("kexec"), "-l".as_ref(), "Image".as_ref(), arg])
-        .unwrap();
+    let p = parse_from([
+        std::ffi::OsStr::new("kexec"),
+        "-l".as_ref(),
+        "Image".as_ref(),
+        arg,
+    ])
+    .unwrap();
     let Ok(Action::Kexec(Kexec { load: Some(l), .. })) = p.action() else {
         panic!();
     };
@@ -338,16 +390,19 @@ fn append_bytes_that_are_not_utf8_pass_through() {
 
 #[test]
 fn bad_addresses_are_refused_with_the_option_named() {
-    for (arg, name) in [("--mem-min=0x1g", "--mem-min"), ("--mem-max=12k", "--mem-max")] {
+    for (arg, name) in [
+        ("--mem-min=0x1g", "--mem-min"),
+        ("--mem-max=12k", "--mem-max"),
+    ] {
         let f = parsed(&["-l", "Image", arg]).action().unwrap_err();
         assert!(f.problem.contains(name), "{f}");
     }
-    assert_eq!(crate::pipeline::parse_c_number("0x10"), Some(16));
-    assert_eq!(crate::pipeline::parse_c_number("010"), Some(8));
-    assert_eq!(crate::pipeline::parse_c_number("10"), Some(10));
-    assert_eq!(crate::pipeline::parse_c_number("0"), Some(0));
-    assert_eq!(crate::pipeline::parse_c_number("08"), None);
-    assert_eq!(crate::pipeline::parse_c_number(""), None);
+    assert_eq!(crate::plan_input::parse_c_number("0x10"), Some(16));
+    assert_eq!(crate::plan_input::parse_c_number("010"), Some(8));
+    assert_eq!(crate::plan_input::parse_c_number("10"), Some(10));
+    assert_eq!(crate::plan_input::parse_c_number("0"), Some(0));
+    assert_eq!(crate::plan_input::parse_c_number("08"), None);
+    assert_eq!(crate::plan_input::parse_c_number(""), None);
 }
 
 #[test]

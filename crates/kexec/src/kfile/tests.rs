@@ -171,7 +171,7 @@ fn options_only_kexec_load_honours_choose_it() {
         assert_eq!(decide(Call::Auto, &i, &OPEN, NONE).route, Route::KexecLoad);
     }
     let window = PlanInput {
-        window: crate::pipeline::MemWindow {
+        window: crate::plan_input::MemWindow {
             min: 0x4000_0000,
             max: u64::MAX,
         },
