@@ -74,6 +74,8 @@ pub struct Hop {
     pub loader: Loader,
     /// Extra loader arguments (e.g. `-i`).
     pub loader_args: String,
+    /// The options that boot what was loaded (`-e`; e.g. petitboot's `-e -f`).
+    pub exec_args: String,
     /// How the command line is passed.
     pub cmdline: CmdlineMode,
     /// How the image is stored.
@@ -106,6 +108,7 @@ impl Hop {
         Self {
             loader,
             loader_args: String::new(),
+            exec_args: "-e".to_owned(),
             cmdline: CmdlineMode::Explicit,
             format: PayloadFormat::Image,
             kernel: None,
@@ -137,7 +140,7 @@ impl Hop {
         if self.crash {
             "echo c > /proc/sysrq-trigger".to_owned()
         } else {
-            format!("{} -e", self.loader.guest_path())
+            format!("{} {}", self.loader.guest_path(), self.exec_args)
         }
     }
 

@@ -62,7 +62,7 @@ fn kexec_tools_chain_with_reuse_cmdline() {
 /// marker, the initrd digest and its CPU, and the purgatory said it verified
 /// every segment before entering it. Debian's kernel lacks
 /// `CONFIG_KEXEC_FILE`: the default (auto) falls back to kexec_load and
-/// says so with `-v`, and `--dry-run` says kexec_load would be used.
+/// says so with `--verbose`, and `--dry-run` says kexec_load would be used.
 ///
 /// The binary is the one in the Debian package (`cargo xtask package`,
 /// unpacked with `dpkg -x`): its `--version` names the digest of the
@@ -79,7 +79,7 @@ fn ours_boots_kernel_b_on_one_cpu() {
         xtask::package::embedded_purgatory_digest(&std::fs::read(&packaged).unwrap()).unwrap();
     let mut scenario = KexecScenario::single(Loader::Ours, 1);
     scenario.our_kexec = Some(packaged);
-    scenario.hops[0].loader_args = "-v".into();
+    scenario.hops[0].loader_args = "--verbose".into();
     let k = Loader::Ours.guest_path();
     let seed = |n: u32| {
         format!("KEXEC_RS_TEST_SEED=1 {k} --dry-run -l /payload/Image | grep kaslr-seed >/tmp/s{n}")
@@ -167,25 +167,34 @@ fn ours_chain_reuse_cmdline_and_fresh_kaslr() {
 /// Failure paths inside the guest, then a real kexec: `--status` before and
 /// after a load, a bad image and a missing initrd refused with exit code 2
 /// while the kernel loaded earlier stays loaded, unload, and `-e` with
-/// nothing loaded refused with exit code 3.
+/// nothing loaded refused with exit code 3; a bare `kexec KERNEL` loads and
+/// runs `shutdown -r now` (a stand-in /sbin/shutdown), `-e KERNEL` is
+/// refused; the hop then boots with petitboot's last resort, `kexec -e -f`.
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_failure_paths_keep_the_loaded_kernel() {
     let k = Loader::Ours.guest_path();
     let mut hop = Hop::new(Loader::Ours);
     hop.before_load = format!(
-        "check status-before-load 1 {k} --status\n\
+        "check status-before-load 0 {k} -l --status\n\
          check load 0 {k} -l /payload/Image --initrd=/payload/initrd --append=first\n\
-         check status-after-load 0 {k} --status\n\
+         check status-after-load 1 {k} -l --status\n\
          check sysfs-loaded 0 grep -qx 1 /sys/kernel/kexec_loaded\n\
          check bad-image 2 {k} -l /payload/cmdline --initrd=/payload/initrd\n\
-         check still-loaded-after-bad-image 0 {k} --status\n\
+         check still-loaded-after-bad-image 1 {k} -l --status\n\
          check missing-initrd 2 {k} -l /payload/Image --initrd=/no/such/initrd\n\
-         check still-loaded-after-missing-initrd 0 {k} --status\n\
+         check still-loaded-after-missing-initrd 1 {k} -l --status\n\
          check unload 0 {k} -u\n\
-         check status-after-unload 1 {k} --status\n\
-         check exec-with-nothing-loaded 3 {k} -e\n"
+         check status-after-unload 0 {k} -l --status\n\
+         check exec-with-nothing-loaded 3 {k} -e\n\
+         rm -f /sbin/shutdown; printf '#!/bin/sh\\necho shutdown-called \"$*\"\\n' >/sbin/shutdown; chmod +x /sbin/shutdown\n\
+         check bare-kexec-loads-then-runs-shutdown 0 sh -c '{k} /payload/Image --initrd=/payload/initrd --append=x | grep -qx \"shutdown-called -r now\"'\n\
+         check loaded-by-bare-kexec 1 {k} -l -S\n\
+         check kernel-with-e-refused 2 {k} -e /payload/Image\n\
+         check unload-again 0 {k} -u\n"
     );
+    // petitboot's last resort boots what the hop loaded.
+    hop.exec_args = "-e -f".into();
     let scenario = KexecScenario {
         hops: vec![hop],
         ..KexecScenario::single(Loader::Ours, 1)
@@ -193,7 +202,7 @@ fn ours_failure_paths_keep_the_loaded_kernel() {
     let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
     let passed = xtask::scenario::check_guest_checks(&outcome.timeline).unwrap();
-    assert_eq!(passed, 11, "every guest check must have run");
+    assert_eq!(passed, 15, "every guest check must have run");
 }
 
 /// kdump: kernel A (`kernel`, `None` for Debian 12's) boots on `memory_mib`
@@ -209,8 +218,14 @@ fn kdump(
     crashkernel: &[&str],
     read_all: bool,
     reference: Option<Reference>,
+    before_load: String,
 ) {
     let mut hop = Hop::new(Loader::Ours);
+    let checks = before_load
+        .lines()
+        .filter(|l| l.starts_with("check "))
+        .count();
+    hop.before_load = before_load;
     hop.crash = true;
     hop.read_vmcore = read_all;
     // kexec_load (`-c`): the header and DTB under test are ours, also on a
@@ -232,6 +247,17 @@ fn kdump(
         .extend(crashkernel.iter().map(|a| (*a).to_owned()));
     let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
+    xtask::scenario::check_guest_checks(&outcome.timeline).unwrap_or_else(|e| panic!("{e:#}"));
+    let passed_in_a = outcome
+        .timeline
+        .markers
+        .iter()
+        .filter(|m| m.stage == "a" && m.key == "check-ok")
+        .count();
+    assert_eq!(
+        passed_in_a, checks,
+        "every check before the load must have run"
+    );
     let marker = |stage: &str, key: &str| {
         outcome
             .timeline
@@ -286,7 +312,36 @@ fn ours_kdump_boots_the_crash_kernel_after_a_panic() {
         &["crashkernel=256M"],
         true,
         Some(Reference::Makedumpfile),
+        callers_checks(),
     );
+}
+
+/// The callers' exact command lines (docs/compat.md) on a kernel with a
+/// crash region and without `CONFIG_KEXEC_FILE` (Debian's): each loads,
+/// reports or unloads as its caller expects, before the scenario's own `-p`
+/// load. The `-s` forms need kexec_file_load, which Debian's kernel lacks:
+/// they are checked to fail, as kexec-tools' do there.
+fn callers_checks() -> String {
+    let k = Loader::Ours.guest_path();
+    format!(
+        "check kdump-tools-load 0 {k} -p --command-line=\" root=/dev/vda1  nr_cpus=1 reset_devices\" --initrd=/payload/initrd /payload/Image\n\
+         check kdump-tools-sysfs-loaded 0 grep -qx 1 /sys/kernel/kexec_crash_loaded\n\
+         check status-crash-loaded 1 {k} -S\n\
+         check kdump-tools-unload 0 {k} -p -u\n\
+         check status-crash-unloaded 0 {k} -p --status\n\
+         check opensuse-load 0 {k} -p /payload/Image --append=\"root=/dev/vda2 irqpoll nr_cpus=1\" --initrd=/payload/initrd -a\n\
+         check opensuse-unload 0 {k} -a -p -u\n\
+         check kdumpctl-s-needs-kexec-file 0 sh -c '! {k} -s -s -p --command-line=\"root=/dev/vda1\" --initrd=/payload/initrd /payload/Image'\n\
+         check kdumpctl-old-d 0 {k} -d -p --command-line=\"root=/dev/vda1\" --initrd=/payload/initrd /payload/Image\n\
+         check unload-before-the-scenario 0 {k} -p -u\n\
+         check print-ckr-size 0 sh -c '[ \"$({k} --print-ckr-size)\" = 268435456 ]'\n\
+         check systemd-empty-append 0 {k} --load /payload/Image --append \"\" --initrd /payload/initrd\n\
+         check systemd-loaded 1 {k} -l -S\n\
+         check debian-init-load 0 {k} -l /payload/Image --initrd=/payload/initrd --append=\"root=/dev/vda1 ro quiet\"\n\
+         check nixos-load 0 {k} --load /payload/Image --kexec-syscall-auto --initrd=/payload/initrd --no-checks --command-line \"init=/init loglevel=4\"\n\
+         check petitboot-load 0 {k} -l --initrd=/payload/initrd '--append=\"\"' /payload/Image\n\
+         check normal-unload 0 {k} -u\n"
+    )
 }
 
 /// The version of the second kernel setup downloads (Debian 13's).
@@ -312,6 +367,7 @@ fn ours_kdump_on_the_newer_kernel() {
         &["crashkernel=256M"],
         true,
         Some(Reference::OursOnly),
+        String::new(),
     );
 }
 
@@ -329,6 +385,7 @@ fn ours_kdump_with_high_and_low_reservations() {
         &["crashkernel=256M,high", "crashkernel=64M,low"],
         false,
         None,
+        String::new(),
     );
 }
 
@@ -343,6 +400,7 @@ fn ours_kdump_with_high_and_low_reservations_on_the_newer_kernel() {
         &["crashkernel=256M,high", "crashkernel=64M,low"],
         false,
         None,
+        String::new(),
     );
 }
 

@@ -51,7 +51,7 @@ const SAYS_HELPER: &str = r#"says() {
 
 /// `-s` from `Image.gz` (decompressed into a sealed memfd) A → B, then the
 /// default (auto) from the plain Image B → C: both pick kexec_file_load
-/// (`-v` says so), each kernel gets its initrd and marker. Before the first
+/// (`--verbose` says so), each kernel gets its initrd and marker. Before the first
 /// load: `-s` load, `--status`, `-s -u` unload; auto with `--dtb` and `-c`
 /// load with kexec_load (on a kernel that has both calls).
 #[test]
@@ -60,22 +60,22 @@ fn file_load_gz_with_s_then_auto_boots_b_and_c() {
     let k = Loader::Ours.guest_path();
     let mut first = Hop::new(Loader::Ours);
     first.format = PayloadFormat::Gzip;
-    first.loader_args = "-s -v".into();
+    first.loader_args = "-s --verbose".into();
     let load = "--initrd=/payload/initrd --append=x";
     first.before_load = format!(
         "{SAYS_HELPER}\
          check s-load 0 {k} -s -l /payload/Image.gz {load}\n\
-         check s-status 0 {k} --status\n\
+         check s-status 1 {k} -l --status\n\
          check s-unload 0 {k} -s -u\n\
-         check s-unloaded 1 {k} --status\n\
+         check s-unloaded 0 {k} -l --status\n\
          says dtb-takes-kexec-load 0 'auto: only kexec_load honours --dtb' \
-           {k} -v -l /payload/Image.gz --dtb=/sys/firmware/fdt {load}\n\
-         check dtb-loaded 0 {k} --status\n\
-         says c-takes-kexec-load 0 'using kexec_load' {k} -c -v -l /payload/Image.gz {load}\n\
+           {k} --verbose -l /payload/Image.gz --dtb=/sys/firmware/fdt {load}\n\
+         check dtb-loaded 1 {k} -l --status\n\
+         says c-takes-kexec-load 0 'using kexec_load' {k} -c --verbose -l /payload/Image.gz {load}\n\
          check c-unload 0 {k} -c -u\n"
     );
     let mut second = Hop::new(Loader::Ours);
-    second.loader_args = "-v".into();
+    second.loader_args = "--verbose".into();
     let outcome = on_test_kernel(vec![first, second])
         .run(&assets())
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -116,7 +116,7 @@ fn lockdown_refuses_all_but_the_signed_image() {
     let k = Loader::Ours.guest_path();
     let mut hop = Hop::new(Loader::Ours);
     hop.payload = Some(tk.signed());
-    hop.loader_args = "-v".into();
+    hop.loader_args = "--verbose".into();
     hop.extra_files = vec![
         ("/payload/Image.unsigned".into(), tk.image()),
         ("/payload/Image.wrong-signed".into(), tk.wrong_signed()),
@@ -136,7 +136,7 @@ fn lockdown_refuses_all_but_the_signed_image() {
            {k} -s -l /payload/Image.gz {load}\n\
          says dtb-needs-kexec-load 3 'the kernel is locked down' \
            {k} -l /payload/Image --dtb=/sys/firmware/fdt {load}\n\
-         check nothing-loaded 1 {k} --status\n\
+         check nothing-loaded 0 {k} -l --status\n\
          check unload-auto 0 {k} -u\n\
          says unload-kexec-load 3 'the kernel is locked down' {k} -c -u\n\
          says dry-run-says 0 'lockdown will refuse it' \

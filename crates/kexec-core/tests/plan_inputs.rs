@@ -100,7 +100,7 @@ proptest! {
         tree.memory_reservations.push(MemoryReservation::new(0x4000_0000, 0x1_0000));
         let initrd = MemoryRange::with_size(start, len);
         let edit = ChosenEdit {
-            bootargs: Some(bootargs.clone()),
+            bootargs: Some(bootargs.clone().into_bytes()),
             initrd: Some(initrd),
             kaslr_seed: Some(kaslr),
             rng_seed: Some(rng),

@@ -103,7 +103,7 @@ fn plan(case: &Case) -> Result<LoadPlan, Error> {
         &DeviceTree::new().to_dtb(),
         &ChosenEdit {
             initrd,
-            bootargs: Some("b".repeat(case.bootargs_len)),
+            bootargs: Some(vec![b'b'; case.bootargs_len]),
             ..Default::default()
         },
     )?;

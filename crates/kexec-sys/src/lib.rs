@@ -31,6 +31,9 @@ pub const KEXEC_FILE_UNLOAD: u32 = 0x0000_0001;
 pub const KEXEC_FILE_ON_CRASH: u32 = 0x0000_0002;
 /// `KEXEC_FILE_NO_INITRAMFS`.
 pub const KEXEC_FILE_NO_INITRAMFS: u32 = 0x0000_0004;
+/// `KEXEC_FILE_NO_CMA` (Linux 6.17, include/uapi/linux/kexec.h): do not
+/// place the segments in CMA memory. Older kernels refuse it with EINVAL.
+pub const KEXEC_FILE_NO_CMA: u32 = 0x0000_0010;
 /// `kexec_file_load`'s syscall number (libc lacks it for musl on aarch64):
 /// include/uapi/asm-generic/unistd.h `__NR_kexec_file_load`.
 #[cfg(target_arch = "aarch64")]
@@ -285,13 +288,14 @@ pub fn unload(image: Image) -> Result<(), Error> {
 pub fn kexec_file_load(
     kernel: &File,
     initrd: Option<&File>,
-    cmdline: &str,
+    cmdline: &[u8],
     image: Image,
+    extra_flags: u32,
 ) -> Result<(), Error> {
     let mut cmd = Vec::with_capacity(cmdline.len() + 1);
-    cmd.extend_from_slice(cmdline.as_bytes());
+    cmd.extend_from_slice(cmdline);
     cmd.push(0);
-    let mut flags = image.kexec_file_flags();
+    let mut flags = image.kexec_file_flags() | extra_flags;
     let initrd_fd = match initrd {
         Some(f) => f.as_raw_fd(),
         None => {
@@ -406,6 +410,9 @@ pub fn file_unload(image: Image) -> Result<(), Error> {
     };
     syscall_result("kexec_file_load", ret)
 }
+
+mod ifdown;
+pub use ifdown::{ifdown_order, take_interfaces_down};
 
 /// Flush file systems to disk (`sync(2)`), as `kexec -e` does before rebooting.
 pub fn sync() {

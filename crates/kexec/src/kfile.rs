@@ -35,7 +35,7 @@ use kexec_core::kernel::{self, KernelFormat, UkiParts};
 use kexec_core::pe;
 
 use crate::failure::{chain, Failure};
-use crate::pipeline::PlanInput;
+use crate::plan_input::PlanInput;
 use crate::sysroot::{self, Sysroot};
 
 /// Which system call the user asked for.
@@ -158,6 +158,10 @@ fn load_only_option(input: &PlanInput<'_>) -> Option<&'static str> {
         Some("--dtb (kexec_file_load always passes the running kernel's device tree)")
     } else if input.purgatory.no_verify {
         Some("-i (arm64's kexec_file_load has no purgatory to skip)")
+    } else if !input.window.is_everything() {
+        Some("--mem-min/--mem-max (with kexec_file_load the kernel places the segments)")
+    } else if input.serial.is_some() {
+        Some("--serial (names the purgatory's console; kexec_file_load has no purgatory)")
     } else if input.purgatory.force_soft_sha256 || input.purgatory.no_caches {
         Some("a purgatory test switch (kexec_file_load has no purgatory)")
     } else {

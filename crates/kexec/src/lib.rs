@@ -1,19 +1,24 @@
 //! `kexec`: the command-line loader, a drop-in for kexec-tools on arm64.
 //!
-//! A thin layer: parse arguments and decide what they ask for (`cli.rs`),
-//! gather the system state (live, or replayed from `--sysroot`) and ask
-//! `kexec-core` for a load plan (`pipeline.rs`), then print it (`--dry-run`,
-//! `--json`: `report.rs`) or hand it to `kexec-sys` (`syscalls.rs`);
-//! `run.rs` carries out the decision.
+//! A thin layer: parse arguments with kexec-tools' meaning and decide what
+//! they ask for (`cli/`: the options replayed in order as kexec-tools does,
+//! docs/compat.md), gather the system state (live, or replayed from
+//! `--sysroot`) and ask `kexec-core` for a load plan (`pipeline.rs`, from
+//! the options in `plan_input.rs`), then print it (`--dry-run`, `--json`:
+//! `report.rs`) or hand it to `kexec-sys` (`syscalls.rs`); `run.rs` carries
+//! out the decision.
 //!
 //! ```text
-//! kexec -l|-p KERNEL [--initrd F] [--append S | --command-line S | --reuse-cmdline]
-//!       [--dtb F] [-i] [--dry-run [--json] [--svg FILE]] [--sysroot DIR]
-//! kexec -e [--no-sync]          kexec -u [-p]          kexec --status [-p]
-//! kexec [-f] KERNEL ...         (load, then execute)
+//! kexec -l|-p KERNEL [--initrd F] [--append S | --command-line S] [--reuse-cmdline]
+//!       [--dtb F] [-i] [--mem-min A] [--mem-max A] [-t TYPE] [--serial TTY]
+//!       [--dry-run [--json] [--svg FILE]] [--sysroot DIR]
+//! kexec -e [-x] [-y]            kexec -u [-p]          kexec -S [-l|-p] (exit 1: loaded)
+//! kexec -f KERNEL ...           (load, then boot at once)
+//! kexec KERNEL ...              (load, then `shutdown -r now`)
 //! kexec -s -l KERNEL ...        (kexec_file_load only: the kernel verifies and places)
 //! kexec -c -l KERNEL ...        (kexec_load only; the default -a tries kexec_file_load
 //!                                first and falls back where it cannot work: kfile.rs)
+//! kexec -h | -v | --print-ckr-size
 //! kexec capture-sysroot DIR     (capture.rs)
 //! kexec sim KERNEL [-p] [--sysroot DIR] [--config NAME|all] [--seeds N] [--json]
 //!                               (the plan's handoff in the cachesim model: sim.rs)
@@ -21,13 +26,15 @@
 //!                               (read a kdump vmcore, default /proc/vmcore: vmcore.rs)
 //! ```
 //!
-//! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state.
+//! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state;
+//! `-S` exits 1 when the kernel is loaded and 0 when not (kexec-tools).
 //!
 //! [`command`] is the whole command-line definition: `cargo xtask package`
 //! generates the man pages and shell completions from it
 //! (`examples/ship-docs.rs`); `--version` says what `version.rs` computes.
 //!
 //! Modules depend only downward: `cli` → `kfile` → `sim` → `pipeline` →
+//! `plan_input` →
 //! (`crashdump`, `syscalls`, `mode`) → `sysroot` → `failure`; `run` sits on
 //! top and `capture` beside `pipeline`; `vmcore` depends only on `failure`;
 //! `version` only on `pipeline` (the embedded purgatory); `memmap` (the
@@ -43,6 +50,7 @@ mod kfile;
 mod memmap;
 mod mode;
 mod pipeline;
+mod plan_input;
 mod report;
 mod run;
 mod sim;
@@ -53,25 +61,19 @@ mod vmcore;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
-
 pub use crate::pipeline::{PURGATORY, TEST_SEED_ENV};
 pub use crate::version::{version_body, version_text, PURGATORY_SHA256};
 
 /// The command line as clap defines it (every option, subcommand and help
-/// text), with `--version`'s long text: what the binary parses, and what
-/// the man pages and shell completions are generated from.
+/// text): what the binary parses, and what the man pages and shell
+/// completions are generated from. `-v`/`--version` prints [`version_text`].
 pub fn command() -> clap::Command {
-    cli::Args::command().long_version(version_body())
+    cli::command().long_version(version_body())
 }
 
 /// The whole program: parse the arguments, decide, carry it out, print the
 /// outcome and return the exit code.
 pub fn main() -> ExitCode {
-    let mut command = command();
-    let mut matches = command.clone().get_matches();
-    let args = cli::Args::from_arg_matches_mut(&mut matches)
-        .map_err(|e| e.format(&mut command))
-        .unwrap_or_else(|e| e.exit());
-    failure::finish(args.action().and_then(run::run))
+    let parsed = cli::parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    failure::finish(parsed.action().and_then(run::run))
 }

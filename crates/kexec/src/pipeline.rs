@@ -4,16 +4,17 @@
 //! `kexec -l`/`-p` and `kexec sim`; it prints nothing and makes no kexec
 //! system call.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kexec_core::fdt::{self, ChosenEdit, CrashChosen, RNG_SEED_LEN};
 use kexec_core::plan::{self, Blob, BuildError, KernelFacts, LoadMode, LoadRequest, SegmentKind};
-use kexec_core::purgatory::{Purgatory, PurgatoryOptions};
+use kexec_core::purgatory::Purgatory;
 use kexec_core::{cmdline, iomem, kernel};
 
 use crate::crashdump;
 use crate::failure::{chain, Failure};
 use crate::mode::LoadModeExt;
+use crate::plan_input::PlanInput;
 use crate::syscalls::Buffers;
 use crate::sysroot::{self, Sysroot};
 
@@ -25,58 +26,6 @@ pub const TEST_SEED_ENV: &str = "KEXEC_RS_TEST_SEED";
 /// The purgatory built from crates/purgatory by `build.rs` (flat,
 /// position independent, header unpatched); every plan patches a copy.
 pub const PURGATORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/purgatory.bin"));
-
-/// The options that shape a load plan, shared by `-l`/`-p` and `kexec sim`.
-#[derive(Debug, PartialEq, Eq, clap::Args)]
-pub(crate) struct PlanOptions {
-    /// Initial ramdisk for the new kernel.
-    #[arg(long, visible_alias = "ramdisk", value_name = "FILE")]
-    initrd: Option<PathBuf>,
-    /// Command line for the new kernel; repeatable, joined with spaces.
-    #[arg(long = "append", visible_alias = "command-line", value_name = "S")]
-    append: Vec<String>,
-    /// Start from the running kernel's command line (minus BOOT_IMAGE=, initrd=,
-    /// elfcorehdr=, and crashkernel= for -p).
-    #[arg(long)]
-    reuse_cmdline: bool,
-    /// Device tree to pass instead of the running one (/sys/firmware/fdt).
-    #[arg(long, value_name = "FILE")]
-    dtb: Option<PathBuf>,
-    /// Do not verify segment digests in the purgatory before booting.
-    #[arg(short = 'i', long = "no-checks")]
-    no_checks: bool,
-}
-
-impl PlanOptions {
-    /// The planner's input; `purgatory` carries the switches beyond `-i`.
-    pub(crate) fn input(&self, purgatory: PurgatoryOptions) -> PlanInput<'_> {
-        PlanInput {
-            initrd: self.initrd.as_deref(),
-            append: &self.append,
-            reuse_cmdline: self.reuse_cmdline,
-            dtb: self.dtb.as_deref(),
-            purgatory: PurgatoryOptions {
-                no_verify: self.no_checks,
-                ..purgatory
-            },
-        }
-    }
-}
-
-/// What a plan is made from besides the kernel and the system state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PlanInput<'a> {
-    /// `--initrd`.
-    pub initrd: Option<&'a Path>,
-    /// `--append`, in order.
-    pub append: &'a [String],
-    /// `--reuse-cmdline`.
-    pub reuse_cmdline: bool,
-    /// `--dtb`.
-    pub dtb: Option<&'a Path>,
-    /// `-i` and the hidden purgatory test switches.
-    pub purgatory: PurgatoryOptions,
-}
 
 /// The initrd of a plan and where it came from.
 #[derive(Debug)]
@@ -104,7 +53,7 @@ pub(crate) struct Planned {
     /// The ELF core header of a crash load.
     pub elfcorehdr: Option<Vec<u8>>,
     /// The new command line (`None`: `bootargs` kept).
-    pub cmdline: Option<String>,
+    pub cmdline: Option<Vec<u8>>,
     /// Where the device tree came from.
     pub dtb_from: String,
     /// Remarks for the user.
@@ -132,15 +81,12 @@ pub(crate) fn reused_cmdline(
     reuse: bool,
     root: &Sysroot,
     mode: LoadMode,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<Vec<u8>>, Failure> {
     if !reuse {
         return Ok(None);
     }
     let text = read_state(root, sysroot::CMDLINE, "--reuse-cmdline needs it")?;
-    Ok(Some(cmdline::reused(
-        &String::from_utf8_lossy(&text),
-        mode == LoadMode::Crash,
-    )))
+    Ok(Some(cmdline::reused(&text, mode == LoadMode::Crash)))
 }
 
 /// The file name of `path` (the whole path if it has none).
@@ -239,6 +185,50 @@ fn image_span(file: &[u8], image: &[u8]) -> Option<(usize, usize)> {
     (end <= file.len()).then_some((offset, image.len()))
 }
 
+/// `--serial TTY`: kexec-tools' arm64 purgatory writes to the MMIO address
+/// `/sys/class/tty/TTY/iomem_base` names (`find_purgatory_sink` in
+/// kexec/arch/arm64/kexec-arm64.c). Ours drives a PL011 and takes it from
+/// the device tree's `stdout-path`; `--serial` is accepted when it names that
+/// same UART and refused otherwise, so the purgatory never writes to a
+/// device it cannot drive.
+fn check_serial(root: &Sysroot, tty: &str, uart: Option<u64>) -> Result<(), Failure> {
+    if tty.is_empty() || tty.contains('/') || tty.starts_with('.') {
+        return Err(Failure::input(
+            "arguments",
+            format!("--serial {tty:?}: not a tty name"),
+            "a name under /sys/class/tty, e.g. ttyAMA0",
+        ));
+    }
+    let rel = format!("sys/class/tty/{tty}/iomem_base");
+    let text = read_state(root, &rel, "--serial reads the UART's address from it")?;
+    let text = String::from_utf8_lossy(&text);
+    let base = text
+        .trim()
+        .strip_prefix("0x")
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .filter(|&b| b != 0)
+        .ok_or_else(|| {
+            Failure::input(
+                root.path(&rel).display().to_string(),
+                format!("{:?} is not a MMIO address", text.trim()),
+                "--serial needs a memory-mapped UART (iomem_base 0x...)",
+            )
+        })?;
+    match uart {
+        Some(u) if u == base => Ok(()),
+        Some(u) => Err(Failure::input(
+            "arguments",
+            format!("--serial {tty} is at {base:#x}, but the purgatory prints on the PL011 of stdout-path at {u:#x}"),
+            "drop --serial, or point stdout-path at that UART (--dtb)",
+        )),
+        None => Err(Failure::input(
+            "arguments",
+            format!("--serial {tty} ({base:#x}): the device tree's stdout-path names no PL011 the purgatory can drive"),
+            "drop --serial: the purgatory will be silent",
+        )),
+    }
+}
+
 /// Read the inputs and the system state and make the plan `kexec -l` (or
 /// `-p`) loads.
 pub(crate) fn make_plan(
@@ -256,6 +246,15 @@ pub(crate) fn make_plan(
             "give an arm64 Image, Image.gz/.zst/.xz/.lz4, zboot, ELF vmlinux or UKI",
         )
     })?;
+    if let Some(t) = args.kernel_type {
+        if !t.accepts(&kernel.format) {
+            return Err(Failure::input(
+                &kernel_name,
+                format!("--type {t:?}: the file is {}", kernel.format),
+                "drop --type (the format is recognised from the content) or give the right file",
+            ));
+        }
+    }
     let uki = kernel.uki.clone().unwrap_or_default();
     let mut notes = Vec::new();
     let loaded = mode.loaded_flag();
@@ -281,13 +280,30 @@ pub(crate) fn make_plan(
         ),
         _ => Failure::input(&iomem_path, &e, "is this a /proc/iomem?"),
     })?;
-    let memory = plan::memory_for(&map, mode).ok_or_else(|| {
+    let mut memory = plan::memory_for(&map, mode).ok_or_else(|| {
         Failure::system(
             &iomem_path,
             "no \"Crash kernel\" region",
             "boot the running kernel with crashkernel=SIZE",
         )
     })?;
+    if !args.window.is_everything() {
+        memory = args.window.clip(&memory);
+        notes.push(format!(
+            "--mem-min/--mem-max: segments only in {:#x}..={:#x}",
+            args.window.min, args.window.max
+        ));
+        if memory.is_empty() {
+            return Err(Failure::input(
+                "arguments",
+                format!(
+                    "--mem-min {:#x} / --mem-max {:#x} leave no usable memory",
+                    args.window.min, args.window.max
+                ),
+                "widen the window (see the memory in `kexec -l KERNEL --dry-run`)",
+            ));
+        }
+    }
     let elfcorehdr = match mode {
         LoadMode::Crash => Some(crashdump::elf_core_header(root, &map, &mut notes)?),
         LoadMode::Normal => None,
@@ -303,13 +319,11 @@ pub(crate) fn make_plan(
 
     // Command line.
     let reused = reused_cmdline(args.reuse_cmdline, root, mode)?;
-    let mut append = args.append.to_vec();
-    if reused.is_none() && append.is_empty() {
-        if let Some(c) = &uki.cmdline {
-            append.push(c.clone());
-        }
-    }
-    let new_cmdline = cmdline::build(reused.as_deref(), &append)
+    let append = match (&reused, args.append) {
+        (None, None) => uki.cmdline.as_deref().map(str::as_bytes),
+        (_, given) => given,
+    };
+    let new_cmdline = cmdline::build(reused.as_deref(), append)
         .map_err(|e| Failure::input("command line", &e, e.hint()))?;
 
     // Device tree source.
@@ -399,6 +413,9 @@ pub(crate) fn make_plan(
     })?;
     if args.purgatory.no_verify {
         notes.push("-i: the purgatory will not verify segment digests".to_owned());
+    }
+    if let Some(tty) = args.serial {
+        check_serial(root, tty, built.uart)?;
     }
     if built.uart.is_none() {
         notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());

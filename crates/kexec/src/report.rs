@@ -28,7 +28,7 @@ pub struct Report<'a> {
     /// Kernel format found, e.g. "arm64 Image".
     pub kernel_format: String,
     /// The new command line, `None` when `bootargs` is kept.
-    pub cmdline: Option<String>,
+    pub cmdline: Option<Vec<u8>>,
     /// Where the device tree came from.
     pub dtb_from: String,
     /// Whether `/chosen` was created.
@@ -123,7 +123,7 @@ struct JsonPlan<'a> {
     schema: &'static str,
     mode: &'static str,
     kernel: JsonKernel<'a>,
-    cmdline: Option<&'a str>,
+    cmdline: Option<String>,
     entry: String,
     dtb_addr: String,
     memory: Vec<JsonRange>,
@@ -155,7 +155,11 @@ impl Report<'_> {
                 image_size: self.plan.kernel.image_size,
                 place_anywhere: self.plan.kernel.place_anywhere,
             },
-            cmdline: self.cmdline.as_deref(),
+            // JSON strings are Unicode: bytes that are not UTF-8 show as U+FFFD.
+            cmdline: self
+                .cmdline
+                .as_deref()
+                .map(|c| String::from_utf8_lossy(c).into_owned()),
             entry: hex(self.plan.entry),
             dtb_addr: hex(self.plan.dtb_addr),
             memory: self.plan.memory.iter().map(JsonRange::from).collect(),
@@ -216,7 +220,13 @@ impl Report<'_> {
             human_size(plan.kernel.image_size),
         ));
         match &self.cmdline {
-            Some(c) => out.push_str(&format!("command line: {c:?}\n")),
+            Some(c) => match std::str::from_utf8(c) {
+                Ok(text) => out.push_str(&format!("command line: {text:?}\n")),
+                Err(_) => out.push_str(&format!(
+                    "command line: b\"{}\" (not UTF-8, passed as is)\n",
+                    c.escape_ascii()
+                )),
+            },
             None => out.push_str("command line: kept from the device tree's bootargs\n"),
         }
         let mut table = Table::new();

@@ -8,50 +8,21 @@ use std::path::Path;
 use kexec_core::cmdline;
 use kexec_core::plan::LoadMode;
 
-use crate::cli::{Action, Syscall};
+use crate::cli::{self, Action, After, Immediate, Kexec, LoadArgs, Syscall};
 use crate::failure::{Failure, Output, EXIT_OTHER};
 use crate::kfile::{self, Call, Decision, KexecState, Route};
 use crate::mode::LoadModeExt;
-use crate::pipeline::{self, PlanInput};
+use crate::pipeline;
+use crate::plan_input::PlanInput;
 use crate::report::Report;
-use crate::sysroot::Sysroot;
+use crate::sysroot::{self, Sysroot};
 use crate::{capture, memmap, sim, syscalls, vmcore};
 
 /// Carry out `action`.
 pub fn run(action: Action<'_>) -> Result<Output, Failure> {
     match action {
-        Action::Load {
-            mode,
-            kernel,
-            input,
-            root,
-            syscall,
-            exec_after,
-            no_sync,
-            verbose,
-            svg,
-        } => {
-            let text = load(mode, kernel, &input, &root, syscall, verbose, svg)?;
-            if exec_after {
-                return Err(syscalls::exec(&root, no_sync));
-            }
-            Ok(Output::success(text))
-        }
-        Action::Exec { dry_run: true, .. } => Ok(Output::success(
-            "dry run: would sync and boot the loaded kernel\n",
-        )),
-        Action::Exec { root, no_sync, .. } => Err(syscalls::exec(&root, no_sync)),
-        Action::Unload { mode, syscall } => match syscall {
-            Syscall::DryRun { .. } => Ok(Output::success(format!(
-                "dry run: would unload the {} kernel\n",
-                mode.name()
-            ))),
-            Syscall::Run(call) => {
-                syscalls::unload(mode, call == Call::KexecFileLoad, call == Call::Auto)
-                    .map(Output::success)
-            }
-        },
-        Action::Status { root, mode } => status(&root, mode).map(Output::success),
+        Action::Immediate { what, root } => immediate(what, &root).map(Output::success),
+        Action::Kexec(k) => kexec(&k),
         Action::Capture { from, dir } => capture::capture_sysroot(&from, dir).map(Output::success),
         Action::Vmcore { file, report } => vmcore::run(file, report),
         Action::Sim(args) => sim::run(args).map(|(text, passed)| Output {
@@ -61,18 +32,113 @@ pub fn run(action: Action<'_>) -> Result<Output, Failure> {
     }
 }
 
+/// `-h`, `-v`, `--print-ckr-size`.
+fn immediate(what: Immediate, root: &Sysroot) -> Result<String, Failure> {
+    match what {
+        Immediate::Help => Ok(cli::command().render_help().to_string()),
+        Immediate::Version => Ok(crate::version_text()),
+        Immediate::PrintCkrSize => print_ckr_size(root),
+    }
+}
+
+/// `--print-ckr-size`: the size in bytes of the crash region a `-p` load
+/// uses (the last `Crash kernel` range of `/proc/iomem`, the high one when
+/// there are two, as kexec-tools' arm64 `get_crash_kernel_load_range`
+/// picks), or 0 when none is reserved.
+fn print_ckr_size(root: &Sysroot) -> Result<String, Failure> {
+    let text = root.read(sysroot::IOMEM).map_err(|e| {
+        Failure::system(
+            root.path(sysroot::IOMEM).display().to_string(),
+            format!("cannot read: {e}"),
+            "the crash region is listed in /proc/iomem",
+        )
+    })?;
+    let map = kexec_core::iomem::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
+        Failure::input(
+            root.path(sysroot::IOMEM).display().to_string(),
+            &e,
+            "is this a /proc/iomem?",
+        )
+    })?;
+    let size = map
+        .crash_regions()
+        .iter()
+        .max()
+        .map_or(0, |r| r.end - r.start);
+    Ok(format!("{size}\n"))
+}
+
+/// The classic operation, in kexec-tools' order: status alone; or unload,
+/// load, then shut down or boot.
+fn kexec(k: &Kexec<'_>) -> Result<Output, Failure> {
+    if k.status {
+        return status(&k.root, k.mode);
+    }
+    let mut text = String::new();
+    if k.unload {
+        text.push_str(&unload(k.mode, k.syscall)?);
+    }
+    if let Some(l) = &k.load {
+        text.push_str(&load(k.mode, l, &k.root, k.syscall, k.verbose, k.debug)?);
+    }
+    match (k.after, k.syscall) {
+        (After::Nothing, _) => Ok(Output::success(text)),
+        // A JSON dry run prints the plan alone, so that it stays one document.
+        (_, Syscall::DryRun { json: true, .. }) if k.load.is_some() => Ok(Output::success(text)),
+        (After::Shutdown, Syscall::DryRun { .. }) => {
+            text.push_str(
+                "dry run: would run `shutdown -r now` to reboot into the loaded kernel\n",
+            );
+            Ok(Output::success(text))
+        }
+        (After::Exec { sync, ifdown }, Syscall::DryRun { .. }) => {
+            text.push_str(&format!(
+                "dry run: would {}{}boot the loaded kernel\n",
+                if sync { "sync, " } else { "" },
+                if ifdown {
+                    "take network interfaces down, "
+                } else {
+                    ""
+                },
+            ));
+            Ok(Output::success(text))
+        }
+        (After::Shutdown, Syscall::Run(_)) => {
+            print!("{text}");
+            Err(syscalls::shutdown(&k.root))
+        }
+        (After::Exec { sync, ifdown }, Syscall::Run(_)) => {
+            print!("{text}");
+            Err(syscalls::exec(&k.root, sync, ifdown))
+        }
+    }
+}
+
+/// `-u`: unload (`-s`: with kexec_file_load; `-a`: that, falling back).
+fn unload(mode: LoadMode, syscall: Syscall) -> Result<String, Failure> {
+    match syscall {
+        Syscall::DryRun { .. } => Ok(format!(
+            "dry run: would unload the {} kernel\n",
+            mode.name()
+        )),
+        Syscall::Run(call) => {
+            syscalls::unload(mode, call == Call::KexecFileLoad, call == Call::Auto)
+        }
+    }
+}
+
 /// The load itself: decide the system call (kfile.rs), then hand the
 /// files to `kexec_file_load`, or plan and hand the plan to `kexec_load`,
 /// or print the plan and the decision (a dry run). Returns what to print.
 fn load(
     mode: LoadMode,
-    kernel: &Path,
-    input: &PlanInput<'_>,
+    args: &LoadArgs<'_>,
     root: &Sysroot,
     syscall: Syscall,
     verbose: bool,
-    svg: Option<&Path>,
+    debug: bool,
 ) -> Result<String, Failure> {
+    let (kernel, input) = (args.kernel, &args.input);
     let say = |text: &str| {
         if verbose {
             eprintln!("kexec: {text}");
@@ -98,7 +164,7 @@ fn load(
             say(&format!(
                 "kexec_file_load is not available here ({missing}); falling back to kexec_load"
             ));
-            return kexec_load(mode, kernel, input, root);
+            return kexec_load(mode, kernel, input, root, debug);
         }
     }
     // The Image's facts matter only when kexec_file_load may be tried.
@@ -133,13 +199,13 @@ fn load(
             }
             note
         };
-        return dry_run(mode, kernel, input, root, json, note, svg);
+        return dry_run(mode, kernel, input, root, json, note, args.svg);
     }
     say(&state.describe());
     say(&decision.why);
     let (Route::KexecFileLoad { fallback }, Some(mut image)) = (&decision.route, image) else {
         say("using kexec_load");
-        return kexec_load(mode, kernel, input, root);
+        return kexec_load(mode, kernel, input, root, debug);
     };
     say(&format!(
         "using kexec_file_load with {}",
@@ -150,13 +216,19 @@ fn load(
         }
     ));
     let files = prepare_file_load(mode, kernel, input, root, &image)?;
-    match syscalls::kexec_file_load(&files.kernel, files.initrd.as_ref(), &files.cmdline, mode) {
+    match syscalls::kexec_file_load(
+        &files.kernel,
+        files.initrd.as_ref(),
+        &files.cmdline,
+        mode,
+        input.no_cma,
+    ) {
         Ok(()) => Ok(String::new()),
         Err(e) if *fallback && kfile::may_fall_back(&e) => {
             say(&format!(
                 "kexec_file_load is not available here ({e}); falling back to kexec_load"
             ));
-            kexec_load(mode, kernel, input, root)
+            kexec_load(mode, kernel, input, root, debug)
         }
         Err(e) => {
             image.learn_signature(kernel);
@@ -171,8 +243,12 @@ fn kexec_load(
     kernel: &Path,
     input: &PlanInput<'_>,
     root: &Sysroot,
+    debug: bool,
 ) -> Result<String, Failure> {
     let planned = pipeline::make_plan(input, mode, kernel, root)?;
+    if debug {
+        eprint!("{}", debug_text(&planned));
+    }
     syscalls::kexec_load(&planned.built.plan, &planned.buffers())?;
     Ok(String::new())
 }
@@ -185,7 +261,7 @@ fn kexec_load(
 struct FileLoad {
     kernel: std::fs::File,
     initrd: Option<std::fs::File>,
-    cmdline: String,
+    cmdline: Vec<u8>,
 }
 
 fn prepare_file_load(
@@ -196,11 +272,11 @@ fn prepare_file_load(
     image: &kfile::FileImage,
 ) -> Result<FileLoad, Failure> {
     let reused = pipeline::reused_cmdline(input.reuse_cmdline, root, mode)?;
-    let mut append = input.append.to_vec();
-    if reused.is_none() && append.is_empty() {
-        append.extend(image.uki.cmdline.clone());
-    }
-    let line = cmdline::build(reused.as_deref(), &append)
+    let append = match (&reused, input.append) {
+        (None, None) => image.uki.cmdline.as_deref().map(str::as_bytes),
+        (_, given) => given,
+    };
+    let line = cmdline::build(reused.as_deref(), append)
         .map_err(|e| Failure::input("command line", &e, e.hint()))?;
     let kernel_file = image.open(kernel)?;
     let initrd = match (input.initrd, &image.uki.initrd) {
@@ -310,15 +386,44 @@ fn syscall_note(
     note
 }
 
-/// `--status`: exit 0 if loaded, 1 if not (with a line saying which).
-fn status(root: &Sysroot, mode: LoadMode) -> Result<String, Failure> {
-    if syscalls::is_loaded(root, mode)? {
-        Ok(format!("a {} kernel is loaded\n", mode.name()))
-    } else {
-        Err(Failure::other(
-            root.path(mode.loaded_flag()).display().to_string(),
-            format!("no {} kernel is loaded", mode.name()),
-            "load one with `kexec -l` (or -p for a crash kernel)",
-        ))
+/// `-S`/`--status`: exit 1 if a kernel of `mode` is loaded, 0 if not, as
+/// kexec-tools does (its `k_status` returns the flag's value as the exit
+/// code), with a line saying which.
+fn status(root: &Sysroot, mode: LoadMode) -> Result<Output, Failure> {
+    let loaded = syscalls::is_loaded(root, mode)?;
+    Ok(Output {
+        text: format!(
+            "{} kernel is loaded\n",
+            if loaded {
+                format!("a {}", mode.name())
+            } else {
+                format!("no {}", mode.name())
+            }
+        ),
+        code: u8::from(loaded),
+    })
+}
+
+/// `-d`: what kexec-tools users look for in its debug output: the
+/// segments as handed to `kexec_load`, the entry, the purgatory.
+fn debug_text(planned: &pipeline::Planned) -> String {
+    let plan = &planned.built.plan;
+    let mut out = format!(
+        "kexec: debug: {} load, {} segments, entry {:#x} (the purgatory), DTB at {:#x}\n",
+        plan.mode.name(),
+        plan.segments.len(),
+        plan.entry,
+        plan.dtb_addr
+    );
+    for (i, s) in plan.segments.iter().enumerate() {
+        out.push_str(&format!(
+            "kexec: debug: segment[{i}] {:<9} bufsz {:#10x} mem {:#012x} memsz {:#10x} ({})\n",
+            s.kind.to_string(),
+            s.bufsz,
+            s.mem,
+            s.memsz,
+            s.source
+        ));
     }
+    out
 }

@@ -43,7 +43,8 @@ use kexec_core::purgatory::PurgatoryOptions;
 use serde::Serialize;
 
 use crate::failure::Failure;
-use crate::pipeline::{make_plan, PlanOptions, Planned};
+use crate::pipeline::{make_plan, Planned};
+use crate::plan_input::PlanOptions;
 use crate::sysroot::Sysroot;
 
 /// Identifier and version of the `--json` document.
@@ -399,7 +400,7 @@ pub(crate) fn run(args: &SimArgs) -> Result<(String, bool), Failure> {
     } else {
         LoadMode::Normal
     };
-    let input = args.plan.input(PurgatoryOptions::default());
+    let input = args.plan.input(PurgatoryOptions::default())?;
     let planned = make_plan(&input, mode, &args.kernel, &root)?;
     let m = model_input(&planned, mode, args.full)?;
     let outcomes: Vec<Outcome> = configs

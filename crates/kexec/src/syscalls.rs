@@ -110,10 +110,16 @@ pub fn kexec_load(plan: &LoadPlan, buffers: &Buffers<'_>) -> Result<(), Failure>
 pub fn kexec_file_load(
     kernel: &std::fs::File,
     initrd: Option<&std::fs::File>,
-    cmdline: &str,
+    cmdline: &[u8],
     mode: LoadMode,
+    no_cma: bool,
 ) -> Result<(), kexec_sys::Error> {
-    kexec_sys::kexec_file_load(kernel, initrd, cmdline, mode.image())
+    let extra = if no_cma {
+        kexec_sys::KEXEC_FILE_NO_CMA
+    } else {
+        0
+    };
+    kexec_sys::kexec_file_load(kernel, initrd, cmdline, mode.image(), extra)
 }
 
 /// `kexec -u`: unload the normal (or, with `-p`, the crash) kernel, with
@@ -149,26 +155,66 @@ pub fn is_loaded(root: &Sysroot, mode: LoadMode) -> Result<bool, Failure> {
     })
 }
 
-/// `kexec -e`: sync (unless `no_sync`) and reboot into the loaded kernel.
-/// Returns only on failure.
-pub fn exec(root: &Sysroot, no_sync: bool) -> Failure {
-    match is_loaded(root, LoadMode::Normal) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Failure::system(
-                root.path(LoadMode::Normal.loaded_flag())
-                    .display()
-                    .to_string(),
-                "no kernel is loaded",
-                "load one first with `kexec -l KERNEL ...`",
-            )
-        }
-        Err(f) => return f,
+/// Whether the normal kernel is loaded, or the failure to report: kexec-tools
+/// checks this before shutting down or booting ("Nothing has been loaded!").
+fn ensure_loaded(root: &Sysroot) -> Result<(), Failure> {
+    if is_loaded(root, LoadMode::Normal)? {
+        Ok(())
+    } else {
+        Err(Failure::system(
+            root.path(LoadMode::Normal.loaded_flag())
+                .display()
+                .to_string(),
+            "nothing has been loaded",
+            "load a kernel first with `kexec -l KERNEL ...`",
+        ))
     }
-    if !no_sync {
+}
+
+/// `-e`/`-f`: check a kernel is loaded, sync (unless `-y`), take network
+/// interfaces down (unless `-x`; a failure there is reported and ignored,
+/// as kexec-tools ignores it), then reboot into the loaded kernel. Returns
+/// only on failure.
+pub fn exec(root: &Sysroot, sync: bool, ifdown: bool) -> Failure {
+    if let Err(f) = ensure_loaded(root) {
+        return f;
+    }
+    if sync {
         kexec_sys::sync();
     }
+    if ifdown {
+        if let Err(e) = kexec_sys::take_interfaces_down() {
+            eprintln!("kexec: taking network interfaces down: {e} (going on)");
+        }
+    }
     syscall_failure("reboot", &kexec_sys::reboot_into_loaded_kernel())
+}
+
+/// Where kexec-tools looks for `shutdown` (its `my_shutdown`), in order.
+pub const SHUTDOWN_PATHS: [&str; 3] = ["/sbin/shutdown", "/etc/shutdown", "/bin/shutdown"];
+
+/// A bare `kexec KERNEL`, after the load: run `shutdown -r now`, so the
+/// init system stops everything and then reboots into the loaded kernel
+/// (systemd, and sysvinit with Debian's kexec hook, do so when a kernel is
+/// loaded). Returns only on failure.
+pub fn shutdown(root: &Sysroot) -> Failure {
+    use std::os::unix::process::CommandExt;
+    if let Err(f) = ensure_loaded(root) {
+        return f;
+    }
+    let mut tried = Vec::new();
+    for path in SHUTDOWN_PATHS {
+        let e = std::process::Command::new(path)
+            .arg0("shutdown")
+            .args(["-r", "now"])
+            .exec();
+        tried.push(format!("{path}: {e}"));
+    }
+    Failure::system(
+        "shutdown",
+        format!("cannot run shutdown -r now ({})", tried.join("; ")),
+        "the kernel is loaded: boot it with `kexec -e`",
+    )
 }
 
 #[cfg(test)]

@@ -245,19 +245,32 @@ fn a_sysroot_is_only_for_dry_runs() {
 
 #[test]
 fn status_reads_the_kexec_state() {
+    // kexec-tools' -S: exit 1 when loaded, 0 when not; the crash kernel
+    // unless -l is given.
     let root = sysroot("qemu-virt-1g");
-    let out = kexec(&["--status", "--sysroot", s(&root)]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).contains("no normal kernel is loaded"));
+    for (argv, text) in [
+        (&["--status"][..], "no crash kernel is loaded\n"),
+        (&["-l", "-S"][..], "no normal kernel is loaded\n"),
+    ] {
+        let out = kexec(&[argv, &["--sysroot", s(&root)]].concat());
+        assert_eq!(out.status.code(), Some(0), "{argv:?}: {}", stderr_of(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{argv:?}");
+    }
     let dir = scratch("status-loaded");
     std::fs::create_dir_all(dir.join("sys/kernel")).unwrap();
     std::fs::write(dir.join("sys/kernel/kexec_loaded"), "1\n").unwrap();
-    let out = kexec(&["--status", "--sysroot", s(&dir)]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    std::fs::write(dir.join("sys/kernel/kexec_crash_loaded"), "0\n").unwrap();
+    let out = kexec(&["-l", "--status", "--sysroot", s(&dir)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "a normal kernel is loaded\n"
     );
+    let out = kexec(&["-S", "--sysroot", s(&dir)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    std::fs::remove_file(dir.join("sys/kernel/kexec_crash_loaded")).unwrap();
+    let out = kexec(&["-p", "-S", "--sysroot", s(&dir)]);
+    assert_eq!(out.status.code(), Some(3), "an unreadable flag is an error");
 }
 
 #[test]

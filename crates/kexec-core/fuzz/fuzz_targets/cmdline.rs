@@ -7,13 +7,16 @@ use kexec_core::layout::COMMAND_LINE_SIZE;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let (old, append) = text.split_once('\u{1}').unwrap_or((&text, ""));
+    let (old, append) = match data.iter().position(|&b| b == 1) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b""[..]),
+    };
     let _ = split_params(old);
     let crash = data.first().is_some_and(|b| b & 1 == 1);
     let base = reused(old, crash);
-    if let Ok(Some(line)) = build(Some(&base), &[append.to_owned()]) {
+    if let Ok(Some(line)) = build(Some(&base), Some(append)) {
+        assert!(!line.is_empty());
         assert!(line.len() < COMMAND_LINE_SIZE);
-        assert!(!line.contains('\0'));
+        assert!(!line.contains(&0));
     }
 });

@@ -286,7 +286,7 @@ fn edit(u: &mut Unstructured<'_>) -> Result<ChosenEdit> {
     };
     Ok(ChosenEdit {
         bootargs: if u.arbitrary()? {
-            Some(u.choose(STRINGS)?.to_string())
+            Some(u.choose(STRINGS)?.as_bytes().to_vec())
         } else {
             None
         },

@@ -153,8 +153,8 @@ pub struct CrashChosen {
 /// The `/chosen` edits of one load.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ChosenEdit {
-    /// New `bootargs`; `None` keeps the existing one.
-    pub bootargs: Option<String>,
+    /// New `bootargs` (any bytes but NUL); `None` keeps the existing one.
+    pub bootargs: Option<Vec<u8>>,
     /// Physical range of the initrd; `None` removes the initrd properties.
     pub initrd: Option<MemoryRange>,
     /// Fresh `kaslr-seed`; `None` leaves the property as it is.
@@ -191,7 +191,11 @@ pub struct EditedDtb {
 pub(crate) fn render_value(name: &str, value: &[u8]) -> String {
     if name == BOOTARGS || name.ends_with("path") {
         let text = value.strip_suffix(&[0]).unwrap_or(value);
-        return format!("{:?}", String::from_utf8_lossy(text));
+        // Any bytes but NUL are valid: show those that are not UTF-8 escaped.
+        return match std::str::from_utf8(text) {
+            Ok(t) => format!("{t:?}"),
+            Err(_) => format!("b\"{}\"", text.escape_ascii()),
+        };
     }
     if name == RNG_SEED {
         return format!("<{} bytes>", value.len());
@@ -234,8 +238,8 @@ fn set(
     });
 }
 
-fn cstring(s: &str) -> Vec<u8> {
-    let mut v = s.as_bytes().to_vec();
+fn cstring(s: &[u8]) -> Vec<u8> {
+    let mut v = s.to_vec();
     v.push(0);
     v
 }

@@ -27,13 +27,7 @@ const LEGACY: ImageFacts = ImageFacts {
 };
 
 fn input() -> PlanInput<'static> {
-    PlanInput {
-        initrd: None,
-        append: &[],
-        reuse_cmdline: false,
-        dtb: None,
-        purgatory: PurgatoryOptions::default(),
-    }
+    PlanInput::default()
 }
 
 fn image(decoded: bool, signed: bool) -> FileImage {
@@ -176,6 +170,23 @@ fn options_only_kexec_load_honours_choose_it() {
         };
         assert_eq!(decide(Call::Auto, &i, &OPEN, NONE).route, Route::KexecLoad);
     }
+    let window = PlanInput {
+        window: crate::plan_input::MemWindow {
+            min: 0x4000_0000,
+            max: u64::MAX,
+        },
+        ..input()
+    };
+    let d = decide(Call::Auto, &window, &OPEN, NONE);
+    assert_eq!(d.route, Route::KexecLoad);
+    assert!(d.why.contains("--mem-min"), "{}", d.why);
+    let serial = PlanInput {
+        serial: Some("ttyAMA0"),
+        ..input()
+    };
+    let d = decide(Call::Auto, &serial, &OPEN, NONE);
+    assert_eq!(d.route, Route::KexecLoad);
+    assert!(d.why.contains("--serial"), "{}", d.why);
     // -s keeps kexec_file_load whatever the options.
     assert_eq!(
         decide(Call::KexecFileLoad, &dtb, &OPEN, NONE).route,
