@@ -43,7 +43,7 @@ pub struct Group {
 
 /// Every group, the plan's rule checker first (the part `cargo xtask test`
 /// runs on every CI run).
-pub const GROUPS: [Group; 8] = [
+pub const GROUPS: [Group; 9] = [
     Group {
         name: "plan-rules",
         package: "kexec-core",
@@ -101,6 +101,17 @@ pub const GROUPS: [Group; 8] = [
             "crates/kexec-core/src/vmcore/summary.rs",
         ],
         tests: &["--lib", "--test=vmcore_props"],
+    },
+    Group {
+        name: "cli",
+        package: "kexec",
+        files: &[
+            "crates/kexec/src/cli/order.rs",
+            "crates/kexec/src/cli/mod.rs",
+            "crates/kexec/src/plan_input.rs",
+            "crates/kexec/src/kfile.rs",
+        ],
+        tests: &["--lib"],
     },
     Group {
         name: "cachesim-check",

@@ -332,7 +332,7 @@ fn callers_checks() -> String {
          check opensuse-load 0 {k} -p /payload/Image --append=\"root=/dev/vda2 irqpoll nr_cpus=1\" --initrd=/payload/initrd -a\n\
          check opensuse-unload 0 {k} -a -p -u\n\
          check kdumpctl-s-needs-kexec-file 0 sh -c '! {k} -s -s -p --command-line=\"root=/dev/vda1\" --initrd=/payload/initrd /payload/Image'\n\
-         check kdumpctl-old-d 0 {k} -d -p --command-line=\"root=/dev/vda1\" --initrd=/payload/initrd /payload/Image\n\
+         check kdumpctl-old-d 0 sh -c '{k} -d -p --command-line=\"root=/dev/vda1\" --initrd=/payload/initrd /payload/Image 2>&1 | grep -q \"kexec: debug: segment.0. \" && grep -qx 1 /sys/kernel/kexec_crash_loaded'\n\
          check unload-before-the-scenario 0 {k} -p -u\n\
          check print-ckr-size 0 sh -c '[ \"$({k} --print-ckr-size)\" = 268435456 ]'\n\
          check systemd-empty-append 0 {k} --load /payload/Image --append \"\" --initrd /payload/initrd\n\
