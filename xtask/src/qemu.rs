@@ -351,25 +351,8 @@ impl Console {
                     return Ok(m);
                 }
             }
-            if self.exited {
-                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
-                return Err(self.failure(stage, key, &format!("QEMU exited ({status})")));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(self.failure(
-                    stage,
-                    key,
-                    &format!("timed out after {:.0} s", timeout.as_secs_f64()),
-                ));
-            }
-            match self.rx.recv_timeout(deadline - now) {
-                Ok(EventBox(Event::Line(line))) => self.record(line),
-                Ok(EventBox(Event::Eof)) | Err(RecvTimeoutError::Disconnected) => {
-                    // Both readers report EOF; drain what is left.
-                    self.drain_after_exit();
-                }
-                Err(RecvTimeoutError::Timeout) => {}
+            if let Err(why) = self.pump(deadline, timeout) {
+                return Err(self.failure(stage, key, &why));
             }
         }
     }
@@ -387,24 +370,32 @@ impl Console {
                 return Ok(line.clone());
             }
             checked = self.timeline.lines.len();
-            let step = format!("a console line with `{needle}`");
-            if self.exited {
-                let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
-                return Err(self.line_failure(&step, &format!("QEMU exited ({status})")));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let why = format!("timed out after {:.0} s", timeout.as_secs_f64());
+            if let Err(why) = self.pump(deadline, timeout) {
+                let step = format!("a console line with `{needle}`");
                 return Err(self.line_failure(&step, &why));
             }
-            match self.rx.recv_timeout(deadline - now) {
-                Ok(EventBox(Event::Line(line))) => self.record(line),
-                Ok(EventBox(Event::Eof)) | Err(RecvTimeoutError::Disconnected) => {
-                    self.drain_after_exit();
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
         }
+    }
+
+    /// One step of a wait: take the next console event, or say why waiting
+    /// is over (QEMU exited, or `deadline`, `timeout` after the start, passed).
+    fn pump(&mut self, deadline: Instant, timeout: Duration) -> std::result::Result<(), String> {
+        if self.exited {
+            let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
+            return Err(format!("QEMU exited ({status})"));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(format!("timed out after {:.0} s", timeout.as_secs_f64()));
+        }
+        match self.rx.recv_timeout(deadline - now) {
+            Ok(EventBox(Event::Line(line))) => self.record(line),
+            Ok(EventBox(Event::Eof)) | Err(RecvTimeoutError::Disconnected) => {
+                self.drain_after_exit();
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        Ok(())
     }
 
     fn line_failure(&self, what: &str, why: &str) -> anyhow::Error {

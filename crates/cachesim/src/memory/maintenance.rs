@@ -2,7 +2,7 @@
 //! maintenance operations (TLBI and IC included) that complete whenever
 //! the adversary likes, and DSB, which completes them all.
 
-use super::{align_down, Event, Fault, Level, MemorySystem};
+use super::{align_down, Event, Level, MemorySystem};
 use crate::config::SystemCache;
 use std::fmt;
 
@@ -180,26 +180,24 @@ impl MemorySystem {
         self.counters.dc[op.counter_index()] += 1;
         self.record(Event::Dc(op, va));
         let line = align_down(va, self.cfg.d_line);
-        if op != DcOp::Zva && self.unordered_stores.contains(&line) && self.fault.is_none() {
-            self.fault = Some(Fault {
-                what: format!(
+        if op != DcOp::Zva && self.unordered_stores.contains(&line) {
+            self.report_fault(
+                format!(
                     "DC {op:?} of a line stored to by a non-cacheable access with no DMB or \
                      DSB in between: DC by VA is ordered only after accesses to Normal \
                      cacheable memory (Arm ARM), so the invalidation may overtake the store \
                      (Linux orders them: \"dmb sy // needed before dc ivac with MMU off\", \
                      arch/arm64/kernel/head.S)"
                 ),
-                addr: va,
-            });
+                va,
+            );
         }
         if op == DcOp::Zva {
             if self.access_cacheable(va) != Some(true) {
-                if self.fault.is_none() {
-                    self.fault = Some(Fault {
-                        what: "DC ZVA to Device memory (MMU off): alignment fault".into(),
-                        addr: va,
-                    });
-                }
+                self.report_fault(
+                    "DC ZVA to Device memory (MMU off): alignment fault".into(),
+                    va,
+                );
                 return;
             }
             let zeros = vec![0; self.dline_usize()];

@@ -64,13 +64,13 @@ impl fmt::Display for Sctlr {
 impl MemorySystem {
     pub(super) fn commit_sctlr(&mut self) {
         if let Some(s) = self.pending_sctlr.take() {
-            if s.m && !self.sctlr.m && self.pending_translation.is_some() && self.fault.is_none() {
-                self.fault = Some(Fault {
-                    what: "SCTLR.M took effect before the MAIR/TCR/TTBR0 writes were \
-                           synchronised (no ISB between them)"
+            if s.m && !self.sctlr.m && self.pending_translation.is_some() {
+                self.report_fault(
+                    "SCTLR.M took effect before the MAIR/TCR/TTBR0 writes were \
+                     synchronised (no ISB between them)"
                         .into(),
-                    addr: 0,
-                });
+                    0,
+                );
             }
             self.sctlr = s;
             self.record(Event::SctlrEffective(s));
@@ -117,12 +117,7 @@ impl MemorySystem {
             Some(a) => *a,
             None => {
                 if let Err(why) = walk_setup(&cfg) {
-                    if self.fault.is_none() {
-                        self.fault = Some(Fault {
-                            what: format!("translation fault: {why}"),
-                            addr: va,
-                        });
-                    }
+                    self.report_fault(format!("translation fault: {why}"), va);
                     return None;
                 }
                 let a = self.walk_attr(&cfg, va);
@@ -133,12 +128,10 @@ impl MemorySystem {
         match attr {
             Some(a) => Some(self.sctlr.c && a == MemAttr::NormalWb),
             None => {
-                if self.fault.is_none() {
-                    self.fault = Some(Fault {
-                        what: "translation fault (table walk found no valid descriptor)".into(),
-                        addr: va,
-                    });
-                }
+                self.report_fault(
+                    "translation fault (table walk found no valid descriptor)".into(),
+                    va,
+                );
                 None
             }
         }
@@ -232,14 +225,14 @@ impl MemorySystem {
     /// MSR SCTLR_ELx: takes effect by the next ISB.
     pub fn write_sctlr(&mut self, s: Sctlr) {
         let mmu_on = self.pending_sctlr.unwrap_or(self.sctlr).m;
-        if self.cfg.falkor_e1041 && mmu_on && !s.m && !self.last_was_isb && self.fault.is_none() {
-            self.fault = Some(Fault {
-                what: "Falkor erratum E1041: the MSR clearing SCTLR.M is not immediately \
-                       preceded by an ISB (a speculative instruction fetch may use an \
-                       incorrect translation)"
+        if self.cfg.falkor_e1041 && mmu_on && !s.m && !self.last_was_isb {
+            self.report_fault(
+                "Falkor erratum E1041: the MSR clearing SCTLR.M is not immediately \
+                 preceded by an ISB (a speculative instruction fetch may use an \
+                 incorrect translation)"
                     .into(),
-                addr: 0,
-            });
+                0,
+            );
         }
         self.last_was_isb = false;
         self.step();
