@@ -31,14 +31,14 @@ pub(crate) struct PlanOptions {
     append: Vec<OsString>,
     /// Start from the running kernel's command line (minus BOOT_IMAGE=, initrd=,
     /// elfcorehdr=, and crashkernel= for -p).
-    #[arg(long, action = clap::ArgAction::Count)]
-    reuse_cmdline: u8,
+    #[arg(long, action = clap::ArgAction::SetTrue)]
+    reuse_cmdline: bool,
     /// Device tree to pass instead of the running one (/sys/firmware/fdt).
     #[arg(long, value_name = "FILE")]
     dtb: Option<PathBuf>,
     /// Do not verify segment digests in the purgatory before booting.
-    #[arg(short = 'i', long = "no-checks", action = clap::ArgAction::Count)]
-    no_checks: u8,
+    #[arg(short = 'i', long = "no-checks", action = clap::ArgAction::SetTrue)]
+    no_checks: bool,
     /// Place no segment below ADDR (decimal, 0x-hex or 0-octal).
     #[arg(long, value_name = "ADDR")]
     mem_min: Option<String>,
@@ -55,12 +55,12 @@ pub(crate) struct PlanOptions {
     serial: Option<String>,
     /// Accepted and ignored: kexec-tools' ELF loaders on x86 take it to pass
     /// Linux-style arguments, which is what every arm64 load does.
-    #[arg(long = "args-linux", hide = true, action = clap::ArgAction::Count)]
-    args_linux: u8,
+    #[arg(long = "args-linux", hide = true, action = clap::ArgAction::SetTrue)]
+    args_linux: bool,
     /// With kexec_file_load: ask the kernel not to place the segments in CMA
     /// memory (KEXEC_FILE_NO_CMA, Linux 6.17+). kexec_load never uses CMA.
-    #[arg(long = "no-cma", action = clap::ArgAction::Count)]
-    no_cma: u8,
+    #[arg(long = "no-cma", action = clap::ArgAction::SetTrue)]
+    no_cma: bool,
 }
 
 impl PlanOptions {
@@ -89,16 +89,16 @@ impl PlanOptions {
         Ok(PlanInput {
             initrd: self.initrd.as_deref(),
             append: self.append.last().map(|a| a.as_bytes()),
-            reuse_cmdline: self.reuse_cmdline > 0,
+            reuse_cmdline: self.reuse_cmdline,
             dtb: self.dtb.as_deref(),
             purgatory: PurgatoryOptions {
-                no_verify: self.no_checks > 0,
+                no_verify: self.no_checks,
                 ..purgatory
             },
             window,
             kernel_type,
             serial: self.serial.as_deref(),
-            no_cma: self.no_cma > 0,
+            no_cma: self.no_cma,
         })
     }
 }

@@ -48,64 +48,64 @@ pub struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// Print this help and exit.
-    #[arg(short = 'h', long = "help", short_alias = '?', action = ArgAction::Count)]
-    help: u8,
+    #[arg(short = 'h', long = "help", short_alias = '?', action = ArgAction::SetTrue)]
+    help: bool,
     /// Print the version, the purgatory's digest and the built-in features, and exit.
-    #[arg(short = 'v', long = "version", action = ArgAction::Count)]
-    version: u8,
+    #[arg(short = 'v', long = "version", action = ArgAction::SetTrue)]
+    version: bool,
     /// Load KERNEL for a later `kexec -e`.
-    #[arg(short = 'l', long = "load", action = ArgAction::Count)]
-    load: u8,
+    #[arg(short = 'l', long = "load", action = ArgAction::SetTrue)]
+    load: bool,
     /// Load KERNEL as the crash (panic) kernel, into the crash region; with
     /// -u or -S, act on the crash kernel.
-    #[arg(short = 'p', long = "load-panic", action = ArgAction::Count)]
-    load_panic: u8,
+    #[arg(short = 'p', long = "load-panic", action = ArgAction::SetTrue)]
+    load_panic: bool,
     /// Unload the loaded kernel (with -p: the crash kernel).
-    #[arg(short = 'u', long = "unload", action = ArgAction::Count)]
-    unload: u8,
+    #[arg(short = 'u', long = "unload", action = ArgAction::SetTrue)]
+    unload: bool,
     /// Boot the loaded kernel now (after sync, interfaces down).
-    #[arg(short = 'e', long = "exec", action = ArgAction::Count)]
-    exec: u8,
+    #[arg(short = 'e', long = "exec", action = ArgAction::SetTrue)]
+    exec: bool,
     /// Load KERNEL and boot it at once, without calling shutdown.
-    #[arg(short = 'f', long = "force", action = ArgAction::Count)]
-    force: u8,
+    #[arg(short = 'f', long = "force", action = ArgAction::SetTrue)]
+    force: bool,
     /// Exit 1 if the crash kernel (with -l: the normal kernel) is loaded, 0 if not.
-    #[arg(short = 'S', long = "status", action = ArgAction::Count)]
-    status: u8,
+    #[arg(short = 'S', long = "status", action = ArgAction::SetTrue)]
+    status: bool,
     /// Use kexec_file_load only: the kernel reads, verifies and places the
     /// image (needed under lockdown; the kernel must have CONFIG_KEXEC_FILE).
-    #[arg(short = 's', long = "kexec-file-syscall", action = ArgAction::Count)]
-    kexec_file_syscall: u8,
+    #[arg(short = 's', long = "kexec-file-syscall", action = ArgAction::SetTrue)]
+    kexec_file_syscall: bool,
     /// Use kexec_load only: we place the segments and verify them in our purgatory.
-    #[arg(short = 'c', long = "kexec-syscall", action = ArgAction::Count)]
-    kexec_syscall: u8,
+    #[arg(short = 'c', long = "kexec-syscall", action = ArgAction::SetTrue)]
+    kexec_syscall: bool,
     /// The default: kexec_file_load, falling back to kexec_load where the
     /// file path cannot work (the kernel lacks it); never after a signature
     /// or lockdown refusal. --dtb and -i choose kexec_load.
-    #[arg(short = 'a', long = "kexec-syscall-auto", action = ArgAction::Count)]
-    kexec_syscall_auto: u8,
+    #[arg(short = 'a', long = "kexec-syscall-auto", action = ArgAction::SetTrue)]
+    kexec_syscall_auto: bool,
     /// Print the crash region's size in bytes (0 if none) and exit.
-    #[arg(long = "print-ckr-size", action = ArgAction::Count)]
-    print_ckr_size: u8,
+    #[arg(long = "print-ckr-size", action = ArgAction::SetTrue)]
+    print_ckr_size: bool,
     /// Debug output on stderr: the decisions, then the segments, the entry
     /// and the purgatory.
-    #[arg(short = 'd', long = "debug", action = ArgAction::Count)]
-    debug: u8,
+    #[arg(short = 'd', long = "debug", action = ArgAction::SetTrue)]
+    debug: bool,
     /// Say which system call is used and why (on stderr).
-    #[arg(long = "verbose", action = ArgAction::Count)]
-    verbose: u8,
+    #[arg(long = "verbose", action = ArgAction::SetTrue)]
+    verbose: bool,
     /// With -e or -f: do not sync file systems first.
-    #[arg(short = 'y', long = "no-sync", action = ArgAction::Count)]
-    no_sync: u8,
+    #[arg(short = 'y', long = "no-sync", action = ArgAction::SetTrue)]
+    no_sync: bool,
     /// With -e or -f: do not take network interfaces down first.
-    #[arg(short = 'x', long = "no-ifdown", action = ArgAction::Count)]
-    no_ifdown: u8,
+    #[arg(short = 'x', long = "no-ifdown", action = ArgAction::SetTrue)]
+    no_ifdown: bool,
     /// Testing: make the purgatory hash in software even with SHA2 instructions.
-    #[arg(long, hide = true, action = ArgAction::Count)]
-    purgatory_soft_sha256: u8,
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    purgatory_soft_sha256: bool,
     /// Testing: make the purgatory hash with the MMU and caches off.
-    #[arg(long, hide = true, action = ArgAction::Count)]
-    purgatory_no_caches: u8,
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    purgatory_no_caches: bool,
     #[command(flatten)]
     refused: Refused,
     /// The kernel: Image, Image.gz/.zst/.xz/.lz4, EFI zboot, ELF vmlinux or UKI.
@@ -116,11 +116,11 @@ pub struct Args {
     #[command(flatten)]
     plan: PlanOptions,
     /// Print the plan; make no system call.
-    #[arg(long, action = ArgAction::Count)]
-    dry_run: u8,
+    #[arg(long, action = ArgAction::SetTrue)]
+    dry_run: bool,
     /// With --dry-run: print the plan as JSON (docs/plan-json.md).
-    #[arg(long, requires = "dry_run", action = ArgAction::Count)]
-    json: u8,
+    #[arg(long, requires = "dry_run", action = ArgAction::SetTrue)]
+    json: bool,
     /// With --dry-run: also draw the plan's physical memory map as an SVG
     /// picture in FILE.
     #[arg(long, value_name = "FILE")]
@@ -139,23 +139,23 @@ struct Refused {
     #[arg(long, hide = true, value_name = "ADDR")]
     entry: Option<String>,
     /// Refused: arm64 has no KEXEC_JUMP.
-    #[arg(long, hide = true, action = ArgAction::Count)]
-    load_preserve_context: u8,
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    load_preserve_context: bool,
     /// Refused: arm64 has no KEXEC_JUMP.
-    #[arg(long, hide = true, action = ArgAction::Count)]
-    load_jump_back_helper: u8,
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    load_jump_back_helper: bool,
     /// Refused: reusing the old initrd in place.
-    #[arg(long, hide = true, action = ArgAction::Count)]
-    reuseinitrd: u8,
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    reuseinitrd: bool,
     /// Refused: Xen live update.
-    #[arg(long, hide = true, action = ArgAction::Count)]
-    load_live_update: u8,
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    load_live_update: bool,
     /// Refused: Xen live update.
-    #[arg(long, hide = true, action = ArgAction::Count)]
-    exec_live_update: u8,
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    exec_live_update: bool,
     /// Refused: the arm64 kernel has no crash hotplug.
-    #[arg(long, hide = true, action = ArgAction::Count)]
-    hotplug: u8,
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    hotplug: bool,
 }
 
 impl Refused {
@@ -168,9 +168,9 @@ impl Refused {
                  segments and enters the kernel at its Image entry",
                 "drop --entry; the kernel's entry comes from its Image header",
             )
-        } else if self.load_preserve_context > 0 || self.load_jump_back_helper > 0 {
+        } else if self.load_preserve_context || self.load_jump_back_helper {
             (
-                if self.load_preserve_context > 0 {
+                if self.load_preserve_context {
                     "--load-preserve-context"
                 } else {
                     "--load-jump-back-helper"
@@ -179,16 +179,16 @@ impl Refused {
                  have (the kernel refuses KEXEC_PRESERVE_CONTEXT)",
                 "use -l and -e",
             )
-        } else if self.reuseinitrd > 0 {
+        } else if self.reuseinitrd {
             (
                 "--reuseinitrd",
                 "reusing the running kernel's initrd in place needs retain_initrd and \
                  memory the new kernel does not reclaim; arm64 does not keep it",
                 "pass the initrd file again with --initrd",
             )
-        } else if self.load_live_update > 0 || self.exec_live_update > 0 {
+        } else if self.load_live_update || self.exec_live_update {
             (
-                if self.load_live_update > 0 {
+                if self.load_live_update {
                     "--load-live-update"
                 } else {
                     "--exec-live-update"
@@ -196,7 +196,7 @@ impl Refused {
                 "Xen live update exists only under Xen on x86",
                 "use -l and -e",
             )
-        } else if self.hotplug > 0 {
+        } else if self.hotplug {
             (
                 "--hotplug",
                 "the arm64 kernel has no crash hotplug (no /sys/kernel/crash_elfcorehdr_size: \
@@ -431,12 +431,12 @@ impl Parsed {
             None => {}
         }
         let root = a.sysroot.as_deref().map_or_else(Sysroot::live, Sysroot::at);
-        let o = order::replay(&self.switches, a.no_sync > 0, a.no_ifdown > 0);
+        let o = order::replay(&self.switches, a.no_sync, a.no_ifdown);
         if let Some(what) = o.immediate {
             return Ok(Action::Immediate { what, root });
         }
         a.refused.check()?;
-        let dry_run = a.dry_run > 0;
+        let dry_run = a.dry_run;
         if a.sysroot.is_some() && !dry_run && !o.status {
             return Err(Failure::input(
                 "arguments",
@@ -462,7 +462,7 @@ impl Parsed {
         };
         let syscall = if dry_run {
             Syscall::DryRun {
-                json: a.json > 0,
+                json: a.json,
                 call: o.call,
             }
         } else {
@@ -472,8 +472,8 @@ impl Parsed {
             (Some(kernel), true) => Some(LoadArgs {
                 kernel,
                 input: a.plan.input(PurgatoryOptions {
-                    force_soft_sha256: a.purgatory_soft_sha256 > 0,
-                    no_caches: a.purgatory_no_caches > 0,
+                    force_soft_sha256: a.purgatory_soft_sha256,
+                    no_caches: a.purgatory_no_caches,
                     ..PurgatoryOptions::default()
                 })?,
                 svg: a.svg.as_deref(),
@@ -524,8 +524,8 @@ impl Parsed {
             after,
             root,
             syscall,
-            verbose: a.verbose > 0 || a.debug > 0,
-            debug: a.debug > 0,
+            verbose: a.verbose || a.debug,
+            debug: a.debug,
         }))
     }
 }

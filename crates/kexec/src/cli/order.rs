@@ -7,6 +7,15 @@
 //! `--print-ckr-size` end option processing where they stand, so the first of
 //! them wins. This module is that fold and nothing else: a pure function of
 //! the sequence, tested against kexec-tools 2.0.29's `main()` case by case.
+//!
+//! clap keeps only the last occurrence of a repeated flag. That loses
+//! nothing for the mode options: each sets its variables to constants (or
+//! sets a flag that is never cleared), so a variable's final value comes
+//! from the last option that sets it, which is the last occurrence of some
+//! option (`replaying_last_occurrences_is_the_same` checks it). For the
+//! immediate options it decides only which of `-h`/`-v`/`--print-ckr-size`
+//! is printed when they are repeated and mixed (`-h -v -h` prints the
+//! version, kexec-tools the help); either way nothing else happens.
 
 use crate::kfile::Call;
 
@@ -269,6 +278,40 @@ mod tests {
         assert!(!run(&[Status, Load]).status_is_crash());
         assert!(run(&[Load, Panic, Status]).status_is_crash());
         assert!(run(&[Panic, Status]).status_is_crash());
+    }
+
+    /// The mode options, for the property below.
+    const MODES: [Switch; 9] = [
+        Load,
+        Panic,
+        Unload,
+        Exec,
+        Force,
+        Status,
+        FileSyscall,
+        Syscall,
+        SyscallAuto,
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn replaying_last_occurrences_is_the_same(
+            seq in proptest::collection::vec(0..MODES.len(), 0..12),
+            no_sync: bool,
+            no_ifdown: bool,
+        ) {
+            let all: Vec<Switch> = seq.iter().map(|&i| MODES[i]).collect();
+            let last: Vec<Switch> = all
+                .iter()
+                .enumerate()
+                .filter(|&(i, s)| !all[i + 1..].contains(s))
+                .map(|(_, &s)| s)
+                .collect();
+            proptest::prop_assert_eq!(
+                replay(&all, no_sync, no_ifdown),
+                replay(&last, no_sync, no_ifdown)
+            );
+        }
     }
 
     #[test]
