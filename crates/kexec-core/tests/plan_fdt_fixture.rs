@@ -190,6 +190,7 @@ fn build_on_qemu_virt() {
             text_offset: 0,
             image_size: 24 << 20,
             place_anywhere: false,
+            uses_memory_below_image: false,
         },
         initrd: Some(Blob {
             source: "initrd",

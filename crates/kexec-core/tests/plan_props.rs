@@ -71,6 +71,7 @@ fn case() -> impl Strategy<Value = Case> {
                         text_offset,
                         image_size,
                         place_anywhere,
+                        uses_memory_below_image: false,
                     },
                     kernel_len,
                     initrd_len,
@@ -191,6 +192,7 @@ fn kernel_oracle_agrees_on_a_tight_fit() {
         text_offset: 0x8_0000,
         image_size: SZ_2M,
         place_anywhere: false,
+        uses_memory_below_image: false,
     };
     // [0x4010_0000, 0x4060_0000): base 0x4020_0000 + 0x8_0000 + 2 MiB = 0x404_80000 fits.
     let ram = [MemoryRange::new(0x4010_0000, 0x4060_0000)];
