@@ -144,3 +144,151 @@ fn more_than_half_of_ram_is_refused() {
         Err(Error::MoreThanHalfOfRam { what, .. }) if what == "the segments together"
     ));
 }
+
+/// Facts of an Image at `text_offset` with flags bit 3 as given.
+fn at(text_offset: u64, image_size: u64, place_anywhere: bool) -> KernelFacts {
+    KernelFacts {
+        text_offset,
+        place_anywhere,
+        ..facts(image_size)
+    }
+}
+
+/// A pre-3.17 kernel's facts for a file of `len` bytes (header parsed).
+fn pre_3_17(len: u64) -> KernelFacts {
+    let header = crate::image::Arm64ImageHeader::parse(
+        &test_assets::synthetic::arm64_image_header(0x8_0000, 0, 0),
+    )
+    .unwrap();
+    KernelFacts::from_header(&header, len)
+}
+
+fn one_gib() -> Planner {
+    Planner::new(
+        &[MemoryRange::new(0x4000_0000, 0x8000_0000)],
+        LoadMode::Normal,
+    )
+}
+
+/// text_offset 0x81000 (a randomised 4 KiB-page kernel): the segment starts
+/// at the 64 KiB boundary below the Image, its bytes are 4 KiB of zeros and
+/// the Image, and the kernel is entered at the Image.
+#[test]
+fn a_text_offset_off_64_kib_pads_the_kernel_segment() {
+    use sha2::{Digest, Sha256};
+    let image: Vec<u8> = (0..8192u32).map(|i| (i % 249) as u8).collect();
+    let mut p = one_gib();
+    let load = p
+        .place_kernel("Image", &image, at(0x8_1000, SZ_2M, false))
+        .unwrap();
+    assert_eq!(load, 0x4008_1000);
+    let k = &p.segments()[0];
+    assert_eq!(
+        (k.mem, k.bufsz, k.memsz),
+        (0x4008_0000, 0x3000, SZ_2M + 0x1_0000)
+    );
+    let mut padded = vec![0u8; 0x1000];
+    padded.extend_from_slice(&image);
+    assert_eq!(k.sha256, Some(Sha256::digest(&padded).into()));
+    p.place_dtb("generated", &super::super::tests::dtb_without_initrd())
+        .unwrap();
+    let plan = p.finish().unwrap();
+    assert_eq!(plan.entry, 0x4008_1000);
+    assert_eq!(plan.kernel_load_addr(), Some(0x4008_1000));
+    // 64 KiB aligned text_offsets need no padding.
+    let mut p = one_gib();
+    assert_eq!(
+        p.place_kernel("Image", &image, at(0x9_0000, SZ_2M, false)),
+        Ok(0x4009_0000)
+    );
+    assert_eq!(p.segments()[0].bufsz, 8192);
+}
+
+#[test]
+fn a_text_offset_off_4_kib_is_refused() {
+    let err = one_gib()
+        .place_kernel("Image", &[0u8; 4096], at(0x8_0010, SZ_2M, false))
+        .unwrap_err();
+    assert_eq!(err, Error::UnalignedTextOffset(0x8_0010));
+    assert!(err.to_string().contains("not a multiple of 4 KiB"), "{err}");
+}
+
+/// Before 3.17 the kernel's page tables sit below the Image and its BSS
+/// after the file: the DTB goes past the file + 16 MiB, not into the free
+/// 512 KiB below the Image that a v3.17+ kernel leaves.
+#[test]
+fn nothing_is_placed_in_a_pre_3_17_footprint() {
+    let dtb = super::super::tests::dtb_without_initrd();
+    let mut p = one_gib();
+    assert_eq!(
+        p.place_kernel("Image", &[0u8; 4096], pre_3_17(4096)),
+        Ok(0x4008_0000)
+    );
+    // 0x4008_0000 + 4 KiB + 16 MiB, rounded up to 64 KiB.
+    assert_eq!(p.place_dtb("generated", &dtb), Ok(0x4109_0000));
+    let mut p = one_gib();
+    p.place_kernel("Image", &[0u8; 4096], at(0x8_0000, SZ_2M, true))
+        .unwrap();
+    assert_eq!(p.place_dtb("generated", &dtb), Ok(0x4000_0000));
+}
+
+/// Flags bit 3 clear: the initrd and the DTB go above the kernel's base
+/// even where lower RAM is free, and the DTB does not cross 2 MiB.
+#[test]
+fn flags_bit_3_clear_keeps_initrd_and_dtb_above_the_base() {
+    let ram = [
+        MemoryRange::new(0x3000_0000, 0x3040_0000),
+        MemoryRange::new(0x4000_0000, 0x8000_0000),
+    ];
+    let dtb = super::super::tests::dtb_without_initrd();
+    for (anywhere, initrd_at) in [(true, 0x3000_0000), (false, 0x4080_0000)] {
+        let mut p = Planner::new(&ram, LoadMode::Normal);
+        // 8 MiB: too large for the 4 MiB below.
+        p.place_kernel("Image", &[0u8; 4096], at(0, 8 * SZ_1M, anywhere))
+            .unwrap();
+        let initrd = p.place_initrd("initrd", &[1u8; 100]).unwrap();
+        assert_eq!(initrd.start, initrd_at, "bit 3 = {anywhere}");
+    }
+    // A kernel ending 64 KiB below a 2 MiB boundary and a 128 KiB DTB.
+    let mut big = dtb.clone();
+    big[4..8].copy_from_slice(&0x2_0000u32.to_be_bytes());
+    big.resize(0x2_0000, 0);
+    for (anywhere, dtb_at) in [(true, 0x401f_0000), (false, 0x4020_0000)] {
+        let mut p = one_gib();
+        p.place_kernel("Image", &[0u8; 4096], at(0, 0x1f_0000, anywhere))
+            .unwrap();
+        assert_eq!(
+            p.place_dtb("generated", &big),
+            Ok(dtb_at),
+            "bit 3 = {anywhere}"
+        );
+    }
+}
+
+/// Flags bit 3 clear: a DTB only 512 MiB above the base is out of reach of
+/// a kernel before v4.2; the refusal says where it had to go.
+#[test]
+fn flags_bit_3_clear_keeps_the_dtb_within_512_mib() {
+    let ram = [
+        MemoryRange::new(0x4000_0000, 0x4080_0000),
+        MemoryRange::new(0x6000_0000, 0x6100_0000),
+    ];
+    let dtb = super::super::tests::dtb_without_initrd();
+    let mut p = Planner::new(&ram, LoadMode::Normal);
+    p.place_kernel("Image", &[0u8; 4096], at(0, 8 * SZ_1M, true))
+        .unwrap();
+    assert_eq!(p.place_dtb("generated", &dtb), Ok(0x6000_0000));
+    let mut p = Planner::new(&ram, LoadMode::Normal);
+    p.place_kernel("Image", &[0u8; 4096], at(0, 8 * SZ_1M, false))
+        .unwrap();
+    let err = p.place_dtb("generated", &dtb).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "dtb of {} B does not fit: no free RAM in usable RAM within the kernel's 32 GiB \
+             window above its 2 MiB base (flags bit 3 = 0), within 512 MiB of it in one 2 MiB \
+             block",
+            dtb.len()
+        )
+    );
+}
