@@ -400,6 +400,16 @@ fn limits() -> Vec<(&'static str, Edit)> {
             },
         ),
         ("a pre-3.17 kernel", to_legacy),
+        (
+            "a pre-3.17 kernel above a RAM start that leaves no room for base 0x40000000",
+            |p| {
+                to_legacy(p);
+                // The Image would fit at 0x4008_0000; its page tables below
+                // would not: the lowest is base 0x4020_0000.
+                p.memory = vec![MemoryRange::new(0x4004_0000, 0x8000_0000)];
+                seg(p, SegmentKind::Kernel).mem = 0x4028_0000;
+            },
+        ),
         ("a pre-3.17 crash kernel", |p| {
             to_crash(p);
             to_legacy(p);
