@@ -568,6 +568,16 @@ fn failures_name_the_offender() {
         "DTB 0x60000000-0x60000fff in the 2 MiB block at 0x60000000, 512 MiB above the base \
          0x40000000"
     );
+    let (rule, _, tamper) = *find("memsz below image_size");
+    assert_eq!(
+        detail(rule, tamper),
+        "memsz 0x400000 for image_size 0x800000"
+    );
+    let (rule, _, tamper) = *find("memsz covers image_size but not the padding before the Image");
+    assert_eq!(
+        detail(rule, tamper),
+        "memsz 0x800000 for image_size 0x800000 after 0x1000 bytes of padding"
+    );
     let (rule, _, tamper) = *find("17 segments");
     assert_eq!(detail(rule, tamper), "17 of 16");
     let (rule, _, tamper) = *find("entry in the initrd");
