@@ -34,6 +34,18 @@ pub(crate) const PE_HEADER_OFFSET_OFFSET: usize = 60;
 pub const MZ_MAGIC: [u8; 2] = *b"MZ";
 /// `text_offset` to assume for kernels older than 3.17 (`image_size == 0`).
 pub const LEGACY_TEXT_OFFSET: u64 = 0x8_0000;
+/// Room kept free after the end of the file for a kernel older than 3.17
+/// (`image_size == 0`), whose header does not say how much BSS follows:
+/// booting.rst §4 only asks a loader to keep "as much memory as possible"
+/// free after the image, the need being "effectively unbound".
+///
+/// kexec-tools guesses 16 MiB for the whole kernel (`KERNEL_IMAGE_SIZE` in
+/// kexec/arch/arm64/kexec-arm64.c `arm64_process_image_header`, 2.0.29) and
+/// truncates a longer file to it. We keep 16 MiB *after the file*: never
+/// less than kexec-tools reserves, and still room for the BSS when the file
+/// alone is near or over 16 MiB (the BSS of Debian's 6.1 and 6.12 kernels is
+/// 2-3 % of their file length).
+pub const LEGACY_IMAGE_ROOM: u64 = 0x100_0000;
 /// 2 MiB: the alignment of the Image load base (booting.rst).
 pub const SZ_2M: u64 = 0x20_0000;
 
@@ -211,11 +223,12 @@ impl Arm64ImageHeader {
         }
     }
 
-    /// The number of bytes to reserve for the kernel, BSS included:
-    /// `image_size`, or the file length for a kernel before 3.17.
+    /// The number of bytes to reserve for the kernel from the start of the
+    /// Image, BSS included: `image_size`, or for a kernel before 3.17 the
+    /// file length plus [`LEGACY_IMAGE_ROOM`].
     pub fn effective_image_size(&self, file_len: u64) -> u64 {
         if self.is_legacy() {
-            file_len
+            file_len.saturating_add(LEGACY_IMAGE_ROOM)
         } else {
             self.image_size
         }

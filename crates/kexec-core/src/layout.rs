@@ -50,6 +50,28 @@ pub(crate) const CRASH_CONTROL_PAGES: u64 = 2;
 /// `text_offset` (booting.rst § 4 "Call the kernel image").
 pub(crate) const KERNEL_BASE_ALIGN: u64 = SZ_2M;
 
+/// `text_offset` is a multiple of 4 KiB. Kernels v3.17 to v5.7 refuse to
+/// build otherwise (a `#error` in arch/arm64/kernel/head.S), and
+/// `CONFIG_ARM64_RANDOMIZE_TEXT_OFFSET` (arch/arm64/Makefile, removed in
+/// v5.8) picked a random multiple of the kernel's page size below 2 MiB; v5.8
+/// and later write 0. So `0x81000` is a real value (4 KiB pages), while
+/// `0x80010` is no kernel's: its entry would not even be page aligned.
+pub(crate) const TEXT_OFFSET_ALIGN: u64 = SZ_4K;
+
+/// A kernel with header flags bit 3 clear (every kernel before v4.6, and so
+/// every pre-3.17 header, whose flags are 0) reaches nothing below its
+/// 2 MiB aligned base: booting.rst § 4, "Bit 3", "memory below it is not
+/// accessible via the linear mapping". Kernels before v4.2 also map the
+/// device tree with one 2 MiB block during early boot, and only within this
+/// distance above that base (`__create_page_tables` in
+/// arch/arm64/kernel/head.S; booting.txt of those versions: "within the first
+/// 512 megabytes from the start of the kernel image"), else they boot without
+/// one.
+pub(crate) const OLD_KERNEL_DTB_REACH: u64 = 512 * SZ_1M;
+
+/// ... and that block: the device tree must not cross a 2 MiB boundary.
+pub(crate) const OLD_KERNEL_DTB_BLOCK: u64 = SZ_2M;
+
 /// With header flags bit 3 set, all `image_size` bytes of the Image must lie
 /// below 2^48 (booting.rst § 4, "Bit 3").
 pub(crate) const PHYS_ADDR_LIMIT_48: u64 = 1 << 48;

@@ -65,13 +65,15 @@ fn debian_header_fields() {
 }
 
 #[test]
-fn legacy_header_uses_0x80000_and_file_length() {
+fn legacy_header_uses_0x80000_and_room_after_the_file() {
     let h = Arm64ImageHeader::parse(&LEGACY_HEADER).unwrap();
     assert!(h.is_legacy());
     assert!(!h.is_efi_stub());
     assert_eq!(h.pe_header_offset(), None);
     assert_eq!(h.effective_text_offset(), image::LEGACY_TEXT_OFFSET);
-    assert_eq!(h.effective_image_size(0x12_3456), 0x12_3456);
+    // The file, then kexec-tools' 16 MiB guess (KERNEL_IMAGE_SIZE) after it.
+    assert_eq!(h.effective_image_size(0x12_3456), 0x12_3456 + 0x100_0000);
+    assert_eq!(h.effective_image_size(u64::MAX), u64::MAX);
     assert_eq!(h.page_size(), PageSize::Unspecified);
     assert_eq!(h.placement(), Placement::NearDramBase);
 }

@@ -190,6 +190,7 @@ fn build_on_qemu_virt() {
             text_offset: 0,
             image_size: 24 << 20,
             place_anywhere: false,
+            uses_memory_below_image: false,
         },
         initrd: Some(Blob {
             source: "initrd",
@@ -257,4 +258,23 @@ fn build_on_qemu_virt() {
     assert_eq!(verified, expected, "every other segment is verified");
     // Deterministic.
     assert_eq!(plan::build(&req).unwrap(), built);
+
+    // text_offset 0x81000 (randomised, 4 KiB pages): the purgatory verifies
+    // the padded segment and enters the Image, 4 KiB into it.
+    let mut req = req;
+    req.kernel_facts.text_offset = 0x8_1000;
+    let built = plan::build(&req).unwrap();
+    let plan = &built.plan;
+    let failed: Vec<_> = plan.check().into_iter().filter(|c| !c.passed).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    let k = plan.segment(SegmentKind::Kernel).unwrap();
+    assert_eq!((k.mem, k.bufsz), (0x4188_0000, (1 << 20) + 0x1000));
+    let bytes = built.purgatory.as_deref().unwrap();
+    let params = handoff::PurgatoryHeader::decode(&bytes[handoff::HEADER_OFFSET..])
+        .unwrap()
+        .params;
+    assert_eq!(params.entry, 0x4188_1000);
+    assert_eq!(plan.kernel_load_addr(), Some(0x4188_1000));
+    let first = params.segments()[0];
+    assert_eq!((first.addr, first.len), (k.mem, k.bufsz));
 }

@@ -40,6 +40,7 @@ fn valid() -> LoadPlan {
             text_offset: 0,
             image_size: 8 * MIB,
             place_anywhere: false,
+            uses_memory_below_image: false,
         },
         memory: vec![MemoryRange::new(0x4000_0000, 0x8000_0000)],
         dtb_initrd: Some(MemoryRange::with_size(0x4100_0000, 0x1_2345)),
@@ -84,6 +85,21 @@ fn push_extra(p: &mut LoadPlan, mem: u64, bufsz: u64, memsz: u64) {
 
 fn seg(plan: &mut LoadPlan, kind: SegmentKind) -> &mut Segment {
     plan.segments.iter_mut().find(|s| s.kind == kind).unwrap()
+}
+
+/// Makes `valid()` a pre-3.17 kernel (`image_size` 0 in its header): its
+/// Image at 0x80000 above the same 2 MiB base, whose first 512 KiB the
+/// kernel uses too (its first page tables).
+fn to_legacy(p: &mut LoadPlan) {
+    p.kernel.text_offset = 0x8_0000;
+    p.kernel.uses_memory_below_image = true;
+    seg(p, SegmentKind::Kernel).mem = 0x4008_0000;
+}
+
+/// Move the device tree to `mem`, and x0 with it.
+fn move_dtb(plan: &mut LoadPlan, mem: u64) {
+    seg(plan, SegmentKind::Dtb).mem = mem;
+    plan.dtb_addr = mem;
 }
 
 /// Move the initrd to `mem`, and `/chosen` with it.
@@ -195,9 +211,47 @@ fn cases() -> Vec<Case> {
                 seg(p, SegmentKind::Kernel).mem = 0x1_0000;
             },
         ),
+        (
+            Rule::KernelAlignment,
+            "text_offset not a multiple of 4 KiB",
+            |p| {
+                // Base 0x4000_0000 and the segment 64 KiB aligned below the
+                // Image: only the Image's own alignment is wrong.
+                p.kernel.text_offset = 0x8_0010;
+                let kernel = seg(p, SegmentKind::Kernel);
+                kernel.mem = 0x4008_0000;
+                kernel.memsz += 0x1_0000;
+            },
+        ),
         (Rule::KernelImageSize, "memsz below image_size", |p| {
             seg(p, SegmentKind::Kernel).memsz = 4 * MIB;
         }),
+        (
+            Rule::KernelImageSize,
+            "memsz covers image_size but not the padding before the Image",
+            |p| {
+                p.kernel.text_offset = 0x8_1000;
+                seg(p, SegmentKind::Kernel).mem = 0x4008_0000;
+            },
+        ),
+        (
+            Rule::KernelFootprint,
+            "pre-3.17: the DTB between the 2 MiB base and the Image",
+            |p| {
+                to_legacy(p);
+                move_dtb(p, 0x4000_0000);
+            },
+        ),
+        (
+            Rule::KernelFootprint,
+            "pre-3.17: the 2 MiB base below RAM",
+            |p| {
+                to_legacy(p);
+                // Anywhere, so that kernel-lowest does not ask for 0x4028_0000.
+                p.kernel.place_anywhere = true;
+                p.memory = vec![MemoryRange::new(0x4004_0000, 0x8000_0000)];
+            },
+        ),
         (Rule::KernelLowest, "2 MiB above the lowest fit", |p| {
             seg(p, SegmentKind::Kernel).mem = 0x4020_0000;
         }),
@@ -219,10 +273,39 @@ fn cases() -> Vec<Case> {
             },
         ),
         (Rule::DtbSize, "2 MiB + 1 byte", |p| {
+            // No 2 MiB block holds it: a kernel with flags bit 3 clear would
+            // fail linear-map-reach too.
+            p.kernel.place_anywhere = true;
             let dtb = seg(p, SegmentKind::Dtb);
             dtb.bufsz = 2 * MIB + 1;
             dtb.memsz = 2 * MIB + 0x1_0000;
         }),
+        (
+            Rule::LinearMapReach,
+            "flags bit 3 clear: the initrd below the kernel's base",
+            |p| {
+                // 4 MiB of RAM below the kernel: too small for it (so the
+                // kernel is still lowest), room enough for the initrd.
+                p.memory
+                    .insert(0, MemoryRange::new(0x3000_0000, 0x3040_0000));
+                move_initrd(p, 0x3000_0000);
+            },
+        ),
+        (
+            Rule::LinearMapReach,
+            "flags bit 3 clear: the DTB 512 MiB above the base",
+            |p| move_dtb(p, 0x6000_0000),
+        ),
+        (
+            Rule::LinearMapReach,
+            "flags bit 3 clear: the DTB across a 2 MiB boundary",
+            |p| {
+                move_dtb(p, 0x421f_0000);
+                let dtb = seg(p, SegmentKind::Dtb);
+                dtb.bufsz = 0x1_0001;
+                dtb.memsz = 0x2_0000;
+            },
+        ),
         (Rule::InitrdWindow, "initrd 63 GiB above the kernel", |p| {
             p.memory.push(MemoryRange::new(64 * GIB, 65 * GIB));
             move_initrd(p, 64 * GIB);
@@ -316,6 +399,64 @@ fn limits() -> Vec<(&'static str, Edit)> {
                 seg(p, SegmentKind::Kernel).mem = 0x4010_0000;
             },
         ),
+        ("a pre-3.17 kernel", to_legacy),
+        (
+            "a pre-3.17 kernel above a RAM start that leaves no room for base 0x40000000",
+            |p| {
+                to_legacy(p);
+                // The Image would fit at 0x4008_0000; its page tables below
+                // would not: the lowest is base 0x4020_0000.
+                p.memory = vec![MemoryRange::new(0x4004_0000, 0x8000_0000)];
+                seg(p, SegmentKind::Kernel).mem = 0x4028_0000;
+            },
+        ),
+        ("a pre-3.17 crash kernel", |p| {
+            to_crash(p);
+            to_legacy(p);
+        }),
+        (
+            "a pre-3.17 kernel whose footprint ends where the initrd starts",
+            |p| {
+                to_legacy(p);
+                p.kernel.image_size = 0x4100_0000 - 0x4008_0000;
+                seg(p, SegmentKind::Kernel).memsz = p.kernel.image_size;
+            },
+        ),
+        (
+            "text_offset 0x80000 (v3.17+): the DTB at the 2 MiB base",
+            |p| {
+                p.kernel.text_offset = 0x8_0000;
+                seg(p, SegmentKind::Kernel).mem = 0x4008_0000;
+                move_dtb(p, 0x4000_0000);
+            },
+        ),
+        (
+            "a randomised text_offset 0x81000: 4 KiB of zeros before the Image",
+            |p| {
+                p.kernel.text_offset = 0x8_1000;
+                let kernel = seg(p, SegmentKind::Kernel);
+                kernel.mem = 0x4008_0000;
+                kernel.bufsz += 0x1000;
+                kernel.memsz += 0x1_0000;
+            },
+        ),
+        (
+            "flags bit 3 clear: the DTB ending at a 2 MiB boundary",
+            |p| {
+                move_dtb(p, 0x421f_0000);
+                seg(p, SegmentKind::Dtb).bufsz = 0x1_0000;
+            },
+        ),
+        (
+            "flags bit 3 clear: the DTB in the last 2 MiB block of its reach",
+            |p| move_dtb(p, 0x5fe0_0000),
+        ),
+        ("flags bit 3 set: the initrd below the kernel's base", |p| {
+            p.kernel.place_anywhere = true;
+            p.memory
+                .insert(0, MemoryRange::new(0x3000_0000, 0x3040_0000));
+            move_initrd(p, 0x3000_0000);
+        }),
         ("a first RAM range too small for the kernel", |p| {
             p.memory
                 .insert(0, MemoryRange::new(0x3000_0000, 0x3070_0000));
@@ -411,6 +552,32 @@ fn failures_name_the_offender() {
     assert_eq!(detail(rule, tamper), "initrd overlaps dtb");
     let (rule, _, tamper) = *find("memsz not 64 KiB aligned");
     assert_eq!(detail(rule, tamper), "violated by purgatory");
+    let (rule, _, tamper) = *find("pre-3.17: the DTB between the 2 MiB base and the Image");
+    assert_eq!(
+        detail(rule, tamper),
+        "dtb inside 0x40000000-0x4087ffff (8.5 MiB)"
+    );
+    let (rule, _, tamper) = *find("flags bit 3 clear: the initrd below the kernel's base");
+    assert_eq!(
+        detail(rule, tamper),
+        "violated by initrd: below the base 0x40000000"
+    );
+    let (rule, _, tamper) = *find("flags bit 3 clear: the DTB 512 MiB above the base");
+    assert_eq!(
+        detail(rule, tamper),
+        "DTB 0x60000000-0x60000fff in the 2 MiB block at 0x60000000, 512 MiB above the base \
+         0x40000000"
+    );
+    let (rule, _, tamper) = *find("memsz below image_size");
+    assert_eq!(
+        detail(rule, tamper),
+        "memsz 0x400000 for image_size 0x800000"
+    );
+    let (rule, _, tamper) = *find("memsz covers image_size but not the padding before the Image");
+    assert_eq!(
+        detail(rule, tamper),
+        "memsz 0x800000 for image_size 0x800000 after 0x1000 bytes of padding"
+    );
     let (rule, _, tamper) = *find("17 segments");
     assert_eq!(detail(rule, tamper), "17 of 16");
     let (rule, _, tamper) = *find("entry in the initrd");

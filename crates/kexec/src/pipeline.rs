@@ -7,6 +7,8 @@
 use std::path::Path;
 
 use kexec_core::fdt::{self, ChosenEdit, CrashChosen, RNG_SEED_LEN};
+use kexec_core::image::{Arm64ImageHeader, LEGACY_IMAGE_ROOM};
+use kexec_core::layout::human_size;
 use kexec_core::plan::{self, Blob, BuildError, KernelFacts, LoadMode, LoadRequest, SegmentKind};
 use kexec_core::purgatory::Purgatory;
 use kexec_core::{cmdline, iomem, kernel};
@@ -44,7 +46,8 @@ pub(crate) struct InitrdFile {
 pub(crate) struct Planned {
     /// The plan, the edited DTB and the patched purgatory.
     pub built: plan::Built,
-    /// The plain Image.
+    /// The kernel segment's bytes: the plain Image, after zeros when
+    /// `text_offset` is not 64 KiB aligned (`KernelFacts::segment_padding`).
     pub kernel_image: Vec<u8>,
     /// The format the kernel came in.
     pub kernel_format: String,
@@ -227,6 +230,32 @@ fn check_serial(root: &Sysroot, tty: &str, uart: Option<u64>) -> Result<(), Fail
             "drop --serial: the purgatory will be silent",
         )),
     }
+}
+
+/// What the plan does differently for an old kernel: a pre-3.17 header
+/// (room reserved by assumption) and a `text_offset` that is not 64 KiB
+/// aligned (a zero-padded kernel segment).
+fn kernel_layout_notes(header: &Arm64ImageHeader, facts: &KernelFacts) -> Vec<String> {
+    let mut notes = Vec::new();
+    if header.is_legacy() {
+        notes.push(format!(
+            "pre-3.17 Image (image_size 0): text_offset taken as {:#x}; reserving the file \
+             plus {} after the Image, and its 2 MiB base below it (kexec-tools reserves \
+             16 MiB in all); initrd and DTB above the base, the DTB within 512 MiB of it",
+            facts.text_offset,
+            human_size(LEGACY_IMAGE_ROOM),
+        ));
+    }
+    let padding = facts.segment_padding();
+    if padding != 0 {
+        notes.push(format!(
+            "text_offset {:#x} is not 64 KiB aligned: the kernel segment starts {} below \
+             the Image, zero-filled",
+            facts.text_offset,
+            human_size(padding),
+        ));
+    }
+    notes
 }
 
 /// Read the inputs and the system state and make the plan `kexec -l` (or
@@ -420,8 +449,9 @@ pub(crate) fn make_plan(
     if built.uart.is_none() {
         notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());
     }
+    notes.extend(kernel_layout_notes(&kernel.header, &built.plan.kernel));
     let kernel_format = kernel.format.to_string();
-    let kernel_image = match image_span(&kernel_bytes, &kernel.image) {
+    let mut kernel_image = match image_span(&kernel_bytes, &kernel.image) {
         None => kernel.image.into_owned(),
         Some((offset, len)) => {
             let mut file = kernel_bytes;
@@ -430,6 +460,10 @@ pub(crate) fn make_plan(
             file
         }
     };
+    // The segment starts below an Image whose text_offset is not 64 KiB
+    // aligned: zeros up to it (the planner hashed the same bytes).
+    let padding = usize::try_from(built.plan.kernel.segment_padding()).unwrap_or(0);
+    kernel_image.splice(0..0, std::iter::repeat_n(0u8, padding));
     Ok(Planned {
         built,
         kernel_format,

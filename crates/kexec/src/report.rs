@@ -67,6 +67,9 @@ struct JsonKernel<'a> {
     text_offset: String,
     image_size: u64,
     place_anywhere: bool,
+    /// `null` only for a plan without a kernel segment.
+    load_addr: Option<String>,
+    footprint: Option<JsonRange>,
 }
 
 #[derive(Serialize)]
@@ -154,6 +157,11 @@ impl Report<'_> {
                 text_offset: hex(self.plan.kernel.text_offset),
                 image_size: self.plan.kernel.image_size,
                 place_anywhere: self.plan.kernel.place_anywhere,
+                load_addr: self.plan.kernel_load_addr().map(hex),
+                footprint: self
+                    .plan
+                    .kernel_load_addr()
+                    .map(|load| JsonRange::from(&self.plan.kernel.footprint(load))),
             },
             // JSON strings are Unicode: bytes that are not UTF-8 show as U+FFFD.
             cmdline: self

@@ -33,10 +33,26 @@ pub fn arm64_image_header(text_offset: u64, image_size: u64, flags: u64) -> [u8;
 /// [`arm64_image_header`] (text_offset 0), then byte `i` is
 /// `i * step % 251`, a fixed pattern so digests stay stable.
 pub fn synthetic_image(len: u32, image_size: u64, flags: u64, step: u32) -> Vec<u8> {
+    synthetic_image_at(0, len, image_size, flags, step)
+}
+
+/// [`synthetic_image`] with the header's `text_offset`, for the Images of
+/// kernels before v5.8 (which wrote 0 there): a pre-3.17 Image is
+/// `synthetic_image_at(0x8_0000, len, 0, 0, step)` (`image_size` and `flags`
+/// 0, `text_offset` 0x80000: booting.rst); one built with
+/// `CONFIG_ARM64_RANDOMIZE_TEXT_OFFSET` and 4 KiB pages may have
+/// `text_offset` 0x81000 (a random page multiple below 2 MiB).
+pub fn synthetic_image_at(
+    text_offset: u64,
+    len: u32,
+    image_size: u64,
+    flags: u64,
+    step: u32,
+) -> Vec<u8> {
     let mut image: Vec<u8> = (0..len)
         .map(|i| u8::try_from(i.wrapping_mul(step) % 251).expect("below 251"))
         .collect();
-    image[..64].copy_from_slice(&arm64_image_header(0, image_size, flags));
+    image[..64].copy_from_slice(&arm64_image_header(text_offset, image_size, flags));
     image
 }
 
@@ -86,6 +102,18 @@ mod tests {
             0x00, 0x00, 0x00, 0x00,                         // 003c: res5
         ];
         assert_eq!(arm64_image_header(0x8_0000, 20 << 20, 0b1010), expected);
+    }
+
+    #[test]
+    fn a_pre_3_17_image_has_only_the_magic_and_text_offset() {
+        let image = synthetic_image_at(0x8_0000, 4096, 0, 0, 7);
+        assert_eq!(image.len(), 4096);
+        assert_eq!(image[..64], arm64_image_header(0x8_0000, 0, 0));
+        assert_eq!(
+            image[8..24],
+            [0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(image[64..], synthetic_image(4096, 0, 0, 7)[64..]);
     }
 
     #[test]

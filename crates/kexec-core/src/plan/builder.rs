@@ -109,7 +109,9 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     if matches!(req.purgatory, Some((_, options)) if options.no_verify) {
         planner = planner.without_digests();
     }
-    planner
+    // The Image's load address, the kernel's entry point (the segment may
+    // start below it: KernelFacts::segment_padding).
+    let kernel_entry = planner
         .place_kernel(req.kernel.source, req.kernel.bytes, req.kernel_facts)
         .map_err(at(SegmentKind::Kernel))?;
     let initrd = match req.initrd {
@@ -146,15 +148,6 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
         // Everything placed so far is verified by the purgatory, which is
         // placed last: its own bytes carry the digests.
         uart = fdt::stdout_pl011(&tree);
-        let kernel_entry = planner
-            .segments()
-            .iter()
-            .find(|s| s.kind == SegmentKind::Kernel)
-            .map(|s| s.mem)
-            .ok_or(BuildError::Place {
-                kind: SegmentKind::Purgatory,
-                error: Error::KernelNotPlaced(SegmentKind::Purgatory),
-            })?;
         let dtb_addr = planner.dtb_addr().ok_or(BuildError::Place {
             kind: SegmentKind::Purgatory,
             error: Error::Missing(SegmentKind::Dtb),

@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::image::{Arm64ImageHeader, Placement};
 use crate::iomem::MemoryRange;
+use crate::layout::SEGMENT_ALIGN;
 
 /// What a segment holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -87,16 +88,24 @@ impl Segment {
 /// What the planner needs to know about the kernel, from its Image header
 /// (booting.rst § 4). The values are the *effective* ones: for an old header
 /// with `image_size == 0`, `text_offset` is already 0x80000
-/// ([`crate::image::LEGACY_TEXT_OFFSET`]) and `image_size` the file length.
+/// ([`crate::image::LEGACY_TEXT_OFFSET`]) and `image_size` the file length
+/// plus [`crate::image::LEGACY_IMAGE_ROOM`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelFacts {
     /// Offset of the Image from its 2 MiB aligned base.
     pub text_offset: u64,
-    /// Bytes the kernel occupies once running, BSS included.
+    /// Bytes the kernel occupies once running from the start of the Image,
+    /// BSS included.
     pub image_size: u64,
     /// Header flags bit 3: the Image may sit anywhere in RAM rather than as
     /// close as possible to the base of DRAM.
     pub place_anywhere: bool,
+    /// The kernel also writes between its 2 MiB base and the Image: before
+    /// 3.17 (`image_size == 0`) its initial page tables (`swapper_pg_dir`,
+    /// `idmap_pg_dir`) sat just below the text, in arch/arm64/kernel/head.S,
+    /// until commit bd00cd5f8c8c ("arm64: place initial page tables above
+    /// the kernel") moved them after the BSS.
+    pub uses_memory_below_image: bool,
 }
 
 impl KernelFacts {
@@ -106,7 +115,31 @@ impl KernelFacts {
             text_offset: header.effective_text_offset(),
             image_size: header.effective_image_size(file_len),
             place_anywhere: header.placement() == Placement::Anywhere,
+            uses_memory_below_image: header.is_legacy(),
         }
+    }
+
+    /// Zero bytes the kernel segment carries before the Image, so that it
+    /// starts on a 64 KiB boundary (the segment alignment, page aligned for
+    /// every arm64 page size): `text_offset` modulo 64 KiB
+    /// (0x1000 for the `text_offset` 0x81000 of a randomised 4 KiB-page
+    /// kernel). booting.rst § 4: the memory between the 2 MiB base and the
+    /// Image "has no special significance to the kernel".
+    pub fn segment_padding(&self) -> u64 {
+        self.text_offset % SEGMENT_ALIGN
+    }
+
+    /// The memory the kernel uses once running, its Image loaded at `load`:
+    /// `image_size` bytes from `load`, and from its 2 MiB base when
+    /// [`KernelFacts::uses_memory_below_image`]. Nothing else may be placed
+    /// there.
+    pub fn footprint(&self, load: u64) -> MemoryRange {
+        let start = if self.uses_memory_below_image {
+            load.saturating_sub(self.text_offset)
+        } else {
+            load
+        };
+        MemoryRange::new(start, load.saturating_add(self.image_size))
     }
 }
 
@@ -140,5 +173,12 @@ impl LoadPlan {
     /// The first segment of a kind.
     pub fn segment(&self, kind: SegmentKind) -> Option<&Segment> {
         self.segments.iter().find(|s| s.kind == kind)
+    }
+
+    /// Where the Image starts: the kernel segment's start plus its padding
+    /// ([`KernelFacts::segment_padding`]); the kernel's entry point.
+    pub fn kernel_load_addr(&self) -> Option<u64> {
+        let k = self.segment(SegmentKind::Kernel)?;
+        k.mem.checked_add(self.kernel.segment_padding())
     }
 }

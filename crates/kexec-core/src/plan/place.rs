@@ -11,7 +11,8 @@ use crate::iomem::{subtract, MemoryRange};
 use crate::layout::{
     align_down, align_up, human_size, is_aligned, CRASH_CONTROL_PAGES, DTB_ALIGN, DTB_MAX_SIZE,
     INITRD_WINDOW_ALIGN, INITRD_WINDOW_MAX, KERNEL_BASE_ALIGN, KEXEC_SEGMENT_MAX,
-    PHYS_ADDR_LIMIT_48, SEGMENT_ALIGN,
+    OLD_KERNEL_DTB_BLOCK, OLD_KERNEL_DTB_REACH, PHYS_ADDR_LIMIT_48, SEGMENT_ALIGN,
+    TEXT_OFFSET_ALIGN,
 };
 
 use super::model::{KernelFacts, LoadMode, LoadPlan, Segment, SegmentKind};
@@ -49,8 +50,12 @@ pub enum Error {
     /// [`Planner::finish`] without a kernel or device tree.
     #[error("no {0} in the plan")]
     Missing(SegmentKind),
-    /// A `text_offset` that is not segment aligned cannot start a segment.
-    #[error("text_offset {0:#x} is not 64 KiB aligned")]
+    /// A `text_offset` that is not a multiple of 4 KiB: no arm64 kernel has
+    /// one, and its entry would not be page aligned.
+    #[error(
+        "text_offset {0:#x} is not a multiple of 4 KiB: no arm64 kernel has one \
+         (arch/arm64/kernel/head.S requires it), so this is not a bootable Image"
+    )]
     UnalignedTextOffset(u64),
     /// A device tree over booting.rst's 2 MiB limit.
     #[error("device tree of {size} bytes exceeds the 2 MiB limit")]
@@ -133,13 +138,35 @@ fn largest_in(free: &[MemoryRange], window: MemoryRange) -> Option<MemoryRange> 
         .max_by_key(|r| (r.size(), std::cmp::Reverse(r.start)))
 }
 
+/// The lowest start `s` (a multiple of `align`) with `[s, s + size)` inside
+/// one of `free`, inside `window`, and inside one `block` aligned block.
+fn lowest_fit_in_block(
+    free: &[MemoryRange],
+    window: MemoryRange,
+    size: u64,
+    align: u64,
+    block: u64,
+) -> Option<u64> {
+    let mut from = window.start;
+    loop {
+        let start = lowest_fit(free, MemoryRange::new(from, window.end), size, align, 0)?;
+        let next_block = align_down(start, block).checked_add(block)?;
+        if start.checked_add(size)? <= next_block {
+            return Some(start);
+        }
+        // Crosses a block boundary: nothing in this block fits, try above.
+        from = next_block;
+    }
+}
+
 /// Places segments one by one; see the module documentation for the order.
 #[derive(Debug, Clone)]
 pub struct Planner {
     mode: LoadMode,
     memory: Vec<MemoryRange>,
     segments: Vec<Segment>,
-    kernel: Option<KernelFacts>,
+    /// The kernel's facts and where its Image starts, once placed.
+    kernel: Option<(KernelFacts, u64)>,
     dtb: Option<(u64, fdt::ReadBack)>,
     entry: Option<u64>,
     digests: bool,
@@ -196,8 +223,11 @@ impl Planner {
         self.dtb.map(|(addr, _)| addr)
     }
 
+    /// `memory` less every segment and the kernel's footprint
+    /// ([`KernelFacts::footprint`]: before 3.17, from its 2 MiB base).
     fn free(&self) -> Vec<MemoryRange> {
-        let used: Vec<_> = self.segments.iter().map(Segment::range).collect();
+        let mut used: Vec<_> = self.segments.iter().map(Segment::range).collect();
+        used.extend(self.kernel.map(|(facts, load)| facts.footprint(load)));
         subtract(&self.memory, &used)
     }
 
@@ -210,7 +240,10 @@ impl Planner {
 
     /// The window every non-kernel segment must stay in: the addresses from
     /// which the kernel and that segment still fit one 1 GiB aligned 32 GiB
-    /// window ([`Rule::InitrdWindow`]; we keep the DTB and purgatory there too).
+    /// window ([`Rule::InitrdWindow`]; we keep the DTB and purgatory there
+    /// too). For a kernel with flags bit 3 clear, the initrd and the DTB stay
+    /// above its 2 MiB base and the DTB within 512 MiB of it
+    /// ([`Rule::LinearMapReach`]).
     fn window(&self, kind: SegmentKind) -> Result<MemoryRange, Error> {
         let k = self
             .segments
@@ -218,30 +251,53 @@ impl Planner {
             .find(|s| s.kind == SegmentKind::Kernel)
             .ok_or(Error::KernelNotPlaced(kind))?
             .range();
-        let lo = align_up(k.end.saturating_sub(INITRD_WINDOW_MAX), INITRD_WINDOW_ALIGN)
+        let mut lo = align_up(k.end.saturating_sub(INITRD_WINDOW_MAX), INITRD_WINDOW_ALIGN)
             .unwrap_or(u64::MAX);
-        let hi = align_down(k.start, INITRD_WINDOW_ALIGN).saturating_add(INITRD_WINDOW_MAX);
+        let mut hi = align_down(k.start, INITRD_WINDOW_ALIGN).saturating_add(INITRD_WINDOW_MAX);
+        if let Some(base) = self.old_kernel_base(kind) {
+            lo = lo.max(base);
+            if kind == SegmentKind::Dtb {
+                hi = hi.min(base.saturating_add(OLD_KERNEL_DTB_REACH));
+            }
+        }
         Ok(MemoryRange::new(lo, hi))
     }
 
+    /// The 2 MiB base of a kernel with flags bit 3 clear, when `kind` (the
+    /// initrd or the DTB, which that kernel reads through its linear map)
+    /// must stay above it ([`Rule::LinearMapReach`]).
+    fn old_kernel_base(&self, kind: SegmentKind) -> Option<u64> {
+        let (facts, load) = self.kernel?;
+        let reads = matches!(kind, SegmentKind::Initrd | SegmentKind::Dtb);
+        (reads && !facts.place_anywhere).then(|| load.saturating_sub(facts.text_offset))
+    }
+
+    /// Adds a segment of `padding` zero bytes followed by `bytes`.
     fn push(
         &mut self,
         kind: SegmentKind,
         source: &str,
-        bytes: &[u8],
+        (padding, bytes): (u64, &[u8]),
         mem: u64,
         memsz: u64,
     ) -> Result<(), Error> {
         if self.segments.len() >= KEXEC_SEGMENT_MAX {
             return Err(Error::TooManySegments);
         }
+        let sha256 = self.digests.then(|| {
+            let mut hash = Sha256::new();
+            // At most 60 KiB (text_offset modulo 64 KiB).
+            hash.update(vec![0u8; usize::try_from(padding).unwrap_or(0)]);
+            hash.update(bytes);
+            hash.finalize().into()
+        });
         self.segments.push(Segment {
             kind,
             source: source.to_owned(),
             mem,
-            bufsz: bytes.len() as u64,
+            bufsz: padding + bytes.len() as u64,
             memsz,
-            sha256: self.digests.then(|| Sha256::digest(bytes).into()),
+            sha256,
         });
         Ok(())
     }
@@ -274,16 +330,27 @@ impl Planner {
         let memsz =
             align_up(size, SEGMENT_ALIGN).ok_or_else(|| self.no_space(kind, size, window))?;
         let free = self.free();
-        let mem = lowest_fit(&free, window, memsz, align.max(SEGMENT_ALIGN), 0)
-            .ok_or_else(|| self.no_space(kind, size, window))?;
-        self.push(kind, source, bytes, mem, memsz)?;
+        let align = align.max(SEGMENT_ALIGN);
+        let mem = if kind == SegmentKind::Dtb && self.old_kernel_base(kind).is_some() {
+            lowest_fit_in_block(&free, window, memsz, align, OLD_KERNEL_DTB_BLOCK)
+        } else {
+            lowest_fit(&free, window, memsz, align, 0)
+        }
+        .ok_or_else(|| self.no_space(kind, size, window))?;
+        self.push(kind, source, (0, bytes), mem, memsz)?;
         Ok(mem)
     }
 
     /// No room for a non-kernel segment: always inside the kernel's window
     /// (see [`Planner::window`]; it never spans the whole address space).
     fn no_space(&self, kind: SegmentKind, size: u64, window: MemoryRange) -> Error {
-        let region = format!("{} within the kernel's 32 GiB window", self.region_name());
+        let mut region = format!("{} within the kernel's 32 GiB window", self.region_name());
+        if self.old_kernel_base(kind).is_some() {
+            region.push_str(" above its 2 MiB base (flags bit 3 = 0)");
+            if kind == SegmentKind::Dtb {
+                region.push_str(", within 512 MiB of it in one 2 MiB block");
+            }
+        }
         Error::NoSpace {
             kind,
             size: human_size(size),
@@ -293,9 +360,13 @@ impl Planner {
     }
 
     /// Places the kernel: the lowest 2 MiB aligned base (+ `text_offset`) where
-    /// `image_size` bytes fit below 2^48. Lowest is what flags bit 3 = 0
-    /// demands ("as close as possible to the base of DRAM") and a fine choice
-    /// for bit 3 = 1. Returns the Image's load address.
+    /// its footprint ([`KernelFacts::footprint`]: `image_size` bytes, and
+    /// before 3.17 the base up to the Image) fits below 2^48. Lowest is what
+    /// flags bit 3 = 0 demands ("as close as possible to the base of DRAM")
+    /// and a fine choice for bit 3 = 1. A `text_offset` that is not 64 KiB
+    /// aligned starts the segment at the 64 KiB boundary below the Image,
+    /// with zeros up to it ([`KernelFacts::segment_padding`]). Returns the
+    /// Image's load address, the kernel's entry point.
     pub fn place_kernel(
         &mut self,
         source: &str,
@@ -305,32 +376,48 @@ impl Planner {
         if self.kernel.is_some() {
             return Err(Error::AlreadyPlaced(SegmentKind::Kernel));
         }
-        if !is_aligned(facts.text_offset, SEGMENT_ALIGN) {
+        if !is_aligned(facts.text_offset, TEXT_OFFSET_ALIGN) {
             return Err(Error::UnalignedTextOffset(facts.text_offset));
         }
+        let padding = facts.segment_padding();
+        // Offsets from the 2 MiB base: of the segment, and of the footprint.
+        let segment_offset = facts.text_offset - padding;
+        let footprint_offset = if facts.uses_memory_below_image {
+            0
+        } else {
+            segment_offset
+        };
         let len = image.len() as u64;
         let size = facts.image_size.max(len).max(1);
         let whole = MemoryRange::new(0, u64::MAX);
-        let memsz = align_up(size, SEGMENT_ALIGN)
-            .ok_or_else(|| self.no_space(SegmentKind::Kernel, size, whole))?;
-        let limit = MemoryRange::new(0, PHYS_ADDR_LIMIT_48);
-        let mem = lowest_fit(
-            &self.free(),
-            limit,
-            memsz,
-            KERNEL_BASE_ALIGN,
-            facts.text_offset,
-        )
-        .ok_or_else(|| {
-            let mut e = self.no_space(SegmentKind::Kernel, size, whole);
+        let no_space = |planner: &Self| {
+            let mut e = planner.no_space(SegmentKind::Kernel, size, whole);
             if let Error::NoSpace { region, .. } = &mut e {
                 region.push_str(" at a 2 MiB aligned base below 2^48");
             }
             e
-        })?;
-        self.push(SegmentKind::Kernel, source, image, mem, memsz)?;
-        self.kernel = Some(facts);
-        Ok(mem)
+        };
+        let memsz = padding
+            .checked_add(size)
+            .and_then(|n| align_up(n, SEGMENT_ALIGN))
+            .ok_or_else(|| no_space(self))?;
+        let below = segment_offset - footprint_offset;
+        let reserve = below.checked_add(memsz).ok_or_else(|| no_space(self))?;
+        let limit = MemoryRange::new(0, PHYS_ADDR_LIMIT_48);
+        let start = lowest_fit(
+            &self.free(),
+            limit,
+            reserve,
+            KERNEL_BASE_ALIGN,
+            footprint_offset,
+        )
+        .ok_or_else(|| no_space(self))?;
+        // start + reserve fits, so neither sum overflows.
+        let mem = start + below;
+        self.push(SegmentKind::Kernel, source, (padding, image), mem, memsz)?;
+        let load = mem + padding;
+        self.kernel = Some((facts, load));
+        Ok(load)
     }
 
     /// Places the initrd in the kernel's window; returns the range to write
@@ -446,18 +533,12 @@ impl Planner {
     /// The plan. Entry: the purgatory's if one was placed, else the kernel's
     /// load address.
     pub fn finish(self) -> Result<LoadPlan, Error> {
-        let kernel = self.kernel.ok_or(Error::Missing(SegmentKind::Kernel))?;
+        let (kernel, load) = self.kernel.ok_or(Error::Missing(SegmentKind::Kernel))?;
         let (dtb_addr, read_back) = self.dtb.ok_or(Error::Missing(SegmentKind::Dtb))?;
         self.check_kernel_limits()?;
-        let kernel_mem = self
-            .segments
-            .iter()
-            .find(|s| s.kind == SegmentKind::Kernel)
-            .map(|s| s.mem)
-            .ok_or(Error::Missing(SegmentKind::Kernel))?;
         Ok(LoadPlan {
             mode: self.mode,
-            entry: self.entry.unwrap_or(kernel_mem),
+            entry: self.entry.unwrap_or(load),
             dtb_addr,
             kernel,
             memory: self.memory,
@@ -470,148 +551,5 @@ impl Planner {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::tests::facts;
-    use super::*;
-    use crate::layout::{SZ_1G, SZ_1M, SZ_2M};
-
-    #[test]
-    fn lowest_fit_respects_alignment_and_offset() {
-        let free = [MemoryRange::new(0x4010_0000, 0x8000_0000)];
-        let all = MemoryRange::new(0, u64::MAX);
-        assert_eq!(lowest_fit(&free, all, SZ_2M, SZ_2M, 0), Some(0x4020_0000));
-        assert_eq!(
-            lowest_fit(&free, all, SZ_2M, SZ_2M, 0x8_0000),
-            Some(0x4020_0000 + 0x8_0000)
-        );
-        assert_eq!(lowest_fit(&free, all, SZ_1G, SZ_2M, 0), None);
-    }
-
-    #[test]
-    fn initrd_that_does_not_fit_is_explained() {
-        let mut p = Planner::new(
-            &[MemoryRange::new(0x4000_0000, 0x8000_0000)],
-            LoadMode::Normal,
-        );
-        p.place_kernel("Image", &[0u8; 4096], facts(32 * SZ_1M))
-            .unwrap();
-        let err = p
-            .place_initrd("big.img", &vec![0u8; 1200 << 20])
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "initrd of 1200 MiB does not fit: largest free RAM range in usable RAM within the kernel's \
-             32 GiB window is 0x42000000-0x7fffffff (992 MiB)"
-        );
-    }
-
-    #[test]
-    fn place_blob_refuses_kinds_with_their_own_method() {
-        let mut p = Planner::new(
-            &[MemoryRange::new(0x4000_0000, 0x8000_0000)],
-            LoadMode::Normal,
-        );
-        p.place_kernel("Image", &[0u8; 4096], facts(SZ_2M)).unwrap();
-        assert_eq!(
-            p.place_blob(SegmentKind::Kernel, "x", &[0]),
-            Err(Error::DedicatedKind(SegmentKind::Kernel))
-        );
-        assert_eq!(
-            p.place_blob(SegmentKind::Initrd, "x", &[0]),
-            Ok(0x4020_0000)
-        );
-    }
-
-    #[test]
-    fn kernel_not_first_is_refused() {
-        let mut p = Planner::new(
-            &[MemoryRange::new(0x4000_0000, 0x8000_0000)],
-            LoadMode::Normal,
-        );
-        assert_eq!(
-            p.place_initrd("i", &[1]),
-            Err(Error::KernelNotPlaced(SegmentKind::Initrd))
-        );
-    }
-
-    #[test]
-    fn seventeen_segments_are_refused() {
-        let mut p = Planner::new(
-            &[MemoryRange::new(0x4000_0000, 0x8000_0000)],
-            LoadMode::Normal,
-        );
-        p.place_kernel("Image", &[0u8; 4096], facts(SZ_2M)).unwrap();
-        for _ in 0..15 {
-            p.place_blob(SegmentKind::ElfCoreHeader, "generated", &[0u8; 16])
-                .unwrap();
-        }
-        assert_eq!(
-            p.place_blob(SegmentKind::ElfCoreHeader, "generated", &[0u8; 16]),
-            Err(Error::TooManySegments)
-        );
-    }
-
-    /// A crash region the segments fill up to less than two 64 KiB pages is
-    /// refused (the kernel's kimage_alloc_crash_control_pages would fail
-    /// with ENOMEM); two free pages are enough.
-    #[test]
-    fn a_full_crash_region_is_refused() {
-        let plan = |region_end: u64| {
-            let mut p = Planner::new(
-                &[MemoryRange::new(0x4000_0000, region_end)],
-                LoadMode::Crash,
-            )
-            .with_total_ram(SZ_1G);
-            p.place_kernel("Image", &[0u8; 4096], facts(SZ_2M))?;
-            // The DTB takes one 64 KiB page, the purgatory three.
-            p.place_dtb("generated", &dtoolkit::model::DeviceTree::new().to_dtb())?;
-            p.place_purgatory("purgatory", &[0u8; 4096], 0, 0x3_0000)?;
-            p.finish()
-        };
-        let used = 0x4020_0000 + 0x4_0000;
-        assert!(plan(used + 0x2_0000).is_ok());
-        let err = plan(used + 0x1_0000).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "the segments leave 64 KiB free in the crash region 0x40000000-0x4024ffff; the kernel \
-             needs 2 free 64 KiB pages there for its control pages (ENOMEM otherwise): reserve a \
-             larger crashkernel= or load less"
-        );
-        assert!(matches!(
-            plan(used),
-            Err(Error::NoRoomForControlPages { .. })
-        ));
-    }
-
-    /// A segment over half of RAM, or segments together over it, are refused
-    /// (sanity_check_segment_list: EINVAL); exactly half passes.
-    #[test]
-    fn more_than_half_of_ram_is_refused() {
-        let plan = |total_ram: u64| {
-            let mut p = Planner::new(
-                &[MemoryRange::new(0x4000_0000, 0x8000_0000)],
-                LoadMode::Normal,
-            )
-            .with_total_ram(total_ram);
-            p.place_kernel("Image", &[0u8; 4096], facts(SZ_2M))?;
-            p.place_dtb("generated", &dtoolkit::model::DeviceTree::new().to_dtb())?;
-            p.finish()
-        };
-        // 2 MiB + 64 KiB in all.
-        assert!(plan(2 * (SZ_2M + 0x1_0000)).is_ok());
-        assert_eq!(
-            plan(2 * (SZ_2M + 0x1_0000) - 1).unwrap_err().to_string(),
-            "the segments together of 2.1 MiB is more than half of the 4.1 MiB of RAM the \
-             kernel manages (kexec_load refuses with EINVAL)"
-        );
-        assert!(matches!(
-            plan(4 * SZ_1M - 1),
-            Err(Error::MoreThanHalfOfRam { what, .. }) if what == "the kernel"
-        ));
-        // A kernel of exactly half is allowed: only the total is over.
-        assert!(matches!(
-            plan(4 * SZ_1M),
-            Err(Error::MoreThanHalfOfRam { what, .. }) if what == "the segments together"
-        ));
-    }
-}
+#[path = "place_tests.rs"]
+mod tests;

@@ -14,7 +14,8 @@ use crate::iomem::MemoryRange;
 use crate::layout::{
     align_down, align_up, human_size, is_aligned, CRASH_CONTROL_PAGES, DTB_ALIGN, DTB_MAX_SIZE,
     INITRD_WINDOW_ALIGN, INITRD_WINDOW_MAX, KERNEL_BASE_ALIGN, KEXEC_SEGMENT_MAX,
-    PHYS_ADDR_LIMIT_48, SEGMENT_ALIGN,
+    OLD_KERNEL_DTB_BLOCK, OLD_KERNEL_DTB_REACH, PHYS_ADDR_LIMIT_48, SEGMENT_ALIGN,
+    TEXT_OFFSET_ALIGN,
 };
 
 use super::model::{LoadMode, LoadPlan, Segment, SegmentKind};
@@ -38,10 +39,14 @@ pub enum Rule {
     /// A crash load leaves the kernel's control pages free room in the crash
     /// region (`kimage_alloc_crash_control_pages`: ENOMEM otherwise).
     CrashControlPages,
-    /// The Image at a 2 MiB aligned base plus `text_offset`.
+    /// The Image at a 2 MiB aligned base plus `text_offset`, a multiple of
+    /// 4 KiB.
     KernelAlignment,
     /// The kernel segment reserves `image_size`, not just the file length.
     KernelImageSize,
+    /// Nothing else inside the memory the kernel uses once running
+    /// ([`super::KernelFacts::footprint`]), and that memory inside `memory`.
+    KernelFootprint,
     /// Flags bit 3 clear: the Image as close as possible to the base of DRAM.
     KernelLowest,
     /// Flags bit 3 set: all of `image_size` below 2^48.
@@ -50,6 +55,10 @@ pub enum Rule {
     DtbAlignment,
     /// The device tree at most 2 MiB.
     DtbSize,
+    /// Flags bit 3 clear: the initrd and the device tree above the kernel's
+    /// 2 MiB base, the device tree inside one 2 MiB block within 512 MiB of
+    /// it.
+    LinearMapReach,
     /// Kernel and initrd inside one 1 GiB aligned window of at most 32 GiB.
     InitrdWindow,
     /// `/chosen` names the initrd exactly where it is placed (or none).
@@ -65,7 +74,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in check order.
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 20] = [
         Rule::SegmentCount,
         Rule::SegmentAlignment,
         Rule::SegmentSizes,
@@ -75,10 +84,12 @@ impl Rule {
         Rule::CrashControlPages,
         Rule::KernelAlignment,
         Rule::KernelImageSize,
+        Rule::KernelFootprint,
         Rule::KernelLowest,
         Rule::Kernel48Bit,
         Rule::DtbAlignment,
         Rule::DtbSize,
+        Rule::LinearMapReach,
         Rule::InitrdWindow,
         Rule::DtbInitrd,
         Rule::DtbElfcorehdr,
@@ -98,10 +109,12 @@ impl Rule {
             Rule::CrashControlPages => "crash-control-pages",
             Rule::KernelAlignment => "kernel-alignment",
             Rule::KernelImageSize => "kernel-image-size",
+            Rule::KernelFootprint => "kernel-footprint",
             Rule::KernelLowest => "kernel-lowest",
             Rule::Kernel48Bit => "kernel-48bit",
             Rule::DtbAlignment => "dtb-alignment",
             Rule::DtbSize => "dtb-size",
+            Rule::LinearMapReach => "linear-map-reach",
             Rule::InitrdWindow => "initrd-window",
             Rule::DtbInitrd => "dtb-initrd",
             Rule::DtbElfcorehdr => "dtb-elfcorehdr",
@@ -126,12 +139,22 @@ impl Rule {
             Rule::CrashControlPages => {
                 "-p: two free 64 KiB pages in the crash region outside the segments, for the kernel's control pages"
             }
-            Rule::KernelAlignment => "Image at a 2 MiB aligned base + text_offset",
+            Rule::KernelAlignment => {
+                "Image at a 2 MiB aligned base + text_offset (a multiple of 4 KiB)"
+            }
             Rule::KernelImageSize => "kernel segment reserves image_size bytes (BSS included)",
+            Rule::KernelFootprint => {
+                "nothing else in the kernel's footprint (image_size from the Image; before 3.17 \
+                 also its 2 MiB base up to the Image), which lies in usable RAM"
+            }
             Rule::KernelLowest => "flags bit 3 = 0: Image as close as possible to the base of DRAM",
             Rule::Kernel48Bit => "flags bit 3 = 1: all image_size bytes below 2^48",
             Rule::DtbAlignment => "DTB 8-byte aligned",
             Rule::DtbSize => "DTB at most 2 MiB",
+            Rule::LinearMapReach => {
+                "flags bit 3 = 0: initrd and DTB above the kernel's 2 MiB base, the DTB in one \
+                 2 MiB block within 512 MiB of it"
+            }
             Rule::InitrdWindow => {
                 "kernel and initrd inside one 1 GiB aligned window of at most 32 GiB"
             }
@@ -156,10 +179,19 @@ impl Rule {
             Rule::CrashControlPages => {
                 "kernel/kexec_core.c kimage_alloc_crash_control_pages; kernel/kexec.c kimage_alloc_init"
             }
-            Rule::KernelAlignment
-            | Rule::KernelImageSize
-            | Rule::KernelLowest
-            | Rule::Kernel48Bit => "Documentation/arch/arm64/booting.rst §4",
+            Rule::KernelAlignment => {
+                "Documentation/arch/arm64/booting.rst §4; arch/arm64/kernel/head.S (v3.17 to v5.7)"
+            }
+            Rule::KernelImageSize | Rule::KernelLowest | Rule::Kernel48Bit => {
+                "Documentation/arch/arm64/booting.rst §4"
+            }
+            Rule::KernelFootprint => {
+                "Documentation/arch/arm64/booting.rst §4; arch/arm64/kernel/head.S (before v3.17)"
+            }
+            Rule::LinearMapReach => {
+                "Documentation/arch/arm64/booting.rst §4; arch/arm64/kernel/head.S \
+                 __create_page_tables (before v4.2)"
+            }
             Rule::DtbAlignment | Rule::DtbSize | Rule::InitrdWindow => {
                 "Documentation/arch/arm64/booting.rst §2"
             }
@@ -272,31 +304,37 @@ impl LoadPlan {
             }
             Rule::SegmentsHalfRam => self.half_ram(),
             Rule::CrashControlPages => self.crash_control_pages(),
-            Rule::KernelAlignment => match kernel {
+            Rule::KernelAlignment => match self.kernel_load_addr() {
+                Some(load) => {
+                    let to = self.kernel.text_offset;
+                    let base = load.wrapping_sub(to);
+                    let ok = load >= to
+                        && is_aligned(base, KERNEL_BASE_ALIGN)
+                        && is_aligned(to, TEXT_OFFSET_ALIGN);
+                    (ok, format!("base {base:#x} + text_offset {to:#x}"))
+                }
+                None => (false, "no kernel segment".into()),
+            },
+            Rule::KernelImageSize => match kernel {
                 Some(k) => {
-                    let base = k.mem.wrapping_sub(self.kernel.text_offset);
-                    let ok =
-                        k.mem >= self.kernel.text_offset && is_aligned(base, KERNEL_BASE_ALIGN);
+                    let pad = self.kernel.segment_padding();
+                    let need = pad.saturating_add(self.kernel.image_size);
+                    let padding = if pad == 0 {
+                        String::new()
+                    } else {
+                        format!(" after {pad:#x} bytes of padding")
+                    };
                     (
-                        ok,
+                        k.memsz >= need && k.memsz >= k.bufsz,
                         format!(
-                            "base {base:#x} + text_offset {:#x}",
-                            self.kernel.text_offset
+                            "memsz {:#x} for image_size {:#x}{padding}",
+                            k.memsz, self.kernel.image_size
                         ),
                     )
                 }
                 None => (false, "no kernel segment".into()),
             },
-            Rule::KernelImageSize => match kernel {
-                Some(k) => (
-                    k.memsz >= self.kernel.image_size && k.memsz >= k.bufsz,
-                    format!(
-                        "memsz {:#x} for image_size {:#x}",
-                        k.memsz, self.kernel.image_size
-                    ),
-                ),
-                None => (false, "no kernel segment".into()),
-            },
+            Rule::KernelFootprint => self.kernel_footprint(),
             Rule::KernelLowest => match kernel {
                 _ if self.kernel.place_anywhere => (
                     true,
@@ -316,7 +354,14 @@ impl LoadPlan {
             },
             Rule::Kernel48Bit => match kernel {
                 Some(k) => {
-                    let end = k.mem.checked_add(self.kernel.image_size.max(k.bufsz));
+                    // The running kernel's end, or the loaded bytes' if the
+                    // file is longer than image_size says.
+                    let running = self
+                        .kernel_load_addr()
+                        .and_then(|load| load.checked_add(self.kernel.image_size));
+                    let end = running
+                        .zip(k.mem.checked_add(k.bufsz))
+                        .map(|(a, b)| a.max(b));
                     let ok = end.is_some_and(|e| e <= PHYS_ADDR_LIMIT_48);
                     (ok, format!("ends at {:#x}", end.unwrap_or(u64::MAX)))
                 }
@@ -333,6 +378,7 @@ impl LoadPlan {
                 Some(d) => (d.bufsz <= DTB_MAX_SIZE, format!("{} bytes", d.bufsz)),
                 None => (false, "no dtb segment".into()),
             },
+            Rule::LinearMapReach => self.linear_map_reach(),
             Rule::InitrdWindow => match (kernel, initrd) {
                 (_, None) => (true, "no initrd".into()),
                 (Some(k), Some(i)) => {
@@ -470,18 +516,108 @@ impl LoadPlan {
         }
     }
 
-    /// The lowest 2 MiB aligned kernel position in `memory`, computed
-    /// directly (the kernel is placed first, so only RAM limits it).
+    /// The lowest kernel segment start (2 MiB aligned base + `text_offset`,
+    /// less the padding) in `memory`, computed directly (the kernel is placed
+    /// first, so only RAM limits it). Before 3.17 the memory from the base
+    /// up must be RAM too ([`super::KernelFacts::footprint`]).
     fn lowest_kernel_base(&self, memsz: u64) -> Option<u64> {
-        let to = self.kernel.text_offset;
+        let seg = self.kernel.text_offset - self.kernel.segment_padding();
+        let from = if self.kernel.uses_memory_below_image {
+            0
+        } else {
+            seg
+        };
         self.memory.iter().find_map(|r| {
-            let mut base = align_down(r.start.saturating_sub(to), KERNEL_BASE_ALIGN);
-            while base + to < r.start {
+            let mut base = align_down(r.start.saturating_sub(from), KERNEL_BASE_ALIGN);
+            while base.checked_add(from)? < r.start {
                 base = base.checked_add(KERNEL_BASE_ALIGN)?;
             }
-            let start = base + to;
+            let start = base.checked_add(seg)?;
             let end = start.checked_add(memsz)?;
             (end <= r.end && end <= PHYS_ADDR_LIMIT_48).then_some(start)
         })
+    }
+
+    /// [`Rule::KernelFootprint`]: the kernel's footprint lies in `memory`
+    /// and no other segment enters it. For a kernel that states `image_size`
+    /// the kernel segment covers it and `segment-overlap` already implies
+    /// this; before 3.17 the footprint reaches down to the 2 MiB base, where
+    /// the kernel writes its first page tables, and past the file by
+    /// [`crate::image::LEGACY_IMAGE_ROOM`].
+    fn kernel_footprint(&self) -> (bool, String) {
+        let Some(index) = self
+            .segments
+            .iter()
+            .position(|s| s.kind == SegmentKind::Kernel)
+        else {
+            return (false, "no kernel segment".into());
+        };
+        let Some(load) = self.kernel_load_addr() else {
+            return (false, "kernel segment wraps".into());
+        };
+        let footprint = self.kernel.footprint(load);
+        let size = human_size(footprint.size());
+        if !self.memory.iter().any(|m| m.contains_range(&footprint)) {
+            let place = match self.mode {
+                LoadMode::Normal => "usable RAM",
+                LoadMode::Crash => "the crash region",
+            };
+            return (false, format!("{footprint} ({size}) is not inside {place}"));
+        }
+        let inside: Vec<_> = self
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|&(i, s)| i != index && s.range().overlaps(&footprint))
+            .map(|(_, s)| s.kind.name())
+            .collect();
+        if inside.is_empty() {
+            (true, format!("{footprint} ({size}) holds only the kernel"))
+        } else {
+            (
+                false,
+                format!("{} inside {footprint} ({size})", inside.join(", ")),
+            )
+        }
+    }
+
+    /// [`Rule::LinearMapReach`]: a kernel with flags bit 3 clear reaches no
+    /// memory below its 2 MiB base, and (before v4.2) finds the device tree
+    /// only in one 2 MiB block within 512 MiB above it.
+    fn linear_map_reach(&self) -> (bool, String) {
+        if self.kernel.place_anywhere {
+            return (true, "flags bit 3 set: the kernel maps all of RAM".into());
+        }
+        let Some(load) = self.kernel_load_addr() else {
+            return (false, "no kernel segment".into());
+        };
+        let base = load.saturating_sub(self.kernel.text_offset);
+        let (ok, detail) = self.offenders(
+            |s| matches!(s.kind, SegmentKind::Initrd | SegmentKind::Dtb) && s.mem < base,
+            "",
+        );
+        if !ok {
+            return (false, format!("{detail}: below the base {base:#x}"));
+        }
+        let Some(dtb) = self.segment(SegmentKind::Dtb) else {
+            return (false, "no dtb segment".into());
+        };
+        let block = align_down(dtb.mem, OLD_KERNEL_DTB_BLOCK);
+        let in_block = dtb
+            .mem
+            .checked_add(dtb.bufsz)
+            .is_some_and(|end| end - block <= OLD_KERNEL_DTB_BLOCK);
+        // A block below the base (only if the base is not 2 MiB aligned,
+        // which kernel-alignment refuses) is as unreachable as one too high.
+        let above = block.checked_sub(base);
+        let ok = in_block && above.is_some_and(|a| a < OLD_KERNEL_DTB_REACH);
+        let distance = above.map_or_else(|| "below".to_owned(), |a| human_size(a) + " above");
+        (
+            ok,
+            format!(
+                "DTB {} in the 2 MiB block at {block:#x}, {distance} the base {base:#x}",
+                MemoryRange::with_size(dtb.mem, dtb.bufsz),
+            ),
+        )
     }
 }

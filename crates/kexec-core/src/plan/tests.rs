@@ -11,6 +11,7 @@ pub(super) fn facts(image_size: u64) -> KernelFacts {
         text_offset: 0,
         image_size,
         place_anywhere: true,
+        uses_memory_below_image: false,
     }
 }
 
@@ -60,7 +61,8 @@ fn check_catches_a_tampered_plan() {
     .unwrap();
     p.place_dtb("generated", &dtb_without_initrd()).unwrap();
     let mut plan = p.finish().unwrap();
-    // Two 2 MiB steps up: still aligned, clear of the DTB, no longer lowest.
+    // Two 2 MiB steps up: still aligned, clear of the DTB, no longer lowest,
+    // and above the DTB, which a kernel with flags bit 3 clear cannot reach.
     plan.segments[0].mem += 2 * SZ_2M;
     plan.entry += 2 * SZ_2M;
     let failed: Vec<_> = plan
@@ -69,7 +71,14 @@ fn check_catches_a_tampered_plan() {
         .filter(|c| !c.passed)
         .map(|c| c.rule)
         .collect();
-    assert_eq!(failed, vec![Rule::KernelLowest, Rule::DtbHandedOver]);
+    assert_eq!(
+        failed,
+        vec![
+            Rule::KernelLowest,
+            Rule::LinearMapReach,
+            Rule::DtbHandedOver
+        ]
+    );
     plan.segments[0].mem += 0x1000;
     let failed: Vec<_> = plan
         .check()
@@ -104,6 +113,7 @@ fn kernel_facts_follow_the_header() {
             text_offset: 0x8_0000,
             image_size: 0x200_0000,
             place_anywhere: true,
+            uses_memory_below_image: false,
         }
     );
     assert!(!KernelFacts::from_header(&header(0), 0x100_0000).place_anywhere);

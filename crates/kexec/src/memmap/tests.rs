@@ -226,6 +226,7 @@ fn input_from_iomem() {
             text_offset: 0,
             image_size: 0,
             place_anywhere: true,
+            uses_memory_below_image: false,
         },
         memory: vec![],
         dtb_initrd: None,
