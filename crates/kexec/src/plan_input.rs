@@ -263,6 +263,12 @@ mod tests {
             max: 0x9fff_ffff,
         };
         assert!(none.clip(&ram).is_empty());
+        // A window starting where a range ends leaves no empty range behind.
+        let at_end = MemWindow {
+            min: 0x8000_0000,
+            max: 0x8fff_ffff,
+        };
+        assert!(at_end.clip(&ram).is_empty());
         assert_eq!(MemWindow::default().clip(&ram), ram.to_vec());
         assert!(MemWindow::default().is_everything() && !w.is_everything());
     }
