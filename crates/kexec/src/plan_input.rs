@@ -225,3 +225,75 @@ pub(crate) struct PlanInput<'a> {
     /// `--no-cma`.
     pub no_cma: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kexec_core::kernel::KernelFormat;
+
+    #[test]
+    fn a_window_clips_each_range_and_drops_what_falls_outside() {
+        let ram = [
+            MemoryRange::new(0x4000_0000, 0x8000_0000),
+            MemoryRange::new(0x1_0000_0000, 0x1_4000_0000),
+        ];
+        let w = MemWindow {
+            min: 0x6000_0000,
+            max: 0x1_0fff_ffff,
+        };
+        assert_eq!(
+            w.clip(&ram),
+            vec![
+                MemoryRange::new(0x6000_0000, 0x8000_0000),
+                MemoryRange::new(0x1_0000_0000, 0x1_1000_0000),
+            ]
+        );
+        // max is inclusive: a window ending at a range's first byte keeps it.
+        let one = MemWindow {
+            min: 0,
+            max: 0x4000_0000,
+        };
+        assert_eq!(
+            one.clip(&ram),
+            vec![MemoryRange::new(0x4000_0000, 0x4000_0001)]
+        );
+        // Nothing left, and the whole of memory.
+        let none = MemWindow {
+            min: 0x9000_0000,
+            max: 0x9fff_ffff,
+        };
+        assert!(none.clip(&ram).is_empty());
+        // A window starting where a range ends leaves no empty range behind.
+        let at_end = MemWindow {
+            min: 0x8000_0000,
+            max: 0x8fff_ffff,
+        };
+        assert!(at_end.clip(&ram).is_empty());
+        assert_eq!(MemWindow::default().clip(&ram), ram.to_vec());
+        assert!(MemWindow::default().is_everything() && !w.is_everything());
+    }
+
+    #[test]
+    fn each_type_accepts_its_formats_only() {
+        let zboot = KernelFormat::Zboot {
+            compression: "gzip".into(),
+        };
+        let all = [
+            KernelFormat::Image,
+            KernelFormat::Gzip,
+            KernelFormat::Zstd,
+            KernelFormat::Xz,
+            KernelFormat::Lz4,
+            zboot,
+            KernelFormat::Elf,
+            KernelFormat::Uki,
+        ];
+        let accepted = |t: KernelType| all.iter().filter(|f| t.accepts(f)).count();
+        assert_eq!(accepted(KernelType::Image), 5);
+        assert!(KernelType::Vmlinux.accepts(&KernelFormat::Elf));
+        assert_eq!(accepted(KernelType::Vmlinux), 1);
+        assert!(KernelType::Vmlinuz.accepts(&all[5]));
+        assert_eq!(accepted(KernelType::Vmlinuz), 1);
+        assert!(!KernelType::Image.accepts(&KernelFormat::Uki));
+    }
+}

@@ -472,3 +472,29 @@ fn status_and_print_ckr_size_may_read_a_sysroot() {
         })
     );
 }
+
+#[test]
+fn the_command_is_kexecs() {
+    let c = command();
+    assert_eq!(c.get_name(), "kexec");
+    assert!(c
+        .get_arguments()
+        .any(|a| a.get_long() == Some("load-panic")));
+}
+
+#[test]
+fn svg_needs_a_dry_run_and_a_load() {
+    for argv in [
+        &["-l", "Image", "--svg", "m.svg"][..],
+        &["-u", "--dry-run", "--svg", "m.svg"],
+        &["-S", "--dry-run", "--svg", "m.svg"],
+    ] {
+        let f = parsed(argv).action().expect_err("refused");
+        assert!(f.problem.starts_with("--svg draws"), "{argv:?}: {f}");
+    }
+    let p = parsed(&["-l", "Image", "--dry-run", "--svg", "m.svg"]);
+    let Ok(Action::Kexec(Kexec { load: Some(l), .. })) = p.action() else {
+        panic!("{p:?}");
+    };
+    assert_eq!(l.svg, Some(Path::new("m.svg")));
+}

@@ -370,3 +370,22 @@ fn a_plain_image_is_passed_as_itself_and_a_compressed_one_in_a_memfd() {
         crate::failure::EXIT_BAD_INPUT
     );
 }
+
+#[test]
+fn inspect_finds_a_pre_3_17_image_plain_or_compressed() {
+    use std::io::Write;
+    let dir = test_assets::synthetic::scratch("kfile-inspect-legacy");
+    for (image_size, legacy) in [(0u64, true), (20 << 20, false)] {
+        let image = test_assets::synthetic::synthetic_image(1 << 16, image_size, 0b1010, 7);
+        let plain = dir.join(format!("Image-{image_size}"));
+        std::fs::write(&plain, &image).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&image).unwrap();
+        let packed = dir.join(format!("Image-{image_size}.gz"));
+        std::fs::write(&packed, gz.finish().unwrap()).unwrap();
+        for path in [&plain, &packed] {
+            let facts = inspect(path).unwrap();
+            assert_eq!(facts.legacy, legacy, "{}", path.display());
+        }
+    }
+}
