@@ -61,6 +61,7 @@ pub const DICTIONARIES: &[(&str, &str)] = &[
     ("cmdline", "cmdline.dict"),
     ("elfcore", "elfcore.dict"),
     ("vmcore", "vmcore.dict"),
+    ("machine", "machine.dict"),
 ];
 
 /// The dictionary of `target`, if it has one.

@@ -43,7 +43,7 @@ pub struct Group {
 
 /// Every group, the plan's rule checker first (the part `cargo xtask test`
 /// runs on every CI run).
-pub const GROUPS: [Group; 9] = [
+pub const GROUPS: [Group; 10] = [
     Group {
         name: "plan-rules",
         package: "kexec-core",
@@ -110,6 +110,19 @@ pub const GROUPS: [Group; 9] = [
             "crates/kexec/src/cli/mod.rs",
             "crates/kexec/src/plan_input.rs",
             "crates/kexec/src/kfile.rs",
+        ],
+        tests: &["--lib"],
+    },
+    Group {
+        name: "doctor",
+        package: "kexec",
+        files: &[
+            "crates/kexec/src/doctor/checks.rs",
+            "crates/kexec/src/doctor/kconfig.rs",
+            "crates/kexec/src/doctor/security.rs",
+            "crates/kexec/src/doctor/platform.rs",
+            "crates/kexec/src/doctor/cpus.rs",
+            "crates/kexec/src/hints.rs",
         ],
         tests: &["--lib"],
     },

@@ -116,18 +116,154 @@ fn ours_boots_kernel_b_on_one_cpu() {
 }
 
 /// Our loader, A → B on two CPUs from `Image.gz`: every CPU comes back in B.
+/// Before the load, `kexec doctor` runs in kernel A (Debian's
+/// `/boot/config-<release>` in place, securityfs mounted): it exits 0 and
+/// its `--json` ([`check_doctor`]) says what this guest is.
 #[test]
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn ours_boots_gzip_kernel_b_on_two_cpus() {
+    let assets = assets();
+    let k = Loader::Ours.guest_path();
     let mut hop = Hop::new(Loader::Ours);
     hop.format = PayloadFormat::Gzip;
+    hop.extra_files = vec![(
+        format!("/boot/config-{}", assets.kernel.version),
+        assets.kernel.config.clone(),
+    )];
+    // The JSON on one marker line (sed, not echo: no escape is interpreted).
+    hop.before_load = format!(
+        "mount -t securityfs securityfs /sys/kernel/security\n\
+         check doctor 0 {k} doctor\n\
+         cat /tmp/check.out\n\
+         {k} doctor --json | tr -d '\\n' | sed \"s/^/@@kxt $stage doctor-json /\"; echo\n"
+    );
     let scenario = KexecScenario {
         hops: vec![hop],
         ..KexecScenario::single(Loader::Ours, 2)
     };
-    let outcome = scenario.run(&assets()).unwrap_or_else(|e| panic!("{e:#}"));
+    let outcome = scenario.run(&assets).unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
     assert_eq!(outcome.expected[0].cpus, 2);
+    assert_eq!(
+        xtask::scenario::check_guest_checks(&outcome.timeline).unwrap(),
+        1
+    );
+    let json = &outcome
+        .timeline
+        .marker("a", "doctor-json")
+        .unwrap_or_else(|| panic!("no doctor-json\n{}", outcome.timeline.tail(60)))
+        .value;
+    let doc: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    check_doctor(&doc, &assets.kernel.version).unwrap_or_else(|e| panic!("{e}\n{json}"));
+}
+
+/// What `kexec doctor --json` must say in kernel A of the gzip scenario:
+/// an arm64 guest, root with CAP_SYS_BOOT, kexec_load allowed, no
+/// lockdown, no UEFI, Debian's configuration (`release`'s) without
+/// CONFIG_KEXEC_FILE, PSCI over HVC, both CPUs hotpluggable, QEMU
+/// cortex-a57's CTR_EL0 (64-byte lines, PIPT L1I), nothing failed.
+fn check_doctor(doc: &serde_json::Value, release: &str) -> Result<(), String> {
+    let check = |id: &str| {
+        doc["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == id))
+            .cloned()
+            .ok_or_else(|| format!("no check {id}"))
+    };
+    let expect = |id: &str, status: &str, key: &str, want: serde_json::Value| {
+        let c = check(id)?;
+        let got = if key.is_empty() {
+            &c["value"]
+        } else {
+            &c["value"][key]
+        };
+        if c["status"] != status || *got != want {
+            return Err(format!("{id}: {c} (wanted {status}, value {key} = {want})"));
+        }
+        Ok(())
+    };
+    use serde_json::json;
+    if doc["schema"] != "kexec-rs/doctor/v1" || doc["exit_code"] != 0 || doc["summary"]["fail"] != 0
+    {
+        return Err(format!("schema, exit code or failures: {}", doc["summary"]));
+    }
+    expect("arch", "ok", "", json!("aarch64"))?;
+    expect("privileges", "ok", "cap_sys_boot", json!(true))?;
+    expect("kexec_load_disabled", "ok", "", json!(0))?;
+    expect("lockdown", "ok", "", json!("none"))?;
+    expect("secure_boot", "ok", "", json!("no-uefi"))?;
+    expect(
+        "kernel_config",
+        "ok",
+        "source",
+        json!(format!("/boot/config-{release}")),
+    )?;
+    expect("config_kexec", "ok", "", json!("y"))?;
+    expect("config_kexec_file", "warn", "", json!(null))?;
+    expect("kexec_loaded", "ok", "", json!(false))?;
+    expect("firmware", "ok", "device_tree", json!(true))?;
+    expect("psci", "ok", "conduit", json!("hvc"))?;
+    expect("cpu_hotplug", "ok", "possible", json!([0, 1]))?;
+    expect("cache", "ok", "dminline", json!(64))?;
+    expect("cache", "ok", "iminline", json!(64))?;
+    expect("cache", "ok", "l1ip", json!("PIPT"))?;
+    Ok(())
+}
+
+/// A report [`check_doctor`] accepts, the shape `kexec doctor --json`
+/// prints (docs/doctor-json.md).
+fn healthy_doctor() -> serde_json::Value {
+    let c = |id: &str, status: &str, value: serde_json::Value| serde_json::json!({"id": id, "status": status, "value": value});
+    serde_json::json!({
+        "schema": "kexec-rs/doctor/v1",
+        "exit_code": 0,
+        "summary": {"ok": 13, "warn": 1, "fail": 0, "unknown": 0},
+        "checks": [
+            c("arch", "ok", serde_json::json!("aarch64")),
+            c("privileges", "ok", serde_json::json!({"euid": 0, "cap_sys_boot": true})),
+            c("kexec_load_disabled", "ok", serde_json::json!(0)),
+            c("lockdown", "ok", serde_json::json!("none")),
+            c("secure_boot", "ok", serde_json::json!("no-uefi")),
+            c("kernel_config", "ok", serde_json::json!({"source": "/boot/config-6.1.0-57-arm64"})),
+            c("config_kexec", "ok", serde_json::json!("y")),
+            c("config_kexec_file", "warn", serde_json::Value::Null),
+            c("kexec_loaded", "ok", serde_json::json!(false)),
+            c("firmware", "ok", serde_json::json!({"uefi": false, "acpi": false, "device_tree": true})),
+            c("psci", "ok", serde_json::json!({"source": "device-tree", "conduit": "hvc"})),
+            c("cpu_hotplug", "ok", serde_json::json!({"possible": [0, 1]})),
+            c("cache", "ok", serde_json::json!({"dminline": 64, "iminline": 64, "l1ip": "PIPT"})),
+        ],
+    })
+}
+
+#[test]
+fn doctor_expectations_can_fail() {
+    let ok = healthy_doctor();
+    assert_eq!(check_doctor(&ok, "6.1.0-57-arm64"), Ok(()));
+    for (id, field, bad) in [
+        ("arch", "value", serde_json::json!("x86_64")),
+        ("config_kexec_file", "status", serde_json::json!("ok")),
+        ("cache", "status", serde_json::json!("unknown")),
+        ("psci", "status", serde_json::json!("fail")),
+    ] {
+        let mut doc = ok.clone();
+        let c = doc["checks"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        c[field] = bad;
+        let err = check_doctor(&doc, "6.1.0-57-arm64").unwrap_err();
+        assert!(err.starts_with(id), "{err}");
+    }
+    let mut failed = ok.clone();
+    failed["exit_code"] = serde_json::json!(1);
+    assert!(check_doctor(&failed, "6.1.0-57-arm64").is_err());
+    assert!(check_doctor(&ok, "6.12")
+        .unwrap_err()
+        .starts_with("kernel_config"));
 }
 
 /// A → B → C with our loader, C loaded from B with `--reuse-cmdline` and

@@ -21,6 +21,7 @@ pub mod image;
 pub mod iomem;
 pub mod kernel;
 pub mod layout;
+pub mod machine;
 pub mod pe;
 pub mod plan;
 pub mod purgatory;

@@ -1,4 +1,4 @@
-//! Seed corpora for the `fdt_chosen`, `iomem`, `cmdline` and `elfcore` fuzz targets in
+//! Seed corpora for the `fdt_chosen`, `iomem`, `cmdline`, `elfcore` and `machine` fuzz targets in
 //! `crates/kexec-core/fuzz`: small hand-made inputs, and the committed
 //! captures of `fixtures/sysroots/*` (`sys/firmware/fdt` cut to its
 //! `totalsize`, `proc/iomem`, `proc/cmdline`, the kdump sysfs files) and
@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kexec_core::machine::{ctr, efivar, fadt, kconfig, status};
 use kexec_core::{cmdline, elfcore, fdt, iomem};
 
 const QEMU_VIRT_1G: &[u8] = include_bytes!("fixtures/qemu-virt-1g.dtb");
@@ -44,6 +45,7 @@ fn fixture_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         let read = |rel: &str| std::fs::read(dir.join(rel)).ok();
         if let Some(dtb) = read("sys/firmware/fdt") {
             seeds.push(("fdt_chosen", format!("{name}-fdt"), cut_to_totalsize(&dtb)));
+            seeds.push(("machine", format!("{name}-fdt"), cut_to_totalsize(&dtb)));
         }
         if let Some(iomem) = read("proc/iomem") {
             seeds.push(("iomem", format!("{name}-iomem"), iomem));
@@ -129,6 +131,20 @@ fn hand_made() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         }),
         ("elfcore", "crash-notes", b"7fda6600\n\0\x02\x01".to_vec()),
         ("elfcore", "cpu-list", b"0-3,5\n".to_vec()),
+        (
+            "machine",
+            "kconfig",
+            b"CONFIG_KEXEC=y\n# CONFIG_KEXEC_FILE is not set\nCONFIG_CRASH_DUMP=y\nCONFIG_NR_CPUS=256\n"
+                .to_vec(),
+        ),
+        (
+            "machine",
+            "status",
+            b"Name:\tkexec\nUid:\t0\t0\t0\t0\nCapEff:\t000001ffffffffff\n".to_vec(),
+        ),
+        ("machine", "secure-boot", vec![6, 0, 0, 0, 1]),
+        ("machine", "fadt", fadt::synthetic(276, 0b11)),
+        ("machine", "ctr-el0", 0x8444_c004u64.to_le_bytes().to_vec()),
         // No text; the bytes are a /proc/kcore-like header (RAM at the
         // linear map, the kernel image at its own mapping).
         ("elfcore", "kcore", {
@@ -173,6 +189,21 @@ fn seeds_are_valid() {
                     elfcore::parse_vmcoreinfo(text).is_ok()
                         || elfcore::parse_crash_notes(text).is_ok()
                         || elfcore::parse_cpu_list(text).is_ok(),
+                    "{name}"
+                );
+            }
+            "machine" => {
+                let text = String::from_utf8_lossy(&bytes);
+                let mut word = [0u8; 8];
+                let n = bytes.len().min(8);
+                word[..n].copy_from_slice(&bytes[..n]);
+                assert!(
+                    kconfig::parse(&text).is_ok()
+                        || status::parse(&text).is_ok_and(|c| c.euid.is_some())
+                        || efivar::secure_boot(&bytes).is_ok()
+                        || fadt::arm_boot_flags(&bytes).is_ok()
+                        || fdt::cpu_boot(&bytes).is_ok()
+                        || (bytes.len() == 8 && ctr::decode(u64::from_le_bytes(word)).is_ok()),
                     "{name}"
                 );
             }

@@ -1,10 +1,12 @@
 //! The syscall layer of the loader: the only userspace crate allowed `unsafe`.
 //!
 //! It wraps `kexec_load(2)` (and unloading, a load of zero segments),
-//! `kexec_file_load(2)` and `reboot(LINUX_REBOOT_CMD_KEXEC)`. Every failure is mapped to an
+//! `kexec_file_load(2)` and `reboot(LINUX_REBOOT_CMD_KEXEC)`, and reads
+//! `CTR_EL0` for `kexec doctor` ([`ctr_el0`]). Every failure is mapped to an
 //! [`Error`] that says what the user can do about it: for `EPERM` it checks
-//! which of "not root / no `CAP_SYS_BOOT`", `kernel.kexec_load_disabled` and
-//! kernel lockdown applies ([`PermissionReason`]).
+//! which of "no `CAP_SYS_BOOT`", `kernel.kexec_load_disabled`,
+//! `kernel.kexec_load_limit_*` and kernel lockdown applies
+//! ([`PermissionReason`]).
 //!
 //! ABI: include/uapi/linux/kexec.h (`struct kexec_segment`, `KEXEC_*` flags),
 //! include/uapi/linux/reboot.h (`LINUX_REBOOT_*`).
@@ -101,6 +103,9 @@ pub enum PermissionReason {
     MissingCapability,
     /// `/proc/sys/kernel/kexec_load_disabled` is 1 (it cannot be reset until reboot).
     LoadDisabled,
+    /// `/proc/sys/kernel/kexec_load_limit_reboot` (or `_panic`, for a crash
+    /// kernel) is 0: no more loads of this kind until reboot (Linux 6.7+).
+    LoadLimit,
     /// The kernel is locked down; only `kexec_file_load` of a signed image works.
     Lockdown,
     /// None of the above could be confirmed.
@@ -110,9 +115,13 @@ pub enum PermissionReason {
 impl std::fmt::Display for PermissionReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::MissingCapability => "this process lacks CAP_SYS_BOOT: run kexec as root",
+            Self::MissingCapability => "this process lacks CAP_SYS_BOOT",
             Self::LoadDisabled => {
                 "kexec loading is disabled (kernel.kexec_load_disabled = 1) until the next reboot"
+            }
+            Self::LoadLimit => {
+                "the kernel's kexec load limit is used up (kernel.kexec_load_limit_reboot or \
+                 _panic = 0) until the next reboot"
             }
             Self::Lockdown => {
                 "the kernel is locked down: kexec_load is refused; only kexec_file_load of a signed Image can load"
@@ -171,10 +180,11 @@ pub enum Error {
 }
 
 impl Error {
-    /// Map the errno of a failed call to an explanation.
-    pub fn from_os(call: &'static str, err: io::Error) -> Self {
+    /// Map the errno of a failed call (about `image`; `None` for `reboot`)
+    /// to an explanation.
+    pub fn from_os(call: &'static str, image: Option<Image>, err: io::Error) -> Self {
         match err.raw_os_error() {
-            Some(libc::EPERM) => Self::PermissionDenied(diagnose_permission_live()),
+            Some(libc::EPERM) => Self::PermissionDenied(diagnose_permission_live(image)),
             Some(libc::EBUSY) => Self::Busy,
             Some(libc::EINVAL) => Self::InvalidArgument,
             Some(libc::EADDRNOTAVAIL) => Self::AddressNotAvailable,
@@ -205,20 +215,41 @@ impl Error {
     }
 }
 
-/// Decide why `EPERM` happened from the text of `/proc/self/status`,
-/// `/proc/sys/kernel/kexec_load_disabled` and `/sys/kernel/security/lockdown`
-/// (any may be missing: pass `""`).
-pub fn diagnose_permission(status: &str, load_disabled: &str, lockdown: &str) -> PermissionReason {
-    let cap_eff = status
+/// What [`diagnose_permission`] reads: the text of each file (any may be
+/// missing: `""`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PermissionState<'a> {
+    /// `/proc/self/status`.
+    pub status: &'a str,
+    /// `/proc/sys/kernel/kexec_load_disabled`.
+    pub load_disabled: &'a str,
+    /// `/proc/sys/kernel/kexec_load_limit_reboot` or `_panic`, the one of
+    /// the image the call was about (Linux 6.7+; `""` before, or for `reboot`).
+    pub load_limit: &'a str,
+    /// `/sys/kernel/security/lockdown` (`""` for `reboot`, which lockdown
+    /// does not restrict).
+    pub lockdown: &'a str,
+}
+
+/// Decide why `EPERM` happened, in the order the kernel checks
+/// (`kexec_load_permitted`, kernel/kexec_core.c, then
+/// `security_locked_down(LOCKDOWN_KEXEC)`).
+pub fn diagnose_permission(state: &PermissionState<'_>) -> PermissionReason {
+    let cap_eff = state
+        .status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok());
     if cap_eff.is_some_and(|caps| caps & (1 << CAP_SYS_BOOT) == 0) {
         return PermissionReason::MissingCapability;
     }
-    if load_disabled.trim() == "1" {
+    if state.load_disabled.trim() == "1" {
         return PermissionReason::LoadDisabled;
     }
+    if state.load_limit.trim() == "0" {
+        return PermissionReason::LoadLimit;
+    }
+    let lockdown = state.lockdown;
     // The active mode is the bracketed one: "none [integrity] confidentiality".
     let active = lockdown
         .split_whitespace()
@@ -230,21 +261,63 @@ pub fn diagnose_permission(status: &str, load_disabled: &str, lockdown: &str) ->
     PermissionReason::Unknown
 }
 
-fn diagnose_permission_live() -> PermissionReason {
+/// [`diagnose_permission`] on the running system, for a call about
+/// `image`, or `reboot` (`None`: only the capability matters, neither
+/// `kexec_load_disabled` nor lockdown stop a loaded kernel from booting:
+/// `SYSCALL_DEFINE4(reboot)`, kernel/reboot.c).
+fn diagnose_permission_live(image: Option<Image>) -> PermissionReason {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    diagnose_permission(
-        &read("/proc/self/status"),
-        &read("/proc/sys/kernel/kexec_load_disabled"),
-        &read("/sys/kernel/security/lockdown"),
-    )
+    let status = read("/proc/self/status");
+    let Some(image) = image else {
+        return diagnose_permission(&PermissionState {
+            status: &status,
+            ..PermissionState::default()
+        });
+    };
+    let limit = match image {
+        Image::Normal => "/proc/sys/kernel/kexec_load_limit_reboot",
+        Image::Crash => "/proc/sys/kernel/kexec_load_limit_panic",
+    };
+    diagnose_permission(&PermissionState {
+        status: &status,
+        load_disabled: &read("/proc/sys/kernel/kexec_load_disabled"),
+        load_limit: &read(limit),
+        lockdown: &read("/sys/kernel/security/lockdown"),
+    })
+}
+
+/// `CTR_EL0` of the CPU this runs on (`mrs`), for `kexec doctor`; `None` on
+/// other architectures. Linux lets EL0 read it: it sets `SCTLR_EL1.UCT`
+/// (`INIT_SCTLR_EL1_MMU_ON`, arch/arm64/include/asm/sysreg.h), or traps
+/// the read and returns the system-wide safe value where CPUs differ
+/// (`ctr_read_handler`, arch/arm64/kernel/traps.c).
+pub fn ctr_el0() -> Option<u64> {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let value: u64;
+        // SAFETY: reading CTR_EL0 has no side effects and touches no memory;
+        // EL0 access is enabled or emulated by Linux (see above).
+        unsafe {
+            std::arch::asm!("mrs {}, ctr_el0", out(reg) value, options(nomem, nostack, preserves_flags));
+        }
+        Some(value)
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        None
+    }
 }
 
 /// `Ok` for a syscall's 0, else the errno (read at once) explained.
-fn syscall_result(call: &'static str, ret: libc::c_long) -> Result<(), Error> {
+fn syscall_result(call: &'static str, image: Image, ret: libc::c_long) -> Result<(), Error> {
     if ret == 0 {
         Ok(())
     } else {
-        Err(Error::from_os(call, io::Error::last_os_error()))
+        Err(Error::from_os(
+            call,
+            Some(image),
+            io::Error::last_os_error(),
+        ))
     }
 }
 
@@ -274,7 +347,7 @@ pub fn kexec_load(entry: u64, segments: &[Segment<'_>], image: Image) -> Result<
     // `buf`/`bufsz` describe borrowed slices valid for the whole call; the
     // kernel only reads them (it copies the data before returning).
     let ret = unsafe { libc::syscall(libc::SYS_kexec_load, entry, raw.len(), raw.as_ptr(), flags) };
-    syscall_result("kexec_load", ret)
+    syscall_result("kexec_load", image, ret)
 }
 
 /// Unload the normal or crash image (`kexec_load` with no segments).
@@ -317,7 +390,7 @@ pub fn kexec_file_load(
             libc::c_ulong::from(flags),
         )
     };
-    syscall_result("kexec_file_load", ret)
+    syscall_result("kexec_file_load", image, ret)
 }
 
 /// A `kexec_file_load` flag no kernel defines (include/uapi/linux/kexec.h
@@ -408,7 +481,7 @@ pub fn file_unload(image: Image) -> Result<(), Error> {
             libc::c_ulong::from(flags),
         )
     };
-    syscall_result("kexec_file_load", ret)
+    syscall_result("kexec_file_load", image, ret)
 }
 
 mod ifdown;
@@ -426,7 +499,7 @@ pub fn reboot_into_loaded_kernel() -> Error {
     // it does not return.
     let ret = unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_KEXEC) };
     debug_assert!(ret != 0);
-    Error::from_os("reboot", io::Error::last_os_error())
+    Error::from_os("reboot", None, io::Error::last_os_error())
 }
 
 #[cfg(test)]
@@ -436,32 +509,68 @@ mod tests {
     const ROOT_STATUS: &str = "Name:\tkexec\nCapEff:\t000001ffffffffff\n";
     const USER_STATUS: &str = "Name:\tkexec\nCapEff:\t0000000000000000\n";
 
+    fn diagnose(
+        status: &str,
+        load_disabled: &str,
+        load_limit: &str,
+        lockdown: &str,
+    ) -> PermissionReason {
+        diagnose_permission(&PermissionState {
+            status,
+            load_disabled,
+            load_limit,
+            lockdown,
+        })
+    }
+
     #[test]
     fn eperm_without_cap_sys_boot() {
         assert_eq!(
-            diagnose_permission(USER_STATUS, "0", ""),
+            diagnose(USER_STATUS, "0", "-1", ""),
             PermissionReason::MissingCapability
+        );
+        assert!(
+            !PermissionReason::MissingCapability
+                .to_string()
+                .contains("root"),
+            "the hint, not the problem, says what to do"
         );
     }
 
     #[test]
     fn eperm_with_load_disabled() {
         assert_eq!(
-            diagnose_permission(ROOT_STATUS, "1\n", ""),
+            diagnose(ROOT_STATUS, "1\n", "-1", ""),
             PermissionReason::LoadDisabled
         );
+    }
+
+    #[test]
+    fn eperm_with_the_load_limit_used_up() {
+        assert_eq!(
+            diagnose(ROOT_STATUS, "0\n", "0\n", "[none] integrity"),
+            PermissionReason::LoadLimit
+        );
+        // -1 is unlimited, 1 is one more load: neither refuses.
+        for limit in ["-1\n", "1\n", ""] {
+            assert_eq!(
+                diagnose(ROOT_STATUS, "0\n", limit, "[none] integrity"),
+                PermissionReason::Unknown,
+                "{limit:?}"
+            );
+        }
     }
 
     #[test]
     fn eperm_under_lockdown() {
         let lockdown = "none [integrity] confidentiality\n";
         assert_eq!(
-            diagnose_permission(ROOT_STATUS, "0", lockdown),
+            diagnose(ROOT_STATUS, "0", "-1", lockdown),
             PermissionReason::Lockdown
         );
         let open = "[none] integrity confidentiality\n";
         assert_eq!(
-            diagnose_permission(ROOT_STATUS, "0", open),
+            diagnose(ROOT_STATUS, "0", "-1", open),
             PermissionReason::Unknown
         );
         assert!(PermissionReason::Lockdown
@@ -471,7 +580,13 @@ mod tests {
 
     #[test]
     fn errno_mapping() {
-        let e = |n| Error::from_os("kexec_load", io::Error::from_raw_os_error(n));
+        let e = |n| {
+            Error::from_os(
+                "kexec_load",
+                Some(Image::Normal),
+                io::Error::from_raw_os_error(n),
+            )
+        };
         assert!(matches!(e(libc::EBUSY), Error::Busy));
         assert!(matches!(e(libc::EADDRNOTAVAIL), Error::AddressNotAvailable));
         assert!(matches!(e(libc::ENOSYS), Error::NotSupported("")));
@@ -496,7 +611,13 @@ mod tests {
 
     #[test]
     fn file_load_errno_mapping() {
-        let e = |n| Error::from_os("kexec_file_load", io::Error::from_raw_os_error(n));
+        let e = |n| {
+            Error::from_os(
+                "kexec_file_load",
+                Some(Image::Normal),
+                io::Error::from_raw_os_error(n),
+            )
+        };
         assert!(matches!(e(libc::ENOEXEC), Error::UnknownImageFormat));
         assert!(matches!(e(libc::ENOSYS), Error::NotSupported("_FILE")));
         for n in [
@@ -509,7 +630,13 @@ mod tests {
             assert!(matches!(e(n), Error::SignatureRejected(_)), "{n}");
         }
         // ENOEXEC and ENODATA mean this only from kexec_file_load.
-        let l = |n| Error::from_os("kexec_load", io::Error::from_raw_os_error(n));
+        let l = |n| {
+            Error::from_os(
+                "kexec_load",
+                Some(Image::Crash),
+                io::Error::from_raw_os_error(n),
+            )
+        };
         assert!(matches!(l(libc::ENOEXEC), Error::Other { .. }));
         assert!(matches!(l(libc::ENODATA), Error::Other { .. }));
     }
@@ -527,6 +654,17 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::EPERM));
         assert_eq!(f.metadata().unwrap().len(), 11);
         assert!(sealed_memfd("nul\0name", b"").is_err());
+    }
+
+    #[test]
+    fn ctr_el0_is_read_only_on_arm64() {
+        let ctr = ctr_el0();
+        if cfg!(target_arch = "aarch64") {
+            // Bit 31 is RES1 in every AArch64 CTR_EL0.
+            assert_eq!(ctr.map(|c| c >> 31 & 1), Some(1), "{ctr:x?}");
+        } else {
+            assert_eq!(ctr, None);
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ fn bad_state(root: &Sysroot, rel: &str, e: &elfcore::Error) -> Failure {
     Failure::system(
         root.path(rel).display().to_string(),
         e,
-        "the running kernel's crash state is unreadable",
+        crate::hints::malformed_state(root.is_live()),
     )
 }
 

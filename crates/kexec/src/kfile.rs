@@ -35,6 +35,7 @@ use kexec_core::kernel::{self, KernelFormat, UkiParts};
 use kexec_core::pe;
 
 use crate::failure::{chain, Failure};
+use crate::hints::{self, Situation};
 use crate::plan_input::PlanInput;
 use crate::sysroot::{self, Sysroot};
 
@@ -271,7 +272,7 @@ fn unreadable(path: &Path, e: &std::io::Error) -> Failure {
     Failure::input(
         path.display().to_string(),
         format!("cannot read: {e}"),
-        "check the path",
+        hints::input_unreadable(e.kind()),
     )
 }
 
@@ -344,13 +345,18 @@ impl FileImage {
     pub fn open(&self, path: &Path) -> Result<File, Failure> {
         let name = path.display().to_string();
         match &self.decoded {
-            None => File::open(path)
-                .map_err(|e| Failure::input(name, format!("cannot open: {e}"), "check the path")),
+            None => File::open(path).map_err(|e| {
+                Failure::input(
+                    name,
+                    format!("cannot open: {e}"),
+                    hints::input_unreadable(e.kind()),
+                )
+            }),
             Some(image) => kexec_sys::sealed_memfd("kexec-image", image).map_err(|e| {
                 Failure::system(
                     name,
                     format!("cannot put the decompressed Image in a memfd: {e}"),
-                    "the kernel needs CONFIG_MEMFD_CREATE; or pass a plain Image",
+                    memfd_hint(&e),
                 )
             }),
         }
@@ -387,15 +393,37 @@ impl FileImage {
     }
 }
 
-/// A refused `kexec_file_load` of `image` (from `path`), explained.
+/// What to do when a sealed memfd could not be made (`e`).
+pub fn memfd_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        // ENOSYS.
+        std::io::ErrorKind::Unsupported => {
+            "the kernel lacks memfd_create (CONFIG_MEMFD_CREATE): pass a plain Image"
+        }
+        std::io::ErrorKind::OutOfMemory => {
+            "out of memory: pass a plain Image, which needs no memfd"
+        }
+        _ => "pass a plain Image, which kexec_file_load reads from the file itself",
+    }
+}
+
+/// A refused `kexec_file_load` of `image` (from `path`, a crash kernel if
+/// `crash`), explained for `situation`.
 pub fn explain_file_failure(
     err: &kexec_sys::Error,
     path: &Path,
     image: &FileImage,
     state: &KexecState,
+    crash: bool,
+    situation: &Situation,
 ) -> Failure {
     use kexec_sys::{Error, PermissionReason};
     let name = path.display().to_string();
+    if let (Error::NotSupported(_) | Error::UnknownImageFormat, Some(arch)) =
+        (err, situation.foreign_arch())
+    {
+        return Failure::system(name, err, hints::not_arm64(arch));
+    }
     match err {
         Error::PermissionDenied(PermissionReason::Lockdown) => Failure::system(
             name,
@@ -447,7 +475,7 @@ pub fn explain_file_failure(
                 "try -c (kexec_load), which places the Image itself"
             },
         ),
-        other => crate::syscalls::syscall_failure("kexec_file_load", other),
+        other => crate::syscalls::syscall_failure("kexec_file_load", other, crash),
     }
 }
 

@@ -24,6 +24,8 @@
 //!                               (the plan's handoff in the cachesim model: sim.rs)
 //! kexec vmcore info [--json] [FILE]   kexec vmcore dmesg [FILE]
 //!                               (read a kdump vmcore, default /proc/vmcore: vmcore.rs)
+//! kexec doctor [--json] [--sysroot DIR]
+//!                               (what will work here, and why: doctor/)
 //! ```
 //!
 //! Exit codes: 0 success, 1 other failure, 2 bad input, 3 system state;
@@ -34,18 +36,21 @@
 //! (`examples/ship-docs.rs`); `--version` says what `version.rs` computes.
 //!
 //! Modules depend only downward: `cli` → `kfile` → `sim` → `pipeline` →
-//! `plan_input` →
-//! (`crashdump`, `syscalls`, `mode`) → `sysroot` → `failure`; `run` sits on
-//! top and `capture` beside `pipeline`; `vmcore` depends only on `failure`;
-//! `version` only on `pipeline` (the embedded purgatory); `memmap` (the
-//! `--dry-run` memory map and its `--svg` picture) on no other module, and
-//! `report` and `run` on it.
+//! `plan_input` → (`crashdump`, `syscalls`, `mode`) → `hints` → `sysroot` →
+//! `failure`; `run` sits on top, `capture` beside `pipeline` (it captures
+//! what `doctor` reads), `doctor` beside `kfile`; `vmcore` depends only on
+//! `hints` and `failure`; `version` only on `pipeline` (the embedded
+//! purgatory); `memmap` (the `--dry-run` memory map and its `--svg`
+//! picture) on no other module, and `report` and `run` on it. `hints`
+//! chooses every failure's hint from the observed state.
 #![forbid(unsafe_code)]
 
 mod capture;
 mod cli;
 mod crashdump;
+mod doctor;
 mod failure;
+mod hints;
 mod kfile;
 mod memmap;
 mod mode;

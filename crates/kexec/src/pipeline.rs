@@ -15,6 +15,7 @@ use kexec_core::{cmdline, iomem, kernel};
 
 use crate::crashdump;
 use crate::failure::{chain, Failure};
+use crate::hints::{self, Situation};
 use crate::mode::LoadModeExt;
 use crate::plan_input::PlanInput;
 use crate::syscalls::Buffers;
@@ -105,22 +106,19 @@ fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
         Failure::input(
             path.display().to_string(),
             format!("cannot read: {e}"),
-            "check the path",
+            hints::input_unreadable(e.kind()),
         )
     })
 }
 
-fn read_state(root: &Sysroot, rel: &str, hint: &str) -> Result<Vec<u8>, Failure> {
+/// The state file `rel` of `root`, needed because `need` (the hint says
+/// what is true for the error and the situation: `hints::state_unreadable`).
+fn read_state(root: &Sysroot, rel: &str, need: &str) -> Result<Vec<u8>, Failure> {
     root.read(rel).map_err(|e| {
-        let hint = if root.is_live() {
-            format!("{hint}; run as root")
-        } else {
-            format!("{hint}; capture it with `kexec capture-sysroot DIR` on the target")
-        };
         Failure::system(
             root.path(rel).display().to_string(),
             format!("cannot read: {e}"),
-            hint,
+            hints::state_unreadable(rel, need, e.kind(), &Situation::of(root)),
         )
     })
 }
@@ -203,7 +201,13 @@ fn check_serial(root: &Sysroot, tty: &str, uart: Option<u64>) -> Result<(), Fail
         ));
     }
     let rel = format!("sys/class/tty/{tty}/iomem_base");
-    let text = read_state(root, &rel, "--serial reads the UART's address from it")?;
+    let text = root.read(&rel).map_err(|e| {
+        Failure::system(
+            root.path(&rel).display().to_string(),
+            format!("cannot read: {e}"),
+            hints::serial_unreadable(tty, e.kind(), &Situation::of(root)),
+        )
+    })?;
     let text = String::from_utf8_lossy(&text);
     let base = text
         .trim()
@@ -305,15 +309,16 @@ pub(crate) fn make_plan(
         iomem::Error::AddressesHidden => Failure::system(
             &iomem_path,
             &e,
-            "run as root: unprivileged readers see zeros",
+            hints::hidden_addresses(&Situation::of(root)),
         ),
         _ => Failure::input(&iomem_path, &e, "is this a /proc/iomem?"),
     })?;
     let mut memory = plan::memory_for(&map, mode).ok_or_else(|| {
+        let cmdline = root.read_text(sysroot::CMDLINE).ok();
         Failure::system(
             &iomem_path,
             "no \"Crash kernel\" region",
-            "boot the running kernel with crashkernel=SIZE",
+            hints::no_crash_region(cmdline.as_deref(), &Situation::of(root)),
         )
     })?;
     if !args.window.is_everything() {

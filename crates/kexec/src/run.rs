@@ -10,13 +10,14 @@ use kexec_core::plan::LoadMode;
 
 use crate::cli::{self, Action, After, Immediate, Kexec, LoadArgs, Syscall};
 use crate::failure::{Failure, Output, EXIT_OTHER};
+use crate::hints::{self, Situation};
 use crate::kfile::{self, Call, Decision, KexecState, Route};
 use crate::mode::LoadModeExt;
 use crate::pipeline;
 use crate::plan_input::PlanInput;
 use crate::report::Report;
 use crate::sysroot::{self, Sysroot};
-use crate::{capture, memmap, sim, syscalls, vmcore};
+use crate::{capture, doctor, memmap, sim, syscalls, vmcore};
 
 /// Carry out `action`.
 pub fn run(action: Action<'_>) -> Result<Output, Failure> {
@@ -25,6 +26,7 @@ pub fn run(action: Action<'_>) -> Result<Output, Failure> {
         Action::Kexec(k) => kexec(&k),
         Action::Capture { from, dir } => capture::capture_sysroot(&from, dir).map(Output::success),
         Action::Vmcore { file, report } => vmcore::run(file, report),
+        Action::Doctor(args) => doctor::run(args),
         Action::Sim(args) => sim::run(args).map(|(text, passed)| Output {
             text,
             code: if passed { 0 } else { EXIT_OTHER },
@@ -46,19 +48,24 @@ fn immediate(what: Immediate, root: &Sysroot) -> Result<String, Failure> {
 /// there are two, as kexec-tools' arm64 `get_crash_kernel_load_range`
 /// picks), or 0 when none is reserved.
 fn print_ckr_size(root: &Sysroot) -> Result<String, Failure> {
+    let path = root.path(sysroot::IOMEM).display().to_string();
     let text = root.read(sysroot::IOMEM).map_err(|e| {
         Failure::system(
-            root.path(sysroot::IOMEM).display().to_string(),
+            &path,
             format!("cannot read: {e}"),
-            "the crash region is listed in /proc/iomem",
+            hints::state_unreadable(
+                sysroot::IOMEM,
+                "the crash region is listed in /proc/iomem",
+                e.kind(),
+                &Situation::of(root),
+            ),
         )
     })?;
-    let map = kexec_core::iomem::parse(&String::from_utf8_lossy(&text)).map_err(|e| {
-        Failure::input(
-            root.path(sysroot::IOMEM).display().to_string(),
-            &e,
-            "is this a /proc/iomem?",
-        )
+    let map = kexec_core::iomem::parse(&String::from_utf8_lossy(&text)).map_err(|e| match e {
+        kexec_core::iomem::Error::AddressesHidden => {
+            Failure::system(&path, &e, hints::hidden_addresses(&Situation::of(root)))
+        }
+        _ => Failure::input(&path, &e, "is this a /proc/iomem?"),
     })?;
     let size = map
         .crash_regions()
@@ -232,7 +239,14 @@ fn load(
         }
         Err(e) => {
             image.learn_signature(kernel);
-            Err(kfile::explain_file_failure(&e, kernel, &image, &state))
+            Err(kfile::explain_file_failure(
+                &e,
+                kernel,
+                &image,
+                &state,
+                mode == LoadMode::Crash,
+                &Situation::live(),
+            ))
         }
     }
 }
@@ -284,7 +298,7 @@ fn prepare_file_load(
             Failure::input(
                 p.display().to_string(),
                 format!("cannot open: {e}"),
-                "check the path",
+                hints::input_unreadable(e.kind()),
             )
         })?),
         (None, Some(bytes)) => {
@@ -326,7 +340,7 @@ fn dry_run(
             Failure::input(
                 path.display().to_string(),
                 format!("cannot write the memory map: {e}"),
-                "give --svg a path in a directory you can write to",
+                hints::output_file_unwritable(e.kind()),
             )
         })?;
         if !json {

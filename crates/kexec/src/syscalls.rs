@@ -10,30 +10,51 @@ use kexec_core::plan::{LoadMode, LoadPlan, SegmentKind};
 use kexec_sys::Segment;
 
 use crate::failure::Failure;
+use crate::hints::{self, Situation};
 use crate::mode::LoadModeExt;
-use crate::sysroot::Sysroot;
+use crate::sysroot::{self, Sysroot};
 
-/// What to do about a refused syscall.
-pub(crate) fn syscall_failure(call: &str, err: &kexec_sys::Error) -> Failure {
-    use kexec_sys::{Error, PermissionReason};
-    let hint = match err {
-        Error::PermissionDenied(PermissionReason::Lockdown) => {
-            "under lockdown only kexec_file_load of a signed plain Image can load: \
-             `kexec -s` or the default -a, without --dtb and -i"
-        }
-        Error::PermissionDenied(PermissionReason::MissingCapability) => "run kexec as root",
-        Error::PermissionDenied(PermissionReason::LoadDisabled) => {
-            "kernel.kexec_load_disabled cannot be reset: nothing can be loaded until the next \
-             boot (boot without the setting that writes 1 to it)"
-        }
-        Error::PermissionDenied(_) => "a security module (SELinux, AppArmor, ...) may forbid kexec",
-        Error::Busy => "wait for the other kexec operation to finish, then retry",
-        Error::NotSupported(_) => "this kernel lacks the kexec support that call needs",
-        Error::AddressNotAvailable => "for -p, boot with a larger crashkernel= reservation",
-        Error::OutOfMemory => "free some memory or use a smaller initrd",
-        _ => "run `kexec -l ... --dry-run` to see the plan that was refused",
-    };
-    Failure::system(call, err, hint)
+/// What to do about a refused syscall (about a crash kernel if `crash`),
+/// on the running system.
+pub(crate) fn syscall_failure(call: &str, err: &kexec_sys::Error, crash: bool) -> Failure {
+    let situation = Situation::live();
+    let stuck = matches!(err, kexec_sys::Error::Busy)
+        .then(|| spin_table_smp(&Sysroot::live()))
+        .flatten();
+    Failure::system(call, err, failure_hint(call, err, crash, &situation, stuck))
+}
+
+/// The hint for `err` from `call` in `situation`; `stuck`: whether the CPUs
+/// use spin-table (EBUSY's cause), when known.
+fn failure_hint(
+    call: &str,
+    err: &kexec_sys::Error,
+    crash: bool,
+    situation: &Situation,
+    stuck: Option<bool>,
+) -> String {
+    use kexec_sys::Error;
+    match err {
+        Error::PermissionDenied(reason) => hints::permission(*reason, situation),
+        Error::Busy => hints::busy(stuck),
+        Error::NotSupported(_) => hints::not_supported(call, situation),
+        Error::AddressNotAvailable => hints::address_not_available(crash).to_owned(),
+        Error::OutOfMemory => "free some memory or use a smaller initrd".to_owned(),
+        _ => "run `kexec -l ... --dry-run` to see the plan that was refused".to_owned(),
+    }
+}
+
+/// Whether the device tree's CPUs use spin-table with more than one CPU
+/// (the kernel then refuses kexec loads with EBUSY); `None` when unknown.
+fn spin_table_smp(root: &Sysroot) -> Option<bool> {
+    let boot = kexec_core::fdt::cpu_boot(&root.read(sysroot::FDT).ok()?).ok()?;
+    Some(
+        boot.cpus.len() > 1
+            && boot
+                .cpus
+                .iter()
+                .any(|c| c.enable_method.as_deref() == Some("spin-table")),
+    )
 }
 
 /// The bytes of each planned segment, by kind (the plan keeps only digests).
@@ -101,7 +122,7 @@ pub fn kexec_load(plan: &LoadPlan, buffers: &Buffers<'_>) -> Result<(), Failure>
         });
     }
     kexec_sys::kexec_load(plan.entry, &segments, plan.mode.image())
-        .map_err(|e| syscall_failure("kexec_load", &e))
+        .map_err(|e| syscall_failure("kexec_load", &e, plan.mode == LoadMode::Crash))
 }
 
 /// `kexec_file_load` of `kernel` (a file or a sealed memfd), `initrd` and
@@ -139,20 +160,30 @@ pub fn unload(mode: LoadMode, file: bool, auto: bool) -> Result<String, Failure>
     } else {
         kexec_sys::unload(mode.image())
     };
-    result.map_err(|e| syscall_failure("unload", &e))?;
+    result.map_err(|e| syscall_failure("unload", &e, mode == LoadMode::Crash))?;
     Ok(String::new())
 }
 
 /// Whether a kernel of `mode` is loaded, per `/sys/kernel`.
 pub fn is_loaded(root: &Sysroot, mode: LoadMode) -> Result<bool, Failure> {
     let file = mode.loaded_flag();
-    root.flag(file).ok_or_else(|| {
-        Failure::system(
-            root.path(file).display().to_string(),
-            "cannot read the kexec state",
-            "is this kernel built with CONFIG_KEXEC?",
-        )
-    })
+    let path = root.path(file).display().to_string();
+    match root.read_text(file) {
+        Ok(text) => match text.trim() {
+            "0" => Ok(false),
+            "1" => Ok(true),
+            other => Err(Failure::system(
+                path,
+                format!("neither 0 nor 1: {other:?}"),
+                hints::malformed_state(root.is_live()),
+            )),
+        },
+        Err(e) => Err(Failure::system(
+            path,
+            format!("cannot read the kexec state: {e}"),
+            hints::kexec_state_unreadable(e.kind(), &Situation::of(root)),
+        )),
+    }
 }
 
 /// Whether the normal kernel is loaded, or the failure to report: kexec-tools
@@ -166,7 +197,7 @@ fn ensure_loaded(root: &Sysroot) -> Result<(), Failure> {
                 .display()
                 .to_string(),
             "nothing has been loaded",
-            "load a kernel first with `kexec -l KERNEL ...`",
+            hints::nothing_loaded(false, &Situation::of(root)),
         ))
     }
 }
@@ -187,7 +218,7 @@ pub fn exec(root: &Sysroot, sync: bool, ifdown: bool) -> Failure {
             eprintln!("kexec: taking network interfaces down: {e} (going on)");
         }
     }
-    syscall_failure("reboot", &kexec_sys::reboot_into_loaded_kernel())
+    syscall_failure("reboot", &kexec_sys::reboot_into_loaded_kernel(), false)
 }
 
 /// Where kexec-tools looks for `shutdown` (its `my_shutdown`), in order.
@@ -219,23 +250,77 @@ pub fn shutdown(root: &Sysroot) -> Failure {
 
 #[cfg(test)]
 mod tests {
+    use kexec_core::machine::status::Credentials;
     use kexec_sys::{Error, PermissionReason};
 
-    use super::syscall_failure;
+    use super::*;
+
+    fn arm64(euid: u32) -> Situation {
+        Situation {
+            live: true,
+            arch: Some("aarch64".into()),
+            creds: Credentials {
+                euid: Some(euid),
+                cap_eff: Some(0),
+            },
+        }
+    }
 
     #[test]
     fn each_refusal_gets_the_hint_for_its_reason() {
-        let hint = |r| syscall_failure("kexec_load", &Error::PermissionDenied(r)).hint;
+        let hint = |r| {
+            failure_hint(
+                "kexec_load",
+                &Error::PermissionDenied(r),
+                false,
+                &arm64(1000),
+                None,
+            )
+        };
         assert!(hint(PermissionReason::Lockdown).starts_with("under lockdown only kexec_file_load"));
         assert_eq!(
             hint(PermissionReason::MissingCapability),
             "run kexec as root"
         );
+        // Root without CAP_SYS_BOOT is not told to become root.
+        let root = failure_hint(
+            "kexec_load",
+            &Error::PermissionDenied(PermissionReason::MissingCapability),
+            false,
+            &arm64(0),
+            None,
+        );
+        assert!(root.starts_with("root here lacks CAP_SYS_BOOT"), "{root}");
         assert!(hint(PermissionReason::LoadDisabled).contains("until the next boot"));
+        assert!(hint(PermissionReason::LoadLimit).contains("kexec_load_limit"));
         assert!(hint(PermissionReason::Unknown).contains("security module"));
+        let busy = |stuck| failure_hint("kexec_load", &Error::Busy, false, &arm64(0), stuck);
+        assert!(busy(Some(true)).contains("spin-table"));
+        assert!(busy(Some(false)).contains("retry"));
+        let addr = |crash| {
+            failure_hint(
+                "kexec_load",
+                &Error::AddressNotAvailable,
+                crash,
+                &arm64(0),
+                None,
+            )
+        };
+        assert!(addr(true).contains("crashkernel="));
+        assert!(!addr(false).contains("crashkernel="), "{}", addr(false));
+        let x86 = Situation {
+            arch: Some("x86_64".into()),
+            ..arm64(0)
+        };
+        let missing = failure_hint("kexec_load", &Error::NotSupported(""), false, &x86, None);
+        assert!(
+            missing.starts_with("this is an x86_64 machine, not arm64"),
+            "{missing}"
+        );
         let f = syscall_failure(
             "kexec_load",
             &Error::PermissionDenied(PermissionReason::Lockdown),
+            false,
         );
         assert_eq!(f.code, crate::failure::EXIT_SYSTEM);
         assert!(

@@ -20,6 +20,7 @@ use kexec_core::vmcore::summary::{format_utc, summarize, Summary};
 use kexec_core::vmcore::{self, ReadAt, Vmcore};
 
 use crate::failure::{Failure, Output};
+use crate::hints::{self, Situation};
 
 /// The default vmcore: the crash kernel's view of the crashed one.
 pub const PROC_VMCORE: &str = "/proc/vmcore";
@@ -56,12 +57,8 @@ impl ReadAt for VmcoreFile {
 fn open(path: &Path) -> Result<VmcoreFile, Failure> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|e| {
-        let hint = if path == Path::new(PROC_VMCORE) {
-            "/proc/vmcore exists only in a crash kernel booted by `kexec -p` after a panic; \
-             give a dump file instead"
-        } else {
-            "check the path and permissions"
-        };
+        let hint =
+            hints::vmcore_unopenable(path == Path::new(PROC_VMCORE), e.kind(), &Situation::live());
         Failure::system(&name, format!("cannot open: {e}"), hint)
     })?;
     let size = file
@@ -114,7 +111,7 @@ fn finish_write(result: io::Result<()>) -> Result<Output, Failure> {
     match result {
         Ok(()) => Ok(Output::success("")),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Output::success("")),
-        Err(e) => Err(Failure::other("stdout", e, "")),
+        Err(e) => Err(Failure::other("stdout", &e, hints::output_failed(e.kind()))),
     }
 }
 

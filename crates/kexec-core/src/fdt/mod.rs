@@ -10,7 +10,8 @@
 //!
 //! One file per responsibility, each depending only on those listed before
 //! it: reading the blob and the [`Error`] type (`parse.rs`), the `/chosen`
-//! edits (`chosen.rs`), the console UART (`console.rs`).
+//! edits (`chosen.rs`), the console UART (`console.rs`), and how the CPUs
+//! are started and stopped (`cpus.rs`, for `kexec doctor`).
 
 #[cfg(test)]
 mod blob_tests;
@@ -18,6 +19,7 @@ mod chosen;
 mod console;
 #[cfg(test)]
 mod console_tests;
+mod cpus;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -30,6 +32,7 @@ pub use chosen::{
     ReadBack, BOOTARGS, CHOSEN, RNG_SEED_LEN,
 };
 pub(crate) use console::stdout_pl011;
+pub use cpus::{cpu_boot, CpuBoot, CpuNode, PsciNode, PSCI_COMPATIBLE};
 pub use parse::{
     parse, parse_header, parse_lenient, Error, FdtHeader, FDT_MAGIC, MAX_USABLE_RANGES,
 };

@@ -18,6 +18,7 @@ use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcom
 use kexec_core::plan::LoadMode;
 use kexec_core::purgatory::PurgatoryOptions;
 
+use crate::doctor::DoctorArgs;
 use crate::failure::Failure;
 use crate::kfile::Call;
 use crate::plan_input::{PlanInput, PlanOptions};
@@ -233,6 +234,9 @@ enum Command {
         #[command(subcommand)]
         what: VmcoreCommand,
     },
+    /// Check whether kexec can work here (or on a capture) and say what
+    /// will happen; exit 1 when a check fails.
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,6 +347,8 @@ pub enum Action<'a> {
     },
     /// `sim ...`.
     Sim(&'a SimArgs),
+    /// `doctor ...`.
+    Doctor(&'a DoctorArgs),
     /// `vmcore info|dmesg [FILE]`.
     Vmcore {
         /// The vmcore (default [`PROC_VMCORE`]).
@@ -412,6 +418,7 @@ impl Parsed {
         let a = &self.args;
         match &a.command {
             Some(Command::Sim(args)) => return Ok(Action::Sim(args.as_ref())),
+            Some(Command::Doctor(args)) => return Ok(Action::Doctor(args)),
             Some(Command::Vmcore { what }) => {
                 let (file, report) = match what {
                     VmcoreCommand::Info { file, json } => (file, Report::Info { json: *json }),

@@ -24,6 +24,7 @@ fn summary(action: &Action<'_>) -> String {
         Action::Capture { .. } => "capture-sysroot".into(),
         Action::Sim(_) => "sim".into(),
         Action::Vmcore { .. } => "vmcore".into(),
+        Action::Doctor(_) => "doctor".into(),
     }
 }
 
@@ -407,6 +408,14 @@ fn bad_addresses_are_refused_with_the_option_named() {
 
 #[test]
 fn subcommands() {
+    let doctor = crate::doctor::DoctorArgs {
+        json: true,
+        sysroot: Some("sr".into()),
+    };
+    assert_eq!(
+        parsed(&["doctor", "--json", "--sysroot", "sr"]).action(),
+        Ok(Action::Doctor(&doctor))
+    );
     assert_eq!(
         parsed(&["capture-sysroot", "out"]).action(),
         Ok(Action::Capture {

@@ -17,6 +17,15 @@ const LOCKED: KexecState = KexecState {
     load_disabled: Some(false),
 };
 
+/// Hints as on a live arm64 machine.
+fn arm64() -> Situation {
+    Situation {
+        live: true,
+        arch: Some("aarch64".into()),
+        creds: Default::default(),
+    }
+}
+
 const NONE: ImageFacts = ImageFacts {
     legacy: false,
     uki_dtb: false,
@@ -248,7 +257,7 @@ fn only_a_missing_file_loader_falls_back() {
 fn lockdown_refusals_name_the_signature_problem() {
     let path = Path::new("/boot/Image");
     let e = Error::PermissionDenied(PermissionReason::Lockdown);
-    let f = explain_file_failure(&e, path, &image(false, false), &LOCKED);
+    let f = explain_file_failure(&e, path, &image(false, false), &LOCKED, false, &arm64());
     assert_eq!(f.code, crate::failure::EXIT_SYSTEM);
     assert_eq!(f.subject, "/boot/Image");
     assert_eq!(
@@ -258,7 +267,7 @@ fn lockdown_refusals_name_the_signature_problem() {
          refuses too"
     );
     assert!(f.hint.starts_with("sign the Image (sbsign)"), "{}", f.hint);
-    let f = explain_file_failure(&e, path, &image(false, true), &LOCKED);
+    let f = explain_file_failure(&e, path, &image(false, true), &LOCKED, false, &arm64());
     assert!(
         f.problem
             .contains("its PE signature is not from a key the kernel trusts"),
@@ -266,7 +275,7 @@ fn lockdown_refusals_name_the_signature_problem() {
         f.problem
     );
     assert!(f.hint.contains("CONFIG_SYSTEM_TRUSTED_KEYS"), "{}", f.hint);
-    let f = explain_file_failure(&e, path, &image(true, true), &LOCKED);
+    let f = explain_file_failure(&e, path, &image(true, true), &LOCKED, false, &arm64());
     assert!(
         f.problem.contains(
             "it is a gzip-compressed Image, which kexec decompresses: a decompressed Image \
@@ -286,7 +295,14 @@ fn lockdown_refusals_name_the_signature_problem() {
 fn other_refusals_are_explained_for_the_situation() {
     let path = Path::new("Image");
     let img = image(false, false);
-    let f = explain_file_failure(&Error::SignatureRejected("ENOKEY: x"), path, &img, &OPEN);
+    let f = explain_file_failure(
+        &Error::SignatureRejected("ENOKEY: x"),
+        path,
+        &img,
+        &OPEN,
+        false,
+        &arm64(),
+    );
     assert!(
         f.problem
             .contains("enforces kexec signatures and rejected this image (ENOKEY: x)"),
@@ -294,29 +310,77 @@ fn other_refusals_are_explained_for_the_situation() {
         f.problem
     );
     assert!(f.problem.contains("not falling back"), "{}", f.problem);
-    let open = explain_file_failure(&Error::NotSupported("_FILE"), path, &img, &OPEN);
+    let open = explain_file_failure(
+        &Error::NotSupported("_FILE"),
+        path,
+        &img,
+        &OPEN,
+        false,
+        &arm64(),
+    );
     assert_eq!(
         open.problem,
         "this kernel lacks kexec_file_load (built without CONFIG_KEXEC_FILE)"
     );
     assert!(open.hint.starts_with("use -c"), "{}", open.hint);
-    let locked = explain_file_failure(&Error::NotSupported("_FILE"), path, &img, &LOCKED);
+    let locked = explain_file_failure(
+        &Error::NotSupported("_FILE"),
+        path,
+        &img,
+        &LOCKED,
+        false,
+        &arm64(),
+    );
     assert!(locked.hint.starts_with("under lockdown"), "{}", locked.hint);
-    let f = explain_file_failure(&Error::UnknownImageFormat, path, &img, &OPEN);
+    let f = explain_file_failure(
+        &Error::UnknownImageFormat,
+        path,
+        &img,
+        &OPEN,
+        false,
+        &arm64(),
+    );
     assert!(
         f.problem.contains("does not take this arm64 Image"),
         "{}",
         f.problem
     );
-    let f = explain_file_failure(&Error::UnknownImageFormat, path, &img, &LOCKED);
+    let f = explain_file_failure(
+        &Error::UnknownImageFormat,
+        path,
+        &img,
+        &LOCKED,
+        false,
+        &arm64(),
+    );
     assert!(f.hint.starts_with("under lockdown"), "{}", f.hint);
-    let f = explain_file_failure(&Error::InvalidArgument, path, &img, &OPEN);
+    let f = explain_file_failure(&Error::InvalidArgument, path, &img, &OPEN, false, &arm64());
     assert!(f.problem.contains("image_size 0"), "{}", f.problem);
     assert!(f.hint.starts_with("try -c"), "{}", f.hint);
-    let f = explain_file_failure(&Error::InvalidArgument, path, &img, &LOCKED);
+    let f = explain_file_failure(
+        &Error::InvalidArgument,
+        path,
+        &img,
+        &LOCKED,
+        false,
+        &arm64(),
+    );
     assert!(f.hint.starts_with("under lockdown"), "{}", f.hint);
-    let f = explain_file_failure(&Error::Busy, path, &img, &OPEN);
+    let f = explain_file_failure(&Error::Busy, path, &img, &OPEN, false, &arm64());
     assert_eq!(f.subject, "kexec_file_load");
+    // On a machine that is not arm64, a missing call or loader says so.
+    let x86 = Situation {
+        arch: Some("x86_64".into()),
+        ..arm64()
+    };
+    for e in [Error::NotSupported("_FILE"), Error::UnknownImageFormat] {
+        let f = explain_file_failure(&e, path, &img, &OPEN, false, &x86);
+        assert!(
+            f.hint.starts_with("this is an x86_64 machine, not arm64"),
+            "{}",
+            f.hint
+        );
+    }
 }
 
 #[test]
@@ -388,4 +452,14 @@ fn inspect_finds_a_pre_3_17_image_plain_or_compressed() {
             assert_eq!(facts.legacy, legacy, "{}", path.display());
         }
     }
+}
+
+#[test]
+fn memfd_hints_by_error() {
+    use std::io::{Error, ErrorKind};
+    // ENOSYS is ErrorKind::Unsupported.
+    let enosys = Error::from_raw_os_error(38);
+    assert!(memfd_hint(&enosys).contains("CONFIG_MEMFD_CREATE"));
+    assert!(memfd_hint(&Error::from(ErrorKind::OutOfMemory)).starts_with("out of memory"));
+    assert!(memfd_hint(&Error::from(ErrorKind::Other)).contains("plain Image"));
 }

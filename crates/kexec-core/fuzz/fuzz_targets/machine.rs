@@ -1,0 +1,35 @@
+//! Fuzz target: the machine state parsers `kexec doctor` uses never panic:
+//! the kernel configuration, `/proc/self/status`, the `SecureBoot`
+//! variable, the FADT, `CTR_EL0` (the first 8 bytes) and the device tree's
+//! PSCI and CPU nodes (the whole input as a blob); what they accept is
+//! consistent.
+#![no_main]
+
+use kexec_core::fdt::cpu_boot;
+use kexec_core::machine::{ctr, efivar, fadt, kconfig, status};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(config) = kconfig::parse(&text) {
+        assert!(config.len() <= text.lines().count());
+    }
+    let _ = status::parse(&text);
+    if efivar::secure_boot(data).is_ok() {
+        assert_eq!(data.len(), 5);
+    }
+    if fadt::arm_boot_flags(data).is_ok() {
+        assert!(data.len() > fadt::MINOR_REVISION_OFFSET);
+    }
+    let mut word = [0u8; 8];
+    let n = data.len().min(8);
+    word[..n].copy_from_slice(&data[..n]);
+    if let Ok(c) = ctr::decode(u64::from_le_bytes(word)) {
+        assert!(c.dminline >= 4 && c.iminline >= 4);
+    }
+    if let Ok(boot) = cpu_boot(data) {
+        if let Some(psci) = boot.psci {
+            assert!(psci.path.starts_with('/'));
+        }
+    }
+});
