@@ -126,5 +126,6 @@ pub use cost::Report;
 pub use memory::{DcOp, Event, IcOp, Level, MemorySystem, Sctlr, SetWayOp};
 pub use sim::{
     simulate, simulate_seeds, simulate_with, LoaderPlanError, LoaderSegment, SampledSegment,
-    Sampling, Scenario, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment, Window,
+    Sampling, Scenario, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment, SysTrace,
+    Window,
 };

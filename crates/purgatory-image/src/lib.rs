@@ -7,6 +7,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod lang;
+pub mod paths;
+pub mod regex;
+pub mod sequences;
 pub mod sysinsn;
 
 use std::path::{Path, PathBuf};
@@ -125,6 +129,7 @@ pub fn from_elf(elf: &[u8]) -> Result<PurgatoryImage, Error> {
     check_position_independent(elf)?;
     check_no_writable_data(elf)?;
     sysinsn::check_system_instructions(elf)?;
+    sequences::check(&paths::Paths::from_elf(elf)?)?;
     let (bytes, entry_offset, mem_size) = elf_to_flat(elf)?;
     if bytes.len() < HEADER_OFFSET + HEADER_SIZE {
         return Err(Error::Invalid(format!(

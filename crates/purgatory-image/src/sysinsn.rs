@@ -132,9 +132,9 @@ pub const KNOWN: &[(&str, Role)] = &[
     ("mrs far_el2", Role::Outside("vectors: as esr_el1")),
     (
         "mrs cntvct_el0",
-        Role::Outside("now_ns: the timer for the console's timing line; no memory effect"),
+        Role::Modelled("now_ns (the timer for the console's timing line)"),
     ),
-    ("mrs cntfrq_el0", Role::Outside("now_ns: as cntvct_el0")),
+    ("mrs cntfrq_el0", Role::Modelled("now_ns")),
 ];
 
 /// `(op0, op1, CRn, CRm, op2)` of a system register.
