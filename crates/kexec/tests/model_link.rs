@@ -336,3 +336,189 @@ fn every_model_run_is_a_path_of_the_binary_and_covers_it() {
     let errors = verdict(&paths, &lang, &traces);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
+
+/// Whether a site's operation is by VA (a loop over a range in the code).
+fn by_va(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::DcCvac | OpKind::DcCivac | OpKind::DcIvac | OpKind::DcCvau | OpKind::IcIvau
+    )
+}
+
+/// The check against the model's own mutants: what it must reject, and
+/// what it cannot see (stated, so that a change in either shows).
+#[test]
+fn the_models_mutants_are_rejected_unless_only_counts_addresses_or_values_change() {
+    let (_, lang) = binary();
+    let plan = SimPlan::tiny();
+    let mut errors = Vec::new();
+    let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (flags, regime, sha2) in [
+        (0, Regime::El2, true),
+        (0, Regime::El1, false),
+        (Flags::NO_VERIFY, Regime::El2Host, false),
+        (Flags::NO_CACHES, Regime::El2, true),
+    ] {
+        let opts = SimOptions {
+            flags,
+            regime: Some(regime),
+            sha2_instructions: Some(sha2),
+            ..SimOptions::default()
+        };
+        let sites = model_run(&plan, &opts, None).sites;
+        for site in sites.iter().filter(|s| s.phase == "purgatory") {
+            for m in Mutation::all().into_iter().filter(|m| m.applies(site)) {
+                let r = model_run(&plan, &opts, Some((std::slice::from_ref(site), m)));
+                let verdict = lang.accept(r.purgatory_trace.runs());
+                // A run that parked never reached the br: its sequence is
+                // incomplete, whatever the mutation.
+                if verdict.as_ref().is_err_and(|r| r.found.is_none()) {
+                    tally
+                        .entry("(run stopped before the br)".into())
+                        .or_default()
+                        .0 += 1;
+                    continue;
+                }
+                let next_same = sites
+                    .get(site.index + 1)
+                    .is_some_and(|n| n.kind == site.kind);
+                let (seen, why) = match m {
+                    Mutation::Remove if by_va(site.kind) => {
+                        (false, "a loop's count (an empty range) is data")
+                    }
+                    Mutation::Remove => (true, "an instruction is missing"),
+                    Mutation::Weaken => (true, "another instruction"),
+                    Mutation::Shorten => (false, "a loop's count is data"),
+                    Mutation::Value(_) => (false, "register values are not compared"),
+                    Mutation::SwapWithNext if next_same => {
+                        (false, "the same instruction over other addresses")
+                    }
+                    Mutation::SwapWithNext => (true, "another order"),
+                };
+                let name = match m {
+                    Mutation::Value(_) => "wrong value".to_owned(),
+                    other => other.to_string(),
+                };
+                let key = format!("{name}: {why}");
+                let e = tally.entry(key).or_default();
+                if verdict.is_err() {
+                    e.0 += 1;
+                } else {
+                    e.1 += 1;
+                }
+                if verdict.is_err() != seen {
+                    errors.push(format!(
+                        "flags {flags:#x} {regime:?}: {site} / {m}: expected {}, got {}",
+                        if seen { "rejected" } else { "accepted" },
+                        match &verdict {
+                            Ok(_) => "accepted".to_owned(),
+                            Err(r) => format!("rejected: {r}"),
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    for (k, (rejected, accepted)) in &tally {
+        println!("{k}: {rejected} rejected, {accepted} accepted");
+    }
+    assert!(tally.len() >= 6, "{tally:?}");
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// `NOP`, `DSB SY` and `STR x1, [sp]` (GNU as encodings).
+const NOP: u32 = 0xd503_201f;
+const DSB_SY: u32 = 0xd503_3f9f;
+const STR_X1_SP: u32 = 0xf900_03e1;
+
+/// The check against changed binaries: every system instruction on a path
+/// to the br dropped (a NOP in its place), a DSB added at the end and
+/// inside a DC loop; each is found by some model run. And the model must
+/// run every path: without the runs over empty segments, or without the
+/// SHA2 instructions, the check fails on what those runs alone take.
+#[test]
+fn changed_binaries_and_missing_model_runs_fail_the_check() {
+    let (paths, lang) = binary();
+    let traces = all_traces();
+    assert!(verdict(&paths, &lang, &traces).is_empty());
+    let code = Code::from_elf(kexec::PURGATORY_ELF).unwrap_or_else(|e| panic!("{e}"));
+    let check_patched = |what: &str, patches: &[(u64, u32)]| {
+        let mut c = code.clone();
+        for &(addr, word) in patches {
+            assert!(c.patch(addr, word), "{addr:#x} is not code");
+        }
+        let p = Paths::from_code(c).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let l = Automaton::new(&p);
+        let errors = verdict(&p, &l, &traces);
+        assert!(!errors.is_empty(), "{what}: the check passed");
+        println!("{what}: {}", first_line(&errors[0]));
+    };
+    let addr = |s: usize| paths.nodes[lang.states[s].node].addr;
+    let system: BTreeSet<u64> = (1..lang.states.len()).map(addr).collect();
+    for &a in &system {
+        check_patched(
+            &format!(
+                "no {} at {a:#x}",
+                paths.insns[&a].letter.clone().unwrap_or_default()
+            ),
+            &[(a, NOP)],
+        );
+    }
+    let br = paths.nodes[paths.exits[0]].addr;
+    check_patched("DSB SY before the br", &[(br - 4, DSB_SY)]);
+    let dc_loop = (1..lang.states.len())
+        .find(|&s| lang.letter(s) == "dc civac" && lang.next[s].contains(&s))
+        .expect("a DC CIVAC loop");
+    check_patched("DSB SY in a DC CIVAC loop", &[(addr(dc_loop) + 4, DSB_SY)]);
+
+    // The model side: runs left out.
+    for (what, leave_out) in [
+        ("without the empty segments", "empty segments"),
+        ("without the SHA2 instructions", ", sha2,"),
+    ] {
+        let some: Vec<(String, SysTrace)> = traces
+            .iter()
+            .filter(|(n, _)| !n.contains(leave_out))
+            .cloned()
+            .collect();
+        let errors = verdict(&paths, &lang, &some);
+        assert!(
+            errors.iter().any(|e| e.starts_with("no model run takes")),
+            "{what}: {errors:?}"
+        );
+        println!("{what}: {}", first_line(&errors[0]));
+    }
+
+    // The sequence rules on the real binary: a store right after the DMB
+    // (before the DC IVACs it orders), a NOP between ISB and MSR SCTLR.
+    let dmb = (1..lang.states.len())
+        .find(|&s| lang.letter(s) == "dmb sy")
+        .expect("the DMB");
+    let msr = (1..lang.states.len())
+        .find(|&s| lang.letter(s).starts_with("msr sctlr_el"))
+        .expect("an SCTLR write");
+    for (what, at, word, want) in [
+        (
+            "a store after the DMB",
+            addr(dmb) + 4,
+            STR_X1_SP,
+            "a store after `dmb sy`",
+        ),
+        (
+            "a NOP before MSR SCTLR",
+            addr(msr) - 4,
+            NOP,
+            "immediately before it",
+        ),
+    ] {
+        let mut c = code.clone();
+        assert!(c.patch(at, word));
+        let v = purgatory_image::sequences::violations(&Paths::from_code(c).unwrap());
+        assert!(v.iter().any(|e| e.contains(want)), "{what}: {v:#?}");
+        println!("{what}: {}", v[0]);
+    }
+}

@@ -68,19 +68,18 @@ pub struct Rejection {
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let found = self.found.as_deref().unwrap_or("the end of the sequence");
         write!(
             f,
-            "after {} system instructions (… {}), the binary has no path with `{found}` next; \
-             it allows: {}",
+            "after {} system instructions (… {}), ",
             self.position,
-            self.context.join(", "),
-            self.expected
-                .iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+            self.context.join(", ")
+        )?;
+        match &self.found {
+            Some(l) => write!(f, "the binary has no path with `{l}` next")?,
+            None => f.write_str("the sequence ends, but no path of the binary ends there")?,
+        }
+        let expected: Vec<String> = self.expected.iter().map(|s| format!("`{s}`")).collect();
+        write!(f, "; it allows: {}", expected.join(", "))
     }
 }
 
