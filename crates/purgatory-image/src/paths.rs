@@ -178,7 +178,7 @@ impl Code {
             };
             let off = usize::try_from(off).unwrap_or(usize::MAX);
             if let Some(w) = bytes.get(off..off.saturating_add(4)) {
-                if addr % 4 == 0 {
+                if addr.is_multiple_of(4) {
                     let mut b = [0u8; 4];
                     b.copy_from_slice(w);
                     return Ok(u32::from_le_bytes(b));
