@@ -8,9 +8,10 @@
 //!   system-instruction sequences along those paths (loops as loops).
 //! - The model: `cachesim` runs the handoff in every configuration the
 //!   campaigns cover (EL1, EL2, EL2 with E2H; the SHA2 instructions present
-//!   or not; the normal `kexec_load` entry and the crash entry; verifying
-//!   with the caches on, `-i`, `NO_CACHES`, `FORCE_SOFT_SHA256`) and
-//!   records each run's system instructions (`SysTrace`).
+//!   or not; the normal `kexec_load` entry and the crash entry; every
+//!   combination of `-i` (`NO_VERIFY`), `NO_CACHES`, `FORCE_SOFT_SHA256`;
+//!   plans with empty segments and with page tables that do not fit the
+//!   pool) and records each run's system instructions (`SysTrace`).
 //! - The check: every model run is a sequence of the binary's language;
 //!   and every transition of the language (two system instructions joined
 //!   by a path with none between) is taken by some model run, or listed in
@@ -22,7 +23,10 @@
 //! model checks are not compared), the addresses of by-VA operations and
 //! how many a loop issues (a `DC CIVAC` loop is a loop whatever its range),
 //! which branches are taken together (a path may mix EL1 and EL2 code: the
-//! language is larger than what runs), and the exception vectors.
+//! language is larger than what runs), memory accesses (except where
+//! `purgatory_image::sequences` rules them out), and the exception vectors.
+//! `the_models_mutants_are_rejected_unless_only_counts_addresses_or_values_change`
+//! states the first two as the model's mutants the check accepts.
 
 use std::collections::{BTreeMap, BTreeSet};
 

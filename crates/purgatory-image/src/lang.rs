@@ -222,8 +222,10 @@ impl Automaton {
         for i in (0..n).rev() {
             let mut prev = vec![0; words];
             for s in (0..self.states.len()).filter(|&s| bit(&forward[i], s)) {
+                // `back` holds states at position i + 1 only, all of
+                // which read `flat[i]`.
                 for &t in &self.next[s] {
-                    if bit(&back, t) && self.letter(t) == flat[i] {
+                    if bit(&back, t) {
                         set(&mut prev, s);
                         run.transitions.insert((s, t));
                     }
@@ -383,6 +385,31 @@ mod tests {
         assert!(!run.states.contains(&dc));
         assert!(!run.transitions.contains(&(dc, dc)));
         assert_eq!(run.states.len(), 5);
+        assert_eq!(run.transitions.len(), 4);
+        // Every transition: entry→DC, entry→DSB, DC→DC, DC→DSB, then the
+        // straight line DSB→IC→DSB→ISB.
+        let all = a.transitions();
+        assert_eq!(all.len(), 7);
+        assert!(all.contains(&(dc, dc)) && all.contains(&(0, dc)));
+        assert!(all.is_superset(&run.transitions));
+    }
+
+    #[test]
+    fn a_rejection_says_where_and_what_the_binary_allows() {
+        let r = sample().accept(&[("dc civac", 3), ("isb", 1)]).unwrap_err();
+        assert_eq!(
+            r.to_string(),
+            "after 3 system instructions (… dc civac, dc civac, dc civac), the binary has no \
+             path with `isb` next; it allows: `dc civac`, `dsb sy`"
+        );
+        let r = sample()
+            .accept(&[("dsb sy", 1), ("ic iallu", 1), ("dsb sy", 1)])
+            .unwrap_err();
+        assert_eq!(
+            r.to_string(),
+            "after 3 system instructions (… dsb sy, ic iallu, dsb sy), the sequence ends, but \
+             no path of the binary ends there; it allows: `isb`"
+        );
     }
 
     #[test]

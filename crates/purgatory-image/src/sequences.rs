@@ -187,8 +187,7 @@ mod tests {
     const BR_X8: u32 = 0xd61f_0100;
 
     fn run(words: &[u32]) -> Vec<String> {
-        let code = Code::flat(0, words.iter().flat_map(|w| w.to_le_bytes()).collect());
-        violations(&Paths::build(code, 0).unwrap())
+        violations(&paths(words))
     }
 
     /// The shape of the handoff's caches-on sequence.
@@ -217,9 +216,20 @@ mod tests {
         BR_X8,
     ];
 
+    fn paths(words: &[u32]) -> Paths {
+        let code = Code::flat(0, words.iter().flat_map(|w| w.to_le_bytes()).collect());
+        Paths::build(code, 0).unwrap()
+    }
+
     #[test]
     fn the_handoff_shape_passes() {
         assert_eq!(run(GOOD), Vec::<String>::new());
+        assert!(check(&paths(GOOD)).is_ok());
+        let err = check(&paths(&with(16, NOP))).unwrap_err().to_string();
+        assert!(
+            err.starts_with("purgatory ELF: system-instruction sequences:"),
+            "{err}"
+        );
     }
 
     /// `GOOD` with `word` inserted before index `at`.
