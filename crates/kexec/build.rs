@@ -2,7 +2,9 @@
 //! leaves its flat, position-independent image in `OUT_DIR/purgatory.bin`,
 //! which `src/pipeline.rs` embeds, and its SHA-256 (lowercase hex) in
 //! `OUT_DIR/purgatory.sha256`, which `kexec --version` names
-//! (`src/version.rs`). No pre-built blob is ever committed.
+//! (`src/version.rs`). The linked ELF it was flattened from is kept as
+//! `OUT_DIR/purgatory.elf` for the tests that read its code
+//! (`tests/model_link.rs`). No pre-built blob is ever committed.
 //!
 //! `KEXEC_RS_PURGATORY_ELF=path` uses an already linked purgatory ELF instead
 //! of building one (it is checked the same way).
@@ -28,18 +30,21 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=KEXEC_RS_PURGATORY_ELF");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
-    let image = match std::env::var_os("KEXEC_RS_PURGATORY_ELF") {
+    let elf = match std::env::var_os("KEXEC_RS_PURGATORY_ELF") {
         Some(elf) => {
-            let bytes = std::fs::read(&elf)
-                .unwrap_or_else(|e| panic!("{}: {e}", PathBuf::from(&elf).display()));
-            purgatory_image::from_elf(&bytes)
+            std::fs::read(&elf).unwrap_or_else(|e| panic!("{}: {e}", PathBuf::from(&elf).display()))
         }
         None => {
             let cargo = PathBuf::from(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-            purgatory_image::build(&cargo, &workspace, &out.join("purgatory-target"))
+            let dir =
+                purgatory_image::cargo_build(&cargo, &workspace, &out.join("purgatory-target"))
+                    .unwrap_or_else(|e| panic!("purgatory: {e}"));
+            let path = dir.join("purgatory");
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         }
     };
-    let image = image.unwrap_or_else(|e| panic!("purgatory: {e}"));
+    let image = purgatory_image::from_elf(&elf).unwrap_or_else(|e| panic!("purgatory: {e}"));
+    std::fs::write(out.join("purgatory.elf"), &elf).expect("writing purgatory.elf");
     std::fs::write(out.join("purgatory.bin"), &image.bytes).expect("writing purgatory.bin");
     let hex = Sha256::digest(&image.bytes)
         .iter()

@@ -43,7 +43,7 @@ pub struct Group {
 
 /// Every group, the plan's rule checker first (the part `cargo xtask test`
 /// runs on every CI run).
-pub const GROUPS: [Group; 10] = [
+pub const GROUPS: [Group; 11] = [
     Group {
         name: "plan-rules",
         package: "kexec-core",
@@ -137,6 +137,15 @@ pub const GROUPS: [Group; 10] = [
             "--test=litmus",
             "--test=check_states",
         ],
+    },
+    Group {
+        name: "purgatory-paths",
+        package: "purgatory-image",
+        files: &[
+            "crates/purgatory-image/src/sequences.rs",
+            "crates/purgatory-image/src/lang.rs",
+        ],
+        tests: &["--lib"],
     },
 ];
 

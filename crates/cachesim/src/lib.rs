@@ -55,6 +55,11 @@
 //!   attributes); nothing is speculatively allocated for such a mapping.
 //! - **The purgatory's stack**: a frame at its top, written at entry and by
 //!   each hash call, read back at every barrier and before the branch.
+//! - **The purgatory's system instructions**: its entry code (`_start`)
+//!   runs as what it is to the memory system, one ISB; from then on every
+//!   instruction the CPU issues for the operations performed is recorded
+//!   ([`SysTrace`], [`SimCpu::system_instructions`]), for the path check
+//!   against the built binary (`crates/kexec/tests/model_link.rs`).
 //! - **Maintenance**: DC CVAC/CIVAC/IVAC/CVAU/ZVA, DC CSW/CISW (all sets and
 //!   ways of L1+L2; never the system cache), IC IVAU/IALLU/IALLUIS. Every
 //!   operation is queued and completes whenever the adversary likes, at the
@@ -126,5 +131,6 @@ pub use cost::Report;
 pub use memory::{DcOp, Event, IcOp, Level, MemorySystem, Sctlr, SetWayOp};
 pub use sim::{
     simulate, simulate_seeds, simulate_with, LoaderPlanError, LoaderSegment, SampledSegment,
-    Sampling, Scenario, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment, Window,
+    Sampling, Scenario, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment, SysTrace,
+    Window,
 };

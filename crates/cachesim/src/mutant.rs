@@ -320,6 +320,9 @@ pub struct Mutant<M> {
     deferred: Vec<Deferred>,
     /// The MSR just accounted is the swapped site: hold its write back.
     defer_current: bool,
+    /// The SCTLR value last read through [`Machine::sctlr`] (what a value
+    /// mutation keeps bits of, without a read of its own).
+    sctlr_read: Option<u64>,
 }
 
 /// A call held back by [`Mutation::SwapWithNext`].
@@ -344,6 +347,7 @@ impl<M: Machine> Mutant<M> {
             other_since_site: false,
             deferred: Vec::new(),
             defer_current: false,
+            sctlr_read: None,
         }
     }
 
@@ -545,7 +549,9 @@ impl<M: Machine> Machine for Mutant<M> {
         self.inner.regime()
     }
     fn sctlr(&mut self) -> u64 {
-        self.inner.sctlr()
+        let v = self.inner.sctlr();
+        self.sctlr_read = Some(v);
+        v
     }
     fn set_sctlr(&mut self, value: u64) {
         if self.site(OpKind::MsrSctlr, 0).is_none() {
@@ -555,7 +561,13 @@ impl<M: Machine> Machine for Mutant<M> {
             return;
         }
         let value = match self.value.take() {
-            Some(v) => v.sctlr(self.inner.sctlr(), value),
+            Some(v) => {
+                let old = match self.sctlr_read {
+                    Some(old) => old,
+                    None => self.inner.sctlr(),
+                };
+                v.sctlr(old, value)
+            }
             None => value,
         };
         self.inner.set_sctlr(value);
@@ -623,6 +635,9 @@ impl<M: Machine> Machine for Mutant<M> {
     }
     fn putc(&mut self, uart: u64, byte: u8) {
         self.inner.putc(uart, byte);
+    }
+    fn now_ns(&mut self) -> Option<u64> {
+        self.inner.now_ns()
     }
     fn enter_kernel(&mut self, entry: u64, dtb: u64) -> Self::Exit {
         self.other();

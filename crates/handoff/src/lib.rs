@@ -190,8 +190,9 @@ pub trait Machine {
     fn putc(&mut self, uart: u64, byte: u8);
 
     /// Monotonic time in nanoseconds, if the machine has a clock (the CPU
-    /// reads the generic timer's virtual counter). Only used for the console
-    /// report of how long verification took; models may keep the default.
+    /// reads the generic timer's virtual counter: `MRS CNTVCT_EL0`,
+    /// `MRS CNTFRQ_EL0`, no barrier). Only used for the console report of
+    /// how long verification took; models may keep the default.
     fn now_ns(&mut self) -> Option<u64> {
         None
     }

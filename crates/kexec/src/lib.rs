@@ -66,7 +66,7 @@ mod vmcore;
 
 use std::process::ExitCode;
 
-pub use crate::pipeline::{PURGATORY, TEST_SEED_ENV};
+pub use crate::pipeline::{PURGATORY, PURGATORY_ELF, TEST_SEED_ENV};
 pub use crate::version::{version_body, version_text, PURGATORY_SHA256};
 
 /// The command line as clap defines it (every option, subcommand and help

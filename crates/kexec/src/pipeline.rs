@@ -30,6 +30,11 @@ pub const TEST_SEED_ENV: &str = "KEXEC_RS_TEST_SEED";
 /// position independent, header unpatched); every plan patches a copy.
 pub const PURGATORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/purgatory.bin"));
 
+/// The linked purgatory ELF [`PURGATORY`] was flattened from (code and
+/// symbols), for the tests that read its paths (`tests/model_link.rs`).
+/// Not used by the tool: a constant, so not in the binary.
+pub const PURGATORY_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/purgatory.elf"));
+
 /// The initrd of a plan and where it came from.
 #[derive(Debug)]
 pub(crate) struct InitrdFile {

@@ -4,9 +4,21 @@
 //!
 //! Used by the `kexec` crate's build script (which embeds the result) and by
 //! `xtask` (bare-metal tests). The header layout itself lives in `handoff`.
+//!
+//! Its system instructions are read from the machine code: [`sysinsn`]
+//! names and checks every one in address order; [`paths`] follows the
+//! control flow from `_start` to the `br` into the kernel; [`sequences`]
+//! checks what lies between the steps of each maintenance sequence on
+//! every path; [`lang`] (with [`regex`]) is the language of
+//! system-instruction sequences of those paths, which
+//! `crates/kexec/tests/model_link.rs` compares with the cache model's runs.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod lang;
+pub mod paths;
+pub mod regex;
+pub mod sequences;
 pub mod sysinsn;
 
 use std::path::{Path, PathBuf};
@@ -120,11 +132,14 @@ pub fn build(cargo: &Path, workspace: &Path, target_dir: &Path) -> Result<Purgat
     from_elf(&elf)
 }
 
-/// Flatten and check a linked purgatory ELF.
+/// Flatten and check a linked purgatory ELF (position independence, no
+/// writable data, its system instructions and the sequences along its
+/// paths).
 pub fn from_elf(elf: &[u8]) -> Result<PurgatoryImage, Error> {
     check_position_independent(elf)?;
     check_no_writable_data(elf)?;
     sysinsn::check_system_instructions(elf)?;
+    sequences::check(&paths::Paths::from_elf(elf)?)?;
     let (bytes, entry_offset, mem_size) = elf_to_flat(elf)?;
     if bytes.len() < HEADER_OFFSET + HEADER_SIZE {
         return Err(Error::Invalid(format!(

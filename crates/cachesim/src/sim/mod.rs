@@ -13,10 +13,12 @@ mod cpu;
 pub mod loader_plan;
 mod plan;
 mod setup;
+mod trace;
 
 pub use cpu::SimCpu;
 pub use loader_plan::{LoaderPlanError, LoaderSegment, SampledSegment, Sampling, SimInput, Window};
 pub use plan::{regime_for_seed, sha2_for_seed, Scenario, SimOptions, SimPlan, SimSegment};
+pub use trace::SysTrace;
 
 use crate::check::{
     check_code, check_cpu, check_data, check_mmu_off, execute_and_compare, Expected, Location,
@@ -38,6 +40,9 @@ pub struct RunResult {
     pub result: Result<Report, Violation>,
     /// Maintenance sites, in program order.
     pub sites: Vec<Site>,
+    /// The system instructions of the purgatory's run (empty when it did
+    /// not run: `kexec_file_load`, or a failure before it).
+    pub purgatory_trace: SysTrace,
 }
 
 fn phase_cost(name: &'static str, c: Counters) -> PhaseCost {
@@ -91,6 +96,7 @@ pub fn run_with(
                     e,
                 )),
                 sites: Vec::new(),
+                purgatory_trace: SysTrace::default(),
             };
         }
     };
@@ -212,6 +218,11 @@ pub fn run_with(
         Ok(())
     })();
     let sites = cpu.sites().to_vec();
+    let purgatory_trace = cpu
+        .inner()
+        .system_instructions()
+        .cloned()
+        .unwrap_or_default();
     let checked: u64 = lay.segs.iter().map(|(_, b)| b.len() as u64).sum();
     RunResult {
         result: result.map(|()| Report {
@@ -222,6 +233,7 @@ pub fn run_with(
             phases,
         }),
         sites,
+        purgatory_trace,
     }
 }
 
@@ -240,6 +252,7 @@ fn run_purgatory(
     let entered_before = cpu.inner().entered.len();
     cpu.inner_mut()
         .set_running_code(lay.purg_image.0, lay.purg_image.1.clone());
+    cpu.inner_mut().enter_purgatory();
     // The old kernel's regime (everything Normal write-back) may have left
     // TLB entries for the purgatory's own pages.
     for r in [lay.own.image, lay.own.tables, lay.own.stack] {

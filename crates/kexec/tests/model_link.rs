@@ -1,0 +1,528 @@
+//! The link from the cache model to the machine code (issue 11): the
+//! system instructions the model's runs execute are the ones the built
+//! purgatory executes, in the same order.
+//!
+//! - The binary: [`Paths`] is the control flow of the purgatory that
+//!   `kexec` embeds ([`kexec::PURGATORY_ELF`]) from `_start` to its one
+//!   `br` into the kernel, calls followed; [`Automaton`] is the language of
+//!   system-instruction sequences along those paths (loops as loops).
+//! - The model: `cachesim` runs the handoff in every configuration the
+//!   campaigns cover (EL1, EL2, EL2 with E2H; the SHA2 instructions present
+//!   or not; the normal `kexec_load` entry and the crash entry; every
+//!   combination of `-i` (`NO_VERIFY`), `NO_CACHES`, `FORCE_SOFT_SHA256`;
+//!   plans with empty segments and with page tables that do not fit the
+//!   pool) and records each run's system instructions (`SysTrace`).
+//! - The check: every model run is a sequence of the binary's language;
+//!   and every transition of the language (two system instructions joined
+//!   by a path with none between) is taken by some model run, or listed in
+//!   [`INFEASIBLE`] with the reason no run can take it. So the binary has
+//!   no system instruction, and no order of two, that the model never
+//!   executes.
+//!
+//! What it cannot see: register values (the SCTLR, TCR, MAIR values the
+//! model checks are not compared), the addresses of by-VA operations and
+//! how many a loop issues (a `DC CIVAC` loop is a loop whatever its range),
+//! which branches are taken together (a path may mix EL1 and EL2 code: the
+//! language is larger than what runs), memory accesses (except where
+//! `purgatory_image::sequences` rules them out), and the exception vectors.
+//! `the_models_mutants_are_rejected_unless_only_counts_addresses_or_values_change`
+//! states the first two as the model's mutants the check accepts.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cachesim::mutant::{Mutation, OpKind, Site};
+use cachesim::relocate::RelocStyle;
+use cachesim::sim::{real_handoff, real_relocate, run_with};
+use cachesim::{CacheConfig, Scenario, SimOptions, SimPlan, SimSegment, SysTrace};
+use handoff::{Flags, Regime};
+use purgatory_image::lang::Automaton;
+use purgatory_image::paths::{Code, Paths};
+
+/// Transitions of the binary's language that no model run takes:
+/// `(from, to, how many, why no run can)`. Exact: a different count of
+/// untaken transitions between those two instructions fails the test.
+const INFEASIBLE: &[(&str, &str, usize, &str)] = &[
+    (
+        "msr cptr_el2",
+        "msr vbar_el1",
+        1,
+        "the entry code tests CurrentEL twice (FP enable, then VBAR): at EL2 both tests \
+         take the EL2 side",
+    ),
+    (
+        "msr ttbr0_el2",
+        "tlbi vmalle1",
+        1,
+        "the translation registers are chosen by the regime, the TLBI by the EL, both read \
+         once by Cpu::new: EL2 registers come with the EL2 TLBI",
+    ),
+    (
+        "msr ttbr0_el1",
+        "tlbi alle2",
+        1,
+        "as the previous entry, at EL1",
+    ),
+    (
+        "isb",
+        "mrs sctlr_el1",
+        1,
+        "the caches turned on at EL2, off at EL1 (with no segment hashed between): one EL \
+         per run",
+    ),
+    (
+        "isb",
+        "mrs sctlr_el2",
+        1,
+        "as the previous entry, on at EL1, off at EL2",
+    ),
+    (
+        "isb",
+        "mrs cntvct_el0",
+        2,
+        "the caches turned on (EL1 or EL2) and never off: `handoff` disables them whenever \
+         enable_caches turned them on (CacheState::On, a stack variable the paths do not \
+         track)",
+    ),
+    (
+        "mrs cntfrq_el0",
+        "mrs sctlr_el1",
+        2,
+        "the caches turned off without having been turned on (from the start of \
+         verification, with and without FORCE_SOFT_SHA256): as above",
+    ),
+    (
+        "mrs cntfrq_el0",
+        "mrs sctlr_el2",
+        2,
+        "as the previous entry, at EL2",
+    ),
+    (
+        "mrs id_aa64mmfr0_el1",
+        "mrs sctlr_el1",
+        1,
+        "the caches turned off after enable_caches gave up (no 4 KiB granule, or the tables \
+         did not fit): as above",
+    ),
+    (
+        "mrs id_aa64mmfr0_el1",
+        "mrs sctlr_el2",
+        1,
+        "as the previous entry, at EL2",
+    ),
+    (
+        "mrs cntfrq_el0",
+        "mrs id_aa64isar0_el1",
+        1,
+        "FORCE_SOFT_SHA256 chose the software engine, whose segments do not read \
+         ID_AA64ISAR0_EL1 (only the SHA2 engine's do): the engine is a stack variable",
+    ),
+    (
+        "mrs ctr_el0",
+        "mrs ctr_el0",
+        3,
+        "an empty page-table pool, stack or image range (each DC loop is skipped when its \
+         range is empty): link.ld gives all three a fixed, non-zero size",
+    ),
+    (
+        "mrs ctr_el0",
+        "dsb sy",
+        1,
+        "an empty image and no segments: the image is never empty (as above)",
+    ),
+    (
+        "dc civac",
+        "dsb sy",
+        1,
+        "the image cleaned, then no segments: the purgatory accepts a header with none, but \
+         no loader writes one (a plan always has the kernel) and the model cannot run one \
+         (it enters the kernel)",
+    ),
+];
+
+/// The plans the model runs: the campaigns' `tiny` plan; one with empty
+/// segments (an empty segment's DC loop is skipped); one whose page tables
+/// do not fit the purgatory's pool (enable_caches gives up and the
+/// segments are hashed with the caches off).
+fn plans() -> Vec<(&'static str, SimPlan)> {
+    let empty = |addr| SimSegment {
+        addr,
+        bytes: Vec::new(),
+    };
+    let mut with_empty = SimPlan::tiny();
+    with_empty.segments.insert(1, empty(0x4900_0000));
+    with_empty.segments.push(empty(0x4a00_0000));
+    let mut scattered = SimPlan::tiny();
+    // Each in its own 512 GiB: a level 1, 2 and 3 table apiece.
+    for i in 1..4u64 {
+        scattered
+            .segments
+            .push(SimSegment::generated(i << 39, 256, i));
+    }
+    vec![
+        ("tiny", SimPlan::tiny()),
+        ("empty segments", with_empty),
+        ("tables do not fit", scattered),
+    ]
+}
+
+/// Every configuration of the purgatory the model runs: plan, entry,
+/// regime, SHA2 instructions, flags (every combination of the three).
+fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
+    let mut out = Vec::new();
+    for (pname, plan) in plans() {
+        for (entry, scenario) in [
+            ("kexec_load", Scenario::KexecLoad(RelocStyle::MmuOn)),
+            ("crash", Scenario::PurgatoryOnly),
+        ] {
+            for regime in [Regime::El1, Regime::El2, Regime::El2Host] {
+                for sha2 in [false, true] {
+                    for flags in 0..=Flags::ALL {
+                        if pname != "tiny" && (flags != 0 || entry != "kexec_load") {
+                            continue;
+                        }
+                        let name = format!(
+                            "{pname}, {entry}, {regime:?}, {}, flags {flags:#x}",
+                            if sha2 { "sha2" } else { "no sha2" }
+                        );
+                        let opts = SimOptions {
+                            scenario,
+                            flags,
+                            regime: Some(regime),
+                            sha2_instructions: Some(sha2),
+                            ..SimOptions::default()
+                        };
+                        out.push((name, plan.clone(), opts));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn config() -> CacheConfig {
+    CacheConfig::named("a57-like").expect("a named configuration")
+}
+
+/// The model's run of `plan` with `opts` (and `mutation`): its result and
+/// the system instructions of its purgatory.
+fn model_run(
+    plan: &SimPlan,
+    opts: &SimOptions,
+    mutation: Option<(&[Site], Mutation)>,
+) -> cachesim::sim::RunResult {
+    run_with(
+        plan,
+        &config(),
+        0,
+        opts,
+        mutation,
+        &mut real_relocate,
+        &mut real_handoff,
+    )
+}
+
+/// The unmutated model's system instructions (the run must pass).
+fn model_trace(plan: &SimPlan, opts: &SimOptions) -> SysTrace {
+    let r = model_run(plan, opts, None);
+    if let Err(v) = r.result {
+        panic!("the unmutated model fails:\n{v}");
+    }
+    r.purgatory_trace
+}
+
+fn binary() -> (Paths, Automaton) {
+    let paths = Paths::from_elf(kexec::PURGATORY_ELF).unwrap_or_else(|e| panic!("{e}"));
+    let lang = Automaton::new(&paths);
+    (paths, lang)
+}
+
+/// `from -> to` of a transition, with the addresses.
+fn describe(paths: &Paths, lang: &Automaton, (s, t): (usize, usize)) -> String {
+    let at = |s: usize| {
+        if s == 0 {
+            "entry".to_owned()
+        } else {
+            format!(
+                "`{}` at {}",
+                lang.letter(s),
+                paths.describe(lang.states[s].node)
+            )
+        }
+    };
+    format!("{} -> {}", at(s), at(t))
+}
+
+/// What the model's runs say about a binary: the runs it cannot produce,
+/// and its transitions no run takes beyond [`INFEASIBLE`] (or listed there
+/// but not found as listed).
+fn verdict(paths: &Paths, lang: &Automaton, traces: &[(String, SysTrace)]) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut used = BTreeSet::new();
+    for (name, trace) in traces {
+        match lang.accept(trace.runs()) {
+            Ok(run) => used.extend(run.transitions),
+            Err(r) => errors.push(format!(
+                "the binary cannot produce the model's run {name}: {r}\n    model: {trace}"
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return errors;
+    }
+    let mut untaken: BTreeMap<(&str, &str), Vec<(usize, usize)>> = BTreeMap::new();
+    for tr in lang.transitions().into_iter().filter(|t| !used.contains(t)) {
+        untaken
+            .entry((lang.letter(tr.0), lang.letter(tr.1)))
+            .or_default()
+            .push(tr);
+    }
+    let listed: BTreeMap<(&str, &str), usize> =
+        INFEASIBLE.iter().map(|&(a, b, n, _)| ((a, b), n)).collect();
+    for (key, trs) in &untaken {
+        if listed.get(key) != Some(&trs.len()) {
+            for &tr in trs {
+                errors.push(format!(
+                    "no model run takes {} ({} such, {} listed as infeasible)",
+                    describe(paths, lang, tr),
+                    trs.len(),
+                    listed.get(key).unwrap_or(&0)
+                ));
+            }
+        }
+    }
+    for (key, n) in &listed {
+        if !untaken.contains_key(key) {
+            errors.push(format!(
+                "listed in INFEASIBLE ({n}) but every such transition is taken, or gone: {key:?}"
+            ));
+        }
+    }
+    errors
+}
+
+fn all_traces() -> Vec<(String, SysTrace)> {
+    configurations()
+        .into_iter()
+        .map(|(name, plan, opts)| {
+            let t = model_trace(&plan, &opts);
+            (name, t)
+        })
+        .collect()
+}
+
+#[test]
+fn every_model_run_is_a_path_of_the_binary_and_covers_it() {
+    let t0 = std::time::Instant::now();
+    let (paths, lang) = binary();
+    println!(
+        "binary: {} instructions reached, {} copies in {} calling contexts, {} system \
+         instructions on paths to the br ({:?})",
+        paths.insns.len(),
+        paths.nodes.len(),
+        paths.contexts.len(),
+        lang.states.len() - 1,
+        t0.elapsed()
+    );
+    println!("language of the binary:\n{}\n", lang.regex());
+    let traces = all_traces();
+    println!("{} model runs ({:?})", traces.len(), t0.elapsed());
+    for (name, trace) in traces
+        .iter()
+        .filter(|(n, _)| n.contains("tiny, kexec_load") && n.ends_with("flags 0x0"))
+    {
+        let keep = trace.letters();
+        println!(
+            "{name}:\n  model:  {trace}\n  binary: {}",
+            lang.restricted(&keep).regex()
+        );
+    }
+    let errors = verdict(&paths, &lang, &traces);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+/// Whether a site's operation is by VA (a loop over a range in the code).
+fn by_va(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::DcCvac | OpKind::DcCivac | OpKind::DcIvac | OpKind::DcCvau | OpKind::IcIvau
+    )
+}
+
+/// The check against the model's own mutants: what it must reject, and
+/// what it cannot see (stated, so that a change in either shows).
+#[test]
+fn the_models_mutants_are_rejected_unless_only_counts_addresses_or_values_change() {
+    let (_, lang) = binary();
+    let plan = SimPlan::tiny();
+    let mut errors = Vec::new();
+    let mut tally: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (flags, regime, sha2) in [
+        (0, Regime::El2, true),
+        (0, Regime::El1, false),
+        (Flags::NO_VERIFY, Regime::El2Host, false),
+        (Flags::NO_CACHES, Regime::El2, true),
+    ] {
+        let opts = SimOptions {
+            flags,
+            regime: Some(regime),
+            sha2_instructions: Some(sha2),
+            ..SimOptions::default()
+        };
+        let sites = model_run(&plan, &opts, None).sites;
+        for site in sites.iter().filter(|s| s.phase == "purgatory") {
+            for m in Mutation::all().into_iter().filter(|m| m.applies(site)) {
+                let r = model_run(&plan, &opts, Some((std::slice::from_ref(site), m)));
+                let verdict = lang.accept(r.purgatory_trace.runs());
+                // A run that parked never reached the br: its sequence is
+                // incomplete, whatever the mutation.
+                if verdict.as_ref().is_err_and(|r| r.found.is_none()) {
+                    tally
+                        .entry("(run stopped before the br)".into())
+                        .or_default()
+                        .0 += 1;
+                    continue;
+                }
+                let next_same = sites
+                    .get(site.index + 1)
+                    .is_some_and(|n| n.kind == site.kind);
+                let (seen, why) = match m {
+                    Mutation::Remove if by_va(site.kind) => {
+                        (false, "a loop's count (an empty range) is data")
+                    }
+                    Mutation::Remove => (true, "an instruction is missing"),
+                    Mutation::Weaken => (true, "another instruction"),
+                    Mutation::Shorten => (false, "a loop's count is data"),
+                    Mutation::Value(_) => (false, "register values are not compared"),
+                    Mutation::SwapWithNext if next_same => {
+                        (false, "the same instruction over other addresses")
+                    }
+                    Mutation::SwapWithNext => (true, "another order"),
+                };
+                let name = match m {
+                    Mutation::Value(_) => "wrong value".to_owned(),
+                    other => other.to_string(),
+                };
+                let key = format!("{name}: {why}");
+                let e = tally.entry(key).or_default();
+                if verdict.is_err() {
+                    e.0 += 1;
+                } else {
+                    e.1 += 1;
+                }
+                if verdict.is_err() != seen {
+                    errors.push(format!(
+                        "flags {flags:#x} {regime:?}: {site} / {m}: expected {}, got {}",
+                        if seen { "rejected" } else { "accepted" },
+                        match &verdict {
+                            Ok(_) => "accepted".to_owned(),
+                            Err(r) => format!("rejected: {r}"),
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    for (k, (rejected, accepted)) in &tally {
+        println!("{k}: {rejected} rejected, {accepted} accepted");
+    }
+    assert!(tally.len() >= 6, "{tally:?}");
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// `NOP`, `DSB SY` and `STR x1, [sp]` (GNU as encodings).
+const NOP: u32 = 0xd503_201f;
+const DSB_SY: u32 = 0xd503_3f9f;
+const STR_X1_SP: u32 = 0xf900_03e1;
+
+/// The check against changed binaries: every system instruction on a path
+/// to the br dropped (a NOP in its place), a DSB added at the end and
+/// inside a DC loop; each is found by some model run. And the model must
+/// run every path: without the runs over empty segments, or without the
+/// SHA2 instructions, the check fails on what those runs alone take.
+#[test]
+fn changed_binaries_and_missing_model_runs_fail_the_check() {
+    let (paths, lang) = binary();
+    let traces = all_traces();
+    assert!(verdict(&paths, &lang, &traces).is_empty());
+    let code = Code::from_elf(kexec::PURGATORY_ELF).unwrap_or_else(|e| panic!("{e}"));
+    let check_patched = |what: &str, patches: &[(u64, u32)]| {
+        let mut c = code.clone();
+        for &(addr, word) in patches {
+            assert!(c.patch(addr, word), "{addr:#x} is not code");
+        }
+        let p = Paths::from_code(c).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let l = Automaton::new(&p);
+        let errors = verdict(&p, &l, &traces);
+        assert!(!errors.is_empty(), "{what}: the check passed");
+        println!("{what}: {}", first_line(&errors[0]));
+    };
+    let addr = |s: usize| paths.nodes[lang.states[s].node].addr;
+    let system: BTreeSet<u64> = (1..lang.states.len()).map(addr).collect();
+    for &a in &system {
+        check_patched(
+            &format!(
+                "no {} at {a:#x}",
+                paths.insns[&a].letter.clone().unwrap_or_default()
+            ),
+            &[(a, NOP)],
+        );
+    }
+    let br = paths.nodes[paths.exits[0]].addr;
+    check_patched("DSB SY before the br", &[(br - 4, DSB_SY)]);
+    let dc_loop = (1..lang.states.len())
+        .find(|&s| lang.letter(s) == "dc civac" && lang.next[s].contains(&s))
+        .expect("a DC CIVAC loop");
+    check_patched("DSB SY in a DC CIVAC loop", &[(addr(dc_loop) + 4, DSB_SY)]);
+
+    // The model side: runs left out.
+    for (what, leave_out) in [
+        ("without the empty segments", "empty segments"),
+        ("without the SHA2 instructions", ", sha2,"),
+    ] {
+        let some: Vec<(String, SysTrace)> = traces
+            .iter()
+            .filter(|(n, _)| !n.contains(leave_out))
+            .cloned()
+            .collect();
+        let errors = verdict(&paths, &lang, &some);
+        assert!(
+            errors.iter().any(|e| e.starts_with("no model run takes")),
+            "{what}: {errors:?}"
+        );
+        println!("{what}: {}", first_line(&errors[0]));
+    }
+
+    // The sequence rules on the real binary: a store right after the DMB
+    // (before the DC IVACs it orders), a NOP between ISB and MSR SCTLR.
+    let dmb = (1..lang.states.len())
+        .find(|&s| lang.letter(s) == "dmb sy")
+        .expect("the DMB");
+    let msr = (1..lang.states.len())
+        .find(|&s| lang.letter(s).starts_with("msr sctlr_el"))
+        .expect("an SCTLR write");
+    for (what, at, word, want) in [
+        (
+            "a store after the DMB",
+            addr(dmb) + 4,
+            STR_X1_SP,
+            "a store after `dmb sy`",
+        ),
+        (
+            "a NOP before MSR SCTLR",
+            addr(msr) - 4,
+            NOP,
+            "immediately before it",
+        ),
+    ] {
+        let mut c = code.clone();
+        assert!(c.patch(at, word));
+        let v = purgatory_image::sequences::violations(&Paths::from_code(c).unwrap());
+        assert!(v.iter().any(|e| e.contains(want)), "{what}: {v:#?}");
+        println!("{what}: {}", v[0]);
+    }
+}
