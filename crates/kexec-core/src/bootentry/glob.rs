@@ -38,9 +38,10 @@ pub fn matches(pattern: &str, name: &str) -> bool {
             }
             None => match star {
                 Some((after_star, swallowed)) => {
-                    pi = after_star;
-                    si = swallowed + 1;
-                    star = Some((after_star, swallowed + 1));
+                    // The star swallows one more character; retry after it.
+                    let swallowed = swallowed + 1;
+                    (pi, si) = (after_star, swallowed);
+                    star = Some((after_star, swallowed));
                 }
                 None => return false,
             },

@@ -128,6 +128,12 @@ pub struct Entry {
     pub ignored: Vec<(usize, String)>,
 }
 
+impl AsRef<Entry> for Entry {
+    fn as_ref(&self) -> &Entry {
+        self
+    }
+}
+
 impl Entry {
     /// The id without its `.conf` suffix (bootctl's `id_old`), the short
     /// name `kexec boot NAME` accepts.

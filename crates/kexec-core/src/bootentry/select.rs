@@ -68,10 +68,10 @@ pub fn compare(a: &Entry, b: &Entry) -> Ordering {
 /// order (a boot-counted and an uncounted file of the same id compare
 /// equal, but two counted ones do not); it cannot panic on such input, as
 /// the standard library's sort may.
-pub fn sort(entries: &mut [Entry]) {
+pub fn sort<T: AsRef<Entry>>(entries: &mut [T]) {
     for i in 1..entries.len() {
         let mut k = i;
-        while k > 0 && compare(&entries[k - 1], &entries[k]).is_gt() {
+        while k > 0 && compare(entries[k - 1].as_ref(), entries[k].as_ref()).is_gt() {
             entries.swap(k - 1, k);
             k -= 1;
         }
@@ -124,7 +124,11 @@ impl fmt::Display for Reason {
 
 /// The first entry `pattern` matches (bootctl's `boot_config_find()`):
 /// `@saved` is the selected entry's id; other `@` names match nothing.
-pub fn find(entries: &[Entry], pattern: &str, selected: Option<&str>) -> Option<usize> {
+pub fn find<T: AsRef<Entry>>(
+    entries: &[T],
+    pattern: &str,
+    selected: Option<&str>,
+) -> Option<usize> {
     let pattern = if pattern.starts_with('@') {
         if !pattern.eq_ignore_ascii_case("@saved") {
             return None;
@@ -136,13 +140,13 @@ pub fn find(entries: &[Entry], pattern: &str, selected: Option<&str>) -> Option<
     let pattern = pattern.to_ascii_lowercase();
     entries
         .iter()
-        .position(|e| glob::matches(&pattern, &e.id.to_ascii_lowercase()))
+        .position(|e| glob::matches(&pattern, &e.as_ref().id.to_ascii_lowercase()))
 }
 
 /// The default entry among `entries` (sorted) and why; `None` when there
 /// are none.
-pub fn default(
-    entries: &[Entry],
+pub fn default<T: AsRef<Entry>>(
+    entries: &[T],
     conf: &LoaderConf,
     vars: &LoaderVariables,
 ) -> Option<(usize, Reason)> {
@@ -185,12 +189,15 @@ pub enum Lookup {
     NotFound,
 }
 
-/// The entry a user names: by id (with or without `.conf`, or the file
-/// name with its boot counter; case-insensitive), else by title, else by
-/// version (exactly).
-pub fn lookup(entries: &[Entry], name: &str) -> Lookup {
-    let by_id = entries.iter().position(|e| {
-        [e.id.as_str(), e.short_id(), e.file_name.as_str()]
+/// The entry a user names: by id (with or without its `.conf` or `.efi`
+/// suffix, or the file name with its boot counter; case-insensitive), else
+/// by title, else by version (exactly).
+pub fn lookup<T: AsRef<Entry>>(entries: &[T], name: &str) -> Lookup {
+    let by_id = entries.iter().map(AsRef::as_ref).position(|e: &Entry| {
+        let stem =
+            e.id.rsplit_once('.')
+                .map_or(e.id.as_str(), |(stem, _)| stem);
+        [e.id.as_str(), stem, e.file_name.as_str()]
             .iter()
             .any(|n| n.eq_ignore_ascii_case(name))
     });
@@ -204,7 +211,7 @@ pub fn lookup(entries: &[Entry], name: &str) -> Lookup {
         let hits: Vec<usize> = entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| field(e).as_deref() == Some(name))
+            .filter(|(_, e)| field(e.as_ref()).as_deref() == Some(name))
             .map(|(i, _)| i)
             .collect();
         match hits.len() {
@@ -349,7 +356,7 @@ mod tests {
             ..vars
         };
         assert_eq!(default(&entries, &conf, &vars).unwrap().0, 0);
-        assert_eq!(default(&[], &conf, &vars), None);
+        assert_eq!(default::<Entry>(&[], &conf, &vars), None);
     }
 
     #[test]
@@ -382,5 +389,12 @@ mod tests {
         assert_eq!(lookup(&entries, "6.7"), Lookup::Found(1));
         assert_eq!(lookup(&entries, "6.8"), Lookup::Ambiguous(vec![0, 2]));
         assert_eq!(lookup(&entries, "nope"), Lookup::NotFound);
+        let uki =
+            crate::bootentry::type2::entry("arch-linux.efi", Some(b"ID=arch\n"), None).unwrap();
+        assert_eq!(
+            lookup(std::slice::from_ref(&uki), "arch-linux"),
+            Lookup::Found(0)
+        );
+        assert_eq!(lookup(&[uki], "ARCH-LINUX.efi"), Lookup::Found(0));
     }
 }
