@@ -99,5 +99,11 @@ mod tests {
             file_name(DEFAULT),
             "LoaderEntryDefault-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
         );
+        assert_eq!(
+            Error::NoAttributes.to_string(),
+            "shorter than efivarfs's 4-byte attribute word"
+        );
+        assert_eq!(Error::OddLength.to_string(), "an odd number of bytes: not UTF-16");
+        assert_eq!(Error::NotUtf16.to_string(), "not valid UTF-16");
     }
 }

@@ -138,14 +138,10 @@ impl Entry {
     /// The id without its `.conf` suffix (bootctl's `id_old`), the short
     /// name `kexec boot NAME` accepts.
     pub fn short_id(&self) -> &str {
-        let len = self.id.len();
-        if len >= 5
-            && self.id.is_char_boundary(len - 5)
-            && self.id[len - 5..].eq_ignore_ascii_case(".conf")
-        {
-            &self.id[..len - 5]
-        } else {
-            &self.id
+        let cut = self.id.len().saturating_sub(".conf".len());
+        match self.id.get(cut..) {
+            Some(suffix) if suffix.eq_ignore_ascii_case(".conf") => &self.id[..cut],
+            _ => &self.id,
         }
     }
 
@@ -333,6 +329,75 @@ mod tests {
     }
 
     #[test]
+    fn names_as_bootctl_writes_them() {
+        assert_eq!((EntryType::Type1.name(), EntryType::Type2.name()), ("type1", "type2"));
+        for (loader, key) in [
+            (Loader::Linux("/a".into()), "linux"),
+            (Loader::Uki("/a".into()), "uki"),
+            (Loader::Efi("/a".into()), "efi"),
+            (Loader::UkiUrl("/a".into()), "uki-url"),
+        ] {
+            assert_eq!((loader.key(), loader.target()), (key, "/a"));
+        }
+    }
+
+    /// What kexec can boot of each kind of entry, and why not.
+    #[test]
+    fn kexec_load_of_each_kind() {
+        let parse = |text: &str| type1::parse("e.conf", text.as_bytes()).unwrap();
+        let linux = parse("linux /k\ninitrd /a\ninitrd /b\noptions x\noptions y\ndevicetree /d.dtb\n");
+        assert_eq!(
+            linux.kexec_load(),
+            Ok(KexecLoad {
+                kernel: "/k".into(),
+                uki: false,
+                initrd: vec!["/a".into(), "/b".into()],
+                command_line: Some("x y".into()),
+                devicetree: Some("/d.dtb".into()),
+            })
+        );
+        // A Type #1 `uki` gets its options, never initrd or device tree lines.
+        let uki = parse("uki /u.efi\ninitrd /a\noptions quiet\ndevicetree /d.dtb\n");
+        assert_eq!(
+            uki.kexec_load(),
+            Ok(KexecLoad {
+                kernel: "/u.efi".into(),
+                uki: true,
+                initrd: vec![],
+                command_line: Some("quiet".into()),
+                devicetree: None,
+            })
+        );
+        assert_eq!(parse("linux /k\n").kexec_load().unwrap().command_line, None);
+        let refused = |text: &str| parse(text).kexec_load().unwrap_err().to_string();
+        assert_eq!(
+            refused("efi /EFI/memtest.efi\n"),
+            "efi /EFI/memtest.efi: an EFI program, which only firmware can start (kexec boots Linux)"
+        );
+        assert_eq!(
+            refused("linux /k\ndevicetree-overlay /a.dtbo /b.dtbo\n"),
+            "devicetree-overlay /a.dtbo /b.dtbo: applying device tree overlays is not supported"
+        );
+        assert_eq!(
+            refused("linux /k\noptions root=/dev/sda $kernelopts\n"),
+            "options use GRUB variables ($kernelopts), which only GRUB expands (from its grubenv); \
+             systemd-boot passes them literally"
+        );
+        assert_eq!(refused("linux /k\narchitecture x64\n"), "architecture x64, not aa64 (arm64)");
+        assert_eq!(refused("title t\n"), "no linux, uki or efi line: nothing to boot");
+        assert_eq!(
+            refused("uki-url http://h/u.efi\n"),
+            "uki-url http://h/u.efi: a network boot, not supported"
+        );
+        // `architecture` is compared case-insensitively, as systemd-boot does.
+        assert!(parse("linux /k\narchitecture AA64\n").kexec_load().is_ok());
+        assert_eq!(
+            parse("linux /k\narchitecture x64\n").offered(),
+            Err(Hidden::Architecture("x64".into()))
+        );
+    }
+
+    #[test]
     fn short_id_drops_conf_only() {
         let mut e = type1::parse("fedora-6.8.conf", b"linux /v\n").unwrap();
         assert_eq!(e.short_id(), "fedora-6.8");
@@ -340,5 +405,11 @@ mod tests {
         assert_eq!(e.short_id(), "arch-linux.efi");
         e.id = "x.CONF".into();
         assert_eq!(e.short_id(), "x");
+        e.id = "é.conf".into();
+        assert_eq!(e.short_id(), "é");
+        e.id = "conf".into();
+        assert_eq!(e.short_id(), "conf");
+        e.id = "ü-é".into();
+        assert_eq!(e.short_id(), "ü-é");
     }
 }

@@ -360,6 +360,21 @@ mod tests {
     }
 
     #[test]
+    fn reasons_read_as_sentences() {
+        let var = Reason::Variable {
+            name: efivar::ONE_SHOT,
+            pattern: "a*".into(),
+        };
+        assert_eq!(var.to_string(), "EFI variable LoaderEntryOneShot \"a*\"");
+        let conf = Reason::LoaderConf {
+            key: "default",
+            pattern: "b".into(),
+        };
+        assert_eq!(conf.to_string(), "loader.conf default \"b\"");
+        assert_eq!(Reason::First.to_string(), "the first entry in systemd-boot's order");
+    }
+
+    #[test]
     fn saved_means_the_selected_entry() {
         let entries = vec![entry("a.conf", ""), entry("b.conf", "")];
         let conf = LoaderConf {

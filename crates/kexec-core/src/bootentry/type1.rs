@@ -304,13 +304,17 @@ mod tests {
     #[test]
     fn text_problems_name_the_line() {
         let err = parse("a.conf", b"title a\nlinux /k\xff\n").unwrap_err();
+        assert_eq!(err.to_string(), "line 2: not UTF-8");
         assert_eq!((err.line, err.kind), (2, ErrorKind::NotUtf8));
         let err = parse("a.conf", b"title a\n\noptions \0\n").unwrap_err();
+        assert_eq!(err.to_string(), "line 3: a NUL byte in a text file");
         assert_eq!((err.line, err.kind), (3, ErrorKind::NulByte));
         let big = vec![b'#'; MAX_SIZE + 1];
+        let err = parse("a.conf", &big).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TooLarge { size: MAX_SIZE + 1 });
         assert_eq!(
-            parse("a.conf", &big).unwrap_err().kind,
-            ErrorKind::TooLarge { size: MAX_SIZE + 1 }
+            err.to_string(),
+            "1048577 bytes, larger than a boot entry may be (1048576)"
         );
         assert!(parse("a.conf", &big[..MAX_SIZE]).is_ok());
     }

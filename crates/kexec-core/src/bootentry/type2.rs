@@ -140,5 +140,18 @@ mod tests {
                 .options,
             Vec::<String>::new()
         );
+        assert!(entry("a.efi", Some(b"ID=a\n"), None).unwrap().options.is_empty());
+        assert_eq!(
+            Error::NoOsRelease.to_string(),
+            "no .osrel section (systemd-boot skips it too)"
+        );
+        assert_eq!(
+            Error::NoName.to_string(),
+            ".osrel has no PRETTY_NAME, IMAGE_ID, NAME or ID (systemd-boot skips it too)"
+        );
+        let e = entry("a.efi", Some(b"ID=\xff\n"), None).unwrap_err();
+        assert_eq!(e.to_string(), ".osrel: line 1: not UTF-8");
+        let e = entry("a.efi", Some(b"ID=a\n"), Some(b"a\0b")).unwrap_err();
+        assert_eq!(e.to_string(), ".cmdline: line 1: a NUL byte in a text file");
     }
 }
