@@ -100,9 +100,9 @@ pub struct Hop {
     /// (with `say`, `fail` and `check`); our `kexec` is in its initramfs as
     /// `/bin/kexec-rs` when any hop uses it.
     pub next_script: String,
-    /// Install the next kernel as a Boot Loader Specification entry and
-    /// boot it with our `kexec boot --exec` ([`crate::boot_entry`]; the
-    /// load step only lists the entries).
+    /// Install the next kernel as a Boot Loader Specification entry
+    /// ([`crate::boot_entry`]); the load step only lists the entries (set
+    /// `exec_args` to `boot --exec`).
     pub boot_entry: bool,
 }
 
@@ -145,13 +145,7 @@ impl Hop {
 
     /// The guest command that boots what was loaded.
     fn exec_command(&self) -> String {
-        if self.boot_entry {
-            format!(
-                "{} boot --exec {}",
-                self.loader.guest_path(),
-                self.loader_args
-            )
-        } else if self.crash {
+        if self.crash {
             "echo c > /proc/sysrq-trigger".to_owned()
         } else {
             format!("{} {}", self.loader.guest_path(), self.exec_args)

@@ -354,7 +354,7 @@ fn ours_kexec_boot_boots_the_default_bls_entry() {
     let k = Loader::Ours.guest_path();
     let mut hop = Hop::new(Loader::Ours);
     hop.boot_entry = true;
-    hop.loader_args = "-v".into();
+    hop.exec_args = "boot --exec -v".into();
     hop.before_load = format!(
         "check boot-list-default 0 sh -c \"{k} boot --list | grep -q '^[*] {} '\"\n",
         xtask::boot_entry::ENTRY_ID

@@ -103,7 +103,10 @@ mod tests {
             Error::NoAttributes.to_string(),
             "shorter than efivarfs's 4-byte attribute word"
         );
-        assert_eq!(Error::OddLength.to_string(), "an odd number of bytes: not UTF-16");
+        assert_eq!(
+            Error::OddLength.to_string(),
+            "an odd number of bytes: not UTF-16"
+        );
         assert_eq!(Error::NotUtf16.to_string(), "not valid UTF-16");
     }
 }

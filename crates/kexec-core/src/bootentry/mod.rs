@@ -330,7 +330,10 @@ mod tests {
 
     #[test]
     fn names_as_bootctl_writes_them() {
-        assert_eq!((EntryType::Type1.name(), EntryType::Type2.name()), ("type1", "type2"));
+        assert_eq!(
+            (EntryType::Type1.name(), EntryType::Type2.name()),
+            ("type1", "type2")
+        );
         for (loader, key) in [
             (Loader::Linux("/a".into()), "linux"),
             (Loader::Uki("/a".into()), "uki"),
@@ -345,7 +348,8 @@ mod tests {
     #[test]
     fn kexec_load_of_each_kind() {
         let parse = |text: &str| type1::parse("e.conf", text.as_bytes()).unwrap();
-        let linux = parse("linux /k\ninitrd /a\ninitrd /b\noptions x\noptions y\ndevicetree /d.dtb\n");
+        let linux =
+            parse("linux /k\ninitrd /a\ninitrd /b\noptions x\noptions y\ndevicetree /d.dtb\n");
         assert_eq!(
             linux.kexec_load(),
             Ok(KexecLoad {
@@ -383,8 +387,14 @@ mod tests {
             "options use GRUB variables ($kernelopts), which only GRUB expands (from its grubenv); \
              systemd-boot passes them literally"
         );
-        assert_eq!(refused("linux /k\narchitecture x64\n"), "architecture x64, not aa64 (arm64)");
-        assert_eq!(refused("title t\n"), "no linux, uki or efi line: nothing to boot");
+        assert_eq!(
+            refused("linux /k\narchitecture x64\n"),
+            "architecture x64, not aa64 (arm64)"
+        );
+        assert_eq!(
+            refused("title t\n"),
+            "no linux, uki or efi line: nothing to boot"
+        );
         assert_eq!(
             refused("uki-url http://h/u.efi\n"),
             "uki-url http://h/u.efi: a network boot, not supported"

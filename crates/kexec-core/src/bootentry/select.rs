@@ -371,7 +371,10 @@ mod tests {
             pattern: "b".into(),
         };
         assert_eq!(conf.to_string(), "loader.conf default \"b\"");
-        assert_eq!(Reason::First.to_string(), "the first entry in systemd-boot's order");
+        assert_eq!(
+            Reason::First.to_string(),
+            "the first entry in systemd-boot's order"
+        );
     }
 
     #[test]

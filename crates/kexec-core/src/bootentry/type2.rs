@@ -140,7 +140,10 @@ mod tests {
                 .options,
             Vec::<String>::new()
         );
-        assert!(entry("a.efi", Some(b"ID=a\n"), None).unwrap().options.is_empty());
+        assert!(entry("a.efi", Some(b"ID=a\n"), None)
+            .unwrap()
+            .options
+            .is_empty());
         assert_eq!(
             Error::NoOsRelease.to_string(),
             "no .osrel section (systemd-boot skips it too)"
