@@ -176,6 +176,15 @@ mod tests {
         }
     }
 
+    /// Ranges whose ends are `]` or escaped (fnmatch(3) agrees).
+    #[test]
+    fn range_ends() {
+        assert!(matches("[a-\\z]", "m"));
+        assert!(!matches("[a-\\z]", "-"));
+        assert!(matches("[]-a]", "_"));
+        assert!(!matches("[]-a]", "-"));
+    }
+
     #[test]
     fn malformed_patterns_match_nothing() {
         assert!(!matches("a\\", "a"));

@@ -111,6 +111,9 @@ mod tests {
             ("appliance", Some("appliance"))
         );
         assert_eq!(p.version.as_deref(), Some("7"));
+        let p = OsRelease::parse("ID=foo\nNAME=Foo\nBUILD_ID=b\nVERSION_ID=7\n").pick();
+        assert_eq!(p.as_ref().map(|p| p.title.as_str()), Some("Foo"));
+        assert_eq!(p.and_then(|p| p.version), Some("7".into()));
         assert_eq!(OsRelease::parse("VERSION=1\n").pick(), None);
         assert_eq!(OsRelease::parse("").pick(), None);
     }

@@ -144,6 +144,8 @@ mod tests {
             .unwrap()
             .options
             .is_empty());
+        let padded = entry("a.efi", Some(b"ID=a\n"), Some(b"quiet\0\0\0")).unwrap();
+        assert_eq!(padded.options, ["quiet"]);
         assert_eq!(
             Error::NoOsRelease.to_string(),
             "no .osrel section (systemd-boot skips it too)"
