@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::machine::efivar::ATTRIBUTES_LEN;
+
 /// The vendor GUID of the boot loader interface variables
 /// (`LOADER_GUID` in systemd's src/fundamental/efivars-fundamental.h).
 pub const LOADER_GUID: &str = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
@@ -52,7 +54,7 @@ impl std::error::Error for Error {}
 
 /// The string value of an efivarfs file.
 pub fn decode_string(file: &[u8]) -> Result<String, Error> {
-    let value = file.get(4..).ok_or(Error::NoAttributes)?;
+    let value = file.get(ATTRIBUTES_LEN..).ok_or(Error::NoAttributes)?;
     if value.len() % 2 != 0 {
         return Err(Error::OddLength);
     }
