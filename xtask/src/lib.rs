@@ -5,6 +5,7 @@
 pub mod baremetal;
 pub mod bench;
 pub mod bench_kdump;
+pub mod boot_entry;
 pub mod capture;
 pub mod fresh;
 pub mod fuzz;

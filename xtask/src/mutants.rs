@@ -43,7 +43,7 @@ pub struct Group {
 
 /// Every group, the plan's rule checker first (the part `cargo xtask test`
 /// runs on every CI run).
-pub const GROUPS: [Group; 11] = [
+pub const GROUPS: [Group; 12] = [
     Group {
         name: "plan-rules",
         package: "kexec-core",
@@ -125,6 +125,12 @@ pub const GROUPS: [Group; 11] = [
             "crates/kexec/src/hints.rs",
         ],
         tests: &["--lib"],
+    },
+    Group {
+        name: "bootentry",
+        package: "kexec-core",
+        files: &["crates/kexec-core/src/bootentry/*.rs"],
+        tests: &["--lib", "--test=bootentry_props"],
     },
     Group {
         name: "cachesim-check",

@@ -100,6 +100,10 @@ pub struct Hop {
     /// (with `say`, `fail` and `check`); our `kexec` is in its initramfs as
     /// `/bin/kexec-rs` when any hop uses it.
     pub next_script: String,
+    /// Install the next kernel as a Boot Loader Specification entry
+    /// ([`crate::boot_entry`]); the load step only lists the entries (set
+    /// `exec_args` to `boot --exec`).
+    pub boot_entry: bool,
 }
 
 impl Hop {
@@ -118,10 +122,14 @@ impl Hop {
             crash: false,
             read_vmcore: true,
             next_script: String::new(),
+            boot_entry: false,
         }
     }
 
     fn load_command(&self) -> String {
+        if self.boot_entry {
+            return format!("{} boot --list", self.loader.guest_path());
+        }
         let cmdline = match self.cmdline {
             CmdlineMode::Explicit => "--command-line=\"$(cat /payload/cmdline)\"",
             CmdlineMode::Reuse => "--reuse-cmdline --append=\"$(cat /payload/cmdline)\"",
@@ -470,12 +478,21 @@ impl KexecScenario {
                         .files
                         .push((guest.clone(), FileSource::Host(host.clone())));
                 }
-                stage
-                    .files
-                    .push((hop.image_path().into(), FileSource::Host(image)));
-                stage
-                    .files
-                    .push(("/payload/initrd".into(), FileSource::Host(initrd_next)));
+                if hop.boot_entry {
+                    let base = fs::metadata(crate::guest::base_initramfs(assets))?.len();
+                    let split = work.0.join(format!("split-{name}"));
+                    let (image, initrd) = (&image, &initrd_next);
+                    let files =
+                        crate::boot_entry::files(image, initrd, base, payload_cmdline, &split);
+                    stage.files.extend(files?);
+                } else {
+                    stage
+                        .files
+                        .push((hop.image_path().into(), FileSource::Host(image)));
+                    stage
+                        .files
+                        .push(("/payload/initrd".into(), FileSource::Host(initrd_next)));
+                }
                 stage.files.push((
                     "/payload/cmdline".into(),
                     FileSource::Bytes(payload_cmdline.clone().into_bytes()),

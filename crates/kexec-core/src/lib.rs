@@ -7,11 +7,14 @@
 //! protocol (Documentation/arch/arm64/booting.rst) and the kexec ABI
 //! (include/uapi/linux/kexec.h). It performs no I/O and contains no `unsafe`:
 //! every function takes bytes in memory, so it is tested and fuzzed on the host.
+//! It also reads Boot Loader Specification entries and picks the one
+//! systemd-boot would boot ([`bootentry`]).
 //! The one reader of files too large for memory, the kdump vmcore reader
 //! ([`vmcore`]), reads through a trait its caller implements.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bootentry;
 pub mod cmdline;
 pub mod decompress;
 pub mod elf;

@@ -30,6 +30,10 @@ pub(crate) const SECTION_INITRD: &[u8] = b".initrd";
 pub(crate) const SECTION_CMDLINE: &[u8] = b".cmdline";
 /// Name of the section holding the device tree.
 pub(crate) const SECTION_DTB: &[u8] = b".dtb";
+/// Name of the section holding the os-release(5) text of the OS the UKI boots.
+pub(crate) const SECTION_OSREL: &[u8] = b".osrel";
+/// Name of the section that starts a profile of a multi-profile UKI.
+pub(crate) const SECTION_PROFILE: &[u8] = b".profile";
 
 /// Errors from [`Uki::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -147,6 +151,77 @@ pub fn certificate_table(bytes: &[u8]) -> Option<(u32, u32)> {
         dir.size.get(LittleEndian),
     );
     (size != 0).then_some((offset, size))
+}
+
+/// Where a section's contents lie in the file: `offset..offset + size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRange {
+    /// File offset (`PointerToRawData`).
+    pub offset: u64,
+    /// Bytes: `VirtualSize`, capped by `SizeOfRawData` (the rest of the
+    /// section is zero fill).
+    pub size: u64,
+}
+
+/// A UKI's layout read from its headers alone, for listing boot entries
+/// without reading the kernel (systemd reads only the section table and the
+/// small sections too: `pe_find_uki_sections` in src/shared/bootspec.c).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UkiLayout {
+    /// The `.osrel` section (os-release(5) of the OS), the first of that name.
+    pub osrel: Option<FileRange>,
+    /// The `.cmdline` section, the first of that name.
+    pub cmdline: Option<FileRange>,
+    /// Whether the UKI has `.profile` sections (a multi-profile UKI).
+    pub profiles: bool,
+    /// The end of the furthest section's data: a file shorter than this is
+    /// truncated.
+    pub data_end: u64,
+}
+
+impl UkiLayout {
+    /// Reads the section table of an arm64 UKI from `head`, the file's first
+    /// bytes (enough to hold the headers: `SizeOfHeaders`, usually 4 KiB).
+    /// Section data is not read and may lie beyond `head`.
+    pub fn parse(head: &[u8]) -> Result<Self, Error> {
+        let file = PeFile64::parse(head).map_err(|err| Error::Pe {
+            reason: err.to_string(),
+        })?;
+        let machine = file.nt_headers().file_header().machine.get(LittleEndian);
+        if machine != IMAGE_FILE_MACHINE_ARM64 {
+            return Err(Error::WrongMachine { machine: machine.0 });
+        }
+        let sections = file.section_table();
+        let range = |name: &[u8]| {
+            sections
+                .iter()
+                .find(|s| name_is(s.raw_name(), name))
+                .map(|s| {
+                    let (offset, size) = s.pe_file_range();
+                    FileRange {
+                        offset: offset.into(),
+                        size: size.into(),
+                    }
+                })
+        };
+        if range(SECTION_LINUX).is_none() {
+            return Err(Error::MissingLinux);
+        }
+        let data_end = sections
+            .iter()
+            .map(|s| {
+                let (offset, size) = s.pe_file_range();
+                u64::from(offset) + u64::from(size)
+            })
+            .max()
+            .unwrap_or(0);
+        Ok(Self {
+            osrel: range(SECTION_OSREL),
+            cmdline: range(SECTION_CMDLINE),
+            profiles: range(SECTION_PROFILE).is_some(),
+            data_end,
+        })
+    }
 }
 
 /// Whether `bytes` parses as an arm64 PE32+ file with a `.linux` section.

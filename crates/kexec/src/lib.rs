@@ -22,6 +22,9 @@
 //! kexec capture-sysroot DIR     (capture.rs)
 //! kexec sim KERNEL [-p] [--sysroot DIR] [--config NAME|all] [--seeds N] [--json]
 //!                               (the plan's handoff in the cachesim model: sim.rs)
+//! kexec boot [ENTRY] [--list | --dry-run] [--json] [-e] [--esp DIR] [--boot DIR] [--sysroot DIR]
+//!                               (load the Boot Loader Specification entry systemd-boot would
+//!                                boot: boot.rs)
 //! kexec vmcore info [--json] [FILE]   kexec vmcore dmesg [FILE]
 //!                               (read a kdump vmcore, default /proc/vmcore: vmcore.rs)
 //! kexec doctor [--json] [--sysroot DIR]
@@ -35,7 +38,7 @@
 //! generates the man pages and shell completions from it
 //! (`examples/ship-docs.rs`); `--version` says what `version.rs` computes.
 //!
-//! Modules depend only downward: `cli` → `kfile` → `sim` → `pipeline` →
+//! Modules depend only downward: `cli` → `boot` → `kfile` → `sim` → `pipeline` →
 //! `plan_input` → (`crashdump`, `syscalls`, `mode`) → `hints` → `sysroot` →
 //! `failure`; `run` sits on top, `capture` beside `pipeline` (it captures
 //! what `doctor` reads), `doctor` beside `kfile`; `vmcore` depends only on
@@ -45,6 +48,7 @@
 //! chooses every failure's hint from the observed state.
 #![forbid(unsafe_code)]
 
+mod boot;
 mod capture;
 mod cli;
 mod crashdump;

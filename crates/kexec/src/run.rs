@@ -17,7 +17,7 @@ use crate::pipeline;
 use crate::plan_input::PlanInput;
 use crate::report::Report;
 use crate::sysroot::{self, Sysroot};
-use crate::{capture, doctor, memmap, sim, syscalls, vmcore};
+use crate::{boot, capture, doctor, memmap, sim, syscalls, vmcore};
 
 /// Carry out `action`.
 pub fn run(action: Action<'_>) -> Result<Output, Failure> {
@@ -27,6 +27,21 @@ pub fn run(action: Action<'_>) -> Result<Output, Failure> {
         Action::Capture { from, dir } => capture::capture_sysroot(&from, dir).map(Output::success),
         Action::Vmcore { file, report } => vmcore::run(file, report),
         Action::Doctor(args) => doctor::run(args),
+        Action::Boot(args) => boot::run(args, |kernel, input, root, dry_run, verbose| {
+            let syscall = match dry_run {
+                Some(json) => Syscall::DryRun {
+                    json,
+                    call: Call::Auto,
+                },
+                None => Syscall::Run(Call::Auto),
+            };
+            let args = LoadArgs {
+                kernel,
+                input: *input,
+                svg: None,
+            };
+            load(LoadMode::Normal, &args, root, syscall, verbose, false)
+        }),
         Action::Sim(args) => sim::run(args).map(|(text, passed)| Output {
             text,
             code: if passed { 0 } else { EXIT_OTHER },

@@ -17,10 +17,12 @@
 //! (set by `cargo xtask test`), in which case missing assets are a failure.
 //!
 //! [`synthetic`] holds what tests make themselves (a synthetic Image, scratch
-//! directories) and finds the committed sysroot fixtures.
+//! directories) and finds the committed sysroot fixtures; [`pe`] builds
+//! PE files (UKIs, zboot containers).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod pe;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};

@@ -18,6 +18,7 @@ use clap::{ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser, Subcom
 use kexec_core::plan::LoadMode;
 use kexec_core::purgatory::PurgatoryOptions;
 
+use crate::boot::BootArgs;
 use crate::doctor::DoctorArgs;
 use crate::failure::Failure;
 use crate::kfile::Call;
@@ -229,6 +230,10 @@ enum Command {
     /// Make the plan `kexec -l` would load and run its handoff in the ARMv8
     /// memory-system model (cachesim); exit 1 on any violation.
     Sim(Box<SimArgs>),
+    /// Load (with -e: and boot) the Boot Loader Specification entry
+    /// systemd-boot would boot, or the one named: `systemctl kexec`
+    /// without systemd.
+    Boot(Box<BootArgs>),
     /// Read a kdump vmcore (default /proc/vmcore, in the crash kernel).
     Vmcore {
         #[command(subcommand)]
@@ -349,6 +354,8 @@ pub enum Action<'a> {
     Sim(&'a SimArgs),
     /// `doctor ...`.
     Doctor(&'a DoctorArgs),
+    /// `boot ...`.
+    Boot(&'a BootArgs),
     /// `vmcore info|dmesg [FILE]`.
     Vmcore {
         /// The vmcore (default [`PROC_VMCORE`]).
@@ -419,6 +426,7 @@ impl Parsed {
         match &a.command {
             Some(Command::Sim(args)) => return Ok(Action::Sim(args.as_ref())),
             Some(Command::Doctor(args)) => return Ok(Action::Doctor(args)),
+            Some(Command::Boot(args)) => return Ok(Action::Boot(args.as_ref())),
             Some(Command::Vmcore { what }) => {
                 let (file, report) = match what {
                     VmcoreCommand::Info { file, json } => (file, Report::Info { json: *json }),

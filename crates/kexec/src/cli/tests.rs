@@ -23,6 +23,7 @@ fn summary(action: &Action<'_>) -> String {
         Action::Kexec(k) => kexec_summary(k),
         Action::Capture { .. } => "capture-sysroot".into(),
         Action::Sim(_) => "sim".into(),
+        Action::Boot(_) => "boot".into(),
         Action::Vmcore { .. } => "vmcore".into(),
         Action::Doctor(_) => "doctor".into(),
     }
@@ -432,6 +433,8 @@ fn subcommands() {
     );
     let p = parsed(&["sim", "Image", "-p", "--seeds", "2"]);
     assert!(matches!(p.action(), Ok(Action::Sim(_))), "{p:?}");
+    let p = parsed(&["boot", "fedora", "--dry-run", "--esp", "/efi"]);
+    assert!(matches!(p.action(), Ok(Action::Boot(_))), "{p:?}");
     assert_eq!(
         parsed(&["vmcore", "info"]).action(),
         Ok(Action::Vmcore {
@@ -458,6 +461,8 @@ fn subcommands() {
         &["vmcore", "dmesg", "--json"],
         &["vmcore", "info", "a", "b"],
         &["vmcore"],
+        &["boot", "--list", "-e"],
+        &["boot", "a", "b"],
     ] {
         assert!(
             parse_from(std::iter::once("kexec").chain(argv.iter().copied())).is_err(),
