@@ -438,15 +438,7 @@ fn gzip_to(from: &Path, to: &Path) -> Result<()> {
     if let Some(dir) = to.parent() {
         fs::create_dir_all(dir)?;
     }
-    let out = Command::new("gzip")
-        .args(["-9", "-n", "-c"])
-        .arg(from)
-        .output()
-        .context("cannot start gzip")?;
-    if !out.status.success() {
-        bail!("gzip {} failed", from.display());
-    }
-    fs::write(to, out.stdout)?;
+    crate::util::gzip_file(from, to, 9)?;
     fs::set_permissions(to, fs::Permissions::from_mode(0o644))?;
     Ok(())
 }

@@ -379,19 +379,6 @@ pub fn build_our_kexec() -> Result<PathBuf> {
     crate::util::build_static_arm64("kexec", "kexec")
 }
 
-fn gzip_file(from: &Path, to: &Path) -> Result<()> {
-    let out = std::process::Command::new("gzip")
-        .args(["-n", "-6", "-c"])
-        .arg(from)
-        .output()
-        .context("cannot start gzip")?;
-    if !out.status.success() {
-        bail!("gzip {} failed", from.display());
-    }
-    fs::write(to, out.stdout)?;
-    Ok(())
-}
-
 impl KexecScenario {
     /// A single A → B kexec by `loader` on `cpus` CPUs.
     pub fn single(loader: Loader, cpus: u32) -> Self {
@@ -469,7 +456,7 @@ impl KexecScenario {
                     PayloadFormat::Image => source,
                     PayloadFormat::Gzip => {
                         let gz = work.0.join(format!("Image-{name}.gz"));
-                        gzip_file(&source, &gz)?;
+                        crate::util::gzip_file(&source, &gz, 6)?;
                         gz
                     }
                 };

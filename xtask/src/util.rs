@@ -108,3 +108,18 @@ pub fn build_static_arm64(package: &str, bin: &str) -> Result<PathBuf> {
     ]))?;
     Ok(target_dir().join(GUEST_TARGET).join("release").join(bin))
 }
+
+/// `gzip -LEVEL -n` of the file `from` into `to` (`-n`: no name or time
+/// stamp, so the output is reproducible).
+pub fn gzip_file(from: &std::path::Path, to: &std::path::Path, level: u8) -> Result<()> {
+    let out = Command::new("gzip")
+        .arg(format!("-{level}"))
+        .args(["-n", "-c"])
+        .arg(from)
+        .output()
+        .context("cannot start gzip")?;
+    if !out.status.success() {
+        bail!("gzip {} failed", from.display());
+    }
+    std::fs::write(to, out.stdout).with_context(|| format!("writing {}", to.display()))
+}

@@ -218,38 +218,23 @@ mod tests {
 
     #[test]
     fn order_matters() {
-        // The later of -l and -e wins.
-        assert_eq!(
-            what(run(&[Load, Exec])),
-            (false, true, false, false, false, false)
-        );
-        assert_eq!(
-            what(run(&[Exec, Load])),
-            (true, false, false, false, false, false)
-        );
-        // -p -u unloads the crash kernel; -u -p unloads it, then loads one.
-        assert_eq!(
-            what(run(&[Panic, Unload])),
-            (false, false, false, true, false, true)
-        );
-        assert_eq!(
-            what(run(&[Unload, Panic])),
-            (true, false, false, true, false, true)
-        );
-        // -p is sticky: -p -l still loads the crash kernel.
-        assert_eq!(
-            what(run(&[Panic, Load])),
-            (true, false, false, false, false, true)
-        );
-        // -f after -l boots; -l after -f only loads.
-        assert_eq!(
-            what(run(&[Load, Force])),
-            (true, true, false, false, false, false)
-        );
-        assert_eq!(
-            what(run(&[Force, Load])),
-            (true, false, false, false, false, false)
-        );
+        // (options, (load, exec, shutdown, unload, status, crash))
+        let cases: [(&[Switch], _); 7] = [
+            // The later of -l and -e wins.
+            (&[Load, Exec], (false, true, false, false, false, false)),
+            (&[Exec, Load], (true, false, false, false, false, false)),
+            // -p -u unloads the crash kernel; -u -p unloads it, then loads one.
+            (&[Panic, Unload], (false, false, false, true, false, true)),
+            (&[Unload, Panic], (true, false, false, true, false, true)),
+            // -p is sticky: -p -l still loads the crash kernel.
+            (&[Panic, Load], (true, false, false, false, false, true)),
+            // -f after -l boots; -l after -f only loads.
+            (&[Load, Force], (true, true, false, false, false, false)),
+            (&[Force, Load], (true, false, false, false, false, false)),
+        ];
+        for (options, want) in cases {
+            assert_eq!(what(run(options)), want, "{options:?}");
+        }
         // The last of -s -c -a wins.
         assert_eq!(run(&[FileSyscall, Syscall]).call, Call::KexecLoad);
         assert_eq!(run(&[Syscall, FileSyscall]).call, Call::KexecFileLoad);
