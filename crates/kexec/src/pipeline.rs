@@ -128,6 +128,19 @@ fn read_state(root: &Sysroot, rel: &str, need: &str) -> Result<Vec<u8>, Failure>
     })
 }
 
+/// `/proc/iomem` of `root`, parsed; `need` says why it is read (the hint
+/// when it cannot be).
+pub(crate) fn read_memory_map(root: &Sysroot, need: &str) -> Result<iomem::MemoryMap, Failure> {
+    let path = root.path(sysroot::IOMEM).display().to_string();
+    let text = read_state(root, sysroot::IOMEM, need)?;
+    iomem::parse(&String::from_utf8_lossy(&text)).map_err(|e| match e {
+        iomem::Error::AddressesHidden => {
+            Failure::system(&path, &e, hints::hidden_addresses(&Situation::of(root)))
+        }
+        _ => Failure::input(&path, &e, "is this a /proc/iomem?"),
+    })
+}
+
 /// `kaslr-seed` and `rng-seed`: from the OS RNG, or, in a test build only,
 /// derived from [`TEST_SEED_ENV`] when set ([`fixed_seed`]).
 fn seeds() -> Result<(u64, Vec<u8>), Failure> {
@@ -304,20 +317,7 @@ pub(crate) fn make_plan(
 
     // Memory the plan may use.
     let iomem_path = root.path(sysroot::IOMEM).display().to_string();
-    let iomem_text = String::from_utf8_lossy(&read_state(
-        root,
-        sysroot::IOMEM,
-        "the memory map is needed",
-    )?)
-    .into_owned();
-    let map = iomem::parse(&iomem_text).map_err(|e| match e {
-        iomem::Error::AddressesHidden => Failure::system(
-            &iomem_path,
-            &e,
-            hints::hidden_addresses(&Situation::of(root)),
-        ),
-        _ => Failure::input(&iomem_path, &e, "is this a /proc/iomem?"),
-    })?;
+    let map = read_memory_map(root, "the memory map is needed")?;
     let mut memory = plan::memory_for(&map, mode).ok_or_else(|| {
         let cmdline = root.read_text(sysroot::CMDLINE).ok();
         Failure::system(

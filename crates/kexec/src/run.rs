@@ -16,7 +16,7 @@ use crate::mode::LoadModeExt;
 use crate::pipeline;
 use crate::plan_input::PlanInput;
 use crate::report::Report;
-use crate::sysroot::{self, Sysroot};
+use crate::sysroot::Sysroot;
 use crate::{boot, capture, doctor, memmap, sim, syscalls, vmcore};
 
 /// Carry out `action`.
@@ -63,25 +63,7 @@ fn immediate(what: Immediate, root: &Sysroot) -> Result<String, Failure> {
 /// there are two, as kexec-tools' arm64 `get_crash_kernel_load_range`
 /// picks), or 0 when none is reserved.
 fn print_ckr_size(root: &Sysroot) -> Result<String, Failure> {
-    let path = root.path(sysroot::IOMEM).display().to_string();
-    let text = root.read(sysroot::IOMEM).map_err(|e| {
-        Failure::system(
-            &path,
-            format!("cannot read: {e}"),
-            hints::state_unreadable(
-                sysroot::IOMEM,
-                "the crash region is listed in /proc/iomem",
-                e.kind(),
-                &Situation::of(root),
-            ),
-        )
-    })?;
-    let map = kexec_core::iomem::parse(&String::from_utf8_lossy(&text)).map_err(|e| match e {
-        kexec_core::iomem::Error::AddressesHidden => {
-            Failure::system(&path, &e, hints::hidden_addresses(&Situation::of(root)))
-        }
-        _ => Failure::input(&path, &e, "is this a /proc/iomem?"),
-    })?;
+    let map = pipeline::read_memory_map(root, "the crash region is listed in /proc/iomem")?;
     let size = map
         .crash_regions()
         .iter()
