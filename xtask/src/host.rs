@@ -46,7 +46,7 @@ pub struct HostTool {
 /// Every host program the harness starts that a fresh Debian machine with
 /// Rust lacks. (gzip, dpkg-deb, apt-get, unshare, chroot, tar, perl-base are
 /// `Essential`; gcc and libc6-dev come with Rust.)
-pub const HOST_TOOLS: [HostTool; 15] = [
+pub const HOST_TOOLS: [HostTool; 16] = [
     HostTool {
         program: qemu::QEMU,
         package: "qemu-system-arm",
@@ -132,6 +132,12 @@ pub const HOST_TOOLS: [HostTool; 15] = [
         package: "sbsigntool",
         need: Need::Test,
         why: "signs the test Image (PE/Authenticode) for KEXEC_IMAGE_VERIFY_SIG",
+    },
+    HostTool {
+        program: "ip",
+        package: "iproute2",
+        need: Need::Test,
+        why: "puts a veth pair in a network namespace for the ifdown test (kexec-sys)",
     },
     HostTool {
         program: "xz",
