@@ -59,9 +59,22 @@ say end
 poweroff -f
 "#;
 
-/// Path of the base initramfs inside the cache.
+/// Path of the base initramfs inside the cache, named after what goes into
+/// it (the `/init` script and the program list), so that checkouts with
+/// different guests sharing one cache never overwrite each other's base.
 pub fn base_initramfs(assets: &Assets) -> PathBuf {
-    assets.root.join("guest").join("base.cpio.gz")
+    use sha2::{Digest, Sha256};
+    let mut recipe = Sha256::new();
+    recipe.update(INIT);
+    for (package, program) in GUEST_PROGRAMS {
+        recipe.update(format!("\0{package}\0{program}"));
+    }
+    let digest = recipe.finalize();
+    let key: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    assets
+        .root
+        .join("guest")
+        .join(format!("base-{key}.cpio.gz"))
 }
 
 /// Build the base initramfs (busybox, kexec-tools with its libraries, `/init`).

@@ -83,10 +83,11 @@ impl Assets {
 
 /// The dynamically linked arm64 programs of the guest: (Debian package, the
 /// program's path in it). kexec-tools is the reference loader, makedumpfile
-/// the reference vmcore reader (the kdump scenario checks `kexec vmcore`
-/// against it).
-pub const GUEST_PROGRAMS: [(&str, &str); 2] = [
+/// and kexec-tools' `vmcore-dmesg` the reference vmcore readers (the kdump
+/// scenarios check `kexec vmcore` against them).
+pub const GUEST_PROGRAMS: [(&str, &str); 3] = [
     ("kexec-tools", "sbin/kexec"),
+    ("kexec-tools", "sbin/vmcore-dmesg"),
     ("makedumpfile", "usr/bin/makedumpfile"),
 ];
 
