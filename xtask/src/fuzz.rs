@@ -257,7 +257,7 @@ pub fn stats_table(rows: &[(String, RunStats)]) -> String {
 
 /// `corpus/<target>` (scratch: new inputs go there) and the committed
 /// `corpus-min/<target>`, created if missing.
-fn corpora(target: &str) -> Result<Vec<PathBuf>> {
+pub(crate) fn corpora(target: &str) -> Result<Vec<PathBuf>> {
     let dirs = vec![
         fuzz_dir().join("corpus").join(target),
         fuzz_dir().join(CORPUS_MIN).join(target),
@@ -284,7 +284,12 @@ fn run_command(target: &str, corpora: &[PathBuf], libfuzzer_args: &[String]) -> 
 
 /// Fuzzes one (already built) target for `seconds` on `corpora` (the
 /// first receives new inputs).
-fn fuzz_one(target: &str, seconds: u64, corpora: &[PathBuf], logs: &Path) -> Result<RunStats> {
+pub(crate) fn fuzz_one(
+    target: &str,
+    seconds: u64,
+    corpora: &[PathBuf],
+    logs: &Path,
+) -> Result<RunStats> {
     let log_path = logs.join(format!("{target}.log"));
     let log =
         File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
@@ -325,7 +330,7 @@ fn fuzz_one(target: &str, seconds: u64, corpora: &[PathBuf], logs: &Path) -> Res
 
 /// Writes the seed corpora under `corpus` (`seed-corpus.sh`), with the
 /// kernel-derived seeds unless `kernels` is false.
-fn seed(corpus: &Path, kernels: bool) -> Result<()> {
+pub(crate) fn seed(corpus: &Path, kernels: bool) -> Result<()> {
     let mut cmd = Command::new("sh");
     cmd.arg(fuzz_dir().join("seed-corpus.sh"))
         .env("KEXEC_RS_FUZZ_CORPUS", corpus);
@@ -336,7 +341,7 @@ fn seed(corpus: &Path, kernels: bool) -> Result<()> {
 }
 
 /// Builds every target once; returns the log directory.
-fn build() -> Result<PathBuf> {
+pub(crate) fn build() -> Result<PathBuf> {
     announce("cargo fuzz build --sanitizer none");
     run_cmd(cargo_fuzz().args(["build", "--sanitizer", "none"]))?;
     let logs = fuzz_dir().join("target").join("xtask-logs");

@@ -9,6 +9,7 @@ pub mod boot_entry;
 pub mod capture;
 pub mod fresh;
 pub mod fuzz;
+pub mod fuzz_campaign;
 pub mod guest;
 pub mod host;
 pub mod kbuild;

@@ -91,8 +91,15 @@ enum Cmd {
         seconds: u64,
         /// Instead: rebuild the committed corpus-min/<target> from seeds without kernel bytes,
         /// fuzzing each target for --seconds first.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "campaign")]
         update_corpus_min: bool,
+        /// Instead: a campaign of this many minutes on every CPU, each target given the time
+        /// it needs to reach --goal executions at the rate a short probe measured.
+        #[arg(long, value_name = "MINUTES")]
+        campaign: Option<u64>,
+        /// Executions every target must reach in a --campaign.
+        #[arg(long, default_value_t = 10_000_000, requires = "campaign")]
+        goal: u64,
     },
 }
 
@@ -168,12 +175,19 @@ fn real_main() -> Result<()> {
             xtask::mutants::run_groups(&groups, in_diff.as_deref(), timeout)?;
         }
         Cmd::Fuzz {
+            campaign: Some(minutes),
+            goal,
+            ..
+        } => xtask::fuzz_campaign::run(minutes, goal)?,
+        Cmd::Fuzz {
             seconds,
             update_corpus_min: false,
+            ..
         } => xtask::fuzz::run(seconds)?,
         Cmd::Fuzz {
             seconds,
             update_corpus_min: true,
+            ..
         } => xtask::fuzz::update_corpus_min(seconds)?,
     }
     Ok(())

@@ -1,0 +1,260 @@
+//! `cargo xtask fuzz --campaign MINUTES`: a long fuzzing campaign that gives
+//! each target the time it needs to reach a number of executions.
+//!
+//! Targets differ by two orders of magnitude in speed (a decompressor
+//! expanding a bomb runs thousands of inputs a second, the `/proc/cmdline`
+//! parser hundreds of thousands), so equal slices would waste most of the
+//! campaign on targets that reached the goal in a minute. Steps:
+//! 1. seed and build as `cargo xtask fuzz` does;
+//! 2. probe: every target runs [`PROBE_SECS`] to measure its rate;
+//! 3. [`allocate`] the rest of the wall-clock budget, times the number of
+//!    CPUs, so that each target reaches `goal` executions at its measured
+//!    rate, the time left over spread in proportion;
+//! 4. run the targets on every CPU at once, slowest first;
+//! 5. print the table of `cargo xtask fuzz` (probe and campaign runs added)
+//!    with whether each reached the goal.
+//!
+//! A crash stops the campaign like `cargo xtask fuzz` (naming the input); a
+//! target short of the goal is reported, and the command fails.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use crate::fuzz::{build, corpora, fuzz_one, seed, stats_table, targets, RunStats};
+use crate::util::announce;
+
+/// Seconds each target runs to measure its rate.
+pub const PROBE_SECS: u64 = 20;
+
+/// Seconds per target for a campaign of `budget_secs` core-seconds (wall
+/// seconds times CPUs), given each target's rate (executions per second,
+/// from the probe) and executions so far: enough for each to reach `goal`,
+/// and what is left over shared in proportion to those needs. When the
+/// budget cannot cover every need, every target gets the same fraction of
+/// its need (so the slow ones are the ones that fall short). Every target
+/// gets at least one second.
+pub fn allocate(rates: &[(u64, u64)], goal: u64, budget_secs: u64) -> Vec<u64> {
+    let needs: Vec<f64> = rates
+        .iter()
+        .map(|&(rate, done)| goal.saturating_sub(done) as f64 / rate.max(1) as f64)
+        .collect();
+    let total: f64 = needs.iter().sum();
+    let scale = if total > 0.0 {
+        budget_secs as f64 / total
+    } else {
+        0.0
+    };
+    let even = budget_secs / rates.len().max(1) as u64;
+    needs
+        .iter()
+        .map(|need| {
+            let secs = if total > 0.0 {
+                need * scale
+            } else {
+                even as f64
+            };
+            (secs.floor() as u64).max(1)
+        })
+        .collect()
+}
+
+/// One target's campaign: the probe and the main run.
+#[derive(Debug, Clone, Default)]
+struct Row {
+    probe: RunStats,
+    main: RunStats,
+    seconds: u64,
+}
+
+impl Row {
+    fn total(&self) -> RunStats {
+        RunStats {
+            execs: self.probe.execs + self.main.execs,
+            execs_per_sec: (self.probe.execs + self.main.execs)
+                / (PROBE_SECS + self.seconds).max(1),
+            cov: (self.probe.cov.0, self.main.cov.1.max(self.probe.cov.1)),
+            ft: (self.probe.ft.0, self.main.ft.1.max(self.probe.ft.1)),
+            corpus: self.main.corpus.clone(),
+            new_units: self.probe.new_units + self.main.new_units,
+        }
+    }
+}
+
+/// Runs the campaign for `minutes` of wall clock on every CPU, aiming at
+/// `goal` executions per target.
+pub fn run(minutes: u64, goal: u64) -> Result<()> {
+    let started = Instant::now();
+    crate::fuzz::ensure_cargo_fuzz()?;
+    let targets = targets()?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    announce("seed corpora (crates/kexec-core/fuzz/seed-corpus.sh)");
+    seed(&crate::fuzz::fuzz_dir().join("corpus"), true)?;
+    let logs = build()?;
+
+    let n = targets.len();
+    let mut rows: Vec<Row> = vec![Row::default(); n];
+    announce(&format!(
+        "probe: every target for {PROBE_SECS} s, {cpus} at a time"
+    ));
+    let probes = parallel(&targets, cpus, |target| {
+        fuzz_one(target, PROBE_SECS, &corpora(target)?, &logs)
+    })?;
+    for (row, probe) in rows.iter_mut().zip(probes) {
+        row.probe = probe;
+    }
+    let spent = started.elapsed().as_secs();
+    let budget = (minutes * 60).saturating_sub(spent) * cpus;
+    let rates: Vec<(u64, u64)> = rows
+        .iter()
+        .map(|r| (r.probe.execs_per_sec, r.probe.execs))
+        .collect();
+    let seconds = allocate(&rates, goal, budget);
+    for ((target, row), secs) in targets.iter().zip(&mut rows).zip(&seconds) {
+        row.seconds = *secs;
+        println!(
+            "    {target:<16} {:>7}/s in the probe: {secs} s more",
+            row.probe.execs_per_sec
+        );
+    }
+    // Slowest (longest) first, so the CPUs finish together.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(seconds[i]));
+    let ordered: Vec<String> = order.iter().map(|&i| targets[i].clone()).collect();
+    announce(&format!(
+        "campaign: {} core-seconds over {n} targets, {cpus} at a time",
+        budget
+    ));
+    let secs_of = |target: &str| {
+        targets
+            .iter()
+            .position(|t| t == target)
+            .map_or(1, |i| seconds[i])
+    };
+    let mains = parallel(&ordered, cpus, |target| {
+        let stats = fuzz_one(target, secs_of(target), &corpora(target)?, &logs)?;
+        println!(
+            "    {target}: {} runs, {}/s, cov {} ft {}",
+            stats.execs, stats.execs_per_sec, stats.cov.1, stats.ft.1
+        );
+        Ok(stats)
+    })?;
+    for (&i, main) in order.iter().zip(mains) {
+        rows[i].main = main;
+    }
+    let table: Vec<(String, RunStats)> = targets
+        .iter()
+        .zip(&rows)
+        .map(|(t, r)| (t.clone(), r.total()))
+        .collect();
+    print!("{}", stats_table(&table));
+    let short: Vec<String> = table
+        .iter()
+        .filter(|(_, s)| s.execs < goal)
+        .map(|(t, s)| format!("{t} ({})", s.execs))
+        .collect();
+    println!(
+        "campaign of {minutes} min on {cpus} CPUs: {n} targets, no crash, {:.0} s in all",
+        started.elapsed().as_secs_f64()
+    );
+    if !short.is_empty() {
+        bail!("short of {goal} executions: {}", short.join(", "));
+    }
+    println!("every target reached {goal} executions");
+    Ok(())
+}
+
+/// Runs `job` on every item, `workers` at a time, keeping the items' order
+/// in the results; the first error stops the remaining items from starting.
+fn parallel<T: Send>(
+    items: &[String],
+    workers: u64,
+    job: impl Fn(&str) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<Result<T>>>> =
+        Mutex::new((0..items.len()).map(|_| None).collect());
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..workers.max(1) {
+            scope.spawn(|| loop {
+                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let i = {
+                    let mut next = next.lock().unwrap_or_else(|e| e.into_inner());
+                    let i = *next;
+                    *next += 1;
+                    i
+                };
+                let Some(item) = items.get(i) else { return };
+                let result = job(item);
+                if result.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for (item, result) in items
+        .iter()
+        .zip(results.into_inner().unwrap_or_else(|e| e.into_inner()))
+    {
+        match result {
+            Some(r) => out.push(r?),
+            None => bail!("{item} did not run: an earlier target failed"),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocation_meets_every_need_when_the_budget_allows() {
+        // 1e7 at 10 k/s needs 1000 s; at 100 k/s 100 s; one has reached it.
+        let rates = [(10_000, 0), (100_000, 0), (500_000, 20_000_000)];
+        let secs = allocate(&rates, 10_000_000, 2200);
+        assert_eq!(secs, vec![2000, 200, 1]);
+        for (&(rate, done), &s) in rates.iter().zip(&secs) {
+            assert!(done + rate * s >= 10_000_000, "{rate} {s}");
+        }
+    }
+
+    #[test]
+    fn a_short_budget_is_shared_in_proportion() {
+        let secs = allocate(&[(10_000, 0), (100_000, 0)], 10_000_000, 550);
+        assert_eq!(secs, vec![500, 50]);
+        // Half of each need: both fall short alike.
+        assert!(10_000 * secs[0] < 10_000_000);
+    }
+
+    #[test]
+    fn every_target_runs_at_least_a_second() {
+        assert_eq!(
+            allocate(&[(1, 0), (1_000_000, 0)], 1_000_000, 10),
+            vec![9, 1]
+        );
+        assert_eq!(allocate(&[(5, 100), (5, 100)], 10, 0), vec![1, 1]);
+        assert_eq!(allocate(&[(0, 0)], 10, 100), vec![100]);
+    }
+
+    #[test]
+    fn parallel_keeps_order_and_stops_on_error() {
+        let items: Vec<String> = (0..7).map(|i| i.to_string()).collect();
+        let out = parallel(&items, 3, |s| Ok(s.parse::<u32>()? * 2)).unwrap();
+        assert_eq!(out, vec![0, 2, 4, 6, 8, 10, 12]);
+        let err = parallel(&items, 1, |s| {
+            if s == "2" {
+                bail!("target 2 crashed")
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("target 2 crashed"), "{err}");
+    }
+}
