@@ -36,26 +36,20 @@ pub const PROBE_SECS: u64 = 20;
 /// its need (so the slow ones are the ones that fall short). Every target
 /// gets at least one second.
 pub fn allocate(rates: &[(u64, u64)], goal: u64, budget_secs: u64) -> Vec<u64> {
-    let needs: Vec<f64> = rates
+    // Needs in milliseconds, in u128 so that no product overflows.
+    let needs: Vec<u128> = rates
         .iter()
-        .map(|&(rate, done)| goal.saturating_sub(done) as f64 / rate.max(1) as f64)
+        .map(|&(rate, done)| u128::from(goal.saturating_sub(done)) * 1000 / u128::from(rate.max(1)))
         .collect();
-    let total: f64 = needs.iter().sum();
-    let scale = if total > 0.0 {
-        budget_secs as f64 / total
-    } else {
-        0.0
-    };
-    let even = budget_secs / rates.len().max(1) as u64;
+    let total: u128 = needs.iter().sum();
+    let even = budget_secs / (rates.len().max(1) as u64);
     needs
         .iter()
-        .map(|need| {
-            let secs = if total > 0.0 {
-                need * scale
-            } else {
-                even as f64
-            };
-            (secs.floor() as u64).max(1)
+        .map(|&need| {
+            let secs = (need * u128::from(budget_secs))
+                .checked_div(total)
+                .map_or(even, |s| u64::try_from(s).unwrap_or(u64::MAX));
+            secs.max(1)
         })
         .collect()
 }
