@@ -283,6 +283,26 @@ fn count_lines(path: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Locks the target directory every checkout's runs share (see
+/// [`command`]) for as long as the returned file is open: two runs at once,
+/// from two clones or worktrees, would rebuild each other's artifacts
+/// between a mutant's build and its tests. A second run waits, saying so.
+fn lock_shared_target() -> Result<std::fs::File> {
+    let path = test_assets::cache_dir().join("mutants-target.lock");
+    std::fs::create_dir_all(test_assets::cache_dir())?;
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    if file.try_lock().is_err() {
+        announce(&format!(
+            "waiting for another `cargo xtask mutants` to finish (lock {})",
+            path.display()
+        ));
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+    }
+    Ok(file)
+}
+
 /// Run the groups; fails if any mutant survives unexplained.
 pub fn run_groups(
     groups: &[Group],
@@ -301,6 +321,7 @@ pub fn run_groups(
         Some(base) => Some(write_diff(base)?),
         None => None,
     };
+    let _shared_target = lock_shared_target()?;
     let mut results = Vec::new();
     for group in groups {
         let out = target_dir().join("mutants").join(group.name);
