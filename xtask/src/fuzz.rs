@@ -435,8 +435,8 @@ pub fn update_corpus_min(seconds_per_target: u64) -> Result<()> {
 /// Largest input kept in the committed corpus, bytes.
 pub const MAX_MIN_INPUT: u64 = 8 * 1024;
 
-/// Bytes the committed corpus may hold per target (15 targets; the whole
-/// committed corpus must stay under 2 MiB).
+/// Bytes the committed corpus may hold per target (16 targets: the whole
+/// committed corpus stays under 2.4 MiB; 1.9 MiB at present).
 pub const MIN_CORPUS_BUDGET: u64 = 150 * 1024;
 
 /// Keeps `dir` within [`MAX_MIN_INPUT`] per input and [`MIN_CORPUS_BUDGET`]

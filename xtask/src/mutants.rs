@@ -290,8 +290,8 @@ fn count_lines(path: &Path) -> usize {
 fn lock_shared_target() -> Result<std::fs::File> {
     let path = test_assets::cache_dir().join("mutants-target.lock");
     std::fs::create_dir_all(test_assets::cache_dir())?;
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     if file.try_lock().is_err() {
         announce(&format!(
             "waiting for another `cargo xtask mutants` to finish (lock {})",
