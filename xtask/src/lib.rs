@@ -20,6 +20,7 @@ pub mod qemu;
 pub mod scenario;
 pub mod setup;
 pub mod structure;
+pub mod uefi;
 pub mod util;
 
 /// Run setup (idempotent) and build the guest base initramfs.
