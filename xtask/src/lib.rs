@@ -22,6 +22,7 @@ pub mod setup;
 pub mod structure;
 pub mod uefi;
 pub mod util;
+pub mod vmcore_size;
 
 /// Run setup (idempotent) and build the guest base initramfs.
 pub fn prepare() -> anyhow::Result<setup::Assets> {
