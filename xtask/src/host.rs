@@ -55,7 +55,7 @@ pub const HOST_TOOLS: [HostTool; 17] = [
               firmware, GUI): guests start with `-nic none`",
     },
     HostTool {
-        program: crate::uefi::UEFI_FIRMWARE,
+        program: qemu::UEFI_FIRMWARE,
         package: "qemu-efi-aarch64",
         need: Need::Test,
         why: "the UEFI firmware (EDK II ArmVirtQemu) the UEFI and ACPI guests boot through",

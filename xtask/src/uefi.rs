@@ -13,11 +13,8 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 
-use crate::qemu::{MachineShape, Timeline};
+use crate::qemu::{MachineShape, Timeline, UEFI_FIRMWARE};
 use crate::scenario::{stage_name, KexecScenario};
-
-/// Debian's EDK II firmware for QEMU `virt` (package `qemu-efi-aarch64`).
-pub const UEFI_FIRMWARE: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
 
 /// How the firmware describes the machine to the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
