@@ -21,6 +21,7 @@ use crate::guest::{stage_initramfs, FileSource, Stage};
 use crate::qemu::{Boot, Console, MachineShape, Timeline};
 use crate::scenario::{build_our_kexec, Loader, WorkDir, STEP_TIMEOUT};
 use crate::setup::Assets;
+use crate::uefi::{self, Tables};
 
 /// Where the guest's `kexec capture-sysroot` writes the sysroot.
 const GUEST_SYSROOT: &str = "/tmp/sysroot";
@@ -70,6 +71,14 @@ pub fn fixture_shapes() -> Vec<CaptureShape> {
                 memory_mib: 1024,
                 ..base()
             },
+        },
+        CaptureShape {
+            name: "virt-uefi-dt",
+            shape: uefi::shape(Tables::DeviceTree),
+        },
+        CaptureShape {
+            name: "virt-uefi-acpi",
+            shape: uefi::shape(Tables::Acpi),
         },
     ]
 }

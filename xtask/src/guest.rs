@@ -60,7 +60,7 @@ poweroff -f
 "#;
 
 /// Path of the base initramfs inside the cache, named after what goes into
-/// it (the `/init` script and the program list), so that checkouts with
+/// it (the `/init` script, the program list and kxt-probe's source), so that checkouts with
 /// different guests sharing one cache never overwrite each other's base.
 pub fn base_initramfs(assets: &Assets) -> PathBuf {
     use sha2::{Digest, Sha256};
@@ -69,6 +69,9 @@ pub fn base_initramfs(assets: &Assets) -> PathBuf {
     for (package, program) in GUEST_PROGRAMS {
         recipe.update(format!("\0{package}\0{program}"));
     }
+    // kxt-probe's source: a checkout whose probe differs gets its own base.
+    recipe.update(include_str!("../../crates/guest-probe/src/main.rs"));
+    recipe.update(include_str!("../../crates/guest-probe/Cargo.toml"));
     let digest = recipe.finalize();
     let key: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
     assets

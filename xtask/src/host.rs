@@ -46,13 +46,19 @@ pub struct HostTool {
 /// Every host program the harness starts that a fresh Debian machine with
 /// Rust lacks. (gzip, dpkg-deb, apt-get, unshare, chroot, tar, perl-base are
 /// `Essential`; gcc and libc6-dev come with Rust.)
-pub const HOST_TOOLS: [HostTool; 16] = [
+pub const HOST_TOOLS: [HostTool; 17] = [
     HostTool {
         program: qemu::QEMU,
         package: "qemu-system-arm",
         need: Need::Demo,
         why: "runs the arm64 guests (TCG); without its Recommends (ipxe-qemu, UEFI \
               firmware, GUI): guests start with `-nic none`",
+    },
+    HostTool {
+        program: qemu::UEFI_FIRMWARE,
+        package: "qemu-efi-aarch64",
+        need: Need::Test,
+        why: "the UEFI firmware (EDK II ArmVirtQemu) the UEFI and ACPI guests boot through",
     },
     HostTool {
         program: "cpio",

@@ -20,7 +20,9 @@ pub mod qemu;
 pub mod scenario;
 pub mod setup;
 pub mod structure;
+pub mod uefi;
 pub mod util;
+pub mod vmcore_size;
 
 /// Run setup (idempotent) and build the guest base initramfs.
 pub fn prepare() -> anyhow::Result<setup::Assets> {

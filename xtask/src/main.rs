@@ -44,7 +44,11 @@ enum Cmd {
         kdump_only: bool,
     },
     /// Boot QEMU guests of several shapes and (re)write their sysroots under fixtures/sysroots.
-    CaptureSysroots,
+    CaptureSysroots {
+        /// Capture only these fixtures (by name; default: all).
+        #[arg(long)]
+        only: Vec<String>,
+    },
     /// Build the Debian package (target/debian/kexec-rs_<version>_arm64.deb): the static arm64
     /// release binary as /usr/sbin/kexec, man pages and shell completions generated from the CLI.
     Package,
@@ -139,7 +143,7 @@ fn real_main() -> Result<()> {
             reference_only,
             kdump_only,
         } => bench(reps, large_initrd_mib, reference_only, kdump_only)?,
-        Cmd::CaptureSysroots => capture_sysroots()?,
+        Cmd::CaptureSysroots { only } => capture_sysroots(&only)?,
         Cmd::Package => {
             xtask::setup::install_rust_targets()?;
             let deb = xtask::package::build()?;
@@ -269,9 +273,16 @@ fn bench(reps: usize, large_mib: u32, reference_only: bool, kdump_only: bool) ->
     Ok(())
 }
 
-fn capture_sysroots() -> Result<()> {
+fn capture_sysroots(only: &[String]) -> Result<()> {
+    let shapes = xtask::capture::fixture_shapes();
+    if let Some(unknown) = only.iter().find(|n| !shapes.iter().any(|s| s.name == *n)) {
+        anyhow::bail!("no fixture shape {unknown} (see xtask/src/capture.rs fixture_shapes)");
+    }
     let assets = xtask::prepare()?;
-    for fixture in xtask::capture::fixture_shapes() {
+    let wanted = shapes
+        .into_iter()
+        .filter(|s| only.is_empty() || only.iter().any(|n| n == s.name));
+    for fixture in wanted {
         let dest = xtask::util::workspace_root()
             .join("fixtures/sysroots")
             .join(fixture.name);

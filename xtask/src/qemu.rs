@@ -101,6 +101,10 @@ impl Boot {
 /// The QEMU program every invocation runs, found on `PATH`.
 pub const QEMU: &str = "qemu-system-aarch64";
 
+/// Debian's EDK II firmware for QEMU `virt` (package `qemu-efi-aarch64`),
+/// given as `-bios` to the UEFI machines of [`crate::uefi`].
+pub const UEFI_FIRMWARE: &str = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
+
 /// Arguments every QEMU invocation starts with after `-M`, `-cpu` and `-m`.
 ///
 /// - `-nic none`: `-M virt` otherwise adds a virtio-net card, and QEMU then

@@ -5,6 +5,13 @@
 //! device tree (`/proc/device-tree/chosen/linux,initrd-start` and `-end`,
 //! Documentation/devicetree/bindings/chosen.txt) and the bytes from
 //! `/proc/kcore`, whose ELF program headers map physical RAM to file offsets.
+//! On an ACPI machine the kernel never unflattens its device tree (arm64
+//! `setup_arch` calls `unflatten_device_tree` only when ACPI is disabled), so
+//! there is no `/proc/device-tree`: the range is then read from the blob the
+//! kernel booted with, `/sys/firmware/fdt` (drivers/of/fdt.c
+//! `of_fdt_raw_init`), which is where it read it from
+//! (`early_init_dt_check_for_initrd`). A wrong range cannot pass: the bytes
+//! must hash to the host file's digest.
 //! The kernel must keep the initrd (`retain_initrd` on its command line);
 //! Debian's 6.1 kernels have no `/sys/firmware/initrd`.
 //!
@@ -23,6 +30,7 @@ use object::LittleEndian;
 use sha2::{Digest, Sha256};
 
 const CHOSEN: &str = "/proc/device-tree/chosen";
+const RAW_FDT: &str = "/sys/firmware/fdt";
 const KCORE: &str = "/proc/kcore";
 /// Enough of /proc/kcore for its ELF header and every program header.
 const KCORE_HEADERS: u64 = 1 << 20;
@@ -81,9 +89,23 @@ fn kcore_offset(headers: &[u8], phys: u64, len: u64) -> Result<u64, String> {
         .ok_or_else(|| format!("{KCORE}: no segment maps physical {phys:#x}+{len:#x}"))
 }
 
+/// The initrd's physical range `[start, end)`, from the unflattened tree or,
+/// where there is none (ACPI), from the raw blob.
+fn initrd_range() -> Result<(u64, u64), String> {
+    if std::path::Path::new(CHOSEN).is_dir() {
+        let start = read_address_property("linux,initrd-start")?;
+        return Ok((start, read_address_property("linux,initrd-end")?));
+    }
+    let dtb = std::fs::read(RAW_FDT).map_err(|e| format!("no {CHOSEN}, and {RAW_FDT}: {e}"))?;
+    match kexec_core::fdt::chosen_initrd(&dtb) {
+        Ok(Some(range)) => Ok((range.start, range.end)),
+        Ok(None) => Err(format!("{RAW_FDT}: no linux,initrd-start/-end in /chosen")),
+        Err(e) => Err(format!("{RAW_FDT}: {e}")),
+    }
+}
+
 fn initrd_sha256() -> Result<String, String> {
-    let start = read_address_property("linux,initrd-start")?;
-    let end = read_address_property("linux,initrd-end")?;
+    let (start, end) = initrd_range()?;
     let len = end.checked_sub(start).ok_or("initrd end before start")?;
     let mut kcore = File::open(KCORE).map_err(|e| format!("{KCORE}: {e}"))?;
     let mut headers = Vec::new();

@@ -399,7 +399,8 @@ fn real_debian_kernel_dry_run() {
 
 /// The sysroots `cargo xtask capture-sysroots` captured from real QEMU guests
 /// (`fixtures/sysroots/*`: 1 GiB, 4 GiB with RAM above 4 GiB,
-/// `crashkernel=256M`, 4 CPUs): every one plans a normal load, and those with
+/// `crashkernel=256M`, 4 CPUs, and the UEFI machines with a device tree and
+/// with ACPI only): every one plans a normal load, and those with
 /// a `Crash kernel` range a crash load inside it; each plan is a golden file.
 #[test]
 fn captured_guest_sysroots_plan() {
@@ -408,7 +409,14 @@ fn captured_guest_sysroots_plan() {
     let mut seen = 0;
     // The shapes of xtask/src/capture.rs `fixture_shapes` (the hand-made
     // `qemu-virt-*` beside them have golden files of their own).
-    for name in ["virt-1g", "virt-1g-crashkernel", "virt-1g-smp4", "virt-4g"] {
+    for name in [
+        "virt-1g",
+        "virt-1g-crashkernel",
+        "virt-1g-smp4",
+        "virt-4g",
+        "virt-uefi-dt",
+        "virt-uefi-acpi",
+    ] {
         let sysroot = sysroot(name);
         let iomem = std::fs::read_to_string(sysroot.join("proc/iomem")).unwrap();
         let crash = iomem.contains("Crash kernel");
@@ -456,7 +464,7 @@ fn captured_guest_sysroots_plan() {
             seen += 1;
         }
     }
-    assert!(seen >= 5, "only {seen} plans");
+    assert!(seen >= 7, "only {seen} plans");
 }
 
 /// A crash load on the captured `crashkernel=256M` guest. Structural (not a
