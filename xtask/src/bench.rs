@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+pub use crate::bench_phases::median;
 use crate::bench_phases::{PhaseRow, Phases};
 use crate::guest::{stage_initramfs, FileSource, Stage};
 use crate::qemu::{Boot, Console, MachineShape, Timeline};
@@ -57,20 +58,6 @@ pub struct Sample {
     pub floor_s: f64,
     /// Where `-e` → B and the load spent their time (bench_phases.rs).
     pub phases: Phases,
-}
-
-/// The median of a non-empty list.
-pub fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 /// When the marker `stage:key` (with `value`, if given) was printed.

@@ -155,10 +155,24 @@ pub fn phases_from(t: &Timeline, exec: Duration, first_b: Duration) -> Phases {
     }
 }
 
+/// The median of a non-empty list.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
 /// The median of `f` over `samples` where it is known.
 fn median_of(samples: &[Phases], f: impl Fn(&Phases) -> Option<f64>) -> Option<f64> {
     let mut v: Vec<f64> = samples.iter().filter_map(f).collect();
-    (!v.is_empty()).then(|| crate::bench::median(&mut v))
+    (!v.is_empty()).then(|| median(&mut v))
 }
 
 fn cell(v: Option<f64>) -> String {

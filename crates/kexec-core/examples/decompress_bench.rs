@@ -1,6 +1,6 @@
 //! How fast each decoder decompresses a real kernel: the measurement behind
 //! the decoder choice in `decompress.rs` (issue 15; numbers in
-//! docs/performance.md).
+//! README.md, "Latest benchmark").
 //!
 //! ```text
 //! cargo run --release -p kexec-core --example decompress_bench -- [--reps N] IMAGE...
@@ -21,7 +21,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kexec_core::decompress::{self, Compression, DEFAULT_LIMIT};
 
@@ -31,6 +31,9 @@ const GZIP_HEADER_LEN: usize = 10;
 const GZIP_TRAILER_LEN: usize = 8;
 
 type Decoder = fn(&[u8]) -> Vec<u8>;
+
+/// A format: its name, the compressor's command line, and its decoders.
+type Format<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, Decoder)]);
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,7 +56,7 @@ fn main() {
         let name = Path::new(image_path)
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let formats: [(&str, &[&str], &[(&str, Decoder)]); 4] = [
+        let formats: [Format<'_>; 4] = [
             (
                 "gzip -9",
                 &["gzip", "-n", "-9", "-c"],
@@ -101,7 +104,6 @@ fn main() {
             }
         }
     }
-    let _ = Duration::ZERO;
 }
 
 /// `command` (a compressor writing to stdout) run on `image`.
