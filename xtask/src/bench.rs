@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+pub use crate::bench_phases::median;
+use crate::bench_phases::{PhaseRow, Phases};
 use crate::guest::{stage_initramfs, FileSource, Stage};
 use crate::qemu::{Boot, Console, MachineShape, Timeline};
 use crate::scenario::{build_our_kexec, Loader, WorkDir, STEP_TIMEOUT};
@@ -44,7 +46,7 @@ impl Case {
 }
 
 /// One measurement.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Load time, seconds.
     pub load_s: f64,
@@ -54,20 +56,8 @@ pub struct Sample {
     pub rss_kib: u64,
     /// SHA-256 of the same bytes in the guest, seconds.
     pub floor_s: f64,
-}
-
-/// The median of a non-empty list.
-pub fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
+    /// Where `-e` → B and the load spent their time (bench_phases.rs).
+    pub phases: Phases,
 }
 
 /// When the marker `stage:key` (with `value`, if given) was printed.
@@ -101,10 +91,16 @@ pub fn sample_from(t: &Timeline) -> Result<Sample> {
         exec_s: (first_b - exec).as_secs_f64(),
         rss_kib: rss_reported / 4,
         floor_s: (floor_end - floor_start).as_secs_f64(),
+        phases: crate::bench_phases::phases_from(t, exec, first_b),
     })
 }
 
-fn run_case(assets: &Assets, case: Case, ours: &std::path::Path, work: &WorkDir) -> Result<Sample> {
+fn run_case(
+    assets: &Assets,
+    (case, select): (Case, &Selection<'_>),
+    ours: &std::path::Path,
+    work: &WorkDir,
+) -> Result<Sample> {
     let initrd_b = work.0.join(format!("initrd-b-{}", case.initrd_extra_mib));
     if !initrd_b.exists() {
         let mut stage = Stage {
@@ -120,12 +116,34 @@ fn run_case(assets: &Assets, case: Case, ours: &std::path::Path, work: &WorkDir)
         stage_initramfs(assets, &stage, &initrd_b)?;
     }
     let checks = if case.verify { "" } else { "-i" };
+    // Ours prints where the load's time went (crates/kexec/src/timing.rs).
+    // `--show-layout`: both loaders' `-d` (kexec-tools: the segments it
+    // passes to kexec_load; ours: the plan), copied to the console.
+    let show_layout = select.show_layout;
+    let extra = match case.loader {
+        Loader::KexecTools => select.extra_args.0,
+        Loader::Ours => select.extra_args.1,
+    };
+    let verbose = match (case.loader, show_layout) {
+        (_, true) => "-d",
+        (Loader::Ours, false) => "--verbose",
+        (Loader::KexecTools, false) => "",
+    };
+    let layout = if show_layout {
+        "sed 's/^/layout: /' /tmp/time.out | grep -v 'Command being timed' | head -150\n"
+    } else {
+        ""
+    };
+    // `earlycon`: B's first line is printed as soon as B parses its command
+    // line, not once its console driver is up.
     let script = format!(
         "say step load\n\
          time -v {loader} -l /payload/Image --initrd=/payload/initrd \
-           --command-line='console=ttyAMA0 kxt.stage=b' {checks} 2>/tmp/time.out \
+           --command-line='console=ttyAMA0 earlycon kxt.stage=b' {checks} {verbose} {extra} 2>/tmp/time.out \
            || fail \"load failed: $(tail -c 300 /tmp/time.out)\"\n\
          say loaded\n\
+         say timings \"$(grep -m1 'timings: ' /tmp/time.out)\"\n\
+         {layout}\
          say rss \"$(sed -n 's/.*Maximum resident set size (kbytes): //p' /tmp/time.out)\"\n\
          say step floor\n\
          kxt-probe sha256 /payload/Image /payload/initrd >/dev/null\n\
@@ -147,7 +165,24 @@ fn run_case(assets: &Assets, case: Case, ours: &std::path::Path, work: &WorkDir)
             next_stage: "b",
         },
     )?;
+    save_console(&case, &timeline)?;
     sample_from(&timeline)
+}
+
+/// Writes the run's console, with host timestamps, to
+/// `target/bench-console/CASE.log` (the last repetition of each case), for
+/// reading the phases by hand.
+fn save_console(case: &Case, timeline: &Timeline) -> Result<()> {
+    let dir = crate::util::target_dir().join("bench-console");
+    std::fs::create_dir_all(&dir)?;
+    let name = format!(
+        "{}{}-{}.log",
+        case.loader,
+        if case.verify { "" } else { "-i" },
+        initrd_label(case.initrd_extra_mib).replace(' ', "")
+    );
+    std::fs::write(dir.join(name), timeline.tail(timeline.lines.len()))?;
+    Ok(())
 }
 
 /// A benchmark boot of kernel A (2 CPUs, 2 GiB) running `script` as its
@@ -241,11 +276,7 @@ pub fn markdown(rows: &[Row]) -> String {
             Some(r) => format!("{:.2}", row.med(f) / r.med(f)),
             None => "–".into(),
         };
-        let initrd = if row.case.initrd_extra_mib == 0 {
-            "small".to_owned()
-        } else {
-            format!("+{} MiB", row.case.initrd_extra_mib)
-        };
+        let initrd = initrd_label(row.case.initrd_extra_mib);
         let _ = writeln!(
             out,
             "| {initrd} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {} | {} |",
@@ -271,8 +302,12 @@ pub fn json(rows: &[Row]) -> String {
             .iter()
             .map(|s| {
                 format!(
-                    "{{\"load_s\":{:.4},\"exec_s\":{:.4},\"rss_kib\":{},\"floor_s\":{:.4}}}",
-                    s.load_s, s.exec_s, s.rss_kib, s.floor_s
+                    "{{\"load_s\":{:.4},\"exec_s\":{:.4},\"rss_kib\":{},\"floor_s\":{:.4},\"phases\":{}}}",
+                    s.load_s,
+                    s.exec_s,
+                    s.rss_kib,
+                    s.floor_s,
+                    crate::bench_phases::json(&s.phases)
                 )
             })
             .collect();
@@ -287,37 +322,97 @@ pub fn json(rows: &[Row]) -> String {
     format!("[{}]", items.join(","))
 }
 
-/// Run every case `reps` times; `loaders` selects which loaders take part.
-pub fn run(assets: &Assets, loaders: &[Loader], reps: usize, large_mib: u32) -> Result<Vec<Row>> {
+/// The phase table's rows: one per case, labelled with its initrd.
+pub fn phase_rows(rows: &[Row]) -> Vec<PhaseRow> {
+    rows.iter()
+        .map(|r| PhaseRow {
+            label: format!(
+                "{} {}",
+                initrd_label(r.case.initrd_extra_mib),
+                r.case.label()
+            ),
+            samples: r.samples.iter().map(|s| s.phases.clone()).collect(),
+        })
+        .collect()
+}
+
+fn initrd_label(extra_mib: u32) -> String {
+    if extra_mib == 0 {
+        "small".to_owned()
+    } else {
+        format!("+{extra_mib} MiB")
+    }
+}
+
+/// Which cases [`run`] measures.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    /// The loaders that take part.
+    pub loaders: &'a [Loader],
+    /// The large initrd's extra MiB (0: no large-initrd rows).
+    pub large_mib: u32,
+    /// Only the `-i` rows.
+    pub unverified_only: bool,
+    /// Load with `-d` and print what the loaders print to the console.
+    pub show_layout: bool,
+    /// Extra arguments for kexec-tools' and our `-l` (experiments, e.g.
+    /// kexec-tools' `--serial=ttyAMA0`, our `--mem-min`).
+    pub extra_args: (&'a str, &'a str),
+}
+
+/// Run every selected case `reps` times.
+pub fn run(assets: &Assets, select: Selection<'_>, reps: usize) -> Result<Vec<Row>> {
     if reps == 0 {
         bail!("at least one repetition is needed");
     }
     let ours: PathBuf = build_our_kexec()?;
     let work = WorkDir::new("bench")?;
-    let mut rows = Vec::new();
-    for initrd_extra_mib in [0, large_mib] {
-        for &loader in loaders {
-            for verify in [true, false] {
+    let sizes: &[u32] = if select.large_mib == 0 {
+        &[0]
+    } else {
+        &[0, select.large_mib]
+    };
+    let verifies: &[bool] = if select.unverified_only {
+        &[false]
+    } else {
+        &[true, false]
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    for &initrd_extra_mib in sizes {
+        for &loader in select.loaders {
+            for &verify in verifies {
                 let case = Case {
                     loader,
                     verify,
                     initrd_extra_mib,
                 };
-                let mut samples = Vec::new();
-                for rep in 1..=reps {
-                    announce(&format!(
-                        "bench: {} initrd+{initrd_extra_mib} MiB, run {rep}/{reps}",
-                        case.label()
-                    ));
-                    let sample = run_case(assets, case, &ours, &work)?;
-                    println!(
-                        "    load {:.2} s, exec {:.2} s, rss {} KiB, floor {:.2} s",
-                        sample.load_s, sample.exec_s, sample.rss_kib, sample.floor_s
-                    );
-                    samples.push(sample);
-                }
-                rows.push(Row { case, samples });
+                rows.push(Row {
+                    case,
+                    samples: Vec::new(),
+                });
             }
+        }
+    }
+    // Repetitions outermost: on a shared machine, a slow minute then slows
+    // one run of every case rather than every run of one case.
+    for rep in 1..=reps {
+        for row in &mut rows {
+            let case = row.case;
+            announce(&format!(
+                "bench: {} initrd+{} MiB, run {rep}/{reps}",
+                case.label(),
+                case.initrd_extra_mib
+            ));
+            let sample = run_case(assets, (case, &select), &ours, &work)?;
+            println!(
+                "    load {:.2} s, exec {:.2} s, rss {} KiB, floor {:.2} s\n    phases {}",
+                sample.load_s,
+                sample.exec_s,
+                sample.rss_kib,
+                sample.floor_s,
+                crate::bench_phases::json(&sample.phases)
+            );
+            row.samples.push(sample);
         }
     }
     Ok(rows)

@@ -33,9 +33,24 @@ enum Cmd {
         /// Repetitions per case (medians are reported).
         #[arg(long, default_value_t = 3)]
         reps: usize,
-        /// Size of the large initrd's extra payload, MiB.
+        /// Size of the large initrd's extra payload, MiB (0: no large-initrd rows).
         #[arg(long, default_value_t = 200)]
         large_initrd_mib: u32,
+        /// Only the `-i` rows (no verification).
+        #[arg(long)]
+        unverified_only: bool,
+        /// Load with `-d` and copy both loaders' output (segment layout) to the console log.
+        #[arg(long)]
+        show_layout: bool,
+        /// Extra arguments for kexec-tools' `-l` (experiments, e.g. `--serial=ttyAMA0`).
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        kexec_tools_args: String,
+        /// Extra arguments for our `-l` (experiments, e.g. `--mem-min=0x42000000`).
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        ours_args: String,
+        /// Skip the kdump rows.
+        #[arg(long, conflicts_with = "kdump_only")]
+        no_kdump: bool,
         /// Only kexec-tools (while our loader cannot boot yet).
         #[arg(long)]
         reference_only: bool,
@@ -140,9 +155,21 @@ fn real_main() -> Result<()> {
         Cmd::Bench {
             reps,
             large_initrd_mib,
+            unverified_only,
+            show_layout,
+            kexec_tools_args,
+            ours_args,
+            no_kdump,
             reference_only,
             kdump_only,
-        } => bench(reps, large_initrd_mib, reference_only, kdump_only)?,
+        } => bench(
+            reps,
+            large_initrd_mib,
+            (unverified_only, show_layout),
+            (&kexec_tools_args, &ours_args),
+            reference_only,
+            (kdump_only, no_kdump),
+        )?,
         Cmd::CaptureSysroots { only } => capture_sysroots(&only)?,
         Cmd::Package => {
             xtask::setup::install_rust_targets()?;
@@ -239,7 +266,14 @@ fn demo(with: DemoLoader) -> Result<()> {
     Ok(())
 }
 
-fn bench(reps: usize, large_mib: u32, reference_only: bool, kdump_only: bool) -> Result<()> {
+fn bench(
+    reps: usize,
+    large_mib: u32,
+    (unverified_only, show_layout): (bool, bool),
+    extra_args: (&str, &str),
+    reference_only: bool,
+    (kdump_only, no_kdump): (bool, bool),
+) -> Result<()> {
     let assets = xtask::prepare()?;
     let loaders: &[Loader] = if reference_only {
         &[Loader::KexecTools]
@@ -249,18 +283,37 @@ fn bench(reps: usize, large_mib: u32, reference_only: bool, kdump_only: bool) ->
     let rows = if kdump_only {
         Vec::new()
     } else {
-        xtask::bench::run(&assets, loaders, reps, large_mib)?
+        let select = xtask::bench::Selection {
+            loaders,
+            large_mib,
+            unverified_only,
+            show_layout,
+            extra_args,
+        };
+        xtask::bench::run(&assets, select, reps)?
     };
-    let ours = xtask::scenario::build_our_kexec()?;
-    let work = xtask::scenario::WorkDir::new("bench-kdump")?;
-    let kdump = xtask::bench_kdump::run(&assets, loaders, reps, &ours, &work)?;
+    let kdump = if no_kdump {
+        Vec::new()
+    } else {
+        let ours = xtask::scenario::build_our_kexec()?;
+        let work = xtask::scenario::WorkDir::new("bench-kdump")?;
+        xtask::bench_kdump::run(&assets, loaders, reps, &ours, &work)?
+    };
     let mut table = xtask::bench::markdown(&rows);
-    table.push_str(&xtask::bench_kdump::markdown(&kdump));
-    table.push_str(&xtask::bench::cost_model_section(&assets)?);
+    table.push_str(&xtask::bench_phases::markdown(&xtask::bench::phase_rows(
+        &rows,
+    )));
+    if !kdump.is_empty() {
+        table.push_str(&xtask::bench_kdump::markdown(&kdump));
+    }
+    // The cost model is of the verifying purgatory.
+    if !unverified_only {
+        table.push_str(&xtask::bench::cost_model_section(&assets)?);
+    }
     let dir = xtask::util::target_dir();
     std::fs::write(dir.join("bench.md"), &table)?;
     let json = format!(
-        "{{\"schema\":2,\"rows\":{},\"kdump\":{}}}\n",
+        "{{\"schema\":3,\"rows\":{},\"kdump\":{}}}\n",
         xtask::bench::json(&rows),
         xtask::bench_kdump::json(&kdump)
     );

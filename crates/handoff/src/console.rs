@@ -64,6 +64,26 @@ impl Console {
         }
     }
 
+    /// `purgatory: WHAT at counter S.NNNNNNNNN s` (the generic timer's
+    /// virtual count in seconds, nanosecond digits), when there is a clock:
+    /// the same clock as Linux's arm64 `sched_clock` (the arch timer's
+    /// virtual counter, `arch_counter_get_cntvct`), without its offset.
+    pub fn report_counter<M: Machine + ?Sized>(&self, m: &mut M, what: &str, ns: Option<u64>) {
+        let Some(ns) = ns else { return };
+        self.puts(m, "purgatory: ");
+        self.puts(m, what);
+        self.puts(m, " at counter ");
+        self.put_dec(m, usize::try_from(ns / 1_000_000_000).unwrap_or(usize::MAX));
+        self.puts(m, ".");
+        let frac = ns % 1_000_000_000;
+        let mut scale = 100_000_000;
+        while scale > 0 {
+            self.put_dec(m, usize::try_from(frac / scale % 10).unwrap_or(0));
+            scale /= 10;
+        }
+        self.puts(m, " s\r\n");
+    }
+
     /// `purgatory: segment I at 0x... len 0x...: SHA-256 mismatch`
     pub fn report_mismatch<M: Machine + ?Sized>(&self, m: &mut M, i: usize, s: &SegmentDigest) {
         self.puts(m, "purgatory: segment ");

@@ -78,6 +78,8 @@ pub mod pl011;
 pub mod sha256;
 
 #[cfg(test)]
+mod counter_tests;
+#[cfg(test)]
 mod tests;
 
 pub use maint::{
@@ -191,8 +193,10 @@ pub trait Machine {
 
     /// Monotonic time in nanoseconds, if the machine has a clock (the CPU
     /// reads the generic timer's virtual counter: `MRS CNTVCT_EL0`,
-    /// `MRS CNTFRQ_EL0`, no barrier). Only used for the console report of
-    /// how long verification took; models may keep the default.
+    /// `MRS CNTFRQ_EL0`, no barrier: `CNTVCT_EL0 * 10^9 / CNTFRQ_EL0`).
+    /// Only used for console reports: how long verification took, and the
+    /// counter at the purgatory's entry and exit (`cargo xtask bench` places
+    /// them on the console's timeline); models may keep the default.
     fn now_ns(&mut self) -> Option<u64> {
         None
     }
@@ -370,11 +374,15 @@ pub fn handoff<M: Machine + ?Sized>(
     p: &HandoffParams,
     own: &PurgatoryMemory,
 ) -> Outcome<M::Exit> {
+    // First thing: when the purgatory was entered, on the generic timer
+    // (printed once the console is known to be valid).
+    let entered = m.now_ns();
     let con = console::Console::new(p.uart);
     if let Err(e) = params::validate(p) {
         con.puts(m, "purgatory: invalid parameters, not booting\r\n");
         return Outcome::Parked(m.park(), Failure::BadParams(e));
     }
+    con.report_counter(m, "entry", entered);
 
     let mut failed: u32 = 0;
     let mut caches_were_on = false;
@@ -432,5 +440,7 @@ pub fn handoff<M: Machine + ?Sized>(
         m.dsb_sy();
         m.isb();
     }
+    let leaving = m.now_ns();
+    con.report_counter(m, "exit", leaving);
     Outcome::Entered(m.enter_kernel(p.entry, p.dtb))
 }

@@ -182,6 +182,7 @@ fn build_on_qemu_virt() {
         mode: LoadMode::Normal,
         memory: plan::memory_for(&map, LoadMode::Normal).unwrap(),
         total_ram: map.total_ram(),
+        running_kernel: map.running_kernel(),
         kernel: Blob {
             source: "Image",
             bytes: &kernel,

@@ -65,6 +65,7 @@ mod run;
 mod sim;
 mod syscalls;
 mod sysroot;
+mod timing;
 mod version;
 mod vmcore;
 

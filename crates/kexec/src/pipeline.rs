@@ -20,6 +20,7 @@ use crate::mode::LoadModeExt;
 use crate::plan_input::PlanInput;
 use crate::syscalls::Buffers;
 use crate::sysroot::{self, Sysroot};
+use crate::timing;
 
 /// Environment variable: a u64 (decimal or 0x-hex) that makes `kaslr-seed`
 /// and `rng-seed` deterministic, for golden tests. Only a build with the
@@ -289,8 +290,8 @@ pub(crate) fn make_plan(
     root: &Sysroot,
 ) -> Result<Planned, Failure> {
     let kernel_name = kernel_path.display().to_string();
-    let kernel_bytes = read_input(kernel_path)?;
-    let kernel = kernel::decode(&kernel_bytes).map_err(|e| {
+    let kernel_bytes = timing::time("read", || read_input(kernel_path))?;
+    let kernel = timing::time("decompress", || kernel::decode(&kernel_bytes)).map_err(|e| {
         Failure::input(
             &kernel_name,
             chain(&e),
@@ -371,7 +372,9 @@ pub(crate) fn make_plan(
         (None, Some(d)) => (format!("{}:.dtb", display_name(kernel_path)), d.clone()),
         (None, None) => (
             sysroot::FDT.to_owned(),
-            read_state(root, sysroot::FDT, "the running device tree is needed")?,
+            timing::time("read", || {
+                read_state(root, sysroot::FDT, "the running device tree is needed")
+            })?,
         ),
     };
     let dtb_subject = args.dtb.map_or_else(
@@ -387,7 +390,7 @@ pub(crate) fn make_plan(
         Some(p) => Some(InitrdFile {
             name: display_name(p),
             path: p.display().to_string(),
-            bytes: read_input(p)?,
+            bytes: timing::time("read", || read_input(p))?,
         }),
         None => uki.initrd.clone().map(|bytes| {
             let name = format!("{kernel_source}:.initrd");
@@ -411,6 +414,7 @@ pub(crate) fn make_plan(
         mode,
         memory,
         total_ram: map.total_ram(),
+        running_kernel: map.running_kernel(),
         kernel: Blob {
             source: &kernel_source,
             bytes: &kernel.image,
@@ -434,7 +438,7 @@ pub(crate) fn make_plan(
             bytes,
         }),
     };
-    let built = plan::build(&request).map_err(|e| {
+    let built = timing::time("plan", || plan::build(&request)).map_err(|e| {
         let subject = match &e {
             BuildError::Place {
                 kind: SegmentKind::Initrd,

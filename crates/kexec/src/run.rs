@@ -17,6 +17,7 @@ use crate::pipeline;
 use crate::plan_input::PlanInput;
 use crate::report::Report;
 use crate::sysroot::Sysroot;
+use crate::timing;
 use crate::{boot, capture, doctor, memmap, sim, syscalls, vmcore};
 
 /// Carry out `action`.
@@ -131,10 +132,26 @@ fn unload(mode: LoadMode, syscall: Syscall) -> Result<String, Failure> {
     }
 }
 
+/// [`routed_load`], then with `--verbose` where its time went (timing.rs).
+fn load(
+    mode: LoadMode,
+    args: &LoadArgs<'_>,
+    root: &Sysroot,
+    syscall: Syscall,
+    verbose: bool,
+    debug: bool,
+) -> Result<String, Failure> {
+    let result = routed_load(mode, args, root, syscall, verbose, debug);
+    if let Some(text) = timing::summary().filter(|_| verbose) {
+        eprintln!("kexec: {text}");
+    }
+    result
+}
+
 /// The load itself: decide the system call (kfile.rs), then hand the
 /// files to `kexec_file_load`, or plan and hand the plan to `kexec_load`,
 /// or print the plan and the decision (a dry run). Returns what to print.
-fn load(
+fn routed_load(
     mode: LoadMode,
     args: &LoadArgs<'_>,
     root: &Sysroot,
@@ -220,13 +237,15 @@ fn load(
         }
     ));
     let files = prepare_file_load(mode, kernel, input, root, &image)?;
-    match syscalls::kexec_file_load(
-        &files.kernel,
-        files.initrd.as_ref(),
-        &files.cmdline,
-        mode,
-        input.no_cma,
-    ) {
+    match timing::time("syscall", || {
+        syscalls::kexec_file_load(
+            &files.kernel,
+            files.initrd.as_ref(),
+            &files.cmdline,
+            mode,
+            input.no_cma,
+        )
+    }) {
         Ok(()) => Ok(String::new()),
         Err(e) if *fallback && kfile::may_fall_back(&e) => {
             say(&format!(
@@ -260,7 +279,9 @@ fn kexec_load(
     if debug {
         eprint!("{}", debug_text(&planned));
     }
-    syscalls::kexec_load(&planned.built.plan, &planned.buffers())?;
+    timing::time("syscall", || {
+        syscalls::kexec_load(&planned.built.plan, &planned.buffers())
+    })?;
     Ok(String::new())
 }
 

@@ -104,10 +104,10 @@ fn a_system_cache_ignoring_va_maintenance_is_a_named_violation() {
     // The relocation's DC CIVAC never pushes the purgatory's code out of
     // the system cache: its first instruction, fetched from DRAM at the
     // branch to it, is garbage.
-    assert!(text.contains("purgatory at 0x40840000,"), "{text}");
+    assert!(text.contains("purgatory at 0x42250000,"), "{text}");
     assert!(
         text.contains(
-            "VIOLATION: stale code executed at 0x40840000 in I-cache (tag 0) \
+            "VIOLATION: stale code executed at 0x42250000 in I-cache (tag 0) \
              [config slc-ignores-va, seed 0]"
         ),
         "{text}"
@@ -151,8 +151,8 @@ fn json_names_rule_address_level_and_timeline() {
     // As in the text test: the purgatory's first instruction.
     assert_eq!(viol["rule"], "StaleCodeExecuted");
     assert_eq!(viol["rule_text"], "stale code executed");
-    assert_eq!(v["purgatory"], "0x40840000");
-    assert_eq!(viol["address"], "0x40840000");
+    assert_eq!(v["purgatory"], "0x42250000");
+    assert_eq!(viol["address"], "0x42250000");
     assert_eq!(viol["location"], "I-cache (tag 0)");
     assert_eq!(viol["seed"], 0);
     assert!(!viol["timeline"].as_array().unwrap().is_empty());

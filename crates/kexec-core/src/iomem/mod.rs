@@ -240,6 +240,16 @@ impl MemoryMap {
 }
 
 impl MemoryMap {
+    /// The running kernel's image, `Kernel code` start to `Kernel data` end
+    /// (arch/arm64/kernel/setup.c, `kernel_code`/`kernel_data`: `_stext` to
+    /// `_etext`, `_sdata` to `_end`), if both are listed.
+    pub fn running_kernel(&self) -> Option<MemoryRange> {
+        let all = self.all();
+        let code = all.iter().find(|r| r.name == KERNEL_CODE)?;
+        let data = all.iter().find(|r| r.name == KERNEL_DATA)?;
+        (code.start <= data.end).then(|| MemoryRange::new(code.start, data.end.saturating_add(1)))
+    }
+
     /// An estimate of the RAM the running kernel manages (`totalram_pages()`
     /// in bytes), which `sanity_check_segment_list` (kernel/kexec_core.c)
     /// halves to bound every `kexec_load` segment and their total.
@@ -261,12 +271,7 @@ impl MemoryMap {
             .filter(|r| r.name == RESERVED || r.name == CRASH_KERNEL)
             .map(Resource::range)
             .collect();
-        let all = self.all();
-        let code = all.iter().find(|r| r.name == KERNEL_CODE);
-        let data = all.iter().find(|r| r.name == KERNEL_DATA);
-        if let (Some(code), Some(data)) = (code, data) {
-            holes.push(MemoryRange::new(code.start, data.end.saturating_add(1)));
-        }
+        holes.extend(self.running_kernel());
         subtract(&self.system_ram(), &holes)
             .iter()
             .map(MemoryRange::size)

@@ -536,3 +536,20 @@ fn total_ram_leaves_out_every_reservation_and_the_kernel_image() {
     let map = parse("40000000-7fffffff : System RAM\n  40000000-4000ffff : reserved\n").unwrap();
     assert_eq!(map.total_ram(), 0x4000_0000 - 0x1_0000);
 }
+
+/// The running kernel: Kernel code start to Kernel data end, and nothing
+/// without both lines.
+#[test]
+fn running_kernel_spans_code_to_data() {
+    let map = parse(
+        "40000000-bfffffff : System RAM\n  40210000-4185ffff : Kernel code\n  \
+         41860000-41eaffff : reserved\n  41eb0000-4220ffff : Kernel data\n",
+    )
+    .unwrap();
+    assert_eq!(
+        map.running_kernel(),
+        Some(MemoryRange::new(0x4021_0000, 0x4221_0000))
+    );
+    let map = parse("40000000-bfffffff : System RAM\n  40210000-4185ffff : Kernel code\n").unwrap();
+    assert_eq!(map.running_kernel(), None);
+}

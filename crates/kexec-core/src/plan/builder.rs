@@ -31,6 +31,11 @@ pub struct LoadRequest<'a> {
     /// The RAM the running kernel manages
     /// ([`crate::iomem::MemoryMap::total_ram`]).
     pub total_ram: u64,
+    /// The running kernel's image
+    /// ([`crate::iomem::MemoryMap::running_kernel`]): the initrd, DTB,
+    /// purgatory and other small segments go elsewhere when they fit
+    /// ([`crate::plan::Planner::avoiding`]).
+    pub running_kernel: Option<MemoryRange>,
     /// The plain Image.
     pub kernel: Blob<'a>,
     /// Facts from its header.
@@ -105,7 +110,9 @@ pub fn memory_for(map: &crate::iomem::MemoryMap, mode: LoadMode) -> Option<Vec<M
 /// DTB, then the purgatory.
 pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     let at = |kind| move |error| BuildError::Place { kind, error };
-    let mut planner = Planner::new(&req.memory, req.mode).with_total_ram(req.total_ram);
+    let mut planner = Planner::new(&req.memory, req.mode)
+        .with_total_ram(req.total_ram)
+        .avoiding(req.running_kernel.into_iter().collect());
     if matches!(req.purgatory, Some((_, options)) if options.no_verify) {
         planner = planner.without_digests();
     }
@@ -207,6 +214,7 @@ mod tests {
             mode: LoadMode::Crash,
             memory: vec![crash],
             total_ram: 1 << 30,
+            running_kernel: None,
             kernel: Blob {
                 source: "Image",
                 bytes: &kernel,

@@ -292,3 +292,51 @@ fn flags_bit_3_clear_keeps_the_dtb_within_512_mib() {
         )
     );
 }
+
+/// The bench's machine (issue 15): the running kernel at 0x40210000-0x4220ffff;
+/// the kernel stays lowest (0x42000000, over the old kernel's data), the
+/// initrd, too large for the 2 MiB below the old kernel, goes after the new
+/// kernel rather than over the old kernel's text, and the DTB and purgatory
+/// take the free RAM below the old kernel.
+#[test]
+fn small_segments_avoid_the_running_kernel_where_they_fit() {
+    let running = MemoryRange::new(0x4021_0000, 0x4221_0000);
+    let place = |avoid: Vec<MemoryRange>| {
+        // Usable RAM: a reservation between the old kernel's text and data.
+        let ram = [
+            MemoryRange::new(0x4000_0000, 0x4186_0000),
+            MemoryRange::new(0x41eb_0000, 0x8000_0000),
+        ];
+        let mut p = Planner::new(&ram, LoadMode::Normal).avoiding(avoid);
+        let kernel = p
+            .place_kernel("Image", &[0u8; 4096], facts(0x201_0000))
+            .unwrap();
+        let initrd = p.place_initrd("initrd", &vec![0u8; 0x2f_0000]).unwrap();
+        let dtb = p
+            .place_in_window(SegmentKind::Dtb, "dtb", &[0u8; 0x2000], DTB_ALIGN)
+            .unwrap();
+        (kernel, initrd.start, dtb)
+    };
+    assert_eq!(place(Vec::new()), (0x4200_0000, 0x4000_0000, 0x402f_0000));
+    assert_eq!(
+        place(vec![running]),
+        (0x4200_0000, 0x4401_0000, 0x4000_0000)
+    );
+}
+
+/// Where nothing else fits, the segment goes over the running kernel: a
+/// preference, never a refusal.
+#[test]
+fn segments_still_go_over_the_running_kernel_when_nothing_else_fits() {
+    let mut p = Planner::new(
+        &[MemoryRange::new(0x4000_0000, 0x4800_0000)],
+        LoadMode::Normal,
+    )
+    .avoiding(vec![MemoryRange::new(0x4400_0000, 0x4800_0000)]);
+    p.place_kernel("Image", &[0u8; 4096], facts(0x400_0000))
+        .unwrap();
+    assert_eq!(
+        p.place_initrd("initrd", &[0u8; 4096]).map(|r| r.start),
+        Ok(0x4400_0000)
+    );
+}
