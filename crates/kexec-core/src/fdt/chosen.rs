@@ -404,6 +404,8 @@ pub struct ReadBack {
     pub elfcorehdr: Option<MemoryRange>,
     /// The ranges the tree reserves for others ([`reserved_ranges`]).
     pub reserved: Vec<MemoryRange>,
+    /// `bootargs`, without its terminating NUL.
+    pub bootargs: Option<Vec<u8>>,
 }
 
 /// Reads `dtb`'s `/chosen` back as the kernel will (one parse).
@@ -430,10 +432,15 @@ pub fn read_back(dtb: &[u8]) -> Result<ReadBack, Error> {
             MemoryRange::with_size(number(&v[..a]), number(&v[a..a + s]))
         })
     });
+    let bootargs = chosen.property(BOOTARGS).map(|p| {
+        let v = p.value();
+        v.strip_suffix(&[0]).unwrap_or(v).to_vec()
+    });
     Ok(ReadBack {
         initrd,
         elfcorehdr,
         reserved: reserved_ranges(&tree),
+        bootargs,
     })
 }
 
