@@ -114,8 +114,18 @@ pub struct Risk {
     pub detail: String,
 }
 
+/// What of the load itself the risks depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Load {
+    /// The load passes an initrd.
+    pub initrd: bool,
+    /// The running kernel's command line has `initrd=`: the EFI stub
+    /// loaded an initrd and named it in a configuration table.
+    pub efi_stub_initrd: bool,
+}
+
 /// The risks of handing over `h` on `fw`, the new kernel booting with `new`.
-pub fn risks(fw: Firmware, h: &Handover, new: Interface) -> Vec<Risk> {
+pub fn risks(fw: Firmware, h: &Handover, new: Interface, load: Load) -> Vec<Risk> {
     let mut out = Vec::new();
     let systab = h.uefi_properties.iter().any(|p| p == UEFI_SYSTEM_TABLE);
     if fw.uefi == Some(true) && !systab {
@@ -151,6 +161,24 @@ pub fn risks(fw: Firmware, h: &Handover, new: Interface) -> Vec<Risk> {
                  (drivers/firmware/efi/libstub/efi-stub.c install_memreserve_table), so /proc/iomem does not show them reserved, a segment may \
                  be placed on them, and the new kernel cannot take over LPIs the running one \
                  enabled (its_cpu_init_lpis: \"Expected reserved range\")"
+            ),
+        });
+    }
+    if h.uefi && !load.initrd {
+        let evidence = if load.efi_stub_initrd {
+            "the running kernel's command line has initrd=, so the EFI stub loaded one"
+        } else {
+            "if the first kernel's initrd came from the EFI stub or a boot loader's \
+             LoadFile2 (nothing user space can read tells)"
+        };
+        out.push(Risk {
+            id: "efi-initrd-table",
+            detail: format!(
+                "no initrd: the new kernel, finding none in /chosen, takes the initrd the EFI \
+                 LINUX_EFI_INITRD_MEDIA configuration table names (drivers/firmware/efi/efi.c \
+                 efi_config_parse_tables), which the EFI stub installed for the first kernel \
+                 (drivers/firmware/efi/libstub/efi-stub-helper.c efi_load_initrd) and which \
+                 that kernel has freed since: {evidence}; pass an initrd"
             ),
         });
     }

@@ -507,7 +507,14 @@ pub(crate) fn make_plan(
             .unwrap_or_default(),
     };
     let interface = firmware::new_kernel_interface(&handover, &cmdline);
-    let risks = firmware::risks(firmware, &handover, interface.0);
+    let running_cmdline = root.read(sysroot::CMDLINE).unwrap_or_default();
+    let load = firmware::Load {
+        initrd: initrd_file.is_some(),
+        efi_stub_initrd: running_cmdline
+            .split(|b| b.is_ascii_whitespace())
+            .any(|w| w.starts_with(b"initrd=")),
+    };
+    let risks = firmware::risks(firmware, &handover, interface.0, load);
     let kernel_format = kernel.format.to_string();
     let mut kernel_image = match image_span(&kernel_bytes, &kernel.image) {
         None => kernel.image.into_owned(),

@@ -441,10 +441,11 @@ impl LoadPlan {
                 });
                 match hit {
                     Some((kind, m)) => (false, format!("{kind} overlaps the reserved {m}")),
-                    None => (
-                        true,
-                        format!("{} reserved ranges, none used", self.dtb_reserved.len()),
-                    ),
+                    None => {
+                        let n = self.dtb_reserved.len();
+                        let ranges = if n == 1 { "range" } else { "ranges" };
+                        (true, format!("{n} reserved {ranges}, none used"))
+                    }
                 }
             }
             Rule::EntryInSegment => {
