@@ -547,12 +547,5 @@ pub(crate) fn make_plan(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_embedded_purgatory_has_a_header() {
-        let p = Purgatory::parse(PURGATORY).unwrap();
-        assert!(p.mem_size >= PURGATORY.len() as u64);
-    }
-}
+#[path = "pipeline_tests.rs"]
+mod tests;
