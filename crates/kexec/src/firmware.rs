@@ -114,6 +114,26 @@ pub struct Risk {
     pub detail: String,
 }
 
+/// Risk: UEFI machine, no `linux,uefi-system-table` in the tree passed.
+pub const UEFI_STATE_LOST: &str = "uefi-state-lost";
+/// Risk: the new kernel will use ACPI without the UEFI system table.
+pub const ACPI_WITHOUT_UEFI: &str = "acpi-without-uefi";
+/// Risk: a GICv3 ITS without UEFI's memreserve table.
+pub const ITS_WITHOUT_EFI_MEMRESERVE: &str = "its-without-efi-memreserve";
+/// Risk: no initrd on UEFI: the stale EFI initrd table.
+pub const EFI_INITRD_TABLE: &str = "efi-initrd-table";
+/// Risk: ACPI now, the device tree next.
+pub const ACPI_TO_DEVICE_TREE: &str = "acpi-to-device-tree";
+/// Every risk id, in [`risks`]' order (docs/plan-json.md lists each).
+#[cfg(test)]
+pub const RISK_IDS: [&str; 5] = [
+    UEFI_STATE_LOST,
+    ACPI_WITHOUT_UEFI,
+    ITS_WITHOUT_EFI_MEMRESERVE,
+    EFI_INITRD_TABLE,
+    ACPI_TO_DEVICE_TREE,
+];
+
 /// What of the load itself the risks depend on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Load {
@@ -130,7 +150,7 @@ pub fn risks(fw: Firmware, h: &Handover, new: Interface, load: Load) -> Vec<Risk
     let systab = h.uefi_properties.iter().any(|p| p == UEFI_SYSTEM_TABLE);
     if fw.uefi == Some(true) && !systab {
         out.push(Risk {
-            id: "uefi-state-lost",
+            id: UEFI_STATE_LOST,
             detail: format!(
                 "the machine booted through UEFI, but the device tree passed has no /chosen \
                  {UEFI_SYSTEM_TABLE}: the new kernel will have no EFI runtime services, EFI \
@@ -142,7 +162,7 @@ pub fn risks(fw: Firmware, h: &Handover, new: Interface, load: Load) -> Vec<Risk
     }
     if new == Interface::Acpi && !systab {
         out.push(Risk {
-            id: "acpi-without-uefi",
+            id: ACPI_WITHOUT_UEFI,
             detail: format!(
                 "the new kernel will look for ACPI tables, which arm64 finds only through the \
                  UEFI system table, and the device tree has no {UEFI_SYSTEM_TABLE} \
@@ -152,7 +172,7 @@ pub fn risks(fw: Firmware, h: &Handover, new: Interface, load: Load) -> Vec<Risk
     }
     if let Some(its) = h.its.as_deref().filter(|_| !h.uefi) {
         out.push(Risk {
-            id: "its-without-efi-memreserve",
+            id: ITS_WITHOUT_EFI_MEMRESERVE,
             detail: format!(
                 "the device tree has a GICv3 ITS ({its}) and the kernel did not boot through \
                  UEFI: the ITS's LPI tables are reserved across kexec only through the EFI \
@@ -172,7 +192,7 @@ pub fn risks(fw: Firmware, h: &Handover, new: Interface, load: Load) -> Vec<Risk
              LoadFile2 (nothing user space can read tells)"
         };
         out.push(Risk {
-            id: "efi-initrd-table",
+            id: EFI_INITRD_TABLE,
             detail: format!(
                 "no initrd: the new kernel, finding none in /chosen, takes the initrd the EFI \
                  LINUX_EFI_INITRD_MEDIA configuration table names (drivers/firmware/efi/efi.c \
@@ -184,7 +204,7 @@ pub fn risks(fw: Firmware, h: &Handover, new: Interface, load: Load) -> Vec<Risk
     }
     if fw.acpi == Some(true) && new == Interface::DeviceTree {
         out.push(Risk {
-            id: "acpi-to-device-tree",
+            id: ACPI_TO_DEVICE_TREE,
             detail: "the running kernel uses ACPI, but the new one will use the device tree \
                      passed (a full tree, no acpi=force or acpi=on in its command line: \
                      arch/arm64/kernel/acpi.c acpi_boot_table_init)"

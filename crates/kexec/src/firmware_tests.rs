@@ -151,3 +151,24 @@ fn a_uefi_load_without_initrd_is_flagged() {
     let (new, _) = new_kernel_interface(&handover(false, true), b"acpi=off");
     assert_eq!(risks(DT, &handover(false, true), new, Load::default()), []);
 }
+
+#[test]
+fn every_risk_id_is_documented() {
+    let doc = include_str!("../../../docs/plan-json.md");
+    for id in RISK_IDS {
+        assert!(
+            doc.contains(&format!("| `{id}` |")),
+            "docs/plan-json.md lacks {id}"
+        );
+    }
+    let actions = [
+        kexec_core::fdt::Fate::Kept,
+        kexec_core::fdt::Fate::Carried,
+        kexec_core::fdt::Fate::DroppedLikeEfiStub,
+        kexec_core::fdt::Fate::RunningInitrd,
+        kexec_core::fdt::Fate::ImaBuffer,
+    ];
+    for fate in actions {
+        assert!(doc.contains(&format!("`{}`", fate.id())), "{}", fate.id());
+    }
+}

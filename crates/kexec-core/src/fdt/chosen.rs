@@ -13,7 +13,9 @@
 //!   with cells per the root `#address-cells`/`#size-cells`, usable ranges high
 //!   first (drivers/of/fdt.c `early_init_dt_check_for_usable_mem_range`);
 //!   removed for a normal load, where they would be stale;
-//! * everything else, notably `linux,uefi-*` and the memory reservations, is kept.
+//! * everything else, notably `linux,uefi-*` and the memory reservations, is kept
+//!   (what must not be passed on stale is taken out before, by
+//!   [`super::prepare`]).
 
 use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
 use dtoolkit::{Node, Property};
