@@ -217,3 +217,44 @@ fn a_full_tree_on_the_acpi_machine_is_flagged() {
     assert_eq!(forced["firmware"]["new_kernel"], "acpi");
     assert_eq!(forced["handover"]["risks"], Value::Array(vec![]));
 }
+
+/// `--dtb` on a UEFI machine whose running tree cannot be read: nothing to
+/// merge from, which the report says (a note) and flags (`uefi-state-lost`).
+#[test]
+fn no_running_tree_to_merge_from_is_flagged() {
+    let dir = scratch("uefi-no-fdt");
+    let (image, _) = inputs(&dir);
+    let root = dir.join("root");
+    copy_dir(&sysroot("virt-uefi-dt"), &root);
+    std::fs::remove_file(root.join("sys/firmware/fdt")).unwrap();
+    let (plan, _) = plan_of_dtb(&image, &root);
+    assert_eq!(plan["handover"]["merged"], false);
+    let risks: Vec<&str> = plan["handover"]["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(risks, ["uefi-state-lost"]);
+    let notes = plan["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("nothing of the running kernel's UEFI state is carried over")),
+        "{notes:?}"
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

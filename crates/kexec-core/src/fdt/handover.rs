@@ -246,6 +246,30 @@ fn strip_stale(tree: &mut DeviceTree, kept: Fate) -> (Vec<Removed>, Vec<Reservat
     (removed, reservations)
 }
 
+/// Removes `/chosen`'s `linux,uefi-*` properties.
+fn strip_uefi(tree: &mut DeviceTree) -> Vec<Removed> {
+    let Some(chosen) = chosen_mut(tree) else {
+        return Vec::new();
+    };
+    let names: Vec<String> = chosen
+        .properties()
+        .map(|p| p.name().to_owned())
+        .filter(|n| n.starts_with(UEFI_PREFIX))
+        .collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let p = chosen.remove_property(&name)?;
+            Some(Removed {
+                value: render_value(&name, (&p).value()),
+                name,
+                why: "the running kernel was not started through UEFI: no firmware answers at \
+                      the addresses these name (drivers/firmware/efi/fdtparams.c reads them)",
+            })
+        })
+        .collect()
+}
+
 /// The first node (depth first) whose `compatible` lists `compatible`.
 fn find_compatible(node: &DeviceTreeNode, path: &str, compatible: &str) -> Option<String> {
     let listed = node.property("compatible").is_some_and(|p| {
@@ -295,9 +319,14 @@ pub fn prepare(given: &[u8], running: Option<&[u8]>) -> Result<Handover, (Input,
     let uefi_of =
         |t: &DeviceTree| chosen_node(t).is_some_and(|c| c.property(UEFI_SYSTEM_TABLE).is_some());
     let uefi = running.as_ref().map_or_else(|| uefi_of(&tree), uefi_of);
-    let (removed, mut reservations) = strip_stale(&mut tree, Fate::Kept);
+    let (mut removed, mut reservations) = strip_stale(&mut tree, Fate::Kept);
     let mut carried = Vec::new();
     let merged = uefi && running.is_some();
+    if running.is_some() && !uefi {
+        // A tree from elsewhere naming EFI tables (a dump of another boot)
+        // on a machine not started through UEFI: nothing answers there.
+        removed.extend(strip_uefi(&mut tree));
+    }
     if let (true, Some(mut run)) = (merged, running) {
         // update_fdt: every reservation of the tree the stub is given goes.
         for r in &mut reservations {

@@ -155,7 +155,7 @@ fn a_uki_dtb_on_uefi_is_merged_as_the_efi_stub_would() {
 }
 
 #[test]
-fn without_uefi_a_given_tree_is_passed_as_is() {
+fn without_uefi_a_given_tree_is_passed_without_its_uefi_properties() {
     let mut running = uefi_running(false);
     chosen_mut(&mut running)
         .unwrap()
@@ -164,7 +164,18 @@ fn without_uefi_a_given_tree_is_passed_as_is() {
     assert!(!h.uefi && !h.merged && h.carried.is_empty());
     assert_eq!(h.reservations[0].fate, Fate::Kept);
     let chosen = chosen_of(&h.dtb);
-    assert!(!chosen.iter().any(|p| p.0 == UEFI_SYSTEM_TABLE));
+    assert!(!chosen.iter().any(|p| p.0.starts_with(UEFI_PREFIX)));
+    // The dump's stale linux,uefi-mmap-start went, and says so.
+    assert_eq!(h.removed.len(), 1);
+    assert_eq!(
+        (h.removed[0].name.as_str(), h.removed[0].value.as_str()),
+        (UEFI_MMAP_START, "0x1234")
+    );
+    assert!(h.uefi_properties.is_empty());
+    // The running tree itself is never stripped of them.
+    let own = prepare(&running.to_dtb(), None).unwrap();
+    assert_eq!(own.uefi_properties.len(), 5);
+    assert!(own.removed.is_empty());
 }
 
 #[test]
