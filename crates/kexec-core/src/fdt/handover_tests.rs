@@ -290,3 +290,27 @@ fn boot_cpuid_phys_is_kept() {
     let h = prepare(&dtb, None).unwrap();
     assert_eq!(h.dtb[28..32], 3u32.to_be_bytes());
 }
+
+#[test]
+fn fate_ids_are_the_documented_ones() {
+    let all = [
+        (Fate::Kept, "kept", true),
+        (Fate::Carried, "carried", true),
+        (Fate::DroppedLikeEfiStub, "dropped-like-efi-stub", false),
+        (Fate::RunningInitrd, "removed-running-initrd", false),
+        (Fate::ImaBuffer, "removed-ima-buffer", false),
+    ];
+    for (fate, id, passed_on) in all {
+        assert_eq!((fate.id(), fate.passed_on()), (id, passed_on));
+    }
+}
+
+#[test]
+fn a_tree_without_chosen_still_reads_back_its_reservations() {
+    let mut tree = DeviceTree::new();
+    rsv(&mut tree, 0x4000_0000, 0x1000);
+    rsv(&mut tree, 0x4100_0000, 0); // empty: reserves nothing
+    let back = read_back(&tree.to_dtb()).unwrap();
+    assert_eq!(back.reserved, [MemoryRange::with_size(0x4000_0000, 0x1000)]);
+    assert_eq!((back.initrd, back.bootargs), (None, None));
+}
