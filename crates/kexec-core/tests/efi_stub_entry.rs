@@ -75,6 +75,7 @@ fn entries(file: &[u8]) -> (u64, u64) {
             Purgatory::parse(&purgatory).unwrap(),
             PurgatoryOptions::default(),
         )),
+        running_kernel: None,
     };
     let built = plan::build(&req).unwrap();
     let bytes = built.purgatory.as_deref().unwrap();

@@ -15,14 +15,21 @@ use serde_json::Value;
 use test_assets::pe::uki;
 use test_assets::synthetic::{fixture_sysroot as sysroot, scratch, synthetic_image};
 
-fn dry_run(args: &[&str], root: &Path) -> (Value, String) {
+/// The plan, and its JSON and text reports.
+fn dry_run(args: &[&str], root: &Path) -> (Value, (String, String)) {
     let json = stdout_ok(&kexec(
         &[args, &["--dry-run", "--json", "--sysroot", s(root)]].concat(),
     ));
     let text = stdout_ok(&kexec(
         &[args, &["--dry-run", "--sysroot", s(root)]].concat(),
     ));
-    (serde_json::from_str(&json).unwrap(), json + "\n" + &text)
+    (serde_json::from_str(&json).unwrap(), (json, text))
+}
+
+/// Both reports as golden files `NAME.json` and `NAME.txt`.
+fn goldens(name: &str, (json, text): &(String, String)) {
+    golden(&format!("{name}.json"), json);
+    golden(&format!("{name}.txt"), text);
 }
 
 fn failed_rules(plan: &Value) -> Vec<Value> {
@@ -72,7 +79,7 @@ fn uefi_device_tree_machine() {
     let root = sysroot("virt-uefi-dt");
     let args = ["-l", s(&image), "--initrd", s(&initrd), "--reuse-cmdline"];
     let (plan, both) = dry_run(&args, &root);
-    golden("uefi-dt.txt", &both);
+    goldens("uefi-dt", &both);
     assert_eq!(failed_rules(&plan), [""; 0]);
     let fw = &plan["firmware"];
     assert_eq!(
@@ -113,7 +120,7 @@ fn uefi_acpi_machine() {
     let root = sysroot("virt-uefi-acpi");
     let args = ["-l", s(&image), "--initrd", s(&initrd), "--reuse-cmdline"];
     let (plan, both) = dry_run(&args, &root);
-    golden("uefi-acpi.txt", &both);
+    goldens("uefi-acpi", &both);
     assert_eq!(failed_rules(&plan), [""; 0]);
     let fw = &plan["firmware"];
     assert_eq!(
@@ -146,7 +153,7 @@ fn a_uki_dtb_is_merged_with_the_running_uefi_state() {
     .unwrap();
     let root = sysroot("virt-uefi-dt");
     let (plan, both) = dry_run(&["-l", s(&path)], &root);
-    golden("uefi-dt-uki-dtb.txt", &both);
+    goldens("uefi-dt-uki-dtb", &both);
     assert_eq!(failed_rules(&plan), [""; 0]);
     assert_eq!(plan["chosen"]["from"], "linux.efi:.dtb");
     let h = &plan["handover"];
@@ -176,7 +183,7 @@ fn a_uki_dtb_is_merged_with_the_running_uefi_state() {
     assert_eq!(with_dtb["handover"]["carried"], h["carried"]);
 }
 
-fn plan_of_dtb(image: &Path, root: &Path) -> (Value, String) {
+fn plan_of_dtb(image: &Path, root: &Path) -> (Value, (String, String)) {
     let other = other_tree();
     let initrd = image.with_file_name("initrd.img");
     dry_run(

@@ -309,6 +309,7 @@ mod tests {
             dtb: &dtb,
             chosen: fdt::ChosenEdit::default(),
             purgatory: None,
+            running_kernel: None,
         };
         let built = build(&req).unwrap();
         // 0x40000000 and 0x40200000 each hold a reserved byte.
