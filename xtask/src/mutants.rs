@@ -64,13 +64,19 @@ pub const GROUPS: [Group; 12] = [
             "--test=plan_props",
             "--test=plan_inputs",
             "--test=plan_fdt_fixture",
+            "--test=efi_stub_entry",
         ],
     },
     Group {
         name: "fdt",
         package: "kexec-core",
         files: &["crates/kexec-core/src/fdt/*.rs"],
-        tests: &["--lib", "--test=plan_fdt_fixture", "--test=plan_inputs"],
+        tests: &[
+            "--lib",
+            "--test=plan_fdt_fixture",
+            "--test=plan_inputs",
+            "--test=handover_props",
+        ],
     },
     Group {
         name: "cmdline",
@@ -122,6 +128,7 @@ pub const GROUPS: [Group; 12] = [
             "crates/kexec/src/doctor/security.rs",
             "crates/kexec/src/doctor/platform.rs",
             "crates/kexec/src/doctor/cpus.rs",
+            "crates/kexec/src/firmware.rs",
             "crates/kexec/src/hints.rs",
         ],
         tests: &["--lib"],

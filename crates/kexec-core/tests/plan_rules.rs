@@ -45,6 +45,7 @@ fn valid() -> LoadPlan {
         memory: vec![MemoryRange::new(0x4000_0000, 0x8000_0000)],
         dtb_initrd: Some(MemoryRange::with_size(0x4100_0000, 0x1_2345)),
         dtb_elfcorehdr: None,
+        dtb_reserved: Vec::new(),
         total_ram: GIB,
     }
 }
@@ -343,6 +344,24 @@ fn cases() -> Vec<Case> {
                 p.dtb_elfcorehdr = Some(MemoryRange::with_size(0x7000_0000, 0x1f8));
             },
         ),
+        (
+            Rule::DtbReserved,
+            "the initrd over the EFI memory map",
+            |p| {
+                // 0x6c0 bytes of EFI memory map in the initrd's reserved tail.
+                p.dtb_reserved = vec![MemoryRange::with_size(0x4101_f940, 0x6c0)];
+            },
+        ),
+        (
+            Rule::DtbReserved,
+            "the kernel's first byte memreserved",
+            |p| {
+                p.dtb_reserved = vec![
+                    MemoryRange::with_size(0x3000_0000, 0x1000),
+                    MemoryRange::with_size(0x3fff_ffff, 2),
+                ];
+            },
+        ),
         (Rule::EntryInSegment, "entry in the initrd", |p| {
             p.entry = 0x4100_0000;
         }),
@@ -366,6 +385,13 @@ type Edit = fn(&mut LoadPlan);
 /// Plans exactly at a rule's limit, each still valid.
 fn limits() -> Vec<(&'static str, Edit)> {
     vec![
+        ("reservations touching segments on both sides", |p| {
+            p.dtb_reserved = vec![
+                MemoryRange::new(0x3000_0000, 0x4000_0000),
+                MemoryRange::new(0x4102_0000, 0x4200_0000),
+                MemoryRange::new(0x4201_0000, 0x4300_0000),
+            ];
+        }),
         ("a segment with bufsz == memsz", |p| {
             seg(p, SegmentKind::Dtb).bufsz = 0x1_0000;
         }),
@@ -577,6 +603,11 @@ fn failures_name_the_offender() {
     assert_eq!(
         detail(rule, tamper),
         "memsz 0x800000 for image_size 0x800000 after 0x1000 bytes of padding"
+    );
+    let (rule, _, tamper) = *find("the initrd over the EFI memory map");
+    assert_eq!(
+        detail(rule, tamper),
+        "initrd overlaps the reserved 0x4101f940-0x4101ffff"
     );
     let (rule, _, tamper) = *find("17 segments");
     assert_eq!(detail(rule, tamper), "17 of 16");

@@ -54,6 +54,7 @@ mod cli;
 mod crashdump;
 mod doctor;
 mod failure;
+mod firmware;
 mod hints;
 mod kfile;
 mod memmap;

@@ -15,6 +15,7 @@ use kexec_core::{cmdline, iomem, kernel};
 
 use crate::crashdump;
 use crate::failure::{chain, Failure};
+use crate::firmware::{self, Firmware, Interface, Risk};
 use crate::hints::{self, Situation};
 use crate::mode::LoadModeExt;
 use crate::plan_input::PlanInput;
@@ -70,6 +71,15 @@ pub(crate) struct Planned {
     pub notes: Vec<String>,
     /// The running system's `/proc/iomem`, which the plan was made in.
     pub memory_map: iomem::MemoryMap,
+    /// What the device tree hands over of the running kernel's boot state
+    /// (`Handover::dtb` is the tree before its `/chosen` edits).
+    pub handover: fdt::Handover,
+    /// The running system's firmware.
+    pub firmware: Firmware,
+    /// How the new kernel will find the hardware, and why.
+    pub interface: (Interface, &'static str),
+    /// What may keep the new kernel from booting or working.
+    pub risks: Vec<Risk>,
 }
 
 impl Planned {
@@ -383,6 +393,29 @@ pub(crate) fn make_plan(
     );
     fdt::parse_header(&dtb_in)
         .map_err(|e| Failure::input(&dtb_subject, &e, "not a valid flattened device tree"))?;
+    // A tree from elsewhere is merged with the running one's UEFI state
+    // (fdt::prepare); the running tree is what it is merged from.
+    let running = if args.dtb.is_none() && uki.dtb.is_none() {
+        None
+    } else {
+        let read = root.read(sysroot::FDT);
+        if let Err(e) = &read {
+            notes.push(format!(
+                "{}: cannot read ({e}): nothing of the running kernel's UEFI state is carried \
+                 over into {dtb_from}",
+                root.path(sysroot::FDT).display()
+            ));
+        }
+        read.ok()
+    };
+    let handover = fdt::prepare(&dtb_in, running.as_deref()).map_err(|(input, e)| match input {
+        fdt::Input::Given => Failure::input(&dtb_subject, &e, "not a valid flattened device tree"),
+        fdt::Input::Running => Failure::input(
+            root.path(sysroot::FDT).display().to_string(),
+            &e,
+            "the running device tree is needed for its UEFI state; is this a /sys/firmware/fdt?",
+        ),
+    })?;
 
     // Place: kernel, initrd, the edited DTB (plan::build keeps that order).
     let kernel_source = display_name(kernel_path);
@@ -424,7 +457,7 @@ pub(crate) fn make_plan(
             source: &f.name,
             bytes: &f.bytes,
         }),
-        dtb: &dtb_in,
+        dtb: &handover.dtb,
         chosen: ChosenEdit {
             bootargs: new_cmdline.clone(),
             initrd: None,
@@ -464,6 +497,24 @@ pub(crate) fn make_plan(
         notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());
     }
     notes.extend(kernel_layout_notes(&kernel.header, &built.plan.kernel));
+    let firmware = Firmware::read(root);
+    let cmdline = match &new_cmdline {
+        Some(c) => c.clone(),
+        // The tree was just made and read back by the planner.
+        None => fdt::read_back(&built.dtb.dtb)
+            .ok()
+            .and_then(|r| r.bootargs)
+            .unwrap_or_default(),
+    };
+    let interface = firmware::new_kernel_interface(&handover, &cmdline);
+    let running_cmdline = root.read(sysroot::CMDLINE).unwrap_or_default();
+    let load = firmware::Load {
+        initrd: initrd_file.is_some(),
+        efi_stub_initrd: running_cmdline
+            .split(|b| b.is_ascii_whitespace())
+            .any(|w| w.starts_with(b"initrd=")),
+    };
+    let risks = firmware::risks(firmware, &handover, interface.0, load);
     let kernel_format = kernel.format.to_string();
     let mut kernel_image = match image_span(&kernel_bytes, &kernel.image) {
         None => kernel.image.into_owned(),
@@ -488,16 +539,13 @@ pub(crate) fn make_plan(
         dtb_from,
         notes,
         memory_map: map,
+        handover,
+        firmware,
+        interface,
+        risks,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_embedded_purgatory_has_a_header() {
-        let p = Purgatory::parse(PURGATORY).unwrap();
-        assert!(p.mem_size >= PURGATORY.len() as u64);
-    }
-}
+#[path = "pipeline_tests.rs"]
+mod tests;

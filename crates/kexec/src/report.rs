@@ -5,12 +5,13 @@
 //! schema version.
 
 use comfy_table::{presets, Table};
-use kexec_core::fdt::PropertyChange;
+use kexec_core::fdt::{Handover, PropertyChange};
 use kexec_core::iomem::MemoryRange;
 use kexec_core::layout::human_size;
 use kexec_core::plan::{LoadMode, LoadPlan, RuleCheck, Segment};
 use serde::Serialize;
 
+use crate::firmware::{Firmware, Interface, Risk};
 use crate::memmap::{self, Layout};
 
 /// Identifier and version of the JSON document.
@@ -39,6 +40,14 @@ pub struct Report<'a> {
     pub notes: Vec<String>,
     /// The plan's memory map (the text report draws it; not in the JSON).
     pub map: Layout,
+    /// The running system's firmware.
+    pub firmware: Firmware,
+    /// How the new kernel will find the hardware, and why.
+    pub interface: (Interface, &'static str),
+    /// What the device tree hands over.
+    pub handover: &'a Handover,
+    /// What is risky about it.
+    pub risks: &'a [Risk],
 }
 
 fn hex(v: u64) -> String {
@@ -122,6 +131,53 @@ struct JsonChosen<'a> {
 }
 
 #[derive(Serialize)]
+struct JsonFirmware {
+    uefi: Option<bool>,
+    acpi: Option<bool>,
+    new_kernel: &'static str,
+    why: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonRemoved<'a> {
+    property: &'a str,
+    value: &'a str,
+    why: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonReservation {
+    start: String,
+    end: String,
+    action: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonRisk<'a> {
+    id: &'static str,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonHandover<'a> {
+    uefi_boot: bool,
+    merged: bool,
+    uefi: &'a [String],
+    carried: Vec<JsonChange<'a>>,
+    removed: Vec<JsonRemoved<'a>>,
+    memreserve: Vec<JsonReservation>,
+    risks: Vec<JsonRisk<'a>>,
+}
+
+fn json_change(c: &PropertyChange) -> JsonChange<'_> {
+    JsonChange {
+        property: &c.name,
+        old: c.old.as_deref(),
+        new: c.new.as_deref(),
+    }
+}
+
+#[derive(Serialize)]
 struct JsonPlan<'a> {
     schema: &'static str,
     mode: &'static str,
@@ -135,6 +191,8 @@ struct JsonPlan<'a> {
     rules: Vec<JsonRule<'a>>,
     valid: bool,
     chosen: JsonChosen<'a>,
+    firmware: JsonFirmware,
+    handover: JsonHandover<'a>,
     notes: &'a [String],
 }
 
@@ -188,22 +246,104 @@ impl Report<'_> {
             chosen: JsonChosen {
                 from: &self.dtb_from,
                 created: self.chosen_created,
-                changes: self
-                    .changes
-                    .iter()
-                    .map(|c| JsonChange {
-                        property: &c.name,
-                        old: c.old.as_deref(),
-                        new: c.new.as_deref(),
-                    })
-                    .collect(),
+                changes: self.changes.iter().map(json_change).collect(),
             },
+            firmware: JsonFirmware {
+                uefi: self.firmware.uefi,
+                acpi: self.firmware.acpi,
+                new_kernel: self.interface.0.id(),
+                why: self.interface.1,
+            },
+            handover: self.json_handover(),
             notes: &self.notes,
         };
         let mut text = serde_json::to_string_pretty(&doc)
             .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
         text.push('\n');
         text
+    }
+
+    fn json_handover(&self) -> JsonHandover<'_> {
+        let h = self.handover;
+        JsonHandover {
+            uefi_boot: h.uefi,
+            merged: h.merged,
+            uefi: &h.uefi_properties,
+            carried: h.carried.iter().map(json_change).collect(),
+            removed: h
+                .removed
+                .iter()
+                .map(|r| JsonRemoved {
+                    property: &r.name,
+                    value: &r.value,
+                    why: r.why,
+                })
+                .collect(),
+            memreserve: h
+                .reservations
+                .iter()
+                .map(|r| JsonReservation {
+                    start: hex(r.range.start),
+                    end: hex(r.range.end),
+                    action: r.fate.id(),
+                })
+                .collect(),
+            risks: self
+                .risks
+                .iter()
+                .map(|r| JsonRisk {
+                    id: r.id,
+                    detail: &r.detail,
+                })
+                .collect(),
+        }
+    }
+
+    /// The firmware and hand-over lines of the text report.
+    fn handover_text(&self) -> String {
+        let h = self.handover;
+        let mut out = format!(
+            "firmware: {} (running); the new kernel will use {} ({})\n",
+            self.firmware.describe(),
+            match self.interface.0 {
+                Interface::Acpi => "ACPI",
+                Interface::DeviceTree => "the device tree",
+            },
+            self.interface.1,
+        );
+        out.push_str("handover:\n");
+        if h.merged {
+            out.push_str(&format!(
+                "  {} merged with the running tree's UEFI state, as the EFI stub would\n",
+                self.dtb_from
+            ));
+        }
+        if h.uefi_properties.is_empty() {
+            out.push_str("  no linux,uefi-* properties in /chosen\n");
+        } else {
+            out.push_str(&format!(
+                "  kept for EFI runtime services and the EFI memory map: {}\n",
+                h.uefi_properties.join(", ")
+            ));
+        }
+        for c in &h.carried {
+            out.push_str(&format!(
+                "  carried from the running /chosen: {}: {} -> {}\n",
+                c.name,
+                c.old.as_deref().unwrap_or("(absent)"),
+                c.new.as_deref().unwrap_or("(removed)")
+            ));
+        }
+        for r in &h.reservations {
+            out.push_str(&format!("  memreserve {}: {}\n", r.range, r.fate.id()));
+        }
+        for r in &h.removed {
+            out.push_str(&format!("  removed {} {}: {}\n", r.name, r.value, r.why));
+        }
+        for r in self.risks {
+            out.push_str(&format!("risk: {}: {}\n", r.id, r.detail));
+        }
+        out
     }
 
     /// The human-readable report.
@@ -297,6 +437,7 @@ impl Report<'_> {
                 c.new.as_deref().unwrap_or("(removed)")
             ));
         }
+        out.push_str(&self.handover_text());
         for n in &self.notes {
             out.push_str(&format!("note: {n}\n"));
         }

@@ -376,6 +376,10 @@ fn dry_run(
         chosen_created: planned.built.dtb.chosen_created,
         changes: &planned.built.dtb.changes,
         notes,
+        firmware: planned.firmware,
+        interface: planned.interface,
+        handover: &planned.handover,
+        risks: &planned.risks,
     };
     Ok(if json {
         report.to_json()

@@ -1,6 +1,11 @@
 //! Fuzz target: `/chosen` editing never panics; an accepted blob edits to a
 //! blob that parses again and reports the initrd we wrote, and editing that
-//! blob again with the same edit changes nothing.
+//! blob again with the same edit changes nothing. The hand-over preparation
+//! ([`prepare`]) never panics either: alone and merged with the blob as the
+//! running tree, what it accepts parses again, keeps every `linux,uefi-*`
+//! property of the running `/chosen` byte for byte, has no stale
+//! `linux,ima-kexec-buffer` or `linux,kho-*` left, and only loses
+//! reservations.
 //!
 //! Two kinds of input. One that starts with the FDT magic (`d0 0d fe ed`) is
 //! a blob, edited as it is: the header and structure checks (seeds: the
@@ -12,7 +17,10 @@
 //! trees of every shape.
 #![no_main]
 
-use kexec_core::fdt::{chosen_initrd, edit_chosen, parse, ChosenEdit, CrashChosen, FDT_MAGIC};
+use kexec_core::fdt::{
+    chosen_initrd, edit_chosen, parse, prepare, ChosenEdit, CrashChosen, FDT_MAGIC,
+    IMA_KEXEC_BUFFER, KHO_PREFIX, UEFI_PREFIX,
+};
 use kexec_core::iomem::MemoryRange;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -33,6 +41,9 @@ const NODE_NAMES: &[&str] = &[
     "reserved-memory",
     "aliases",
     "psci",
+    "intc@8000000",
+    "its@8080000",
+    "hypervisor",
 ];
 
 /// Property names: `/chosen`'s, the root cells, console lookup, and a
@@ -55,6 +66,11 @@ const PROP_NAMES: &[&str] = &[
     "status",
     "serial0",
     "linux,uefi-system-table",
+    "linux,uefi-mmap-start",
+    "linux,uefi-mmap-size",
+    "linux,ima-kexec-buffer",
+    "linux,kho-fdt",
+    "linux,kho-scratch",
     "snps,dis-u2-freeclk-exists-quirk",
 ];
 
@@ -70,6 +86,8 @@ const STRINGS: &[&str] = &[
     "okay",
     "disabled",
     "console=ttyAMA0 root=/dev/vda",
+    "arm,gic-v3-its",
+    "xen,xen",
 ];
 
 struct Property {
@@ -349,4 +367,48 @@ fuzz_target!(|data: &[u8]| {
         let again = edit_chosen(&out.dtb, &edit).expect("an edited blob edits again");
         assert_eq!(again.dtb, out.dtb, "the same edit twice changes nothing");
     }
+    check_prepare(&dtb);
 });
+
+/// `/chosen`'s properties with `prefix`, name and bytes, in tree order.
+fn chosen_props(dtb: &[u8], prefix: &str) -> Vec<(String, Vec<u8>)> {
+    use dtoolkit::{Node, Property};
+    let Ok(tree) = parse(dtb) else {
+        return Vec::new();
+    };
+    let chosen = tree
+        .root
+        .children()
+        .find(|c| c.name() == "chosen" || c.name().starts_with("chosen@"));
+    chosen.map_or_else(Vec::new, |c| {
+        c.properties()
+            .filter(|p| p.name().starts_with(prefix))
+            .map(|p| (p.name().to_owned(), p.value().to_vec()))
+            .collect()
+    })
+}
+
+fn check_prepare(dtb: &[u8]) {
+    let Ok(reservations) = parse(dtb).map(|t| t.memory_reservations.len()) else {
+        assert!(prepare(dtb, None).is_err(), "an unparsable blob is refused");
+        return;
+    };
+    for running in [None, Some(dtb)] {
+        let Ok(h) = prepare(dtb, running) else {
+            continue;
+        };
+        let out = parse(&h.dtb).expect("a prepared tree parses");
+        assert!(out.memory_reservations.len() <= reservations, "only loses");
+        let mut uefi = chosen_props(&h.dtb, UEFI_PREFIX);
+        let mut before = chosen_props(dtb, UEFI_PREFIX);
+        uefi.sort();
+        before.sort();
+        uefi.dedup_by(|a, b| a.0 == b.0);
+        before.dedup_by(|a, b| a.0 == b.0);
+        if h.uefi {
+            assert_eq!(uefi, before, "linux,uefi-* kept byte for byte");
+        }
+        assert!(chosen_props(&h.dtb, KHO_PREFIX).is_empty());
+        assert!(chosen_props(&h.dtb, IMA_KEXEC_BUFFER).is_empty());
+    }
+}

@@ -13,7 +13,9 @@
 //!   with cells per the root `#address-cells`/`#size-cells`, usable ranges high
 //!   first (drivers/of/fdt.c `early_init_dt_check_for_usable_mem_range`);
 //!   removed for a normal load, where they would be stale;
-//! * everything else, notably `linux,uefi-*` and the memory reservations, is kept.
+//! * everything else, notably `linux,uefi-*` and the memory reservations, is kept
+//!   (what must not be passed on stale is taken out before, by
+//!   [`super::prepare`]).
 
 use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
 use dtoolkit::{Node, Property};
@@ -55,6 +57,11 @@ pub(crate) const RNG_SEED: &str = "rng-seed";
 pub(crate) const ELFCOREHDR: &str = "linux,elfcorehdr";
 /// `/chosen` property: crash kernel's usable memory `<addr size>…`.
 pub(crate) const USABLE_MEMORY_RANGE: &str = "linux,usable-memory-range";
+/// `/chosen` property the EFI stub writes: physical address of the EFI
+/// memory map, u64 (drivers/firmware/efi/libstub/fdt.c `update_fdt_memmap`).
+pub const UEFI_MMAP_START: &str = "linux,uefi-mmap-start";
+/// `/chosen` property the EFI stub writes: the EFI memory map's size, u32.
+pub const UEFI_MMAP_SIZE: &str = "linux,uefi-mmap-size";
 /// The root node's `#address-cells` and `#size-cells`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RootCells {
@@ -200,7 +207,12 @@ pub(crate) fn render_value(name: &str, value: &[u8]) -> String {
     if name == RNG_SEED {
         return format!("<{} bytes>", value.len());
     }
-    if value.len() == 8 && (name == KASLR_SEED || name == INITRD_START || name == INITRD_END) {
+    // The u64 properties: ours, and the EFI stub's system table and memory
+    // map addresses (drivers/firmware/efi/libstub/fdt.c).
+    let uefi_address = name == UEFI_MMAP_START || name == "linux,uefi-system-table";
+    if value.len() == 8
+        && (name == KASLR_SEED || name == INITRD_START || name == INITRD_END || uefi_address)
+    {
         let mut w = [0u8; 8];
         w.copy_from_slice(value);
         return format!("{:#x}", u64::from_be_bytes(w));
@@ -343,7 +355,7 @@ pub(crate) fn edit_chosen_tree(
 /// Whether a root child's name matches the path component `chosen` the way
 /// libfdt matches it: the name itself, or the name with any unit address
 /// (`fdt_nodename_eq_`, scripts/dtc/libfdt/fdt_ro.c).
-fn is_chosen(name: &str) -> bool {
+pub(super) fn is_chosen(name: &str) -> bool {
     name == CHOSEN
         || name
             .strip_prefix(CHOSEN)
@@ -363,7 +375,7 @@ pub(crate) fn chosen_node(tree: &DeviceTree) -> Option<&DeviceTreeNode> {
 }
 
 /// Reads a number property of 1 or 2 cells (4 or 8 bytes), as the kernel does.
-fn read_number(value: &[u8]) -> Option<u64> {
+pub(super) fn read_number(value: &[u8]) -> Option<u64> {
     match value.len() {
         4 => Some(u64::from(be32(value, 0))),
         8 => {
@@ -383,7 +395,7 @@ pub fn chosen_initrd(dtb: &[u8]) -> Result<Option<MemoryRange>, Error> {
 
 /// What the new kernel will read from the `/chosen` of a blob: the ranges
 /// the plan's rules compare with the segments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReadBack {
     /// `linux,initrd-start`/`-end` ([`chosen_initrd`]).
     pub initrd: Option<MemoryRange>,
@@ -392,13 +404,20 @@ pub struct ReadBack {
     /// `dt_root_addr_cells`/`dt_root_size_cells`); absent if shorter, or if
     /// the root's cells are not 1 or 2.
     pub elfcorehdr: Option<MemoryRange>,
+    /// The ranges the tree reserves for others ([`reserved_ranges`]).
+    pub reserved: Vec<MemoryRange>,
+    /// `bootargs`, without its terminating NUL.
+    pub bootargs: Option<Vec<u8>>,
 }
 
 /// Reads `dtb`'s `/chosen` back as the kernel will (one parse).
 pub fn read_back(dtb: &[u8]) -> Result<ReadBack, Error> {
     let tree = parse(dtb)?;
     let Some(chosen) = chosen_node(&tree) else {
-        return Ok(ReadBack::default());
+        return Ok(ReadBack {
+            reserved: reserved_ranges(&tree),
+            ..ReadBack::default()
+        });
     };
     let read = |name| chosen.property(name).and_then(|p| read_number(p.value()));
     let initrd = match (read(INITRD_START), read(INITRD_END)) {
@@ -415,5 +434,39 @@ pub fn read_back(dtb: &[u8]) -> Result<ReadBack, Error> {
             MemoryRange::with_size(number(&v[..a]), number(&v[a..a + s]))
         })
     });
-    Ok(ReadBack { initrd, elfcorehdr })
+    let bootargs = chosen.property(BOOTARGS).map(|p| {
+        let v = p.value();
+        v.strip_suffix(&[0]).unwrap_or(v).to_vec()
+    });
+    Ok(ReadBack {
+        initrd,
+        elfcorehdr,
+        reserved: reserved_ranges(&tree),
+        bootargs,
+    })
+}
+
+/// The ranges a tree reserves for others, which no segment may overwrite:
+/// its memory reservations (DT spec § 5.3; the new kernel reserves them,
+/// drivers/of/fdt.c `early_init_fdt_scan_reserved_mem`), and the EFI memory
+/// map `/chosen` `linux,uefi-mmap-start`/`-size` name (the new kernel reads
+/// it there: drivers/firmware/efi/fdtparams.c). Sorted; empty ones left out.
+pub fn reserved_ranges(tree: &DeviceTree) -> Vec<MemoryRange> {
+    let mut out: Vec<MemoryRange> = tree
+        .memory_reservations
+        .iter()
+        .map(|r| MemoryRange::with_size(r.address(), r.size()))
+        .filter(|r| !r.is_empty())
+        .collect();
+    if let Some(chosen) = chosen_node(tree) {
+        let read = |n| chosen.property(n).and_then(|p| read_number(p.value()));
+        if let (Some(start), Some(size)) = (read(UEFI_MMAP_START), read(UEFI_MMAP_SIZE)) {
+            let map = MemoryRange::with_size(start, size);
+            if !map.is_empty() {
+                out.push(map);
+            }
+        }
+    }
+    out.sort();
+    out
 }

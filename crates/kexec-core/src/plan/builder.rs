@@ -110,7 +110,14 @@ pub fn memory_for(map: &crate::iomem::MemoryMap, mode: LoadMode) -> Option<Vec<M
 /// DTB, then the purgatory.
 pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     let at = |kind| move |error| BuildError::Place { kind, error };
-    let mut planner = Planner::new(&req.memory, req.mode)
+    // What the tree reserves for others (its memory reservations, the EFI
+    // memory map) is not ours to use: the running kernel shows most of it as
+    // `reserved` in /proc/iomem, but not a tree from elsewhere's, nor any
+    // before 4.19. The edit below keeps them, and Rule::DtbReserved checks
+    // the placed tree again.
+    let reserved = fdt::reserved_ranges(&fdt::parse(req.dtb)?);
+    let memory = crate::iomem::subtract(&req.memory, &reserved);
+    let mut planner = Planner::new(&memory, req.mode)
         .with_total_ram(req.total_ram)
         .avoiding(req.running_kernel.into_iter().collect());
     if matches!(req.purgatory, Some((_, options)) if options.no_verify) {
@@ -261,5 +268,74 @@ mod tests {
 
         req.chosen.crash = None;
         assert_eq!(build(&req), Err(BuildError::ElfCoreHeaderWithoutCrash));
+    }
+
+    /// A tree reserving the base of RAM (memreserve) and naming an EFI
+    /// memory map just above: the kernel goes above both, and the placed
+    /// tree still reserves them. Placed without the subtraction, the
+    /// segments land on them and `dtb-reserved` fails.
+    #[test]
+    fn build_places_nothing_on_what_the_tree_reserves() {
+        use dtoolkit::memreserve::MemoryReservation;
+        use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
+
+        let mut tree = DeviceTree::new();
+        tree.memory_reservations
+            .push(MemoryReservation::new(0x4000_0000, 0x1000));
+        let mut chosen = DeviceTreeNode::new_unchecked("chosen");
+        chosen.add_property(DeviceTreeProperty::new_unchecked(
+            fdt::UEFI_MMAP_START,
+            0x4021_0018u64,
+        ));
+        chosen.add_property(DeviceTreeProperty::new_unchecked(
+            fdt::UEFI_MMAP_SIZE,
+            0x6c0u32,
+        ));
+        tree.root.add_child(chosen);
+        let dtb = tree.to_dtb();
+        let kernel = vec![0u8; 1 << 20];
+        let ram = MemoryRange::new(0x4000_0000, 0x8000_0000);
+        let req = LoadRequest {
+            mode: LoadMode::Normal,
+            memory: vec![ram],
+            total_ram: 1 << 30,
+            kernel: Blob {
+                source: "Image",
+                bytes: &kernel,
+            },
+            kernel_facts: facts(2 * SZ_1M),
+            initrd: None,
+            elfcorehdr: None,
+            dtb: &dtb,
+            chosen: fdt::ChosenEdit::default(),
+            purgatory: None,
+            running_kernel: None,
+        };
+        let built = build(&req).unwrap();
+        // 0x40000000 and 0x40200000 each hold a reserved byte.
+        assert_eq!(built.plan.kernel_load_addr(), Some(0x4040_0000));
+        assert_eq!(
+            built.plan.dtb_reserved,
+            [
+                MemoryRange::with_size(0x4000_0000, 0x1000),
+                MemoryRange::with_size(0x4021_0018, 0x6c0),
+            ]
+        );
+        let failed = |plan: &LoadPlan| -> Vec<Rule> {
+            plan.check()
+                .into_iter()
+                .filter(|c| !c.passed)
+                .map(|c| c.rule)
+                .collect()
+        };
+        assert_eq!(failed(&built.plan), [Rule::DtbHandedOver]);
+        // The planner alone, on all of RAM: the kernel lands on both.
+        let mut planner = Planner::new(&[ram], LoadMode::Normal);
+        planner
+            .place_kernel("Image", &kernel, facts(4 * SZ_1M))
+            .unwrap();
+        planner.place_dtb("generated", &built.dtb.dtb).unwrap();
+        let plan = planner.finish().unwrap();
+        assert_eq!(failed(&plan), [Rule::DtbReserved, Rule::DtbHandedOver]);
     }
 }

@@ -163,6 +163,10 @@ pub struct LoadPlan {
     /// The ELF core header range `/chosen` `linux,elfcorehdr` names, as
     /// the crash kernel will read it back from the placed DTB.
     pub dtb_elfcorehdr: Option<MemoryRange>,
+    /// The ranges the placed DTB reserves for others, as the new kernel
+    /// will read them back ([`crate::fdt::reserved_ranges`]): its memory
+    /// reservations and the EFI memory map.
+    pub dtb_reserved: Vec<MemoryRange>,
     /// The RAM the running kernel manages, in bytes: an estimate of its
     /// `totalram_pages()` from /proc/iomem, never above it
     /// ([`crate::iomem::MemoryMap::total_ram`]).

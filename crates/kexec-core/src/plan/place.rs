@@ -239,7 +239,7 @@ impl Planner {
 
     /// Where the device tree was placed, once it was.
     pub(super) fn dtb_addr(&self) -> Option<u64> {
-        self.dtb.map(|(addr, _)| addr)
+        self.dtb.as_ref().map(|(addr, _)| *addr)
     }
 
     /// `memory` less every segment and the kernel's footprint
@@ -556,9 +556,9 @@ impl Planner {
 
     /// The plan. Entry: the purgatory's if one was placed, else the kernel's
     /// load address.
-    pub fn finish(self) -> Result<LoadPlan, Error> {
+    pub fn finish(mut self) -> Result<LoadPlan, Error> {
         let (kernel, load) = self.kernel.ok_or(Error::Missing(SegmentKind::Kernel))?;
-        let (dtb_addr, read_back) = self.dtb.ok_or(Error::Missing(SegmentKind::Dtb))?;
+        let (dtb_addr, read_back) = self.dtb.take().ok_or(Error::Missing(SegmentKind::Dtb))?;
         self.check_kernel_limits()?;
         Ok(LoadPlan {
             mode: self.mode,
@@ -568,6 +568,7 @@ impl Planner {
             memory: self.memory,
             dtb_initrd: read_back.initrd,
             dtb_elfcorehdr: read_back.elfcorehdr,
+            dtb_reserved: read_back.reserved,
             total_ram: self.total_ram,
             segments: self.segments,
         })

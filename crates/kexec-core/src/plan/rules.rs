@@ -66,6 +66,9 @@ pub enum Rule {
     /// `/chosen` `linux,elfcorehdr` names the ELF core header segment exactly
     /// (or is absent without one).
     DtbElfcorehdr,
+    /// No segment overlaps what the placed DTB reserves for others: its
+    /// memory reservations and the EFI memory map `/chosen` names.
+    DtbReserved,
     /// The entry point lies inside a loaded segment.
     EntryInSegment,
     /// Something passes the DTB in x0: kexec_load enters with x0 = 0.
@@ -74,7 +77,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in check order.
-    pub const ALL: [Rule; 20] = [
+    pub const ALL: [Rule; 21] = [
         Rule::SegmentCount,
         Rule::SegmentAlignment,
         Rule::SegmentSizes,
@@ -93,6 +96,7 @@ impl Rule {
         Rule::InitrdWindow,
         Rule::DtbInitrd,
         Rule::DtbElfcorehdr,
+        Rule::DtbReserved,
         Rule::EntryInSegment,
         Rule::DtbHandedOver,
     ];
@@ -118,6 +122,7 @@ impl Rule {
             Rule::InitrdWindow => "initrd-window",
             Rule::DtbInitrd => "dtb-initrd",
             Rule::DtbElfcorehdr => "dtb-elfcorehdr",
+            Rule::DtbReserved => "dtb-reserved",
             Rule::EntryInSegment => "entry-in-segment",
             Rule::DtbHandedOver => "dtb-handed-over",
         }
@@ -160,6 +165,9 @@ impl Rule {
             }
             Rule::DtbInitrd => "/chosen linux,initrd-start/end match the initrd segment",
             Rule::DtbElfcorehdr => "/chosen linux,elfcorehdr matches the ELF core header segment",
+            Rule::DtbReserved => {
+                "no segment overlaps the DTB's memory reservations or the EFI memory map it names"
+            }
             Rule::EntryInSegment => "entry point inside a loaded segment",
             Rule::DtbHandedOver => "a purgatory sets x0 = DTB (kexec_load enters with x0 = 0)",
         }
@@ -198,6 +206,10 @@ impl Rule {
             Rule::DtbInitrd => "Documentation/devicetree/bindings/chosen.txt",
             Rule::DtbElfcorehdr => {
                 "Documentation/devicetree/bindings/chosen.txt; drivers/of/fdt.c early_init_dt_check_for_elfcorehdr"
+            }
+            Rule::DtbReserved => {
+                "Documentation/arch/arm64/booting.rst §4 (memreserve); Documentation/arch/arm/uefi.rst \
+                 (linux,uefi-mmap-*)"
             }
             Rule::EntryInSegment => "kernel/kexec_core.c; arch/arm64/kernel/relocate_kernel.S",
             Rule::DtbHandedOver => {
@@ -418,6 +430,23 @@ impl LoadPlan {
                         shown(expected)
                     ),
                 )
+            }
+            Rule::DtbReserved => {
+                let hit = self.segments.iter().find_map(|s| {
+                    let r = s.range();
+                    self.dtb_reserved
+                        .iter()
+                        .find(|m| m.overlaps(&r))
+                        .map(|m| (s.kind, *m))
+                });
+                match hit {
+                    Some((kind, m)) => (false, format!("{kind} overlaps the reserved {m}")),
+                    None => {
+                        let n = self.dtb_reserved.len();
+                        let ranges = if n == 1 { "range" } else { "ranges" };
+                        (true, format!("{n} reserved {ranges}, none used"))
+                    }
+                }
             }
             Rule::EntryInSegment => {
                 let hit = self

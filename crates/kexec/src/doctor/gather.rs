@@ -37,13 +37,9 @@ pub const OSRELEASE: &str = "proc/sys/kernel/osrelease";
 pub const LOAD_LIMIT_REBOOT: &str = "proc/sys/kernel/kexec_load_limit_reboot";
 /// `/proc/sys/kernel/kexec_load_limit_panic` (Linux 6.7+).
 pub const LOAD_LIMIT_PANIC: &str = "proc/sys/kernel/kexec_load_limit_panic";
-/// Present only when the kernel booted through UEFI
-/// (drivers/firmware/efi/efi.c).
-pub const EFI_PLATFORM_SIZE: &str = "sys/firmware/efi/fw_platform_size";
+pub use crate::firmware::{ACPI_FADT, EFI_PLATFORM_SIZE};
 /// Where efivarfs is mounted.
 pub const EFIVARS: &str = "sys/firmware/efi/efivars";
-/// The ACPI FADT (root only, 0400).
-pub const ACPI_FADT: &str = "sys/firmware/acpi/tables/FACP";
 /// The running kernel's configuration (`CONFIG_IKCONFIG_PROC`).
 pub const PROC_CONFIG_GZ: &str = "proc/config.gz";
 /// Most bytes `/proc/config.gz` may unpack to (configurations are ~300 KB).

@@ -34,6 +34,7 @@ use serde_json::{json, Value};
 use super::checks::{not_read, shown, unknown, Check, Status};
 use super::cpus;
 use super::gather::{Gathered, ACPI_FADT};
+use crate::firmware::Firmware;
 use crate::hints;
 use crate::sysroot::{self, Probe};
 
@@ -212,16 +213,7 @@ fn crash_loaded(g: &Gathered, reserved: &Result<Vec<MemoryRange>, Check>) -> Che
 /// What the firmware handed over: UEFI or not, ACPI or a device tree.
 fn firmware(g: &Gathered) -> Check {
     let (id, title) = ("firmware", "firmware");
-    let uefi = match &g.efi {
-        Probe::Found(_) => Some(true),
-        Probe::Absent => Some(false),
-        _ => None,
-    };
-    let acpi = match &g.fadt {
-        Probe::Found(_) | Probe::Unreadable { .. } => Some(true),
-        Probe::Absent => Some(false),
-        Probe::NotCaptured => None,
-    };
+    let Firmware { uefi, acpi } = Firmware::of(&g.efi, &g.fadt);
     let fdt = matches!(g.fdt, Probe::Found(_));
     let value = json!({"uefi": uefi, "acpi": acpi, "device_tree": fdt});
     let Some(uefi) = uefi else {

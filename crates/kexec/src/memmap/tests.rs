@@ -231,6 +231,7 @@ fn input_from_iomem() {
         memory: vec![],
         dtb_initrd: None,
         dtb_elfcorehdr: None,
+        dtb_reserved: Vec::new(),
         total_ram: 0,
     };
     let input = MapInput::new(&map, &plan);
