@@ -192,7 +192,8 @@ fn replay(rule: Rule) -> Replay {
             config: "a57-like",
             opts: po,
             bad: Code::Purgatory(|cpu, p, own| {
-                assert!(handoff::enable_caches(cpu, p, own));
+                let table = handoff::digest_table(p, own).expect("table");
+                assert!(handoff::enable_caches(cpu, p, own, table));
                 cpu.enter_kernel(p.entry, p.dtb);
             }),
             good: real_handoff,

@@ -234,10 +234,19 @@ fn build_on_qemu_virt() {
     // digest per chunk of the kernel (1 MiB), the initrd and the DTB.
     let chunks: u64 = [SegmentKind::Kernel, SegmentKind::Initrd, SegmentKind::Dtb]
         .iter()
-        .map(|k| plan.segment(*k).unwrap().bufsz.div_ceil(kexec_core::digest::CHUNK_SIZE))
+        .map(|k| {
+            plan.segment(*k)
+                .unwrap()
+                .bufsz
+                .div_ceil(kexec_core::digest::CHUNK_SIZE)
+        })
         .sum();
     assert_eq!(purg.bufsz, (64 << 10) + 32 * chunks);
-    assert_eq!(purg.memsz, 128 << 10, "the header's mem_size and the table, in 64 KiB");
+    assert_eq!(
+        purg.memsz,
+        128 << 10,
+        "the header's mem_size and the table, in 64 KiB"
+    );
     // Its header now carries what it needs to verify and enter the kernel.
     let bytes = built.purgatory.as_deref().unwrap();
     assert_eq!(
@@ -254,11 +263,7 @@ fn build_on_qemu_virt() {
     );
     assert_eq!(built.uart, Some(0x0900_0000));
     assert_eq!(params.flags.0, 0);
-    let verified: Vec<(u64, u64)> = params
-        .segments()
-        .iter()
-        .map(|d| (d.addr, d.len))
-        .collect();
+    let verified: Vec<(u64, u64)> = params.segments().iter().map(|d| (d.addr, d.len)).collect();
     let others: Vec<_> = [SegmentKind::Kernel, SegmentKind::Initrd, SegmentKind::Dtb]
         .iter()
         .map(|k| plan.segment(*k).unwrap())

@@ -325,8 +325,12 @@ pub(super) fn purgatory_entry_state(
     }
     m.phase("purgatory entry state");
     m.dram_write(lay.purg_image.0, &lay.purg_image.1);
+    // The digest table is not a data range of the adversary: it picks a
+    // range, then a line in it, so the few lines of a table would be
+    // evicted far more often than a segment's and its stale lines (below)
+    // would be gone before the purgatory reads them. Speculative fills it
+    // would miss read DRAM, which is right.
     m.dram_write(lay.table.0, &lay.table.1);
-    m.add_data_range(lay.table.0, lay.table.1.len() as u64);
     for (a, b) in &lay.memory {
         m.dram_write(*a, b);
         m.add_data_range(*a, b.len() as u64);
