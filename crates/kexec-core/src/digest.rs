@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 /// 2 MiB chunks is 100 pieces for 2 or 4 CPUs) and the per-chunk cost in
 /// the purgatory (one finalisation and one 32-byte table read per chunk,
 /// negligible above 64 KiB) and the table's size (32 bytes per chunk).
-pub const CHUNK_SHIFT: u32 = 21;
+pub const CHUNK_SHIFT: u32 = handoff::params::LOADER_CHUNK_SHIFT;
 /// The chunk size in bytes.
 pub const CHUNK_SIZE: u64 = 1 << CHUNK_SHIFT;
 
