@@ -520,7 +520,7 @@ pub fn validate(p: &HandoffParams) -> Result<(), HeaderError> {
         });
     }
     if p.nr_digests != 0
-        && (p.digests_offset % 8 != 0
+        && (!p.digests_offset.is_multiple_of(8)
             || p.digests_offset.checked_add(p.digest_table_len()).is_none())
     {
         return Err(HeaderError::BadDigestTable(p.digests_offset));

@@ -99,23 +99,23 @@ mod tests {
     use super::*;
 
     fn pattern(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+        (0..n).map(|i| (i * 7 + i / 251).to_le_bytes()[0]).collect()
     }
 
     #[test]
     fn chunks_are_the_sha256_of_each_slice_with_the_padding_in_front() {
         let bytes = pattern(10_000);
-        for padding in [0u64, 1, 999, 4096, 5000] {
-            let mut whole = vec![0u8; padding as usize];
+        for padding in [0usize, 1, 999, 4096, 5000] {
+            let mut whole = vec![0u8; padding];
             whole.extend_from_slice(&bytes);
-            for chunk in [1000u64, 4096, 1 << 20] {
+            for chunk in [1000usize, 4096, 1 << 20] {
                 let want: Vec<Sha256Digest> = whole
-                    .chunks(chunk as usize)
+                    .chunks(chunk)
                     .map(|c| Sha256::digest(c).into())
                     .collect();
                 for workers in [1, 2, 3, 8] {
                     assert_eq!(
-                        chunk_digests_with(padding, &bytes, chunk, workers),
+                        chunk_digests_with(padding as u64, &bytes, chunk as u64, workers),
                         want,
                         "padding {padding} chunk {chunk} workers {workers}"
                     );

@@ -360,10 +360,11 @@ mod tests {
             .copy_from_slice(&linked.encode().expect("encode"));
         PurgatoryHeader::patch_image(&mut image, params).expect("patch");
         if params.nr_digests != 0 {
-            image.resize(params.digests_offset as usize, 0);
+            image.resize(usize::try_from(params.digests_offset).expect("offset"), 0);
             for c in params.chunks() {
-                let from = (c.addr - params.segments[c.segment].addr) as usize;
-                let bytes = &digested[c.segment][from..from + c.len as usize];
+                let from = usize::try_from(c.addr - params.segments[c.segment].addr).expect("from");
+                let len = usize::try_from(c.len).expect("len");
+                let bytes = &digested[c.segment][from..from + len];
                 image.extend_from_slice(&Sha256::digest(bytes));
             }
         }
