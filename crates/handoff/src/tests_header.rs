@@ -257,3 +257,24 @@ fn patch_image_keeps_link_time_fields() {
         }
     );
 }
+
+#[test]
+fn segment_records_follow_each_other() {
+    let mut p = one_segment(0x1234);
+    p.push_segment(SegmentRange {
+        addr: 0x4800_0000,
+        len: 0x10,
+    })
+    .unwrap();
+    p.set_digest_table(12, 0x2_0000).unwrap();
+    let h = PurgatoryHeader {
+        mem_size: 0x2_0000,
+        params: p,
+    };
+    let b = h.encode().unwrap();
+    // segments[1] at 0x60: addr, then len.
+    assert_eq!(&b[0x60..0x68], &0x4800_0000u64.to_le_bytes());
+    assert_eq!(&b[0x68..0x70], &0x10u64.to_le_bytes());
+    assert!(b[0x70..].iter().all(|&x| x == 0));
+    assert_eq!(PurgatoryHeader::decode(&b), Ok(h));
+}
