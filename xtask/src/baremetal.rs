@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use handoff::{Flags, HandoffParams, SegmentDigest};
+use handoff::{Flags, HandoffParams, SegmentRange};
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSymbol};
 use sha2::{Digest, Sha256};
@@ -220,9 +220,11 @@ pub struct BareMetalRun {
     pub corrupt: Option<(usize, usize)>,
     /// Console address in the header (0 = none).
     pub uart: u64,
-    /// Segments (address, length) listed in the header with a digest of
+    /// Segments (address, length) listed in the header with digests of
     /// zeros but not loaded: for fault tests.
     pub unloaded_segments: Vec<(u64, u64)>,
+    /// Digest chunks are `1 << chunk_shift` bytes (default: the loader's).
+    pub chunk_shift: u32,
     /// Give up (kill QEMU) after this long.
     pub timeout: Duration,
     /// Console text that ends the run successfully (QEMU is killed), besides
@@ -258,6 +260,7 @@ impl Default for BareMetalRun {
             corrupt: None,
             uart: VIRT_UART,
             unloaded_segments: Vec::new(),
+            chunk_shift: handoff::params::LOADER_CHUNK_SHIFT,
             timeout: Duration::from_secs(60),
             stop_on: Vec::new(),
             uart_control: UARTCR_ENABLED,
@@ -342,36 +345,52 @@ impl BareMetalRun {
         }
         let payload_bytes = self.kernel.clone().unwrap_or_else(|| payload.bytes.clone());
         let mut loaded: Vec<(u64, Vec<u8>)> = vec![(self.payload_addr, payload_bytes.clone())];
-        let push = |params: &mut HandoffParams, addr: u64, bytes: &[u8]| -> Result<()> {
+        // What each header segment's digests are computed from (None: the
+        // unloaded ones, digests of zeros).
+        let mut digested: Vec<Option<&[u8]>> = vec![Some(&payload_bytes)];
+        let push = |params: &mut HandoffParams, addr: u64, len: usize| -> Result<()> {
             params
-                .push_segment(SegmentDigest {
+                .push_segment(SegmentRange {
                     addr,
-                    len: bytes.len() as u64,
-                    sha256: Sha256::digest(bytes).into(),
+                    len: len as u64,
                 })
                 .map_err(|e| anyhow::anyhow!("{e}"))
         };
-        push(&mut params, self.payload_addr, &payload_bytes)?;
+        push(&mut params, self.payload_addr, payload_bytes.len())?;
         for blob in &self.blobs {
             if blob.verify {
-                push(&mut params, blob.addr, &blob.bytes)?;
+                push(&mut params, blob.addr, blob.bytes.len())?;
+                digested.push(Some(&blob.bytes));
             }
             loaded.push((blob.addr, blob.bytes.clone()));
         }
         for &(addr, len) in &self.unloaded_segments {
-            params
-                .push_segment(SegmentDigest {
-                    addr,
-                    len,
-                    sha256: [0; 32],
-                })
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            push(&mut params, addr, usize::try_from(len)?)?;
+            digested.push(None);
         }
+        // The table right after the purgatory's memory, as the loader puts it.
+        params
+            .set_digest_table(self.chunk_shift, purgatory.mem_size.next_multiple_of(8))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let table: Vec<[u8; 32]> =
+            if params.nr_digests == 0 {
+                Vec::new()
+            } else {
+                params
+                    .chunks()
+                    .map(|c| {
+                        let from = usize::try_from(c.addr - params.segments[c.segment].addr)?;
+                        let to = from + usize::try_from(c.len)?;
+                        Ok(digested[c.segment]
+                            .map_or([0; 32], |b| Sha256::digest(&b[from..to]).into()))
+                    })
+                    .collect::<Result<_>>()?
+            };
         if let Some((blob, offset)) = self.corrupt {
             let (_, bytes) = loaded.get_mut(blob + 1).context("corrupt: no such blob")?;
             bytes[offset] ^= 0x01;
         }
-        let purg = purgatory.patched(&params)?;
+        let purg = purgatory.segment_bytes(&params, &table)?;
         let purg_path = work.join("purgatory.bin");
         std::fs::write(&purg_path, &purg)?;
 
@@ -559,7 +578,8 @@ mod tests {
     #[test]
     fn payload_line_parsing() {
         let r = RunResult {
-            console: "purgatory: 3 segments verified (sha2 instructions, caches on) at EL1\r\n\
+            console: "purgatory: 3 segments verified in 3 chunks of 2048 KiB (sha2 instructions, \
+                      caches on) at EL1\r\n\
                       PAYLOAD x0=0x0000000043000000 x1=0x0000000000000000 x2=0x0000000000000000 \
                       x3=0x0000000000000000 el=2 sctlr=0x0000000030c50838\r\n"
                 .into(),

@@ -43,7 +43,7 @@ pub struct Group {
 
 /// Every group, the plan's rule checker first (the part `cargo xtask test`
 /// runs on every CI run).
-pub const GROUPS: [Group; 12] = [
+pub const GROUPS: [Group; 13] = [
     Group {
         name: "plan-rules",
         package: "kexec-core",
@@ -57,6 +57,8 @@ pub const GROUPS: [Group; 12] = [
             "crates/kexec-core/src/plan/place.rs",
             "crates/kexec-core/src/plan/builder.rs",
             "crates/kexec-core/src/plan/model.rs",
+            "crates/kexec-core/src/digest.rs",
+            "crates/kexec-core/src/purgatory.rs",
         ],
         tests: &[
             "--lib",
@@ -138,6 +140,12 @@ pub const GROUPS: [Group; 12] = [
         package: "kexec-core",
         files: &["crates/kexec-core/src/bootentry/*.rs"],
         tests: &["--lib", "--test=bootentry_props"],
+    },
+    Group {
+        name: "handoff-params",
+        package: "handoff",
+        files: &["crates/handoff/src/params.rs"],
+        tests: &["--lib"],
     },
     Group {
         name: "cachesim-check",

@@ -109,11 +109,11 @@ fn ours_boots_kernel_b_on_one_cpu() {
     });
     assert!(fell_back, "{}", outcome.timeline.tail(60));
     print!("{}", outcome.timeline.summary());
-    let verified = outcome
-        .timeline
-        .lines
-        .iter()
-        .any(|l| l.text.contains("purgatory: 3 segments verified"));
+    let verified = outcome.timeline.lines.iter().any(|l| {
+        // Kernel, initrd and DTB, in 2 MiB chunks (the kernel's many).
+        l.text.contains("purgatory: 3 segments verified in ")
+            && l.text.contains(" chunks of 2048 KiB (")
+    });
     assert!(verified, "{}", outcome.timeline.tail(40));
 }
 

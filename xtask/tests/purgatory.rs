@@ -84,8 +84,9 @@ fn good_digests_sha2_instructions_el1() {
     let r = BareMetalRun::default();
     let out = run("good-el1", &r);
     assert!(
-        out.console
-            .contains("3 segments verified (sha2 instructions, caches on) at EL1\r"),
+        out.console.contains(
+            "3 segments verified in 3 chunks of 2048 KiB (sha2 instructions, caches on) at EL1\r"
+        ),
         "{}",
         out.console
     );
@@ -104,8 +105,9 @@ fn good_digests_sha2_instructions_el2() {
     };
     let out = run("good-el2", &r);
     assert!(
-        out.console
-            .contains("3 segments verified (sha2 instructions, caches on) at EL2\r"),
+        out.console.contains(
+            "3 segments verified in 3 chunks of 2048 KiB (sha2 instructions, caches on) at EL2\r"
+        ),
         "{}",
         out.console
     );
@@ -127,7 +129,7 @@ fn good_digests_el2_with_e2h_vhe_regime() {
     let out = run("good-vhe", &r);
     assert!(
         out.console
-            .contains("segments verified (sha2 instructions, caches on) at EL2 with E2H"),
+            .contains("3 chunks of 2048 KiB (sha2 instructions, caches on) at EL2 with E2H"),
         "{}",
         out.console
     );
@@ -148,8 +150,9 @@ fn good_digests_software_fallback_el1_and_el2() {
         };
         let out = run("soft", &r);
         assert!(
-            out.console
-                .contains("3 segments verified (software sha256, caches on)"),
+            out.console.contains(
+                "3 segments verified in 3 chunks of 2048 KiB (software sha256, caches on)"
+            ),
             "{}",
             out.console
         );
@@ -171,16 +174,25 @@ fn corrupted_byte_is_reported_and_cpu_parked() {
                 ..MachineConfig::default()
             },
             flags,
-            // Blob 1 (segment 2, the 1 MiB "initrd"), one byte in the middle.
+            // Blob 1 (segment 2, the 1 MiB "initrd"), one byte in the middle;
+            // 64 KiB chunks: its chunk 8.
             corrupt: Some((1, 0x8_1234)),
+            chunk_shift: 16,
             ..BareMetalRun::default()
         };
         let out = run(name, &r);
         assert!(
             out.console.contains(
-                "segment 2 at 0x0000000044000000 len 0x0000000000100000: SHA-256 mismatch"
+                "purgatory: segment 2 chunk 8 (0x0000000044080000..0x0000000044090000): \
+                 SHA-256 mismatch\r\n"
             ),
             "{name}:\n{}",
+            out.console
+        );
+        assert_eq!(
+            out.console.matches("SHA-256 mismatch").count(),
+            1,
+            "{name}: only that chunk:\n{}",
             out.console
         );
         assert!(
@@ -218,8 +230,9 @@ fn caches_off_flag_still_verifies() {
     };
     let out = run("caches-off", &r);
     assert!(
-        out.console
-            .contains("3 segments verified (sha2 instructions, caches off)"),
+        out.console.contains(
+            "3 segments verified in 3 chunks of 2048 KiB (sha2 instructions, caches off)"
+        ),
         "{}",
         out.console
     );
@@ -275,8 +288,11 @@ fn odd_segment_address_and_length_all_hash_paths() {
         Flags::NO_CACHES,
         Flags::NO_CACHES | Flags::FORCE_SOFT_SHA256,
     ] {
+        // 4 KiB chunks: the 1 MiB blob is 256 of them, and the odd one's
+        // chunks start and end at odd addresses too.
         let mut r = BareMetalRun {
             flags,
+            chunk_shift: 12,
             ..BareMetalRun::default()
         };
         r.blobs.push(xtask::baremetal::Blob {
@@ -286,7 +302,8 @@ fn odd_segment_address_and_length_all_hash_paths() {
         });
         let out = run("odd", &r);
         assert!(
-            out.console.contains("4 segments verified"),
+            out.console.contains("4 segments verified in ")
+                && out.console.contains(" chunks of 4 KiB ("),
             "flags {flags:#x}:\n{}",
             out.console
         );
@@ -318,8 +335,9 @@ fn every_aarch64_cpu_model_of_qemu_7_2() {
         };
         let out = run(cpu, &r);
         assert!(
-            out.console
-                .contains("3 segments verified (sha2 instructions, caches on)"),
+            out.console.contains(
+                "3 segments verified in 3 chunks of 2048 KiB (sha2 instructions, caches on)"
+            ),
             "{cpu}:\n{}",
             out.console
         );
@@ -428,8 +446,10 @@ fn purgatory_verifies_and_boots_a_real_linux_image() {
             kernel.version, out.elapsed
         );
         assert!(
-            out.console
-                .contains("2 segments verified (sha2 instructions, caches on)"),
+            out.console.contains("purgatory: 2 segments verified in ")
+                && out
+                    .console
+                    .contains(" chunks of 2048 KiB (sha2 instructions, caches on)"),
             "el2={el2}:\n{}",
             out.console
         );

@@ -210,10 +210,19 @@ fn copy_with_caches_off_without_invalidate() {
         ..SimOptions::default()
     };
     let v = first_violation(&c, &buggy, &mut real_handoff).expect("must be caught");
-    // The old kernel's dirty line over the kernel's first line, written
-    // back over the copy by the purgatory's own DC CIVAC: the purgatory
-    // hashes it and refuses to boot.
-    assert_violation(&v, Rule::VerificationFailed, Some(KERNEL), Location::Dram);
+    // The old kernel's stale clean line over the purgatory's code, left in
+    // the unified L2 (the PoU) by the copy made with the caches off: the
+    // relocation's IC IALLU refills the I-cache from it and the purgatory
+    // runs stale code. (With one-digest-per-segment headers the first seed
+    // caught it at the kernel's first line instead, a dirty line written
+    // back over the copy and hashed: VerificationFailed; the purgatory's
+    // segment grew by its digest table, which moves the adversary's draws.)
+    assert_violation(
+        &v,
+        Rule::StaleCodeExecuted,
+        Some(PURGATORY_IMAGE + 0xb40),
+        Location::ICache(0),
+    );
 }
 
 /// No ISB after the I-cache invalidation: instructions fetched ahead

@@ -1,7 +1,7 @@
 //! Minimal console output through [`Machine::putc`], without `core::fmt`
 //! (whose tables of pointers would need relocations in the purgatory).
 
-use crate::{CacheState, Machine, Regime, SegmentDigest, Sha256Engine};
+use crate::{CacheState, Chunk, HandoffParams, Machine, Regime, Sha256Engine};
 
 /// A PL011 at a physical address, or nothing (address 0).
 #[derive(Debug, Clone, Copy)]
@@ -84,29 +84,40 @@ impl Console {
         self.puts(m, " s\r\n");
     }
 
-    /// `purgatory: segment I at 0x... len 0x...: SHA-256 mismatch`
-    pub fn report_mismatch<M: Machine + ?Sized>(&self, m: &mut M, i: usize, s: &SegmentDigest) {
+    /// `purgatory: segment I chunk J (0x...START..0x...END): SHA-256 mismatch`
+    /// (the chunk's bytes, end exclusive).
+    pub fn report_mismatch<M: Machine + ?Sized>(&self, m: &mut M, c: &Chunk) {
         self.puts(m, "purgatory: segment ");
-        self.put_dec(m, i);
-        self.puts(m, " at ");
-        self.put_hex(m, s.addr);
-        self.puts(m, " len ");
-        self.put_hex(m, s.len);
-        self.puts(m, ": SHA-256 mismatch\r\n");
+        self.put_dec(m, c.segment);
+        self.puts(m, " chunk ");
+        self.put_dec(m, usize::try_from(c.index).unwrap_or(usize::MAX));
+        self.puts(m, " (");
+        self.put_hex(m, c.addr);
+        self.puts(m, "..");
+        self.put_hex(m, c.end());
+        self.puts(m, "): SHA-256 mismatch\r\n");
     }
 
-    /// `purgatory: N segments verified (sha2 instructions, caches on) at EL2`
+    /// `purgatory: N segments verified in K chunks of S KiB (sha2
+    /// instructions, caches on) at EL2`
     pub fn report_ok<M: Machine + ?Sized>(
         &self,
         m: &mut M,
-        n: usize,
+        p: &HandoffParams,
         engine: Sha256Engine,
         caches: CacheState,
         regime: Regime,
     ) {
         self.puts(m, "purgatory: ");
-        self.put_dec(m, n);
-        self.puts(m, " segments verified (");
+        self.put_dec(m, p.count);
+        self.puts(m, " segments verified in ");
+        self.put_dec(m, p.nr_digests as usize);
+        self.puts(m, " chunks of ");
+        self.put_dec(
+            m,
+            usize::try_from(p.chunk_size() >> 10).unwrap_or(usize::MAX),
+        );
+        self.puts(m, " KiB (");
         self.puts(
             m,
             match engine {

@@ -14,16 +14,17 @@
 //!    stores before the maintenance), invalidate by VA the purgatory's
 //!    tables and stack (written with the MMU off: no stale line may shadow
 //!    them), clean+invalidate its image (no stale line may be fetched as
-//!    code once SCTLR.I is set) and every segment (so what is hashed is what
-//!    is in memory), DSB SY (the cleans complete before the I-cache is
+//!    code once SCTLR.I is set), every segment and the digest table (so
+//!    what is hashed and compared is what is in memory), DSB SY (the cleans complete before the I-cache is
 //!    invalidated), IC IALLU, program MAIR/TCR/TTBR0, TLBI (the old
 //!    kernel's entries for this regime), DSB SY (completes the IC IALLU and
 //!    the TLBI), then ISB; set SCTLR.{M,C,I}; ISB as one group;
-//! 3. hash every segment (`SHA2` instructions when `ID_AA64ISAR0_EL1.SHA2`
-//!    says so and `FORCE_SOFT_SHA256` is clear);
+//! 3. hash every segment chunk by chunk and compare each chunk's digest with
+//!    its entry in the digest table (`SHA2` instructions when
+//!    `ID_AA64ISAR0_EL1.SHA2` says so and `FORCE_SOFT_SHA256` is clear);
 //! 4. if the caches were on: ISB immediately before the write that clears
 //!    SCTLR.{M,C,I} (Falkor erratum E1041), the write, ISB;
-//! 5. on a mismatch: print the failing segments and park;
+//! 5. on a mismatch: print the failing chunks' address ranges and park;
 //! 6. if the caches were never on: IC IALLU, DSB SY, ISB; then enter the
 //!    kernel with x0 = DTB, x1-x3 = 0.
 //!
@@ -43,7 +44,7 @@
 //! The loader side (host, no `unsafe`) fills the purgatory's header:
 //!
 //! ```
-//! use handoff::{Flags, HandoffParams, PurgatoryHeader, SegmentDigest, HEADER_OFFSET, HEADER_SIZE};
+//! use handoff::{Flags, HandoffParams, PurgatoryHeader, SegmentRange, HEADER_OFFSET, HEADER_SIZE};
 //!
 //! // A purgatory image as linked (only its header matters here).
 //! let mut image = vec![0u8; 0x1000];
@@ -57,11 +58,16 @@
 //!     flags: Flags(0),
 //!     ..HandoffParams::default()
 //! };
-//! params.push_segment(SegmentDigest { addr: 0x4020_0000, len: 0x10_0000, sha256: [0; 32] }).unwrap();
+//! params.push_segment(SegmentRange { addr: 0x4020_0000, len: 0x50_0000 }).unwrap();
+//! // 4 MiB chunks; the table follows the purgatory's own memory.
+//! params.set_digest_table(22, 0x3_6000).unwrap();
+//! assert_eq!(params.nr_digests, 2);
+//! let chunks: Vec<_> = params.chunks().map(|c| (c.addr, c.len)).collect();
+//! assert_eq!(chunks, [(0x4020_0000, 0x40_0000), (0x4060_0000, 0x10_0000)]);
 //! PurgatoryHeader::patch_image(&mut image, &params).unwrap();
 //!
 //! let back = PurgatoryHeader::decode(&image[HEADER_OFFSET..]).unwrap();
-//! assert_eq!(back.mem_size, 0x3_6000); // the segment's memsz
+//! assert_eq!(back.mem_size, 0x3_6000);
 //! assert_eq!(back.params, params);
 //! ```
 //!
@@ -81,14 +87,16 @@ pub mod sha256;
 mod counter_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_header;
 
 pub use maint::{
     clean_invalidate_range_to_poc, clean_range_to_poc, dcache_line_size, invalidate_range_to_poc,
 };
 pub use pagetable::{MemAttr, MmuConfig, Regime};
 pub use params::{
-    Flags, HandoffParams, HeaderError, PurgatoryHeader, SegmentDigest, HEADER_OFFSET, HEADER_SIZE,
-    MAX_SEGMENTS,
+    Chunk, Flags, HandoffParams, HeaderError, PurgatoryHeader, SegmentRange, DIGEST_SIZE,
+    HEADER_OFFSET, HEADER_SIZE, MAX_SEGMENTS,
 };
 pub use sha256::Sha256Engine;
 
@@ -240,10 +248,12 @@ pub struct PurgatoryMemory {
 pub enum Failure {
     /// The parameters are inconsistent.
     BadParams(HeaderError),
-    /// At least one digest did not match; bit `i` set = segment `i` failed.
+    /// At least one chunk's digest did not match.
     DigestMismatch {
-        /// Bit mask of failing segments.
+        /// Bit mask of segments with a failing chunk (bit `i` = segment `i`).
         failed: u32,
+        /// How many chunks failed.
+        chunks: u64,
     },
 }
 
@@ -275,19 +285,21 @@ pub fn choose_engine<M: Machine + ?Sized>(m: &mut M, flags: Flags) -> Sha256Engi
     }
 }
 
-/// Builds the identity map: segments Normal WB non-executable, the
-/// purgatory's image executable, its tables Normal WB, its stack Normal NC,
+/// Builds the identity map: segments and the digest table (`table`) Normal
+/// WB non-executable, the purgatory's image executable, its tables Normal WB, its stack Normal NC,
 /// the UART's page Device-nGnRE (in that order; later wins on overlap).
 pub fn build_page_tables<M: Machine + ?Sized>(
     m: &mut M,
     p: &HandoffParams,
     own: &PurgatoryMemory,
+    table: MemRange,
 ) -> Result<MmuConfig, pagetable::MapError> {
     let regime = m.regime();
     let mut b = pagetable::TableBuilder::new(m, regime, own.tables.start, own.tables.len)?;
     for s in p.segments() {
         b.map(m, s.addr, s.len, MemAttr::NormalWb, false)?;
     }
+    b.map(m, table.start, table.len, MemAttr::NormalWb, false)?;
     b.map(m, own.image.start, own.image.len, MemAttr::NormalWb, true)?;
     b.map(
         m,
@@ -311,11 +323,12 @@ pub fn enable_caches<M: Machine + ?Sized>(
     m: &mut M,
     p: &HandoffParams,
     own: &PurgatoryMemory,
+    table: MemRange,
 ) -> bool {
     if !pagetable::granule_4k_supported(m.id_aa64mmfr0_el1()) {
         return false;
     }
-    let Ok(cfg) = build_page_tables(m, p, own) else {
+    let Ok(cfg) = build_page_tables(m, p, own, table) else {
         return false;
     };
     // Written with the MMU off: drop any stale line that could shadow them
@@ -336,6 +349,9 @@ pub fn enable_caches<M: Machine + ?Sized>(
     for s in p.segments() {
         clean_invalidate_range_to_poc(m, s.addr, s.len);
     }
+    // Written by the kernel's relocation like the segments: what is
+    // compared is what is in memory.
+    clean_invalidate_range_to_poc(m, table.start, table.len);
     // The architected I/D coherence sequence: clean, DSB, IC, DSB, ISB.
     // SCTLR.I is 0 here, but the architecture does not promise that an
     // I-cache does not allocate while SCTLR.I is 0 (Linux's set_sctlr
@@ -367,6 +383,66 @@ pub fn disable_caches<M: Machine + ?Sized>(m: &mut M) {
     m.set_sctlr_synchronized(sctlr & !(SCTLR_M | SCTLR_C | SCTLR_I));
 }
 
+/// Most failing chunks the console names one by one (the rest are counted).
+pub const REPORTED_MISMATCHES: usize = 8;
+
+/// Where the digest table is: `digests_offset` from the purgatory's load
+/// address (`own.image.start`), `nr_digests` entries; it must not wrap nor
+/// overlap the purgatory's page-table pool or stack, which it writes.
+pub fn digest_table(p: &HandoffParams, own: &PurgatoryMemory) -> Result<MemRange, HeaderError> {
+    let bad = HeaderError::BadDigestTable(p.digests_offset);
+    let start = own.image.start.checked_add(p.digests_offset).ok_or(bad)?;
+    let len = p.digest_table_len();
+    let end = start.checked_add(len).ok_or(bad)?;
+    let overlaps = |r: MemRange| len != 0 && start < r.start.saturating_add(r.len) && r.start < end;
+    if overlaps(own.tables) || overlaps(own.stack) {
+        return Err(bad);
+    }
+    Ok(MemRange::new(start, len))
+}
+
+/// Reads digest `index` of the table at `table` (four aligned u64 reads).
+fn read_digest<M: Machine + ?Sized>(m: &mut M, table: u64, index: u64) -> [u8; DIGEST_SIZE] {
+    let mut d = [0u8; DIGEST_SIZE];
+    let at = table + index * DIGEST_SIZE as u64;
+    for (w, bytes) in d.chunks_exact_mut(8).enumerate() {
+        bytes.copy_from_slice(&m.read_u64(at + 8 * w as u64).to_le_bytes());
+    }
+    d
+}
+
+/// What step 3 found: the failing segments, how many chunks failed, and
+/// the first [`REPORTED_MISMATCHES`] of them.
+struct Mismatches {
+    segments: u32,
+    count: u64,
+    first: [Option<Chunk>; REPORTED_MISMATCHES],
+}
+
+/// Step 3: hash every chunk and compare it with its table entry.
+fn verify_chunks<M: Machine + ?Sized>(
+    m: &mut M,
+    p: &HandoffParams,
+    table: u64,
+    engine: Sha256Engine,
+) -> Mismatches {
+    let mut found = Mismatches {
+        segments: 0,
+        count: 0,
+        first: [None; REPORTED_MISMATCHES],
+    };
+    for c in p.chunks() {
+        if m.sha256(c.addr, c.len, engine) != read_digest(m, table, c.digest) {
+            found.segments |= 1 << c.segment;
+            if let Some(slot) = found.first.iter_mut().find(|s| s.is_none()) {
+                *slot = Some(c);
+            }
+            found.count += 1;
+        }
+    }
+    found
+}
+
 /// The whole handoff. On the CPU it never returns (`M::Exit` is
 /// uninhabited); in a model it returns the final state.
 pub fn handoff<M: Machine + ?Sized>(
@@ -378,36 +454,35 @@ pub fn handoff<M: Machine + ?Sized>(
     // (printed once the console is known to be valid).
     let entered = m.now_ns();
     let con = console::Console::new(p.uart);
-    if let Err(e) = params::validate(p) {
-        con.puts(m, "purgatory: invalid parameters, not booting\r\n");
-        return Outcome::Parked(m.park(), Failure::BadParams(e));
-    }
+    let table = match params::validate(p).and_then(|()| digest_table(p, own)) {
+        Ok(t) => t,
+        Err(e) => {
+            con.puts(m, "purgatory: invalid parameters, not booting\r\n");
+            return Outcome::Parked(m.park(), Failure::BadParams(e));
+        }
+    };
     con.report_counter(m, "entry", entered);
 
-    let mut failed: u32 = 0;
+    let mut found = None;
     let mut caches_were_on = false;
     if p.flags.contains(Flags::NO_VERIFY) {
         con.puts(m, "purgatory: verification skipped\r\n");
     } else {
         let engine = choose_engine(m, p.flags);
         let started = m.now_ns();
-        let caches = if !p.flags.contains(Flags::NO_CACHES) && enable_caches(m, p, own) {
+        let caches = if !p.flags.contains(Flags::NO_CACHES) && enable_caches(m, p, own, table) {
             CacheState::On
         } else {
             CacheState::Off
         };
-        for (i, s) in p.segments().iter().enumerate() {
-            if m.sha256(s.addr, s.len, engine) != s.sha256 {
-                failed |= 1 << i;
-            }
-        }
+        let result = verify_chunks(m, p, table.start, engine);
         if caches == CacheState::On {
             disable_caches(m);
             caches_were_on = true;
         }
-        if failed == 0 {
+        if result.count == 0 {
             let regime = m.regime();
-            con.report_ok(m, p.count, engine, caches, regime);
+            con.report_ok(m, p, engine, caches, regime);
             if let (Some(t0), Some(t1)) = (started, m.now_ns()) {
                 con.puts(m, "purgatory: verification took ");
                 con.put_dec(
@@ -416,20 +491,35 @@ pub fn handoff<M: Machine + ?Sized>(
                 );
                 con.puts(m, " us\r\n");
             }
+        } else {
+            found = Some(result);
         }
     }
 
-    if failed != 0 {
-        for (i, s) in p.segments().iter().enumerate() {
-            if failed & (1 << i) != 0 {
-                con.report_mismatch(m, i, s);
-            }
+    if let Some(found) = found {
+        for c in found.first.iter().flatten() {
+            con.report_mismatch(m, c);
+        }
+        let named = found.first.iter().flatten().count() as u64;
+        if found.count > named {
+            con.puts(m, "purgatory: ");
+            con.put_dec(
+                m,
+                usize::try_from(found.count - named).unwrap_or(usize::MAX),
+            );
+            con.puts(m, " more chunks mismatch\r\n");
         }
         con.puts(
             m,
             "purgatory: not booting a corrupted image; CPU parked\r\n",
         );
-        return Outcome::Parked(m.park(), Failure::DigestMismatch { failed });
+        return Outcome::Parked(
+            m.park(),
+            Failure::DigestMismatch {
+                failed: found.segments,
+                chunks: found.count,
+            },
+        );
     }
 
     // Nothing stale for the kernel's text in the I-cache (booting.rst). With

@@ -1,7 +1,7 @@
 //! The purgatory's parameter header: what the loader patches into the
 //! purgatory image before `kexec_load`, and its decoded form.
 //!
-//! # Byte layout (version 1, all fields little endian)
+//! # Byte layout (version 2, all fields little endian)
 //!
 //! The header sits at [`HEADER_OFFSET`] in the flat purgatory binary (the
 //! first instruction, at offset 0, branches over it). Offsets below are from
@@ -10,36 +10,61 @@
 //! | offset | size | field | who writes it |
 //! | --- | --- | --- | --- |
 //! | 0x000 | 8 | magic `b"KXPURG01"` ([`HEADER_MAGIC`]) | link time |
-//! | 0x008 | 4 | version = 1 ([`HEADER_VERSION`]) | link time |
-//! | 0x00c | 4 | header size in bytes = 0x340 ([`HEADER_SIZE`]) | link time |
-//! | 0x010 | 8 | `mem_size`: bytes the purgatory occupies in memory (code, data, bss, page-table pool, stack); the loader uses it as the segment's `memsz` | link time |
+//! | 0x008 | 4 | version = 2 ([`HEADER_VERSION`]) | link time |
+//! | 0x00c | 4 | header size in bytes = 0x150 ([`HEADER_SIZE`]) | link time |
+//! | 0x010 | 8 | `mem_size`: bytes the purgatory occupies in memory (code, data, bss, page-table pool, stack) | link time |
 //! | 0x018 | 8 | `flags` ([`Flags`]) | loader |
 //! | 0x020 | 8 | `entry`: physical address the next kernel is entered at | loader |
 //! | 0x028 | 8 | `dtb`: physical address of the DTB, passed in x0 | loader |
 //! | 0x030 | 8 | `uart`: physical address of a PL011 data register, 0 = no console | loader |
 //! | 0x038 | 4 | `nr_segments` (at most [`MAX_SEGMENTS`]) | loader |
-//! | 0x03c | 4 | reserved, 0 | loader |
-//! | 0x040 | 48 × 16 | `segments[16]`, each: `addr` u64, `len` u64, `sha256` \[u8; 32\] | loader |
+//! | 0x03c | 4 | `chunk_shift`: chunks are `1 << chunk_shift` bytes ([`MIN_CHUNK_SHIFT`]..=[`MAX_CHUNK_SHIFT`]) | loader |
+//! | 0x040 | 8 | `digests_offset`: where the digest table starts, from the purgatory's load address (a multiple of 8, at or after `mem_size`) | loader |
+//! | 0x048 | 4 | `nr_digests`: entries in the digest table | loader |
+//! | 0x04c | 4 | reserved, 0 | loader |
+//! | 0x050 | 16 × 16 | `segments[16]`, each: `addr` u64, `len` u64 | loader |
 //!
 //! Only `segments[..nr_segments]` are meaningful; the rest must be zero.
-//! The purgatory hashes exactly `len` bytes at `addr` for each of them.
+//!
+//! # The digest table (variable length, outside the header)
+//!
+//! `nr_digests` SHA-256 digests of 32 bytes each, at `digests_offset` from
+//! the purgatory's load address: the loader appends it to the purgatory's
+//! segment after `mem_size` bytes (the segment's `bufsz` and `memsz` grow by
+//! the padding and the table). Segment `i` is cut into
+//! `ceil(len / (1 << chunk_shift))` chunks, chunk `j` covering
+//! `[addr + j·C, min(addr + (j+1)·C, addr + len))` with `C = 1 << chunk_shift`;
+//! the table lists segment 0's chunks in address order, then segment 1's,
+//! and so on ([`HandoffParams::chunks`] is the one definition of that
+//! order), so `nr_digests` is the sum of those counts. With
+//! [`Flags::NO_VERIFY`] the loader writes no table: `nr_digests` is 0.
 //!
 //! The purgatory is position independent provided it is loaded at a 4 KiB
 //! aligned address (see the purgatory crate), so the loader may place it in
-//! any page-aligned free range of `mem_size` bytes.
+//! any page-aligned free range.
 
 /// Offset of the parameter header in the flat purgatory binary.
 pub const HEADER_OFFSET: usize = 0x40;
 /// Size of the header in bytes.
 pub const HEADER_SIZE: usize = HEADER_SIZE_U32 as usize;
-const HEADER_SIZE_U32: u32 = 0x340;
+const HEADER_SIZE_U32: u32 = 0x150;
 /// Magic at the start of the header.
 pub const HEADER_MAGIC: [u8; 8] = *b"KXPURG01";
-/// Layout version described in this module.
-pub const HEADER_VERSION: u32 = 1;
+/// Layout version described in this module (2: digests per chunk, in a
+/// table after the purgatory; 1 had one digest per segment in the header).
+pub const HEADER_VERSION: u32 = 2;
 /// Most segments the header can describe (`KEXEC_SEGMENT_MAX` in
 /// include/uapi/linux/kexec.h is 16, and one of them is the purgatory).
 pub const MAX_SEGMENTS: usize = 16;
+/// Bytes of one digest-table entry (a SHA-256 digest).
+pub const DIGEST_SIZE: usize = 32;
+/// Smallest chunk: one 4 KiB page.
+pub const MIN_CHUNK_SHIFT: u32 = 12;
+/// Largest chunk: 4 GiB.
+pub const MAX_CHUNK_SHIFT: u32 = 32;
+/// The chunk size the loader uses (`kexec_core::digest::CHUNK_SHIFT`):
+/// 2 MiB, chosen by measurement (README, "Chunked digests").
+pub const LOADER_CHUNK_SHIFT: u32 = 21;
 
 const OFF_MAGIC: usize = 0x000;
 const OFF_VERSION: usize = 0x008;
@@ -50,12 +75,15 @@ const OFF_ENTRY: usize = 0x020;
 const OFF_DTB: usize = 0x028;
 const OFF_UART: usize = 0x030;
 const OFF_NR_SEGMENTS: usize = 0x038;
-/// Reserved u32 after `nr_segments`; written as zero, ignored on decode.
+const OFF_CHUNK_SHIFT: usize = 0x03c;
+const OFF_DIGESTS_OFFSET: usize = 0x040;
+const OFF_NR_DIGESTS: usize = 0x048;
+/// Reserved u32 after `nr_digests`; written as zero, ignored on decode.
 #[allow(dead_code)]
-const OFF_RESERVED: usize = 0x03c;
-const OFF_SEGMENTS: usize = 0x040;
+const OFF_RESERVED: usize = 0x04c;
+const OFF_SEGMENTS: usize = 0x050;
 /// Size of one segment record in the header.
-pub const SEGMENT_RECORD_SIZE: usize = 48;
+pub const SEGMENT_RECORD_SIZE: usize = 16;
 
 /// Option bits of the header's `flags` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,19 +107,91 @@ impl Flags {
 
 /// One segment the purgatory verifies before entering the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SegmentDigest {
+pub struct SegmentRange {
     /// Physical (= identity-mapped) start address.
     pub addr: u64,
-    /// Number of bytes hashed.
+    /// Number of bytes verified.
     pub len: u64,
-    /// Expected SHA-256 of those bytes.
-    pub sha256: [u8; 32],
 }
 
-impl SegmentDigest {
+impl SegmentRange {
     /// One past the last byte, or `None` if the range wraps.
     pub const fn end(&self) -> Option<u64> {
         self.addr.checked_add(self.len)
+    }
+}
+
+/// Chunks of `1 << chunk_shift` bytes in `len` bytes (the last may be
+/// shorter); 0 for an empty segment.
+pub const fn chunk_count(len: u64, chunk_shift: u32) -> u64 {
+    if chunk_shift >= 64 {
+        return if len == 0 { 0 } else { 1 };
+    }
+    let whole = len >> chunk_shift;
+    if len & ((1 << chunk_shift) - 1) != 0 {
+        whole + 1
+    } else {
+        whole
+    }
+}
+
+/// One chunk of one segment, with its place in the digest table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    /// Index of its segment in the header.
+    pub segment: usize,
+    /// Index of the chunk within its segment.
+    pub index: u64,
+    /// Index of its digest in the digest table.
+    pub digest: u64,
+    /// First byte (physical).
+    pub addr: u64,
+    /// Bytes in the chunk.
+    pub len: u64,
+}
+
+impl Chunk {
+    /// One past its last byte (the parameters were validated: no wrap).
+    pub const fn end(&self) -> u64 {
+        self.addr.saturating_add(self.len)
+    }
+}
+
+/// The chunks of every segment, in digest-table order ([`HandoffParams::chunks`]).
+#[derive(Debug, Clone)]
+pub struct Chunks<'a> {
+    segments: &'a [SegmentRange],
+    chunk_size: u64,
+    segment: usize,
+    offset: u64,
+    index: u64,
+    digest: u64,
+}
+
+impl Iterator for Chunks<'_> {
+    type Item = Chunk;
+
+    fn next(&mut self) -> Option<Chunk> {
+        loop {
+            let s = self.segments.get(self.segment)?;
+            if self.offset < s.len {
+                let len = (s.len - self.offset).min(self.chunk_size);
+                let c = Chunk {
+                    segment: self.segment,
+                    index: self.index,
+                    digest: self.digest,
+                    addr: s.addr + self.offset,
+                    len,
+                };
+                self.offset += len;
+                self.index += 1;
+                self.digest += 1;
+                return Some(c);
+            }
+            self.segment += 1;
+            self.offset = 0;
+            self.index = 0;
+        }
     }
 }
 
@@ -99,9 +199,15 @@ impl SegmentDigest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandoffParams {
     /// Segments to verify; only `segments[..count]` are used.
-    pub segments: [SegmentDigest; MAX_SEGMENTS],
+    pub segments: [SegmentRange; MAX_SEGMENTS],
     /// Number of valid entries in `segments`.
     pub count: usize,
+    /// Chunks are `1 << chunk_shift` bytes.
+    pub chunk_shift: u32,
+    /// Offset of the digest table from the purgatory's load address.
+    pub digests_offset: u64,
+    /// Entries in the digest table.
+    pub nr_digests: u32,
     /// Kernel entry point (physical).
     pub entry: u64,
     /// DTB physical address, passed to the kernel in x0.
@@ -115,8 +221,11 @@ pub struct HandoffParams {
 impl Default for HandoffParams {
     fn default() -> Self {
         Self {
-            segments: [SegmentDigest::default(); MAX_SEGMENTS],
+            segments: [SegmentRange::default(); MAX_SEGMENTS],
             count: 0,
+            chunk_shift: 0,
+            digests_offset: 0,
+            nr_digests: 0,
             entry: 0,
             dtb: 0,
             uart: 0,
@@ -127,17 +236,69 @@ impl Default for HandoffParams {
 
 impl HandoffParams {
     /// The valid segments.
-    pub fn segments(&self) -> &[SegmentDigest] {
+    pub fn segments(&self) -> &[SegmentRange] {
         &self.segments[..self.count.min(MAX_SEGMENTS)]
     }
 
     /// Appends a segment; `Err(HeaderError::TooManySegments)` when full.
-    pub fn push_segment(&mut self, seg: SegmentDigest) -> Result<(), HeaderError> {
+    pub fn push_segment(&mut self, seg: SegmentRange) -> Result<(), HeaderError> {
         if self.count >= MAX_SEGMENTS {
             return Err(HeaderError::TooManySegments(self.count + 1));
         }
         self.segments[self.count] = seg;
         self.count += 1;
+        Ok(())
+    }
+
+    /// Bytes in a chunk (`1 << chunk_shift`, saturating).
+    pub const fn chunk_size(&self) -> u64 {
+        if self.chunk_shift >= 64 {
+            u64::MAX
+        } else {
+            1 << self.chunk_shift
+        }
+    }
+
+    /// The chunks of every segment, in digest-table order.
+    pub fn chunks(&self) -> Chunks<'_> {
+        Chunks {
+            segments: self.segments(),
+            chunk_size: self.chunk_size().max(1),
+            segment: 0,
+            offset: 0,
+            index: 0,
+            digest: 0,
+        }
+    }
+
+    /// How many digests the segments need (the sum of their chunk counts).
+    pub fn digests_needed(&self) -> u64 {
+        self.segments()
+            .iter()
+            .map(|s| chunk_count(s.len, self.chunk_shift))
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Bytes of the digest table.
+    pub const fn digest_table_len(&self) -> u64 {
+        self.nr_digests as u64 * DIGEST_SIZE as u64
+    }
+
+    /// Sets the chunk size and the table's place, and `nr_digests` to what
+    /// the segments need (`0` with [`Flags::NO_VERIFY`]).
+    pub fn set_digest_table(
+        &mut self,
+        chunk_shift: u32,
+        digests_offset: u64,
+    ) -> Result<(), HeaderError> {
+        self.chunk_shift = chunk_shift;
+        self.digests_offset = digests_offset;
+        let n = if self.flags.contains(Flags::NO_VERIFY) {
+            0
+        } else {
+            self.digests_needed()
+        };
+        self.nr_digests = u32::try_from(n).map_err(|_| HeaderError::TooManyDigests(n))?;
         Ok(())
     }
 }
@@ -159,6 +320,20 @@ pub enum HeaderError {
     UnknownFlags(u64),
     /// The buffer is shorter than the header.
     Truncated(usize),
+    /// `chunk_shift` is outside [`MIN_CHUNK_SHIFT`]..=[`MAX_CHUNK_SHIFT`].
+    BadChunkShift(u32),
+    /// `nr_digests` is not what the segments need (0 with `NO_VERIFY`).
+    DigestCount {
+        /// What the segments need.
+        expected: u64,
+        /// What the header says.
+        found: u32,
+    },
+    /// More digests than a u32 counts.
+    TooManyDigests(u64),
+    /// The digest table is not 8-byte aligned, wraps, or overlaps the
+    /// purgatory's own memory (`mem_size`).
+    BadDigestTable(u64),
 }
 
 impl core::fmt::Display for HeaderError {
@@ -173,6 +348,19 @@ impl core::fmt::Display for HeaderError {
             Self::SegmentWraps(i) => write!(f, "segment {i} wraps the address space"),
             Self::UnknownFlags(x) => write!(f, "unknown purgatory flags {x:#x}"),
             Self::Truncated(n) => write!(f, "purgatory header truncated at {n} bytes"),
+            Self::BadChunkShift(s) => write!(
+                f,
+                "digest chunk shift {s}, expected {MIN_CHUNK_SHIFT}..={MAX_CHUNK_SHIFT}"
+            ),
+            Self::DigestCount { expected, found } => write!(
+                f,
+                "{found} digests in the table, the segments need {expected}"
+            ),
+            Self::TooManyDigests(n) => write!(f, "{n} digests, at most {}", u32::MAX),
+            Self::BadDigestTable(o) => write!(
+                f,
+                "digest table at offset {o:#x} is misaligned, wraps or overlaps the purgatory"
+            ),
         }
     }
 }
@@ -206,7 +394,7 @@ impl PurgatoryHeader {
     /// Serialises the header (magic, version and size included).
     pub fn encode(&self) -> Result<[u8; HEADER_SIZE], HeaderError> {
         let p = &self.params;
-        validate(p)?;
+        self.validate()?;
         let mut b = [0u8; HEADER_SIZE];
         put(&mut b, OFF_MAGIC, &HEADER_MAGIC);
         put(&mut b, OFF_VERSION, &HEADER_VERSION.to_le_bytes());
@@ -219,11 +407,13 @@ impl PurgatoryHeader {
         // validate() bounded count by MAX_SEGMENTS, which fits a u32.
         let count = u32::try_from(p.count).unwrap_or(u32::MAX);
         put(&mut b, OFF_NR_SEGMENTS, &count.to_le_bytes());
+        put(&mut b, OFF_CHUNK_SHIFT, &p.chunk_shift.to_le_bytes());
+        put(&mut b, OFF_DIGESTS_OFFSET, &p.digests_offset.to_le_bytes());
+        put(&mut b, OFF_NR_DIGESTS, &p.nr_digests.to_le_bytes());
         for (i, s) in p.segments().iter().enumerate() {
             let off = OFF_SEGMENTS + i * SEGMENT_RECORD_SIZE;
             put(&mut b, off, &s.addr.to_le_bytes());
             put(&mut b, off + 8, &s.len.to_le_bytes());
-            put(&mut b, off + 16, &s.sha256);
         }
         Ok(b)
     }
@@ -250,6 +440,9 @@ impl PurgatoryHeader {
         }
         let mut params = HandoffParams {
             count,
+            chunk_shift: get_u32(b, OFF_CHUNK_SHIFT),
+            digests_offset: get_u64(b, OFF_DIGESTS_OFFSET),
+            nr_digests: get_u32(b, OFF_NR_DIGESTS),
             entry: get_u64(b, OFF_ENTRY),
             dtb: get_u64(b, OFF_DTB),
             uart: get_u64(b, OFF_UART),
@@ -258,19 +451,28 @@ impl PurgatoryHeader {
         };
         for i in 0..count {
             let off = OFF_SEGMENTS + i * SEGMENT_RECORD_SIZE;
-            let mut sha256 = [0u8; 32];
-            sha256.copy_from_slice(&b[off + 16..off + 48]);
-            params.segments[i] = SegmentDigest {
+            params.segments[i] = SegmentRange {
                 addr: get_u64(b, off),
                 len: get_u64(b, off + 8),
-                sha256,
             };
         }
-        validate(&params)?;
-        Ok(Self {
+        let h = Self {
             mem_size: get_u64(b, OFF_MEM_SIZE),
             params,
-        })
+        };
+        h.validate()?;
+        Ok(h)
+    }
+
+    /// [`validate`], and the digest table lies after the purgatory's own
+    /// `mem_size` bytes (which it writes: page tables, stack).
+    pub fn validate(&self) -> Result<(), HeaderError> {
+        validate(&self.params)?;
+        let p = &self.params;
+        if p.nr_digests != 0 && p.digests_offset < self.mem_size {
+            return Err(HeaderError::BadDigestTable(p.digests_offset));
+        }
+        Ok(())
     }
 
     /// Writes the loader-owned fields into a purgatory image in place,
@@ -290,7 +492,10 @@ impl PurgatoryHeader {
     }
 }
 
-/// Checks the parameters the handoff relies on.
+/// Checks the parameters the handoff relies on: the segments, the flags,
+/// and a digest table that matches them (the chunk size in range and
+/// exactly one digest per chunk, or none with `NO_VERIFY`; 8-byte aligned,
+/// not wrapping).
 pub fn validate(p: &HandoffParams) -> Result<(), HeaderError> {
     if p.count > MAX_SEGMENTS {
         return Err(HeaderError::TooManySegments(p.count));
@@ -302,6 +507,23 @@ pub fn validate(p: &HandoffParams) -> Result<(), HeaderError> {
         if s.end().is_none() {
             return Err(HeaderError::SegmentWraps(i));
         }
+    }
+    let verify = !p.flags.contains(Flags::NO_VERIFY);
+    if verify && p.count != 0 && !(MIN_CHUNK_SHIFT..=MAX_CHUNK_SHIFT).contains(&p.chunk_shift) {
+        return Err(HeaderError::BadChunkShift(p.chunk_shift));
+    }
+    let expected = if verify { p.digests_needed() } else { 0 };
+    if expected != u64::from(p.nr_digests) {
+        return Err(HeaderError::DigestCount {
+            expected,
+            found: p.nr_digests,
+        });
+    }
+    if p.nr_digests != 0
+        && (!p.digests_offset.is_multiple_of(8)
+            || p.digests_offset.checked_add(p.digest_table_len()).is_none())
+    {
+        return Err(HeaderError::BadDigestTable(p.digests_offset));
     }
     Ok(())
 }

@@ -182,6 +182,10 @@ const OWN: PurgatoryMemory = PurgatoryMemory {
     tables: MemRange::new(0x4800_3000, 0x10000),
     stack: MemRange::new(0x4801_3000, 0x4000),
 };
+/// The digest table right after the purgatory's memory, as the loader puts it.
+const TABLE_OFFSET: u64 = 0x1_7000;
+/// 4 KiB chunks: segment 0 has three.
+const CHUNK_SHIFT: u32 = 12;
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -189,7 +193,25 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
-/// Three segments with unaligned starts and ends, loaded and digested.
+/// Writes the digest table of `p` (each chunk's SHA-256 as the mock's
+/// memory holds it) where the purgatory reads it.
+fn write_table(m: &mut Mock, p: &HandoffParams) {
+    let table = OWN.image.start + p.digests_offset;
+    for c in p.chunks() {
+        let d = sha256_soft(&m.bytes(c.addr, c.len));
+        m.load(table + c.digest * DIGEST_SIZE as u64, &d);
+    }
+}
+
+/// Flips a bit of table entry `digest`.
+fn spoil_digest(m: &mut Mock, p: &HandoffParams, digest: u64) {
+    let at = OWN.image.start + p.digests_offset + digest * DIGEST_SIZE as u64 + 3;
+    let b = m.mem[&at];
+    m.mem.insert(at, b ^ 1);
+}
+
+/// Three segments with unaligned starts and ends (five 4 KiB chunks),
+/// loaded, and their digest table.
 fn setup(line: u64) -> (Mock, HandoffParams) {
     let mut m = Mock::new(line);
     let mut p = HandoffParams {
@@ -205,13 +227,15 @@ fn setup(line: u64) -> (Mock, HandoffParams) {
     ] {
         let d = pattern(len, seed);
         m.load(addr, &d);
-        p.push_segment(SegmentDigest {
+        p.push_segment(SegmentRange {
             addr,
             len: len as u64,
-            sha256: sha256_soft(&d),
         })
         .unwrap();
     }
+    p.set_digest_table(CHUNK_SHIFT, TABLE_OFFSET).unwrap();
+    assert_eq!(p.nr_digests, 5);
+    write_table(&mut m, &p);
     (m, p)
 }
 
@@ -257,7 +281,25 @@ fn good_boot_sequence_for_each_line_size() {
         let enter = m.pos(|e| matches!(e, Ev::Enter(..)));
         assert_eq!(
             (mmu_on.len(), mmu_off.len(), shas.len(), enter.len()),
-            (1, 1, 3, 1)
+            (1, 1, 5, 1)
+        );
+        // Chunk by chunk, in table order, each at most 4 KiB.
+        let hashed: Vec<(u64, u64)> = shas
+            .iter()
+            .map(|&i| match m.ev[i] {
+                Ev::Sha(a, l, _) => (a, l),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            hashed,
+            [
+                (0x4020_0000, 0x1000),
+                (0x4020_1000, 0x1000),
+                (0x4020_2000, 0x345),
+                (0x4400_0008, 0x1f1),
+                (0x4500_0071, 0x80)
+            ]
         );
         let (on, off, enter) = (mmu_on[0], mmu_off[0], enter[0]);
         // Hashing happens with caches on, before they are turned off.
@@ -298,6 +340,8 @@ fn good_boot_sequence_for_each_line_size() {
         for s in p.segments() {
             assert_covers(&pre, s.addr, s.len, line, "segment (pre clean)");
         }
+        let table = OWN.image.start + TABLE_OFFSET;
+        assert_covers(&pre, table, 5 * 32, line, "digest table (pre clean)");
         let ivacs = covered(&m.ev, 0..on, line, |e| match e {
             Ev::Ivac(va) => Some(*va),
             _ => None,
@@ -339,8 +383,9 @@ fn good_boot_sequence_for_each_line_size() {
         // x0 = DTB.
         assert_eq!(m.ev[enter], Ev::Enter(0x4020_0000, 0x4400_0000));
         assert!(
-            m.out
-                .contains("3 segments verified (sha2 instructions, caches on)"),
+            m.out.contains(
+                "3 segments verified in 5 chunks of 4 KiB (sha2 instructions, caches on)"
+            ),
             "{}",
             m.out
         );
@@ -348,43 +393,143 @@ fn good_boot_sequence_for_each_line_size() {
 }
 
 #[test]
-fn mismatch_parks_and_names_the_segment() {
-    let (mut m, mut p) = setup(64);
-    p.segments[1].sha256[0] ^= 1;
+fn mismatch_parks_and_names_the_chunk() {
+    let (mut m, p) = setup(64);
+    spoil_digest(&mut m, &p, 3);
     let out = handoff(&mut m, &p, &OWN);
     assert!(matches!(
         out,
-        Outcome::Parked((), Failure::DigestMismatch { failed: 0b010 })
+        Outcome::Parked(
+            (),
+            Failure::DigestMismatch {
+                failed: 0b010,
+                chunks: 1
+            }
+        )
     ));
     assert!(!m.ev.iter().any(|e| matches!(e, Ev::Enter(..))));
     assert_eq!(m.ev.last(), Some(&Ev::Park));
     assert!(
-        m.out
-            .contains("segment 1 at 0x0000000044000008 len 0x00000000000001f1: SHA-256 mismatch"),
+        m.out.contains(
+            "purgatory: segment 1 chunk 0 (0x0000000044000008..0x00000000440001f9): \
+             SHA-256 mismatch\r\n"
+        ),
         "{}",
         m.out
     );
+    assert!(!m.out.contains("more chunks"), "{}", m.out);
     // Parked with the MMU off.
     assert_eq!(m.sctlr & SCTLR_M, 0);
 }
 
 #[test]
-fn corrupted_memory_is_detected() {
+fn corrupted_memory_is_detected_in_its_chunk() {
     let (mut m, p) = setup(64);
-    let a = p.segments[2].addr + 5;
-    let b = m.mem[&a];
-    m.mem.insert(a, b ^ 0x80);
+    // Segment 0's second chunk, and segment 2.
+    for a in [0x4020_1fff, p.segments[2].addr + 5] {
+        let b = m.mem[&a];
+        m.mem.insert(a, b ^ 0x80);
+    }
     assert!(matches!(
         handoff(&mut m, &p, &OWN),
-        Outcome::Parked((), Failure::DigestMismatch { failed: 0b100 })
+        Outcome::Parked(
+            (),
+            Failure::DigestMismatch {
+                failed: 0b101,
+                chunks: 2
+            }
+        )
     ));
+    assert!(
+        m.out.contains(
+            "purgatory: segment 0 chunk 1 (0x0000000040201000..0x0000000040202000): \
+             SHA-256 mismatch\r\npurgatory: segment 2 chunk 0 \
+             (0x0000000045000071..0x00000000450000f1): SHA-256 mismatch\r\n"
+        ),
+        "{}",
+        m.out
+    );
+}
+
+#[test]
+fn many_mismatches_are_named_up_to_the_limit_and_counted() {
+    let mut m = Mock::new(64);
+    let mut p = HandoffParams {
+        uart: UART,
+        ..Default::default()
+    };
+    p.push_segment(SegmentRange {
+        addr: 0x4000_0000,
+        len: 11 << CHUNK_SHIFT,
+    })
+    .unwrap();
+    p.set_digest_table(CHUNK_SHIFT, TABLE_OFFSET).unwrap();
+    // Memory all zero, every digest of a non-zero pattern: all 11 fail.
+    m.load(0x4000_0000, &pattern(11 << CHUNK_SHIFT, 1));
+    let out = handoff(&mut m, &p, &OWN);
+    assert!(matches!(
+        out,
+        Outcome::Parked(
+            (),
+            Failure::DigestMismatch {
+                failed: 1,
+                chunks: 11
+            }
+        )
+    ));
+    assert_eq!(
+        m.out.matches("SHA-256 mismatch").count(),
+        REPORTED_MISMATCHES,
+        "{}",
+        m.out
+    );
+    assert!(m.out.contains("segment 0 chunk 7 ("), "{}", m.out);
+    assert!(!m.out.contains("segment 0 chunk 8 ("), "{}", m.out);
+    assert!(
+        m.out.contains("purgatory: 3 more chunks mismatch\r\n"),
+        "{}",
+        m.out
+    );
+}
+
+#[test]
+fn a_digest_table_over_the_purgatorys_own_memory_is_refused() {
+    for offset in [0x3000u64, 0x1_2ff8, 0x1_6ff0] {
+        let (mut m, mut p) = setup(64);
+        p.digests_offset = offset;
+        assert!(
+            matches!(
+                handoff(&mut m, &p, &OWN),
+                Outcome::Parked((), Failure::BadParams(HeaderError::BadDigestTable(o))) if o == offset
+            ),
+            "{offset:#x}"
+        );
+        assert_eq!(m.ev, vec![Ev::Park]);
+    }
+    // Right after the stack, and inside the image (read-only), are fine.
+    for offset in [0x1_7000u64, 0x1000] {
+        let (mut m, mut p) = setup(64);
+        p.digests_offset = offset;
+        write_table(&mut m, &p);
+        assert!(
+            matches!(handoff(&mut m, &p, &OWN), Outcome::Entered(())),
+            "{offset:#x}"
+        );
+    }
+    let (_, mut p) = setup(64);
+    p.digests_offset = u64::MAX - 0x40;
+    assert_eq!(
+        digest_table(&p, &OWN),
+        Err(HeaderError::BadDigestTable(u64::MAX - 0x40))
+    );
 }
 
 #[test]
 fn no_verify_skips_hashing_and_caches() {
     let (mut m, mut p) = setup(64);
     p.flags = Flags(Flags::NO_VERIFY);
-    p.segments[0].sha256 = [0; 32];
+    p.set_digest_table(CHUNK_SHIFT, 0).unwrap();
+    assert_eq!(p.nr_digests, 0);
     assert!(matches!(handoff(&mut m, &p, &OWN), Outcome::Entered(())));
     assert!(!m
         .ev
@@ -436,7 +581,7 @@ fn no_caches_flag_and_pool_exhaustion_hash_with_caches_off() {
     assert!(!m.ev.iter().any(|e| matches!(e, Ev::SetSctlr(_))));
     assert!(m
         .out
-        .contains("3 segments verified (sha2 instructions, caches off)"));
+        .contains("3 segments verified in 5 chunks of 4 KiB (sha2 instructions, caches off)"));
 }
 
 #[test]
@@ -444,7 +589,8 @@ fn page_tables_map_what_the_purgatory_touches() {
     for regime in [Regime::El1, Regime::El2, Regime::El2Host] {
         let (mut m, p) = setup(64);
         m.regime = regime;
-        let cfg = build_page_tables(&mut m, &p, &OWN).unwrap();
+        let table = digest_table(&p, &OWN).unwrap();
+        let cfg = build_page_tables(&mut m, &p, &OWN, table).unwrap();
         assert_eq!(cfg.mair, MAIR_VALUE);
         let mut look = |va| translate(&cfg, va, |pa| m.read_u64(pa));
         for s in p.segments() {
@@ -466,6 +612,15 @@ fn page_tables_map_what_the_purgatory_touches() {
         );
         assert_eq!(look(OWN.stack.start + 8).unwrap().attr, MemAttr::NormalNc);
         assert_eq!(look(OWN.tables.start).unwrap().attr, MemAttr::NormalWb);
+        assert_eq!(
+            look(OWN.image.start + TABLE_OFFSET + 5 * 32 - 1),
+            Some(Leaf {
+                pa: OWN.image.start + TABLE_OFFSET + 5 * 32 - 1,
+                attr: MemAttr::NormalWb,
+                exec: false
+            })
+        );
+        assert_eq!(look(OWN.image.start + TABLE_OFFSET + 0x1000), None);
         assert_eq!(look(UART + 0x18).unwrap().attr, MemAttr::DeviceNgnre);
         // Nothing else is mapped.
         assert_eq!(look(0x6000_0000), None);
@@ -564,132 +719,6 @@ fn sha256_matches_reference_for_all_split_points() {
             assert_eq!(h.finalize(), want, "len {len} unaligned blocks");
         }
     }
-}
-
-#[test]
-fn header_layout_bytes() {
-    let mut p = HandoffParams {
-        entry: 0x4020_0000,
-        dtb: 0x4800_0000,
-        uart: 0x0900_0000,
-        flags: Flags(Flags::FORCE_SOFT_SHA256),
-        ..Default::default()
-    };
-    p.push_segment(SegmentDigest {
-        addr: 0x4020_0000,
-        len: 0x1234,
-        sha256: [0xab; 32],
-    })
-    .unwrap();
-    let h = PurgatoryHeader {
-        mem_size: 0x2_0000,
-        params: p.clone(),
-    };
-    let b = h.encode().unwrap();
-    #[rustfmt::skip]
-    let want_head: [u8; 0x40] = [
-        b'K', b'X', b'P', b'U', b'R', b'G', b'0', b'1', // 0x00: magic
-        0x01, 0x00, 0x00, 0x00,                         // 0x08: version 1
-        0x40, 0x03, 0x00, 0x00,                         // 0x0c: header size 0x340
-        0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x10: mem_size 0x20000
-        0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x18: flags FORCE_SOFT_SHA256
-        0x00, 0x00, 0x20, 0x40, 0x00, 0x00, 0x00, 0x00, // 0x20: entry 0x40200000
-        0x00, 0x00, 0x00, 0x48, 0x00, 0x00, 0x00, 0x00, // 0x28: dtb 0x48000000
-        0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00, 0x00, // 0x30: uart 0x09000000
-        0x01, 0x00, 0x00, 0x00,                         // 0x38: nr_segments 1
-        0x00, 0x00, 0x00, 0x00,                         // 0x3c: reserved
-    ];
-    assert_eq!(&b[..0x40], &want_head);
-    #[rustfmt::skip]
-    let want_seg0: [u8; 16] = [
-        0x00, 0x00, 0x20, 0x40, 0x00, 0x00, 0x00, 0x00, // 0x40: segments[0].addr
-        0x34, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x48: segments[0].len
-    ];
-    assert_eq!(&b[0x40..0x50], &want_seg0);
-    assert_eq!(&b[0x50..0x70], &[0xab; 32]); // 0x50: segments[0].sha256
-    assert!(b[0x70..].iter().all(|&x| x == 0));
-    assert_eq!(PurgatoryHeader::decode(&b), Ok(h));
-}
-
-#[test]
-fn header_errors() {
-    let h = PurgatoryHeader {
-        mem_size: 0,
-        params: HandoffParams::default(),
-    };
-    let good = h.encode().unwrap();
-    assert_eq!(
-        PurgatoryHeader::decode(&good[..10]),
-        Err(HeaderError::Truncated(10))
-    );
-    let mut b = good;
-    b[0] = b'X';
-    assert_eq!(PurgatoryHeader::decode(&b), Err(HeaderError::BadMagic));
-    let mut b = good;
-    b[8] = 2;
-    assert_eq!(
-        PurgatoryHeader::decode(&b),
-        Err(HeaderError::UnsupportedVersion(2))
-    );
-    let mut b = good;
-    b[0x38] = 17;
-    assert_eq!(
-        PurgatoryHeader::decode(&b),
-        Err(HeaderError::TooManySegments(17))
-    );
-    let mut b = good;
-    b[0x18] = 0x80;
-    assert_eq!(
-        PurgatoryHeader::decode(&b),
-        Err(HeaderError::UnknownFlags(0x80))
-    );
-    let mut p = HandoffParams::default();
-    p.push_segment(SegmentDigest {
-        addr: u64::MAX,
-        len: 2,
-        sha256: [0; 32],
-    })
-    .unwrap();
-    assert_eq!(
-        PurgatoryHeader {
-            mem_size: 0,
-            params: p
-        }
-        .encode(),
-        Err(HeaderError::SegmentWraps(0))
-    );
-    let mut full = HandoffParams::default();
-    for _ in 0..MAX_SEGMENTS {
-        full.push_segment(SegmentDigest::default()).unwrap();
-    }
-    assert_eq!(
-        full.push_segment(SegmentDigest::default()),
-        Err(HeaderError::TooManySegments(17))
-    );
-}
-
-#[test]
-fn patch_image_keeps_link_time_fields() {
-    let linked = PurgatoryHeader {
-        mem_size: 0x5000,
-        params: HandoffParams::default(),
-    };
-    let mut image = vec![0u8; HEADER_OFFSET + HEADER_SIZE + 16];
-    image[HEADER_OFFSET..HEADER_OFFSET + HEADER_SIZE].copy_from_slice(&linked.encode().unwrap());
-    let p = HandoffParams {
-        entry: 0x1000,
-        dtb: 0x2000,
-        ..Default::default()
-    };
-    PurgatoryHeader::patch_image(&mut image, &p).unwrap();
-    let got = PurgatoryHeader::decode(&image[HEADER_OFFSET..]).unwrap();
-    assert_eq!(
-        got,
-        PurgatoryHeader {
-            mem_size: 0x5000,
-            params: p
-        }
-    );
 }
 
 #[test]

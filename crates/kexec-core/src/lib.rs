@@ -17,6 +17,7 @@
 pub mod bootentry;
 pub mod cmdline;
 pub mod decompress;
+pub mod digest;
 pub mod elf;
 pub mod elfcore;
 pub mod fdt;

@@ -5,11 +5,17 @@
 //! caches off (arch/arm64/kernel/relocate_kernel.S). The purgatory
 //! (crates/purgatory) verifies the SHA-256 of every other segment, does the
 //! cache maintenance of Documentation/arch/arm64/booting.rst and enters the
-//! kernel with x0 = DTB. What it needs to know — segment digests, kernel
-//! entry, DTB address, console UART, flags — is written into its header,
-//! whose layout is defined once in the `handoff` crate.
+//! kernel with x0 = DTB. What it needs to know — segment ranges, kernel
+//! entry, DTB address, console UART, flags, where its digest table is —
+//! is written into its header, whose layout is defined once in the
+//! `handoff` crate; the table of chunk digests ([`crate::digest`]) follows
+//! the purgatory's own memory in its segment.
 
-use handoff::{Flags, HandoffParams, PurgatoryHeader, SegmentDigest, HEADER_OFFSET, HEADER_SIZE};
+use handoff::{
+    Flags, HandoffParams, PurgatoryHeader, SegmentRange, DIGEST_SIZE, HEADER_OFFSET, HEADER_SIZE,
+};
+
+use crate::digest::{Sha256Digest, CHUNK_SHIFT};
 
 pub use handoff::HeaderError;
 
@@ -33,6 +39,14 @@ pub enum Error {
         mem_size: u64,
         /// Image length.
         len: usize,
+    },
+    /// The digests given are not one per chunk of the segments.
+    #[error("{given} chunk digests for a header that lists {needed}")]
+    DigestTable {
+        /// Digests given.
+        given: usize,
+        /// Digests the header's segments need.
+        needed: u32,
     },
 }
 
@@ -100,16 +114,52 @@ impl<'a> Purgatory<'a> {
         PurgatoryHeader::patch_image(&mut bytes, params).map_err(Error::Header)?;
         Ok(bytes)
     }
+
+    /// Where the loader puts the digest table, from the load address: right
+    /// after the purgatory's memory, 8-byte aligned.
+    pub fn digests_offset(&self) -> u64 {
+        self.mem_size.next_multiple_of(8)
+    }
+
+    /// The bytes of the purgatory's segment: the image with its header
+    /// carrying `params`, zeros up to `params.digests_offset`, then
+    /// `table` (one digest per chunk, in the header's order).
+    pub fn segment_bytes(
+        &self,
+        params: &HandoffParams,
+        table: &[Sha256Digest],
+    ) -> Result<Vec<u8>, Error> {
+        if table.len() != params.nr_digests as usize {
+            return Err(Error::DigestTable {
+                given: table.len(),
+                needed: params.nr_digests,
+            });
+        }
+        let mut bytes = self.patched(params)?;
+        if !table.is_empty() {
+            let offset = usize::try_from(params.digests_offset).map_err(|_| {
+                Error::Header(handoff::HeaderError::BadDigestTable(params.digests_offset))
+            })?;
+            bytes.resize(offset, 0);
+            bytes.reserve(table.len() * DIGEST_SIZE);
+            for d in table {
+                bytes.extend_from_slice(d);
+            }
+        }
+        Ok(bytes)
+    }
 }
 
 /// The parameters for a purgatory that verifies `segments` (address,
-/// length, SHA-256), then enters `kernel_entry` with x0 = `dtb`.
+/// length) in [`crate::digest::CHUNK_SIZE`] chunks against a table at
+/// `digests_offset`, then enters `kernel_entry` with x0 = `dtb`.
 pub(crate) fn handoff_params(
-    segments: impl IntoIterator<Item = (u64, u64, [u8; 32])>,
+    segments: impl IntoIterator<Item = (u64, u64)>,
     kernel_entry: u64,
     dtb: u64,
     uart: Option<u64>,
     options: PurgatoryOptions,
+    digests_offset: u64,
 ) -> Result<HandoffParams, Error> {
     let mut params = HandoffParams {
         entry: kernel_entry,
@@ -118,11 +168,14 @@ pub(crate) fn handoff_params(
         flags: options.flags(),
         ..HandoffParams::default()
     };
-    for (addr, len, sha256) in segments {
+    for (addr, len) in segments {
         params
-            .push_segment(SegmentDigest { addr, len, sha256 })
+            .push_segment(SegmentRange { addr, len })
             .map_err(Error::Header)?;
     }
+    params
+        .set_digest_table(CHUNK_SHIFT, digests_offset)
+        .map_err(Error::Header)?;
     handoff::params::validate(&params).map_err(Error::Header)?;
     Ok(params)
 }

@@ -217,8 +217,8 @@ fn build_on_qemu_virt() {
     assert_eq!(plan.segment(SegmentKind::Kernel).unwrap().mem, 0x4180_0000);
     let dtb = plan.segment(SegmentKind::Dtb).unwrap();
     assert_eq!(
-        dtb.sha256,
-        Some(<[u8; 32]>::from(Sha256::digest(&built.dtb.dtb)))
+        dtb.digests,
+        Some(vec![<[u8; 32]>::from(Sha256::digest(&built.dtb.dtb))])
     );
     let initrd_seg = plan.segment(SegmentKind::Initrd).unwrap();
     assert_eq!(
@@ -230,11 +230,29 @@ fn build_on_qemu_virt() {
         plan.entry, purg.mem,
         "the purgatory's entry is its first byte"
     );
-    assert_eq!(purg.memsz, 64 << 10, "memsz is the header's mem_size");
-    assert_eq!(purg.bufsz, 8 << 10);
+    // The image, zeros up to its mem_size, then the digest table: one
+    // digest per chunk of the kernel (1 MiB), the initrd and the DTB.
+    let chunks: u64 = [SegmentKind::Kernel, SegmentKind::Initrd, SegmentKind::Dtb]
+        .iter()
+        .map(|k| {
+            plan.segment(*k)
+                .unwrap()
+                .bufsz
+                .div_ceil(kexec_core::digest::CHUNK_SIZE)
+        })
+        .sum();
+    assert_eq!(purg.bufsz, (64 << 10) + 32 * chunks);
+    assert_eq!(
+        purg.memsz,
+        128 << 10,
+        "the header's mem_size and the table, in 64 KiB"
+    );
     // Its header now carries what it needs to verify and enter the kernel.
     let bytes = built.purgatory.as_deref().unwrap();
-    assert_eq!(purg.sha256, Some(<[u8; 32]>::from(Sha256::digest(bytes))));
+    assert_eq!(
+        purg.digests,
+        Some(vec![<[u8; 32]>::from(Sha256::digest(bytes))])
+    );
     let header = handoff::PurgatoryHeader::decode(&bytes[handoff::HEADER_OFFSET..]).unwrap();
     let params = header.params;
     assert_eq!(params.entry, plan.segment(SegmentKind::Kernel).unwrap().mem);
@@ -245,18 +263,22 @@ fn build_on_qemu_virt() {
     );
     assert_eq!(built.uart, Some(0x0900_0000));
     assert_eq!(params.flags.0, 0);
-    let verified: Vec<(u64, u64, [u8; 32])> = params
-        .segments()
+    let verified: Vec<(u64, u64)> = params.segments().iter().map(|d| (d.addr, d.len)).collect();
+    let others: Vec<_> = [SegmentKind::Kernel, SegmentKind::Initrd, SegmentKind::Dtb]
         .iter()
-        .map(|d| (d.addr, d.len, d.sha256))
+        .map(|k| plan.segment(*k).unwrap())
         .collect();
-    let expected: Vec<(u64, u64, [u8; 32])> =
-        [SegmentKind::Kernel, SegmentKind::Initrd, SegmentKind::Dtb]
-            .iter()
-            .map(|k| plan.segment(*k).unwrap())
-            .map(|s| (s.mem, s.bufsz, s.sha256.unwrap()))
-            .collect();
+    let expected: Vec<(u64, u64)> = others.iter().map(|s| (s.mem, s.bufsz)).collect();
     assert_eq!(verified, expected, "every other segment is verified");
+    assert_eq!(params.chunk_shift, kexec_core::digest::CHUNK_SHIFT);
+    assert_eq!(params.digests_offset, 64 << 10);
+    assert_eq!(u64::from(params.nr_digests), chunks);
+    let table: Vec<u8> = others
+        .iter()
+        .flat_map(|s| s.digests.clone().unwrap())
+        .flatten()
+        .collect();
+    assert_eq!(&bytes[64 << 10..], &table[..], "the table follows mem_size");
     // Deterministic.
     assert_eq!(plan::build(&req).unwrap(), built);
 

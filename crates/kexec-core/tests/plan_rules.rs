@@ -18,7 +18,7 @@ fn segment(kind: SegmentKind, mem: u64, bufsz: u64, memsz: u64) -> Segment {
         mem,
         bufsz,
         memsz,
-        sha256: Some([0; 32]),
+        digests: Some(vec![[0; 32]]),
     }
 }
 

@@ -46,7 +46,31 @@ pub(crate) struct InitrdFile {
     /// The path as given (or the UKI name), the subject of errors about it.
     pub path: String,
     /// Its bytes.
-    pub bytes: Vec<u8>,
+    pub bytes: InputBytes,
+}
+
+/// An input file's bytes: mapped read-only where it can be
+/// ([`kexec_sys::MappedFile`], whose promise applies), so that hashing on
+/// every CPU also reads the file on every CPU (page faults), overlapped with
+/// the hashing, instead of copying it into a fresh buffer first; otherwise
+/// read (pipes, empty files, a UKI's section).
+#[derive(Debug)]
+pub(crate) enum InputBytes {
+    /// Read into memory.
+    Read(Vec<u8>),
+    /// Mapped.
+    Mapped(kexec_sys::MappedFile),
+}
+
+impl std::ops::Deref for InputBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Read(v) => v,
+            Self::Mapped(m) => m,
+        }
+    }
 }
 
 /// A plan and the bytes of every segment (what `kexec_load` is given).
@@ -87,7 +111,7 @@ impl Planned {
     pub fn buffers(&self) -> Buffers<'_> {
         Buffers {
             kernel: &self.kernel_image,
-            initrd: self.initrd.as_ref().map(|f| f.bytes.as_slice()),
+            initrd: self.initrd.as_ref().map(|f| &f.bytes[..]),
             dtb: &self.built.dtb.dtb,
             purgatory: self.built.purgatory.as_deref(),
             elfcorehdr: self.elfcorehdr.as_deref(),
@@ -118,13 +142,31 @@ pub(crate) fn display_name(path: &Path) -> String {
 }
 
 fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| {
-        Failure::input(
-            path.display().to_string(),
-            format!("cannot read: {e}"),
-            hints::input_unreadable(e.kind()),
-        )
-    })
+    std::fs::read(path).map_err(|e| unreadable_input(path, &e))
+}
+
+fn unreadable_input(path: &Path, e: &std::io::Error) -> Failure {
+    Failure::input(
+        path.display().to_string(),
+        format!("cannot read: {e}"),
+        hints::input_unreadable(e.kind()),
+    )
+}
+
+/// `path` mapped ([`InputBytes::Mapped`]) when it is a non-empty regular
+/// file, else read.
+fn map_input(path: &Path) -> Result<InputBytes, Failure> {
+    let file = std::fs::File::open(path).map_err(|e| unreadable_input(path, &e))?;
+    match kexec_sys::MappedFile::map(&file) {
+        Ok(Some(m)) => Ok(InputBytes::Mapped(m)),
+        // Not mappable (a pipe, an empty file) or the mapping failed: read it.
+        Ok(None) | Err(_) => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut &file, &mut bytes)
+                .map_err(|e| unreadable_input(path, &e))?;
+            Ok(InputBytes::Read(bytes))
+        }
+    }
 }
 
 /// The state file `rel` of `root`, needed because `need` (the hint says
@@ -423,14 +465,14 @@ pub(crate) fn make_plan(
         Some(p) => Some(InitrdFile {
             name: display_name(p),
             path: p.display().to_string(),
-            bytes: timing::time("read", || read_input(p))?,
+            bytes: timing::time("read", || map_input(p))?,
         }),
         None => uki.initrd.clone().map(|bytes| {
             let name = format!("{kernel_source}:.initrd");
             InitrdFile {
                 path: name.clone(),
                 name,
-                bytes,
+                bytes: InputBytes::Read(bytes),
             }
         }),
     };

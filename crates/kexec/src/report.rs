@@ -89,8 +89,10 @@ struct JsonSegment<'a> {
     end: String,
     bufsz: u64,
     memsz: u64,
+    /// Bytes per chunk of `sha256_chunks`.
+    chunk_size: u64,
     /// `null` with `-i`.
-    sha256: Option<String>,
+    sha256_chunks: Option<Vec<String>>,
 }
 
 impl<'a> From<&'a Segment> for JsonSegment<'a> {
@@ -102,7 +104,8 @@ impl<'a> From<&'a Segment> for JsonSegment<'a> {
             end: hex(s.mem.saturating_add(s.memsz)),
             bufsz: s.bufsz,
             memsz: s.memsz,
-            sha256: s.sha256_hex(),
+            chunk_size: kexec_core::digest::CHUNK_SIZE,
+            sha256_chunks: s.digests_hex(),
         }
     }
 }
@@ -385,7 +388,7 @@ impl Report<'_> {
             "physical range",
             "size",
             "reserved",
-            "sha256",
+            "sha256 (chunks)",
         ]);
         for s in &plan.segments {
             table.add_row(vec![
@@ -394,8 +397,14 @@ impl Report<'_> {
                 s.range().to_string(),
                 human_size(s.bufsz),
                 human_size(s.memsz),
-                s.sha256_hex()
-                    .map_or_else(|| "(not computed)".to_owned(), |h| h[..16].to_owned()),
+                s.digests_hex().map_or_else(
+                    || "(not computed)".to_owned(),
+                    |h| match h.as_slice() {
+                        [] => "(empty)".to_owned(),
+                        [one] => one[..16].to_owned(),
+                        [first, ..] => format!("{} +{}", &first[..16], h.len() - 1),
+                    },
+                ),
             ]);
         }
         out.push_str(&table.to_string());

@@ -497,8 +497,13 @@ fn no_checks_plans_without_digests() {
         .iter()
         .zip(without["segments"].as_array().unwrap())
     {
-        assert_eq!(a["sha256"].as_str().map(str::len), Some(64));
-        assert!(b["sha256"].is_null(), "{b}");
+        let chunks = a["sha256_chunks"].as_array().unwrap();
+        assert!(!chunks.is_empty(), "{a}");
+        assert!(
+            chunks.iter().all(|c| c.as_str().map(str::len) == Some(64)),
+            "{a}"
+        );
+        assert!(b["sha256_chunks"].is_null(), "{b}");
         assert_eq!(
             (&a["mem"], &a["memsz"]),
             (&b["mem"], &b["memsz"]),

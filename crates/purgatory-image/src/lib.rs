@@ -85,6 +85,33 @@ impl PurgatoryImage {
         PurgatoryHeader::patch_image(&mut bytes, params).map_err(Error::Header)?;
         Ok(bytes)
     }
+
+    /// The purgatory's segment: [`PurgatoryImage::patched`], zeros up to
+    /// `params.digests_offset`, then the digest table `table` (see
+    /// `handoff::params`; empty when `params.nr_digests` is 0).
+    pub fn segment_bytes(
+        &self,
+        params: &handoff::HandoffParams,
+        table: &[[u8; handoff::DIGEST_SIZE]],
+    ) -> Result<Vec<u8>, Error> {
+        let mut bytes = self.patched(params)?;
+        if table.len() != params.nr_digests as usize {
+            return Err(Error::Header(handoff::HeaderError::DigestCount {
+                expected: table.len() as u64,
+                found: params.nr_digests,
+            }));
+        }
+        if !table.is_empty() {
+            let at = usize::try_from(params.digests_offset).map_err(|_| {
+                Error::Header(handoff::HeaderError::BadDigestTable(params.digests_offset))
+            })?;
+            bytes.resize(at, 0);
+            for d in table {
+                bytes.extend_from_slice(d);
+            }
+        }
+        Ok(bytes)
+    }
 }
 
 /// Run `cargo build --release -p purgatory --target aarch64-unknown-none`

@@ -22,10 +22,10 @@ _start:
     .global purgatory_header
 purgatory_header:
     .ascii  "KXPURG01"              // 0x00 magic
-    .word   1                       // 0x08 version
-    .word   0x340                   // 0x0c header size
+    .word   2                       // 0x08 version
+    .word   0x150                   // 0x0c header size
     .quad   __purgatory_mem_size    // 0x10 mem_size (absolute symbol from link.ld)
-    .space  0x340 - 0x18, 0         // 0x18.. loader-patched fields, zero
+    .space  0x150 - 0x18, 0         // 0x18.. loader-patched fields, zero
 
 1:  msr     daifset, #0xf
     // FP/SIMD on for this EL (the SHA2 instructions and compiled code use it).

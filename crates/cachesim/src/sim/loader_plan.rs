@@ -15,7 +15,7 @@
 
 use super::plan::{Scenario, SimOptions, SimPlan, SimSegment};
 use crate::memory::PAGE_SIZE;
-use handoff::{Flags, HandoffParams, HeaderError, PurgatoryHeader, HEADER_OFFSET};
+use handoff::{HandoffParams, HeaderError, PurgatoryHeader, DIGEST_SIZE, HEADER_OFFSET};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -119,12 +119,15 @@ pub enum LoaderPlanError {
         /// (address, `bufsz`) in the plan.
         plan: Option<(u64, u64)>,
     },
-    /// The header's digest of a segment is not the SHA-256 of its bytes.
+    /// The digest table's entry for a chunk is not the SHA-256 of its
+    /// bytes, or the table is not in the purgatory's segment.
     HeaderDigest {
-        /// Entry number.
+        /// Segment number.
         index: usize,
-        /// The segment's address.
+        /// The chunk's first byte.
         addr: u64,
+        /// The chunk's length.
+        len: u64,
     },
     /// A window lies outside its segment's bytes.
     Window {
@@ -158,10 +161,10 @@ impl fmt::Display for LoaderPlanError {
                     show(plan)
                 )
             }
-            Self::HeaderDigest { index, addr } => write!(
+            Self::HeaderDigest { index, addr, len } => write!(
                 f,
-                "the patched purgatory header's digest of segment {index} (at {addr:#x}) is not \
-                 the SHA-256 of its bytes"
+                "the purgatory's digest of segment {index}'s chunk {addr:#x}+{len:#x} is missing \
+                 or not the SHA-256 of its bytes"
             ),
             Self::Window { mem, window } => write!(
                 f,
@@ -205,7 +208,7 @@ impl SimInput {
         let params = PurgatoryHeader::decode(header)
             .map_err(LoaderPlanError::Header)?
             .params;
-        check_segment_table(&params, segments)?;
+        check_segment_table(&params, purgatory.bytes, segments)?;
         let mut sim_segments = Vec::new();
         let mut sampled = Vec::new();
         for s in segments {
@@ -256,11 +259,13 @@ impl SimInput {
     }
 }
 
-/// The header's segment table lists exactly `segments`, in order, with
-/// their digests unless the purgatory does not verify (`NO_VERIFY`: the
-/// loader then writes no digests).
+/// The header's segment table lists exactly `segments`, in order, and the
+/// digest table in the purgatory's segment (`purgatory`) holds the SHA-256
+/// of each of their chunks, the real chunks of the real bytes (the header's
+/// validation made it empty with `NO_VERIFY`).
 fn check_segment_table(
     params: &HandoffParams,
+    purgatory: &[u8],
     segments: &[LoaderSegment<'_>],
 ) -> Result<(), LoaderPlanError> {
     let table = params.segments();
@@ -275,11 +280,20 @@ fn check_segment_table(
             });
         }
     }
-    if !params.flags.contains(Flags::NO_VERIFY) {
-        for (index, (entry, s)) in table.iter().zip(segments).enumerate() {
-            if entry.sha256[..] != Sha256::digest(s.bytes)[..] {
-                return Err(LoaderPlanError::HeaderDigest { index, addr: s.mem });
-            }
+    for c in params.chunks().take(params.nr_digests as usize) {
+        let s = &segments[c.segment];
+        let from = usize::try_from(c.addr - s.mem).unwrap_or(usize::MAX);
+        let to = from.saturating_add(usize::try_from(c.len).unwrap_or(usize::MAX));
+        let at = usize::try_from(params.digests_offset + c.digest * DIGEST_SIZE as u64)
+            .unwrap_or(usize::MAX);
+        let want = purgatory.get(at..at.saturating_add(DIGEST_SIZE));
+        let got = s.bytes.get(from..to).map(Sha256::digest);
+        if want.is_none() || want != got.as_ref().map(|d| &d[..]) {
+            return Err(LoaderPlanError::HeaderDigest {
+                index: c.segment,
+                addr: c.addr,
+                len: c.len,
+            });
         }
     }
     Ok(())
@@ -331,16 +345,29 @@ mod tests {
         assert_eq!(windows(len, Some(0), Sampling::Edges).len(), 2);
     }
 
-    /// A purgatory image as linked, patched with `params`.
-    fn purgatory(params: &HandoffParams) -> Vec<u8> {
+    const MEM_SIZE: u64 = 0x3_6000;
+
+    /// A purgatory segment: the image as linked, patched with `params`,
+    /// and the digest table of the chunks of `digested` (segment `i`'s
+    /// digests are computed from `digested[i]`).
+    fn purgatory(params: &HandoffParams, digested: &[&[u8]]) -> Vec<u8> {
         let mut image = vec![0u8; 0x1000];
         let linked = PurgatoryHeader {
-            mem_size: 0x3_6000,
+            mem_size: MEM_SIZE,
             params: HandoffParams::default(),
         };
         image[HEADER_OFFSET..HEADER_OFFSET + handoff::HEADER_SIZE]
             .copy_from_slice(&linked.encode().expect("encode"));
         PurgatoryHeader::patch_image(&mut image, params).expect("patch");
+        if params.nr_digests != 0 {
+            image.resize(usize::try_from(params.digests_offset).expect("offset"), 0);
+            for c in params.chunks() {
+                let from = usize::try_from(c.addr - params.segments[c.segment].addr).expect("from");
+                let len = usize::try_from(c.len).expect("len");
+                let bytes = &digested[c.segment][from..from + len];
+                image.extend_from_slice(&Sha256::digest(bytes));
+            }
+        }
         image
     }
 
@@ -358,14 +385,13 @@ mod tests {
         let mut params = params;
         for (addr, bytes) in [(kernel_at, &kernel), (0x4800_0000, &dtb)] {
             params
-                .push_segment(handoff::SegmentDigest {
+                .push_segment(handoff::SegmentRange {
                     addr,
                     len: bytes.len() as u64,
-                    sha256: [0; 32],
                 })
                 .expect("push");
         }
-        let image = purgatory(&params);
+        let image = purgatory(&params, &[]);
         let input = SimInput::from_segments(
             LoaderSegment {
                 mem: 0x4a00_0000,
@@ -417,13 +443,16 @@ mod tests {
         (vec![7u8; 5000], vec![9u8; 300])
     }
 
-    fn input_with(params: &HandoffParams) -> Result<SimInput, LoaderPlanError> {
+    fn input_with(params: &HandoffParams, digested: &[&[u8]]) -> Result<SimInput, LoaderPlanError> {
+        input_from(&purgatory(params, digested))
+    }
+
+    fn input_from(image: &[u8]) -> Result<SimInput, LoaderPlanError> {
         let (kernel, dtb) = two_segments();
-        let image = purgatory(params);
         SimInput::from_segments(
             LoaderSegment {
                 mem: 0x4a00_0000,
-                bytes: &image,
+                bytes: image,
             },
             &[
                 LoaderSegment {
@@ -447,13 +476,15 @@ mod tests {
         };
         for (addr, bytes) in table {
             params
-                .push_segment(handoff::SegmentDigest {
+                .push_segment(handoff::SegmentRange {
                     addr: *addr,
                     len: bytes.len() as u64,
-                    sha256: Sha256::digest(bytes).into(),
                 })
                 .expect("push");
         }
+        params
+            .set_digest_table(handoff::params::MIN_CHUNK_SHIFT, MEM_SIZE)
+            .expect("table");
         params
     }
 
@@ -461,11 +492,11 @@ mod tests {
     fn the_header_segment_table_must_describe_the_plan() {
         let (kernel, dtb) = two_segments();
         let good = verifying_params(&[(0x4020_0000, &kernel), (0x4800_0000, &dtb)]);
-        assert!(input_with(&good).is_ok());
+        assert!(input_with(&good, &[&kernel, &dtb]).is_ok());
         // A segment missing from the header.
         let short = verifying_params(&[(0x4020_0000, &kernel)]);
         assert_eq!(
-            input_with(&short),
+            input_with(&short, &[&kernel]),
             Err(LoaderPlanError::HeaderSegments {
                 index: 1,
                 header: None,
@@ -477,21 +508,32 @@ mod tests {
         padded.resize(4096, 0);
         let wrong_len = verifying_params(&[(0x4020_0000, &kernel), (0x4800_0000, &padded)]);
         assert!(matches!(
-            input_with(&wrong_len),
+            input_with(&wrong_len, &[&kernel, &padded]),
             Err(LoaderPlanError::HeaderSegments { index: 1, .. })
         ));
-        // A digest of other bytes.
+        // A digest of other bytes: the kernel's second 4 KiB chunk.
         let mut other = kernel.clone();
         other[4999] ^= 1;
-        let wrong_digest = verifying_params(&[(0x4020_0000, &other), (0x4800_0000, &dtb)]);
-        let err = input_with(&wrong_digest).unwrap_err();
+        let err = input_with(&good, &[&other, &dtb]).unwrap_err();
         assert_eq!(
             err,
             LoaderPlanError::HeaderDigest {
                 index: 0,
-                addr: 0x4020_0000
+                addr: 0x4020_1000,
+                len: 5000 - 4096,
             }
         );
         assert!(err.to_string().contains("not the SHA-256"), "{err}");
+        // The table cut short: its last entry (the DTB's) is missing.
+        let mut image = purgatory(&good, &[&kernel, &dtb]);
+        image.truncate(image.len() - 16);
+        assert_eq!(
+            input_from(&image),
+            Err(LoaderPlanError::HeaderDigest {
+                index: 1,
+                addr: 0x4800_0000,
+                len: 300
+            })
+        );
     }
 }

@@ -60,7 +60,7 @@ pub type RelocateFn<'a> = dyn FnMut(&mut Mutant<SimCpu>, u64, u64, u64, RelocSty
 
 /// The default purgatory: the real [`handoff::handoff`].
 pub fn real_handoff(cpu: &mut Mutant<SimCpu>, p: &HandoffParams, own: &PurgatoryMemory) {
-    if let Outcome::Parked((), handoff::Failure::DigestMismatch { failed }) =
+    if let Outcome::Parked((), handoff::Failure::DigestMismatch { failed, .. }) =
         handoff::handoff(cpu, p, own)
     {
         cpu.inner_mut().failed_segments = failed;

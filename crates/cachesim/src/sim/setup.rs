@@ -11,12 +11,17 @@ use crate::mutant::Mutant;
 use crate::relocate::{build_entry_list, list_pages_needed, RelocStyle};
 use crate::rng::Rng;
 use handoff::sha256::sha256_soft;
-use handoff::{Flags, HandoffParams, MemRange, PurgatoryMemory, SegmentDigest};
+use handoff::{Flags, HandoffParams, MemRange, PurgatoryMemory, SegmentRange};
 
 /// The purgatory's memory layout in the model.
 const PURG_IMAGE_PAGES: u64 = 1;
 const PURG_TABLE_PAGES: u64 = 8;
 const PURG_STACK_PAGES: u64 = 1;
+/// The model's digest chunks: 4 KiB (the smallest the header allows), so
+/// that the sampled windows of a real plan, and the small segments of the
+/// campaigns, span several chunks and their boundaries are exercised (the
+/// loader's 2 MiB chunks would make every modelled segment one chunk).
+pub const MODEL_CHUNK_SHIFT: u32 = handoff::params::MIN_CHUNK_SHIFT;
 /// The modelled console's address (QEMU `virt`'s PL011).
 const MODEL_UART: u64 = 0x0900_0000;
 /// Bytes of stack frame the modelled purgatory keeps at its stack top.
@@ -37,7 +42,23 @@ pub(super) struct Layout {
     pub(super) kernel: (u64, Vec<u8>),
     pub(super) purg_image: (u64, Vec<u8>),
     pub(super) own: PurgatoryMemory,
+    /// The digest table, where the loader puts it: right after the
+    /// purgatory's memory, in its segment (empty with `NO_VERIFY`).
+    pub(super) table: (u64, Vec<u8>),
     pub(super) params: HandoffParams,
+}
+
+impl Layout {
+    /// The purgatory's segment as the kernel loads it: its image, zeros up
+    /// to the end of its memory (tables, stack), then the digest table.
+    pub(super) fn purgatory_segment(&self) -> Vec<u8> {
+        let own = &self.own;
+        let mut bytes = self.purg_image.1.clone();
+        let len = own.image.len + own.tables.len + own.stack.len;
+        bytes.resize(usize::try_from(len).unwrap_or(0), 0);
+        bytes.extend_from_slice(&self.table.1);
+        bytes
+    }
 }
 
 pub(super) fn layout(
@@ -69,17 +90,6 @@ pub(super) fn layout(
         tables,
         stack,
     };
-    let purg_end = stack.start + stack.len;
-    if !base.is_multiple_of(PAGE_SIZE)
-        || memory
-            .iter()
-            .any(|(a, b)| *a < purg_end && base < a + b.len() as u64)
-    {
-        return Err(format!(
-            "the purgatory's memory {base:#x}..{purg_end:#x} is not page aligned or overlaps a segment"
-        ));
-    }
-    let purg = SimSegment::generated(base, usize::try_from(image.len).unwrap_or(4096), 0x9097);
     let mut params = HandoffParams {
         entry: plan.entry,
         dtb: plan.dtb,
@@ -91,19 +101,41 @@ pub(super) fn layout(
     };
     for (a, b) in &segs {
         params
-            .push_segment(SegmentDigest {
+            .push_segment(SegmentRange {
                 addr: *a,
                 len: b.len() as u64,
-                sha256: sha256_soft(b),
             })
             .map_err(|e| format!("{e:?}"))?;
     }
+    let table_start = stack.start + stack.len;
+    params
+        .set_digest_table(MODEL_CHUNK_SHIFT, table_start - base)
+        .map_err(|e| format!("{e:?}"))?;
+    let mut table = Vec::new();
+    for c in params.chunks() {
+        let (a, b) = &segs[c.segment];
+        let from = usize::try_from(c.addr - a).unwrap_or(0);
+        let to = from + usize::try_from(c.len).unwrap_or(0);
+        table.extend_from_slice(&sha256_soft(&b[from..to]));
+    }
+    let purg_end = table_start + table.len() as u64;
+    if !base.is_multiple_of(PAGE_SIZE)
+        || memory
+            .iter()
+            .any(|(a, b)| *a < purg_end && base < a + b.len() as u64)
+    {
+        return Err(format!(
+            "the purgatory's memory {base:#x}..{purg_end:#x} is not page aligned or overlaps a segment"
+        ));
+    }
+    let purg = SimSegment::generated(base, usize::try_from(image.len).unwrap_or(4096), 0x9097);
     Ok(Layout {
         segs,
         memory,
         kernel,
         purg_image: (purg.addr, purg.bytes),
         own,
+        table: (table_start, table),
         params,
     })
 }
@@ -180,13 +212,11 @@ where
         i: true,
     });
     m.isb();
-    // Destinations: the segments and the purgatory's whole memory.
-    let purg_len = lay.own.image.len + lay.own.tables.len + lay.own.stack.len;
+    // Destinations: the segments and the purgatory's whole segment (its
+    // memory and the digest table after it).
     let mut dests: Vec<(u64, Vec<u8>)> = lay.memory.clone();
-    let mut purg_bytes = lay.purg_image.1.clone();
-    purg_bytes.resize(usize::try_from(purg_len).unwrap_or(0), 0);
     if !kexec_file {
-        dests.push((lay.purg_image.0, purg_bytes));
+        dests.push((lay.purg_image.0, lay.purgatory_segment()));
     }
     // Sources and the entry list, far above.
     let top = dests
@@ -295,15 +325,23 @@ pub(super) fn purgatory_entry_state(
     }
     m.phase("purgatory entry state");
     m.dram_write(lay.purg_image.0, &lay.purg_image.1);
+    // The digest table is not a data range of the adversary: it picks a
+    // range, then a line in it, so the few lines of a table would be
+    // evicted far more often than a segment's and its stale lines (below)
+    // would be gone before the purgatory reads them. Speculative fills it
+    // would miss read DRAM, which is right.
+    m.dram_write(lay.table.0, &lay.table.1);
     for (a, b) in &lay.memory {
         m.dram_write(*a, b);
         m.add_data_range(*a, b.len() as u64);
     }
     // Hostile lines only over what the loader's header carries (the
-    // purgatory's contract: it maintains those ranges; the rest of each
-    // page was zeroed and flushed by the kernel at load time, and is not
-    // checked at the branch). A partial last line is seeded whole.
-    for (a, b) in &lay.segs {
+    // purgatory's contract: it maintains those ranges, the segments and the
+    // digest table; the rest of each page was zeroed and flushed by the
+    // kernel at load time, and is not checked at the branch). A partial
+    // last line is seeded whole.
+    let table = (!lay.table.1.is_empty()).then_some(&lay.table);
+    for (a, b) in lay.segs.iter().chain(table) {
         let last = (a + b.len() as u64 - 1) / cfg.d_line * cfg.d_line;
         for l in lines(*a, b.len() as u64, cfg.d_line) {
             if !hostile_data {

@@ -167,17 +167,23 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
             error: Error::Missing(SegmentKind::Dtb),
         })?;
         let params = crate::purgatory::handoff_params(
-            // Without digests the purgatory is told not to verify (NO_VERIFY).
-            planner
-                .segments()
-                .iter()
-                .map(|s| (s.mem, s.bufsz, s.sha256.unwrap_or_default())),
+            planner.segments().iter().map(|s| (s.mem, s.bufsz)),
             kernel_entry,
             dtb_addr,
             uart,
             options,
+            image.digests_offset(),
         )?;
-        let bytes = image.patched(&params)?;
+        // Without digests (`-i`) the purgatory is told not to verify
+        // (NO_VERIFY) and gets no table.
+        let table: Vec<_> = planner
+            .segments()
+            .iter()
+            .filter_map(|s| s.digests.as_deref())
+            .flatten()
+            .copied()
+            .collect();
+        let bytes = image.segment_bytes(&params, &table)?;
         planner
             .place_purgatory(
                 "purgatory (built in)",

@@ -67,9 +67,11 @@ pub struct Segment {
     pub bufsz: u64,
     /// Bytes reserved at `mem` (`memsz`); the rest after `bufsz` is zeroed.
     pub memsz: u64,
-    /// SHA-256 of the `bufsz` bytes; `None` when the plan was made without
-    /// digests (`kexec -i`: nothing will verify them).
-    pub sha256: Option<[u8; 32]>,
+    /// SHA-256 of each [`crate::digest::CHUNK_SIZE`] chunk of the `bufsz`
+    /// bytes (the last chunk may be shorter), what the purgatory verifies;
+    /// `None` when the plan was made without digests (`kexec -i`: nothing
+    /// will verify them).
+    pub digests: Option<Vec<crate::digest::Sha256Digest>>,
 }
 
 impl Segment {
@@ -78,10 +80,13 @@ impl Segment {
         MemoryRange::with_size(self.mem, self.memsz)
     }
 
-    /// The digest in lower-case hex, if computed.
-    pub fn sha256_hex(&self) -> Option<String> {
-        self.sha256
-            .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
+    /// The chunk digests in lower-case hex, if computed.
+    pub fn digests_hex(&self) -> Option<Vec<String>> {
+        self.digests.as_ref().map(|ds| {
+            ds.iter()
+                .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
+                .collect()
+        })
     }
 }
 

@@ -3,7 +3,6 @@
 //! segment did not fit. Its result is re-checked by [`LoadPlan::check`],
 //! which does not trust it.
 
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::fdt;
@@ -303,20 +302,17 @@ impl Planner {
         if self.segments.len() >= KEXEC_SEGMENT_MAX {
             return Err(Error::TooManySegments);
         }
-        let sha256 = self.digests.then(|| {
-            let mut hash = Sha256::new();
-            // At most 60 KiB (text_offset modulo 64 KiB).
-            hash.update(vec![0u8; usize::try_from(padding).unwrap_or(0)]);
-            hash.update(bytes);
-            hash.finalize().into()
-        });
+        // The padding is at most 60 KiB (text_offset modulo 64 KiB).
+        let digests = self
+            .digests
+            .then(|| crate::digest::chunk_digests(padding, bytes));
         self.segments.push(Segment {
             kind,
             source: source.to_owned(),
             mem,
             bufsz: padding + bytes.len() as u64,
             memsz,
-            sha256,
+            digests,
         });
         Ok(())
     }

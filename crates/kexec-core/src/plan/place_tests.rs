@@ -189,7 +189,7 @@ fn a_text_offset_off_64_kib_pads_the_kernel_segment() {
     );
     let mut padded = vec![0u8; 0x1000];
     padded.extend_from_slice(&image);
-    assert_eq!(k.sha256, Some(Sha256::digest(&padded).into()));
+    assert_eq!(k.digests, Some(vec![Sha256::digest(&padded).into()]));
     p.place_dtb("generated", &super::super::tests::dtb_without_initrd())
         .unwrap();
     let plan = p.finish().unwrap();

@@ -124,17 +124,19 @@ fn digests_print_as_lower_case_hex() {
     let mut digest = [0u8; 32];
     digest[0] = 0x0a;
     digest[31] = 0xf0;
-    let segment = |sha256| Segment {
+    let segment = |digests| Segment {
         kind: SegmentKind::Initrd,
         source: "initrd".into(),
         mem: 0,
         bufsz: 1,
         memsz: 0x1_0000,
-        sha256,
+        digests,
     };
-    let hex = segment(Some(digest)).sha256_hex().unwrap();
-    assert_eq!(hex, format!("0a{}f0", "00".repeat(30)));
-    assert_eq!(segment(None).sha256_hex(), None);
+    let hex = segment(Some(vec![digest, [0xff; 32]]))
+        .digests_hex()
+        .unwrap();
+    assert_eq!(hex, [format!("0a{}f0", "00".repeat(30)), "ff".repeat(32)]);
+    assert_eq!(segment(None).digests_hex(), None);
 }
 
 #[test]
