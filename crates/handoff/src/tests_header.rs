@@ -278,3 +278,48 @@ fn segment_records_follow_each_other() {
     assert!(b[0x70..].iter().all(|&x| x == 0));
     assert_eq!(PurgatoryHeader::decode(&b), Ok(h));
 }
+
+/// Exactly [`MAX_SEGMENTS`] segments: accepted by `validate`, encoded and
+/// decoded back (the bound is `>`, not `>=`).
+#[test]
+fn a_full_segment_table_round_trips() {
+    let mut full = HandoffParams::default();
+    for i in 0..MAX_SEGMENTS as u64 {
+        full.push_segment(SegmentRange {
+            addr: 0x4000_0000 + i * 0x10_0000,
+            len: 0x1000,
+        })
+        .unwrap();
+    }
+    full.flags = Flags(Flags::NO_VERIFY);
+    assert_eq!(validate(&full), Ok(()));
+    let h = PurgatoryHeader {
+        mem_size: 0x2_0000,
+        params: full,
+    };
+    let bytes = h.encode().unwrap();
+    assert_eq!(PurgatoryHeader::decode(&bytes), Ok(h));
+}
+
+/// `patch_image` takes an image that ends right after the header, and
+/// refuses one byte less as truncated.
+#[test]
+fn patch_image_needs_the_whole_header_and_no_more() {
+    let linked = PurgatoryHeader {
+        mem_size: 0x5000,
+        params: HandoffParams::default(),
+    };
+    let end = HEADER_OFFSET + HEADER_SIZE;
+    let mut image = vec![0u8; end];
+    image[HEADER_OFFSET..].copy_from_slice(&linked.encode().unwrap());
+    let p = HandoffParams {
+        entry: 0x1000,
+        ..Default::default()
+    };
+    assert_eq!(PurgatoryHeader::patch_image(&mut image, &p), Ok(()));
+    let mut short = image[..end - 1].to_vec();
+    assert_eq!(
+        PurgatoryHeader::patch_image(&mut short, &p),
+        Err(HeaderError::Truncated(end - 1))
+    );
+}
