@@ -1,8 +1,8 @@
 //! The syscall layer of the loader: the only userspace crate allowed `unsafe`.
 //!
 //! It wraps `kexec_load(2)` (and unloading, a load of zero segments),
-//! `kexec_file_load(2)` and `reboot(LINUX_REBOOT_CMD_KEXEC)`, maps input
-//! files read-only ([`MappedFile`]), and reads `CTR_EL0` for `kexec doctor`
+//! `kexec_file_load(2)` and `reboot(LINUX_REBOOT_CMD_KEXEC)`, and reads
+//! `CTR_EL0` for `kexec doctor`
 //! ([`ctr_el0`]). Every failure is mapped to an
 //! [`Error`] that says what the user can do about it: for `EPERM` it checks
 //! which of "no `CAP_SYS_BOOT`", `kernel.kexec_load_disabled`,
@@ -486,9 +486,7 @@ pub fn file_unload(image: Image) -> Result<(), Error> {
 }
 
 mod ifdown;
-mod mmap;
 pub use ifdown::{ifdown_order, take_interfaces_down};
-pub use mmap::MappedFile;
 
 /// Flush file systems to disk (`sync(2)`), as `kexec -e` does before rebooting.
 pub fn sync() {

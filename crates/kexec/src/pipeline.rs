@@ -45,32 +45,11 @@ pub(crate) struct InitrdFile {
     pub name: String,
     /// The path as given (or the UKI name), the subject of errors about it.
     pub path: String,
-    /// Its bytes.
-    pub bytes: InputBytes,
-}
-
-/// An input file's bytes: mapped read-only where it can be
-/// ([`kexec_sys::MappedFile`], whose promise applies), so that hashing on
-/// every CPU also reads the file on every CPU (page faults), overlapped with
-/// the hashing, instead of copying it into a fresh buffer first; otherwise
-/// read (pipes, empty files, a UKI's section).
-#[derive(Debug)]
-pub(crate) enum InputBytes {
-    /// Read into memory.
-    Read(Vec<u8>),
-    /// Mapped.
-    Mapped(kexec_sys::MappedFile),
-}
-
-impl std::ops::Deref for InputBytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Self::Read(v) => v,
-            Self::Mapped(m) => m,
-        }
-    }
+    /// Its bytes, read into memory. (Not mapped: a `&[u8]` over a file
+    /// mapping is sound only while no other process writes the file, a
+    /// promise the loader cannot make; kexec-sys would have to leave it to
+    /// its caller as an `unsafe fn`, which this crate forbids.)
+    pub bytes: Vec<u8>,
 }
 
 /// A plan and the bytes of every segment (what `kexec_load` is given).
@@ -151,22 +130,6 @@ fn unreadable_input(path: &Path, e: &std::io::Error) -> Failure {
         format!("cannot read: {e}"),
         hints::input_unreadable(e.kind()),
     )
-}
-
-/// `path` mapped ([`InputBytes::Mapped`]) when it is a non-empty regular
-/// file, else read.
-fn map_input(path: &Path) -> Result<InputBytes, Failure> {
-    let file = std::fs::File::open(path).map_err(|e| unreadable_input(path, &e))?;
-    match kexec_sys::MappedFile::map(&file) {
-        Ok(Some(m)) => Ok(InputBytes::Mapped(m)),
-        // Not mappable (a pipe, an empty file) or the mapping failed: read it.
-        Ok(None) | Err(_) => {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut &file, &mut bytes)
-                .map_err(|e| unreadable_input(path, &e))?;
-            Ok(InputBytes::Read(bytes))
-        }
-    }
 }
 
 /// The state file `rel` of `root`, needed because `need` (the hint says
@@ -465,14 +428,14 @@ pub(crate) fn make_plan(
         Some(p) => Some(InitrdFile {
             name: display_name(p),
             path: p.display().to_string(),
-            bytes: timing::time("read", || map_input(p))?,
+            bytes: timing::time("read", || read_input(p))?,
         }),
         None => uki.initrd.clone().map(|bytes| {
             let name = format!("{kernel_source}:.initrd");
             InitrdFile {
                 path: name.clone(),
                 name,
-                bytes: InputBytes::Read(bytes),
+                bytes,
             }
         }),
     };
