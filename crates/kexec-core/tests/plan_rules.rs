@@ -677,3 +677,32 @@ fn every_rule_has_a_case() {
         assert!(covered.contains(&rule), "no tampered plan fails {rule:?}");
     }
 }
+
+/// A passing `dtb-reserved` counts the reserved ranges in its detail
+/// (what the dry run prints), one range or several.
+#[test]
+fn dtb_reserved_counts_the_ranges_it_kept_clear() {
+    let detail = |ranges: Vec<MemoryRange>| {
+        let mut plan = valid();
+        plan.dtb_reserved = ranges;
+        let check = plan
+            .check()
+            .into_iter()
+            .find(|c| c.rule == Rule::DtbReserved)
+            .unwrap();
+        assert!(check.passed, "{}", check.detail);
+        check.detail
+    };
+    assert_eq!(
+        detail(vec![MemoryRange::new(0x3000_0000, 0x3000_1000)]),
+        "1 reserved range, none used"
+    );
+    assert_eq!(
+        detail(vec![
+            MemoryRange::new(0x3000_0000, 0x3000_1000),
+            MemoryRange::new(0x3100_0000, 0x3100_1000),
+        ]),
+        "2 reserved ranges, none used"
+    );
+    assert_eq!(detail(Vec::new()), "0 reserved ranges, none used");
+}
