@@ -83,7 +83,10 @@ pub fn base_initramfs(assets: &Assets) -> PathBuf {
 /// Build the base initramfs (busybox, kexec-tools with its libraries, `/init`).
 pub fn build_base(assets: &Assets) -> Result<PathBuf> {
     announce("building the guest base initramfs (busybox, kexec-tools, makedumpfile, /init)");
-    let stage = assets.root.join("guest").join("base-staging");
+    let out = base_initramfs(assets);
+    // Staged beside its own output: checkouts sharing the cache build
+    // different bases without emptying each other's staging directory.
+    let stage = out.with_extension("staging");
     let _ = fs::remove_dir_all(&stage);
     for dir in ["bin", "sbin", "lib/aarch64-linux-gnu", "stage", "payload"] {
         fs::create_dir_all(stage.join(dir))?;
@@ -126,7 +129,6 @@ pub fn build_base(assets: &Assets) -> Result<PathBuf> {
     copy_file(&interp_src, &stage.join(interp_rel), 0o755)?;
     write_file(&stage.join("init"), INIT.as_bytes(), 0o755)?;
     let cpio = pack_cpio(&stage)?;
-    let out = base_initramfs(assets);
     let gz = gzip(&cpio)?;
     fs::write(&out, gz)?;
     fs::remove_dir_all(&stage)?;
