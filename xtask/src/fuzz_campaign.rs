@@ -33,25 +33,43 @@ pub const PROBE_SECS: u64 = 20;
 /// from the probe) and executions so far: enough for each to reach `goal`,
 /// and what is left over shared in proportion to those needs. When the
 /// budget cannot cover every need, every target gets the same fraction of
-/// its need (so the slow ones are the ones that fall short). Every target
-/// gets at least one second.
-pub fn allocate(rates: &[(u64, u64)], goal: u64, budget_secs: u64) -> Vec<u64> {
+/// its need (so the slow ones are the ones that fall short). One target
+/// runs on one CPU, so none gets more than `cap_secs` (the wall clock
+/// left): what a capped target cannot use goes to the others, again in
+/// proportion. Every target gets at least one second.
+pub fn allocate(rates: &[(u64, u64)], goal: u64, budget_secs: u64, cap_secs: u64) -> Vec<u64> {
     // Needs in milliseconds, in u128 so that no product overflows.
     let needs: Vec<u128> = rates
         .iter()
         .map(|&(rate, done)| u128::from(goal.saturating_sub(done)) * 1000 / u128::from(rate.max(1)))
         .collect();
-    let total: u128 = needs.iter().sum();
-    let even = budget_secs / (rates.len().max(1) as u64);
-    needs
-        .iter()
-        .map(|&need| {
-            let secs = (need * u128::from(budget_secs))
-                .checked_div(total)
-                .map_or(even, |s| u64::try_from(s).unwrap_or(u64::MAX));
-            secs.max(1)
-        })
-        .collect()
+    let cap = cap_secs.max(1);
+    let mut capped = vec![false; needs.len()];
+    loop {
+        // Share what the capped targets leave among the others.
+        let left = budget_secs.saturating_sub(cap * capped.iter().filter(|&&c| c).count() as u64);
+        let open: Vec<usize> = (0..needs.len()).filter(|&i| !capped[i]).collect();
+        let total: u128 = open.iter().map(|&i| needs[i]).sum();
+        let even = left / (open.len().max(1) as u64);
+        let secs: Vec<u64> = (0..needs.len())
+            .map(|i| {
+                if capped[i] {
+                    return cap;
+                }
+                let secs = (needs[i] * u128::from(left))
+                    .checked_div(total)
+                    .map_or(even, |s| u64::try_from(s).unwrap_or(u64::MAX));
+                secs.max(1)
+            })
+            .collect();
+        let over: Vec<usize> = open.into_iter().filter(|&i| secs[i] > cap).collect();
+        if over.is_empty() {
+            return secs;
+        }
+        for i in over {
+            capped[i] = true;
+        }
+    }
 }
 
 /// One target's campaign: the probe and the main run.
@@ -104,7 +122,7 @@ pub fn run(minutes: u64, goal: u64) -> Result<()> {
         .iter()
         .map(|r| (r.probe.execs_per_sec, r.probe.execs))
         .collect();
-    let seconds = allocate(&rates, goal, budget);
+    let seconds = allocate(&rates, goal, budget, budget / cpus.max(1));
     for ((target, row), secs) in targets.iter().zip(&mut rows).zip(&seconds) {
         row.seconds = *secs;
         println!(
@@ -212,7 +230,7 @@ mod tests {
     fn allocation_meets_every_need_when_the_budget_allows() {
         // 1e7 at 10 k/s needs 1000 s; at 100 k/s 100 s; one has reached it.
         let rates = [(10_000, 0), (100_000, 0), (500_000, 20_000_000)];
-        let secs = allocate(&rates, 10_000_000, 2200);
+        let secs = allocate(&rates, 10_000_000, 2200, 2200);
         assert_eq!(secs, vec![2000, 200, 1]);
         for (&(rate, done), &s) in rates.iter().zip(&secs) {
             assert!(done + rate * s >= 10_000_000, "{rate} {s}");
@@ -221,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_short_budget_is_shared_in_proportion() {
-        let secs = allocate(&[(10_000, 0), (100_000, 0)], 10_000_000, 550);
+        let secs = allocate(&[(10_000, 0), (100_000, 0)], 10_000_000, 550, 550);
         assert_eq!(secs, vec![500, 50]);
         // Half of each need: both fall short alike.
         assert!(10_000 * secs[0] < 10_000_000);
@@ -230,11 +248,25 @@ mod tests {
     #[test]
     fn every_target_runs_at_least_a_second() {
         assert_eq!(
-            allocate(&[(1, 0), (1_000_000, 0)], 1_000_000, 10),
+            allocate(&[(1, 0), (1_000_000, 0)], 1_000_000, 10, 10),
             vec![9, 1]
         );
-        assert_eq!(allocate(&[(5, 100), (5, 100)], 10, 0), vec![1, 1]);
-        assert_eq!(allocate(&[(0, 0)], 10, 100), vec![100]);
+        assert_eq!(allocate(&[(5, 100), (5, 100)], 10, 0, 0), vec![1, 1]);
+        assert_eq!(allocate(&[(0, 0)], 10, 100, 100), vec![100]);
+    }
+
+    #[test]
+    fn no_target_gets_more_than_the_wall_clock() {
+        // Two CPUs, 1000 s of wall clock: the slow target needs 1500 s of
+        // the 2000 and would be given more than it can run on one CPU; it
+        // gets 1000, and the other two share the remaining 1000 by need.
+        let rates = [(1_000, 0), (10_000, 0), (10_000, 0)];
+        let secs = allocate(&rates, 1_500_000, 2000, 1000);
+        assert_eq!(secs, vec![1000, 500, 500]);
+        assert_eq!(secs.iter().sum::<u64>(), 2000);
+        // Nothing over the cap even when every target would exceed it.
+        let secs = allocate(&[(1, 0), (1, 0)], 1_000_000, 4000, 1000);
+        assert_eq!(secs, vec![1000, 1000]);
     }
 
     #[test]
