@@ -22,6 +22,7 @@ pub mod scenario;
 pub mod setup;
 pub mod structure;
 pub mod uefi;
+pub mod uefi_initrd;
 pub mod util;
 pub mod vmcore_size;
 

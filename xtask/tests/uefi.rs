@@ -8,6 +8,7 @@ use std::time::Instant;
 use xtask::scenario::{Hop, KexecScenario, Loader};
 use xtask::setup::Assets;
 use xtask::uefi::{self, Tables};
+use xtask::uefi_initrd;
 
 /// A → B (→ C with `chain`) by `loader` on the UEFI machine with `tables`:
 /// each kexec'd kernel reports the marker, the initrd digest and all 4 CPUs
@@ -78,4 +79,67 @@ fn uefi_dt_kexec_tools_a_b() {
 #[ignore = "boots QEMU; run by `cargo xtask test`"]
 fn uefi_acpi_kexec_tools_a_b() {
     uefi_kexec(Loader::KexecTools, Tables::Acpi, false);
+}
+
+/// The reference: kexec-tools, A → B with no initrd on the UEFI machine.
+/// It passes no initrd, so kernel B takes A's from the EFI table: freed
+/// and reused since, it fails to unpack (seen: "Initramfs unpacking failed:
+/// invalid magic at start of compressed archive", "Freeing initrd memory:
+/// 35232K"), and were it intact B would run A's `/init`. Either way
+/// [`uefi_initrd::check`] must fail: the check is shown failing on a real
+/// machine, not only on made-up consoles.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn uefi_no_initrd_kexec_tools_takes_the_stale_initrd() {
+    let assets = Assets::existing().unwrap_or_else(|e| panic!("{e:#}"));
+    let timeline =
+        uefi_initrd::run(&assets, Loader::KexecTools, None, "").unwrap_or_else(|e| panic!("{e:#}"));
+    match uefi_initrd::check(&timeline) {
+        Ok(()) => panic!(
+            "kexec-tools' kernel b booted as with the empty initramfs\n{}",
+            timeline.tail(80)
+        ),
+        Err(e) => println!("kexec-tools on UEFI, no initrd: {e:#}"),
+    }
+}
+
+/// Our loader, A → B with no initrd on the UEFI machine: B gets the empty
+/// initramfs, not A's (freed) initrd from the EFI table
+/// ([`xtask::uefi_initrd`]).
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn uefi_no_initrd_ours() {
+    let assets = Assets::existing().unwrap_or_else(|e| panic!("{e:#}"));
+    let started = Instant::now();
+    let timeline =
+        uefi_initrd::run(&assets, Loader::Ours, None, "").unwrap_or_else(|e| panic!("{e:#}"));
+    uefi_initrd::check(&timeline).unwrap_or_else(|e| panic!("{e:#}\n{}", timeline.tail(80)));
+    println!(
+        "kexec-rs on UEFI, no initrd: kernel b took the empty initramfs, {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Our loader with `kexec_file_load` (`-s`), on the kernel we build (it has
+/// `CONFIG_KEXEC_FILE` and an EFI stub), A → B with no initrd on the UEFI
+/// machine: the kernel's own loader gets the empty initramfs as the initrd.
+#[test]
+#[ignore = "boots QEMU; run by `cargo xtask test`"]
+fn uefi_no_initrd_ours_kexec_file_load() {
+    let assets = Assets::existing().unwrap_or_else(|e| panic!("{e:#}"));
+    xtask::kbuild::cached().unwrap_or_else(|e| panic!("{e:#}"));
+    let timeline = uefi_initrd::run(
+        &assets,
+        Loader::Ours,
+        Some(xtask::kbuild::TEST_KERNEL),
+        "-s --verbose",
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let said = |text: &str| timeline.lines.iter().any(|l| l.text.contains(text));
+    assert!(
+        said("kexec: using kexec_file_load") && said("passing an empty initramfs"),
+        "{}",
+        timeline.tail(80)
+    );
+    uefi_initrd::check(&timeline).unwrap_or_else(|e| panic!("{e:#}\n{}", timeline.tail(80)));
 }

@@ -22,6 +22,7 @@ pub mod elf;
 pub mod elfcore;
 pub mod fdt;
 pub mod image;
+pub mod initramfs;
 pub mod iomem;
 pub mod kernel;
 pub mod layout;

@@ -120,32 +120,19 @@ pub const UEFI_STATE_LOST: &str = "uefi-state-lost";
 pub const ACPI_WITHOUT_UEFI: &str = "acpi-without-uefi";
 /// Risk: a GICv3 ITS without UEFI's memreserve table.
 pub const ITS_WITHOUT_EFI_MEMRESERVE: &str = "its-without-efi-memreserve";
-/// Risk: no initrd on UEFI: the stale EFI initrd table.
-pub const EFI_INITRD_TABLE: &str = "efi-initrd-table";
 /// Risk: ACPI now, the device tree next.
 pub const ACPI_TO_DEVICE_TREE: &str = "acpi-to-device-tree";
 /// Every risk id, in [`risks`]' order (docs/plan-json.md lists each).
 #[cfg(test)]
-pub const RISK_IDS: [&str; 5] = [
+pub const RISK_IDS: [&str; 4] = [
     UEFI_STATE_LOST,
     ACPI_WITHOUT_UEFI,
     ITS_WITHOUT_EFI_MEMRESERVE,
-    EFI_INITRD_TABLE,
     ACPI_TO_DEVICE_TREE,
 ];
 
-/// What of the load itself the risks depend on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Load {
-    /// The load passes an initrd.
-    pub initrd: bool,
-    /// The running kernel's command line has `initrd=`: the EFI stub
-    /// loaded an initrd and named it in a configuration table.
-    pub efi_stub_initrd: bool,
-}
-
 /// The risks of handing over `h` on `fw`, the new kernel booting with `new`.
-pub fn risks(fw: Firmware, h: &Handover, new: Interface, load: Load) -> Vec<Risk> {
+pub fn risks(fw: Firmware, h: &Handover, new: Interface) -> Vec<Risk> {
     let mut out = Vec::new();
     let systab = h.uefi_properties.iter().any(|p| p == UEFI_SYSTEM_TABLE);
     if fw.uefi == Some(true) && !systab {
@@ -181,24 +168,6 @@ pub fn risks(fw: Firmware, h: &Handover, new: Interface, load: Load) -> Vec<Risk
                  (drivers/firmware/efi/libstub/efi-stub.c install_memreserve_table), so /proc/iomem does not show them reserved, a segment may \
                  be placed on them, and the new kernel cannot take over LPIs the running one \
                  enabled (its_cpu_init_lpis: \"Expected reserved range\")"
-            ),
-        });
-    }
-    if h.uefi && !load.initrd {
-        let evidence = if load.efi_stub_initrd {
-            "the running kernel's command line has initrd=, so the EFI stub loaded one"
-        } else {
-            "if the first kernel's initrd came from the EFI stub or a boot loader's \
-             LoadFile2 (nothing user space can read tells)"
-        };
-        out.push(Risk {
-            id: EFI_INITRD_TABLE,
-            detail: format!(
-                "no initrd: the new kernel, finding none in /chosen, takes the initrd the EFI \
-                 LINUX_EFI_INITRD_MEDIA configuration table names (drivers/firmware/efi/efi.c \
-                 efi_config_parse_tables), which the EFI stub installed for the first kernel \
-                 (drivers/firmware/efi/libstub/efi-stub-helper.c efi_load_initrd) and which \
-                 that kernel has freed since: {evidence}; pass an initrd"
             ),
         });
     }

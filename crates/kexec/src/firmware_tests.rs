@@ -29,17 +29,9 @@ fn handover(uefi: bool, stub: bool) -> Handover {
     prepare(&tree.to_dtb(), None).unwrap()
 }
 
-const WITH_INITRD: Load = Load {
-    initrd: true,
-    efi_stub_initrd: false,
-};
-
 fn ids(fw: Firmware, h: &Handover, cmdline: &str) -> Vec<&'static str> {
     let (new, _) = new_kernel_interface(h, cmdline.as_bytes());
-    risks(fw, h, new, WITH_INITRD)
-        .into_iter()
-        .map(|r| r.id)
-        .collect()
+    risks(fw, h, new).into_iter().map(|r| r.id).collect()
 }
 
 const UEFI_ACPI: Firmware = Firmware {
@@ -128,28 +120,8 @@ fn each_risk_appears_for_its_cause() {
         ]
     );
     let (new, _) = new_kernel_interface(&handover(false, false), b"");
-    let detail = &risks(DT, &handover(false, false), new, WITH_INITRD)[0].detail;
+    let detail = &risks(DT, &handover(false, false), new)[0].detail;
     assert!(detail.contains("/its@8080000"), "{detail}");
-}
-
-#[test]
-fn a_uefi_load_without_initrd_is_flagged() {
-    let h = handover(true, false);
-    let (new, _) = new_kernel_interface(&h, b"");
-    let of = |load| -> Vec<Risk> { risks(UEFI_DT, &h, new, load) };
-    assert_eq!(of(WITH_INITRD), []);
-    let none = of(Load::default());
-    assert_eq!(none.len(), 1);
-    assert_eq!(none[0].id, "efi-initrd-table");
-    assert!(none[0].detail.contains("nothing user space can read tells"));
-    let seen = of(Load {
-        initrd: false,
-        efi_stub_initrd: true,
-    });
-    assert!(seen[0].detail.contains("has initrd="), "{}", seen[0].detail);
-    // Without UEFI there is no such table.
-    let (new, _) = new_kernel_interface(&handover(false, true), b"acpi=off");
-    assert_eq!(risks(DT, &handover(false, true), new, Load::default()), []);
 }
 
 #[test]

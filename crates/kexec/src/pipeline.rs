@@ -11,7 +11,7 @@ use kexec_core::image::{Arm64ImageHeader, LEGACY_IMAGE_ROOM};
 use kexec_core::layout::human_size;
 use kexec_core::plan::{self, Blob, BuildError, KernelFacts, LoadMode, LoadRequest, SegmentKind};
 use kexec_core::purgatory::Purgatory;
-use kexec_core::{cmdline, iomem, kernel};
+use kexec_core::{cmdline, initramfs, iomem, kernel};
 
 use crate::crashdump;
 use crate::failure::{chain, Failure};
@@ -36,6 +36,10 @@ pub const PURGATORY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/purgatory
 /// symbols), for the tests that read its paths (`tests/model_link.rs`).
 /// Not used by the tool: a constant, so not in the binary.
 pub const PURGATORY_ELF: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/purgatory.elf"));
+
+/// The source of the initrd segment a load without initrd gets on a UEFI
+/// machine ([`initramfs::empty`]).
+pub(crate) const EMPTY_INITRAMFS: &str = "empty-initramfs";
 
 /// The initrd of a plan and where it came from.
 #[derive(Debug)]
@@ -439,6 +443,25 @@ pub(crate) fn make_plan(
             }
         }),
     };
+    // No initrd, and the tree hands over the UEFI system table: an empty
+    // one, or the new kernel takes the first kernel's freed initrd from the
+    // EFI configuration table (kexec_core::initramfs says why).
+    let initrd_file = initrd_file.or_else(|| {
+        handover.uefi.then(|| {
+            notes.push(format!(
+                "no initrd on a UEFI machine: an empty initramfs ({}) is passed, so that the \
+                 new kernel does not take the first kernel's freed initrd from the EFI \
+                 LINUX_EFI_INITRD_MEDIA table (drivers/firmware/efi/efi.c \
+                 efi_config_parse_tables); it boots as without initrd",
+                human_size(initramfs::EMPTY_SIZE as u64)
+            ));
+            InitrdFile {
+                name: EMPTY_INITRAMFS.to_owned(),
+                path: EMPTY_INITRAMFS.to_owned(),
+                bytes: initramfs::empty(),
+            }
+        })
+    });
     let (kaslr_seed, rng_seed) = seeds()?;
     let purgatory = Purgatory::parse(PURGATORY).map_err(|e| {
         Failure::other(
@@ -512,14 +535,7 @@ pub(crate) fn make_plan(
             .unwrap_or_default(),
     };
     let interface = firmware::new_kernel_interface(&handover, &cmdline);
-    let running_cmdline = root.read(sysroot::CMDLINE).unwrap_or_default();
-    let load = firmware::Load {
-        initrd: initrd_file.is_some(),
-        efi_stub_initrd: running_cmdline
-            .split(|b| b.is_ascii_whitespace())
-            .any(|w| w.starts_with(b"initrd=")),
-    };
-    let risks = firmware::risks(firmware, &handover, interface.0, load);
+    let risks = firmware::risks(firmware, &handover, interface.0);
     let kernel_format = kernel.format.to_string();
     let mut kernel_image = match image_span(&kernel_bytes, &kernel.image) {
         None => kernel.image.into_owned(),

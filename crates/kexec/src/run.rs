@@ -5,11 +5,12 @@
 
 use std::path::Path;
 
-use kexec_core::cmdline;
 use kexec_core::plan::LoadMode;
+use kexec_core::{cmdline, initramfs};
 
 use crate::cli::{self, Action, After, Immediate, Kexec, LoadArgs, Syscall};
 use crate::failure::{Failure, Output, EXIT_OTHER};
+use crate::firmware::Firmware;
 use crate::hints::{self, Situation};
 use crate::kfile::{self, Call, Decision, KexecState, Route};
 use crate::mode::LoadModeExt;
@@ -237,6 +238,9 @@ fn routed_load(
         }
     ));
     let files = prepare_file_load(mode, kernel, input, root, &image)?;
+    if files.empty_initramfs {
+        say("no initrd on a UEFI machine: passing an empty initramfs (see `--dry-run`)");
+    }
     match timing::time("syscall", || {
         syscalls::kexec_file_load(
             &files.kernel,
@@ -287,12 +291,15 @@ fn kexec_load(
 
 /// What `kexec_file_load` is given: the Image (the file, or a sealed memfd
 /// of what we decoded), the initrd (given, or a UKI's `.initrd` in a memfd;
-/// none: `KEXEC_FILE_NO_INITRAMFS`) and the command line (a UKI's
+/// none on a UEFI machine: the empty initramfs in a memfd; otherwise none,
+/// `KEXEC_FILE_NO_INITRAMFS`) and the command line (a UKI's
 /// `.cmdline` when none is given). Everything that can be bad input is
 /// found here, before any system call.
 struct FileLoad {
     kernel: std::fs::File,
     initrd: Option<std::fs::File>,
+    /// `initrd` is the empty initramfs.
+    empty_initramfs: bool,
     cmdline: Vec<u8>,
 }
 
@@ -328,11 +335,28 @@ fn prepare_file_load(
                 )
             })?)
         }
+        // As for kexec_load (pipeline::make_plan): on a UEFI machine the
+        // kernel's own loader passes the running tree's UEFI state on too
+        // (drivers/of/kexec.c), so the new kernel would take the first
+        // kernel's freed initrd from the EFI table; an empty one instead.
+        (None, None) if Firmware::read(root).uefi == Some(true) => Some(
+            kexec_sys::sealed_memfd(pipeline::EMPTY_INITRAMFS, &initramfs::empty()).map_err(
+                |e| {
+                    Failure::system(
+                        pipeline::EMPTY_INITRAMFS,
+                        format!("cannot put the empty initramfs in a memfd: {e}"),
+                        "give an initrd with --initrd",
+                    )
+                },
+            )?,
+        ),
         (None, None) => None,
     };
+    let empty_initramfs = input.initrd.is_none() && image.uki.initrd.is_none() && initrd.is_some();
     Ok(FileLoad {
         kernel: kernel_file,
         initrd,
+        empty_initramfs,
         cmdline: line.unwrap_or_default(),
     })
 }

@@ -171,12 +171,10 @@ fn a_uki_dtb_is_merged_with_the_running_uefi_state() {
     assert_eq!(sorted, expected);
     assert_eq!(strings(&h["uefi"]).len(), 6);
     assert_mmap_avoided(&plan);
-    // No initrd, and the running kernel's initrd came from the EFI stub
-    // (`initrd=` on its command line): the new kernel would take that one.
-    let risks = h["risks"].as_array().unwrap();
-    assert_eq!(risks.len(), 1);
-    assert_eq!(risks[0]["id"], "efi-initrd-table");
-    assert!(risks[0]["detail"].as_str().unwrap().contains("has initrd="));
+    // No initrd on a UEFI machine: the new kernel would take the first
+    // kernel's (freed) initrd from the EFI table; it gets an empty one.
+    assert_eq!(h["risks"], serde_json::json!([]));
+    assert_empty_initramfs(&plan);
     // --dtb FILE on the same machine: the same merge.
     let (image, _) = inputs(&dir);
     let (with_dtb, _) = plan_of_dtb(&image, &root);
@@ -250,6 +248,54 @@ fn no_running_tree_to_merge_from_is_flagged() {
             .unwrap()
             .contains("nothing of the running kernel's UEFI state is carried over")),
         "{notes:?}"
+    );
+}
+
+/// The plan's initrd segment is the empty initramfs (one page), and a note
+/// says why.
+fn assert_empty_initramfs(plan: &Value) {
+    let initrds: Vec<&Value> = plan["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "initrd")
+        .collect();
+    assert_eq!(initrds.len(), 1, "{:#}", plan["segments"]);
+    assert_eq!(initrds[0]["source"], "empty-initramfs");
+    assert_eq!(initrds[0]["bufsz"], 4096);
+    let notes = plan["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("no initrd on a UEFI machine: an empty initramfs (4 KiB) is passed")),
+        "{notes:?}"
+    );
+    assert_eq!(failed_rules(plan), [""; 0]);
+}
+
+/// `-l` without `--initrd`: on both UEFI machines
+/// the empty initramfs; on a machine without UEFI, no initrd at all.
+#[test]
+fn no_initrd_on_uefi_gets_the_empty_initramfs() {
+    let dir = scratch("uefi-no-initrd");
+    let (image, _) = inputs(&dir);
+    for machine in ["virt-uefi-dt", "virt-uefi-acpi"] {
+        let (plan, _) = dry_run(&["-l", s(&image)], &sysroot(machine));
+        assert_empty_initramfs(&plan);
+    }
+    let (plan, _) = dry_run(&["-l", s(&image)], &sysroot("qemu-virt-1g"));
+    let kinds: Vec<&str> = plan["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert!(!kinds.contains(&"initrd"), "{kinds:?}");
+    assert!(
+        !plan["notes"].to_string().contains("empty initramfs"),
+        "{}",
+        plan["notes"]
     );
 }
 
