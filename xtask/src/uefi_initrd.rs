@@ -58,7 +58,7 @@ pub fn run(assets: &Assets, loader: Loader, kernel: Option<&str>, args: &str) ->
         name: "a".into(),
         script: format!(
             "say step load\n\
-             {path} -l /payload/Image --command-line=\"{B_CMDLINE}\" || fail \"load failed ($?)\"\n\
+             {path} -l /payload/Image {args} --command-line=\"{B_CMDLINE}\" || fail \"load failed ($?)\"\n\
              say loaded\n\
              sync\n\
              {path} -e\n\

@@ -135,11 +135,16 @@ fn uefi_no_initrd_ours_kexec_file_load() {
         "-s --verbose",
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
+    uefi_initrd::check(&timeline).unwrap_or_else(|e| panic!("{e:#}\n{}", timeline.tail(80)));
     let said = |text: &str| timeline.lines.iter().any(|l| l.text.contains(text));
+    let kexec: Vec<&str> = timeline
+        .lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .filter(|l| l.contains("kexec"))
+        .collect();
     assert!(
         said("kexec: using kexec_file_load") && said("passing an empty initramfs"),
-        "{}",
-        timeline.tail(80)
+        "{kexec:#?}"
     );
-    uefi_initrd::check(&timeline).unwrap_or_else(|e| panic!("{e:#}\n{}", timeline.tail(80)));
 }
