@@ -348,16 +348,17 @@ const CHECK_HELPER: &str = r#"check() {
 }
 "#;
 
-/// Run by a crash kernel: reads all of `/proc/vmcore` (`vmcore-read`: the
-/// bytes read and the reader's exit status; a dump that is present but
-/// unreadable past some offset fails here) and reports its ELF header
+/// Run by a crash kernel: reads all of `/proc/vmcore` through mappings
+/// (`kxt-probe vmcore-read`, crates/guest-probe; `vmcore-read`: the reader's
+/// exit status, the bytes read, how many were not zero, and the time; a dump
+/// that is present but unreadable past some offset fails here) and reports its ELF header
 /// (`vmcore-header`: the number of program headers, the PT_LOAD bytes and the
 /// merged notes' bytes, as fs/proc/vmcore.c rewrote them) and the page size
 /// (`AT_PAGESZ`: auxiliary vector entry 6, each entry two u64s), from which
 /// the file's size follows.
 const VMCORE_READER: &str = r#"if [ -e /proc/vmcore ]; then
-  ( dd if=/proc/vmcore bs=1M 2>/tmp/vmcore.err; echo $? >/tmp/vmcore.rc ) | wc -c >/tmp/vmcore.bytes
-  say vmcore-read "rc=$(cat /tmp/vmcore.rc) bytes=$(tr -d ' ' </tmp/vmcore.bytes) err=$(grep -v records /tmp/vmcore.err | head -c 200 | tr '\n' ' ')"
+  kxt-probe vmcore-read >/tmp/vmcore.out 2>/tmp/vmcore.err; rc=$?
+  say vmcore-read "rc=$rc $(cat /tmp/vmcore.out) err=$(head -c 200 /tmp/vmcore.err | tr '\n' ' ')"
 fi
 "#;
 

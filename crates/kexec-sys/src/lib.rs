@@ -486,6 +486,7 @@ pub fn file_unload(image: Image) -> Result<(), Error> {
 }
 
 mod ifdown;
+pub mod mapped;
 pub use ifdown::{ifdown_order, take_interfaces_down};
 
 /// Flush file systems to disk (`sync(2)`), as `kexec -e` does before rebooting.
