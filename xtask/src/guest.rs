@@ -60,7 +60,8 @@ poweroff -f
 "#;
 
 /// Path of the base initramfs inside the cache, named after what goes into
-/// it (the `/init` script, the program list and kxt-probe's source), so that checkouts with
+/// it (the `/init` script, the program list and kxt-probe's source, with
+/// the kexec-sys module it reads /proc/vmcore with), so that checkouts with
 /// different guests sharing one cache never overwrite each other's base.
 pub fn base_initramfs(assets: &Assets) -> PathBuf {
     use sha2::{Digest, Sha256};
@@ -72,6 +73,8 @@ pub fn base_initramfs(assets: &Assets) -> PathBuf {
     // kxt-probe's source: a checkout whose probe differs gets its own base.
     recipe.update(include_str!("../../crates/guest-probe/src/main.rs"));
     recipe.update(include_str!("../../crates/guest-probe/Cargo.toml"));
+    // and the kexec-sys module its `vmcore-read` runs.
+    recipe.update(include_str!("../../crates/kexec-sys/src/mapped.rs"));
     let digest = recipe.finalize();
     let key: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
     assets
