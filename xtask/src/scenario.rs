@@ -93,8 +93,8 @@ pub struct Hop {
     /// by panicking (`echo c > /proc/sysrq-trigger`) instead of `-e`; the
     /// machine needs `crashkernel=` on kernel A's command line.
     pub crash: bool,
-    /// With `crash`: the crash kernel reads all of `/proc/vmcore` (about
-    /// 8 MB/s under TCG: 100 s for 800 MiB) and reports it (`vmcore-read`).
+    /// With `crash`: the crash kernel reads all of `/proc/vmcore` (through
+    /// mappings, ~180 MB/s under TCG) and reports it (`vmcore-read`).
     pub read_vmcore: bool,
     /// Shell snippet that the kernel this hop boots runs as its stage script
     /// (with `say`, `fail` and `check`); our `kexec` is in its initramfs as

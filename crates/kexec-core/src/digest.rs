@@ -84,6 +84,12 @@ pub fn chunk_digests_with(
     out
 }
 
+/// The SHA-256 of `bytes`: a chunk's digest, for a caller hashing chunks
+/// as it reads them (what [`chunk_digests`] computes per chunk).
+pub fn sha256(bytes: &[u8]) -> Sha256Digest {
+    Sha256::digest(bytes).into()
+}
+
 /// [`chunk_digests_with`] with [`CHUNK_SIZE`] on every CPU.
 pub fn chunk_digests(padding: u64, bytes: &[u8]) -> Vec<Sha256Digest> {
     chunk_digests_with(padding, bytes, CHUNK_SIZE, cpus())

@@ -65,6 +65,7 @@ fn entries(file: &[u8]) -> (u64, u64) {
         kernel: Blob {
             source: "kernel",
             bytes: &k.image,
+            digests: None,
         },
         kernel_facts: KernelFacts::from_header(&k.header, k.image.len() as u64),
         initrd: None,

@@ -186,6 +186,7 @@ fn build_on_qemu_virt() {
         kernel: Blob {
             source: "Image",
             bytes: &kernel,
+            digests: None,
         },
         kernel_facts: KernelFacts {
             text_offset: 0,
@@ -196,6 +197,7 @@ fn build_on_qemu_virt() {
         initrd: Some(Blob {
             source: "initrd",
             bytes: &initrd,
+            digests: None,
         }),
         elfcorehdr: None,
         dtb: QEMU_VIRT_1G,

@@ -55,6 +55,7 @@ mod crashdump;
 mod doctor;
 mod failure;
 mod firmware;
+mod hashed_read;
 mod hints;
 mod kfile;
 mod memmap;

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use kexec_core::digest::Sha256Digest;
 use kexec_core::fdt::{self, ChosenEdit, CrashChosen, RNG_SEED_LEN};
 use kexec_core::image::{Arm64ImageHeader, LEGACY_IMAGE_ROOM};
 use kexec_core::layout::human_size;
@@ -16,6 +17,7 @@ use kexec_core::{cmdline, initramfs, iomem, kernel};
 use crate::crashdump;
 use crate::failure::{chain, Failure};
 use crate::firmware::{self, Firmware, Interface, Risk};
+use crate::hashed_read;
 use crate::hints::{self, Situation};
 use crate::mode::LoadModeExt;
 use crate::plan_input::PlanInput;
@@ -54,6 +56,8 @@ pub(crate) struct InitrdFile {
     /// promise the loader cannot make; kexec-sys would have to leave it to
     /// its caller as an `unsafe fn`, which this crate forbids.)
     pub bytes: Vec<u8>,
+    /// Their chunk digests, if hashed as they were read.
+    pub digests: Option<Vec<Sha256Digest>>,
 }
 
 /// A plan and the bytes of every segment (what `kexec_load` is given).
@@ -126,6 +130,12 @@ pub(crate) fn display_name(path: &Path) -> String {
 
 fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| unreadable_input(path, &e))
+}
+
+/// A kernel or initrd, with its chunk digests when `hash` (a verified
+/// load): hashed as it is read ([`hashed_read`]).
+fn read_segment_input(path: &Path, hash: bool) -> Result<hashed_read::HashedFile, Failure> {
+    hashed_read::read(path, hash).map_err(|e| unreadable_input(path, &e))
 }
 
 fn unreadable_input(path: &Path, e: &std::io::Error) -> Failure {
@@ -309,7 +319,9 @@ pub(crate) fn make_plan(
     root: &Sysroot,
 ) -> Result<Planned, Failure> {
     let kernel_name = kernel_path.display().to_string();
-    let kernel_bytes = timing::time("read", || read_input(kernel_path))?;
+    let verify = !args.purgatory.no_verify;
+    let kernel_read = timing::time("read", || read_segment_input(kernel_path, verify))?;
+    let kernel_bytes = kernel_read.bytes;
     let kernel = timing::time("decompress", || kernel::decode(&kernel_bytes)).map_err(|e| {
         Failure::input(
             &kernel_name,
@@ -429,17 +441,22 @@ pub(crate) fn make_plan(
     // Place: kernel, initrd, the edited DTB (plan::build keeps that order).
     let kernel_source = display_name(kernel_path);
     let initrd_file = match args.initrd {
-        Some(p) => Some(InitrdFile {
-            name: display_name(p),
-            path: p.display().to_string(),
-            bytes: timing::time("read", || read_input(p))?,
-        }),
+        Some(p) => {
+            let read = timing::time("read", || read_segment_input(p, verify))?;
+            Some(InitrdFile {
+                name: display_name(p),
+                path: p.display().to_string(),
+                bytes: read.bytes,
+                digests: read.digests,
+            })
+        }
         None => uki.initrd.clone().map(|bytes| {
             let name = format!("{kernel_source}:.initrd");
             InitrdFile {
                 path: name.clone(),
                 name,
                 bytes,
+                digests: None,
             }
         }),
     };
@@ -459,6 +476,7 @@ pub(crate) fn make_plan(
                 name: EMPTY_INITRAMFS.to_owned(),
                 path: EMPTY_INITRAMFS.to_owned(),
                 bytes: initramfs::empty(),
+                digests: None,
             }
         })
     });
@@ -479,11 +497,18 @@ pub(crate) fn make_plan(
         kernel: Blob {
             source: &kernel_source,
             bytes: &kernel.image,
+            // The file's digests are the segment's when the segment is the
+            // file (a plain Image; the planner also wants no padding).
+            digests: kernel_read
+                .digests
+                .as_deref()
+                .filter(|_| std::ptr::eq(kernel.image.as_ref(), kernel_bytes.as_slice())),
         },
         kernel_facts: KernelFacts::from_header(&kernel.header, kernel.image.len() as u64),
         initrd: initrd_file.as_ref().map(|f| Blob {
             source: &f.name,
             bytes: &f.bytes,
+            digests: f.digests.as_deref(),
         }),
         dtb: &handover.dtb,
         chosen: ChosenEdit {
@@ -497,6 +522,7 @@ pub(crate) fn make_plan(
         elfcorehdr: elfcorehdr.as_deref().map(|bytes| Blob {
             source: "generated",
             bytes,
+            digests: None,
         }),
     };
     let built = timing::time("plan", || plan::build(&request)).map_err(|e| {

@@ -18,6 +18,12 @@ pub struct Blob<'a> {
     pub source: &'a str,
     /// Its bytes.
     pub bytes: &'a [u8],
+    /// The digests of `bytes` in [`crate::digest::CHUNK_SIZE`] chunks, if
+    /// the caller already has them (it hashed each chunk as it read it):
+    /// used as they are, when the segment is `bytes` alone (no padding) and
+    /// their number fits; computed here otherwise. Trusted: wrong digests
+    /// make the purgatory refuse the load at `kexec -e`, not here.
+    pub digests: Option<&'a [crate::digest::Sha256Digest]>,
 }
 
 /// Everything a load needs, gathered by the caller (the CLI reads the files
@@ -123,6 +129,11 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     if matches!(req.purgatory, Some((_, options)) if options.no_verify) {
         planner = planner.without_digests();
     }
+    for b in [Some(req.kernel), req.initrd].into_iter().flatten() {
+        if let Some(digests) = b.digests {
+            planner = planner.with_chunk_digests(b.bytes, digests);
+        }
+    }
     // The Image's load address, the kernel's entry point (the segment may
     // start below it: KernelFacts::segment_padding).
     let kernel_entry = planner
@@ -210,6 +221,60 @@ mod tests {
     use super::*;
     use crate::layout::SZ_1M;
 
+    /// Digests the caller computed while reading go into the kernel's and
+    /// the initrd's segments as they are (deliberately wrong ones here, to
+    /// tell them from recomputed ones); not when their number does not fit
+    /// the bytes, nor for a kernel segment that starts with padding (its
+    /// chunks are not the file's).
+    #[test]
+    fn caller_digests_are_used_when_they_fit() {
+        use crate::digest::chunk_digests;
+        let kernel = vec![1u8; 3 << 20]; // two 2 MiB chunks
+        let initrd = vec![2u8; 1 << 20]; // one
+        let dtb = dtb_without_initrd();
+        let fake = [[9u8; 32]; 2];
+        let mut req = LoadRequest {
+            mode: LoadMode::Normal,
+            memory: vec![MemoryRange::new(0x4000_0000, 0x8000_0000)],
+            total_ram: 1 << 30,
+            running_kernel: None,
+            kernel: Blob {
+                source: "Image",
+                bytes: &kernel,
+                digests: Some(&fake),
+            },
+            kernel_facts: facts(4 * SZ_1M),
+            initrd: Some(Blob {
+                source: "initrd",
+                bytes: &initrd,
+                digests: Some(&fake[..1]),
+            }),
+            elfcorehdr: None,
+            dtb: &dtb,
+            chosen: fdt::ChosenEdit::default(),
+            purgatory: None,
+        };
+        let digests = |req: &LoadRequest<'_>, kind| {
+            let built = build(req).unwrap();
+            built.plan.segment(kind).unwrap().digests.clone().unwrap()
+        };
+        assert_eq!(digests(&req, SegmentKind::Kernel), fake);
+        assert_eq!(digests(&req, SegmentKind::Initrd), fake[..1]);
+        // One digest for two chunks: computed.
+        req.kernel.digests = Some(&fake[..1]);
+        assert_eq!(
+            digests(&req, SegmentKind::Kernel),
+            chunk_digests(0, &kernel)
+        );
+        // A kernel segment with 4 KiB of padding before the Image.
+        req.kernel.digests = Some(&fake);
+        req.kernel_facts.text_offset = 0x1000;
+        assert_eq!(
+            digests(&req, SegmentKind::Kernel),
+            chunk_digests(0x1000, &kernel)
+        );
+    }
+
     #[test]
     fn build_places_the_elf_core_header_and_points_chosen_at_it() {
         use dtoolkit::{Node, Property};
@@ -231,12 +296,14 @@ mod tests {
             kernel: Blob {
                 source: "Image",
                 bytes: &kernel,
+                digests: None,
             },
             kernel_facts: facts(4 * SZ_1M),
             initrd: None,
             elfcorehdr: Some(Blob {
                 source: "generated",
                 bytes: &header,
+                digests: None,
             }),
             dtb: &dtb,
             chosen: fdt::ChosenEdit {
@@ -308,6 +375,7 @@ mod tests {
             kernel: Blob {
                 source: "Image",
                 bytes: &kernel,
+                digests: None,
             },
             kernel_facts: facts(2 * SZ_1M),
             initrd: None,

@@ -172,6 +172,9 @@ pub struct Planner {
     total_ram: u64,
     /// Ranges the non-kernel segments avoid when they fit elsewhere.
     avoid: Vec<MemoryRange>,
+    /// Digests the caller computed, by the address and length of the bytes
+    /// they are of ([`Planner::with_chunk_digests`]).
+    known_digests: Vec<((usize, usize), Vec<crate::digest::Sha256Digest>)>,
 }
 
 impl Planner {
@@ -196,6 +199,7 @@ impl Planner {
             digests: true,
             total_ram,
             avoid: Vec::new(),
+            known_digests: Vec::new(),
         }
     }
 
@@ -227,6 +231,23 @@ impl Planner {
     /// not verify): hashing hundreds of MiB is most of a load's time.
     pub(crate) fn without_digests(mut self) -> Self {
         self.digests = false;
+        self
+    }
+
+    /// The chunk digests of `bytes` ([`crate::digest::chunk_digests`] with
+    /// no padding), computed by the caller: a segment of exactly these
+    /// bytes takes them instead of hashing again. Ignored unless there is
+    /// one per chunk.
+    pub(crate) fn with_chunk_digests(
+        mut self,
+        bytes: &[u8],
+        digests: &[crate::digest::Sha256Digest],
+    ) -> Self {
+        let chunks = (bytes.len() as u64).div_ceil(crate::digest::CHUNK_SIZE);
+        if digests.len() as u64 == chunks {
+            self.known_digests
+                .push(((bytes.as_ptr() as usize, bytes.len()), digests.to_vec()));
+        }
         self
     }
 
@@ -303,9 +324,15 @@ impl Planner {
             return Err(Error::TooManySegments);
         }
         // The padding is at most 60 KiB (text_offset modulo 64 KiB).
+        let key = (bytes.as_ptr() as usize, bytes.len());
+        let known = self
+            .known_digests
+            .iter()
+            .find(|(k, _)| padding == 0 && *k == key)
+            .map(|(_, d)| d.clone());
         let digests = self
             .digests
-            .then(|| crate::digest::chunk_digests(padding, bytes));
+            .then(|| known.unwrap_or_else(|| crate::digest::chunk_digests(padding, bytes)));
         self.segments.push(Segment {
             kind,
             source: source.to_owned(),
