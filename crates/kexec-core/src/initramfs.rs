@@ -79,7 +79,7 @@ mod tests {
         // ino mode uid gid nlink mtime filesize major minor rmajor rminor namesize check
         let fields: Vec<u64> = (0..FIELDS).map(|i| field(&a, i)).collect();
         assert_eq!(fields, [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 11, 0]);
-        let name_end = HEADER_LEN + fields[NAMESIZE] as usize;
+        let name_end = HEADER_LEN + usize::try_from(fields[NAMESIZE]).unwrap();
         assert_eq!(&a[HEADER_LEN..name_end], b"TRAILER!!!\0");
         // Everything after the name is zeros, which unpack_to_rootfs skips.
         assert!(a[name_end..].iter().all(|&b| b == 0));

@@ -125,7 +125,9 @@ mod tests {
     fn reads_every_byte_in_order() {
         let page = page_size().unwrap();
         for len in [0, 1, 7, page - 1, page, page + 1, 3 * page + 5, 10 * page] {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| ((i * 7 + i / 251) % 256).to_le_bytes()[0])
+                .collect();
             let f = file_of(&bytes);
             for window in [1, page, 2 * page + 1, 64 * page] {
                 let mut seen = Vec::new();

@@ -117,10 +117,10 @@ mod tests {
     /// for sizes around the chunk size, on 1 to 3 threads.
     #[test]
     fn same_bytes_and_digests_as_reading_then_hashing() {
-        let c = CHUNK_SIZE as usize;
+        let c = usize::try_from(CHUNK_SIZE).unwrap();
         for len in [0, 1, c - 1, c, c + 1, 3 * c + 12_345] {
             let bytes: Vec<u8> = (0..len)
-                .map(|i| (i % 251) as u8 ^ (i / 4096) as u8)
+                .map(|i| u8::try_from((i % 251) ^ (i / 4096 % 256)).unwrap_or(0))
                 .collect();
             let path = scratch(&format!("f{len}"), &bytes);
             let want = chunk_digests(0, &bytes);
@@ -143,7 +143,7 @@ mod tests {
     /// is an error, not a short or stale buffer.
     #[test]
     fn a_file_that_changes_size_is_refused() {
-        let c = CHUNK_SIZE as usize;
+        let c = usize::try_from(CHUNK_SIZE).unwrap();
         let path = scratch("shrunk", &vec![7u8; c + 10]);
         let file = File::open(&path).unwrap();
         let e = read_hashed(&file, c + 100, 2).unwrap_err();
