@@ -142,8 +142,9 @@ fn load(
     verbose: bool,
     debug: bool,
 ) -> Result<String, Failure> {
+    let started = std::time::Instant::now();
     let result = routed_load(mode, args, root, syscall, verbose, debug);
-    if let Some(text) = timing::summary().filter(|_| verbose) {
+    if let Some(text) = timing::summary_within(started.elapsed()).filter(|_| verbose) {
         eprintln!("kexec: {text}");
     }
     result

@@ -34,13 +34,20 @@ fn add(phase: &'static str, took: Duration) {
     }
 }
 
-/// `timings: read 0.1234 s, decompress 0.0000 s, …`, or `None` when nothing
-/// was timed (a dry run, an unload).
-pub(crate) fn summary() -> Option<String> {
-    let phases = PHASES
+/// The phases' times (`timings: read 0.1200 s, …`), with `other`: what of
+/// `total` (the whole load) no phase took (reading the system state, the
+/// device tree's hand-over, the checks, …); `None` when nothing was timed
+/// (a dry run, an unload).
+pub(crate) fn summary_within(total: Duration) -> Option<String> {
+    let mut phases = PHASES
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    (!phases.is_empty()).then(|| format_summary(&phases))
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let timed: Duration = phases.iter().map(|(_, d)| *d).sum();
+    (!phases.is_empty()).then(|| {
+        phases.push(("other", total.saturating_sub(timed)));
+        format_summary(&phases)
+    })
 }
 
 fn format_summary(phases: &[(&str, Duration)]) -> String {
@@ -66,6 +73,22 @@ mod tests {
             format_summary(&phases),
             "timings: read 0.1200 s, decompress 0.0000 s, plan 0.0045 s"
         );
+    }
+
+    #[test]
+    fn other_is_what_no_phase_took() {
+        time("other-test", || {
+            std::thread::sleep(Duration::from_millis(3))
+        });
+        let text = summary_within(Duration::from_secs(3600)).unwrap();
+        let other: f64 = text
+            .rsplit_once("other ")
+            .and_then(|(_, v)| v.trim_end_matches(" s").parse().ok())
+            .unwrap();
+        // An hour less what the phases (this one's 3 ms, and any other
+        // test's) took.
+        assert!((3590.0..3600.0).contains(&other), "{text}");
+        assert!(text.contains("other-test 0.00"), "{text}");
     }
 
     #[test]
