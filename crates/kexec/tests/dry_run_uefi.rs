@@ -241,12 +241,17 @@ fn no_running_tree_to_merge_from_is_flagged() {
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(risks, ["uefi-state-lost"]);
+    assert_note(
+        &plan,
+        "nothing of the running kernel's UEFI state is carried over",
+    );
+}
+
+/// One of the plan's notes contains `text`.
+fn assert_note(plan: &Value, text: &str) {
     let notes = plan["notes"].as_array().unwrap();
     assert!(
-        notes.iter().any(|n| n
-            .as_str()
-            .unwrap()
-            .contains("nothing of the running kernel's UEFI state is carried over")),
+        notes.iter().any(|n| n.as_str().unwrap().contains(text)),
         "{notes:?}"
     );
 }
@@ -263,19 +268,15 @@ fn assert_empty_initramfs(plan: &Value) {
     assert_eq!(initrds.len(), 1, "{:#}", plan["segments"]);
     assert_eq!(initrds[0]["source"], "empty-initramfs");
     assert_eq!(initrds[0]["bufsz"], 4096);
-    let notes = plan["notes"].as_array().unwrap();
-    assert!(
-        notes.iter().any(|n| n
-            .as_str()
-            .unwrap()
-            .starts_with("no initrd on a UEFI machine: an empty initramfs (4 KiB) is passed")),
-        "{notes:?}"
+    assert_note(
+        plan,
+        "no initrd on a UEFI machine: an empty initramfs (4 KiB) is passed",
     );
     assert_eq!(failed_rules(plan), [""; 0]);
 }
 
-/// `-l` without `--initrd`: on both UEFI machines
-/// the empty initramfs; on a machine without UEFI, no initrd at all.
+/// `-l` without `--initrd`: on both UEFI machines the empty initramfs; on
+/// a machine without UEFI, no initrd at all.
 #[test]
 fn no_initrd_on_uefi_gets_the_empty_initramfs() {
     let dir = scratch("uefi-no-initrd");
