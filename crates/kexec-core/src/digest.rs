@@ -108,6 +108,21 @@ mod tests {
         (0..n).map(|i| (i * 7 + i / 251).to_le_bytes()[0]).collect()
     }
 
+    /// A chunk's digest as a caller computes it: FIPS 180-2's "abc"
+    /// vector, and what chunk_digests gives a one-chunk buffer.
+    #[test]
+    fn sha256_is_a_chunks_digest() {
+        let abc: Vec<u8> = (0..32)
+            .map(|i| {
+                let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()
+            })
+            .collect();
+        assert_eq!(sha256(b"abc").to_vec(), abc);
+        let chunk = pattern(12_345);
+        assert_eq!(vec![sha256(&chunk)], chunk_digests(0, &chunk));
+    }
+
     #[test]
     fn chunks_are_the_sha256_of_each_slice_with_the_padding_in_front() {
         let bytes = pattern(10_000);
