@@ -72,6 +72,19 @@ pub fn allocate(rates: &[(u64, u64)], goal: u64, budget_secs: u64, cap_secs: u64
     }
 }
 
+/// The targets (by index) that will fall short of `goal` at their probe
+/// rates with the seconds [`allocate`] gave them: said before the main run,
+/// so a campaign that cannot succeed is known at once, not hours later.
+pub fn shortfalls(rates: &[(u64, u64)], goal: u64, seconds: &[u64]) -> Vec<usize> {
+    rates
+        .iter()
+        .zip(seconds)
+        .enumerate()
+        .filter(|(_, (&(rate, done), &secs))| done.saturating_add(rate.saturating_mul(secs)) < goal)
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// One target's campaign: the probe and the main run.
 #[derive(Debug, Clone, Default)]
 struct Row {
@@ -128,6 +141,16 @@ pub fn run(minutes: u64, goal: u64) -> Result<()> {
         println!(
             "    {target:<16} {:>7}/s in the probe: {secs} s more",
             row.probe.execs_per_sec
+        );
+    }
+    for i in shortfalls(&rates, goal, &seconds) {
+        let (rate, done) = rates[i];
+        println!(
+            "    warning: {} will fall short at its probe rate: {} executions of {goal} \
+             ({rate}/s for {} s; one target runs on one CPU)",
+            targets[i],
+            done.saturating_add(rate.saturating_mul(seconds[i])),
+            seconds[i]
         );
     }
     // Slowest (longest) first, so the CPUs finish together.
@@ -267,6 +290,15 @@ mod tests {
         // Nothing over the cap even when every target would exceed it.
         let secs = allocate(&[(1, 0), (1, 0)], 1_000_000, 4000, 1000);
         assert_eq!(secs, vec![1000, 1000]);
+    }
+
+    #[test]
+    fn shortfalls_are_known_before_the_main_run() {
+        // 1000/s for 1000 s and 500 done: 1_000_500, enough for 1e6; 999/s
+        // is not; a target already past the goal never is.
+        let rates = [(1000, 500), (999, 0), (1, 2_000_000)];
+        assert_eq!(shortfalls(&rates, 1_000_000, &[1000, 1000, 1]), [1]);
+        assert_eq!(shortfalls(&rates, 1_000_500, &[1000, 1002, 1]), [0; 0]);
     }
 
     #[test]
