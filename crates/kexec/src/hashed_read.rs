@@ -28,10 +28,26 @@ pub(crate) struct HashedFile {
     pub digests: Option<Vec<Sha256Digest>>,
 }
 
+/// Bytes of the file [`read`]'s `hash` predicate sees: an arm64 Image
+/// header.
+pub(crate) const HEAD: usize = 64;
+
 /// Reads `path`, hashing its chunks on every CPU as they are read when
-/// `hash` is set (a verified load).
-pub(crate) fn read(path: &Path, hash: bool) -> io::Result<HashedFile> {
+/// `hash` says so, given the file's first [`HEAD`] bytes (or all of a
+/// shorter file): a verified load, and for the kernel only a plain Image,
+/// whose file is its segment (a compressed or packed kernel's digests
+/// would be of the wrong bytes).
+pub(crate) fn read(path: &Path, hash: impl FnOnce(&[u8]) -> bool) -> io::Result<HashedFile> {
     let mut file = File::open(path)?;
+    let mut head = [0u8; HEAD];
+    let mut got = 0;
+    while got < HEAD {
+        match file.read_at(&mut head[got..], got as u64)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    let hash = hash(&head[..got]);
     let meta = file.metadata()?;
     // procfs and sysfs files say 0 bytes: read those to the end too.
     let size = usize::try_from(meta.len())
@@ -130,10 +146,10 @@ mod tests {
                 assert!(b == bytes, "len {len} workers {workers}");
                 assert_eq!(d, want, "len {len} workers {workers}");
             }
-            let hashed = read(&path, true).unwrap();
+            let hashed = read(&path, |_| true).unwrap();
             assert!(hashed.bytes == bytes);
             assert_eq!(hashed.digests.as_deref(), Some(&want[..]));
-            let plain = read(&path, false).unwrap();
+            let plain = read(&path, |_| false).unwrap();
             assert!(plain.bytes == bytes);
             assert_eq!(plain.digests, None);
         }
@@ -154,10 +170,28 @@ mod tests {
         assert!(!grew(&file, c + 10).unwrap());
     }
 
+    /// The predicate sees the file's head: all of a short file, the first
+    /// 64 bytes of a longer one.
+    #[test]
+    fn the_predicate_sees_the_head() {
+        let long: Vec<u8> = (0..200u8).collect();
+        for bytes in [&long[..10], &long[..]] {
+            let path = scratch(&format!("head{}", bytes.len()), bytes);
+            let mut seen = Vec::new();
+            let r = read(&path, |h| {
+                seen = h.to_vec();
+                false
+            })
+            .unwrap();
+            assert_eq!(seen, bytes[..bytes.len().min(HEAD)]);
+            assert!(r.bytes == bytes && r.digests.is_none());
+        }
+    }
+
     /// Not a regular file: read to the end, hashed after.
     #[test]
     fn a_pipe_like_file_is_read_to_the_end() {
-        let hashed = read(Path::new("/proc/self/cmdline"), true).unwrap();
+        let hashed = read(Path::new("/proc/self/cmdline"), |_| true).unwrap();
         assert!(!hashed.bytes.is_empty());
         assert_eq!(hashed.digests.unwrap(), chunk_digests(0, &hashed.bytes));
     }

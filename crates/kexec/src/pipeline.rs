@@ -132,9 +132,12 @@ fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| unreadable_input(path, &e))
 }
 
-/// A kernel or initrd, with its chunk digests when `hash` (a verified
-/// load): hashed as it is read ([`hashed_read`]).
-fn read_segment_input(path: &Path, hash: bool) -> Result<hashed_read::HashedFile, Failure> {
+/// A kernel or initrd, with its chunk digests when `hash` says so given
+/// the file's head: hashed as it is read ([`hashed_read`]).
+fn read_segment_input(
+    path: &Path,
+    hash: impl FnOnce(&[u8]) -> bool,
+) -> Result<hashed_read::HashedFile, Failure> {
     hashed_read::read(path, hash).map_err(|e| unreadable_input(path, &e))
 }
 
@@ -320,7 +323,10 @@ pub(crate) fn make_plan(
 ) -> Result<Planned, Failure> {
     let kernel_name = kernel_path.display().to_string();
     let verify = !args.purgatory.no_verify;
-    let kernel_read = timing::time("read", || read_segment_input(kernel_path, verify))?;
+    // Hashed as read only if the file is its segment: a plain Image (an
+    // `MZ` EFI-stub Image is one too), not a compressed or packed kernel.
+    let plain_image = |head: &[u8]| verify && Arm64ImageHeader::parse(head).is_ok();
+    let kernel_read = timing::time("read", || read_segment_input(kernel_path, plain_image))?;
     let kernel_bytes = kernel_read.bytes;
     let kernel = timing::time("decompress", || kernel::decode(&kernel_bytes)).map_err(|e| {
         Failure::input(
@@ -442,7 +448,7 @@ pub(crate) fn make_plan(
     let kernel_source = display_name(kernel_path);
     let initrd_file = match args.initrd {
         Some(p) => {
-            let read = timing::time("read", || read_segment_input(p, verify))?;
+            let read = timing::time("read", || read_segment_input(p, |_| verify))?;
             Some(InitrdFile {
                 name: display_name(p),
                 path: p.display().to_string(),
