@@ -179,3 +179,75 @@ pub(crate) fn handoff_params(
     handoff::params::validate(&params).map_err(Error::Header)?;
     Ok(params)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flat image of `len` bytes with a header saying `mem_size`.
+    fn image(len: usize, mem_size: u64) -> Vec<u8> {
+        let mut img = vec![0u8; len];
+        let header = PurgatoryHeader {
+            mem_size,
+            params: HandoffParams::default(),
+        }
+        .encode()
+        .unwrap();
+        img[HEADER_OFFSET..HEADER_OFFSET + HEADER_SIZE].copy_from_slice(&header);
+        img
+    }
+
+    /// The memory size may equal the image (no bss) or exceed it, never be
+    /// smaller: the image would not fit in what is reserved for it.
+    #[test]
+    fn the_memory_size_holds_the_image() {
+        let len = HEADER_OFFSET + HEADER_SIZE + 100;
+        let n = len as u64;
+        assert_eq!(Purgatory::parse(&image(len, n)).unwrap().mem_size, n);
+        assert_eq!(
+            Purgatory::parse(&image(len, n + 1)).unwrap().mem_size,
+            n + 1
+        );
+        assert_eq!(
+            Purgatory::parse(&image(len, n - 1)),
+            Err(Error::MemSize {
+                mem_size: n - 1,
+                len
+            })
+        );
+    }
+
+    /// Each option sets its own header flag, and the parameters carry them.
+    #[test]
+    fn options_set_their_flags() {
+        let flags = |o: PurgatoryOptions| o.flags().0;
+        let none = PurgatoryOptions::default();
+        assert_eq!(flags(none), 0);
+        let no_verify = PurgatoryOptions {
+            no_verify: true,
+            ..none
+        };
+        let soft = PurgatoryOptions {
+            force_soft_sha256: true,
+            ..none
+        };
+        let no_caches = PurgatoryOptions {
+            no_caches: true,
+            ..none
+        };
+        assert_eq!(flags(no_verify), Flags::NO_VERIFY);
+        assert_eq!(flags(soft), Flags::FORCE_SOFT_SHA256);
+        assert_eq!(flags(no_caches), Flags::NO_CACHES);
+        let all = PurgatoryOptions {
+            no_verify: true,
+            force_soft_sha256: true,
+            no_caches: true,
+        };
+        assert_eq!(
+            flags(all),
+            Flags::NO_VERIFY | Flags::FORCE_SOFT_SHA256 | Flags::NO_CACHES
+        );
+        let params = handoff_params([], 0x4020_0000, 0x4800_0000, None, all, 0x1000).unwrap();
+        assert_eq!(params.flags.0, flags(all));
+    }
+}
