@@ -144,3 +144,19 @@ fn every_risk_id_is_documented() {
         assert!(doc.contains(&format!("`{}`", fate.id())), "{}", fate.id());
     }
 }
+
+/// Read from the UEFI guests' captures: both booted through UEFI, one uses
+/// ACPI; and each interface's JSON name.
+#[test]
+fn firmware_is_read_from_a_sysroot() {
+    let at = |name: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/sysroots")
+            .join(name);
+        Firmware::read(&Sysroot::at(&dir))
+    };
+    assert_eq!(at("virt-uefi-acpi"), UEFI_ACPI);
+    assert_eq!(at("virt-uefi-dt"), UEFI_DT);
+    assert_eq!(Interface::Acpi.id(), "acpi");
+    assert_eq!(Interface::DeviceTree.id(), "device-tree");
+}
