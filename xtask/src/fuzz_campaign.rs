@@ -7,12 +7,17 @@
 //! campaign on targets that reached the goal in a minute. Steps:
 //! 1. seed and build as `cargo xtask fuzz` does;
 //! 2. probe: every target runs [`PROBE_SECS`] to measure its rate;
-//! 3. [`allocate`] the rest of the wall-clock budget, times the number of
-//!    CPUs, so that each target reaches `goal` executions at its measured
-//!    rate, the time left over spread in proportion;
+//! 3. [`allocate`] the rest of the wall-clock budget but a reserve of
+//!    [`RESERVE_PERCENT`], times the number of CPUs, so that each target
+//!    reaches `goal` executions at its measured rate, the time left over
+//!    spread in proportion;
 //! 4. run the targets on every CPU at once, slowest first;
-//! 5. print the table of `cargo xtask fuzz` (probe and campaign runs added)
-//!    with whether each reached the goal.
+//! 5. top up: a target still short of the goal (its rate fell as its
+//!    corpus grew: the 2026-11-30 campaign's `decompress_xz` ran at 12 k/s
+//!    against 31 k/s in the probe) runs again for what it lacks at the rate
+//!    of its main run ([`top_ups`]), in the wall clock the reserve left;
+//! 6. print the table of `cargo xtask fuzz` (probe, campaign and top-up
+//!    runs added) with whether each reached the goal.
 //!
 //! A crash stops the campaign like `cargo xtask fuzz` (naming the input); a
 //! target short of the goal is reported, and the command fails.
@@ -27,6 +32,31 @@ use crate::util::announce;
 
 /// Seconds each target runs to measure its rate.
 pub const PROBE_SECS: u64 = 20;
+
+/// Share of the budget kept for topping up targets whose rate fell below
+/// their probe's.
+pub const RESERVE_PERCENT: u64 = 10;
+
+/// Seconds of a second run for each target short of `goal` after its main
+/// run: what it lacks at `rate` (its main run's executions per second),
+/// and a fifth more, at most `wall_left` (one target runs on one CPU), at
+/// least one. `(index, executions so far, rate)` in; `(index, seconds)` out,
+/// only for those short.
+pub fn top_ups(runs: &[(usize, u64, u64)], goal: u64, wall_left: u64) -> Vec<(usize, u64)> {
+    runs.iter()
+        .filter(|&&(_, done, _)| done < goal)
+        .map(|&(i, done, rate)| {
+            let lacking = u128::from(goal - done) * 6 / 5;
+            let secs = lacking.div_ceil(u128::from(rate.max(1)));
+            (
+                i,
+                u64::try_from(secs)
+                    .unwrap_or(u64::MAX)
+                    .clamp(1, wall_left.max(1)),
+            )
+        })
+        .collect()
+}
 
 /// Seconds per target for a campaign of `budget_secs` core-seconds (wall
 /// seconds times CPUs), given each target's rate (executions per second,
@@ -91,18 +121,34 @@ struct Row {
     probe: RunStats,
     main: RunStats,
     seconds: u64,
+    /// A second run when the main one fell short: its seconds and stats.
+    top_up: Option<(u64, RunStats)>,
 }
 
 impl Row {
     fn total(&self) -> RunStats {
+        let (extra_secs, extra) = self
+            .top_up
+            .as_ref()
+            .map_or((0, None), |(s, r)| (*s, Some(r)));
+        let extra_execs = extra.map_or(0, |r| r.execs);
+        let last = extra.unwrap_or(&self.main);
+        let execs = self.probe.execs + self.main.execs + extra_execs;
         RunStats {
-            execs: self.probe.execs + self.main.execs,
-            execs_per_sec: (self.probe.execs + self.main.execs)
-                / (PROBE_SECS + self.seconds).max(1),
-            cov: (self.probe.cov.0, self.main.cov.1.max(self.probe.cov.1)),
-            ft: (self.probe.ft.0, self.main.ft.1.max(self.probe.ft.1)),
-            corpus: self.main.corpus.clone(),
-            new_units: self.probe.new_units + self.main.new_units,
+            execs,
+            execs_per_sec: execs / (PROBE_SECS + self.seconds + extra_secs).max(1),
+            cov: (
+                self.probe.cov.0,
+                last.cov.1.max(self.main.cov.1).max(self.probe.cov.1),
+            ),
+            ft: (
+                self.probe.ft.0,
+                last.ft.1.max(self.main.ft.1).max(self.probe.ft.1),
+            ),
+            corpus: last.corpus.clone(),
+            new_units: self.probe.new_units
+                + self.main.new_units
+                + extra.map_or(0, |r| r.new_units),
         }
     }
 }
@@ -130,7 +176,7 @@ pub fn run(minutes: u64, goal: u64) -> Result<()> {
         row.probe = probe;
     }
     let spent = started.elapsed().as_secs();
-    let budget = (minutes * 60).saturating_sub(spent) * cpus;
+    let budget = (minutes * 60).saturating_sub(spent) * cpus * (100 - RESERVE_PERCENT) / 100;
     let rates: Vec<(u64, u64)> = rows
         .iter()
         .map(|r| (r.probe.execs_per_sec, r.probe.execs))
@@ -177,6 +223,37 @@ pub fn run(minutes: u64, goal: u64) -> Result<()> {
     })?;
     for (&i, main) in order.iter().zip(mains) {
         rows[i].main = main;
+    }
+    let wall_left = (minutes * 60).saturating_sub(started.elapsed().as_secs());
+    let runs: Vec<(usize, u64, u64)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i, r.total().execs, r.main.execs_per_sec))
+        .collect();
+    let extra = top_ups(&runs, goal, wall_left);
+    if !extra.is_empty() {
+        announce(&format!(
+            "top-up: {} target(s) short of {goal} at their campaign rate, {wall_left} s left",
+            extra.len()
+        ));
+        let names: Vec<String> = extra.iter().map(|&(i, _)| targets[i].clone()).collect();
+        let secs_of = |target: &str| {
+            extra
+                .iter()
+                .find(|&&(i, _)| targets[i] == target)
+                .map_or(1, |&(_, s)| s)
+        };
+        let more = parallel(&names, cpus, |target| {
+            let stats = fuzz_one(target, secs_of(target), &corpora(target)?, &logs)?;
+            println!(
+                "    {target} (top-up): {} runs, {}/s",
+                stats.execs, stats.execs_per_sec
+            );
+            Ok(stats)
+        })?;
+        for (&(i, secs), stats) in extra.iter().zip(more) {
+            rows[i].top_up = Some((secs, stats));
+        }
     }
     let table: Vec<(String, RunStats)> = targets
         .iter()
@@ -290,6 +367,41 @@ mod tests {
         // Nothing over the cap even when every target would exceed it.
         let secs = allocate(&[(1, 0), (1, 0)], 1_000_000, 4000, 1000);
         assert_eq!(secs, vec![1000, 1000]);
+    }
+
+    #[test]
+    fn top_ups_give_what_is_lacking_at_the_campaign_rate() {
+        // 7.8e6 of 1e7 at 12 k/s: 2.2e6 lacking, a fifth more = 2.64e6, 220 s.
+        let runs = [(0, 7_800_000, 12_000), (1, 10_000_000, 5), (2, 0, 0)];
+        assert_eq!(top_ups(&runs, 10_000_000, 1000), [(0, 220), (2, 1000)]);
+        // At most the wall clock left, at least a second.
+        assert_eq!(top_ups(&runs[..1], 10_000_000, 100), [(0, 100)]);
+        assert_eq!(
+            top_ups(&[(3, 9_999_999, 1_000_000)], 10_000_000, 0),
+            [(3, 1)]
+        );
+    }
+
+    #[test]
+    fn a_top_up_counts_in_the_total() {
+        let run = |execs: u64, cov: u64| RunStats {
+            execs,
+            cov: (0, cov),
+            new_units: 1,
+            corpus: format!("{execs}"),
+            ..RunStats::default()
+        };
+        let mut row = Row {
+            probe: run(100, 5),
+            main: run(1000, 7),
+            seconds: 80,
+            top_up: None,
+        };
+        assert_eq!((row.total().execs, row.total().execs_per_sec), (1100, 11));
+        row.top_up = Some((100, run(2000, 9)));
+        let t = row.total();
+        assert_eq!((t.execs, t.execs_per_sec, t.cov.1), (3100, 15, 9));
+        assert_eq!((t.corpus.as_str(), t.new_units), ("2000", 3));
     }
 
     #[test]

@@ -43,12 +43,13 @@ pub fn read_mapped(file: &File, window: usize, mut each: impl FnMut(&[u8])) -> i
         let left = size - offset;
         let len = usize::try_from(left).map_or(window, |l| l.min(window));
         let mapped = len - len % page;
-        if mapped == 0 {
+        let done = if mapped == 0 {
             file.read_exact_at(&mut buf[..len], offset)?;
+            len
         } else {
             copy_mapped(file, offset, &mut buf[..mapped])?;
-        }
-        let done = if mapped == 0 { len } else { mapped };
+            mapped
+        };
         each(&buf[..done]);
         offset += done as u64;
     }

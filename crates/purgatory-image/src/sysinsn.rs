@@ -135,6 +135,13 @@ pub const KNOWN: &[(&str, Role)] = &[
         Role::Modelled("now_ns (the timer for the console's timing line)"),
     ),
     ("mrs cntfrq_el0", Role::Modelled("now_ns")),
+    (
+        "brk #1",
+        Role::Outside(
+            "never executed: the compiler's trap after an `asm!(.., noreturn)` (the branch \
+             into the kernel); were it reached, our vectors would print it and park",
+        ),
+    ),
 ];
 
 /// `(op0, op1, CRn, CRm, op2)` of a system register.
@@ -206,11 +213,38 @@ fn barrier_option(crm: u32) -> String {
     }
 }
 
+/// Names an exception-generating instruction (`svc`, `hvc`, `smc`, `brk`,
+/// `hlt`, … with its immediate): they leave the purgatory's code for
+/// firmware or a handler, so they are checked like system instructions
+/// (Arm ARM C4.1.66, "Exception generation": bits [31:24] = 0xd4, opc =
+/// [23:21], imm16 = [20:5], LL = [1:0]).
+fn exception_generating_name(word: u32) -> Option<String> {
+    if word >> 24 != 0xd4 {
+        return None;
+    }
+    let (opc, imm, ll) = ((word >> 21) & 7, (word >> 5) & 0xffff, word & 3);
+    let name = match (opc, ll) {
+        (0, 1) => "svc",
+        (0, 2) => "hvc",
+        (0, 3) => "smc",
+        (1, 0) => "brk",
+        (2, 0) => "hlt",
+        (5, 1) => "dcps1",
+        (5, 2) => "dcps2",
+        (5, 3) => "dcps3",
+        _ => "exception",
+    };
+    Some(format!("{name} #{imm}"))
+}
+
 /// Names the System-class instruction `word`, or `None` for any other
 /// instruction (Arm ARM C4.1.66, "System instructions": bits [31:22] =
 /// 0b1101010100; L = bit 21, op0 = [20:19], op1 = [18:16], CRn = [15:12],
 /// CRm = [11:8], op2 = [7:5], Rt = [4:0]).
 pub fn system_instruction_name(word: u32, opcode: &Opcode) -> Option<String> {
+    if let Some(name) = exception_generating_name(word) {
+        return Some(name);
+    }
     if word >> 22 != 0b11_0101_0100 {
         return None;
     }
@@ -411,6 +445,12 @@ mod tests {
             (0xd503_4fdf, "msr daifset"),
             (0xd53b_e040, "mrs cntvct_el0"),
             (0xd50b_7420, "dc zva"),
+            (0xd400_0002, "hvc #0"),
+            (0xd400_0003, "smc #0"),
+            (0xd400_0001, "svc #0"),
+            (0xd420_0020, "brk #1"),
+            (0xd440_0000, "hlt #0"),
+            (0xd400_0043, "smc #2"),
         ];
         for &(w, want) in cases {
             assert_eq!(names(&[w]), [want], "{w:#010x}");
@@ -453,6 +493,17 @@ mod tests {
         let err = check(&insns).unwrap_err().to_string();
         assert!(
             err.contains("`dc zva` is not a system instruction"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_exception_instruction_fails() {
+        // SVC: a call into a kernel that is gone.
+        let insns = system_instructions_in(&code(&[0xd400_0001]), 0, 0..0).unwrap();
+        let err = check(&insns).unwrap_err().to_string();
+        assert!(
+            err.contains("`svc #0` is not a system instruction"),
             "{err}"
         );
     }

@@ -325,14 +325,15 @@ impl Planner {
         }
         // The padding is at most 60 KiB (text_offset modulo 64 KiB).
         let key = (bytes.as_ptr() as usize, bytes.len());
-        let known = self
-            .known_digests
-            .iter()
-            .find(|(k, _)| padding == 0 && *k == key)
-            .map(|(_, d)| d.clone());
-        let digests = self
-            .digests
-            .then(|| known.unwrap_or_else(|| crate::digest::chunk_digests(padding, bytes)));
+        let digests = self.digests.then(|| {
+            self.known_digests
+                .iter()
+                .find(|(k, _)| padding == 0 && *k == key)
+                .map_or_else(
+                    || crate::digest::chunk_digests(padding, bytes),
+                    |(_, d)| d.clone(),
+                )
+        });
         self.segments.push(Segment {
             kind,
             source: source.to_owned(),
