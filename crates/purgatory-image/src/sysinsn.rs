@@ -487,25 +487,17 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_system_instruction_fails() {
-        // DC ZVA: a store the model's purgatory never performs.
-        let insns = system_instructions_in(&code(&[0xd50b_7420]), 0, 0..0).unwrap();
-        let err = check(&insns).unwrap_err().to_string();
-        assert!(
-            err.contains("`dc zva` is not a system instruction"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn an_unknown_exception_instruction_fails() {
-        // SVC: a call into a kernel that is gone.
-        let insns = system_instructions_in(&code(&[0xd400_0001]), 0, 0..0).unwrap();
-        let err = check(&insns).unwrap_err().to_string();
-        assert!(
-            err.contains("`svc #0` is not a system instruction"),
-            "{err}"
-        );
+    fn an_unknown_system_or_exception_instruction_fails() {
+        // DC ZVA: a store the model's purgatory never performs; SVC: a call
+        // into a kernel that is gone.
+        for (word, name) in [(0xd50b_7420, "dc zva"), (0xd400_0001, "svc #0")] {
+            let insns = system_instructions_in(&code(&[word]), 0, 0..0).unwrap();
+            let err = check(&insns).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{name}` is not a system instruction")),
+                "{err}"
+            );
+        }
     }
 
     #[test]
