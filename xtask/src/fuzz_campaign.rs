@@ -12,10 +12,11 @@
 //!    reaches `goal` executions at its measured rate, the time left over
 //!    spread in proportion;
 //! 4. run the targets on every CPU at once, slowest first;
-//! 5. top up: a target still short of the goal (its rate fell as its
-//!    corpus grew: the 2026-11-30 campaign's `decompress_xz` ran at 12 k/s
-//!    against 31 k/s in the probe) runs again for what it lacks at the rate
-//!    of its main run ([`top_ups`]), in the wall clock the reserve left;
+//! 5. top up: a target still short of the goal (its main run slower than
+//!    its probe: in the 2026-11-30 campaign `decompress_xz` ran at 12 k/s
+//!    against 31 k/s in the probe while the machine also ran other work)
+//!    runs again for what it lacks at the rate of its main run
+//!    ([`top_ups`]), in the wall clock the reserve left;
 //! 6. print the table of `cargo xtask fuzz` (probe, campaign and top-up
 //!    runs added) with whether each reached the goal.
 //!

@@ -216,8 +216,9 @@ fn barrier_option(crm: u32) -> String {
 /// Names an exception-generating instruction (`svc`, `hvc`, `smc`, `brk`,
 /// `hlt`, … with its immediate): they leave the purgatory's code for
 /// firmware or a handler, so they are checked like system instructions
-/// (Arm ARM C4.1.66, "Exception generation": bits [31:24] = 0xd4, opc =
-/// [23:21], imm16 = [20:5], LL = [1:0]).
+/// (the Arm ARM's "Exception generation" encoding class: bits [31:24] =
+/// 0xd4, opc = [23:21], imm16 = [20:5], LL = [1:0]; the test encodings
+/// are `llvm-mc --show-encoding`'s).
 fn exception_generating_name(word: u32) -> Option<String> {
     if word >> 24 != 0xd4 {
         return None;
