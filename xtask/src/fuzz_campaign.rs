@@ -208,20 +208,13 @@ pub fn run(minutes: u64, goal: u64) -> Result<()> {
         "campaign: {} core-seconds over {n} targets, {cpus} at a time",
         budget
     ));
-    let secs_of = |target: &str| {
-        targets
-            .iter()
-            .position(|t| t == target)
-            .map_or(1, |i| seconds[i])
-    };
-    let mains = parallel(&ordered, cpus, |target| {
-        let stats = fuzz_one(target, secs_of(target), &corpora(target)?, &logs)?;
-        println!(
-            "    {target}: {} runs, {}/s, cov {} ft {}",
-            stats.execs, stats.execs_per_sec, stats.cov.1, stats.ft.1
-        );
-        Ok(stats)
-    })?;
+    let mains = fuzz_each(
+        &order.iter().map(|&i| seconds[i]).collect::<Vec<_>>(),
+        &ordered,
+        cpus,
+        &logs,
+        "",
+    )?;
     for (&i, main) in order.iter().zip(mains) {
         rows[i].main = main;
     }
@@ -238,20 +231,8 @@ pub fn run(minutes: u64, goal: u64) -> Result<()> {
             extra.len()
         ));
         let names: Vec<String> = extra.iter().map(|&(i, _)| targets[i].clone()).collect();
-        let secs_of = |target: &str| {
-            extra
-                .iter()
-                .find(|&&(i, _)| targets[i] == target)
-                .map_or(1, |&(_, s)| s)
-        };
-        let more = parallel(&names, cpus, |target| {
-            let stats = fuzz_one(target, secs_of(target), &corpora(target)?, &logs)?;
-            println!(
-                "    {target} (top-up): {} runs, {}/s",
-                stats.execs, stats.execs_per_sec
-            );
-            Ok(stats)
-        })?;
+        let secs: Vec<u64> = extra.iter().map(|&(_, s)| s).collect();
+        let more = fuzz_each(&secs, &names, cpus, &logs, " (top-up)")?;
         for (&(i, secs), stats) in extra.iter().zip(more) {
             rows[i].top_up = Some((secs, stats));
         }
@@ -280,6 +261,27 @@ pub fn run(minutes: u64, goal: u64) -> Result<()> {
 
 /// Runs `job` on every item, `workers` at a time, keeping the items' order
 /// in the results; the first error stops the remaining items from starting.
+/// Fuzzes `names[i]` for `secs[i]` seconds, `cpus` at a time, printing a
+/// line per target as it ends (its name followed by `label`).
+fn fuzz_each(
+    secs: &[u64],
+    names: &[String],
+    cpus: u64,
+    logs: &std::path::Path,
+    label: &str,
+) -> Result<Vec<RunStats>> {
+    parallel(names, cpus, |target| {
+        let i = names.iter().position(|t| t == target).unwrap_or(0);
+        let seconds = secs.get(i).copied().unwrap_or(1);
+        let stats = fuzz_one(target, seconds, &corpora(target)?, logs)?;
+        println!(
+            "    {target}{label}: {} runs, {}/s, cov {} ft {}",
+            stats.execs, stats.execs_per_sec, stats.cov.1, stats.ft.1
+        );
+        Ok(stats)
+    })
+}
+
 fn parallel<T: Send>(
     items: &[String],
     workers: u64,
