@@ -194,7 +194,7 @@ fn replay(rule: Rule) -> Replay {
             opts: po,
             bad: Code::Purgatory(|cpu, p, own| {
                 let table = handoff::digest_table(p, own).expect("table");
-                assert!(handoff::enable_caches(cpu, p, own, table));
+                assert!(handoff::enable_caches(cpu, p, own, table).is_some());
                 cpu.enter_kernel(p.entry, p.dtb);
             }),
             good: real_handoff,

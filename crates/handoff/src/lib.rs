@@ -82,6 +82,8 @@ pub mod pagetable;
 pub mod params;
 pub mod pl011;
 pub mod sha256;
+pub mod smp;
+mod verify;
 
 #[cfg(test)]
 mod counter_tests;
@@ -89,16 +91,19 @@ mod counter_tests;
 mod tests;
 #[cfg(test)]
 mod tests_header;
+#[cfg(test)]
+mod tests_smp;
 
 pub use maint::{
     clean_invalidate_range_to_poc, clean_range_to_poc, dcache_line_size, invalidate_range_to_poc,
 };
 pub use pagetable::{MemAttr, MmuConfig, Regime};
 pub use params::{
-    Chunk, Flags, HandoffParams, HeaderError, PurgatoryHeader, SegmentRange, DIGEST_SIZE,
-    HEADER_OFFSET, HEADER_SIZE, MAX_SEGMENTS,
+    Chunk, Conduit, Flags, HandoffParams, HeaderError, PurgatoryHeader, SegmentRange, DIGEST_SIZE,
+    HEADER_OFFSET, HEADER_SIZE, MAX_SECONDARIES, MAX_SEGMENTS,
 };
 pub use sha256::Sha256Engine;
+pub use verify::REPORTED_MISMATCHES;
 
 /// `SCTLR_ELx.M`: stage 1 MMU enable.
 pub const SCTLR_M: u64 = 1 << 0;
@@ -209,6 +214,25 @@ pub trait Machine {
         None
     }
 
+    /// `MPIDR_EL1`: its affinity fields name this PE to PSCI. A machine of
+    /// one CPU may keep the default.
+    fn mpidr(&mut self) -> u64 {
+        0
+    }
+    /// Physical address secondary CPUs start at (the purgatory's secondary
+    /// entry, which calls [`smp::secondary`]).
+    fn secondary_entry(&mut self) -> u64 {
+        0
+    }
+    /// A PSCI call through `conduit` (`HVC #0` or `SMC #0`, SMC Calling
+    /// Convention): w0/x0 = `function`, x1–x3 = `args`; returns x0 (its low
+    /// 32 bits sign-extended). Without a conduit, or on a machine without
+    /// PSCI (the default), `NOT_SUPPORTED` and nothing is called.
+    fn psci(&mut self, conduit: Conduit, function: u32, args: [u64; 3]) -> i64 {
+        let _ = (conduit, function, args);
+        smp::PSCI_NOT_SUPPORTED
+    }
+
     /// Enters the kernel at `entry` with x0 = `dtb`, x1 = x2 = x3 = 0.
     fn enter_kernel(&mut self, entry: u64, dtb: u64) -> Self::Exit;
     /// Stops for good (WFE loop) without entering anything.
@@ -239,8 +263,12 @@ pub struct PurgatoryMemory {
     pub image: MemRange,
     /// Page-table pool (Normal WB; written only with the MMU off).
     pub tables: MemRange,
-    /// Stack (Normal non-cacheable while the MMU is on).
+    /// Stacks, the boot CPU's and each secondary's (Normal non-cacheable
+    /// while the MMU is on).
     pub stack: MemRange,
+    /// The mailbox the boot CPU and the secondaries share ([`smp`]; Normal
+    /// non-cacheable while the MMU is on); empty: no secondaries.
+    pub mailbox: MemRange,
 }
 
 /// Why the handoff stopped instead of entering the kernel.
@@ -248,6 +276,9 @@ pub struct PurgatoryMemory {
 pub enum Failure {
     /// The parameters are inconsistent.
     BadParams(HeaderError),
+    /// A secondary CPU the purgatory started (by its MPIDR) did not turn
+    /// off.
+    SecondaryStillOn(u64),
     /// At least one chunk's digest did not match.
     DigestMismatch {
         /// Bit mask of segments with a failing chunk (bit `i` = segment `i`).
@@ -309,6 +340,15 @@ pub fn build_page_tables<M: Machine + ?Sized>(
         false,
     )?;
     b.map(m, own.stack.start, own.stack.len, MemAttr::NormalNc, false)?;
+    if own.mailbox.len != 0 {
+        b.map(
+            m,
+            own.mailbox.start,
+            own.mailbox.len,
+            MemAttr::NormalNc,
+            false,
+        )?;
+    }
     if p.uart != 0 {
         b.map(m, p.uart, pagetable::PAGE_SIZE, MemAttr::DeviceNgnre, false)?;
     }
@@ -316,21 +356,19 @@ pub fn build_page_tables<M: Machine + ?Sized>(
     Ok(b.config(mmfr0))
 }
 
-/// Step 2: page tables, maintenance, MMU and caches on. Returns `false`
-/// (caches still off, nothing changed that matters) when the tables cannot
-/// be built.
+/// Step 2: page tables, maintenance, MMU and caches on. Returns the
+/// translation it programmed, or `None` (caches still off, nothing changed
+/// that matters) when the tables cannot be built.
 pub fn enable_caches<M: Machine + ?Sized>(
     m: &mut M,
     p: &HandoffParams,
     own: &PurgatoryMemory,
     table: MemRange,
-) -> bool {
+) -> Option<MmuConfig> {
     if !pagetable::granule_4k_supported(m.id_aa64mmfr0_el1()) {
-        return false;
+        return None;
     }
-    let Ok(cfg) = build_page_tables(m, p, own, table) else {
-        return false;
-    };
+    let cfg = build_page_tables(m, p, own, table).ok()?;
     // Written with the MMU off: drop any stale line that could shadow them
     // once the walks and the stack become cacheable. With the MMU off the
     // stores are Device accesses, which DC by VA is not ordered after
@@ -341,6 +379,7 @@ pub fn enable_caches<M: Machine + ?Sized>(
     m.dmb_sy();
     invalidate_range_to_poc(m, own.tables.start, own.tables.len);
     invalidate_range_to_poc(m, own.stack.start, own.stack.len);
+    invalidate_range_to_poc(m, own.mailbox.start, own.mailbox.len);
     // Not written by us; clean+invalidate so that what runs and what is
     // hashed is what is in memory (a dirty line would be written back first,
     // and would then also be what the kernel reads; a stale clean line over
@@ -370,7 +409,7 @@ pub fn enable_caches<M: Machine + ?Sized>(
     // may take effect and discards anything fetched ahead.
     let sctlr = m.sctlr();
     m.set_sctlr_synchronized((sctlr | SCTLR_M | SCTLR_C | SCTLR_I) & !(SCTLR_A | SCTLR_WXN));
-    true
+    Some(cfg)
 }
 
 /// Step 4: MMU and caches off. No maintenance: with the caches on nothing
@@ -383,64 +422,20 @@ pub fn disable_caches<M: Machine + ?Sized>(m: &mut M) {
     m.set_sctlr_synchronized(sctlr & !(SCTLR_M | SCTLR_C | SCTLR_I));
 }
 
-/// Most failing chunks the console names one by one (the rest are counted).
-pub const REPORTED_MISMATCHES: usize = 8;
-
 /// Where the digest table is: `digests_offset` from the purgatory's load
 /// address (`own.image.start`), `nr_digests` entries; it must not wrap nor
-/// overlap the purgatory's page-table pool or stack, which it writes.
+/// overlap the purgatory's page-table pool, stacks or mailbox, which it
+/// writes.
 pub fn digest_table(p: &HandoffParams, own: &PurgatoryMemory) -> Result<MemRange, HeaderError> {
     let bad = HeaderError::BadDigestTable(p.digests_offset);
     let start = own.image.start.checked_add(p.digests_offset).ok_or(bad)?;
     let len = p.digest_table_len();
     let end = start.checked_add(len).ok_or(bad)?;
     let overlaps = |r: MemRange| len != 0 && start < r.start.saturating_add(r.len) && r.start < end;
-    if overlaps(own.tables) || overlaps(own.stack) {
+    if overlaps(own.tables) || overlaps(own.stack) || overlaps(own.mailbox) {
         return Err(bad);
     }
     Ok(MemRange::new(start, len))
-}
-
-/// Reads digest `index` of the table at `table` (four aligned u64 reads).
-fn read_digest<M: Machine + ?Sized>(m: &mut M, table: u64, index: u64) -> [u8; DIGEST_SIZE] {
-    let mut d = [0u8; DIGEST_SIZE];
-    let at = table + index * DIGEST_SIZE as u64;
-    for (w, bytes) in d.chunks_exact_mut(8).enumerate() {
-        bytes.copy_from_slice(&m.read_u64(at + 8 * w as u64).to_le_bytes());
-    }
-    d
-}
-
-/// What step 3 found: the failing segments, how many chunks failed, and
-/// the first [`REPORTED_MISMATCHES`] of them.
-struct Mismatches {
-    segments: u32,
-    count: u64,
-    first: [Option<Chunk>; REPORTED_MISMATCHES],
-}
-
-/// Step 3: hash every chunk and compare it with its table entry.
-fn verify_chunks<M: Machine + ?Sized>(
-    m: &mut M,
-    p: &HandoffParams,
-    table: u64,
-    engine: Sha256Engine,
-) -> Mismatches {
-    let mut found = Mismatches {
-        segments: 0,
-        count: 0,
-        first: [None; REPORTED_MISMATCHES],
-    };
-    for c in p.chunks() {
-        if m.sha256(c.addr, c.len, engine) != read_digest(m, table, c.digest) {
-            found.segments |= 1 << c.segment;
-            if let Some(slot) = found.first.iter_mut().find(|s| s.is_none()) {
-                *slot = Some(c);
-            }
-            found.count += 1;
-        }
-    }
-    found
 }
 
 /// The whole handoff. On the CPU it never returns (`M::Exit` is
@@ -470,15 +465,35 @@ pub fn handoff<M: Machine + ?Sized>(
     } else {
         let engine = choose_engine(m, p.flags);
         let started = m.now_ns();
-        let caches = if !p.flags.contains(Flags::NO_CACHES) && enable_caches(m, p, own, table) {
+        let cfg = if p.flags.contains(Flags::NO_CACHES) {
+            None
+        } else {
+            enable_caches(m, p, own, table)
+        };
+        let caches = if cfg.is_some() {
             CacheState::On
         } else {
             CacheState::Off
         };
-        let result = verify_chunks(m, p, table.start, engine);
+        let verified = smp::verify_all(m, p, own, table, engine, cfg.as_ref());
+        let result = verified.found;
         if caches == CacheState::On {
             disable_caches(m);
             caches_were_on = true;
+        }
+        if let Some(smp::SmpFailure::StillOn(cpu)) = verified.failure {
+            con.puts(m, "purgatory: CPU ");
+            con.put_hex(m, cpu);
+            con.puts(
+                m,
+                " did not turn off; not booting with it running, CPU parked\r\n",
+            );
+            return Outcome::Parked(m.park(), Failure::SecondaryStillOn(cpu));
+        }
+        if verified.cpus > 1 {
+            con.puts(m, "purgatory: hashed on ");
+            con.put_dec(m, verified.cpus);
+            con.puts(m, " CPUs\r\n");
         }
         if result.count == 0 {
             let regime = m.regime();

@@ -1,7 +1,7 @@
 //! The purgatory's parameter header: what the loader patches into the
 //! purgatory image before `kexec_load`, and its decoded form.
 //!
-//! # Byte layout (version 2, all fields little endian)
+//! # Byte layout (version 3, all fields little endian)
 //!
 //! The header sits at [`HEADER_OFFSET`] in the flat purgatory binary (the
 //! first instruction, at offset 0, branches over it). Offsets below are from
@@ -10,8 +10,8 @@
 //! | offset | size | field | who writes it |
 //! | --- | --- | --- | --- |
 //! | 0x000 | 8 | magic `b"KXPURG01"` ([`HEADER_MAGIC`]) | link time |
-//! | 0x008 | 4 | version = 2 ([`HEADER_VERSION`]) | link time |
-//! | 0x00c | 4 | header size in bytes = 0x150 ([`HEADER_SIZE`]) | link time |
+//! | 0x008 | 4 | version = 3 ([`HEADER_VERSION`]) | link time |
+//! | 0x00c | 4 | header size in bytes = 0x190 ([`HEADER_SIZE`]) | link time |
 //! | 0x010 | 8 | `mem_size`: bytes the purgatory occupies in memory (code, data, bss, page-table pool, stack) | link time |
 //! | 0x018 | 8 | `flags` ([`Flags`]) | loader |
 //! | 0x020 | 8 | `entry`: physical address the next kernel is entered at | loader |
@@ -23,8 +23,14 @@
 //! | 0x048 | 4 | `nr_digests`: entries in the digest table | loader |
 //! | 0x04c | 4 | reserved, 0 | loader |
 //! | 0x050 | 16 × 16 | `segments[16]`, each: `addr` u64, `len` u64 | loader |
+//! | 0x150 | 4 | `psci`: how to call PSCI ([`Conduit`]: 0 none, 1 HVC, 2 SMC) | loader |
+//! | 0x154 | 4 | `nr_secondaries` (at most [`MAX_SECONDARIES`]) | loader |
+//! | 0x158 | 7 × 8 | `secondaries[7]`: `MPIDR_EL1` affinity fields of CPUs the purgatory may start to hash with it | loader |
 //!
-//! Only `segments[..nr_segments]` are meaningful; the rest must be zero.
+//! Only `segments[..nr_segments]` and `secondaries[..nr_secondaries]` are
+//! meaningful; the rest must be zero. Secondaries need a conduit; the
+//! purgatory starts them only when it verifies with the caches on
+//! (`crate::smp`).
 //!
 //! # The digest table (variable length, outside the header)
 //!
@@ -47,12 +53,19 @@
 pub const HEADER_OFFSET: usize = 0x40;
 /// Size of the header in bytes.
 pub const HEADER_SIZE: usize = HEADER_SIZE_U32 as usize;
-const HEADER_SIZE_U32: u32 = 0x150;
+const HEADER_SIZE_U32: u32 = 0x190;
 /// Magic at the start of the header.
 pub const HEADER_MAGIC: [u8; 8] = *b"KXPURG01";
-/// Layout version described in this module (2: digests per chunk, in a
-/// table after the purgatory; 1 had one digest per segment in the header).
-pub const HEADER_VERSION: u32 = 2;
+/// Layout version described in this module (3: secondary CPUs; 2 added
+/// digests per chunk, in a table after the purgatory; 1 had one digest per
+/// segment in the header).
+pub const HEADER_VERSION: u32 = 3;
+/// Most CPUs besides the boot CPU the purgatory starts to hash with it
+/// (eight CPUs in all: hashing is bounded by memory bandwidth well before).
+pub const MAX_SECONDARIES: usize = 7;
+/// The `MPIDR_EL1` bits PSCI takes as a target: Aff3 (39:32), Aff2 (23:16),
+/// Aff1 (15:8), Aff0 (7:0) (PSCI, DEN0022, 5.1.4 "CPU_ON").
+pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 /// Most segments the header can describe (`KEXEC_SEGMENT_MAX` in
 /// include/uapi/linux/kexec.h is 16, and one of them is the purgatory).
 pub const MAX_SEGMENTS: usize = 16;
@@ -82,6 +95,9 @@ const OFF_NR_DIGESTS: usize = 0x048;
 #[allow(dead_code)]
 const OFF_RESERVED: usize = 0x04c;
 const OFF_SEGMENTS: usize = 0x050;
+const OFF_PSCI: usize = 0x150;
+const OFF_NR_SECONDARIES: usize = 0x154;
+const OFF_SECONDARIES: usize = 0x158;
 /// Size of one segment record in the header.
 pub const SEGMENT_RECORD_SIZE: usize = 16;
 
@@ -102,6 +118,40 @@ impl Flags {
     /// Whether every bit of `bit` is set.
     pub const fn contains(self, bit: u64) -> bool {
         self.0 & bit == bit
+    }
+}
+
+/// How the purgatory calls PSCI firmware: the device tree's `/psci`
+/// `method` ("hvc" or "smc"), or ACPI's FADT `ARM_BOOT_ARCH` `PSCI_USE_HVC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Conduit {
+    /// No PSCI: the purgatory hashes on the boot CPU alone.
+    #[default]
+    None,
+    /// `HVC #0`.
+    Hvc,
+    /// `SMC #0`.
+    Smc,
+}
+
+impl Conduit {
+    /// The header's encoding.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::None => 0,
+            Self::Hvc => 1,
+            Self::Smc => 2,
+        }
+    }
+
+    /// From the header's encoding.
+    pub const fn from_code(code: u32) -> Option<Self> {
+        match code {
+            0 => Some(Self::None),
+            1 => Some(Self::Hvc),
+            2 => Some(Self::Smc),
+            _ => None,
+        }
     }
 }
 
@@ -216,6 +266,13 @@ pub struct HandoffParams {
     pub uart: u64,
     /// Option bits.
     pub flags: Flags,
+    /// How to call PSCI.
+    pub psci: Conduit,
+    /// CPUs to start (their `MPIDR_EL1` affinity); only
+    /// `secondaries[..nr_secondaries]` are used.
+    pub secondaries: [u64; MAX_SECONDARIES],
+    /// Number of valid entries in `secondaries`.
+    pub nr_secondaries: usize,
 }
 
 impl Default for HandoffParams {
@@ -230,6 +287,9 @@ impl Default for HandoffParams {
             dtb: 0,
             uart: 0,
             flags: Flags::default(),
+            psci: Conduit::None,
+            secondaries: [0; MAX_SECONDARIES],
+            nr_secondaries: 0,
         }
     }
 }
@@ -247,6 +307,21 @@ impl HandoffParams {
         }
         self.segments[self.count] = seg;
         self.count += 1;
+        Ok(())
+    }
+
+    /// The valid secondary CPUs.
+    pub fn secondaries(&self) -> &[u64] {
+        &self.secondaries[..self.nr_secondaries.min(MAX_SECONDARIES)]
+    }
+
+    /// Appends a secondary CPU; `Err(HeaderError::TooManySecondaries)` when full.
+    pub fn push_secondary(&mut self, mpidr: u64) -> Result<(), HeaderError> {
+        if self.nr_secondaries >= MAX_SECONDARIES {
+            return Err(HeaderError::TooManySecondaries(self.nr_secondaries + 1));
+        }
+        self.secondaries[self.nr_secondaries] = mpidr;
+        self.nr_secondaries += 1;
         Ok(())
     }
 
@@ -334,6 +409,15 @@ pub enum HeaderError {
     /// The digest table is not 8-byte aligned, wraps, or overlaps the
     /// purgatory's own memory (`mem_size`).
     BadDigestTable(u64),
+    /// A PSCI conduit code this code does not know.
+    UnknownConduit(u32),
+    /// More secondary CPUs than [`MAX_SECONDARIES`].
+    TooManySecondaries(usize),
+    /// Secondary CPUs without a PSCI conduit to start them.
+    SecondariesWithoutPsci,
+    /// A secondary's MPIDR has bits outside [`MPIDR_AFFINITY_MASK`], or
+    /// appears twice.
+    BadSecondary(u64),
 }
 
 impl core::fmt::Display for HeaderError {
@@ -360,6 +444,15 @@ impl core::fmt::Display for HeaderError {
             Self::BadDigestTable(o) => write!(
                 f,
                 "digest table at offset {o:#x} is misaligned, wraps or overlaps the purgatory"
+            ),
+            Self::UnknownConduit(c) => write!(f, "unknown PSCI conduit {c}"),
+            Self::TooManySecondaries(n) => {
+                write!(f, "{n} secondary CPUs, at most {MAX_SECONDARIES}")
+            }
+            Self::SecondariesWithoutPsci => write!(f, "secondary CPUs without a PSCI conduit"),
+            Self::BadSecondary(m) => write!(
+                f,
+                "secondary CPU MPIDR {m:#x} is not an affinity value or appears twice"
             ),
         }
     }
@@ -415,6 +508,13 @@ impl PurgatoryHeader {
             put(&mut b, off, &s.addr.to_le_bytes());
             put(&mut b, off + 8, &s.len.to_le_bytes());
         }
+        put(&mut b, OFF_PSCI, &p.psci.code().to_le_bytes());
+        // validate() bounded it by MAX_SECONDARIES.
+        let n = u32::try_from(p.nr_secondaries).unwrap_or(u32::MAX);
+        put(&mut b, OFF_NR_SECONDARIES, &n.to_le_bytes());
+        for (i, m) in p.secondaries().iter().enumerate() {
+            put(&mut b, OFF_SECONDARIES + 8 * i, &m.to_le_bytes());
+        }
         Ok(b)
     }
 
@@ -438,8 +538,16 @@ impl PurgatoryHeader {
         if count > MAX_SEGMENTS {
             return Err(HeaderError::TooManySegments(count));
         }
+        let code = get_u32(b, OFF_PSCI);
+        let psci = Conduit::from_code(code).ok_or(HeaderError::UnknownConduit(code))?;
+        let nr_secondaries = get_u32(b, OFF_NR_SECONDARIES) as usize;
+        if nr_secondaries > MAX_SECONDARIES {
+            return Err(HeaderError::TooManySecondaries(nr_secondaries));
+        }
         let mut params = HandoffParams {
             count,
+            psci,
+            nr_secondaries,
             chunk_shift: get_u32(b, OFF_CHUNK_SHIFT),
             digests_offset: get_u64(b, OFF_DIGESTS_OFFSET),
             nr_digests: get_u32(b, OFF_NR_DIGESTS),
@@ -455,6 +563,9 @@ impl PurgatoryHeader {
                 addr: get_u64(b, off),
                 len: get_u64(b, off + 8),
             };
+        }
+        for i in 0..nr_secondaries {
+            params.secondaries[i] = get_u64(b, OFF_SECONDARIES + 8 * i);
         }
         let h = Self {
             mem_size: get_u64(b, OFF_MEM_SIZE),
@@ -524,6 +635,19 @@ pub fn validate(p: &HandoffParams) -> Result<(), HeaderError> {
             || p.digests_offset.checked_add(p.digest_table_len()).is_none())
     {
         return Err(HeaderError::BadDigestTable(p.digests_offset));
+    }
+    if p.nr_secondaries > MAX_SECONDARIES {
+        return Err(HeaderError::TooManySecondaries(p.nr_secondaries));
+    }
+    if p.nr_secondaries != 0 && p.psci == Conduit::None {
+        return Err(HeaderError::SecondariesWithoutPsci);
+    }
+    let cpus = p.secondaries();
+    for (i, &m) in cpus.iter().enumerate() {
+        // `take`, not a slice: no panic path in the purgatory.
+        if m & !MPIDR_AFFINITY_MASK != 0 || cpus.iter().take(i).any(|&o| o == m) {
+            return Err(HeaderError::BadSecondary(m));
+        }
     }
     Ok(())
 }

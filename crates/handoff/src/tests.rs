@@ -18,7 +18,7 @@ use crate::sha256::{sha256_soft, Sha256, SoftCompress};
 use crate::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Ev {
+pub(crate) enum Ev {
     Write(u64),
     Cvac(u64),
     Civac(u64),
@@ -36,22 +36,28 @@ enum Ev {
     Sha(u64, u64, Sha256Engine),
     Enter(u64, u64),
     Park,
+    Psci(u32, [u64; 3]),
 }
 
 #[derive(Debug)]
-struct Mock {
-    mem: BTreeMap<u64, u8>,
-    ev: Vec<Ev>,
-    out: String,
+pub(crate) struct Mock {
+    pub(crate) mem: BTreeMap<u64, u8>,
+    pub(crate) ev: Vec<Ev>,
+    pub(crate) out: String,
     ctr: u64,
     isar0: u64,
     mmfr0: u64,
-    regime: Regime,
-    sctlr: u64,
+    pub(crate) regime: Regime,
+    pub(crate) sctlr: u64,
+    /// Ranges the code may write with the MMU on (mapped Normal NC).
+    pub(crate) nc: Vec<MemRange>,
+    pub(crate) mpidr: u64,
+    /// Other CPUs and their PSCI firmware (crate::tests_smp).
+    pub(crate) smp: Option<std::boxed::Box<crate::tests_smp::World>>,
 }
 
 impl Mock {
-    fn new(dminline_bytes: u64) -> Self {
+    pub(crate) fn new(dminline_bytes: u64) -> Self {
         let dmin = dminline_bytes.trailing_zeros() as u64 - 2;
         Self {
             mem: BTreeMap::new(),
@@ -62,19 +68,22 @@ impl Mock {
             mmfr0: 5, // PARange 48 bits, TGran4 supported
             regime: Regime::El2,
             sctlr: 0x30c5_0830,
+            nc: Vec::new(),
+            mpidr: 0,
+            smp: None,
         }
     }
-    fn load(&mut self, addr: u64, data: &[u8]) {
+    pub(crate) fn load(&mut self, addr: u64, data: &[u8]) {
         for (i, b) in data.iter().enumerate() {
             self.mem.insert(addr + i as u64, *b);
         }
     }
-    fn bytes(&self, addr: u64, len: u64) -> Vec<u8> {
+    pub(crate) fn bytes(&self, addr: u64, len: u64) -> Vec<u8> {
         (addr..addr + len)
             .map(|a| *self.mem.get(&a).unwrap_or(&0))
             .collect()
     }
-    fn pos(&self, pred: impl Fn(&Ev) -> bool) -> Vec<usize> {
+    pub(crate) fn pos(&self, pred: impl Fn(&Ev) -> bool) -> Vec<usize> {
         self.ev
             .iter()
             .enumerate()
@@ -94,7 +103,14 @@ impl Machine for Mock {
     }
     fn write_u64(&mut self, pa: u64, value: u64) {
         assert_eq!(pa % 8, 0);
-        assert_eq!(self.sctlr & SCTLR_M, 0, "tables written with the MMU on");
+        let nc = self
+            .nc
+            .iter()
+            .any(|r| (r.start..r.start + r.len).contains(&pa));
+        assert!(
+            self.sctlr & SCTLR_M == 0 || nc,
+            "{pa:#x} written with the MMU on, outside the non-cacheable ranges"
+        );
         self.ev.push(Ev::Write(pa));
         self.load(pa, &value.to_le_bytes());
     }
@@ -174,20 +190,32 @@ impl Machine for Mock {
     fn park(&mut self) {
         self.ev.push(Ev::Park);
     }
+    fn mpidr(&mut self) -> u64 {
+        self.mpidr
+    }
+    fn secondary_entry(&mut self) -> u64 {
+        crate::tests_smp::SECONDARY_ENTRY
+    }
+    fn psci(&mut self, conduit: Conduit, function: u32, args: [u64; 3]) -> i64 {
+        assert_ne!(conduit, Conduit::None, "PSCI called without a conduit");
+        self.ev.push(Ev::Psci(function, args));
+        crate::tests_smp::psci(self, function, args)
+    }
 }
 
-const UART: u64 = 0x0900_0000;
-const OWN: PurgatoryMemory = PurgatoryMemory {
+pub(crate) const UART: u64 = 0x0900_0000;
+pub(crate) const OWN: PurgatoryMemory = PurgatoryMemory {
     image: MemRange::new(0x4800_0000, 0x3000),
     tables: MemRange::new(0x4800_3000, 0x10000),
     stack: MemRange::new(0x4801_3000, 0x4000),
+    mailbox: MemRange::new(0x4801_7000, 0),
 };
 /// The digest table right after the purgatory's memory, as the loader puts it.
-const TABLE_OFFSET: u64 = 0x1_7000;
+pub(crate) const TABLE_OFFSET: u64 = 0x1_7000;
 /// 4 KiB chunks: segment 0 has three.
-const CHUNK_SHIFT: u32 = 12;
+pub(crate) const CHUNK_SHIFT: u32 = 12;
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| i.to_le_bytes()[0].wrapping_mul(31).wrapping_add(seed))
         .collect()
@@ -195,7 +223,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 /// Writes the digest table of `p` (each chunk's SHA-256 as the mock's
 /// memory holds it) where the purgatory reads it.
-fn write_table(m: &mut Mock, p: &HandoffParams) {
+pub(crate) fn write_table(m: &mut Mock, p: &HandoffParams) {
     let table = OWN.image.start + p.digests_offset;
     for c in p.chunks() {
         let d = sha256_soft(&m.bytes(c.addr, c.len));
@@ -204,7 +232,7 @@ fn write_table(m: &mut Mock, p: &HandoffParams) {
 }
 
 /// Flips a bit of table entry `digest`.
-fn spoil_digest(m: &mut Mock, p: &HandoffParams, digest: u64) {
+pub(crate) fn spoil_digest(m: &mut Mock, p: &HandoffParams, digest: u64) {
     let at = OWN.image.start + p.digests_offset + digest * DIGEST_SIZE as u64 + 3;
     let b = m.mem[&at];
     m.mem.insert(at, b ^ 1);
@@ -212,7 +240,7 @@ fn spoil_digest(m: &mut Mock, p: &HandoffParams, digest: u64) {
 
 /// Three segments with unaligned starts and ends (five 4 KiB chunks),
 /// loaded, and their digest table.
-fn setup(line: u64) -> (Mock, HandoffParams) {
+pub(crate) fn setup(line: u64) -> (Mock, HandoffParams) {
     let mut m = Mock::new(line);
     let mut p = HandoffParams {
         entry: 0x4020_0000,

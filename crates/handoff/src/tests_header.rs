@@ -28,17 +28,20 @@ fn one_segment(len: u64) -> HandoffParams {
 fn header_layout_bytes() {
     let mut p = one_segment(0x1234);
     p.set_digest_table(12, 0x2_0000).unwrap();
+    p.psci = Conduit::Smc;
+    p.push_secondary(0x1).unwrap();
+    p.push_secondary(0x1_0000_0100).unwrap();
     let h = PurgatoryHeader {
         mem_size: 0x2_0000,
         params: p.clone(),
     };
     let b = h.encode().unwrap();
-    assert_eq!(b.len(), 0x150);
+    assert_eq!(b.len(), 0x190);
     #[rustfmt::skip]
     let want_head: [u8; 0x50] = [
         b'K', b'X', b'P', b'U', b'R', b'G', b'0', b'1', // 0x00: magic
-        0x02, 0x00, 0x00, 0x00,                         // 0x08: version 2
-        0x50, 0x01, 0x00, 0x00,                         // 0x0c: header size 0x150
+        0x03, 0x00, 0x00, 0x00,                         // 0x08: version 3
+        0x90, 0x01, 0x00, 0x00,                         // 0x0c: header size 0x190
         0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x10: mem_size 0x20000
         0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x18: flags FORCE_SOFT_SHA256
         0x00, 0x00, 0x20, 0x40, 0x00, 0x00, 0x00, 0x00, // 0x20: entry 0x40200000
@@ -57,7 +60,16 @@ fn header_layout_bytes() {
         0x34, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x58: segments[0].len
     ];
     assert_eq!(&b[0x50..0x60], &want_seg0);
-    assert!(b[0x60..].iter().all(|&x| x == 0));
+    assert!(b[0x60..0x150].iter().all(|&x| x == 0));
+    #[rustfmt::skip]
+    let want_smp: [u8; 0x18] = [
+        0x02, 0x00, 0x00, 0x00,                         // 0x150: psci: SMC
+        0x02, 0x00, 0x00, 0x00,                         // 0x154: nr_secondaries 2
+        0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // 0x158: secondaries[0]
+        0x00, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, // 0x160: secondaries[1]
+    ];
+    assert_eq!(&b[0x150..0x168], &want_smp);
+    assert!(b[0x168..].iter().all(|&x| x == 0));
     assert_eq!(PurgatoryHeader::decode(&b), Ok(h));
 }
 
@@ -156,6 +168,64 @@ fn header_errors() {
         full.push_segment(SegmentRange::default()),
         Err(HeaderError::TooManySegments(17))
     );
+}
+
+#[test]
+fn secondary_cpu_errors() {
+    let with = |psci: Conduit, cpus: &[u64]| {
+        let mut p = HandoffParams {
+            psci,
+            ..HandoffParams::default()
+        };
+        for &c in cpus {
+            p.push_secondary(c).unwrap();
+        }
+        PurgatoryHeader {
+            mem_size: 0,
+            params: p,
+        }
+    };
+    let good = with(Conduit::Hvc, &[1, 2]).encode().unwrap();
+    assert_eq!(good[0x150], 1);
+    let mut b = good;
+    b[0x150] = 3;
+    assert_eq!(
+        PurgatoryHeader::decode(&b),
+        Err(HeaderError::UnknownConduit(3))
+    );
+    let mut b = good;
+    b[0x154] = 8;
+    assert_eq!(
+        PurgatoryHeader::decode(&b),
+        Err(HeaderError::TooManySecondaries(8))
+    );
+    let mut b = good;
+    b[0x154] = 7;
+    assert_eq!(
+        PurgatoryHeader::decode(&b),
+        Err(HeaderError::BadSecondary(0)),
+        "the five zero entries repeat CPU 0"
+    );
+    assert_eq!(
+        with(Conduit::None, &[1]).encode(),
+        Err(HeaderError::SecondariesWithoutPsci)
+    );
+    assert_eq!(
+        with(Conduit::Smc, &[1, 0x100_0000]).encode(),
+        Err(HeaderError::BadSecondary(0x100_0000)),
+        "bits 31:24 are not affinity"
+    );
+    assert_eq!(
+        with(Conduit::Smc, &[0x1_0000_0000, 0x1_0000_0000]).encode(),
+        Err(HeaderError::BadSecondary(0x1_0000_0000))
+    );
+    let all: [u64; MAX_SECONDARIES] = core::array::from_fn(|i| 0xff_00ff_ff00 + i as u64);
+    let h = with(Conduit::Smc, &all);
+    assert_eq!(PurgatoryHeader::decode(&h.encode().unwrap()), Ok(h.clone()));
+    let mut p = h.params;
+    assert_eq!(p.push_secondary(1), Err(HeaderError::TooManySecondaries(8)));
+    assert_eq!(Conduit::from_code(2), Some(Conduit::Smc));
+    assert_eq!(Conduit::from_code(0), Some(Conduit::None));
 }
 
 #[test]

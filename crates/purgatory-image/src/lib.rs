@@ -235,8 +235,9 @@ pub fn elf_to_flat(data: &[u8]) -> Result<(Vec<u8>, u64, u64), Error> {
 }
 
 /// Sections the purgatory writes by design: its page-table pool (only with
-/// the MMU off) and its stack (mapped Normal non-cacheable).
-const WRITABLE_BY_DESIGN: &[&str] = &[".tables", ".stack"];
+/// the MMU off), its stacks and the CPUs' mailbox (both mapped Normal
+/// non-cacheable).
+const WRITABLE_BY_DESIGN: &[&str] = &[".tables", ".stack", ".mailbox"];
 
 /// Fails if the image has writable data (`.data`, a non-empty `.bss`, ...).
 /// `handoff` relies on it: with the caches on the purgatory writes nothing

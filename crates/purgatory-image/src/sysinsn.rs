@@ -136,12 +136,31 @@ pub const KNOWN: &[(&str, Role)] = &[
     ),
     ("mrs cntfrq_el0", Role::Modelled("now_ns")),
     (
+        "mrs mpidr_el1",
+        Role::Modelled("mpidr (the boot CPU does not start itself)"),
+    ),
+    ("hvc #0", Role::Modelled("psci (the HVC conduit, at EL1)")),
+    ("smc #0", Role::Modelled("psci (the SMC conduit)")),
+    (
         "brk #1",
         Role::Outside(
             "never executed: the compiler's trap after an `asm!(.., noreturn)` (the branch \
              into the kernel); were it reached, our vectors would print it and park",
         ),
     ),
+    (
+        "msr tpidr_el1",
+        Role::Outside(
+            "entry: this CPU's stack top, for the exception vectors; a register no code \
+             of the handoff reads, no memory effect",
+        ),
+    ),
+    ("msr tpidr_el2", Role::Outside("entry: as tpidr_el1")),
+    (
+        "mrs tpidr_el1",
+        Role::Outside("vectors: the stack to print the syndrome on before parking"),
+    ),
+    ("mrs tpidr_el2", Role::Outside("vectors: as tpidr_el1")),
 ];
 
 /// `(op0, op1, CRn, CRm, op2)` of a system register.
@@ -177,6 +196,9 @@ const REGISTERS: &[(RegisterEncoding, &str)] = &[
     ((3, 4, 6, 0, 0), "far_el2"),
     ((3, 3, 14, 0, 2), "cntvct_el0"),
     ((3, 3, 14, 0, 0), "cntfrq_el0"),
+    ((3, 0, 0, 0, 5), "mpidr_el1"),
+    ((3, 0, 13, 0, 4), "tpidr_el1"),
+    ((3, 4, 13, 0, 2), "tpidr_el2"),
 ];
 
 /// `(op1, CRn, CRm, op2)` of the `SYS` aliases (op0 = 1; Arm ARM C5.3).

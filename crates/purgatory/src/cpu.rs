@@ -8,8 +8,9 @@ use handoff::console::Console;
 use handoff::pagetable::Regime;
 use handoff::pl011::{self, Pl011Registers, Transmit};
 use handoff::sha256::{Compress, Sha256, SoftCompress};
+use handoff::smp::PSCI_NOT_SUPPORTED;
 use handoff::{
-    handoff, MemRange, MmuConfig, Outcome, PurgatoryHeader, PurgatoryMemory, Sha256Engine,
+    handoff, Conduit, MemRange, MmuConfig, Outcome, PurgatoryHeader, PurgatoryMemory, Sha256Engine,
     HEADER_OFFSET, HEADER_SIZE,
 };
 
@@ -37,12 +38,15 @@ impl Cpu {
     /// Reads `CurrentEL` (and `HCR_EL2.E2H` at EL2).
     ///
     /// # Safety
-    /// Call only in the purgatory (its entry points `purgatory_main` and
-    /// `purgatory_exception`), on the one CPU left running after the old
-    /// kernel let go, interrupts masked: from then on all physical memory and
-    /// devices belong to this code, and the returned `Cpu` accesses any
-    /// physical address it is given with the MMU off or through the
-    /// handoff's identity map. The addresses it is given are the image, its
+    /// Call only in the purgatory (its entry points `purgatory_main`,
+    /// `purgatory_secondary` and `purgatory_exception`), interrupts masked,
+    /// on the one CPU left running after the old kernel let go or on a
+    /// secondary CPU that one started with PSCI `CPU_ON`: from then on all
+    /// physical memory and devices belong to the purgatory, one `Cpu` per
+    /// CPU, and the returned `Cpu` accesses any physical address it is
+    /// given with the MMU off or through the handoff's identity map. The
+    /// CPUs share nothing they write but the mailbox, whose words each
+    /// writes only in its own slot (`handoff::smp`). The addresses it is given are the image, its
     /// page-table pool and stack (from link.ld), and the segments and PL011
     /// named in the loader's header; the caller vouches that the loader
     /// placed every segment in RAM (`addr + len` not wrapping is checked by
@@ -308,6 +312,61 @@ impl handoff::Machine for Cpu {
         u64::try_from(u128::from(count) * 1_000_000_000 / u128::from(freq)).ok()
     }
 
+    fn mpidr(&mut self) -> u64 {
+        sysreg_read!("mpidr_el1")
+    }
+
+    fn secondary_entry(&mut self) -> u64 {
+        let at: u64;
+        // SAFETY: computes an address (PC-relative); no memory access.
+        unsafe {
+            asm!(
+                "adr {}, purgatory_secondary_entry",
+                out(reg) at,
+                options(nomem, nostack, preserves_flags)
+            )
+        };
+        at
+    }
+
+    fn psci(&mut self, conduit: Conduit, function: u32, args: [u64; 3]) -> i64 {
+        let x0: u64;
+        // SAFETY: a call to the PSCI firmware the loader named (the promise
+        // of `Cpu::new` covers the header); the SMC Calling Convention lets
+        // it change x0-x17, which are declared clobbered. HVC at EL2 would
+        // trap to our own vectors, not reach firmware: not made.
+        unsafe {
+            match (conduit, self.el) {
+                (Conduit::Hvc, 1) => asm!(
+                    "hvc #0",
+                    inout("x0") u64::from(function) => x0,
+                    inout("x1") args[0] => _, inout("x2") args[1] => _,
+                    inout("x3") args[2] => _,
+                    out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+                    out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+                    out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+                    out("x16") _, out("x17") _,
+                    options(nostack)
+                ),
+                (Conduit::Smc, _) => asm!(
+                    "smc #0",
+                    inout("x0") u64::from(function) => x0,
+                    inout("x1") args[0] => _, inout("x2") args[1] => _,
+                    inout("x3") args[2] => _,
+                    out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+                    out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+                    out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+                    out("x16") _, out("x17") _,
+                    options(nostack)
+                ),
+                _ => return PSCI_NOT_SUPPORTED,
+            }
+        }
+        // PSCI return values are 32-bit signed in w0.
+        let low = u32::try_from(x0 & 0xffff_ffff).unwrap_or(u32::MAX);
+        i64::from(i32::from_ne_bytes(low.to_ne_bytes()))
+    }
+
     fn enter_kernel(&mut self, entry: u64, dtb: u64) -> Infallible {
         // SAFETY: the machine is ours to hand over (the promise of
         // `Cpu::new`). The handoff has verified the image, cleaned it to the
@@ -472,6 +531,7 @@ pub unsafe extern "C" fn purgatory_main(
     tables_end: u64,
     stack_start: u64,
     stack_top: u64,
+    mailbox_end: u64,
 ) -> ! {
     // SAFETY: `_start` calls us once, on the CPU the old kernel left
     // running with interrupts masked: the purgatory owns the machine (our
@@ -483,12 +543,67 @@ pub unsafe extern "C" fn purgatory_main(
         // No trustworthy console address: nothing to print to.
         match handoff::Machine::park(&mut cpu) {}
     };
-    let own = PurgatoryMemory {
-        image: MemRange::new(base, image_end - base),
-        tables: MemRange::new(tables_start, tables_end - tables_start),
-        stack: MemRange::new(stack_start, stack_top - stack_start),
-    };
+    let own = own_memory(
+        base,
+        image_end,
+        (tables_start, tables_end),
+        (stack_start, stack_top),
+        mailbox_end,
+    );
     match handoff(&mut cpu, &header.params, &own) {
         Outcome::Entered(never) | Outcome::Parked(never, _) => match never {},
     }
+}
+
+/// The purgatory's regions (link.ld): the mailbox follows the stacks.
+fn own_memory(
+    base: u64,
+    image_end: u64,
+    tables: (u64, u64),
+    stack: (u64, u64),
+    mailbox_end: u64,
+) -> PurgatoryMemory {
+    PurgatoryMemory {
+        image: MemRange::new(base, image_end - base),
+        tables: MemRange::new(tables.0, tables.1 - tables.0),
+        stack: MemRange::new(stack.0, stack.1 - stack.0),
+        mailbox: MemRange::new(stack.1, mailbox_end - stack.1),
+    }
+}
+
+/// Rust entry of a secondary CPU, called by `purgatory_secondary_entry`
+/// (src/main.rs) on its own stack with FP/SIMD enabled; `slot` is its PSCI
+/// context id, below `handoff::MAX_SECONDARIES`.
+///
+/// # Safety
+/// Only `purgatory_secondary_entry` may call it, on a CPU the boot CPU
+/// started with PSCI `CPU_ON` from `handoff`, with the addresses of
+/// `purgatory_main`'s arguments.
+#[no_mangle]
+pub unsafe extern "C" fn purgatory_secondary(
+    base: u64,
+    image_end: u64,
+    tables_start: u64,
+    tables_end: u64,
+    stack_start: u64,
+    stack_top: u64,
+    mailbox_end: u64,
+    slot: u64,
+) -> ! {
+    // SAFETY: a secondary CPU the boot CPU started, interrupts masked (our
+    // contract): it writes only its own mailbox slot (`handoff::smp`).
+    let mut cpu = unsafe { Cpu::new() };
+    // SAFETY: `base` is the load address of this image (our contract).
+    let header = unsafe { read_header(base) };
+    let (Some(header), Ok(slot)) = (header, usize::try_from(slot)) else {
+        match handoff::Machine::park(&mut cpu) {}
+    };
+    let own = own_memory(
+        base,
+        image_end,
+        (tables_start, tables_end),
+        (stack_start, stack_top),
+        mailbox_end,
+    );
+    match handoff::smp::secondary(&mut cpu, &header.params, &own, slot) {}
 }

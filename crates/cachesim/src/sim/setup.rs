@@ -89,6 +89,8 @@ pub(super) fn layout(
         image,
         tables,
         stack,
+        // One CPU: no secondaries, no mailbox.
+        mailbox: MemRange::new(stack.start + stack.len, 0),
     };
     let mut params = HandoffParams {
         entry: plan.entry,

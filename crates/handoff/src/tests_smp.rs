@@ -1,0 +1,350 @@
+//! Host tests of hashing on several CPUs ([`crate::smp`]) against the
+//! recording mock of `tests.rs`, with PSCI firmware that runs a secondary
+//! to its end (on a mock of its own sharing the memory) when the boot CPU
+//! calls `CPU_ON`.
+
+extern crate std;
+
+use std::boxed::Box;
+use std::collections::{BTreeMap, BTreeSet};
+use std::vec::Vec;
+
+use crate::smp::*;
+use crate::tests::{setup, spoil_digest, Ev, Mock, OWN};
+use crate::*;
+
+/// Where the mock's secondaries are started.
+pub(crate) const SECONDARY_ENTRY: u64 = 0x4800_0400;
+
+/// The purgatory's memory with a mailbox (below the digest table).
+const OWN_SMP: PurgatoryMemory = PurgatoryMemory {
+    stack: MemRange::new(0x4801_3000, 0x3000),
+    mailbox: MemRange::new(0x4801_6000, 0x1000),
+    ..OWN
+};
+
+/// The other CPUs and the PSCI firmware.
+#[derive(Debug, Default)]
+pub(crate) struct World {
+    params: HandoffParams,
+    own: PurgatoryMemory,
+    /// `PSCI_VERSION`'s answer.
+    version: i64,
+    /// `CPU_ON` refused with this code, by target.
+    refuse: BTreeMap<u64, i64>,
+    /// A secondary's regime when not the boot CPU's.
+    regime: BTreeMap<u64, Regime>,
+    /// Targets whose `CPU_OFF` does not turn them off.
+    stuck: BTreeSet<u64>,
+    /// Targets that are off after running.
+    off: BTreeSet<u64>,
+    /// Each secondary run: target, slot, its events.
+    runs: Vec<(u64, u64, Vec<Ev>)>,
+}
+
+/// The mock's PSCI firmware (called by `Mock::psci` after recording).
+pub(crate) fn psci(m: &mut Mock, function: u32, args: [u64; 3]) -> i64 {
+    let Some(mut w) = m.smp.take() else {
+        // A secondary's own mock: CPU_OFF is all it calls.
+        assert_eq!(function, PSCI_CPU_OFF);
+        return PSCI_SUCCESS;
+    };
+    let r = match function {
+        PSCI_VERSION => w.version,
+        PSCI_CPU_ON_64 => {
+            let [target, entry, slot] = args;
+            assert_eq!(entry, SECONDARY_ENTRY);
+            if let Some(&code) = w.refuse.get(&target) {
+                code
+            } else {
+                let mut cpu = Mock::new(64);
+                cpu.mem = core::mem::take(&mut m.mem);
+                cpu.regime = w.regime.get(&target).copied().unwrap_or(m.regime);
+                cpu.nc = m.nc.clone();
+                cpu.mpidr = target;
+                crate::smp::secondary(&mut cpu, &w.params, &w.own, slot as usize);
+                m.mem = core::mem::take(&mut cpu.mem);
+                let turned_off = cpu.ev.contains(&Ev::Psci(PSCI_CPU_OFF, [0; 3]));
+                if turned_off && !w.stuck.contains(&target) {
+                    w.off.insert(target);
+                }
+                w.runs.push((target, slot, cpu.ev));
+                PSCI_SUCCESS
+            }
+        }
+        PSCI_AFFINITY_INFO_64 => i64::from(w.off.contains(&args[0])),
+        other => panic!("unexpected PSCI call {other:#x}"),
+    };
+    m.smp = Some(w);
+    r
+}
+
+/// The five-chunk setup of tests.rs with `cpus` secondaries (MPIDR 1, 2,
+/// …) on PSCI 1.0 over SMC; the boot CPU is MPIDR 0.
+fn smp_setup(cpus: u64) -> (Mock, HandoffParams) {
+    let (mut m, mut p) = setup(64);
+    p.psci = Conduit::Smc;
+    for c in 1..=cpus {
+        p.push_secondary(c).unwrap();
+    }
+    m.nc = std::vec![OWN_SMP.stack, OWN_SMP.mailbox];
+    m.smp = Some(Box::new(World {
+        params: p.clone(),
+        own: OWN_SMP,
+        version: 0x1_0000,
+        ..World::default()
+    }));
+    (m, p)
+}
+
+fn world(m: &Mock) -> &World {
+    m.smp.as_deref().unwrap()
+}
+
+fn hashed(ev: &[Ev]) -> Vec<(u64, u64)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Ev::Sha(a, l, _) => Some((*a, *l)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every chunk of the setup, in table order.
+const CHUNKS: [(u64, u64); 5] = [
+    (0x4020_0000, 0x1000),
+    (0x4020_1000, 0x1000),
+    (0x4020_2000, 0x345),
+    (0x4400_0008, 0x1f1),
+    (0x4500_0071, 0x80),
+];
+
+#[test]
+fn chunks_are_shared_and_each_hashed_once() {
+    let (mut m, p) = smp_setup(2);
+    assert!(matches!(
+        handoff(&mut m, &p, &OWN_SMP),
+        Outcome::Entered(())
+    ));
+    // Share 0 (digests 0 and 3) on the boot CPU, 1 and 4 on slot 0, 2 on
+    // slot 1.
+    assert_eq!(hashed(&m.ev), [CHUNKS[0], CHUNKS[3]]);
+    let w = world(&m);
+    let runs: Vec<_> = w
+        .runs
+        .iter()
+        .map(|(t, s, ev)| (*t, *s, hashed(ev)))
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            (1, 0, std::vec![CHUNKS[1], CHUNKS[4]]),
+            (2, 1, std::vec![CHUNKS[2]]),
+        ]
+    );
+    assert!(
+        m.out.contains("purgatory: hashed on 3 CPUs\r\n"),
+        "{}",
+        m.out
+    );
+    assert!(
+        m.out.contains("3 segments verified in 5 chunks"),
+        "{}",
+        m.out
+    );
+}
+
+#[test]
+fn the_boot_cpu_starts_secondaries_after_its_maintenance_and_enters_once_they_are_off() {
+    let (mut m, p) = smp_setup(2);
+    handoff(&mut m, &p, &OWN_SMP);
+    let at = |m: &Mock, e: &Ev| m.pos(|x| x == e);
+    let mmu_on = m.pos(|e| matches!(e, Ev::SetSctlr(v) if v & SCTLR_M != 0))[0];
+    let last_civac = *m.pos(|e| matches!(e, Ev::Civac(_))).last().unwrap();
+    let ons = m.pos(|e| matches!(e, Ev::Psci(PSCI_CPU_ON_64, _)));
+    assert_eq!(ons.len(), 2);
+    assert!(last_civac < mmu_on && mmu_on < ons[0]);
+    // The mailbox was written, then a DSB, then the first CPU_ON.
+    let writes = m.pos(|e| matches!(e, Ev::Write(a) if OWN_SMP.mailbox.start <= *a && *a < OWN_SMP.mailbox.start + MAILBOX_SIZE));
+    let dsb_before = m
+        .pos(|e| *e == Ev::DsbSy)
+        .into_iter()
+        .filter(|&i| i < ons[0])
+        .max()
+        .unwrap();
+    assert!(*writes.last().unwrap() < dsb_before);
+    assert!(writes.iter().filter(|&&i| i < ons[0]).count() >= 5);
+    // Both reported OFF before the MMU goes off and the kernel is entered.
+    let offs: Vec<usize> = [1u64, 2]
+        .iter()
+        .map(|&t| at(&m, &Ev::Psci(PSCI_AFFINITY_INFO_64, [t, 0, 0]))[0])
+        .collect();
+    let mmu_off = m.pos(|e| matches!(e, Ev::SetSctlr(v) if v & SCTLR_M == 0))[0];
+    let enter = m.pos(|e| matches!(e, Ev::Enter(..)))[0];
+    assert!(offs
+        .iter()
+        .all(|&i| ons[1] < i && i < mmu_off && mmu_off < enter));
+    assert_eq!(
+        m.ev[ons[0]],
+        Ev::Psci(PSCI_CPU_ON_64, [1, SECONDARY_ENTRY, 0])
+    );
+}
+
+#[test]
+fn a_secondary_turns_its_caches_on_hashes_and_reports_before_cpu_off() {
+    let (mut m, p) = smp_setup(1);
+    handoff(&mut m, &p, &OWN_SMP);
+    let ev = &world(&m).runs[0].2;
+    let i = |pred: &dyn Fn(&Ev) -> bool| ev.iter().position(pred).unwrap();
+    let ic = i(&|e| *e == Ev::IcIallu);
+    let tr = i(&|e| matches!(e, Ev::SetTranslation(_)));
+    let tlbi = i(&|e| *e == Ev::Tlbi);
+    let on = i(&|e| matches!(e, Ev::SetSctlr(v) if v & SCTLR_M != 0));
+    let first_sha = i(&|e| matches!(e, Ev::Sha(..)));
+    let off = i(&|e| matches!(e, Ev::SetSctlr(v) if v & SCTLR_M == 0));
+    let cpu_off = i(&|e| *e == Ev::Psci(PSCI_CPU_OFF, [0; 3]));
+    assert!(
+        ic < tr && tr < tlbi && tlbi < on && on < first_sha && first_sha < off && off < cpu_off
+    );
+    // ISB right before and after each SCTLR write; a DSB completes the TLBI.
+    assert_eq!(ev[on - 1], Ev::Isb);
+    assert_eq!(ev[on + 1], Ev::Isb);
+    assert_eq!(ev[off - 1], Ev::Isb);
+    assert!(ev[tlbi..on].contains(&Ev::DsbSy));
+    // Its translation is the boot CPU's.
+    let boot_cfg = m.ev.iter().find_map(|e| match e {
+        Ev::SetTranslation(c) => Some(*c),
+        _ => None,
+    });
+    assert_eq!(Some(&ev[tr]), boot_cfg.map(Ev::SetTranslation).as_ref());
+    // After its caches are off: result, DSB, state, DSB, CPU_OFF.
+    let tail: Vec<&Ev> = ev[off + 2..]
+        .iter()
+        .filter(|e| !matches!(e, Ev::Write(_)))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            &Ev::DsbSy,
+            &Ev::DsbSy,
+            &Ev::Psci(PSCI_CPU_OFF, [0; 3]),
+            &Ev::Park
+        ]
+    );
+    let state = OWN_SMP.mailbox.start + 0x40;
+    let last_write = ev.iter().rposition(|e| matches!(e, Ev::Write(_))).unwrap();
+    assert_eq!(ev[last_write], Ev::Write(state));
+    assert_eq!(ev[last_write - 1], Ev::DsbSy);
+    assert_eq!(ev[last_write + 1], Ev::DsbSy);
+}
+
+#[test]
+fn a_mismatch_found_by_a_secondary_is_reported_by_the_boot_cpu() {
+    let (mut m, p) = smp_setup(2);
+    // Digest 4 (segment 2's chunk) is slot 0's, digest 2 slot 1's.
+    spoil_digest(&mut m, &p, 4);
+    spoil_digest(&mut m, &p, 2);
+    let out = handoff(&mut m, &p, &OWN_SMP);
+    assert!(matches!(
+        out,
+        Outcome::Parked(
+            (),
+            Failure::DigestMismatch {
+                failed: 0b101,
+                chunks: 2
+            }
+        )
+    ));
+    let first = m.out.find("segment 0 chunk 2").unwrap();
+    let second = m.out.find("segment 2 chunk 0").unwrap();
+    assert!(first < second, "{}", m.out);
+    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Enter(..))));
+}
+
+#[test]
+fn a_cpu_that_does_not_start_has_its_share_hashed_by_the_boot_cpu() {
+    for code in [-4, -2, -7] {
+        let (mut m, p) = smp_setup(2);
+        m.smp.as_mut().unwrap().refuse.insert(1, code);
+        assert!(matches!(
+            handoff(&mut m, &p, &OWN_SMP),
+            Outcome::Entered(())
+        ));
+        assert_eq!(hashed(&m.ev), [CHUNKS[0], CHUNKS[3], CHUNKS[1], CHUNKS[4]]);
+        assert!(m.out.contains("hashed on 2 CPUs"), "{}", m.out);
+        assert!(!m.ev.contains(&Ev::Psci(PSCI_AFFINITY_INFO_64, [1, 0, 0])));
+    }
+}
+
+#[test]
+fn a_secondary_in_another_regime_declines_and_the_boot_cpu_hashes_its_share() {
+    let (mut m, p) = smp_setup(1);
+    m.smp.as_mut().unwrap().regime.insert(1, Regime::El2Host);
+    assert!(matches!(
+        handoff(&mut m, &p, &OWN_SMP),
+        Outcome::Entered(())
+    ));
+    let run = &world(&m).runs[0].2;
+    assert!(hashed(run).is_empty());
+    assert!(!run.iter().any(|e| matches!(e, Ev::SetSctlr(_))));
+    assert_eq!(hashed(&m.ev).len(), 5);
+    assert!(!m.out.contains("hashed on"), "{}", m.out);
+}
+
+#[test]
+fn a_cpu_that_stays_on_stops_the_boot() {
+    let (mut m, p) = smp_setup(2);
+    m.smp.as_mut().unwrap().stuck.insert(2);
+    let out = handoff(&mut m, &p, &OWN_SMP);
+    assert!(matches!(
+        out,
+        Outcome::Parked((), Failure::SecondaryStillOn(2))
+    ));
+    assert!(m.out.contains("did not turn off"), "{}", m.out);
+    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Enter(..))));
+    // It waited (polled) before giving up, and turned the caches off.
+    let polls =
+        m.ev.iter()
+            .filter(|e| **e == Ev::Psci(PSCI_AFFINITY_INFO_64, [2, 0, 0]))
+            .count();
+    assert!(polls as u64 > SECONDARY_STALL_POLLS);
+    assert_eq!(m.sctlr & SCTLR_M, 0);
+}
+
+#[test]
+fn no_secondaries_without_psci_0_2_caches_or_a_mailbox() {
+    // PSCI 0.1 (no PSCI_VERSION), 0.1 answering, 0.2 and 1.1 for contrast.
+    for (version, starts) in [(-1, false), (0x1, false), (0x2, true), (0x1_0001, true)] {
+        let (mut m, p) = smp_setup(1);
+        m.smp.as_mut().unwrap().version = version;
+        handoff(&mut m, &p, &OWN_SMP);
+        assert_eq!(!world(&m).runs.is_empty(), starts, "version {version:#x}");
+        assert_eq!(hashed(&m.ev).len(), if starts { 3 } else { 5 });
+    }
+    let (mut m, mut p) = smp_setup(1);
+    p.flags = Flags(Flags::NO_CACHES);
+    handoff(&mut m, &p, &OWN_SMP);
+    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Psci(..))));
+    let (mut m, p) = smp_setup(1);
+    let no_mailbox = PurgatoryMemory {
+        mailbox: MemRange::new(OWN_SMP.mailbox.start, MAILBOX_SIZE - 8),
+        ..OWN_SMP
+    };
+    handoff(&mut m, &p, &no_mailbox);
+    assert!(world(&m).runs.is_empty());
+    assert_eq!(hashed(&m.ev).len(), 5);
+}
+
+#[test]
+fn the_boot_cpu_does_not_start_itself() {
+    let (mut m, p) = smp_setup(2);
+    m.mpidr = 0x8000_0001; // MPIDR_EL1 bit 31 is RES1: not affinity
+    assert!(matches!(
+        handoff(&mut m, &p, &OWN_SMP),
+        Outcome::Entered(())
+    ));
+    let started: Vec<u64> = world(&m).runs.iter().map(|r| r.0).collect();
+    assert_eq!(started, [2]);
+    assert!(m.out.contains("hashed on 2 CPUs"), "{}", m.out);
+    assert_eq!(hashed(&m.ev), [CHUNKS[0], CHUNKS[3], CHUNKS[1], CHUNKS[4]]);
+}
