@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use handoff::{Flags, HandoffParams, SegmentRange};
+use handoff::{Conduit, Flags, HandoffParams, SegmentRange};
 use object::read::elf::ElfFile64;
 use object::{Object, ObjectSymbol};
 use sha2::{Digest, Sha256};
@@ -161,6 +161,9 @@ pub struct MachineConfig {
     pub vhe: bool,
     /// Guest RAM in MiB.
     pub memory_mib: u64,
+    /// CPUs (`-smp`); QEMU's own PSCI keeps all but CPU 0 off until a
+    /// `CPU_ON`.
+    pub cpus: u32,
 }
 
 impl MachineConfig {
@@ -174,6 +177,9 @@ impl MachineConfig {
         options.extend_from_slice(extra_machine_options);
         let mut cmd = qemu::virt_command(qemu, &options, &self.cpu, self.memory_mib);
         cmd.args(["-monitor", "none"]);
+        if self.cpus > 1 {
+            cmd.args(["-smp", &self.cpus.to_string()]);
+        }
         cmd
     }
 }
@@ -195,6 +201,7 @@ impl Default for MachineConfig {
             el2: false,
             vhe: false,
             memory_mib: 512,
+            cpus: 1,
         }
     }
 }
@@ -235,6 +242,10 @@ pub struct BareMetalRun {
     /// Load these bytes (a real kernel `Image`) at `payload_addr` instead of
     /// the test payload.
     pub kernel: Option<Vec<u8>>,
+    /// The header's PSCI conduit and secondary CPUs (MPIDRs).
+    pub psci: Conduit,
+    /// Secondary CPUs the purgatory may start.
+    pub secondaries: Vec<u64>,
 }
 
 impl Default for BareMetalRun {
@@ -265,6 +276,8 @@ impl Default for BareMetalRun {
             stop_on: Vec::new(),
             uart_control: UARTCR_ENABLED,
             kernel: None,
+            psci: Conduit::None,
+            secondaries: Vec::new(),
         }
     }
 }
@@ -323,8 +336,14 @@ impl BareMetalRun {
             dtb: self.dtb,
             uart: self.uart,
             flags: Flags(self.flags),
+            psci: self.psci,
             ..HandoffParams::default()
         };
+        for &cpu in &self.secondaries {
+            params
+                .push_secondary(cpu)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
         let entry = self.purgatory_addr + purgatory.entry_offset;
         ensure!(
             !self.machine.vhe || self.machine.el2,

@@ -248,8 +248,10 @@ pub(crate) fn verify_all<M: Machine + ?Sized>(
             SlotState::Idle
         };
         if state == SlotState::Done {
-            // The state was read before the result.
-            m.dmb_sy();
+            // The state was read before the result (a DSB: the DMB of the
+            // handoff is the one that orders the page-table stores before
+            // their invalidation, and the image check keeps it so).
+            m.dsb_sy();
             found.merge(&mb.read_result(m, slot, p));
             cpus += 1;
         } else {

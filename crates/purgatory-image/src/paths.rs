@@ -12,7 +12,8 @@
 //! statically linked and not recursive, so the expansion is finite; what
 //! this graph cannot follow is refused, naming the address: a recursive
 //! call, `BLR` (an indirect call), a second indirect branch, a
-//! pointer-authenticated or exception-generating branch, a `RET` out of
+//! pointer-authenticated or exception-generating branch (but `HVC` and
+//! `SMC`, the PSCI calls, which return to the next instruction), a `RET` out of
 //! `_start`, control reaching a word outside the code or in the header.
 //!
 //! What it does not see: which branches are feasible together (it is path-
@@ -228,6 +229,10 @@ impl Code {
                 Opcode::RET => Flow::Return,
                 Opcode::BR => Flow::Exit,
                 Opcode::BRK | Opcode::HLT | Opcode::UDF => Flow::Stop,
+                // A PSCI call into firmware, which returns to the next
+                // instruction (CPU_OFF does not when it succeeds: following
+                // its failure path over-approximates).
+                Opcode::HVC | Opcode::SMC => Flow::Next,
                 Opcode::BLR => return refuse("an indirect call"),
                 _ if is_branch_class(word) && !is_system_class(word) => return refuse(
                     "a branch or exception instruction the purgatory is not expected to contain",

@@ -1,8 +1,11 @@
 //! A stand-in "kernel" for the bare-metal tests (not shipped): prints
 //!
-//! `PAYLOAD x0=0x... x1=0x... x2=0x... x3=0x... el=N sctlr=0x...`
+//! `PAYLOAD x0=0x... x1=0x... x2=0x... x3=0x... el=N sctlr=0x... on=N`
 //!
-//! on the PL011 at 0x0900_0000 (QEMU `virt`), then powers the machine off
+//! on the PL011 at 0x0900_0000 (QEMU `virt`), where `on` counts the CPUs
+//! with MPIDR 1 to 7 that PSCI `AFFINITY_INFO` reports ON or ON_PENDING (a
+//! kernel starts its secondaries with `CPU_ON`, which fails for a CPU
+//! that is on), then powers the machine off
 //! with PSCI SYSTEM_OFF (function id 0x8400_0008): `smc #0` at EL2 (QEMU's
 //! conduit when `virtualization=on`), `hvc #0` at EL1. Position independent,
 //! no stack, MMU off, like a kernel's first instructions.
@@ -63,6 +66,29 @@ _start:
     bl      puts
     mov     x9, x25
     bl      puthex
+    adr     x9, s_on
+    bl      puts
+    mov     x27, xzr                // CPUs found on
+    mov     x28, #1                 // MPIDR of the CPU asked about
+8:  movz    w0, #0x0004             // PSCI AFFINITY_INFO (SMC64)
+    movk    w0, #0xc400, lsl #16
+    mov     x1, x28
+    mov     x2, xzr
+    cmp     x24, #2
+    b.eq    9f
+    hvc     #0
+    b       10f
+9:  smc     #0
+10: cmp     w0, #0                  // ON
+    b.eq    11f
+    cmp     w0, #2                  // ON_PENDING
+    b.ne    12f
+11: add     x27, x27, #1
+12: add     x28, x28, #1
+    cmp     x28, #8
+    b.lo    8b
+    add     w10, w27, #'0'
+    bl      putc
     adr     x9, s_nl
     bl      puts
     // PSCI SYSTEM_OFF
@@ -153,6 +179,7 @@ s_x2:    .asciz " x2="
 s_x3:    .asciz " x3="
 s_el:    .asciz " el="
 s_sctlr: .asciz " sctlr="
+s_on:    .asciz " on="
 s_nl:    .asciz "\r\n"
 "#
 );
