@@ -110,3 +110,64 @@ fn cpus_that_cannot_help_leave_their_share_to_the_boot_cpu() {
     assert!(!out.console.contains("hashed on"), "{}", out.console);
     assert_booted("smp-caches-off", &out, &r, 1);
 }
+
+#[test]
+#[ignore = "boots QEMU with a real Debian kernel (needs `cargo xtask setup`)"]
+fn linux_starts_every_cpu_the_purgatory_hashed_on() {
+    let kernel = test_assets::debian_kernels()
+        .into_iter()
+        .next_back()
+        .expect("a Debian kernel: run `cargo xtask setup`");
+    let image = std::fs::read(&kernel.image).expect("Image");
+    assert_eq!(&image[56..60], b"ARM\x64", "not an arm64 Image");
+    let text_offset = u64::from_le_bytes(image[8..16].try_into().unwrap());
+    let base = 0x4020_0000 + text_offset;
+    for el2 in [false, true] {
+        let machine = MachineConfig {
+            el2,
+            cpus: 4,
+            ..MachineConfig::default()
+        };
+        let name = if el2 { "smp-linux-el2" } else { "smp-linux-el1" };
+        let dir = baremetal_support::work(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dtb = xtask::baremetal::dump_virt_dtb(&machine, &dir.join("virt.dtb"))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let r = BareMetalRun {
+            machine,
+            payload_addr: base,
+            dtb: 0x4800_0000,
+            purgatory_addr: 0x4900_0000,
+            blobs: vec![Blob {
+                addr: 0x4800_0000,
+                bytes: dtb,
+                verify: true,
+            }],
+            kernel: Some(image.clone()),
+            psci: if el2 { Conduit::Smc } else { Conduit::Hvc },
+            secondaries: vec![1, 2, 3],
+            timeout: std::time::Duration::from_secs(240),
+            // The kernel has started its secondaries with CPU_ON.
+            stop_on: vec!["SMP: Total of ".into()],
+            ..BareMetalRun::default()
+        };
+        let (p, t) = baremetal_support::images();
+        let out = r.run(p, t, &dir).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.console.contains("purgatory: hashed on 4 CPUs"),
+            "{name}:\n{}",
+            out.console
+        );
+        assert!(
+            out.console.contains("SMP: Total of 4 processors activated"),
+            "{name}: the kernel did not start every CPU:\n{}",
+            out.console
+        );
+        assert!(
+            !out.console.contains("failed to come online"),
+            "{name}:\n{}",
+            out.console
+        );
+    }
+}
