@@ -43,7 +43,7 @@ pub struct Group {
 
 /// Every group, the plan's rule checker first (the part `cargo xtask test`
 /// runs on every CI run).
-pub const GROUPS: [Group; 13] = [
+pub const GROUPS: [Group; 14] = [
     Group {
         name: "plan-rules",
         package: "kexec-core",
@@ -145,6 +145,12 @@ pub const GROUPS: [Group; 13] = [
         name: "handoff-params",
         package: "handoff",
         files: &["crates/handoff/src/params.rs"],
+        tests: &["--lib"],
+    },
+    Group {
+        name: "handoff-smp",
+        package: "handoff",
+        files: &["crates/handoff/src/smp.rs", "crates/handoff/src/verify.rs"],
         tests: &["--lib"],
     },
     Group {

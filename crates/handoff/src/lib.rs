@@ -22,6 +22,10 @@
 //! 3. hash every segment chunk by chunk and compare each chunk's digest with
 //!    its entry in the digest table (`SHA2` instructions when
 //!    `ID_AA64ISAR0_EL1.SHA2` says so and `FORCE_SOFT_SHA256` is clear);
+//!    with the caches on, a PSCI conduit and secondary CPUs in the header,
+//!    on those CPUs too ([`smp`]: started with `CPU_ON`, each hashes its
+//!    share with its own MMU and caches on and turns itself off; the kernel
+//!    is entered only once PSCI reports every one of them OFF);
 //! 4. if the caches were on: ISB immediately before the write that clears
 //!    SCTLR.{M,C,I} (Falkor erratum E1041), the write, ISB;
 //! 5. on a mismatch: print the failing chunks' address ranges and park;
