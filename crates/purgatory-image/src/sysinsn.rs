@@ -474,6 +474,9 @@ mod tests {
             (0xd420_0020, "brk #1"),
             (0xd440_0000, "hlt #0"),
             (0xd400_0043, "smc #2"),
+            (0xd538_00a0, "mrs mpidr_el1"),
+            (0xd518_d080, "msr tpidr_el1"),
+            (0xd51c_d040, "msr tpidr_el2"),
         ];
         for &(w, want) in cases {
             assert_eq!(names(&[w]), [want], "{w:#010x}");
