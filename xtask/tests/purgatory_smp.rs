@@ -70,7 +70,11 @@ fn a_mismatch_in_a_secondarys_share_is_reported() {
         out.console
     );
     assert_eq!(out.console.matches("SHA-256 mismatch").count(), 1);
-    assert!(out.payload_line().is_none(), "payload ran:\n{}", out.console);
+    assert!(
+        out.payload_line().is_none(),
+        "payload ran:\n{}",
+        out.console
+    );
 }
 
 #[test]
@@ -93,7 +97,11 @@ fn cpus_that_cannot_help_leave_their_share_to_the_boot_cpu() {
     r.machine.vhe = true;
     let out = run("smp-vhe-declined", &r);
     assert!(!out.console.contains("hashed on"), "{}", out.console);
-    assert!(out.console.contains("verified in 10 chunks"), "{}", out.console);
+    assert!(
+        out.console.contains("verified in 10 chunks"),
+        "{}",
+        out.console
+    );
     assert_booted("smp-vhe-declined", &out, &r, 2);
 
     // HVC at EL2 would trap to the purgatory itself: not made, one CPU.
@@ -128,7 +136,11 @@ fn linux_starts_every_cpu_the_purgatory_hashed_on() {
             cpus: 4,
             ..MachineConfig::default()
         };
-        let name = if el2 { "smp-linux-el2" } else { "smp-linux-el1" };
+        let name = if el2 {
+            "smp-linux-el2"
+        } else {
+            "smp-linux-el1"
+        };
         let dir = baremetal_support::work(name);
         std::fs::create_dir_all(&dir).unwrap();
         let dtb = xtask::baremetal::dump_virt_dtb(&machine, &dir.join("virt.dtb"))
@@ -152,7 +164,9 @@ fn linux_starts_every_cpu_the_purgatory_hashed_on() {
             ..BareMetalRun::default()
         };
         let (p, t) = baremetal_support::images();
-        let out = r.run(p, t, &dir).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let out = r
+            .run(p, t, &dir)
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         let _ = std::fs::remove_dir_all(&dir);
         assert!(
             out.console.contains("purgatory: hashed on 4 CPUs"),

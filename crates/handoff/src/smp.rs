@@ -140,6 +140,11 @@ fn regime_from(code: u64) -> Option<Regime> {
 struct Mailbox(u64);
 
 impl Mailbox {
+    /// The address of a word of the shared part.
+    fn word(self, offset: u64) -> u64 {
+        self.0 + offset
+    }
+
     fn slot(self, slot: usize, field: u64) -> u64 {
         self.0 + 0x40 + SLOT_SIZE * slot as u64 + field
     }
@@ -217,11 +222,11 @@ pub(crate) fn verify_all<M: Machine + ?Sized>(
     };
     let shares = n as u64 + 1;
     let mb = Mailbox(own.mailbox.start);
-    m.write_u64(mb.0 + MB_MAIR, cfg.mair);
-    m.write_u64(mb.0 + MB_TCR, cfg.tcr);
-    m.write_u64(mb.0 + MB_TTBR0, cfg.ttbr0);
-    m.write_u64(mb.0 + MB_REGIME, regime_code(cfg.regime));
-    m.write_u64(mb.0 + MB_SHARES, shares);
+    m.write_u64(mb.word(MB_MAIR), cfg.mair);
+    m.write_u64(mb.word(MB_TCR), cfg.tcr);
+    m.write_u64(mb.word(MB_TTBR0), cfg.ttbr0);
+    m.write_u64(mb.word(MB_REGIME), regime_code(cfg.regime));
+    m.write_u64(mb.word(MB_SHARES), shares);
     for slot in 0..n {
         mb.set_state(m, slot, SlotState::Idle);
         m.write_u64(mb.slot(slot, SL_PROGRESS), 0);
@@ -352,17 +357,17 @@ pub fn secondary<M: Machine + ?Sized>(
     let mb = Mailbox(own.mailbox.start);
     let n = p.secondaries().len();
     let table = crate::params::validate(p).and_then(|()| digest_table(p, own));
-    let shares = m.read_u64(mb.0 + MB_SHARES);
+    let shares = m.read_u64(mb.word(MB_SHARES));
     let cfg = MmuConfig {
-        regime: regime_from(m.read_u64(mb.0 + MB_REGIME)).unwrap_or(Regime::El1),
-        mair: m.read_u64(mb.0 + MB_MAIR),
-        tcr: m.read_u64(mb.0 + MB_TCR),
-        ttbr0: m.read_u64(mb.0 + MB_TTBR0),
+        regime: regime_from(m.read_u64(mb.word(MB_REGIME))).unwrap_or(Regime::El1),
+        mair: m.read_u64(mb.word(MB_MAIR)),
+        tcr: m.read_u64(mb.word(MB_TCR)),
+        ttbr0: m.read_u64(mb.word(MB_TTBR0)),
     };
     let usable = slot < n
         && own.mailbox.len >= MAILBOX_SIZE
         && shares == n as u64 + 1
-        && regime_from(m.read_u64(mb.0 + MB_REGIME)) == Some(m.regime());
+        && regime_from(m.read_u64(mb.word(MB_REGIME))) == Some(m.regime());
     let Ok(table) = table
         .map_err(|_| ())
         .and_then(|t| if usable { Ok(t) } else { Err(()) })
@@ -408,4 +413,14 @@ pub fn secondary<M: Machine + ?Sized>(
 fn cpu_off<M: Machine + ?Sized>(m: &mut M, conduit: Conduit) -> M::Exit {
     m.psci(conduit, PSCI_CPU_OFF, [0; 3]);
     m.park()
+}
+
+/// [`Mailbox::read_result`] of slot 0, for the tests.
+#[cfg(test)]
+pub(crate) fn tests_read_result<M: Machine + ?Sized>(
+    m: &mut M,
+    own: &PurgatoryMemory,
+    p: &HandoffParams,
+) -> Mismatches {
+    Mailbox(own.mailbox.start).read_result(m, 0, p)
 }

@@ -40,6 +40,27 @@ pub(crate) struct World {
     off: BTreeSet<u64>,
     /// Each secondary run: target, slot, its events.
     runs: Vec<(u64, u64, Vec<Ev>)>,
+    /// Secondaries started but not yet run (`slow`): each is seen Idle,
+    /// then Running, then runs to its end, at the boot CPU's polls.
+    slow: bool,
+    waiting: Vec<(u64, u64, u8)>,
+}
+
+/// Runs the secondary `target` in `slot` to its end on a mock of its own
+/// sharing `m`'s memory.
+fn run_secondary(m: &mut Mock, w: &mut World, target: u64, slot: u64) {
+    let mut cpu = Mock::new(64);
+    cpu.mem = core::mem::take(&mut m.mem);
+    cpu.regime = w.regime.get(&target).copied().unwrap_or(m.regime);
+    cpu.nc = m.nc.clone();
+    cpu.mpidr = target;
+    crate::smp::secondary(&mut cpu, &w.params, &w.own, slot as usize);
+    m.mem = core::mem::take(&mut cpu.mem);
+    let turned_off = cpu.ev.contains(&Ev::Psci(PSCI_CPU_OFF, [0; 3]));
+    if turned_off && !w.stuck.contains(&target) {
+        w.off.insert(target);
+    }
+    w.runs.push((target, slot, cpu.ev));
 }
 
 /// The mock's PSCI firmware (called by `Mock::psci` after recording).
@@ -56,23 +77,33 @@ pub(crate) fn psci(m: &mut Mock, function: u32, args: [u64; 3]) -> i64 {
             assert_eq!(entry, SECONDARY_ENTRY);
             if let Some(&code) = w.refuse.get(&target) {
                 code
+            } else if w.slow {
+                w.waiting.push((target, slot, 0));
+                PSCI_SUCCESS
             } else {
-                let mut cpu = Mock::new(64);
-                cpu.mem = core::mem::take(&mut m.mem);
-                cpu.regime = w.regime.get(&target).copied().unwrap_or(m.regime);
-                cpu.nc = m.nc.clone();
-                cpu.mpidr = target;
-                crate::smp::secondary(&mut cpu, &w.params, &w.own, slot as usize);
-                m.mem = core::mem::take(&mut cpu.mem);
-                let turned_off = cpu.ev.contains(&Ev::Psci(PSCI_CPU_OFF, [0; 3]));
-                if turned_off && !w.stuck.contains(&target) {
-                    w.off.insert(target);
-                }
-                w.runs.push((target, slot, cpu.ev));
+                run_secondary(m, &mut w, target, slot);
                 PSCI_SUCCESS
             }
         }
-        PSCI_AFFINITY_INFO_64 => i64::from(w.off.contains(&args[0])),
+        PSCI_AFFINITY_INFO_64 => {
+            let target = args[0];
+            if let Some(i) = w.waiting.iter().position(|&(t, _, _)| t == target) {
+                let (_, slot, polls) = w.waiting[i];
+                if polls == 0 {
+                    // Started: it says it is running and has hashed one chunk.
+                    let slot_at = OWN_SMP.mailbox.start + 0x40 + 0x80 * slot;
+                    m.load(slot_at, &1u64.to_le_bytes());
+                    m.load(slot_at + 8, &1u64.to_le_bytes());
+                    w.waiting[i].2 = 1;
+                } else {
+                    w.waiting.remove(i);
+                    run_secondary(m, &mut w, target, slot);
+                }
+                0 // ON while asked
+            } else {
+                i64::from(w.off.contains(&target))
+            }
+        }
         other => panic!("unexpected PSCI call {other:#x}"),
     };
     m.smp = Some(w);
@@ -87,7 +118,9 @@ fn smp_setup(cpus: u64) -> (Mock, HandoffParams) {
     for c in 1..=cpus {
         p.push_secondary(c).unwrap();
     }
-    m.nc = std::vec![OWN_SMP.stack, OWN_SMP.mailbox];
+    // The mock's stack is not memory: the mailbox is all the CPUs write
+    // with their MMU on.
+    m.nc = std::vec![OWN_SMP.mailbox];
     m.smp = Some(Box::new(World {
         params: p.clone(),
         own: OWN_SMP,
@@ -347,4 +380,114 @@ fn the_boot_cpu_does_not_start_itself() {
     assert_eq!(started, [2]);
     assert!(m.out.contains("hashed on 2 CPUs"), "{}", m.out);
     assert_eq!(hashed(&m.ev), [CHUNKS[0], CHUNKS[3], CHUNKS[1], CHUNKS[4]]);
+}
+
+#[test]
+fn psci_numbers_are_the_specifications() {
+    // PSCI (DEN0022) 5.1: function IDs; 5.2.2: return codes; 5.1.5:
+    // AFFINITY_INFO's OFF.
+    assert_eq!(
+        (
+            PSCI_VERSION,
+            PSCI_CPU_OFF,
+            PSCI_CPU_ON_64,
+            PSCI_AFFINITY_INFO_64
+        ),
+        (0x8400_0000, 0x8400_0002, 0xc400_0003, 0xc400_0004)
+    );
+    assert_eq!((PSCI_SUCCESS, PSCI_NOT_SUPPORTED, AFFINITY_OFF), (0, -1, 1));
+}
+
+#[test]
+fn seven_secondaries_fill_the_mailbox_exactly() {
+    let (mut m, mut p) = setup(64);
+    p.psci = Conduit::Smc;
+    for c in 1..=7 {
+        p.push_secondary(c).unwrap();
+    }
+    let own = PurgatoryMemory {
+        mailbox: MemRange::new(OWN_SMP.mailbox.start, MAILBOX_SIZE),
+        ..OWN_SMP
+    };
+    // Every word the CPUs write must be inside it (the mock checks).
+    m.nc = std::vec![own.mailbox];
+    m.smp = Some(Box::new(World {
+        params: p.clone(),
+        own,
+        version: 0x1_0000,
+        ..World::default()
+    }));
+    assert!(matches!(handoff(&mut m, &p, &own), Outcome::Entered(())));
+    // Five chunks, eight shares: CPUs 1 to 4 hash one each, 5 to 7 none.
+    assert!(m.out.contains("hashed on 8 CPUs"), "{}", m.out);
+    assert_eq!(hashed(&m.ev), [CHUNKS[0]]);
+    assert!(MAILBOX_SIZE <= 0x1000, "link.ld gives the mailbox one page");
+}
+
+#[test]
+fn the_boot_cpu_waits_through_idle_and_running() {
+    let (mut m, p) = smp_setup(2);
+    m.smp.as_mut().unwrap().slow = true;
+    assert!(matches!(
+        handoff(&mut m, &p, &OWN_SMP),
+        Outcome::Entered(())
+    ));
+    assert!(m.out.contains("hashed on 3 CPUs"), "{}", m.out);
+    // Only its own share: it did not take over a CPU it saw idle or running.
+    assert_eq!(hashed(&m.ev), [CHUNKS[0], CHUNKS[3]]);
+    // Asked twice while on, once more to see it off.
+    let asked = |t: u64| {
+        m.ev.iter()
+            .filter(|e| **e == Ev::Psci(PSCI_AFFINITY_INFO_64, [t, 0, 0]))
+            .count()
+    };
+    assert_eq!((asked(1), asked(2)), (3, 3));
+}
+
+#[test]
+fn every_regime_hands_its_own_to_the_secondaries() {
+    for regime in [Regime::El1, Regime::El2, Regime::El2Host] {
+        let (mut m, p) = smp_setup(1);
+        m.regime = regime;
+        assert!(matches!(
+            handoff(&mut m, &p, &OWN_SMP),
+            Outcome::Entered(())
+        ));
+        assert!(m.out.contains("hashed on 2 CPUs"), "{regime:?}: {}", m.out);
+        // A secondary in any other regime declines.
+        for other in [Regime::El1, Regime::El2, Regime::El2Host] {
+            if other == regime {
+                continue;
+            }
+            let (mut m, p) = smp_setup(1);
+            m.regime = regime;
+            m.smp.as_mut().unwrap().regime.insert(1, other);
+            handoff(&mut m, &p, &OWN_SMP);
+            assert!(
+                !m.out.contains("hashed on"),
+                "{regime:?}/{other:?}: {}",
+                m.out
+            );
+            assert_eq!(hashed(&m.ev).len(), 5);
+        }
+    }
+}
+
+#[test]
+fn a_secondarys_result_is_read_back_as_written() {
+    let (mut m, p) = smp_setup(1);
+    // Nine failing chunks in its share would name eight: a result whose
+    // count and segments say more than its named chunks is taken whole.
+    let slot = OWN_SMP.mailbox.start + 0x40;
+    m.load(slot, &2u64.to_le_bytes()); // Done
+    m.load(slot + 0x10, &9u64.to_le_bytes()); // count
+    m.load(slot + 0x18, &0b110u64.to_le_bytes()); // segments 1 and 2
+    for i in 0..8u64 {
+        let d = if i == 0 { 4 } else { u64::MAX };
+        m.load(slot + 0x20 + 8 * i, &d.to_le_bytes());
+    }
+    let f = crate::smp::tests_read_result(&mut m, &OWN_SMP, &p);
+    assert_eq!((f.count, f.segments), (9, 0b110));
+    assert_eq!(f.first[0].map(|c| (c.segment, c.digest)), Some((2, 4)));
+    assert!(f.first[1].is_none());
 }

@@ -6,8 +6,7 @@ use std::sync::OnceLock;
 
 use handoff::{SCTLR_C, SCTLR_I, SCTLR_M};
 use xtask::baremetal::{
-    build_purgatory_image, build_test_payload, BareMetalRun, PurgatoryImage, RunResult,
-    TestPayload,
+    build_purgatory_image, build_test_payload, BareMetalRun, PurgatoryImage, RunResult, TestPayload,
 };
 
 pub fn images() -> &'static (PurgatoryImage, TestPayload) {
@@ -79,4 +78,3 @@ pub fn assert_booted(name: &str, out: &RunResult, r: &BareMetalRun, el: u64) {
         out.console
     );
 }
-
