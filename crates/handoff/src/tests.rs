@@ -54,6 +54,8 @@ pub(crate) struct Mock {
     pub(crate) mpidr: u64,
     /// Other CPUs and their PSCI firmware (crate::tests_smp).
     pub(crate) smp: Option<std::boxed::Box<crate::tests_smp::World>>,
+    /// A clock: `(now, step)` in ns, `now` advancing by `step` at each read.
+    pub(crate) clock: Option<(u64, u64)>,
 }
 
 impl Mock {
@@ -71,6 +73,7 @@ impl Mock {
             nc: Vec::new(),
             mpidr: 0,
             smp: None,
+            clock: None,
         }
     }
     pub(crate) fn load(&mut self, addr: u64, data: &[u8]) {
@@ -192,6 +195,11 @@ impl Machine for Mock {
     }
     fn mpidr(&mut self) -> u64 {
         self.mpidr
+    }
+    fn now_ns(&mut self) -> Option<u64> {
+        let (now, step) = self.clock?;
+        self.clock = Some((now + step, step));
+        Some(now)
     }
     fn secondary_entry(&mut self) -> u64 {
         crate::tests_smp::SECONDARY_ENTRY

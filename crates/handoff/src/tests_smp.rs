@@ -43,7 +43,12 @@ pub(crate) struct World {
     /// Secondaries started but not yet run (`slow`): each is seen Idle,
     /// then Running, then runs to its end, at the boot CPU's polls.
     slow: bool,
-    waiting: Vec<(u64, u64, u8)>,
+    waiting: Vec<(u64, u64, u32)>,
+    /// Polls during which a slow secondary reports progress before it runs
+    /// to its end (0: it runs at the second poll).
+    progressing: u64,
+    /// A secondary's SCTLR when it starts (default: the mock's).
+    sctlr: Option<u64>,
 }
 
 /// Runs the secondary `target` in `slot` to its end on a mock of its own
@@ -54,6 +59,9 @@ fn run_secondary(m: &mut Mock, w: &mut World, target: u64, slot: u64) {
     cpu.regime = w.regime.get(&target).copied().unwrap_or(m.regime);
     cpu.nc = m.nc.clone();
     cpu.mpidr = target;
+    if let Some(v) = w.sctlr {
+        cpu.sctlr = v;
+    }
     crate::smp::secondary(&mut cpu, &w.params, &w.own, slot as usize);
     m.mem = core::mem::take(&mut cpu.mem);
     let turned_off = cpu.ev.contains(&Ev::Psci(PSCI_CPU_OFF, [0; 3]));
@@ -89,12 +97,13 @@ pub(crate) fn psci(m: &mut Mock, function: u32, args: [u64; 3]) -> i64 {
             let target = args[0];
             if let Some(i) = w.waiting.iter().position(|&(t, _, _)| t == target) {
                 let (_, slot, polls) = w.waiting[i];
-                if polls == 0 {
-                    // Started: it says it is running and has hashed one chunk.
+                if u64::from(polls) <= w.progressing {
+                    // Started: it says it is running and has hashed one
+                    // more chunk at each poll.
                     let slot_at = OWN_SMP.mailbox.start + 0x40 + 0x80 * slot;
                     m.load(slot_at, &1u64.to_le_bytes());
-                    m.load(slot_at + 8, &1u64.to_le_bytes());
-                    w.waiting[i].2 = 1;
+                    m.load(slot_at + 8, &(u64::from(polls) + 1).to_le_bytes());
+                    w.waiting[i].2 = polls.saturating_add(1);
                 } else {
                     w.waiting.remove(i);
                     run_secondary(m, &mut w, target, slot);
@@ -490,4 +499,124 @@ fn a_secondarys_result_is_read_back_as_written() {
     assert_eq!((f.count, f.segments), (9, 0b110));
     assert_eq!(f.first[0].map(|c| (c.segment, c.digest)), Some((2, 4)));
     assert!(f.first[1].is_none());
+}
+
+#[test]
+fn a_secondary_sets_exactly_the_bits_the_boot_cpu_does() {
+    let (mut m, p) = smp_setup(1);
+    let start = 0x30c5_0830 | SCTLR_A | SCTLR_WXN;
+    m.smp.as_mut().unwrap().sctlr = Some(start);
+    handoff(&mut m, &p, &OWN_SMP);
+    let writes: Vec<u64> = world(&m).runs[0]
+        .2
+        .iter()
+        .filter_map(|e| match e {
+            Ev::SetSctlr(v) => Some(*v),
+            _ => None,
+        })
+        .collect();
+    let on = (start | SCTLR_M | SCTLR_C | SCTLR_I) & !(SCTLR_A | SCTLR_WXN);
+    assert_eq!(writes, [on, on & !(SCTLR_M | SCTLR_C | SCTLR_I)]);
+}
+
+/// Runs the secondary of `slot` directly, on a mailbox written by hand
+/// (`regime` code, `shares`), with `mailbox_len` bytes of mailbox.
+fn secondary_alone(p: &HandoffParams, slot: usize, shares: u64, mailbox_len: u64) -> Mock {
+    let (boot, _) = smp_setup(2);
+    let mut cpu = Mock::new(64);
+    cpu.mem = boot.mem;
+    cpu.nc = std::vec![OWN_SMP.mailbox];
+    let mb = OWN_SMP.mailbox.start;
+    cpu.load(mb + 0x18, &1u64.to_le_bytes()); // EL2, the mock's regime
+    cpu.load(mb + 0x20, &shares.to_le_bytes());
+    let own = PurgatoryMemory {
+        mailbox: MemRange::new(mb, mailbox_len),
+        ..OWN_SMP
+    };
+    crate::smp::secondary(&mut cpu, p, &own, slot);
+    cpu
+}
+
+#[test]
+fn a_secondary_declines_what_it_cannot_use() {
+    let (_, p) = smp_setup(2);
+    let state = |m: &Mock, slot: u64| {
+        let b = m.bytes(OWN_SMP.mailbox.start + 0x40 + 0x80 * slot, 8);
+        u64::from_le_bytes(b.try_into().unwrap())
+    };
+    let hashed_any = |m: &Mock| {
+        m.ev.iter()
+            .any(|e| matches!(e, Ev::Sha(..) | Ev::SetSctlr(_)))
+    };
+    let ends_off = |m: &Mock| m.ev.ends_with(&[Ev::Psci(PSCI_CPU_OFF, [0; 3]), Ev::Park]);
+    // Contrast: slot 1 of 3 shares hashes and is done.
+    let ok = secondary_alone(&p, 1, 3, MAILBOX_SIZE);
+    assert!(hashed_any(&ok) && ends_off(&ok));
+    assert_eq!(state(&ok, 1), 2);
+    // A slot past the header's list; shares the header does not make.
+    for (slot, shares) in [(2, 3), (1, 2), (1, 4)] {
+        let m = secondary_alone(&p, slot, shares, MAILBOX_SIZE);
+        assert!(!hashed_any(&m) && ends_off(&m), "{slot} {shares}");
+        assert_eq!(state(&m, slot as u64), 3, "{slot} {shares}");
+    }
+    // A mailbox too short: nothing written at all.
+    let m = secondary_alone(&p, 1, 3, MAILBOX_SIZE - 1);
+    assert!(!hashed_any(&m) && ends_off(&m));
+    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Write(_))));
+    // A header it cannot use (the digest count is wrong).
+    let mut bad = p.clone();
+    bad.nr_digests += 1;
+    let m = secondary_alone(&bad, 1, 3, MAILBOX_SIZE);
+    assert!(!hashed_any(&m) && ends_off(&m));
+    assert_eq!(state(&m, 1), 3);
+    // A slot past every slot: nothing written.
+    let m = secondary_alone(&p, MAX_SECONDARIES, 3, MAILBOX_SIZE);
+    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Write(_))) && ends_off(&m));
+}
+
+#[test]
+fn with_a_clock_the_boot_cpu_waits_ten_seconds_without_progress() {
+    // Every clock read 1 ms later: a CPU that never turns off is given up
+    // after 10 s of polls, one clock read each.
+    let (mut m, p) = smp_setup(2);
+    m.clock = Some((0, 1_000_000));
+    m.smp.as_mut().unwrap().stuck.insert(2);
+    let out = handoff(&mut m, &p, &OWN_SMP);
+    assert!(matches!(
+        out,
+        Outcome::Parked((), Failure::SecondaryStillOn(2))
+    ));
+    let polls =
+        m.ev.iter()
+            .filter(|e| **e == Ev::Psci(PSCI_AFFINITY_INFO_64, [2, 0, 0]))
+            .count();
+    assert_eq!(polls, 10_001);
+
+    // A slow CPU whose progress moves is waited for past 10 s.
+    let (mut m, p) = smp_setup(2);
+    m.clock = Some((0, 1_000_000));
+    let w = m.smp.as_mut().unwrap();
+    w.slow = true;
+    w.progressing = 15_000;
+    assert!(matches!(
+        handoff(&mut m, &p, &OWN_SMP),
+        Outcome::Entered(())
+    ));
+    assert!(m.out.contains("hashed on 3 CPUs"), "{}", m.out);
+    assert_eq!(hashed(&m.ev), [CHUNKS[0], CHUNKS[3]]);
+}
+
+#[test]
+fn a_cpu_found_off_without_a_result_has_its_share_hashed_by_the_boot_cpu() {
+    let (mut m, p) = smp_setup(2);
+    // CPU 1 is reported OFF at once and never wrote its state.
+    let w = m.smp.as_mut().unwrap();
+    w.refuse.insert(1, PSCI_SUCCESS);
+    w.off.insert(1);
+    assert!(matches!(
+        handoff(&mut m, &p, &OWN_SMP),
+        Outcome::Entered(())
+    ));
+    assert!(m.out.contains("hashed on 2 CPUs"), "{}", m.out);
+    assert_eq!(hashed(&m.ev), [CHUNKS[0], CHUNKS[3], CHUNKS[1], CHUNKS[4]]);
 }
