@@ -64,7 +64,8 @@ pub const HEADER_VERSION: u32 = 3;
 /// (eight CPUs in all: hashing is bounded by memory bandwidth well before).
 pub const MAX_SECONDARIES: usize = 7;
 /// The `MPIDR_EL1` bits PSCI takes as a target: Aff3 (39:32), Aff2 (23:16),
-/// Aff1 (15:8), Aff0 (7:0) (PSCI, DEN0022, 5.1.4 "CPU_ON").
+/// Aff1 (15:8), Aff0 (7:0) (Linux: `MPIDR_HWID_BITMASK`,
+/// arch/arm64/include/asm/cputype.h).
 pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 /// Most segments the header can describe (`KEXEC_SEGMENT_MAX` in
 /// include/uapi/linux/kexec.h is 16, and one of them is the purgatory).

@@ -11,7 +11,7 @@
 //! that share itself when the CPU did not start or declined), and enters
 //! the kernel only once PSCI `AFFINITY_INFO` reports every CPU it started
 //! OFF: the kernel starts its secondaries itself with `CPU_ON`, which fails
-//! for a CPU that is still on (PSCI, DEN0022, 5.6 "CPU_ON": `ALREADY_ON`).
+//! for a CPU that is still on (`ALREADY_ON`).
 //!
 //! Why nothing a secondary does can reach the kernel: before any `CPU_ON`
 //! the boot CPU cleaned and invalidated the image, the digest table and
@@ -47,13 +47,15 @@ use crate::{
     SCTLR_A, SCTLR_C, SCTLR_I, SCTLR_M, SCTLR_WXN,
 };
 
-/// PSCI `CPU_OFF` (SMC32 function ID; PSCI, DEN0022, 5.1.3).
+/// PSCI `CPU_OFF` (SMC32 function ID). The PSCI numbers here are Linux's
+/// (`include/uapi/linux/psci.h`: `PSCI_0_2_FN_*`, `PSCI_RET_*`,
+/// `PSCI_0_2_AFFINITY_LEVEL_OFF`).
 pub const PSCI_CPU_OFF: u32 = 0x8400_0002;
-/// PSCI `CPU_ON`, SMC64 (DEN0022, 5.1.4).
+/// PSCI `CPU_ON`, SMC64.
 pub const PSCI_CPU_ON_64: u32 = 0xc400_0003;
-/// PSCI `AFFINITY_INFO`, SMC64 (DEN0022, 5.1.5).
+/// PSCI `AFFINITY_INFO`, SMC64.
 pub const PSCI_AFFINITY_INFO_64: u32 = 0xc400_0004;
-/// PSCI `PSCI_VERSION` (DEN0022, 5.1.1): major in bits 31:16.
+/// PSCI `PSCI_VERSION`: major in bits 31:16, minor in 15:0.
 pub const PSCI_VERSION: u32 = 0x8400_0000;
 /// PSCI return code `SUCCESS`.
 pub const PSCI_SUCCESS: i64 = 0;
@@ -381,7 +383,7 @@ pub fn secondary<M: Machine + ?Sized>(
     let engine = choose_engine(m, p.flags);
     // Its own I-cache and TLB hold whatever power-up left: nothing the
     // architecture promises (the TLB's reset state is IMPLEMENTATION
-    // DEFINED, Arm ARM D8.17); the shared memory it reads was cleaned to
+    // DEFINED); the shared memory it reads was cleaned to
     // the PoC by the boot CPU before CPU_ON.
     m.ic_iallu();
     m.set_translation(&cfg);

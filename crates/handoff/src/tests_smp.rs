@@ -393,8 +393,9 @@ fn the_boot_cpu_does_not_start_itself() {
 
 #[test]
 fn psci_numbers_are_the_specifications() {
-    // PSCI (DEN0022) 5.1: function IDs; 5.2.2: return codes; 5.1.5:
-    // AFFINITY_INFO's OFF.
+    // Linux's include/uapi/linux/psci.h: PSCI_0_2_FN_PSCI_VERSION,
+    // _FN_CPU_OFF, _FN64_CPU_ON, _FN64_AFFINITY_INFO; PSCI_RET_SUCCESS,
+    // PSCI_RET_NOT_SUPPORTED; PSCI_0_2_AFFINITY_LEVEL_OFF.
     assert_eq!(
         (
             PSCI_VERSION,
@@ -503,20 +504,28 @@ fn a_secondarys_result_is_read_back_as_written() {
 
 #[test]
 fn a_secondary_sets_exactly_the_bits_the_boot_cpu_does() {
-    let (mut m, p) = smp_setup(1);
-    let start = 0x30c5_0830 | SCTLR_A | SCTLR_WXN;
-    m.smp.as_mut().unwrap().sctlr = Some(start);
-    handoff(&mut m, &p, &OWN_SMP);
-    let writes: Vec<u64> = world(&m).runs[0]
-        .2
-        .iter()
-        .filter_map(|e| match e {
-            Ev::SetSctlr(v) => Some(*v),
-            _ => None,
-        })
-        .collect();
-    let on = (start | SCTLR_M | SCTLR_C | SCTLR_I) & !(SCTLR_A | SCTLR_WXN);
-    assert_eq!(writes, [on, on & !(SCTLR_M | SCTLR_C | SCTLR_I)]);
+    // PSCI starts a CPU with its MMU off; the cache enables are taken as
+    // they come.
+    for extra in [0, SCTLR_I, SCTLR_C, SCTLR_I | SCTLR_C] {
+        let (mut m, p) = smp_setup(1);
+        let start = 0x30c5_0830 | SCTLR_A | SCTLR_WXN | extra;
+        m.smp.as_mut().unwrap().sctlr = Some(start);
+        handoff(&mut m, &p, &OWN_SMP);
+        let writes: Vec<u64> = world(&m).runs[0]
+            .2
+            .iter()
+            .filter_map(|e| match e {
+                Ev::SetSctlr(v) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        let on = (start | SCTLR_M | SCTLR_C | SCTLR_I) & !(SCTLR_A | SCTLR_WXN);
+        assert_eq!(
+            writes,
+            [on, on & !(SCTLR_M | SCTLR_C | SCTLR_I)],
+            "{extra:#x}"
+        );
+    }
 }
 
 /// Runs the secondary of `slot` directly, on a mailbox written by hand
@@ -619,4 +628,23 @@ fn a_cpu_found_off_without_a_result_has_its_share_hashed_by_the_boot_cpu() {
     ));
     assert!(m.out.contains("hashed on 2 CPUs"), "{}", m.out);
     assert_eq!(hashed(&m.ev), [CHUNKS[0], CHUNKS[3], CHUNKS[1], CHUNKS[4]]);
+}
+
+#[test]
+fn a_cpu_that_never_runs_nor_turns_off_is_given_up_on() {
+    // CPU_ON succeeds, the CPU never runs and stays on: after the polls
+    // without progress the boot CPU hashes its share, then refuses to boot.
+    let (mut m, p) = smp_setup(1);
+    m.smp.as_mut().unwrap().refuse.insert(1, PSCI_SUCCESS);
+    let out = handoff(&mut m, &p, &OWN_SMP);
+    assert!(matches!(
+        out,
+        Outcome::Parked((), Failure::SecondaryStillOn(1))
+    ));
+    assert_eq!(hashed(&m.ev).len(), 5);
+    let polls =
+        m.ev.iter()
+            .filter(|e| **e == Ev::Psci(PSCI_AFFINITY_INFO_64, [1, 0, 0]))
+            .count();
+    assert_eq!(polls as u64, 2 * (SECONDARY_STALL_POLLS + 1));
 }
