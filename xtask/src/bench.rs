@@ -36,12 +36,22 @@ pub struct Case {
     pub verify: bool,
     /// Extra initrd payload, MiB (0: the small base initramfs).
     pub initrd_extra_mib: u32,
+    /// The guest's CPUs (`-smp`).
+    pub cpus: u32,
+    /// Ours only: the purgatory hashes on the boot CPU alone
+    /// (`--purgatory-one-cpu`), for comparison with hashing on every CPU.
+    pub one_cpu: bool,
 }
 
 impl Case {
     /// Row label.
     pub fn label(&self) -> String {
-        format!("{}{}", self.loader, if self.verify { "" } else { " -i" })
+        format!(
+            "{}{}{}",
+            self.loader,
+            if self.verify { "" } else { " -i" },
+            if self.one_cpu { " (purgatory on 1 CPU)" } else { "" }
+        )
     }
 }
 
@@ -115,7 +125,11 @@ fn run_case(
         }
         stage_initramfs(assets, &stage, &initrd_b)?;
     }
-    let checks = if case.verify { "" } else { "-i" };
+    let checks = match (case.verify, case.one_cpu) {
+        (false, _) => "-i",
+        (true, true) => "--purgatory-one-cpu",
+        (true, false) => "",
+    };
     // Ours prints where the load's time went (crates/kexec/src/timing.rs).
     // `--show-layout`: both loaders' `-d` (kexec-tools: the segments it
     // passes to kexec_load; ours: the plan), copied to the console.
@@ -163,6 +177,7 @@ fn run_case(
             work,
             cmdline: "console=ttyAMA0 kxt.stage=a",
             next_stage: "b",
+            cpus: case.cpus,
         },
     )?;
     save_console(&case, &timeline)?;
@@ -202,6 +217,8 @@ pub struct KernelA<'a> {
     pub cmdline: &'a str,
     /// The stage name of the next kernel, whose `boot` marker ends the wait.
     pub next_stage: &'a str,
+    /// The guest's CPUs.
+    pub cpus: u32,
 }
 
 /// Boots `a` until `a:loaded` and the next kernel's `boot` marker, then
@@ -228,7 +245,7 @@ pub fn run_kernel_a(assets: &Assets, a: &KernelA<'_>) -> Result<Timeline> {
     let initrd_a = a.work.0.join(format!("initrd-a-{}", a.next_stage));
     stage_initramfs(assets, &stage_a, &initrd_a)?;
     let shape = MachineShape {
-        cpus: 2,
+        cpus: a.cpus,
         memory_mib: 2048,
         ..MachineShape::default()
     };
@@ -263,14 +280,15 @@ pub fn median_by<T>(samples: &[T], f: impl Fn(&T) -> f64) -> f64 {
 /// Render rows as a Markdown table with ratios to kexec-tools (verified) of the same initrd size.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| initrd | loader | load (s) | exec → B (s) | peak RSS (MiB) | SHA-256 floor (s) | load ratio | exec ratio | RSS ratio |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| initrd | CPUs | loader | load (s) | exec → B (s) | peak RSS (MiB) | SHA-256 floor (s) | load ratio | exec ratio | RSS ratio |\n\
+         | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for row in rows {
         let reference = rows.iter().find(|r| {
             r.case.loader == Loader::KexecTools
                 && r.case.verify
                 && r.case.initrd_extra_mib == row.case.initrd_extra_mib
+                && r.case.cpus == row.case.cpus
         });
         let ratio = |f: &dyn Fn(&Sample) -> f64| match reference {
             Some(r) => format!("{:.2}", row.med(f) / r.med(f)),
@@ -279,7 +297,8 @@ pub fn markdown(rows: &[Row]) -> String {
         let initrd = initrd_label(row.case.initrd_extra_mib);
         let _ = writeln!(
             out,
-            "| {initrd} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {} | {} |",
+            "| {initrd} | {} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {} | {} |",
+            row.case.cpus,
             row.case.label(),
             row.med(|s| s.load_s),
             row.med(|s| s.exec_s),
@@ -312,10 +331,12 @@ pub fn json(rows: &[Row]) -> String {
             })
             .collect();
         items.push(format!(
-            "{{\"loader\":\"{}\",\"verify\":{},\"initrd_extra_mib\":{},\"samples\":[{}]}}",
+            "{{\"loader\":\"{}\",\"verify\":{},\"initrd_extra_mib\":{},\"cpus\":{},\"one_cpu\":{},\"samples\":[{}]}}",
             row.case.loader,
             row.case.verify,
             row.case.initrd_extra_mib,
+            row.case.cpus,
+            row.case.one_cpu,
             samples.join(",")
         ));
     }
@@ -327,8 +348,9 @@ pub fn phase_rows(rows: &[Row]) -> Vec<PhaseRow> {
     rows.iter()
         .map(|r| PhaseRow {
             label: format!(
-                "{} {}",
+                "{} {} CPUs {}",
                 initrd_label(r.case.initrd_extra_mib),
+                r.case.cpus,
                 r.case.label()
             ),
             samples: r.samples.iter().map(|s| s.phases.clone()).collect(),
@@ -358,6 +380,9 @@ pub struct Selection<'a> {
     /// Extra arguments for kexec-tools' and our `-l` (experiments, e.g.
     /// kexec-tools' `--serial=ttyAMA0`, our `--mem-min`).
     pub extra_args: (&'a str, &'a str),
+    /// The guests' CPU counts: every case runs on each; with more than
+    /// one CPU, ours verified runs a second time hashing on one CPU.
+    pub cpus: &'a [u32],
 }
 
 /// Run every selected case `reps` times.
@@ -378,18 +403,25 @@ pub fn run(assets: &Assets, select: Selection<'_>, reps: usize) -> Result<Vec<Ro
         &[true, false]
     };
     let mut rows: Vec<Row> = Vec::new();
-    for &initrd_extra_mib in sizes {
-        for &loader in select.loaders {
-            for &verify in verifies {
-                let case = Case {
-                    loader,
-                    verify,
-                    initrd_extra_mib,
-                };
-                rows.push(Row {
-                    case,
-                    samples: Vec::new(),
-                });
+    for &cpus in select.cpus {
+        for &initrd_extra_mib in sizes {
+            for &loader in select.loaders {
+                for &verify in verifies {
+                    let one_cpu_too = loader == Loader::Ours && verify && cpus > 1;
+                    for one_cpu in [false, true].into_iter().take(1 + usize::from(one_cpu_too)) {
+                        let case = Case {
+                            loader,
+                            verify,
+                            initrd_extra_mib,
+                            cpus,
+                            one_cpu,
+                        };
+                        rows.push(Row {
+                            case,
+                            samples: Vec::new(),
+                        });
+                    }
+                }
             }
         }
     }
@@ -399,9 +431,10 @@ pub fn run(assets: &Assets, select: Selection<'_>, reps: usize) -> Result<Vec<Ro
         for row in &mut rows {
             let case = row.case;
             announce(&format!(
-                "bench: {} initrd+{} MiB, run {rep}/{reps}",
+                "bench: {} initrd+{} MiB, {} CPUs, run {rep}/{reps}",
                 case.label(),
-                case.initrd_extra_mib
+                case.initrd_extra_mib,
+                case.cpus
             ));
             let sample = run_case(assets, (case, &select), &ours, &work)?;
             println!(

@@ -113,6 +113,7 @@ fn run_kdump_case(
             work,
             cmdline: "console=ttyAMA0 kxt.stage=a crashkernel=256M",
             next_stage: "c",
+            cpus: 2,
         },
     )?;
     kdump_sample_from(&timeline)

@@ -57,6 +57,10 @@ enum Cmd {
         /// Only the kdump rows (`-p`, then a panic).
         #[arg(long)]
         kdump_only: bool,
+        /// The guests' CPU counts (every case on each; with more than one, ours also hashing
+        /// on one CPU in the purgatory).
+        #[arg(long, value_delimiter = ',', default_value = "2")]
+        cpus: Vec<u32>,
     },
     /// Boot QEMU guests of several shapes and (re)write their sysroots under fixtures/sysroots.
     CaptureSysroots {
@@ -162,6 +166,7 @@ fn real_main() -> Result<()> {
             no_kdump,
             reference_only,
             kdump_only,
+            cpus,
         } => bench(
             reps,
             large_initrd_mib,
@@ -169,6 +174,7 @@ fn real_main() -> Result<()> {
             (&kexec_tools_args, &ours_args),
             reference_only,
             (kdump_only, no_kdump),
+            &cpus,
         )?,
         Cmd::CaptureSysroots { only } => capture_sysroots(&only)?,
         Cmd::Package => {
@@ -273,6 +279,7 @@ fn bench(
     extra_args: (&str, &str),
     reference_only: bool,
     (kdump_only, no_kdump): (bool, bool),
+    cpus: &[u32],
 ) -> Result<()> {
     let assets = xtask::prepare()?;
     let loaders: &[Loader] = if reference_only {
@@ -289,6 +296,7 @@ fn bench(
             unverified_only,
             show_layout,
             extra_args,
+            cpus,
         };
         xtask::bench::run(&assets, select, reps)?
     };

@@ -117,7 +117,8 @@ fn ours_boots_kernel_b_on_one_cpu() {
     assert!(verified, "{}", outcome.timeline.tail(40));
 }
 
-/// Our loader, A → B on two CPUs from `Image.gz`: every CPU comes back in B.
+/// Our loader, A → B on two CPUs from `Image.gz`: the purgatory hashes on
+/// both (PSCI `CPU_ON`, then `CPU_OFF`), and every CPU comes back in B.
 /// Before the load, `kexec doctor` runs in kernel A (Debian's
 /// `/boot/config-<release>` in place, securityfs mounted): it exits 0 and
 /// its `--json` ([`check_doctor`]) says what this guest is.
@@ -146,6 +147,14 @@ fn ours_boots_gzip_kernel_b_on_two_cpus() {
     let outcome = scenario.run(&assets).unwrap_or_else(|e| panic!("{e:#}"));
     print!("{}", outcome.timeline.summary());
     assert_eq!(outcome.expected[0].cpus, 2);
+    // The purgatory started the second CPU with PSCI to hash with it, and
+    // turned it off again: B brought both up (above).
+    let both = outcome
+        .timeline
+        .lines
+        .iter()
+        .any(|l| l.text.contains("purgatory: hashed on 2 CPUs"));
+    assert!(both, "{}", outcome.timeline.tail(60));
     assert_eq!(
         xtask::scenario::check_guest_checks(&outcome.timeline).unwrap(),
         1

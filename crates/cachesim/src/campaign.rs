@@ -15,6 +15,9 @@ pub struct MutantOutcome {
     pub scenario: &'static str,
     /// Purgatory flags of the scenario.
     pub flags: u64,
+    /// Whether the scenario's header names secondary CPUs (the boot CPU's
+    /// path is another one then).
+    pub smp: bool,
     /// The (first) site, as recorded on the first configuration.
     pub site: Site,
     /// How many sites the unit has (iterations of a loop; 1 otherwise).
@@ -34,17 +37,25 @@ impl MutantOutcome {
     /// in its phase, the operation and the mutation. E.g.
     /// `verify purgatory.6 IC IALLU / remove`.
     pub fn key(&self) -> String {
-        mutant_key(self.flags, &self.site, self.index_in_phase, self.mutation)
+        mutant_key(
+            self.flags,
+            self.smp,
+            &self.site,
+            self.index_in_phase,
+            self.mutation,
+        )
     }
 }
 
-fn mutant_key(flags: u64, site: &Site, index_in_phase: usize, m: Mutation) -> String {
-    // The purgatory's flags change its path; the relocation's path is the
-    // same under every flag.
-    let mode = if site.phase != "purgatory" {
+fn mutant_key(flags: u64, smp: bool, site: &Site, index_in_phase: usize, m: Mutation) -> String {
+    // The purgatory's flags and secondaries change its path; the
+    // relocation's path is the same under every flag.
+    let mode = if site.phase == "relocate" {
         "any"
     } else if flags & handoff::Flags::NO_VERIFY != 0 {
         "no-verify"
+    } else if smp {
+        "smp"
     } else {
         "verify"
     };
@@ -125,7 +136,8 @@ pub fn mutation_campaign(
             if !unit.iter().any(|s| mutation.applies(s)) {
                 continue;
             }
-            if skip.contains(&mutant_key(opts.flags, site, index_in_phase, mutation)) {
+            let smp = opts.smp.is_some();
+            if skip.contains(&mutant_key(opts.flags, smp, site, index_in_phase, mutation)) {
                 continue;
             }
             let mut killed_by = None;
@@ -166,6 +178,7 @@ pub fn mutation_campaign(
             out.push(MutantOutcome {
                 scenario,
                 flags: opts.flags,
+                smp,
                 site: *site,
                 unit_len: unit.len(),
                 index_in_phase,

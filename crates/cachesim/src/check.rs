@@ -48,6 +48,14 @@ pub enum Rule {
     /// (a stale line shadowed or overwrote its stack): on the CPU, a wrong
     /// return address.
     StackCorrupted,
+    /// A secondary CPU turned itself off with a line it wrote still dirty
+    /// in a cache: the boot CPU reads its result from memory, and the line
+    /// may be written back over the next kernel's data at any time.
+    SecondaryDirtyLine,
+    /// A CPU the purgatory started is still on at the branch to the
+    /// kernel: it runs in memory the kernel owns, and the kernel's own
+    /// `CPU_ON` for it fails.
+    SecondaryStillOn,
     /// The model faulted (e.g. DC ZVA with the MMU off).
     Fault,
     /// The code under test returned an error or never reached the branch.
@@ -56,7 +64,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in declaration order (a test keeps it complete).
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 16] = [
         Rule::NotAtPoc,
         Rule::DirtyLine,
         Rule::StaleCleanLine,
@@ -69,6 +77,8 @@ impl Rule {
         Rule::VerificationFailed,
         Rule::CachesNotOn,
         Rule::StackCorrupted,
+        Rule::SecondaryDirtyLine,
+        Rule::SecondaryStillOn,
         Rule::Fault,
         Rule::NoEntry,
     ];
@@ -91,6 +101,8 @@ impl fmt::Display for Rule {
             Rule::CachesNotOn => {
                 "hashed without the caches it turned on (write not yet in effect, or not cacheable)"
             }
+            Rule::SecondaryDirtyLine => "secondary CPU turned off with a dirty line it wrote",
+            Rule::SecondaryStillOn => "secondary CPU still on at the branch",
             Rule::Fault => "fault",
             Rule::NoEntry => "never entered the next image",
         })
@@ -409,8 +421,10 @@ mod tests {
             Rule::VerificationFailed => 9,
             Rule::CachesNotOn => 10,
             Rule::StackCorrupted => 11,
-            Rule::Fault => 12,
-            Rule::NoEntry => 13,
+            Rule::SecondaryDirtyLine => 12,
+            Rule::SecondaryStillOn => 13,
+            Rule::Fault => 14,
+            Rule::NoEntry => 15,
         }
     }
 

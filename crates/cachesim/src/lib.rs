@@ -88,8 +88,26 @@
 //! (kexec_load path): MMU off, and the purgatory's code is what the I-side
 //! fetches; while it runs, each barrier fetches its next code line.
 //!
+//! # Several CPUs
+//! With [`SimOptions::smp`], the purgatory's header names secondary CPUs and
+//! the machine has PSCI: the boot CPU's `CPU_ON` starts each one, which
+//! runs the real `handoff::smp::secondary` to its `CPU_OFF` on its own PE
+//! state (SCTLR, translation and TLB, I-cache and fetch buffer, queued
+//! maintenance) over the shared DRAM and data caches (coherent caches are
+//! one view of a line), inside that `CPU_ON` or inside a later
+//! `AFFINITY_INFO` call of the boot CPU ([`SecondaryRun`]). It starts with
+//! the old kernel's TLB entries for the purgatory's pages and stale
+//! I-cache lines of the next kernel. Rules: the boot CPU's stores and
+//! maintenance complete before `CPU_ON`, the secondary's before `CPU_OFF`
+//! (faults); no line a secondary dirtied still dirty when it turns off
+//! ([`Rule::SecondaryDirtyLine`]); every CPU started is off at the branch
+//! ([`Rule::SecondaryStillOn`]) and no secondary's I-cache holds a stale line
+//! of the kernel ([`Rule::StaleICache`]). See `sim::smp` for what it does
+//! not show.
+//!
 //! # Limits (what the model does not show)
-//! One PE (no other masters, no broadcast, DSB ISH = DSB SY); identity
+//! One PE runs at a time (a secondary between two of the boot CPU's calls,
+//! never step by step beside it; no other masters; DSB ISH = DSB SY); identity
 //! translation apart from the purgatory's own tables (the old kernel's
 //! regime is "everything Normal-WB"); one line size for every level; no
 //! store buffer or load reordering (only maintenance and SCTLR writes are
@@ -131,6 +149,6 @@ pub use cost::Report;
 pub use memory::{DcOp, Event, IcOp, Level, MemorySystem, Sctlr, SetWayOp};
 pub use sim::{
     simulate, simulate_seeds, simulate_with, LoaderPlanError, LoaderSegment, SampledSegment,
-    Sampling, Scenario, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment, SysTrace,
-    Window,
+    Sampling, Scenario, SecondaryRun, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan,
+    SimSegment, SmpOptions, SysTrace, Window,
 };

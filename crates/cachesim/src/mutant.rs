@@ -21,8 +21,56 @@
 //! (both above this module).
 
 use handoff::pagetable::{MemAttr, MAIR_VALUE};
-use handoff::{Machine, MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
+use handoff::{
+    Conduit, HandoffParams, Machine, MmuConfig, PurgatoryMemory, Regime, Sha256Engine, SCTLR_C,
+    SCTLR_I, SCTLR_M,
+};
 use std::fmt;
+
+/// The phases whose MSR values are the purgatory's own (the relocation's
+/// are the kernel's): the boot CPU's run and a secondary's.
+pub const PURGATORY_PHASES: &[&str] = &["purgatory", "secondary"];
+
+/// A machine on which the code under test can start another CPU (PSCI
+/// `CPU_ON`): the model ([`crate::SimCpu`]). [`Mutant`] runs the started
+/// CPU's code itself, so that its maintenance are sites of the same run
+/// (in the phase "secondary") and mutated like the boot CPU's.
+pub trait Cpus: Machine {
+    /// A PSCI call: `Ok(x0)`, or `Err(start)` when, inside the call, a
+    /// started CPU runs and the machine has switched to it: run `start` on
+    /// the machine, then call [`Cpus::secondary_finished`].
+    fn psci_call(
+        &mut self,
+        conduit: Conduit,
+        function: u32,
+        args: [u64; 3],
+    ) -> Result<i64, SecondaryStart>;
+    /// The started CPU's code returned (it called `CPU_OFF`, or parked):
+    /// the machine runs the CPU that made the call again. Returns x0 of
+    /// that call.
+    fn secondary_finished(&mut self) -> i64;
+}
+
+/// What a CPU started by `CPU_ON` runs: the purgatory's secondary entry,
+/// [`handoff::smp::secondary`], with the header it reads and its slot
+/// (the context id).
+#[derive(Debug, Clone)]
+pub struct SecondaryStart {
+    /// The purgatory's header, as the secondary reads it.
+    pub params: HandoffParams,
+    /// The purgatory's memory (from its link-time symbols).
+    pub own: PurgatoryMemory,
+    /// Its slot (the `CPU_ON` context id).
+    pub slot: usize,
+}
+
+impl SecondaryStart {
+    /// Runs the secondary's code on `m` (to its `CPU_OFF`, or its park).
+    pub fn run<M: Machine + ?Sized>(&self, m: &mut M) {
+        // What it returns is the model's final state, kept by the machine.
+        let _ = handoff::smp::secondary(m, &self.params, &self.own, self.slot);
+    }
+}
 
 /// A maintenance or barrier operation of the handoff trait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -248,7 +296,7 @@ impl Mutation {
             Mutation::Remove => true,
             Mutation::Weaken => matches!(site.kind, OpKind::DcCivac | OpKind::DcCvac),
             Mutation::Shorten => site.len > 1,
-            Mutation::Value(v) => v.kind() == site.kind && site.phase == "purgatory",
+            Mutation::Value(v) => v.kind() == site.kind && PURGATORY_PHASES.contains(&site.phase),
             // A loop phase's by-VA unit is every iteration of one
             // instruction: "swap with the next site" has no source form.
             Mutation::SwapWithNext => site.adjacent_next && !in_loop_unit(site),
@@ -523,7 +571,7 @@ impl<M: Machine> Mutant<M> {
     }
 }
 
-impl<M: Machine> Machine for Mutant<M> {
+impl<M: Cpus> Machine for Mutant<M> {
     type Exit = M::Exit;
     fn read_u64(&mut self, pa: u64) -> u64 {
         self.other();
@@ -638,6 +686,26 @@ impl<M: Machine> Machine for Mutant<M> {
     }
     fn now_ns(&mut self) -> Option<u64> {
         self.inner.now_ns()
+    }
+    fn mpidr(&mut self) -> u64 {
+        self.inner.mpidr()
+    }
+    fn secondary_entry(&mut self) -> u64 {
+        self.inner.secondary_entry()
+    }
+    fn psci(&mut self, conduit: Conduit, function: u32, args: [u64; 3]) -> i64 {
+        self.other();
+        match self.inner.psci_call(conduit, function, args) {
+            Ok(x0) => x0,
+            Err(start) => {
+                let phase = std::mem::replace(&mut self.phase, "secondary");
+                self.last = None;
+                start.run(self);
+                self.phase = phase;
+                self.other();
+                self.inner.secondary_finished()
+            }
+        }
     }
     fn enter_kernel(&mut self, entry: u64, dtb: u64) -> Self::Exit {
         self.other();

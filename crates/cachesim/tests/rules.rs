@@ -11,18 +11,25 @@
 
 use cachesim::check::Location;
 use cachesim::mutant::{Mutant, Mutation, OpKind};
-use cachesim::sim::{real_handoff, real_relocate, run_with, SimCpu};
+use cachesim::sim::{
+    real_handoff, real_relocate, run_with, secondary_mpidr, SecondaryRun, SimCpu, SmpOptions,
+};
 use cachesim::{CacheConfig, Level, Rule, Scenario, SimOptions, SimPlan, Violation};
 use handoff::maint::{
     clean_invalidate_range_to_poc, clean_range_to_poc, invalidate_icache_range,
     invalidate_range_to_poc,
 };
-use handoff::{HandoffParams, Machine, PurgatoryMemory};
+use handoff::smp::PSCI_CPU_ON_64;
+use handoff::{HandoffParams, Machine, PurgatoryMemory, Regime};
 
 const KERNEL: u64 = 0x4020_0000;
 const DTB: u64 = 0x4800_0000;
 const PURGATORY_IMAGE: u64 = 0x4840_0000;
 const STACK_FRAME: u64 = 0x4840_9f80;
+/// With a secondary (more stack pages): the line of the secondary's frame
+/// at the top of its stack page (slot 0: the pool's end, 0x4840_9000, plus
+/// a page) that its first store through a write-back mapping dirties.
+const SECONDARY_FRAME_LINE: u64 = 0x4840_9fc0;
 
 /// Seeds each replay and its control run (the replay reports its first
 /// violation).
@@ -38,6 +45,9 @@ enum Code {
     /// The real handoff with its `n`th site of the purgatory phase (which
     /// must be a `kind`) mutated.
     Mutant(usize, OpKind, Mutation),
+    /// The real handoff with the `n`th site of its secondary CPU's run
+    /// (phase "secondary", which must be a `kind`) mutated.
+    Secondary(usize, OpKind, Mutation),
 }
 
 /// One rule shown failing.
@@ -59,6 +69,20 @@ fn purgatory_only() -> SimOptions {
     SimOptions {
         scenario: Scenario::PurgatoryOnly,
         ..SimOptions::default()
+    }
+}
+
+/// [`purgatory_only`] at EL1 with one secondary CPU (MPIDR 1) on the HVC
+/// conduit, run inside its `CPU_ON` (every seed: a mutant's site is found
+/// by its place in the run).
+fn with_a_secondary() -> SimOptions {
+    SimOptions {
+        regime: Some(Regime::El1),
+        smp: Some(SmpOptions {
+            run: SecondaryRun::AtCpuOn,
+            ..SmpOptions::for_regime(1, Regime::El1)
+        }),
+        ..purgatory_only()
     }
 }
 
@@ -254,6 +278,32 @@ fn replay(rule: Rule) -> Replay {
             addr: Some(STACK_FRAME),
             location: Location::Dram,
         },
+        Rule::SecondaryDirtyLine => Replay {
+            what: "the secondary CPU's run without its TLBI: the old kernel's TLB entries map \
+                   its stack and mailbox write-back, and what it writes there stays dirty",
+            config: "a57-like",
+            opts: with_a_secondary(),
+            bad: Code::Secondary(2, OpKind::TlbiAll, Mutation::Remove),
+            good: real_handoff,
+            addr: Some(SECONDARY_FRAME_LINE),
+            location: Location::Data(Level::L1),
+        },
+        Rule::SecondaryStillOn => Replay {
+            what: "a secondary started (with a slot its entry code parks for: no stack) and the \
+                   kernel entered without waiting for it to turn off",
+            config: "a57-like",
+            opts: with_a_secondary(),
+            bad: Code::Purgatory(|cpu, p, own| {
+                let entry = cpu.secondary_entry();
+                // CPU_ON hands memory over: the entry state's stores first.
+                cpu.dsb_sy();
+                cpu.psci(p.psci, PSCI_CPU_ON_64, [secondary_mpidr(1), entry, 9]);
+                minimal(cpu, p, own);
+            }),
+            good: real_handoff,
+            addr: None,
+            location: Location::Register,
+        },
         Rule::Fault => Replay {
             what: "DC ZVA with the MMU off (zeroing the kernel's first line)",
             config: "a57-like",
@@ -291,7 +341,12 @@ fn first_violation(config: &CacheConfig, opts: &SimOptions, code: Code) -> Optio
     let plan = SimPlan::small();
     let (mut purgatory, mutation): (Purgatory, _) = match code {
         Code::Purgatory(f) => (f, None),
-        Code::Mutant(n, kind, mu) => {
+        Code::Mutant(n, kind, mu) | Code::Secondary(n, kind, mu) => {
+            let phase = if matches!(code, Code::Mutant(..)) {
+                "purgatory"
+            } else {
+                "secondary"
+            };
             let sites = run_with(
                 &plan,
                 config,
@@ -304,7 +359,7 @@ fn first_violation(config: &CacheConfig, opts: &SimOptions, code: Code) -> Optio
             .sites;
             let site = *sites
                 .iter()
-                .filter(|s| s.phase == "purgatory")
+                .filter(|s| s.phase == phase)
                 .nth(n)
                 .expect("the site exists");
             assert_eq!(site.kind, kind, "site {site} is not a {kind}");

@@ -12,10 +12,12 @@
 //! the purgatory's own memory in its segment.
 
 use handoff::{
-    Flags, HandoffParams, PurgatoryHeader, SegmentRange, DIGEST_SIZE, HEADER_OFFSET, HEADER_SIZE,
+    Conduit, Flags, HandoffParams, PurgatoryHeader, SegmentRange, DIGEST_SIZE, HEADER_OFFSET,
+    HEADER_SIZE,
 };
 
 use crate::digest::{Sha256Digest, CHUNK_SHIFT};
+use crate::fdt::{PsciCpus, PsciMethod};
 
 pub use handoff::HeaderError;
 
@@ -59,6 +61,9 @@ pub struct PurgatoryOptions {
     pub force_soft_sha256: bool,
     /// Hash with the MMU and caches off (as kexec-tools does; for comparison).
     pub no_caches: bool,
+    /// Hash on the boot CPU alone, even where PSCI could start the others
+    /// (for comparison, or a firmware whose `CPU_ON` misbehaves).
+    pub one_cpu: bool,
 }
 
 impl PurgatoryOptions {
@@ -152,7 +157,8 @@ impl<'a> Purgatory<'a> {
 
 /// The parameters for a purgatory that verifies `segments` (address,
 /// length) in [`crate::digest::CHUNK_SIZE`] chunks against a table at
-/// `digests_offset`, then enters `kernel_entry` with x0 = `dtb`.
+/// `digests_offset`, on the CPUs of `cpus` too if given (`handoff::smp`),
+/// then enters `kernel_entry` with x0 = `dtb`.
 pub(crate) fn handoff_params(
     segments: impl IntoIterator<Item = (u64, u64)>,
     kernel_entry: u64,
@@ -160,6 +166,7 @@ pub(crate) fn handoff_params(
     uart: Option<u64>,
     options: PurgatoryOptions,
     digests_offset: u64,
+    cpus: Option<&PsciCpus>,
 ) -> Result<HandoffParams, Error> {
     let mut params = HandoffParams {
         entry: kernel_entry,
@@ -168,6 +175,15 @@ pub(crate) fn handoff_params(
         flags: options.flags(),
         ..HandoffParams::default()
     };
+    if let Some(c) = cpus {
+        params.psci = match c.method {
+            PsciMethod::Hvc => Conduit::Hvc,
+            PsciMethod::Smc => Conduit::Smc,
+        };
+        for &mpidr in &c.mpidrs {
+            params.push_secondary(mpidr).map_err(Error::Header)?;
+        }
+    }
     for (addr, len) in segments {
         params
             .push_segment(SegmentRange { addr, len })
@@ -247,7 +263,40 @@ mod tests {
             flags(all),
             Flags::NO_VERIFY | Flags::FORCE_SOFT_SHA256 | Flags::NO_CACHES
         );
-        let params = handoff_params([], 0x4020_0000, 0x4800_0000, None, all, 0x1000).unwrap();
+        let params =
+            handoff_params([], 0x4020_0000, 0x4800_0000, None, all, 0x1000, None).unwrap();
         assert_eq!(params.flags.0, flags(all));
+        // One CPU is not a header flag: the loader leaves the CPUs out.
+        let one = PurgatoryOptions {
+            one_cpu: true,
+            ..none
+        };
+        assert_eq!(flags(one), 0);
+    }
+
+    /// The CPUs go into the header with their conduit; more than it holds
+    /// is refused.
+    #[test]
+    fn psci_cpus_fill_the_header() {
+        let opts = PurgatoryOptions::default();
+        for (method, conduit) in [(PsciMethod::Hvc, Conduit::Hvc), (PsciMethod::Smc, Conduit::Smc)] {
+            let cpus = PsciCpus {
+                method,
+                mpidrs: vec![0, 1, 0x100],
+            };
+            let p = handoff_params([(0x4020_0000, 0x1000)], 0x4020_0000, 0x4800_0000, None, opts, 0x1000, Some(&cpus))
+                .unwrap();
+            assert_eq!((p.psci, p.secondaries()), (conduit, &[0, 1, 0x100][..]));
+        }
+        let eight = PsciCpus {
+            method: PsciMethod::Hvc,
+            mpidrs: (0..8).collect(),
+        };
+        assert!(matches!(
+            handoff_params([], 0, 0, None, opts, 0x1000, Some(&eight)),
+            Err(Error::Header(_))
+        ));
+        let none = handoff_params([], 0, 0, None, opts, 0x1000, None).unwrap();
+        assert_eq!((none.psci, none.secondaries().len()), (Conduit::None, 0));
     }
 }

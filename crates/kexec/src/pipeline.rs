@@ -556,6 +556,15 @@ pub(crate) fn make_plan(
     if built.uart.is_none() {
         notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());
     }
+    if let Some(c) = &built.psci_cpus {
+        let ids: Vec<String> = c.mpidrs.iter().map(|m| format!("{m:#x}")).collect();
+        notes.push(format!(
+            "the purgatory verifies on several CPUs: it starts those of MPIDR {} with PSCI \
+             CPU_ON over {} (not its own), and enters the kernel once PSCI reports each off",
+            ids.join(", "),
+            c.method.name()
+        ));
+    }
     notes.extend(kernel_layout_notes(&kernel.header, &built.plan.kernel));
     let firmware = Firmware::read(root);
     let cmdline = match &new_cmdline {

@@ -48,6 +48,17 @@ pub struct Report<'a> {
     pub handover: &'a Handover,
     /// What is risky about it.
     pub risks: &'a [Risk],
+    /// The CPUs the purgatory may start to verify with it.
+    pub psci_cpus: Option<&'a kexec_core::fdt::PsciCpus>,
+}
+
+/// Which CPUs the purgatory verifies on.
+#[derive(Serialize)]
+struct JsonVerification {
+    /// `hvc` or `smc`; `null`: the CPU that runs the purgatory alone.
+    psci: Option<&'static str>,
+    /// MPIDR affinities of the CPUs it may start (it skips its own).
+    secondaries: Vec<String>,
 }
 
 fn hex(v: u64) -> String {
@@ -196,6 +207,7 @@ struct JsonPlan<'a> {
     chosen: JsonChosen<'a>,
     firmware: JsonFirmware,
     handover: JsonHandover<'a>,
+    verification: JsonVerification,
     notes: &'a [String],
 }
 
@@ -258,6 +270,13 @@ impl Report<'_> {
                 why: self.interface.1,
             },
             handover: self.json_handover(),
+            verification: JsonVerification {
+                psci: self.psci_cpus.map(|c| c.method.name()),
+                secondaries: self
+                    .psci_cpus
+                    .map(|c| c.mpidrs.iter().map(|&m| hex(m)).collect())
+                    .unwrap_or_default(),
+            },
             notes: &self.notes,
         };
         let mut text = serde_json::to_string_pretty(&doc)

@@ -405,6 +405,7 @@ fn dry_run(
         interface: planned.interface,
         handover: &planned.handover,
         risks: &planned.risks,
+        psci_cpus: planned.built.psci_cpus.as_ref(),
     };
     Ok(if json {
         report.to_json()

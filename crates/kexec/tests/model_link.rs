@@ -32,11 +32,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cachesim::mutant::{Mutation, OpKind, Site};
 use cachesim::relocate::RelocStyle;
-use cachesim::sim::{real_handoff, real_relocate, run_with};
+use cachesim::sim::{real_handoff, real_relocate, run_with, SecondaryRun, SmpOptions};
 use cachesim::{CacheConfig, Scenario, SimOptions, SimPlan, SimSegment, SysTrace};
 use handoff::{Flags, Regime};
 use purgatory_image::lang::Automaton;
 use purgatory_image::paths::{Code, Paths};
+
+/// Transitions of the secondary CPUs' language (from
+/// `purgatory_secondary_entry`) that no model run takes, as [`INFEASIBLE`].
+const INFEASIBLE_SECONDARY: &[(&str, &str, usize, &str)] = &[];
 
 /// Transitions of the binary's language that no model run takes:
 /// `(from, to, how many, why no run can)`. Exact: a different count of
@@ -159,6 +163,51 @@ fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
             }
         }
     }
+    // Hashing on secondaries (the tiny plan, flags 0): run at their
+    // CPU_ON, while the boot CPU waits, or never up; and declining (another
+    // regime than the boot CPU's).
+    for (entry, scenario) in [
+        ("kexec_load", Scenario::KexecLoad(RelocStyle::MmuOn)),
+        ("crash", Scenario::PurgatoryOnly),
+    ] {
+        for regime in [Regime::El1, Regime::El2, Regime::El2Host] {
+            for sha2 in [false, true] {
+                // At EL2, with and without E2H (the SMC conduit either
+                // way): a secondary in the other one declines.
+                let other = match regime {
+                    Regime::El1 => None,
+                    Regime::El2 => Some(Regime::El2Host),
+                    Regime::El2Host => Some(Regime::El2),
+                };
+                for (what, run, other) in [
+                    ("at CPU_ON", SecondaryRun::AtCpuOn, None),
+                    ("waited for", SecondaryRun::AtAffinityInfo(3), None),
+                    ("never up", SecondaryRun::Never, None),
+                    ("declining", SecondaryRun::AtCpuOn, other),
+                ] {
+                    if what == "declining" && other.is_none() {
+                        continue;
+                    }
+                    let name = format!(
+                        "tiny, {entry}, {regime:?}, {}, flags 0x0, smp {what}",
+                        if sha2 { "sha2" } else { "no sha2" }
+                    );
+                    let opts = SimOptions {
+                        scenario,
+                        regime: Some(regime),
+                        sha2_instructions: Some(sha2),
+                        smp: Some(SmpOptions {
+                            run,
+                            secondary_regime: other,
+                            ..SmpOptions::for_regime(2, regime)
+                        }),
+                        ..SimOptions::default()
+                    };
+                    out.push((name, SimPlan::tiny(), opts));
+                }
+            }
+        }
+    }
     out
 }
 
@@ -184,17 +233,27 @@ fn model_run(
     )
 }
 
-/// The unmutated model's system instructions (the run must pass).
-fn model_trace(plan: &SimPlan, opts: &SimOptions) -> SysTrace {
+/// The unmutated model's system instructions (the run must pass): the
+/// boot CPU's, and each secondary's.
+fn model_trace(plan: &SimPlan, opts: &SimOptions) -> (SysTrace, Vec<SysTrace>) {
     let r = model_run(plan, opts, None);
     if let Err(v) = r.result {
         panic!("the unmutated model fails:\n{v}");
     }
-    r.purgatory_trace
+    let secondaries = r.secondary_traces.into_iter().map(|(_, t)| t).collect();
+    (r.purgatory_trace, secondaries)
 }
 
 fn binary() -> (Paths, Automaton) {
     let paths = Paths::from_elf(kexec::PURGATORY_ELF).unwrap_or_else(|e| panic!("{e}"));
+    let lang = Automaton::new(&paths);
+    (paths, lang)
+}
+
+/// The secondary CPUs' paths, from `purgatory_secondary_entry` to a `wfe`.
+fn secondary_binary() -> (Paths, Automaton) {
+    let paths =
+        Paths::secondary_from_elf(kexec::PURGATORY_ELF).unwrap_or_else(|e| panic!("{e}"));
     let lang = Automaton::new(&paths);
     (paths, lang)
 }
@@ -219,6 +278,16 @@ fn describe(paths: &Paths, lang: &Automaton, (s, t): (usize, usize)) -> String {
 /// and its transitions no run takes beyond [`INFEASIBLE`] (or listed there
 /// but not found as listed).
 fn verdict(paths: &Paths, lang: &Automaton, traces: &[(String, SysTrace)]) -> Vec<String> {
+    verdict_with(paths, lang, traces, INFEASIBLE)
+}
+
+/// [`verdict`] with another list of infeasible transitions.
+fn verdict_with(
+    paths: &Paths,
+    lang: &Automaton,
+    traces: &[(String, SysTrace)],
+    infeasible: &[(&str, &str, usize, &str)],
+) -> Vec<String> {
     let mut errors = Vec::new();
     let mut used = BTreeSet::new();
     for (name, trace) in traces {
@@ -240,7 +309,7 @@ fn verdict(paths: &Paths, lang: &Automaton, traces: &[(String, SysTrace)]) -> Ve
             .push(tr);
     }
     let listed: BTreeMap<(&str, &str), usize> =
-        INFEASIBLE.iter().map(|&(a, b, n, _)| ((a, b), n)).collect();
+        infeasible.iter().map(|&(a, b, n, _)| ((a, b), n)).collect();
     for (key, trs) in &untaken {
         if listed.get(key) != Some(&trs.len()) {
             for &tr in trs {
@@ -267,10 +336,42 @@ fn all_traces() -> Vec<(String, SysTrace)> {
     configurations()
         .into_iter()
         .map(|(name, plan, opts)| {
-            let t = model_trace(&plan, &opts);
+            let (t, _) = model_trace(&plan, &opts);
             (name, t)
         })
         .collect()
+}
+
+/// Each secondary's run in every configuration with secondaries.
+fn all_secondary_traces() -> Vec<(String, SysTrace)> {
+    configurations()
+        .into_iter()
+        .filter(|(_, _, opts)| opts.smp.is_some())
+        .flat_map(|(name, plan, opts)| {
+            let (_, ts) = model_trace(&plan, &opts);
+            ts.into_iter()
+                .enumerate()
+                .map(move |(i, t)| (format!("{name}, secondary {}", i + 1), t))
+        })
+        .collect()
+}
+
+#[test]
+fn every_secondary_run_is_a_path_from_the_secondary_entry_and_covers_them() {
+    let (paths, lang) = secondary_binary();
+    println!(
+        "secondary entry: {} instructions reached, {} system instructions on paths to a wfe",
+        paths.insns.len(),
+        lang.states.len() - 1
+    );
+    println!("language:\n{}\n", lang.regex());
+    let traces = all_secondary_traces();
+    assert!(traces.len() >= 24, "{} secondary runs", traces.len());
+    for (name, t) in traces.iter().take(2) {
+        println!("{name}: {t}");
+    }
+    let errors = verdict_with(&paths, &lang, &traces, INFEASIBLE_SECONDARY);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
 #[test]

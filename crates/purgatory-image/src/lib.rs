@@ -161,12 +161,14 @@ pub fn build(cargo: &Path, workspace: &Path, target_dir: &Path) -> Result<Purgat
 
 /// Flatten and check a linked purgatory ELF (position independence, no
 /// writable data, its system instructions and the sequences along its
-/// paths).
+/// paths, the boot CPU's and the secondaries').
 pub fn from_elf(elf: &[u8]) -> Result<PurgatoryImage, Error> {
     check_position_independent(elf)?;
     check_no_writable_data(elf)?;
     sysinsn::check_system_instructions(elf)?;
     sequences::check(&paths::Paths::from_elf(elf)?)?;
+    // Every CPU's path: the secondaries run the same SCTLR sequences.
+    sequences::check(&paths::Paths::secondary_from_elf(elf)?)?;
     let (bytes, entry_offset, mem_size) = elf_to_flat(elf)?;
     if bytes.len() < HEADER_OFFSET + HEADER_SIZE {
         return Err(Error::Invalid(format!(

@@ -364,13 +364,38 @@ pub struct Paths {
     pub succ: Vec<Vec<usize>>,
     /// Predecessors of each node.
     pub pred: Vec<Vec<usize>>,
-    /// The nodes of the one `BR` (one per calling context it is reached in).
+    /// The nodes of the one `BR` (one per calling context it is reached
+    /// in), or of each `WFE` ([`Ending::Park`]).
     pub exits: Vec<usize>,
     /// Whether the node lies on a path from the entry to an exit.
     pub live: Vec<bool>,
 }
 
+/// Where the paths from an entry end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// At the one `br`, into the next kernel (the boot CPU, from `_start`).
+    Branch,
+    /// At a `wfe`, parked (a secondary CPU, from
+    /// `purgatory_secondary_entry`, after its `CPU_OFF`); a `br` reachable
+    /// from there is refused: only the boot CPU enters the kernel.
+    Park,
+}
+
+/// `WFE` (a hint: Flow::Next).
+const WFE: u32 = 0xd503_205f;
+
 impl Paths {
+    /// The paths of the purgatory ELF from `purgatory_secondary_entry`, the
+    /// secondary CPUs' entry, to each `wfe` ([`Ending::Park`]).
+    pub fn secondary_from_elf(elf: &[u8]) -> Result<Self, Error> {
+        let code = Code::from_elf(elf)?;
+        let start = code.symbol("purgatory_secondary_entry").ok_or_else(|| {
+            Error::Invalid("no `purgatory_secondary_entry` symbol in the purgatory ELF".into())
+        })?;
+        Self::build_ending(code, start, Ending::Park)
+    }
+
     /// The paths of the purgatory ELF from `_start`.
     pub fn from_elf(elf: &[u8]) -> Result<Self, Error> {
         Self::from_code(Code::from_elf(elf)?)
@@ -384,8 +409,13 @@ impl Paths {
         Self::build(code, start)
     }
 
-    /// The paths of `code` from `entry`.
+    /// The paths of `code` from `entry` to its `br`.
     pub fn build(code: Code, entry: u64) -> Result<Self, Error> {
+        Self::build_ending(code, entry, Ending::Branch)
+    }
+
+    /// The paths of `code` from `entry`, ending as `ending` says.
+    pub fn build_ending(code: Code, entry: u64, ending: Ending) -> Result<Self, Error> {
         let mut p = Paths {
             code,
             insns: BTreeMap::new(),
@@ -415,6 +445,7 @@ impl Paths {
             };
             let mut next = Vec::new();
             match insn.flow {
+                Flow::Next if ending == Ending::Park && insn.word == WFE => p.exits.push(n),
                 Flow::Next => next.push((addr + 4, ctx)),
                 Flow::Jump(t) => next.push((t, ctx)),
                 Flow::Branch(t) => next.extend([(t, ctx), (addr + 4, ctx)]),
@@ -431,6 +462,13 @@ impl Paths {
                     }
                     let c = p.contexts[ctx];
                     next.push((c.call_site + 4, c.parent));
+                }
+                Flow::Exit if ending == Ending::Park => {
+                    return Err(Error::Invalid(format!(
+                        "{}: a `br` reachable from a secondary CPU's entry: only the boot CPU \
+                         enters the kernel",
+                        p.code.describe(addr)
+                    )))
                 }
                 Flow::Exit => p.exits.push(n),
                 Flow::Stop => {}
@@ -454,6 +492,12 @@ impl Paths {
         exit_addrs.sort_unstable();
         exit_addrs.dedup();
         match exit_addrs.as_slice() {
+            [] if ending == Ending::Park => {
+                return Err(Error::Invalid(
+                    "no `wfe` reachable from the secondary entry: how does the CPU stop?".into(),
+                ))
+            }
+            _ if ending == Ending::Park => {}
             [_] => {}
             [] => {
                 return Err(Error::Invalid(
@@ -620,6 +664,26 @@ mod tests {
         assert!(err.to_string().contains("ret"), "{err}");
         let err = Paths::build(code(&[NOP, NOP]), 0).unwrap_err();
         assert!(err.to_string().contains("outside the code"), "{err}");
+    }
+
+    #[test]
+    fn a_parking_entry_ends_at_each_wfe_and_refuses_a_br() {
+        // 0: cbz -> 12; 4: wfe; 8: b 4; 12: bl 20; 16: wfe; 20: ret
+        let words = [cbz(0, 12), WFE, 0x17ff_ffff, bl(12, 20), WFE, RET];
+        let p = Paths::build_ending(code(&words), 0, Ending::Park).unwrap();
+        let mut exits: Vec<u64> = p.exits.iter().map(|&n| p.nodes[n].addr).collect();
+        exits.sort_unstable();
+        assert_eq!(exits, [4, 16]);
+        // The loop after the first wfe is not followed.
+        assert!(!p.insns.contains_key(&8));
+        let err = Paths::build_ending(code(&[cbz(0, 8), WFE, BR_X8]), 0, Ending::Park)
+            .unwrap_err();
+        assert!(err.to_string().contains("only the boot CPU"), "{err}");
+        let err = Paths::build_ending(code(&[NOP, RET]), 0, Ending::Park).unwrap_err();
+        assert!(err.to_string().contains("ret"), "{err}");
+        // No wfe at all.
+        let err = Paths::build_ending(code(&[0x1400_0000]), 0, Ending::Park).unwrap_err();
+        assert!(err.to_string().contains("no `wfe`"), "{err}");
     }
 
     #[test]

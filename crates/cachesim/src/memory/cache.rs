@@ -216,6 +216,7 @@ impl MemorySystem {
         let Some(cacheable) = self.access_cacheable(addr) else {
             return;
         };
+        self.uncompleted_stores = true;
         self.record(Event::Write {
             addr,
             len,

@@ -201,6 +201,7 @@ impl MemorySystem {
                 return;
             }
             let zeros = vec![0; self.dline_usize()];
+            self.uncompleted_stores = true;
             self.cacheable_store(line, &zeros);
             return;
         }
@@ -234,6 +235,7 @@ impl MemorySystem {
         self.counters.dsb += 1;
         self.record(Event::Dsb);
         self.unordered_stores.clear();
+        self.uncompleted_stores = false;
         self.complete_all();
     }
 }

@@ -34,6 +34,7 @@
 //! - `maintenance`: DC by VA and by set/way, the queue of issued
 //!   maintenance and DSB;
 //! - `translation`: SCTLR_ELx, MAIR/TCR/TTBR0, the TLB and ISB;
+//! - `pe`: what each PE has of its own, and the switch between PEs;
 //! - `ifetch`: the instruction side (fetch buffer, I-cache, IC);
 //! - `adversary`: the seeded adversary and its step before each
 //!   instruction;
@@ -45,6 +46,7 @@ mod dram;
 mod event;
 mod ifetch;
 mod maintenance;
+mod pe;
 mod translation;
 
 pub use adversary::Adversary;
@@ -52,6 +54,7 @@ pub use cache::Level;
 pub use event::{Counters, Event};
 pub use ifetch::IcOp;
 pub use maintenance::{DcOp, SetWayOp};
+pub use pe::PeState;
 pub use translation::Sctlr;
 
 use crate::config::CacheConfig;
@@ -76,8 +79,9 @@ pub struct Fault {
     pub addr: u64,
 }
 
-/// The whole modelled memory system (one CPU's view: its caches, TLB,
-/// instruction side and DRAM).
+/// The whole modelled memory system: DRAM, the data caches, and the
+/// running PE's own state (its TLB, instruction side, SCTLR, queued
+/// maintenance; another PE's is swapped in with [`MemorySystem::swap_pe`]).
 #[derive(Debug, Clone)]
 pub struct MemorySystem {
     cfg: CacheConfig,
@@ -108,6 +112,8 @@ pub struct MemorySystem {
     /// Lines written by non-cacheable stores since the last DMB or DSB: a
     /// DC by VA of one of them is not ordered after the store.
     unordered_stores: BTreeSet<u64>,
+    /// A store since the last DSB (see [`MemorySystem::stores_not_completed`]).
+    uncompleted_stores: bool,
     /// Where the code will branch next, as a branch predictor may know it:
     /// the adversary's fetch-ahead picks it often.
     branch_target: Option<u64>,
@@ -150,6 +156,7 @@ impl MemorySystem {
             data_accesses: 0,
             last_was_isb: false,
             unordered_stores: BTreeSet::new(),
+            uncompleted_stores: false,
             branch_target: None,
         }
     }

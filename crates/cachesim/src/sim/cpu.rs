@@ -2,11 +2,13 @@
 //! instruction fetches and stack frame modelled around the trait calls.
 
 use super::plan::SimSegment;
+use super::smp::Smp;
 use super::trace::SysTrace;
 use crate::memory::{DcOp, IcOp, MemorySystem, Sctlr, SetWayOp};
 use handoff::pagetable::MemAttr;
 use handoff::sha256::sha256_soft;
-use handoff::{MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
+use crate::mutant::Cpus;
+use handoff::{Conduit, MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
 
 /// The model as a [`handoff::Machine`]: what the purgatory and the kernel's
 /// relocation run on.
@@ -14,7 +16,8 @@ use handoff::{MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
 pub struct SimCpu {
     /// The memory system.
     pub memory: MemorySystem,
-    sctlr: u64,
+    /// SCTLR as the running CPU last wrote it.
+    pub(super) sctlr: u64,
     /// Bytes the code printed on the UART.
     pub console: Vec<u8>,
     /// Entry points branched to, in order.
@@ -37,10 +40,12 @@ pub struct SimCpu {
     pub(super) stack_frame: Option<(u64, Vec<u8>)>,
     /// First byte of the stack frame read back wrong.
     pub stack_corrupt: Option<u64>,
-    regime: Regime,
+    pub(super) regime: Regime,
     sha2_instructions: bool,
     /// The system instructions of the purgatory run, once it started.
     pub(super) trace: Option<SysTrace>,
+    /// The PSCI firmware and the secondary CPUs (`None`: no PSCI).
+    pub(super) smp: Option<Box<Smp>>,
 }
 
 impl SimCpu {
@@ -67,7 +72,13 @@ impl SimCpu {
             regime: Regime::El2,
             sha2_instructions: false,
             trace: None,
+            smp: None,
         }
+    }
+
+    /// The machine has PSCI and the secondaries of `smp`.
+    pub(super) fn set_smp(&mut self, smp: Smp) {
+        self.smp = Some(Box::new(smp));
     }
 
     /// The purgatory starts: its entry code runs (recorded, and its ISB
@@ -89,7 +100,7 @@ impl SimCpu {
     }
 
     /// Records one system instruction of the running purgatory.
-    fn sys(&mut self, name: &'static str) {
+    pub(super) fn sys(&mut self, name: &'static str) {
         if let Some(t) = &mut self.trace {
             t.push(name);
         }
@@ -127,7 +138,7 @@ impl SimCpu {
         self.stack_frame = Some((addr, bytes));
     }
 
-    fn check_stack(&mut self) {
+    pub(super) fn check_stack(&mut self) {
         let Some((addr, want)) = &self.stack_frame else {
             return;
         };
@@ -139,13 +150,13 @@ impl SimCpu {
         }
     }
 
-    fn tick(&mut self) {
+    pub(super) fn tick(&mut self) {
         self.check_stack();
         self.fetch_code();
     }
 
     /// Instruction fetches of the running code (no data access).
-    fn fetch_code(&mut self) {
+    pub(super) fn fetch_code(&mut self) {
         let Some((start, bytes)) = &self.code else {
             return;
         };
@@ -362,6 +373,23 @@ impl handoff::Machine for SimCpu {
         self.sys("mrs cntfrq_el0");
         None
     }
+    fn mpidr(&mut self) -> u64 {
+        self.sys("mrs mpidr_el1");
+        self.current_mpidr()
+    }
+    fn secondary_entry(&mut self) -> u64 {
+        self.smp.as_ref().map_or(0, |s| s.entry())
+    }
+    fn psci(&mut self, conduit: Conduit, function: u32, args: [u64; 3]) -> i64 {
+        // Without a Mutant around it: the secondary runs on this machine.
+        match self.psci_call(conduit, function, args) {
+            Ok(x0) => x0,
+            Err(start) => {
+                start.run(self);
+                self.secondary_finished()
+            }
+        }
+    }
     fn enter_kernel(&mut self, entry: u64, dtb: u64) {
         // The code got here by returning through its frames (MMU off now).
         self.check_stack();
@@ -373,6 +401,9 @@ impl handoff::Machine for SimCpu {
         self.entered.push(entry);
     }
     fn park(&mut self) {
+        if self.park_secondary() {
+            return;
+        }
         self.parked = true;
     }
 }

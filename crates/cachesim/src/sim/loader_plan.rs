@@ -14,6 +14,7 @@
 //! simulates every byte.
 
 use super::plan::{Scenario, SimOptions, SimPlan, SimSegment};
+use super::smp::{SecondaryRun, SmpOptions};
 use crate::memory::PAGE_SIZE;
 use handoff::{HandoffParams, HeaderError, PurgatoryHeader, DIGEST_SIZE, HEADER_OFFSET};
 use sha2::{Digest, Sha256};
@@ -248,12 +249,22 @@ impl SimInput {
     }
 
     /// Options for running this input in `scenario`: the header's flags,
-    /// the purgatory's memory where the loader places it.
+    /// the purgatory's memory where the loader places it, and as many
+    /// secondaries as the header names, on its conduit (the model's own
+    /// MPIDRs: [`super::secondary_mpidr`]).
     pub fn options(&self, scenario: Scenario) -> SimOptions {
+        let n = self.params.secondaries().len();
+        let smp = (n > 0 && self.params.psci != handoff::Conduit::None).then_some(SmpOptions {
+            secondaries: n,
+            conduit: self.params.psci,
+            secondary_regime: None,
+            run: SecondaryRun::SeedDecides,
+        });
         SimOptions {
             scenario,
             flags: self.params.flags.0,
             purgatory_base: Some(self.purgatory_base),
+            smp,
             ..SimOptions::default()
         }
     }

@@ -13,11 +13,13 @@ mod cpu;
 pub mod loader_plan;
 mod plan;
 mod setup;
+mod smp;
 mod trace;
 
 pub use cpu::SimCpu;
 pub use loader_plan::{LoaderPlanError, LoaderSegment, SampledSegment, Sampling, SimInput, Window};
 pub use plan::{regime_for_seed, sha2_for_seed, Scenario, SimOptions, SimPlan, SimSegment};
+pub use smp::{secondary_mpidr, SecondaryRun, Smp, SmpOptions};
 pub use trace::SysTrace;
 
 use crate::check::{
@@ -43,6 +45,10 @@ pub struct RunResult {
     /// The system instructions of the purgatory's run (empty when it did
     /// not run: `kexec_file_load`, or a failure before it).
     pub purgatory_trace: SysTrace,
+    /// The system instructions of each secondary CPU that ran, by MPIDR.
+    pub secondary_traces: Vec<(u64, SysTrace)>,
+    /// How many secondaries ran and turned themselves off.
+    pub secondaries_off: usize,
 }
 
 fn phase_cost(name: &'static str, c: Counters) -> PhaseCost {
@@ -82,7 +88,7 @@ pub fn run_with(
     relocate: &mut RelocateFn<'_>,
     purgatory: &mut PurgatoryFn<'_>,
 ) -> RunResult {
-    let lay = match layout(plan, opts.flags, opts.purgatory_base) {
+    let lay = match layout(plan, opts.flags, opts.purgatory_base, opts.smp.as_ref()) {
         Ok(l) => l,
         Err(e) => {
             let m = MemorySystem::new(cfg.clone(), seed);
@@ -97,6 +103,8 @@ pub fn run_with(
                 )),
                 sites: Vec::new(),
                 purgatory_trace: SysTrace::default(),
+                secondary_traces: Vec::new(),
+                secondaries_off: 0,
             };
         }
     };
@@ -106,6 +114,11 @@ pub fn run_with(
         opts.regime.unwrap_or(regime_for_seed(seed)),
         opts.sha2_instructions.unwrap_or(sha2_for_seed(seed)),
     );
+    if let Some(s) = &opts.smp {
+        let kernel = handoff::MemRange::new(lay.kernel.0, lay.kernel.1.len() as u64);
+        let entry = lay.own.image.start + SECONDARY_ENTRY_OFFSET;
+        sim.set_smp(Smp::new(s, &lay.params, lay.own, entry, kernel, seed));
+    }
     let mut cpu = match mutation {
         Some((sites, mu)) => Mutant::new_unit(sim, sites, mu),
         None => Mutant::recorder(sim),
@@ -196,6 +209,7 @@ pub fn run_with(
                 "the kernel was not entered".into(),
             ));
         }
+        cpu.inner().check_secondaries(seed, &lay.kernel.1)?;
         check_cpu(m, seed, lay.params.dtb)?;
         let images: Vec<Expected<'_>> = lay
             .segs
@@ -223,6 +237,11 @@ pub fn run_with(
         .system_instructions()
         .cloned()
         .unwrap_or_default();
+    let (secondary_traces, secondaries_off) = cpu
+        .inner()
+        .smp()
+        .map(|s| (s.traces(), s.turned_off()))
+        .unwrap_or_default();
     let checked: u64 = lay.segs.iter().map(|(_, b)| b.len() as u64).sum();
     RunResult {
         result: result.map(|()| Report {
@@ -234,8 +253,14 @@ pub fn run_with(
         }),
         sites,
         purgatory_trace,
+        secondary_traces,
+        secondaries_off,
     }
 }
+
+/// Where the model's purgatory image has its secondary entry (any address
+/// in the image: the model fetches the image's lines, not this one's).
+const SECONDARY_ENTRY_OFFSET: u64 = 0x800;
 
 /// The purgatory phase: run `purgatory` from its entry state, record its
 /// cost, and report what it got wrong on the way.
@@ -255,7 +280,7 @@ fn run_purgatory(
     cpu.inner_mut().enter_purgatory();
     // The old kernel's regime (everything Normal write-back) may have left
     // TLB entries for the purgatory's own pages.
-    for r in [lay.own.image, lay.own.tables, lay.own.stack] {
+    for r in [lay.own.image, lay.own.tables, lay.own.stack, lay.own.mailbox] {
         for page in (r.start..r.start + r.len).step_by(usize::try_from(PAGE_SIZE).unwrap_or(4096)) {
             cpu.inner_mut().memory.seed_tlb(page, MemAttr::NormalWb);
         }
@@ -273,6 +298,9 @@ fn run_purgatory(
     purgatory(cpu, &lay.params, &lay.own);
     cpu.inner_mut().code = None;
     cpu.inner_mut().stack_frame = None;
+    if let Some(v) = cpu.inner().smp().and_then(|s| s.violation()) {
+        return Err(v.clone());
+    }
     let m = &cpu.inner().memory;
     if let Some(a) = cpu.inner().stack_corrupt {
         return Err(Violation::new(

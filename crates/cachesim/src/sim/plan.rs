@@ -4,6 +4,7 @@
 use crate::memory::{Adversary, PAGE_SIZE};
 use crate::relocate::RelocStyle;
 use crate::rng::Rng;
+use super::smp::SmpOptions;
 use handoff::Regime;
 
 /// One range the next kernel needs: physical address and intended bytes.
@@ -124,6 +125,9 @@ pub struct SimOptions {
     /// handoff then chooses that engine, unless `FORCE_SOFT_SHA256`).
     /// `None`: chosen by the seed ([`sha2_for_seed`]).
     pub sha2_instructions: Option<bool>,
+    /// Secondary CPUs in the header and PSCI to start them (`None`: the
+    /// header names none and the machine has no PSCI).
+    pub smp: Option<SmpOptions>,
 }
 
 /// The regime of a run with `seed` when [`SimOptions::regime`] is `None`:
@@ -152,6 +156,7 @@ impl Default for SimOptions {
             purgatory_base: None,
             regime: None,
             sha2_instructions: None,
+            smp: None,
         }
     }
 }

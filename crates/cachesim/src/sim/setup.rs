@@ -11,7 +11,8 @@ use crate::mutant::Mutant;
 use crate::relocate::{build_entry_list, list_pages_needed, RelocStyle};
 use crate::rng::Rng;
 use handoff::sha256::sha256_soft;
-use handoff::{Flags, HandoffParams, MemRange, PurgatoryMemory, SegmentRange};
+use super::smp::{secondary_mpidr, SmpOptions};
+use handoff::{Flags, HandoffParams, MemRange, PurgatoryMemory, SegmentRange, MAX_SECONDARIES};
 
 /// The purgatory's memory layout in the model.
 const PURG_IMAGE_PAGES: u64 = 1;
@@ -54,7 +55,7 @@ impl Layout {
     pub(super) fn purgatory_segment(&self) -> Vec<u8> {
         let own = &self.own;
         let mut bytes = self.purg_image.1.clone();
-        let len = own.image.len + own.tables.len + own.stack.len;
+        let len = own.image.len + own.tables.len + own.stack.len + own.mailbox.len;
         bytes.resize(usize::try_from(len).unwrap_or(0), 0);
         bytes.extend_from_slice(&self.table.1);
         bytes
@@ -65,6 +66,7 @@ pub(super) fn layout(
     plan: &SimPlan,
     flags: u64,
     purgatory_base: Option<u64>,
+    smp: Option<&SmpOptions>,
 ) -> Result<Layout, String> {
     let segs: Vec<(u64, Vec<u8>)> = plan
         .segments
@@ -84,13 +86,16 @@ pub(super) fn layout(
     let base = purgatory_base.unwrap_or(top.div_ceil(SZ_2M) * SZ_2M + SZ_2M);
     let image = MemRange::new(base, PURG_IMAGE_PAGES * PAGE_SIZE);
     let tables = MemRange::new(image.start + image.len, PURG_TABLE_PAGES * PAGE_SIZE);
-    let stack = MemRange::new(tables.start + tables.len, PURG_STACK_PAGES * PAGE_SIZE);
+    // With secondaries: a page of stack for each (slot s: the page below
+    // s + 1), the boot CPU's above them, and a page of mailbox.
+    let stack_pages = PURG_STACK_PAGES + if smp.is_some() { MAX_SECONDARIES as u64 } else { 0 };
+    let stack = MemRange::new(tables.start + tables.len, stack_pages * PAGE_SIZE);
+    let mailbox_len = if smp.is_some() { PAGE_SIZE } else { 0 };
     let own = PurgatoryMemory {
         image,
         tables,
         stack,
-        // One CPU: no secondaries, no mailbox.
-        mailbox: MemRange::new(stack.start + stack.len, 0),
+        mailbox: MemRange::new(stack.start + stack.len, mailbox_len),
     };
     let mut params = HandoffParams {
         entry: plan.entry,
@@ -101,6 +106,14 @@ pub(super) fn layout(
         flags: Flags(flags),
         ..HandoffParams::default()
     };
+    if let Some(s) = smp {
+        params.psci = s.conduit;
+        for i in 1..=s.secondaries.min(MAX_SECONDARIES) {
+            params
+                .push_secondary(secondary_mpidr(i))
+                .map_err(|e| format!("{e:?}"))?;
+        }
+    }
     for (a, b) in &segs {
         params
             .push_segment(SegmentRange {
@@ -109,7 +122,7 @@ pub(super) fn layout(
             })
             .map_err(|e| format!("{e:?}"))?;
     }
-    let table_start = stack.start + stack.len;
+    let table_start = own.mailbox.start + own.mailbox.len;
     params
         .set_digest_table(MODEL_CHUNK_SHIFT, table_start - base)
         .map_err(|e| format!("{e:?}"))?;
@@ -160,7 +173,7 @@ fn garbage(rng: &mut Rng, n: u64) -> Vec<u8> {
     (0..n).map(|_| rng.byte()).collect()
 }
 
-fn icache_tags(cfg: &CacheConfig) -> u64 {
+pub(super) fn icache_tags(cfg: &CacheConfig) -> u64 {
     match cfg.icache {
         ICachePolicy::Pipt => 1,
         ICachePolicy::Vipt { colours } => colours,
@@ -379,7 +392,10 @@ pub(super) fn purgatory_entry_state(
     // Stale clean lines over the purgatory's whole memory (its image too: it
     // was loaded like its tables and stack, and one that is fetched as code
     // once SCTLR.I is set runs garbage).
-    for r in [lay.own.image, lay.own.tables, lay.own.stack] {
+    for r in [lay.own.image, lay.own.tables, lay.own.stack, lay.own.mailbox] {
+        if r.len == 0 {
+            continue;
+        }
         let last = (r.start + r.len - 1) / cfg.d_line * cfg.d_line;
         for l in lines(r.start, r.len, cfg.d_line) {
             let edge = l == r.start || l == last;

@@ -51,11 +51,14 @@ impl SysTrace {
         self.runs.is_empty()
     }
 
-    /// The purgatory's entry code (`_start`, crates/purgatory/src/main.rs)
-    /// and `Cpu::new` in `purgatory_main`, at `regime`: interrupts masked,
-    /// FP/SIMD enabled for the EL (CPTR_EL2 at EL2, CPACR_EL1 at EL1 and
-    /// with E2H), the purgatory's vectors installed, an ISB; then the
-    /// handoff's CPU reads CurrentEL (and HCR_EL2 at EL2) once.
+    /// The entry code of every CPU of the purgatory (`_start`, and
+    /// `purgatory_secondary_entry` on a secondary: crates/purgatory/src/
+    /// main.rs) and `Cpu::new` in the Rust code it calls, at `regime`:
+    /// `cpu_setup` (interrupts masked, FP/SIMD enabled for the EL: CPTR_EL2
+    /// at EL2, CPACR_EL1 at EL1 and with E2H; the purgatory's vectors
+    /// installed; an ISB), `set_stack` (TPIDR_ELx = the stack top, for the
+    /// vectors); then the handoff's CPU reads CurrentEL (and HCR_EL2 at
+    /// EL2) once.
     pub fn entry_code(&mut self, regime: Regime) {
         self.push("msr daifset");
         self.push("mrs currentel");
@@ -79,6 +82,12 @@ impl SysTrace {
             }
         }
         self.push("isb");
+        self.push("mrs currentel");
+        self.push(if regime == Regime::El1 {
+            "msr tpidr_el1"
+        } else {
+            "msr tpidr_el2"
+        });
         self.push("mrs currentel");
         if regime != Regime::El1 {
             self.push("mrs hcr_el2");

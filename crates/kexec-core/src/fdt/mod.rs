@@ -35,7 +35,10 @@ pub use chosen::{
     PropertyChange, ReadBack, BOOTARGS, CHOSEN, RNG_SEED_LEN, UEFI_MMAP_SIZE, UEFI_MMAP_START,
 };
 pub(crate) use console::stdout_pl011;
-pub use cpus::{cpu_boot, CpuBoot, CpuNode, PsciNode, PSCI_COMPATIBLE};
+pub use cpus::{
+    cpu_boot, cpu_boot_of, psci_cpus, CpuBoot, CpuNode, PsciCpus, PsciMethod, PsciNode, MPIDR_HWID_BITMASK,
+    PSCI_COMPATIBLE,
+};
 pub use handover::{
     prepare, Fate, Handover, Input, Removed, Reservation, GIC_V3_ITS_COMPATIBLE, IMA_KEXEC_BUFFER,
     KHO_PREFIX, PAGE_SIZES, UEFI_PREFIX, UEFI_SYSTEM_TABLE,

@@ -100,6 +100,11 @@ pub struct Built {
     pub purgatory: Option<Vec<u8>>,
     /// The console UART the purgatory reports on (from `stdout-path`).
     pub uart: Option<u64>,
+    /// The CPUs the purgatory may start to verify with it (from the tree's
+    /// PSCI node and `/cpus`): only for a normal load that verifies with
+    /// the caches on, never for a crash load (the crashed kernel stops
+    /// its CPUs as best it can, and kdump must not depend on them).
+    pub psci_cpus: Option<fdt::PsciCpus>,
 }
 
 /// The memory a load may use: usable RAM for a normal load; the highest
@@ -169,10 +174,15 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
         .map_err(at(SegmentKind::Dtb))?;
     let mut purgatory = None;
     let mut uart = None;
+    let mut psci_cpus = None;
     if let Some((image, options)) = req.purgatory {
         // Everything placed so far is verified by the purgatory, which is
         // placed last: its own bytes carry the digests.
         uart = fdt::stdout_pl011(&tree);
+        let verifies_cached = !(options.no_verify || options.no_caches || options.one_cpu);
+        if req.mode == LoadMode::Normal && verifies_cached {
+            psci_cpus = fdt::psci_cpus(&fdt::cpu_boot_of(&tree), handoff::MAX_SECONDARIES);
+        }
         let dtb_addr = planner.dtb_addr().ok_or(BuildError::Place {
             kind: SegmentKind::Purgatory,
             error: Error::Missing(SegmentKind::Dtb),
@@ -184,6 +194,7 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
             uart,
             options,
             image.digests_offset(),
+            psci_cpus.as_ref(),
         )?;
         // Without digests (`-i`) the purgatory is told not to verify
         // (NO_VERIFY) and gets no table.
@@ -211,6 +222,7 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
         dtb,
         purgatory,
         uart,
+        psci_cpus,
     })
 }
 
@@ -411,5 +423,109 @@ mod tests {
         planner.place_dtb("generated", &built.dtb.dtb).unwrap();
         let plan = planner.finish().unwrap();
         assert_eq!(failed(&plan), [Rule::DtbReserved, Rule::DtbHandedOver]);
+    }
+
+    /// The purgatory gets the tree's PSCI CPUs for a normal load that
+    /// verifies with its caches on, and for nothing else.
+    #[test]
+    fn psci_cpus_go_into_the_header_of_a_cached_normal_load_only() {
+        use crate::purgatory::{Purgatory, PurgatoryOptions};
+        use dtoolkit::model::{DeviceTree, DeviceTreeNode, DeviceTreeProperty};
+
+        let prop = |n: &str, v: &[u8]| DeviceTreeProperty::new_unchecked(n, v.to_vec());
+        let mut t = DeviceTree::new();
+        let mut psci = DeviceTreeNode::new_unchecked("psci");
+        psci.add_property(prop("compatible", b"arm,psci-1.0\0arm,psci-0.2\0"));
+        psci.add_property(prop("method", b"smc\0"));
+        t.root.add_child(psci);
+        let mut cpus = DeviceTreeNode::new_unchecked("cpus");
+        cpus.add_property(prop("#address-cells", &1u32.to_be_bytes()));
+        for i in 0..4u32 {
+            let mut cpu = DeviceTreeNode::new_unchecked(format!("cpu@{i}"));
+            cpu.add_property(prop("device_type", b"cpu\0"));
+            cpu.add_property(prop("enable-method", b"psci\0"));
+            cpu.add_property(prop("reg", &i.to_be_bytes()));
+            cpus.add_child(cpu);
+        }
+        t.root.add_child(cpus);
+        let dtb = t.to_dtb();
+        let mut image = vec![0u8; 8 << 10];
+        let header = handoff::PurgatoryHeader {
+            mem_size: 64 << 10,
+            params: handoff::HandoffParams::default(),
+        };
+        image[handoff::HEADER_OFFSET..][..handoff::HEADER_SIZE]
+            .copy_from_slice(&header.encode().unwrap());
+        let purgatory = Purgatory::parse(&image).unwrap();
+        let kernel = vec![0u8; 1 << 20];
+        let crash = MemoryRange::new(0x6000_0000, 0x7000_0000);
+        let header_of = |mode, options: PurgatoryOptions| {
+            let req = LoadRequest {
+                mode,
+                memory: match mode {
+                    LoadMode::Normal => vec![MemoryRange::new(0x4000_0000, 0x8000_0000)],
+                    LoadMode::Crash => vec![crash],
+                },
+                total_ram: 1 << 30,
+                running_kernel: None,
+                kernel: Blob {
+                    source: "Image",
+                    bytes: &kernel,
+                    digests: None,
+                },
+                kernel_facts: facts(4 * SZ_1M),
+                initrd: None,
+                elfcorehdr: None,
+                dtb: &dtb,
+                chosen: fdt::ChosenEdit {
+                    crash: (mode == LoadMode::Crash).then(|| fdt::CrashChosen {
+                        elfcorehdr: None,
+                        usable: vec![crash],
+                    }),
+                    ..Default::default()
+                },
+                purgatory: Some((purgatory, options)),
+            };
+            let built = build(&req).unwrap();
+            let bytes = built.purgatory.unwrap();
+            let h = handoff::PurgatoryHeader::decode(&bytes[handoff::HEADER_OFFSET..]).unwrap();
+            (built.psci_cpus, h.params.psci, h.params.secondaries().to_vec())
+        };
+        let normal = PurgatoryOptions::default();
+        let (cpus, conduit, secondaries) = header_of(LoadMode::Normal, normal);
+        assert_eq!(conduit, handoff::Conduit::Smc);
+        assert_eq!(secondaries, [0, 1, 2, 3]);
+        assert_eq!(cpus.map(|c| c.mpidrs), Some(vec![0, 1, 2, 3]));
+        for (why, mode, options) in [
+            ("crash", LoadMode::Crash, normal),
+            (
+                "-i",
+                LoadMode::Normal,
+                PurgatoryOptions {
+                    no_verify: true,
+                    ..normal
+                },
+            ),
+            (
+                "caches off",
+                LoadMode::Normal,
+                PurgatoryOptions {
+                    no_caches: true,
+                    ..normal
+                },
+            ),
+            (
+                "one CPU",
+                LoadMode::Normal,
+                PurgatoryOptions {
+                    one_cpu: true,
+                    ..normal
+                },
+            ),
+        ] {
+            let (cpus, conduit, secondaries) = header_of(mode, options);
+            assert_eq!(cpus, None, "{why}");
+            assert_eq!((conduit, secondaries.len()), (handoff::Conduit::None, 0), "{why}");
+        }
     }
 }

@@ -108,6 +108,9 @@ pub struct Args {
     /// Testing: make the purgatory hash with the MMU and caches off.
     #[arg(long, hide = true, action = ArgAction::SetTrue)]
     purgatory_no_caches: bool,
+    /// Testing: make the purgatory hash on the boot CPU alone (no PSCI CPU_ON).
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    purgatory_one_cpu: bool,
     #[command(flatten)]
     refused: Refused,
     /// The kernel: Image, Image.gz/.zst/.xz/.lz4, EFI zboot, ELF vmlinux or UKI.
@@ -489,6 +492,7 @@ impl Parsed {
                 input: a.plan.input(PurgatoryOptions {
                     force_soft_sha256: a.purgatory_soft_sha256,
                     no_caches: a.purgatory_no_caches,
+                    one_cpu: a.purgatory_one_cpu,
                     ..PurgatoryOptions::default()
                 })?,
                 svg: a.svg.as_deref(),

@@ -371,6 +371,17 @@ fn the_plan_input_carries_every_plan_option() {
             ..PurgatoryOptions::default()
         }
     );
+    let p = parsed(&["-l", "Image", "--purgatory-one-cpu"]);
+    let Ok(Action::Kexec(Kexec { load: Some(l), .. })) = p.action() else {
+        panic!();
+    };
+    assert_eq!(
+        l.input.purgatory,
+        PurgatoryOptions {
+            one_cpu: true,
+            ..PurgatoryOptions::default()
+        }
+    );
 }
 
 #[test]

@@ -1,0 +1,350 @@
+//! Hashing on several CPUs in the model (issue 15): the real
+//! `handoff::smp` sequences, the boot CPU's and each secondary's, run
+//! against the model's PSCI firmware on every configuration, pass; each
+//! step a secondary takes is necessary (its mutants are killed, or listed
+//! with the reason they change nothing that matters); and the model says
+//! what it did (the CPUs that hashed, each secondary's system
+//! instructions).
+
+use cachesim::campaign::{mutation_campaign, MutantOutcome};
+use cachesim::mutant::{Mutation, OpKind};
+use cachesim::sim::{
+    real_handoff, real_relocate, run_with, secondary_mpidr, RunResult, SecondaryRun, SmpOptions,
+};
+use cachesim::{CacheConfig, Rule, Scenario, SimOptions, SimPlan};
+use handoff::{Conduit, Regime};
+use std::collections::{BTreeMap, BTreeSet};
+
+const REGIMES: [Regime; 3] = [Regime::El1, Regime::El2, Regime::El2Host];
+
+/// `n` secondaries on the conduit of `regime`, run when the seed says.
+fn opts(scenario: Scenario, regime: Regime, n: usize) -> SimOptions {
+    SimOptions {
+        scenario,
+        regime: Some(regime),
+        smp: Some(SmpOptions::for_regime(n, regime)),
+        ..SimOptions::default()
+    }
+}
+
+/// [`opts`] with the secondaries run at `run` on every seed (a mutant's
+/// site is found by its place in the run).
+fn fixed(scenario: Scenario, regime: Regime, n: usize, run: SecondaryRun) -> SimOptions {
+    SimOptions {
+        smp: Some(SmpOptions {
+            run,
+            ..SmpOptions::for_regime(n, regime)
+        }),
+        ..opts(scenario, regime, n)
+    }
+}
+
+fn run(cfg: &CacheConfig, seed: u64, o: &SimOptions) -> RunResult {
+    run_with(
+        &SimPlan::tiny(),
+        cfg,
+        seed,
+        o,
+        None,
+        &mut real_relocate,
+        &mut real_handoff,
+    )
+}
+
+/// Every configuration software can be correct on.
+fn configs() -> Vec<CacheConfig> {
+    CacheConfig::all_named()
+        .into_iter()
+        .filter(|c| c.name != "slc-ignores-va")
+        .collect()
+}
+
+#[test]
+fn hashing_on_secondaries_passes_every_configuration_regime_and_entry() {
+    let mut runs = 0;
+    for cfg in configs() {
+        for regime in REGIMES {
+            for scenario in [
+                Scenario::PurgatoryOnly,
+                Scenario::KexecLoad(cachesim::relocate::RelocStyle::MmuOn),
+            ] {
+                for (seed, n) in (0..6).zip([1, 3, 7].into_iter().cycle()) {
+                    let r = run(&cfg, seed, &opts(scenario, regime, n));
+                    if let Err(v) = r.result {
+                        panic!("{} {regime:?} {scenario:?} {n} secondaries:\n{v}", cfg.name);
+                    }
+                    assert_eq!(r.secondaries_off, n, "{} {regime:?}", cfg.name);
+                    let mpidrs: Vec<u64> = r.secondary_traces.iter().map(|(m, _)| *m).collect();
+                    let want: Vec<u64> = (1..=n).map(secondary_mpidr).collect();
+                    assert_eq!(mpidrs, want);
+                    runs += 1;
+                }
+            }
+        }
+    }
+    println!("{runs} runs");
+}
+
+/// What a secondary executes, in order (its entry code, then
+/// `handoff::smp::secondary`), at EL1 and at EL2.
+#[test]
+fn a_secondarys_system_instructions() {
+    let cfg = CacheConfig::named("a57-like").expect("config");
+    for (regime, el) in [(Regime::El1, "el1"), (Regime::El2, "el2")] {
+        let o = SimOptions {
+            sha2_instructions: Some(false),
+            ..opts(Scenario::PurgatoryOnly, regime, 1)
+        };
+        let r = run(&cfg, 0, &o);
+        assert!(r.result.is_ok(), "{regime:?}");
+        let [(mpidr, t)] = r.secondary_traces.as_slice() else {
+            panic!("one secondary: {:?}", r.secondary_traces);
+        };
+        assert_eq!(*mpidr, 1);
+        let s = t.to_string();
+        let tlbi = if regime == Regime::El1 {
+            "tlbi vmalle1"
+        } else {
+            "tlbi alle2"
+        };
+        let call = if regime == Regime::El1 { "hvc #0" } else { "smc #0" };
+        let want = format!(
+            "mrs id_aa64isar0_el1, ic iallu, msr mair_{el}, msr tcr_{el}, msr ttbr0_{el}, \
+             {tlbi}, dsb sy, mrs sctlr_{el}, isb, msr sctlr_{el}, isb, mrs sctlr_{el}, isb, \
+             msr sctlr_{el}, isb, dsb sy x2, {call}"
+        );
+        assert!(s.ends_with(&want), "{regime:?}:\n  got  {s}\n  want …{want}");
+        assert!(s.starts_with("msr daifset, mrs currentel"), "{s}");
+    }
+}
+
+#[test]
+fn hvc_at_el2_starts_nothing_and_the_boot_cpu_hashes_alone() {
+    let cfg = CacheConfig::named("a57-like").expect("config");
+    for regime in [Regime::El2, Regime::El2Host] {
+        let o = SimOptions {
+            smp: Some(SmpOptions {
+                conduit: Conduit::Hvc,
+                ..SmpOptions::for_regime(3, regime)
+            }),
+            ..opts(Scenario::PurgatoryOnly, regime, 3)
+        };
+        let r = run(&cfg, 1, &o);
+        assert!(r.result.is_ok(), "{regime:?}");
+        assert_eq!(r.secondaries_off, 0);
+        assert!(r.secondary_traces.is_empty());
+        assert!(
+            !r.purgatory_trace.letters().contains("hvc #0"),
+            "{}",
+            r.purgatory_trace
+        );
+    }
+}
+
+#[test]
+fn a_secondary_in_another_regime_declines_and_turns_off() {
+    let cfg = CacheConfig::named("a53-vipt").expect("config");
+    let o = SimOptions {
+        smp: Some(SmpOptions {
+            secondary_regime: Some(Regime::El2Host),
+            ..SmpOptions::for_regime(2, Regime::El2)
+        }),
+        ..opts(Scenario::PurgatoryOnly, Regime::El2, 2)
+    };
+    for seed in 0..4 {
+        let r = run(&cfg, seed, &o);
+        assert!(r.result.is_ok(), "seed {seed}");
+        assert_eq!(r.secondaries_off, 2);
+        for (_, t) in &r.secondary_traces {
+            // It declined before its MMU came on: no TLBI, no SCTLR write.
+            assert!(!t.letters().contains("tlbi alle2"), "{t}");
+            assert!(t.letters().contains("smc #0"), "{t}");
+        }
+    }
+}
+
+fn mutated(o: &SimOptions, phase: &str, n: usize, kind: OpKind, m: Mutation, seed: u64) -> RunResult {
+    let cfg = CacheConfig::named("a57-like").expect("config");
+    let plan = SimPlan::tiny();
+    let sites = run(&cfg, 0, o).sites;
+    let site = *sites
+        .iter()
+        .filter(|s| s.phase == phase)
+        .nth(n)
+        .expect("the site exists");
+    assert_eq!(site.kind, kind, "{site}");
+    run_with(
+        &plan,
+        &cfg,
+        seed,
+        o,
+        Some((std::slice::from_ref(&site), m)),
+        &mut real_relocate,
+        &mut real_handoff,
+    )
+}
+
+/// The first violation over seeds 0..12, if any.
+fn first_violation(o: &SimOptions, phase: &str, n: usize, kind: OpKind) -> Option<cachesim::Violation> {
+    (0..12).find_map(|seed| mutated(o, phase, n, kind, Mutation::Remove, seed).result.err())
+}
+
+#[test]
+fn a_cpu_that_never_comes_up_has_its_share_hashed_by_the_boot_cpu() {
+    let cfg = CacheConfig::named("a57-like").expect("config");
+    let o = fixed(Scenario::PurgatoryOnly, Regime::El2, 2, SecondaryRun::Never);
+    for seed in 0..4 {
+        let r = run(&cfg, seed, &o);
+        assert!(r.result.is_ok(), "seed {seed}");
+        assert_eq!(r.secondaries_off, 0);
+        assert!(r.secondary_traces.is_empty());
+    }
+}
+
+#[test]
+fn a_secondary_run_while_the_boot_cpu_waits_passes() {
+    for cfg in configs() {
+        for k in 1..=3 {
+            let o = fixed(Scenario::PurgatoryOnly, Regime::El1, 2, SecondaryRun::AtAffinityInfo(k));
+            let r = run(&cfg, u64::from(k), &o);
+            if let Err(v) = r.result {
+                panic!("{} after {k} polls:\n{v}", cfg.name);
+            }
+            assert_eq!(r.secondaries_off, 2);
+        }
+    }
+}
+
+#[test]
+fn cpu_on_before_the_mailbox_is_complete_is_a_fault() {
+    let o = fixed(Scenario::PurgatoryOnly, Regime::El1, 1, SecondaryRun::AtCpuOn);
+    // The boot CPU's DSB after the mailbox writes: the purgatory phase's
+    // site right before the secondary's first.
+    let cfg = CacheConfig::named("a57-like").expect("config");
+    let sites = run(&cfg, 0, &o).sites;
+    let first_secondary = sites
+        .iter()
+        .position(|s| s.phase == "secondary")
+        .expect("a secondary ran");
+    let dsb = sites[first_secondary - 1];
+    assert_eq!((dsb.phase, dsb.kind), ("purgatory", OpKind::DsbSy), "{dsb}");
+    let n = sites[..dsb.index]
+        .iter()
+        .filter(|s| s.phase == "purgatory")
+        .count();
+    let v = first_violation(&o, "purgatory", n, OpKind::DsbSy).expect("caught");
+    assert_eq!(v.rule, Rule::Fault, "{v}");
+    assert!(v.detail.contains("CPU_ON with stores not completed"), "{v}");
+}
+
+#[test]
+fn cpu_off_before_the_result_is_complete_is_a_fault() {
+    let o = fixed(Scenario::PurgatoryOnly, Regime::El1, 1, SecondaryRun::AtCpuOn);
+    let cfg = CacheConfig::named("a57-like").expect("config");
+    let sites = run(&cfg, 0, &o).sites;
+    let last = sites
+        .iter()
+        .filter(|s| s.phase == "secondary")
+        .count()
+        - 1;
+    let v = first_violation(&o, "secondary", last, OpKind::DsbSy).expect("caught");
+    assert_eq!(v.rule, Rule::Fault, "{v}");
+    assert!(v.detail.contains("CPU_OFF with stores not completed"), "{v}");
+}
+
+#[test]
+fn a_secondary_without_its_ic_iallu_leaves_stale_kernel_lines() {
+    // Its first site (after its entry code).
+    let o = fixed(Scenario::PurgatoryOnly, Regime::El1, 1, SecondaryRun::AtCpuOn);
+    let v = first_violation(&o, "secondary", 0, OpKind::IcIallu).expect("caught");
+    assert_eq!(v.rule, Rule::StaleICache, "{v}");
+    assert!(v.detail.contains("secondary CPU 0x1"), "{v}");
+}
+
+// The mutation campaign of the secondaries' steps.
+
+/// How many distinct mutants the SMP scenario generates: the boot CPU's
+/// path with one secondary (its own sites and the secondary's).
+const MUTANTS: usize = 0;
+
+/// Survivors and why they survive.
+const ALLOWED: &[(&str, &str)] = &[];
+
+/// Mutants only [`Rule::Fault`] kills, and why that is the right verdict.
+const KILLED_ONLY_BY_FAULT: &[(&str, &str)] = &[];
+
+fn campaign(configs: &[CacheConfig], seeds: std::ops::Range<u64>) -> Vec<MutantOutcome> {
+    let plan = SimPlan::tiny();
+    let mut all = Vec::new();
+    let mut killed = BTreeSet::new();
+    for (name, regime, at) in [
+        ("smp EL1 at CPU_ON", Regime::El1, SecondaryRun::AtCpuOn),
+        ("smp EL2 at CPU_ON", Regime::El2, SecondaryRun::AtCpuOn),
+        ("smp EL1 while waited for", Regime::El1, SecondaryRun::AtAffinityInfo(2)),
+    ] {
+        let o = fixed(Scenario::PurgatoryOnly, regime, 1, at);
+        let res = mutation_campaign(&plan, configs, seeds.clone(), &o, name, &killed)
+            .unwrap_or_else(|v| panic!("the unmutated code fails:\n{v}"));
+        for r in res {
+            if r.killed_by.is_some_and(|(_, _, rule)| rule != Rule::Fault) {
+                killed.insert(r.key());
+            }
+            all.push(r);
+        }
+    }
+    all
+}
+
+#[test]
+fn every_smp_mutant_is_caught_or_justified() {
+    let configs: Vec<CacheConfig> = ["a53-vipt", "a57-like", "tx2-slc", "n1-idc-dic"]
+        .iter()
+        .filter_map(|n| CacheConfig::named(n))
+        .collect();
+    let outcomes = campaign(&configs, 0..24);
+    let mut by_key: BTreeMap<String, Vec<&MutantOutcome>> = BTreeMap::new();
+    for o in &outcomes {
+        by_key.entry(o.key()).or_default().push(o);
+    }
+    let allowed: BTreeMap<&str, &str> = ALLOWED.iter().copied().collect();
+    let fault_only: BTreeMap<&str, &str> = KILLED_ONLY_BY_FAULT.iter().copied().collect();
+    let mut errors = Vec::new();
+    let (mut survivors, mut by_fault) = (BTreeSet::new(), BTreeSet::new());
+    for (key, os) in &by_key {
+        let kill = os
+            .iter()
+            .find(|o| o.killed_by.is_some_and(|(_, _, r)| r != Rule::Fault))
+            .or_else(|| os.iter().find(|o| o.killed_by.is_some()));
+        match kill {
+            Some(o) if o.killed_by.is_some_and(|(_, _, r)| r == Rule::Fault) => {
+                println!("by fault  {o}");
+                by_fault.insert(key.as_str());
+                if !fault_only.contains_key(key.as_str()) {
+                    errors.push(format!("killed only by Fault, not listed: {key}"));
+                }
+            }
+            Some(o) => println!("killed    {o}"),
+            None => {
+                println!("SURVIVOR  {}", os[0]);
+                survivors.insert(key.as_str());
+                if !allowed.contains_key(key.as_str()) {
+                    errors.push(format!("unexplained survivor: {key}"));
+                }
+            }
+        }
+    }
+    for k in allowed.keys().filter(|k| !survivors.contains(*k)) {
+        errors.push(format!("allow-listed but killed (or gone): {k}"));
+    }
+    for k in fault_only.keys().filter(|k| !by_fault.contains(*k)) {
+        errors.push(format!("listed as killed only by Fault, but not: {k}"));
+    }
+    println!(
+        "{} mutants, {} survivors, {} only by a fault",
+        by_key.len(),
+        survivors.len(),
+        by_fault.len()
+    );
+    assert_eq!(by_key.len(), MUTANTS, "mutants run");
+    assert!(errors.is_empty(), "{errors:#?}");
+}
