@@ -142,10 +142,37 @@ pub fn counters_delta(after: &Counters, before: &Counters) -> Counters {
     d
 }
 
+/// `a + b`, field by field (saturating).
+pub fn counters_add(a: &Counters, b: &Counters) -> Counters {
+    let add = |x: u64, y: u64| x.saturating_add(y);
+    let mut s = Counters::default();
+    for i in 0..5 {
+        s.dc[i] = add(a.dc[i], b.dc[i]);
+    }
+    for i in 0..2 {
+        s.set_way[i] = add(a.set_way[i], b.set_way[i]);
+    }
+    for i in 0..3 {
+        s.ic[i] = add(a.ic[i], b.ic[i]);
+        s.writebacks[i] = add(a.writebacks[i], b.writebacks[i]);
+    }
+    s.dmb = add(a.dmb, b.dmb);
+    s.dsb = add(a.dsb, b.dsb);
+    s.isb = add(a.isb, b.isb);
+    s.sctlr_writes = add(a.sctlr_writes, b.sctlr_writes);
+    s.cacheable_bytes = add(a.cacheable_bytes, b.cacheable_bytes);
+    s.noncacheable_bytes = add(a.noncacheable_bytes, b.noncacheable_bytes);
+    s.line_fills = add(a.line_fills, b.line_fills);
+    s.fetched_bytes = add(a.fetched_bytes, b.fetched_bytes);
+    s
+}
+
 /// Counts and cost of one phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhaseCost {
-    /// Phase name ("relocate", "purgatory").
+    /// Phase name ("relocate", "purgatory", "secondaries": the work of
+    /// the secondary CPUs, done beside the boot CPU's; the report's total
+    /// sums work, not time).
     pub name: &'static str,
     /// Operation counts.
     pub counters: Counters,

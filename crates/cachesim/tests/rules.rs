@@ -26,10 +26,10 @@ const KERNEL: u64 = 0x4020_0000;
 const DTB: u64 = 0x4800_0000;
 const PURGATORY_IMAGE: u64 = 0x4840_0000;
 const STACK_FRAME: u64 = 0x4840_9f80;
-/// With a secondary (more stack pages): the line of the secondary's frame
-/// at the top of its stack page (slot 0: the pool's end, 0x4840_9000, plus
-/// a page) that its first store through a write-back mapping dirties.
-const SECONDARY_FRAME_LINE: u64 = 0x4840_9fc0;
+/// With a secondary: its frame's first line. Slot 0's stack is the page
+/// after the pool (0x4840_9000; the boot CPU's is above the seven
+/// secondaries'), its frame the top 128 bytes of it.
+const SECONDARY_FRAME_LINE: u64 = 0x4840_9f80;
 
 /// Seeds each replay and its control run (the replay reports its first
 /// violation).

@@ -32,7 +32,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cachesim::mutant::{Mutation, OpKind, Site};
 use cachesim::relocate::RelocStyle;
-use cachesim::sim::{real_handoff, real_relocate, run_with, SecondaryRun, SmpOptions};
+use cachesim::sim::{
+    real_handoff, real_relocate, run_with, SecondaryRun, SmpOptions, MODEL_PSCI_VERSION,
+};
 use cachesim::{CacheConfig, Scenario, SimOptions, SimPlan, SimSegment, SysTrace};
 use handoff::{Flags, Regime};
 use purgatory_image::lang::Automaton;
@@ -179,11 +181,12 @@ fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
                     Regime::El2 => Some(Regime::El2Host),
                     Regime::El2Host => Some(Regime::El2),
                 };
-                for (what, run, other) in [
-                    ("at CPU_ON", SecondaryRun::AtCpuOn, None),
-                    ("waited for", SecondaryRun::AtAffinityInfo(3), None),
-                    ("never up", SecondaryRun::Never, None),
-                    ("declining", SecondaryRun::AtCpuOn, other),
+                for (what, run, other, version) in [
+                    ("at CPU_ON", SecondaryRun::AtCpuOn, None, MODEL_PSCI_VERSION),
+                    ("waited for", SecondaryRun::AtAffinityInfo(3), None, MODEL_PSCI_VERSION),
+                    ("never up", SecondaryRun::Never, None, MODEL_PSCI_VERSION),
+                    ("declining", SecondaryRun::AtCpuOn, other, MODEL_PSCI_VERSION),
+                    ("PSCI 0.1", SecondaryRun::AtCpuOn, None, 0x1),
                 ] {
                     if what == "declining" && other.is_none() {
                         continue;
@@ -199,6 +202,7 @@ fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
                         smp: Some(SmpOptions {
                             run,
                             secondary_regime: other,
+                            psci_version: version,
                             ..SmpOptions::for_regime(2, regime)
                         }),
                         ..SimOptions::default()

@@ -152,7 +152,8 @@ pub const KNOWN: &[(&str, Role)] = &[
         "msr tpidr_el1",
         Role::Outside(
             "entry: this CPU's stack top, for the exception vectors; a register no code \
-             of the handoff reads, no memory effect",
+             of the handoff reads, no memory effect (in the model's trace as entry code: \
+             cachesim's SysTrace::entry_code)",
         ),
     ),
     ("msr tpidr_el2", Role::Outside("entry: as tpidr_el1")),

@@ -259,6 +259,7 @@ impl SimInput {
             conduit: self.params.psci,
             secondary_regime: None,
             run: SecondaryRun::SeedDecides,
+            psci_version: super::smp::MODEL_PSCI_VERSION,
         });
         SimOptions {
             scenario,

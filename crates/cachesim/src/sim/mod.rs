@@ -19,7 +19,7 @@ mod trace;
 pub use cpu::SimCpu;
 pub use loader_plan::{LoaderPlanError, LoaderSegment, SampledSegment, Sampling, SimInput, Window};
 pub use plan::{regime_for_seed, sha2_for_seed, Scenario, SimOptions, SimPlan, SimSegment};
-pub use smp::{secondary_mpidr, SecondaryRun, Smp, SmpOptions};
+pub use smp::{secondary_mpidr, SecondaryRun, Smp, SmpOptions, MODEL_PSCI_VERSION};
 pub use trace::SysTrace;
 
 use crate::check::{
@@ -322,10 +322,17 @@ fn run_purgatory(
             "the purgatory fetched stale instructions of its own image".into(),
         ));
     }
-    phases.push(phase_cost(
-        "purgatory",
-        counters_delta(&m.counters(), &start),
-    ));
+    let spent = counters_delta(&m.counters(), &start);
+    match cpu.inner().smp().map(|s| s.spent()) {
+        Some(secondaries) if secondaries != Counters::default() => {
+            phases.push(phase_cost(
+                "purgatory",
+                counters_delta(&spent, &secondaries),
+            ));
+            phases.push(phase_cost("secondaries", secondaries));
+        }
+        _ => phases.push(phase_cost("purgatory", spent)),
+    }
     fault_check(m, seed)?;
     if let Some(a) = cpu.inner().hashed_uncached {
         return Err(Violation::new(

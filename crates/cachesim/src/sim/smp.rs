@@ -1,8 +1,8 @@
 //! Secondary CPUs in the model (issue 15): the PSCI firmware the
 //! purgatory's [`handoff::smp`] calls, and each secondary's run.
 //!
-//! A secondary runs when the boot CPU starts it, inside its `CPU_ON`: from
-//! the purgatory's secondary entry to its `CPU_OFF` (or its park), through
+//! A secondary the boot CPU started runs (when: below) from the
+//! purgatory's secondary entry to its `CPU_OFF` (or its park), through
 //! the same [`Mutant`](crate::mutant::Mutant) as the boot CPU (its
 //! maintenance are sites of the run, phase "secondary"), on its own PE
 //! state ([`PeState`]) over the shared DRAM and data caches. It starts as
@@ -16,11 +16,11 @@
 //! - at `CPU_ON`: the boot CPU's stores and maintenance are complete (a
 //!   DSB since the last): the new CPU reads the mailbox, the tables and
 //!   the segments from memory ([`Rule::Fault`]);
-//! - at `CPU_OFF`: the secondary's own stores are complete, and no line it
-//!   made dirty is still dirty: the boot CPU reads its result
-//!   non-cacheably ([`Rule::SecondaryDirtyLine`]);
-//!   (reported as soon as the purgatory's run ends, before the checks of
-//!   its stack and fetches, which a secondary's dirty frame also breaks);
+//! - at `CPU_OFF`: the secondary's own stores are complete ([`Rule::Fault`]),
+//!   and no line it made dirty is still dirty: the boot CPU reads its
+//!   result non-cacheably ([`Rule::SecondaryDirtyLine`], reported as soon
+//!   as the purgatory's run ends, before the checks of its stack and
+//!   fetches, which a dirty frame of the secondary also breaks);
 //! - at the branch to the kernel: every CPU the purgatory started is off
 //!   ([`Rule::SecondaryStillOn`]) and no secondary's I-cache holds a stale
 //!   line of the kernel ([`Rule::StaleICache`]; kept as if `CPU_OFF` did
@@ -45,7 +45,8 @@ use super::cpu::SimCpu;
 use super::setup::icache_tags;
 use super::trace::SysTrace;
 use crate::check::{Location, Rule, Violation};
-use crate::memory::{Level, PeState, PAGE_SIZE};
+use crate::cost::{counters_add, counters_delta};
+use crate::memory::{Counters, Level, PeState, PAGE_SIZE};
 use crate::mutant::{Cpus, SecondaryStart};
 use handoff::params::MPIDR_AFFINITY_MASK;
 use handoff::smp::{
@@ -67,7 +68,7 @@ const PSCI_INVALID_ADDRESS: i64 = -9;
 /// `AFFINITY_INFO`: ON.
 const AFFINITY_ON: i64 = 0;
 /// The model's PSCI version: 1.0.
-const MODEL_PSCI_VERSION: i64 = 0x1_0000;
+pub const MODEL_PSCI_VERSION: i64 = 0x1_0000;
 
 /// Secondary CPUs for the purgatory to hash on: the header names them and
 /// a conduit, and the model's PSCI firmware starts them.
@@ -83,6 +84,9 @@ pub struct SmpOptions {
     pub secondary_regime: Option<Regime>,
     /// When a started secondary runs.
     pub run: SecondaryRun,
+    /// What the firmware answers to `PSCI_VERSION` (major in bits 31:16):
+    /// [`MODEL_PSCI_VERSION`], or an older one the purgatory must not use.
+    pub psci_version: i64,
 }
 
 /// When a secondary the boot CPU started runs (to its end).
@@ -113,6 +117,7 @@ impl SmpOptions {
             },
             secondary_regime: None,
             run: SecondaryRun::SeedDecides,
+            psci_version: MODEL_PSCI_VERSION,
         }
     }
 }
@@ -177,6 +182,8 @@ struct Suspended {
     stack_frame: Option<(u64, Vec<u8>)>,
     /// Every dirty line when the secondary started.
     dirty_before: BTreeSet<(Level, u64)>,
+    /// The operation counters when the secondary started.
+    counters: Counters,
 }
 
 /// The model's PSCI firmware and its secondary CPUs.
@@ -186,6 +193,7 @@ pub struct Smp {
     entry: u64,
     regime: Option<Regime>,
     run: SecondaryRun,
+    version: i64,
     cpus: Vec<Secondary>,
     params: HandoffParams,
     own: PurgatoryMemory,
@@ -194,6 +202,8 @@ pub struct Smp {
     seed: u64,
     running: Option<(usize, Suspended, Resume)>,
     violation: Option<Violation>,
+    /// What the secondaries did, in all.
+    spent: Counters,
 }
 
 impl Smp {
@@ -222,6 +232,7 @@ impl Smp {
             entry,
             regime: opts.secondary_regime,
             run: opts.run,
+            version: opts.psci_version,
             cpus,
             params: params.clone(),
             own,
@@ -229,7 +240,14 @@ impl Smp {
             seed,
             running: None,
             violation: None,
+            spent: Counters::default(),
         }
+    }
+
+    /// The operations the secondaries performed, in all (the cost model's
+    /// "secondaries" phase).
+    pub fn spent(&self) -> Counters {
+        self.spent
     }
 
     /// The first rule a secondary broke when it turned off
@@ -412,6 +430,7 @@ impl SimCpu {
         };
         let (params, own, kernel) = (smp.params.clone(), smp.own, smp.kernel);
         let dirty_before = self.memory.all_dirty_lines();
+        let counters = self.memory.counters();
         let icache_on = self.memory.random() % 2 == 0;
         let mut pe = PeState::powered_on(icache_on);
         self.memory.swap_pe(&mut pe);
@@ -422,6 +441,7 @@ impl SimCpu {
             trace: self.trace.take(),
             stack_frame: self.stack_frame.take(),
             dirty_before,
+            counters,
         };
         self.regime = regime;
         if let Some(s) = self.smp.as_deref_mut() {
@@ -483,6 +503,7 @@ impl SimCpu {
             self.check_at_cpu_off(i, &s.dirty_before);
         }
         self.check_stack();
+        let done = counters_delta(&self.memory.counters(), &s.counters);
         self.memory.swap_pe(&mut s.pe);
         self.sctlr = s.sctlr;
         self.regime = s.regime;
@@ -496,6 +517,7 @@ impl SimCpu {
             c.pe = Some(s.pe);
             c.trace = trace.unwrap_or_default();
         }
+        smp.spent = counters_add(&smp.spent, &done);
         match resume {
             Resume::CpuOn => PSCI_SUCCESS,
             Resume::Affinity(target) => smp.affinity(target),
@@ -505,7 +527,11 @@ impl SimCpu {
     /// What a secondary leaves when it calls `CPU_OFF`: its stores
     /// complete, nothing it wrote still dirty in a cache.
     fn check_at_cpu_off(&mut self, i: usize, dirty_before: &BTreeSet<(Level, u64)>) {
-        let mpidr = self.current_mpidr();
+        let mpidr = self
+            .smp
+            .as_deref()
+            .and_then(|s| s.cpus.get(i))
+            .map_or(0, |c| c.mpidr);
         if self.memory.stores_not_completed() {
             self.memory.report_fault(
                 "PSCI CPU_OFF with stores not completed by a DSB: the boot CPU reads the \
@@ -616,7 +642,7 @@ impl Cpus for SimCpu {
             _ => return Ok(PSCI_NOT_SUPPORTED),
         }
         match function {
-            PSCI_VERSION => Ok(MODEL_PSCI_VERSION),
+            PSCI_VERSION => Ok(self.smp.as_deref().map_or(PSCI_NOT_SUPPORTED, |s| s.version)),
             PSCI_AFFINITY_INFO_64 => self.affinity_info(args[0] & MPIDR_AFFINITY_MASK),
             PSCI_CPU_ON_64 => self.cpu_on(args),
             PSCI_CPU_OFF => {
