@@ -77,6 +77,7 @@ fn entries(file: &[u8]) -> (u64, u64) {
             PurgatoryOptions::default(),
         )),
         running_kernel: None,
+        acpi_cpus: None,
     };
     let built = plan::build(&req).unwrap();
     let bytes = built.purgatory.as_deref().unwrap();

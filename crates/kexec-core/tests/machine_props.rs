@@ -2,8 +2,8 @@
 //! (`kexec_core::machine`, `fdt::cpu_boot`): none panics on arbitrary
 //! bytes, and each reads back what a generator wrote.
 
-use kexec_core::fdt::cpu_boot;
-use kexec_core::machine::{ctr, efivar, fadt, kconfig, status};
+use kexec_core::fdt::{cpu_boot, psci_cpus, MPIDR_HWID_BITMASK};
+use kexec_core::machine::{ctr, efivar, fadt, kconfig, madt, status};
 use proptest::prelude::*;
 
 /// A Kconfig option name.
@@ -31,7 +31,10 @@ proptest! {
         let _ = status::parse(&text);
         let _ = efivar::secure_boot(&bytes);
         let _ = fadt::arm_boot_flags(&bytes);
-        let _ = cpu_boot(&bytes);
+        let _ = madt::cpu_mpidrs(&bytes);
+        if let Ok(boot) = cpu_boot(&bytes) {
+            let _ = psci_cpus(&boot, 7);
+        }
         let mut word = [0u8; 8];
         let n = bytes.len().min(8);
         word[..n].copy_from_slice(&bytes[..n]);
@@ -97,6 +100,42 @@ proptest! {
             }
             Err(_) => prop_assert!(len <= fadt::MINOR_REVISION_OFFSET),
         }
+    }
+
+    /// A MADT of GICC structures reads back the enabled CPUs with valid,
+    /// unique MPIDRs, in order; cut anywhere inside, it is refused (its
+    /// length says more) or, cut with its length, reads a prefix.
+    #[test]
+    fn madt_cpus_read_back(
+        gicc in proptest::collection::vec((0u32..4, any::<u64>(), any::<bool>()), 0..12),
+        cut in any::<usize>(),
+    ) {
+        // Half the MPIDRs valid affinities, half anything.
+        let gicc: Vec<(u32, u64)> = gicc
+            .iter()
+            .map(|&(f, m, valid)| (f, if valid { m & MPIDR_HWID_BITMASK } else { m }))
+            .collect();
+        let table = madt::synthetic(&gicc);
+        let mut want: Vec<u64> = Vec::new();
+        for &(flags, m) in &gicc {
+            if flags & madt::ACPI_MADT_ENABLED != 0
+                && m & !MPIDR_HWID_BITMASK == 0
+                && m != u64::MAX
+                && !want.contains(&m)
+            {
+                want.push(m);
+            }
+        }
+        prop_assert_eq!(madt::cpu_mpidrs(&table).unwrap(), want.clone());
+        let cut = madt::MADT_STRUCTURES_OFFSET + cut % (table.len() - madt::MADT_STRUCTURES_OFFSET + 1);
+        if cut < table.len() {
+            prop_assert!(madt::cpu_mpidrs(&table[..cut]).is_err());
+        }
+        let mut shorter = table[..cut].to_vec();
+        let len = u32::try_from(cut).unwrap();
+        shorter[4..8].copy_from_slice(&len.to_le_bytes());
+        let got = madt::cpu_mpidrs(&shorter).unwrap();
+        prop_assert!(want.starts_with(&got), "{:?} is not a prefix of {:?}", got, want);
     }
 
     #[test]

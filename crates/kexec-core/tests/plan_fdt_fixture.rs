@@ -209,6 +209,7 @@ fn build_on_qemu_virt() {
             kexec_core::purgatory::Purgatory::parse(&purgatory).unwrap(),
             kexec_core::purgatory::PurgatoryOptions::default(),
         )),
+        acpi_cpus: None,
     };
     let built = plan::build(&req).unwrap();
     let plan = &built.plan;

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kexec_core::machine::{ctr, efivar, fadt, kconfig, status};
+use kexec_core::machine::{ctr, efivar, fadt, kconfig, madt, status};
 use kexec_core::{cmdline, elfcore, fdt, iomem};
 
 const QEMU_VIRT_1G: &[u8] = include_bytes!("fixtures/qemu-virt-1g.dtb");
@@ -144,6 +144,11 @@ fn hand_made() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ),
         ("machine", "secure-boot", vec![6, 0, 0, 0, 1]),
         ("machine", "fadt", fadt::synthetic(276, 0b11)),
+        (
+            "machine",
+            "madt",
+            madt::synthetic(&[(1, 0), (1, 1), (1, 0x100), (0, 0x101)]),
+        ),
         ("machine", "ctr-el0", 0x8444_c004u64.to_le_bytes().to_vec()),
         // No text; the bytes are a /proc/kcore-like header (RAM at the
         // linear map, the kernel image at its own mapping).
@@ -202,6 +207,7 @@ fn seeds_are_valid() {
                         || status::parse(&text).is_ok_and(|c| c.euid.is_some())
                         || efivar::secure_boot(&bytes).is_ok()
                         || fadt::arm_boot_flags(&bytes).is_ok()
+                        || madt::cpu_mpidrs(&bytes).is_ok()
                         || fdt::cpu_boot(&bytes).is_ok()
                         || (bytes.len() == 8 && ctr::decode(u64::from_le_bytes(word)).is_ok()),
                     "{name}"

@@ -13,6 +13,8 @@ pub const EFI_PLATFORM_SIZE: &str = "sys/firmware/efi/fw_platform_size";
 /// The ACPI FADT (root only, 0400); present only while the running kernel
 /// uses ACPI (drivers/acpi/sysfs.c, run when ACPI is not disabled).
 pub const ACPI_FADT: &str = "sys/firmware/acpi/tables/FACP";
+/// The ACPI MADT (its GICC structures name the CPUs).
+pub const ACPI_MADT: &str = "sys/firmware/acpi/tables/APIC";
 
 /// UEFI and ACPI as the running system shows them; `None`: not known (a
 /// capture that does not say).

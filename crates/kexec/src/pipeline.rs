@@ -525,6 +525,9 @@ pub(crate) fn make_plan(
             crash,
         },
         purgatory: Some((purgatory, purgatory_options)),
+        acpi_cpus: (mode == LoadMode::Normal)
+            .then(|| acpi_psci_cpus(root, &mut notes))
+            .flatten(),
         elfcorehdr: elfcorehdr.as_deref().map(|bytes| Blob {
             source: "generated",
             bytes,
@@ -606,6 +609,34 @@ pub(crate) fn make_plan(
         interface,
         risks,
     })
+}
+
+/// The CPUs the ACPI tables name for PSCI (the FADT's flags, the MADT's
+/// GICC structures), for the purgatory to hash on when the device tree
+/// names none. No tables (a device-tree machine): none. A table that does
+/// not parse: none, and a note naming it (the purgatory then verifies on
+/// one CPU; nothing else depends on these tables).
+fn acpi_psci_cpus(root: &Sysroot, notes: &mut Vec<String>) -> Option<fdt::PsciCpus> {
+    use kexec_core::machine::{fadt, madt};
+    let fadt_bytes = root.read(firmware::ACPI_FADT).ok()?;
+    let madt_bytes = root.read(firmware::ACPI_MADT).ok()?;
+    let parsed = fadt::arm_boot_flags(&fadt_bytes)
+        .map_err(|e| (firmware::ACPI_FADT, e))
+        .and_then(|flags| {
+            madt::cpu_mpidrs(&madt_bytes)
+                .map(|cpus| (flags, cpus))
+                .map_err(|e| (firmware::ACPI_MADT, e))
+        });
+    match parsed {
+        Ok((flags, cpus)) => madt::psci_cpus(&flags, &cpus, handoff::MAX_SECONDARIES),
+        Err((file, e)) => {
+            notes.push(format!(
+                "{}: {e}: the purgatory verifies on one CPU",
+                root.path(file).display()
+            ));
+            None
+        }
+    }
 }
 
 #[cfg(test)]

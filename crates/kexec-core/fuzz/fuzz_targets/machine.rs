@@ -1,12 +1,12 @@
-//! Fuzz target: the machine state parsers `kexec doctor` uses never panic:
-//! the kernel configuration, `/proc/self/status`, the `SecureBoot`
-//! variable, the FADT, `CTR_EL0` (the first 8 bytes) and the device tree's
-//! PSCI and CPU nodes (the whole input as a blob); what they accept is
-//! consistent.
+//! Fuzz target: the machine state parsers `kexec doctor` and the loader
+//! use never panic: the kernel configuration, `/proc/self/status`, the
+//! `SecureBoot` variable, the FADT, the MADT, `CTR_EL0` (the first 8 bytes)
+//! and the device tree's PSCI and CPU nodes (the whole input as a blob);
+//! what they accept is consistent.
 #![no_main]
 
-use kexec_core::fdt::cpu_boot;
-use kexec_core::machine::{ctr, efivar, fadt, kconfig, status};
+use kexec_core::fdt::{cpu_boot, psci_cpus, MPIDR_HWID_BITMASK};
+use kexec_core::machine::{ctr, efivar, fadt, kconfig, madt, status};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +21,10 @@ fuzz_target!(|data: &[u8]| {
     if fadt::arm_boot_flags(data).is_ok() {
         assert!(data.len() > fadt::MINOR_REVISION_OFFSET);
     }
+    if let Ok(cpus) = madt::cpu_mpidrs(data) {
+        assert!(cpus.len() <= data.len() / madt::GICC_MIN_LENGTH);
+        assert!(cpus.iter().all(|m| m & !MPIDR_HWID_BITMASK == 0));
+    }
     let mut word = [0u8; 8];
     let n = data.len().min(8);
     word[..n].copy_from_slice(&data[..n]);
@@ -28,6 +32,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(c.dminline >= 4 && c.iminline >= 4);
     }
     if let Ok(boot) = cpu_boot(data) {
+        if let Some(cpus) = psci_cpus(&boot, 7) {
+            assert!(!cpus.mpidrs.is_empty() && cpus.mpidrs.len() <= 7);
+            assert!(cpus.mpidrs.iter().all(|m| m & !MPIDR_HWID_BITMASK == 0));
+        }
         if let Some(psci) = boot.psci {
             assert!(psci.path.starts_with('/'));
         }

@@ -63,6 +63,11 @@ pub struct LoadRequest<'a> {
         crate::purgatory::Purgatory<'a>,
         crate::purgatory::PurgatoryOptions,
     )>,
+    /// The CPUs the machine's ACPI tables name for PSCI
+    /// ([`crate::machine::madt::psci_cpus`]): the purgatory hashes on them
+    /// when the device tree names none (a UEFI/ACPI machine hands the new
+    /// kernel a tree without `/cpus`).
+    pub acpi_cpus: Option<fdt::PsciCpus>,
 }
 
 /// Why [`build`] failed: which step, so the caller can name the file.
@@ -181,7 +186,8 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
         uart = fdt::stdout_pl011(&tree);
         let verifies_cached = !(options.no_verify || options.no_caches || options.one_cpu);
         if req.mode == LoadMode::Normal && verifies_cached {
-            psci_cpus = fdt::psci_cpus(&fdt::cpu_boot_of(&tree), handoff::MAX_SECONDARIES);
+            psci_cpus = fdt::psci_cpus(&fdt::cpu_boot_of(&tree), handoff::MAX_SECONDARIES)
+                .or_else(|| req.acpi_cpus.clone());
         }
         let dtb_addr = planner.dtb_addr().ok_or(BuildError::Place {
             kind: SegmentKind::Purgatory,
@@ -265,6 +271,7 @@ mod tests {
             dtb: &dtb,
             chosen: fdt::ChosenEdit::default(),
             purgatory: None,
+            acpi_cpus: None,
         };
         let digests = |req: &LoadRequest<'_>, kind| {
             let built = build(req).unwrap();
@@ -326,6 +333,7 @@ mod tests {
                 ..Default::default()
             },
             purgatory: None,
+            acpi_cpus: None,
         };
         let built = build(&req).unwrap();
         let seg = built.plan.segment(SegmentKind::ElfCoreHeader).unwrap();
@@ -396,6 +404,7 @@ mod tests {
             chosen: fdt::ChosenEdit::default(),
             purgatory: None,
             running_kernel: None,
+            acpi_cpus: None,
         };
         let built = build(&req).unwrap();
         // 0x40000000 and 0x40200000 each hold a reserved byte.
@@ -485,6 +494,7 @@ mod tests {
                     ..Default::default()
                 },
                 purgatory: Some((purgatory, options)),
+                acpi_cpus: None,
             };
             let built = build(&req).unwrap();
             let bytes = built.purgatory.unwrap();
