@@ -13,7 +13,8 @@ use xtask::uefi_initrd;
 /// A → B (→ C with `chain`) by `loader` on the UEFI machine with `tables`:
 /// each kexec'd kernel reports the marker, the initrd digest and all 4 CPUs
 /// (the scenario's checks), and EFI runtime services, kernel A's ACPI table
-/// set and the LPI tables A left reserved ([`uefi::check_firmware`]).
+/// set and the LPI tables A left reserved ([`uefi::check_firmware`]); our
+/// purgatory hashed on all 4 CPUs at each kexec.
 ///
 /// On the device-tree machine kernel A (and C) is Debian 13's 6.12 and B
 /// Debian 12's 6.1: both kernels boot through their EFI stub, and each
@@ -45,6 +46,17 @@ fn uefi_kexec(loader: Loader, tables: Tables, chain: bool) {
     print!("{}", outcome.timeline.summary());
     let acpi = uefi::check_firmware(&outcome.timeline, count + 1, 4, tables)
         .unwrap_or_else(|e| panic!("{e:#}\n{}", outcome.timeline.tail(80)));
+    if loader == Loader::Ours {
+        // Our purgatory hashed on all 4 CPUs at each kexec: the CPUs from
+        // the device tree's /psci and /cpus, or from the FADT and the MADT.
+        let smp = outcome
+            .timeline
+            .lines
+            .iter()
+            .filter(|l| l.text.contains("purgatory: hashed on 4 CPUs"))
+            .count();
+        assert_eq!(smp, count, "{}", outcome.timeline.tail(80));
+    }
     println!(
         "{loader} on UEFI + {}: {} kexecs, ACPI tables [{acpi}], {:.0} s",
         tables.name(),
