@@ -96,14 +96,15 @@
 //! maintenance) over the shared DRAM and data caches (coherent caches are
 //! one view of a line), inside that `CPU_ON` or inside a later
 //! `AFFINITY_INFO` call of the boot CPU ([`SecondaryRun`]). It starts with
-//! the old kernel's TLB entries for the purgatory's pages and stale
-//! I-cache lines of the next kernel. Rules: the boot CPU's stores and
-//! maintenance complete before `CPU_ON`, the secondary's before `CPU_OFF`
-//! (faults); no line a secondary dirtied still dirty when it turns off
+//! the old kernel's TLB entries for the purgatory's pages and, while its
+//! I-cache is off and idle, stale I-cache lines over the purgatory's
+//! image. Rules: the boot CPU's stores and maintenance complete before
+//! `CPU_ON`, the secondary's before `CPU_OFF` (faults); no line a
+//! secondary dirtied still dirty when it turns off
 //! ([`Rule::SecondaryDirtyLine`]); every CPU started is off at the branch
-//! ([`Rule::SecondaryStillOn`]) and no secondary's I-cache holds a stale line
-//! of the kernel ([`Rule::StaleICache`]). See `sim::smp` for what it does
-//! not show.
+//! ([`Rule::SecondaryStillOn`]); and every rule of a run (its stack frame,
+//! the code it fetches, hashing with its caches on). See
+//! crates/cachesim/src/sim/smp.rs for what it does not show.
 //!
 //! # Limits (what the model does not show)
 //! One PE runs at a time (a secondary between two of the boot CPU's calls,

@@ -258,6 +258,7 @@ mod tests {
             no_verify: true,
             force_soft_sha256: true,
             no_caches: true,
+            one_cpu: false,
         };
         assert_eq!(
             flags(all),

@@ -115,9 +115,8 @@ pub fn run_with(
         opts.sha2_instructions.unwrap_or(sha2_for_seed(seed)),
     );
     if let Some(s) = &opts.smp {
-        let kernel = handoff::MemRange::new(lay.kernel.0, lay.kernel.1.len() as u64);
         let entry = lay.own.image.start + SECONDARY_ENTRY_OFFSET;
-        sim.set_smp(Smp::new(s, &lay.params, lay.own, entry, kernel, seed));
+        sim.set_smp(Smp::new(s, &lay.params, lay.own, entry, seed));
     }
     let mut cpu = match mutation {
         Some((sites, mu)) => Mutant::new_unit(sim, sites, mu),
@@ -209,7 +208,7 @@ pub fn run_with(
                 "the kernel was not entered".into(),
             ));
         }
-        cpu.inner().check_secondaries(seed, &lay.kernel.1)?;
+        cpu.inner().check_secondaries(seed)?;
         check_cpu(m, seed, lay.params.dtb)?;
         let images: Vec<Expected<'_>> = lay
             .segs

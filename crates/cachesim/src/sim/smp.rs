@@ -9,7 +9,9 @@
 //! PSCI leaves a CPU: MMU and D-cache off, its I-cache on or off (the
 //! seed's choice), and what power-up does not promise to clear: a TLB with
 //! write-back entries for the purgatory's pages (the old kernel's linear
-//! map) and an I-cache with stale lines of the next kernel's text.
+//! map) and, while its I-cache is off and idle, stale I-cache lines over
+//! the purgatory's image (which its `IC IALLU` must drop before SCTLR.I is
+//! set).
 //!
 //! Checks, beyond those of every run (stack frame, stale fetches of its
 //! code, hashing without its caches, faults):
@@ -22,9 +24,9 @@
 //!   as the purgatory's run ends, before the checks of its stack and
 //!   fetches, which a dirty frame of the secondary also breaks);
 //! - at the branch to the kernel: every CPU the purgatory started is off
-//!   ([`Rule::SecondaryStillOn`]) and no secondary's I-cache holds a stale
-//!   line of the kernel ([`Rule::StaleICache`]; kept as if `CPU_OFF` did
-//!   not empty it).
+//!   ([`Rule::SecondaryStillOn`]). Its I-cache and TLB are not checked:
+//!   `CPU_OFF` powers the CPU down, and the kernel's own `CPU_ON` starts it
+//!   in PSCI's entry state.
 //!
 //! When a secondary runs, the seed decides: inside its `CPU_ON` (before
 //! the boot CPU hashes its own share), or inside the boot CPU's first,
@@ -46,14 +48,14 @@ use super::setup::icache_tags;
 use super::trace::SysTrace;
 use crate::check::{Location, Rule, Violation};
 use crate::cost::{counters_add, counters_delta};
-use crate::memory::{Counters, Level, PeState, PAGE_SIZE};
+use crate::memory::{Counters, PeState, PAGE_SIZE};
 use crate::mutant::{Cpus, SecondaryStart};
 use handoff::params::MPIDR_AFFINITY_MASK;
 use handoff::smp::{
     AFFINITY_OFF, PSCI_AFFINITY_INFO_64, PSCI_CPU_OFF, PSCI_CPU_ON_64, PSCI_NOT_SUPPORTED,
     PSCI_SUCCESS, PSCI_VERSION,
 };
-use handoff::{Conduit, HandoffParams, MemRange, PurgatoryMemory, Regime, MAX_SECONDARIES};
+use handoff::{Conduit, HandoffParams, PurgatoryMemory, Regime, MAX_SECONDARIES};
 use handoff::SCTLR_I;
 use std::collections::BTreeSet;
 
@@ -180,8 +182,9 @@ struct Suspended {
     regime: Regime,
     trace: Option<SysTrace>,
     stack_frame: Option<(u64, Vec<u8>)>,
-    /// Every dirty line when the secondary started.
-    dirty_before: BTreeSet<(Level, u64)>,
+    /// Every line dirty somewhere when the secondary started (an eviction
+    /// may move it to another level while the secondary runs).
+    dirty_before: BTreeSet<u64>,
     /// The operation counters when the secondary started.
     counters: Counters,
 }
@@ -197,8 +200,6 @@ pub struct Smp {
     cpus: Vec<Secondary>,
     params: HandoffParams,
     own: PurgatoryMemory,
-    /// The next kernel's text (stale I-cache lines at power-up).
-    kernel: MemRange,
     seed: u64,
     running: Option<(usize, Suspended, Resume)>,
     violation: Option<Violation>,
@@ -214,7 +215,6 @@ impl Smp {
         params: &HandoffParams,
         own: PurgatoryMemory,
         entry: u64,
-        kernel: MemRange,
         seed: u64,
     ) -> Self {
         let cpus = (1..=opts.secondaries.min(MAX_SECONDARIES))
@@ -236,7 +236,6 @@ impl Smp {
             cpus,
             params: params.clone(),
             own,
-            kernel,
             seed,
             running: None,
             violation: None,
@@ -428,8 +427,13 @@ impl SimCpu {
         let Some(smp) = self.smp.as_deref() else {
             unreachable!("only a machine with secondaries starts one");
         };
-        let (params, own, kernel) = (smp.params.clone(), smp.own, smp.kernel);
-        let dirty_before = self.memory.all_dirty_lines();
+        let (params, own) = (smp.params.clone(), smp.own);
+        let dirty_before = self
+            .memory
+            .all_dirty_lines()
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect();
         let counters = self.memory.counters();
         let icache_on = self.memory.random() % 2 == 0;
         let mut pe = PeState::powered_on(icache_on);
@@ -449,7 +453,11 @@ impl SimCpu {
         }
         self.memory.phase("secondary CPU");
         // What power-up leaves: the old kernel's TLB entries for the
-        // purgatory's pages, stale I-cache lines of the next kernel.
+        // purgatory's pages; and, with its I-cache off and not used while
+        // off, stale lines over the purgatory's image. An I-cache that is
+        // on, or used while off, holds no stale line of the code the CPU
+        // starts at (PSCI's entry state, as for the kernel's own
+        // secondaries): no code could run correctly otherwise.
         for r in [own.image, own.tables, own.stack, own.mailbox] {
             for page in (r.start..r.start + r.len).step_by(usize::try_from(PAGE_SIZE).unwrap_or(4096))
             {
@@ -457,9 +465,9 @@ impl SimCpu {
             }
         }
         let cfg = self.memory.config().clone();
-        if !cfg.dic {
-            let mut line = kernel.start & !(cfg.i_line - 1);
-            while line < kernel.start + kernel.len {
+        if !icache_on && !cfg.dic && !self.memory.icache_used_while_disabled() {
+            let mut line = own.image.start & !(cfg.i_line - 1);
+            while line < own.image.start + own.image.len {
                 if self.memory.random() % 4 == 0 {
                     let tag = self.memory.random() % icache_tags(&cfg);
                     let junk: Vec<u8> = (0..cfg.i_line)
@@ -526,7 +534,7 @@ impl SimCpu {
 
     /// What a secondary leaves when it calls `CPU_OFF`: its stores
     /// complete, nothing it wrote still dirty in a cache.
-    fn check_at_cpu_off(&mut self, i: usize, dirty_before: &BTreeSet<(Level, u64)>) {
+    fn check_at_cpu_off(&mut self, i: usize, dirty_before: &BTreeSet<u64>) {
         let mpidr = self
             .smp
             .as_deref()
@@ -541,7 +549,7 @@ impl SimCpu {
             );
         }
         let now = self.memory.all_dirty_lines();
-        let Some(&(level, line)) = now.difference(dirty_before).next() else {
+        let Some(&(level, line)) = now.iter().find(|(_, l)| !dirty_before.contains(l)) else {
             return;
         };
         let Some(smp) = self.smp.as_deref() else {
@@ -564,55 +572,27 @@ impl SimCpu {
         }
     }
 
-    /// The checks of the secondaries at the branch to the kernel, whose
-    /// bytes are `kernel`.
-    pub(super) fn check_secondaries(&self, seed: u64, kernel: &[u8]) -> Result<(), Violation> {
+    /// The check of the secondaries at the branch to the kernel: every CPU
+    /// started is off.
+    pub(super) fn check_secondaries(&self, seed: u64) -> Result<(), Violation> {
         let Some(smp) = self.smp.as_deref() else {
             return Ok(());
         };
-        let il = self.memory.config().i_line;
-        for c in &smp.cpus {
-            if c.power == Power::On {
-                return Err(Violation::new(
-                    &self.memory,
-                    seed,
-                    Rule::SecondaryStillOn,
-                    None,
-                    Location::Register,
-                    format!(
-                        "secondary CPU {:#x} is still on (it {}) at the branch to the kernel",
-                        c.mpidr,
-                        if c.parked { "parked" } else { "never stopped" }
-                    ),
-                ));
-            }
-            let Some(pe) = &c.pe else {
-                continue;
-            };
-            let (start, end) = (smp.kernel.start, smp.kernel.start + kernel.len() as u64);
-            for (line, tag, data) in pe.icache_lines(start, kernel.len() as u64, il) {
-                let stale = (line..).zip(&data).find(|&(a, b)| {
-                    a >= start
-                        && a < end
-                        && kernel.get(usize::try_from(a - start).unwrap_or(usize::MAX)) != Some(b)
-                });
-                if let Some((a, _)) = stale {
-                    return Err(Violation::new(
-                        &self.memory,
-                        seed,
-                        Rule::StaleICache,
-                        Some(a),
-                        Location::ICache(tag),
-                        format!(
-                            "secondary CPU {:#x}'s I-cache line {line:#x} (tag {tag}) differs \
-                             from the kernel",
-                            c.mpidr
-                        ),
-                    ));
-                }
-            }
+        match smp.cpus.iter().find(|c| c.power == Power::On) {
+            Some(c) => Err(Violation::new(
+                &self.memory,
+                seed,
+                Rule::SecondaryStillOn,
+                None,
+                Location::Register,
+                format!(
+                    "secondary CPU {:#x} is still on (it {}) at the branch to the kernel",
+                    c.mpidr,
+                    if c.parked { "parked" } else { "never stopped" }
+                ),
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The secondaries' firmware state, if the run has one.

@@ -127,16 +127,16 @@ fn find_psci(node: &DeviceTreeNode, path: &str) -> Option<PsciNode> {
 
 /// A big-endian u32 property.
 fn u32_property(node: &DeviceTreeNode, name: &str) -> Option<u32> {
-    let v = node.property(name)?.value();
-    Some(u32::from_be_bytes(v.get(..4)?.try_into().ok()?))
+    let p = node.property(name)?;
+    Some(u32::from_be_bytes(p.value().get(..4)?.try_into().ok()?))
 }
 
 /// The first `cells` cells of `reg`, folded as `of_read_number` does (into
 /// 64 bits: only the last two cells survive).
 fn hwid(node: &DeviceTreeNode, cells: u32) -> Option<u64> {
-    let reg = node.property("reg")?.value();
+    let reg = node.property("reg")?;
     let n = usize::try_from(cells).ok().filter(|&n| n > 0)?;
-    let bytes = reg.get(..n.checked_mul(4)?)?;
+    let bytes = reg.value().get(..n.checked_mul(4)?)?;
     Some(bytes.chunks_exact(4).fold(0u64, |r, c| {
         let cell = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
         r.checked_shl(32).unwrap_or(0) | u64::from(cell)
@@ -427,9 +427,9 @@ mod tests {
         // Too short; Aff3 in bits 39:32 is fine, bit 31 is not; a duplicate.
         let aff3 = [0x1u32, 0x0].map(u32::to_be_bytes).concat();
         let bit31 = [0u32, 0x8000_0000].map(u32::to_be_bytes).concat();
-        let boot = build(None, Some(2), &[&[0, 0, 0, 1], &aff3, &bit31, &aff3]);
-        assert_eq!(boot.cpus[0].hwid, None);
-        assert_eq!(psci_cpus(&boot, 7).unwrap().mpidrs, [0x1_0000_0000]);
+        let boot = build(None, Some(2), &[&two[0], &[0, 0, 0, 1], &aff3, &bit31, &aff3]);
+        assert_eq!(boot.cpus[1].hwid, None);
+        assert_eq!(psci_cpus(&boot, 7).unwrap().mpidrs, [0, 0x1_0000_0000]);
     }
 
     #[test]
