@@ -50,7 +50,11 @@ impl Case {
             "{}{}{}",
             self.loader,
             if self.verify { "" } else { " -i" },
-            if self.one_cpu { " (purgatory on 1 CPU)" } else { "" }
+            if self.one_cpu {
+                " (purgatory on 1 CPU)"
+            } else {
+                ""
+            }
         )
     }
 }

@@ -8,7 +8,7 @@
 mod baremetal_support;
 
 use baremetal_support::{assert_booted, images, run, work};
-use handoff::{Flags, SCTLR_C, SCTLR_I, SCTLR_M};
+use handoff::Flags;
 use xtask::baremetal::{measure_hash_32m, BareMetalRun, MachineConfig};
 
 #[test]

@@ -150,6 +150,6 @@ pub use cost::Report;
 pub use memory::{DcOp, Event, IcOp, Level, MemorySystem, Sctlr, SetWayOp};
 pub use sim::{
     simulate, simulate_seeds, simulate_with, LoaderPlanError, LoaderSegment, SampledSegment,
-    Sampling, Scenario, SecondaryRun, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan,
-    SimSegment, SmpOptions, SysTrace, Window,
+    Sampling, Scenario, SecondaryRun, SeedSweep, SimCpu, SimInput, SimOptions, SimPlan, SimSegment,
+    SmpOptions, SysTrace, Window,
 };

@@ -44,7 +44,7 @@ pub trait Cpus: Machine {
         conduit: Conduit,
         function: u32,
         args: [u64; 3],
-    ) -> Result<i64, SecondaryStart>;
+    ) -> Result<i64, Box<SecondaryStart>>;
     /// The started CPU's code returned (it called `CPU_OFF`, or parked):
     /// the machine runs the CPU that made the call again. Returns x0 of
     /// that call.

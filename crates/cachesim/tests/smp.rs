@@ -107,13 +107,20 @@ fn a_secondarys_system_instructions() {
         } else {
             "tlbi alle2"
         };
-        let call = if regime == Regime::El1 { "hvc #0" } else { "smc #0" };
+        let call = if regime == Regime::El1 {
+            "hvc #0"
+        } else {
+            "smc #0"
+        };
         let want = format!(
             "mrs id_aa64isar0_el1, ic iallu, msr mair_{el}, msr tcr_{el}, msr ttbr0_{el}, \
              {tlbi}, dsb sy, mrs sctlr_{el}, isb, msr sctlr_{el}, isb, mrs sctlr_{el}, isb, \
              msr sctlr_{el}, isb, dsb sy x2, {call}"
         );
-        assert!(s.ends_with(&want), "{regime:?}:\n  got  {s}\n  want …{want}");
+        assert!(
+            s.ends_with(&want),
+            "{regime:?}:\n  got  {s}\n  want …{want}"
+        );
         assert!(s.starts_with("msr daifset, mrs currentel"), "{s}");
     }
 }
@@ -165,7 +172,14 @@ fn a_secondary_in_another_regime_declines_and_turns_off() {
     }
 }
 
-fn mutated(o: &SimOptions, phase: &str, n: usize, kind: OpKind, m: Mutation, seed: u64) -> RunResult {
+fn mutated(
+    o: &SimOptions,
+    phase: &str,
+    n: usize,
+    kind: OpKind,
+    m: Mutation,
+    seed: u64,
+) -> RunResult {
     let cfg = CacheConfig::named("a57-like").expect("config");
     let plan = SimPlan::tiny();
     let sites = run(&cfg, 0, o).sites;
@@ -187,8 +201,17 @@ fn mutated(o: &SimOptions, phase: &str, n: usize, kind: OpKind, m: Mutation, see
 }
 
 /// The first violation over seeds 0..12, if any.
-fn first_violation(o: &SimOptions, phase: &str, n: usize, kind: OpKind) -> Option<cachesim::Violation> {
-    (0..12).find_map(|seed| mutated(o, phase, n, kind, Mutation::Remove, seed).result.err())
+fn first_violation(
+    o: &SimOptions,
+    phase: &str,
+    n: usize,
+    kind: OpKind,
+) -> Option<cachesim::Violation> {
+    (0..12).find_map(|seed| {
+        mutated(o, phase, n, kind, Mutation::Remove, seed)
+            .result
+            .err()
+    })
 }
 
 #[test]
@@ -209,7 +232,12 @@ fn a_cpu_that_never_comes_up_has_its_share_hashed_by_the_boot_cpu() {
 fn a_secondary_run_while_the_boot_cpu_waits_passes() {
     for cfg in configs() {
         for k in 1..=3 {
-            let o = fixed(Scenario::PurgatoryOnly, Regime::El1, 2, SecondaryRun::AtAffinityInfo(k));
+            let o = fixed(
+                Scenario::PurgatoryOnly,
+                Regime::El1,
+                2,
+                SecondaryRun::AtAffinityInfo(k),
+            );
             let r = run(&cfg, u64::from(k), &o);
             if let Err(v) = r.result {
                 panic!("{} after {k} polls:\n{v}", cfg.name);
@@ -221,7 +249,12 @@ fn a_secondary_run_while_the_boot_cpu_waits_passes() {
 
 #[test]
 fn cpu_on_before_the_mailbox_is_complete_is_a_fault() {
-    let o = fixed(Scenario::PurgatoryOnly, Regime::El1, 1, SecondaryRun::AtCpuOn);
+    let o = fixed(
+        Scenario::PurgatoryOnly,
+        Regime::El1,
+        1,
+        SecondaryRun::AtCpuOn,
+    );
     // The boot CPU's DSB after the mailbox writes: the purgatory phase's
     // site right before the secondary's first.
     let cfg = CacheConfig::named("a57-like").expect("config");
@@ -243,17 +276,21 @@ fn cpu_on_before_the_mailbox_is_complete_is_a_fault() {
 
 #[test]
 fn cpu_off_before_the_result_is_complete_is_a_fault() {
-    let o = fixed(Scenario::PurgatoryOnly, Regime::El1, 1, SecondaryRun::AtCpuOn);
+    let o = fixed(
+        Scenario::PurgatoryOnly,
+        Regime::El1,
+        1,
+        SecondaryRun::AtCpuOn,
+    );
     let cfg = CacheConfig::named("a57-like").expect("config");
     let sites = run(&cfg, 0, &o).sites;
-    let last = sites
-        .iter()
-        .filter(|s| s.phase == "secondary")
-        .count()
-        - 1;
+    let last = sites.iter().filter(|s| s.phase == "secondary").count() - 1;
     let v = first_violation(&o, "secondary", last, OpKind::DsbSy).expect("caught");
     assert_eq!(v.rule, Rule::Fault, "{v}");
-    assert!(v.detail.contains("CPU_OFF with stores not completed"), "{v}");
+    assert!(
+        v.detail.contains("CPU_OFF with stores not completed"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -261,7 +298,12 @@ fn a_secondary_without_its_ic_iallu_fetches_stale_code() {
     // Its first site (after its entry code): stale lines over the
     // purgatory's image, left while its I-cache was off and idle, are
     // fetched once it sets SCTLR.I.
-    let o = fixed(Scenario::PurgatoryOnly, Regime::El1, 1, SecondaryRun::AtCpuOn);
+    let o = fixed(
+        Scenario::PurgatoryOnly,
+        Regime::El1,
+        1,
+        SecondaryRun::AtCpuOn,
+    );
     let v = first_violation(&o, "secondary", 0, OpKind::IcIallu).expect("caught");
     assert_eq!(v.rule, Rule::StaleCodeExecuted, "{v}");
 }
@@ -286,60 +328,129 @@ const LOAD_ORDER: &str = "an order the model does not reorder (docs/model-assump
 
 /// Survivors and why they survive.
 const ALLOWED: &[(&str, &str)] = &[
-    ("smp purgatory.1 DC IVAC / skip last line", "the last line of the range is the mailbox \
+    (
+        "smp purgatory.1 DC IVAC / skip last line",
+        "the last line of the range is the mailbox \
         page's last, beyond the 0x3c0 bytes the mailbox uses: nothing reads or writes it (on one \
-        CPU the range ends with the stack frame, and the same mutant is killed)"),
+        CPU the range ends with the stack frame, and the same mutant is killed)",
+    ),
     ("smp purgatory.1 DC IVAC / swap with next", ORDER_FREE),
     ("smp purgatory.2 DC CIVAC / swap with next", ORDER_FREE),
     ("smp purgatory.3 DC CIVAC / swap with next", ORDER_FREE),
     ("smp purgatory.4 DC CIVAC / swap with next", ORDER_FREE),
     ("smp purgatory.5 DC CIVAC / swap with next", ORDER_FREE),
-    ("smp purgatory.6 DC CIVAC / swap with next", "as verify purgatory.6 in tests/mutation.rs: \
-        the digest table's clean completes at the DSB after the TLBI, before the caches come on"),
+    (
+        "smp purgatory.6 DC CIVAC / swap with next",
+        "as verify purgatory.6 in tests/mutation.rs: \
+        the digest table's clean completes at the DSB after the TLBI, before the caches come on",
+    ),
     ("smp purgatory.8 IC IALLU / swap with next", ORDER_FREE),
-    ("smp purgatory.9 MSR MAIR/TCR/TTBR0 / swap with next", ORDER_FREE),
-    ("smp purgatory.9 MSR MAIR/TCR/TTBR0 / MAIR device as write-back", "as on one CPU: the \
-        console's mapping is used only while the MMU is off"),
-    ("smp purgatory.9 MSR MAIR/TCR/TTBR0 / TCR walks non-cacheable", "as on one CPU: \
-        non-cacheable walks read the PoC, which holds the tables"),
-    ("smp purgatory.11 DSB SY / swap with next", "as verify purgatory.11 in tests/mutation.rs"),
+    (
+        "smp purgatory.9 MSR MAIR/TCR/TTBR0 / swap with next",
+        ORDER_FREE,
+    ),
+    (
+        "smp purgatory.9 MSR MAIR/TCR/TTBR0 / MAIR device as write-back",
+        "as on one CPU: the \
+        console's mapping is used only while the MMU is off",
+    ),
+    (
+        "smp purgatory.9 MSR MAIR/TCR/TTBR0 / TCR walks non-cacheable",
+        "as on one CPU: \
+        non-cacheable walks read the PoC, which holds the tables",
+    ),
+    (
+        "smp purgatory.11 DSB SY / swap with next",
+        "as verify purgatory.11 in tests/mutation.rs",
+    ),
     ("smp purgatory.16 DSB SY / remove", LOAD_ORDER),
-    ("smp purgatory.18 MSR SCTLR / keep SCTLR.I", "as on one CPU: booting.rst lets the kernel \
-        be entered with the I-cache on"),
+    (
+        "smp purgatory.18 MSR SCTLR / keep SCTLR.I",
+        "as on one CPU: booting.rst lets the kernel \
+        be entered with the I-cache on",
+    ),
     ("smp secondary.0 IC IALLU / swap with next", ORDER_FREE),
-    ("smp secondary.1 MSR MAIR/TCR/TTBR0 / swap with next", ORDER_FREE),
-    ("smp secondary.1 MSR MAIR/TCR/TTBR0 / MAIR device as write-back", "a secondary prints \
-        nothing: the console's mapping is never used on it"),
-    ("smp secondary.1 MSR MAIR/TCR/TTBR0 / TCR walks non-cacheable", "as on the boot CPU: \
-        non-cacheable walks read the PoC, which holds the tables"),
-    ("smp secondary.3 DSB SY / swap with next", "as verify purgatory.11 in tests/mutation.rs: \
-        the DSB after the ISB still completes the TLBI and IC IALLU before the MSR"),
+    (
+        "smp secondary.1 MSR MAIR/TCR/TTBR0 / swap with next",
+        ORDER_FREE,
+    ),
+    (
+        "smp secondary.1 MSR MAIR/TCR/TTBR0 / MAIR device as write-back",
+        "a secondary prints \
+        nothing: the console's mapping is never used on it",
+    ),
+    (
+        "smp secondary.1 MSR MAIR/TCR/TTBR0 / TCR walks non-cacheable",
+        "as on the boot CPU: \
+        non-cacheable walks read the PoC, which holds the tables",
+    ),
+    (
+        "smp secondary.3 DSB SY / swap with next",
+        "as verify purgatory.11 in tests/mutation.rs: \
+        the DSB after the ISB still completes the TLBI and IC IALLU before the MSR",
+    ),
     ("smp secondary.8 MSR SCTLR / remove", SECONDARY_MMU_OFF),
-    ("smp secondary.8 MSR SCTLR / keep SCTLR.M", SECONDARY_MMU_OFF),
-    ("smp secondary.8 MSR SCTLR / keep SCTLR.C", SECONDARY_MMU_OFF),
-    ("smp secondary.8 MSR SCTLR / keep SCTLR.I", SECONDARY_MMU_OFF),
-    ("smp secondary.8 MSR SCTLR / swap with next", SECONDARY_MMU_OFF),
+    (
+        "smp secondary.8 MSR SCTLR / keep SCTLR.M",
+        SECONDARY_MMU_OFF,
+    ),
+    (
+        "smp secondary.8 MSR SCTLR / keep SCTLR.C",
+        SECONDARY_MMU_OFF,
+    ),
+    (
+        "smp secondary.8 MSR SCTLR / keep SCTLR.I",
+        SECONDARY_MMU_OFF,
+    ),
+    (
+        "smp secondary.8 MSR SCTLR / swap with next",
+        SECONDARY_MMU_OFF,
+    ),
     ("smp secondary.9 ISB / remove", SECONDARY_MMU_OFF),
     ("smp secondary.10 DSB SY / remove", LOAD_ORDER),
 ];
 
 /// Mutants only [`Rule::Fault`] kills, and why that is the right verdict.
 const KILLED_ONLY_BY_FAULT: &[(&str, &str)] = &[
-    ("smp purgatory.0 DMB SY / remove", "as on one CPU: MMU-off stores unordered with the DC IVAC \
-        of their lines"),
+    (
+        "smp purgatory.0 DMB SY / remove",
+        "as on one CPU: MMU-off stores unordered with the DC IVAC \
+        of their lines",
+    ),
     ("smp purgatory.0 DMB SY / swap with next", "as on one CPU"),
-    ("smp purgatory.12 ISB / remove", "as on one CPU: SCTLR.M before MAIR/TCR/TTBR0 are \
-        synchronised"),
+    (
+        "smp purgatory.12 ISB / remove",
+        "as on one CPU: SCTLR.M before MAIR/TCR/TTBR0 are \
+        synchronised",
+    ),
     ("smp purgatory.12 ISB / swap with next", "as on one CPU"),
-    ("smp purgatory.15 DSB SY / remove", "the DSB after the mailbox writes: CPU_ON with stores \
+    (
+        "smp purgatory.15 DSB SY / remove",
+        "the DSB after the mailbox writes: CPU_ON with stores \
         not completed; the model reports it (the secondary may read the mailbox before they reach \
-        memory) rather than delaying the stores"),
-    ("smp purgatory.17 ISB / remove", "Falkor E1041's ISB before the MMU-off MSR, as on one CPU"),
-    ("smp purgatory.17 ISB / swap with next", "Falkor E1041, as on one CPU"),
-    ("smp secondary.7 ISB / remove", "Falkor E1041's ISB before the secondary's MMU-off MSR"),
-    ("smp secondary.7 ISB / swap with next", "Falkor E1041, on the secondary"),
-    ("smp secondary.11 DSB SY / remove", "the DSB before CPU_OFF: CPU_OFF with stores not \
-        completed; reported, not simulated, as at CPU_ON"),
+        memory) rather than delaying the stores",
+    ),
+    (
+        "smp purgatory.17 ISB / remove",
+        "Falkor E1041's ISB before the MMU-off MSR, as on one CPU",
+    ),
+    (
+        "smp purgatory.17 ISB / swap with next",
+        "Falkor E1041, as on one CPU",
+    ),
+    (
+        "smp secondary.7 ISB / remove",
+        "Falkor E1041's ISB before the secondary's MMU-off MSR",
+    ),
+    (
+        "smp secondary.7 ISB / swap with next",
+        "Falkor E1041, on the secondary",
+    ),
+    (
+        "smp secondary.11 DSB SY / remove",
+        "the DSB before CPU_OFF: CPU_OFF with stores not \
+        completed; reported, not simulated, as at CPU_ON",
+    ),
 ];
 
 fn campaign(configs: &[CacheConfig], seeds: std::ops::Range<u64>) -> Vec<MutantOutcome> {
@@ -349,7 +460,11 @@ fn campaign(configs: &[CacheConfig], seeds: std::ops::Range<u64>) -> Vec<MutantO
     for (name, regime, at) in [
         ("smp EL1 at CPU_ON", Regime::El1, SecondaryRun::AtCpuOn),
         ("smp EL2 at CPU_ON", Regime::El2, SecondaryRun::AtCpuOn),
-        ("smp EL1 while waited for", Regime::El1, SecondaryRun::AtAffinityInfo(2)),
+        (
+            "smp EL1 while waited for",
+            Regime::El1,
+            SecondaryRun::AtAffinityInfo(2),
+        ),
     ] {
         let o = fixed(Scenario::PurgatoryOnly, regime, 1, at);
         let res = mutation_campaign(&plan, configs, seeds.clone(), &o, name, &killed)

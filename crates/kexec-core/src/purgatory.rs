@@ -264,8 +264,7 @@ mod tests {
             flags(all),
             Flags::NO_VERIFY | Flags::FORCE_SOFT_SHA256 | Flags::NO_CACHES
         );
-        let params =
-            handoff_params([], 0x4020_0000, 0x4800_0000, None, all, 0x1000, None).unwrap();
+        let params = handoff_params([], 0x4020_0000, 0x4800_0000, None, all, 0x1000, None).unwrap();
         assert_eq!(params.flags.0, flags(all));
         // One CPU is not a header flag: the loader leaves the CPUs out.
         let one = PurgatoryOptions {
@@ -280,13 +279,24 @@ mod tests {
     #[test]
     fn psci_cpus_fill_the_header() {
         let opts = PurgatoryOptions::default();
-        for (method, conduit) in [(PsciMethod::Hvc, Conduit::Hvc), (PsciMethod::Smc, Conduit::Smc)] {
+        for (method, conduit) in [
+            (PsciMethod::Hvc, Conduit::Hvc),
+            (PsciMethod::Smc, Conduit::Smc),
+        ] {
             let cpus = PsciCpus {
                 method,
                 mpidrs: vec![0, 1, 0x100],
             };
-            let p = handoff_params([(0x4020_0000, 0x1000)], 0x4020_0000, 0x4800_0000, None, opts, 0x1000, Some(&cpus))
-                .unwrap();
+            let p = handoff_params(
+                [(0x4020_0000, 0x1000)],
+                0x4020_0000,
+                0x4800_0000,
+                None,
+                opts,
+                0x1000,
+                Some(&cpus),
+            )
+            .unwrap();
             assert_eq!((p.psci, p.secondaries()), (conduit, &[0, 1, 0x100][..]));
         }
         let eight = PsciCpus {

@@ -183,9 +183,19 @@ fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
                 };
                 for (what, run, other, version) in [
                     ("at CPU_ON", SecondaryRun::AtCpuOn, None, MODEL_PSCI_VERSION),
-                    ("waited for", SecondaryRun::AtAffinityInfo(3), None, MODEL_PSCI_VERSION),
+                    (
+                        "waited for",
+                        SecondaryRun::AtAffinityInfo(3),
+                        None,
+                        MODEL_PSCI_VERSION,
+                    ),
                     ("never up", SecondaryRun::Never, None, MODEL_PSCI_VERSION),
-                    ("declining", SecondaryRun::AtCpuOn, other, MODEL_PSCI_VERSION),
+                    (
+                        "declining",
+                        SecondaryRun::AtCpuOn,
+                        other,
+                        MODEL_PSCI_VERSION,
+                    ),
                     ("PSCI 0.1", SecondaryRun::AtCpuOn, None, 0x1),
                 ] {
                     if what == "declining" && other.is_none() {
@@ -256,8 +266,7 @@ fn binary() -> (Paths, Automaton) {
 
 /// The secondary CPUs' paths, from `purgatory_secondary_entry` to a `wfe`.
 fn secondary_binary() -> (Paths, Automaton) {
-    let paths =
-        Paths::secondary_from_elf(kexec::PURGATORY_ELF).unwrap_or_else(|e| panic!("{e}"));
+    let paths = Paths::secondary_from_elf(kexec::PURGATORY_ELF).unwrap_or_else(|e| panic!("{e}"));
     let lang = Automaton::new(&paths);
     (paths, lang)
 }

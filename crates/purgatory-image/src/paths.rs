@@ -676,8 +676,7 @@ mod tests {
         assert_eq!(exits, [4, 16]);
         // The loop after the first wfe is not followed.
         assert!(!p.insns.contains_key(&8));
-        let err = Paths::build_ending(code(&[cbz(0, 8), WFE, BR_X8]), 0, Ending::Park)
-            .unwrap_err();
+        let err = Paths::build_ending(code(&[cbz(0, 8), WFE, BR_X8]), 0, Ending::Park).unwrap_err();
         assert!(err.to_string().contains("only the boot CPU"), "{err}");
         let err = Paths::build_ending(code(&[NOP, RET]), 0, Ending::Park).unwrap_err();
         assert!(err.to_string().contains("ret"), "{err}");

@@ -85,7 +85,10 @@ impl MemorySystem {
         swap(&mut self.fetch_buf, &mut other.fetch_buf);
         swap(&mut self.sctlr, &mut other.sctlr);
         swap(&mut self.pending_sctlr, &mut other.pending_sctlr);
-        swap(&mut self.pending_translation, &mut other.pending_translation);
+        swap(
+            &mut self.pending_translation,
+            &mut other.pending_translation,
+        );
         swap(&mut self.pending, &mut other.pending);
         swap(&mut self.regs, &mut other.regs);
         swap(&mut self.asid, &mut other.asid);
@@ -165,7 +168,10 @@ mod tests {
         m.write(0x5000, &[1; 8]);
         assert!(m.stores_not_completed());
         m.dmb();
-        assert!(m.stores_not_completed(), "a DMB orders, it does not complete");
+        assert!(
+            m.stores_not_completed(),
+            "a DMB orders, it does not complete"
+        );
         m.dsb();
         assert!(!m.stores_not_completed());
     }

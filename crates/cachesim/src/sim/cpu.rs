@@ -5,9 +5,9 @@ use super::plan::SimSegment;
 use super::smp::Smp;
 use super::trace::SysTrace;
 use crate::memory::{DcOp, IcOp, MemorySystem, Sctlr, SetWayOp};
+use crate::mutant::Cpus;
 use handoff::pagetable::MemAttr;
 use handoff::sha256::sha256_soft;
-use crate::mutant::Cpus;
 use handoff::{Conduit, MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
 
 /// The model as a [`handoff::Machine`]: what the purgatory and the kernel's

@@ -279,7 +279,12 @@ fn run_purgatory(
     cpu.inner_mut().enter_purgatory();
     // The old kernel's regime (everything Normal write-back) may have left
     // TLB entries for the purgatory's own pages.
-    for r in [lay.own.image, lay.own.tables, lay.own.stack, lay.own.mailbox] {
+    for r in [
+        lay.own.image,
+        lay.own.tables,
+        lay.own.stack,
+        lay.own.mailbox,
+    ] {
         for page in (r.start..r.start + r.len).step_by(usize::try_from(PAGE_SIZE).unwrap_or(4096)) {
             cpu.inner_mut().memory.seed_tlb(page, MemAttr::NormalWb);
         }

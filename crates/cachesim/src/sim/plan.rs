@@ -1,10 +1,10 @@
 //! What a simulation runs: the plan (segments, entry, DTB) and the
 //! options (scenario, purgatory flags, adversary, purgatory address).
 
+use super::smp::SmpOptions;
 use crate::memory::{Adversary, PAGE_SIZE};
 use crate::relocate::RelocStyle;
 use crate::rng::Rng;
-use super::smp::SmpOptions;
 use handoff::Regime;
 
 /// One range the next kernel needs: physical address and intended bytes.

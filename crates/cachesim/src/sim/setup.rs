@@ -5,13 +5,13 @@
 
 use super::cpu::SimCpu;
 use super::plan::{Scenario, SimPlan, SimSegment};
+use super::smp::{secondary_mpidr, SmpOptions};
 use crate::config::{CacheConfig, ICachePolicy};
 use crate::memory::{Adversary, Counters, DcOp, Level, MemorySystem, Sctlr, PAGE_SIZE};
 use crate::mutant::Mutant;
 use crate::relocate::{build_entry_list, list_pages_needed, RelocStyle};
 use crate::rng::Rng;
 use handoff::sha256::sha256_soft;
-use super::smp::{secondary_mpidr, SmpOptions};
 use handoff::{Flags, HandoffParams, MemRange, PurgatoryMemory, SegmentRange, MAX_SECONDARIES};
 
 /// The purgatory's memory layout in the model.
@@ -88,7 +88,12 @@ pub(super) fn layout(
     let tables = MemRange::new(image.start + image.len, PURG_TABLE_PAGES * PAGE_SIZE);
     // With secondaries: a page of stack for each (slot s: the page below
     // s + 1), the boot CPU's above them, and a page of mailbox.
-    let stack_pages = PURG_STACK_PAGES + if smp.is_some() { MAX_SECONDARIES as u64 } else { 0 };
+    let stack_pages = PURG_STACK_PAGES
+        + if smp.is_some() {
+            MAX_SECONDARIES as u64
+        } else {
+            0
+        };
     let stack = MemRange::new(tables.start + tables.len, stack_pages * PAGE_SIZE);
     let mailbox_len = if smp.is_some() { PAGE_SIZE } else { 0 };
     let own = PurgatoryMemory {
@@ -392,7 +397,12 @@ pub(super) fn purgatory_entry_state(
     // Stale clean lines over the purgatory's whole memory (its image too: it
     // was loaded like its tables and stack, and one that is fetched as code
     // once SCTLR.I is set runs garbage).
-    for r in [lay.own.image, lay.own.tables, lay.own.stack, lay.own.mailbox] {
+    for r in [
+        lay.own.image,
+        lay.own.tables,
+        lay.own.stack,
+        lay.own.mailbox,
+    ] {
         if r.len == 0 {
             continue;
         }

@@ -55,8 +55,8 @@ use handoff::smp::{
     AFFINITY_OFF, PSCI_AFFINITY_INFO_64, PSCI_CPU_OFF, PSCI_CPU_ON_64, PSCI_NOT_SUPPORTED,
     PSCI_SUCCESS, PSCI_VERSION,
 };
-use handoff::{Conduit, HandoffParams, PurgatoryMemory, Regime, MAX_SECONDARIES};
 use handoff::SCTLR_I;
+use handoff::{Conduit, HandoffParams, PurgatoryMemory, Regime, MAX_SECONDARIES};
 use std::collections::BTreeSet;
 
 /// PSCI `INVALID_PARAMETERS` (Linux's `PSCI_RET_INVALID_PARAMS`).
@@ -315,7 +315,7 @@ impl SimCpu {
 
     /// `CPU_ON` of `target` at `entry` with context id `slot`: runs it now
     /// (`Err`), or later ([`Self::affinity_info`]).
-    fn cpu_on(&mut self, [target, entry, slot]: [u64; 3]) -> Result<i64, SecondaryStart> {
+    fn cpu_on(&mut self, [target, entry, slot]: [u64; 3]) -> Result<i64, Box<SecondaryStart>> {
         let target = target & MPIDR_AFFINITY_MASK;
         let Some(smp) = self.smp.as_deref() else {
             return Ok(PSCI_NOT_SUPPORTED);
@@ -366,7 +366,7 @@ impl SimCpu {
         }
         let r = self.memory.random();
         let polls = match run {
-            SecondaryRun::SeedDecides if r % 2 == 0 => 0,
+            SecondaryRun::SeedDecides if r.is_multiple_of(2) => 0,
             SecondaryRun::SeedDecides => 1 + u32::try_from((r >> 8) % 3).unwrap_or(0),
             SecondaryRun::AtCpuOn => 0,
             SecondaryRun::AtAffinityInfo(n) => n.max(1),
@@ -387,12 +387,17 @@ impl SimCpu {
             }
             return Ok(PSCI_SUCCESS);
         }
-        Err(self.switch_to_secondary(i, regime, slot, Resume::CpuOn))
+        Err(Box::new(self.switch_to_secondary(
+            i,
+            regime,
+            slot,
+            Resume::CpuOn,
+        )))
     }
 
     /// `AFFINITY_INFO` of `target`: a secondary whose run was put off runs
     /// now if this is the call it waits for.
-    fn affinity_info(&mut self, target: u64) -> Result<i64, SecondaryStart> {
+    fn affinity_info(&mut self, target: u64) -> Result<i64, Box<SecondaryStart>> {
         let Some(smp) = self.smp.as_deref_mut() else {
             return Ok(PSCI_NOT_SUPPORTED);
         };
@@ -409,7 +414,12 @@ impl SimCpu {
         match due {
             Some(d) => {
                 smp.cpus[i].deferred = None;
-                Err(self.switch_to_secondary(i, d.regime, d.slot, Resume::Affinity(target)))
+                Err(Box::new(self.switch_to_secondary(
+                    i,
+                    d.regime,
+                    d.slot,
+                    Resume::Affinity(target),
+                )))
             }
             None => Ok(smp.affinity(target)),
         }
@@ -435,7 +445,7 @@ impl SimCpu {
             .map(|(_, line)| line)
             .collect();
         let counters = self.memory.counters();
-        let icache_on = self.memory.random() % 2 == 0;
+        let icache_on = self.memory.random().is_multiple_of(2);
         let mut pe = PeState::powered_on(icache_on);
         self.memory.swap_pe(&mut pe);
         let suspended = Suspended {
@@ -459,7 +469,8 @@ impl SimCpu {
         // starts at (PSCI's entry state, as for the kernel's own
         // secondaries): no code could run correctly otherwise.
         for r in [own.image, own.tables, own.stack, own.mailbox] {
-            for page in (r.start..r.start + r.len).step_by(usize::try_from(PAGE_SIZE).unwrap_or(4096))
+            for page in
+                (r.start..r.start + r.len).step_by(usize::try_from(PAGE_SIZE).unwrap_or(4096))
             {
                 self.memory.seed_tlb(page, handoff::MemAttr::NormalWb);
             }
@@ -468,7 +479,7 @@ impl SimCpu {
         if !icache_on && !cfg.dic && !self.memory.icache_used_while_disabled() {
             let mut line = own.image.start & !(cfg.i_line - 1);
             while line < own.image.start + own.image.len {
-                if self.memory.random() % 4 == 0 {
+                if self.memory.random().is_multiple_of(4) {
                     let tag = self.memory.random() % icache_tags(&cfg);
                     let junk: Vec<u8> = (0..cfg.i_line)
                         .map(|_| self.memory.random().to_le_bytes()[0])
@@ -607,7 +618,7 @@ impl Cpus for SimCpu {
         conduit: Conduit,
         function: u32,
         args: [u64; 3],
-    ) -> Result<i64, SecondaryStart> {
+    ) -> Result<i64, Box<SecondaryStart>> {
         // As the purgatory's Cpu: HVC only at EL1 (at EL2 it would trap to
         // its own vectors), SMC at either.
         let name = match (conduit, self.regime) {
@@ -622,7 +633,10 @@ impl Cpus for SimCpu {
             _ => return Ok(PSCI_NOT_SUPPORTED),
         }
         match function {
-            PSCI_VERSION => Ok(self.smp.as_deref().map_or(PSCI_NOT_SUPPORTED, |s| s.version)),
+            PSCI_VERSION => Ok(self
+                .smp
+                .as_deref()
+                .map_or(PSCI_NOT_SUPPORTED, |s| s.version)),
             PSCI_AFFINITY_INFO_64 => self.affinity_info(args[0] & MPIDR_AFFINITY_MASK),
             PSCI_CPU_ON_64 => self.cpu_on(args),
             PSCI_CPU_OFF => {

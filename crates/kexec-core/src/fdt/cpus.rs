@@ -341,14 +341,20 @@ mod tests {
             Some((compatible, Some(method)))
         }
         let four = [Some("psci"); 4];
-        let dtb = tree(psci(b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0", "hvc"), &four);
+        let dtb = tree(
+            psci(b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0", "hvc"),
+            &four,
+        );
         let boot = cpu_boot(&dtb).unwrap();
         assert_eq!(
             boot.cpus.iter().map(|c| c.hwid).collect::<Vec<_>>(),
             [Some(0), Some(1), Some(2), Some(3)]
         );
         let cpus = psci_cpus(&boot, 7).unwrap();
-        assert_eq!((cpus.method, cpus.mpidrs.as_slice()), (PsciMethod::Hvc, &[0, 1, 2, 3][..]));
+        assert_eq!(
+            (cpus.method, cpus.mpidrs.as_slice()),
+            (PsciMethod::Hvc, &[0, 1, 2, 3][..])
+        );
         assert_eq!(psci_cpus(&boot, 2).unwrap().mpidrs, [0, 1]);
         let smc = tree(psci(b"arm,psci-0.2\0", "smc"), &four);
         let cpus = psci_cpus(&cpu_boot(&smc).unwrap(), 7).unwrap();
@@ -400,7 +406,8 @@ mod tests {
         let build = |root_cells: Option<u32>, cpus_cells: Option<u32>, regs: &[&[u8]]| {
             let mut t = DeviceTree::new();
             if let Some(n) = root_cells {
-                t.root.add_property(prop("#address-cells", &n.to_be_bytes()));
+                t.root
+                    .add_property(prop("#address-cells", &n.to_be_bytes()));
             }
             let mut node = DeviceTreeNode::new_unchecked("psci");
             node.add_property(prop("compatible", b"arm,psci-1.0\0"));
@@ -427,7 +434,11 @@ mod tests {
         // Too short; Aff3 in bits 39:32 is fine, bit 31 is not; a duplicate.
         let aff3 = [0x1u32, 0x0].map(u32::to_be_bytes).concat();
         let bit31 = [0u32, 0x8000_0000].map(u32::to_be_bytes).concat();
-        let boot = build(None, Some(2), &[&two[0], &[0, 0, 0, 1], &aff3, &bit31, &aff3]);
+        let boot = build(
+            None,
+            Some(2),
+            &[&two[0], &[0, 0, 0, 1], &aff3, &bit31, &aff3],
+        );
         assert_eq!(boot.cpus[1].hwid, None);
         assert_eq!(psci_cpus(&boot, 7).unwrap().mpidrs, [0, 0x1_0000_0000]);
     }

@@ -36,8 +36,8 @@ pub use chosen::{
 };
 pub(crate) use console::stdout_pl011;
 pub use cpus::{
-    cpu_boot, cpu_boot_of, psci_cpus, CpuBoot, CpuNode, PsciCpus, PsciMethod, PsciNode, MPIDR_HWID_BITMASK,
-    PSCI_COMPATIBLE,
+    cpu_boot, cpu_boot_of, psci_cpus, CpuBoot, CpuNode, PsciCpus, PsciMethod, PsciNode,
+    MPIDR_HWID_BITMASK, PSCI_COMPATIBLE,
 };
 pub use handover::{
     prepare, Fate, Handover, Input, Removed, Reservation, GIC_V3_ITS_COMPATIBLE, IMA_KEXEC_BUFFER,

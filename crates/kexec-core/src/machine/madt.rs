@@ -163,12 +163,12 @@ mod tests {
         let t = synthetic(&[
             (1, 0),
             (1, 0x100),
-            (0, 2),                 // disabled
-            (1, 1 << 31),           // a bit outside the affinity fields
-            (1, u64::MAX),          // INVALID_HWID
-            (1, 0x100),             // duplicate
-            (1, 0x1_0000_0001),     // Aff3 and Aff0
-            (0b1000, 3),            // online capable but not enabled
+            (0, 2),             // disabled
+            (1, 1 << 31),       // a bit outside the affinity fields
+            (1, u64::MAX),      // INVALID_HWID
+            (1, 0x100),         // duplicate
+            (1, 0x1_0000_0001), // Aff3 and Aff0
+            (0b1000, 3),        // online capable but not enabled
         ]);
         assert_eq!(cpu_mpidrs(&t).unwrap(), [0, 0x100, 0x1_0000_0001]);
     }
@@ -185,7 +185,11 @@ mod tests {
         assert_eq!((hvc.method, hvc.mpidrs), (PsciMethod::Hvc, four.to_vec()));
         let smc = psci_cpus(&flags(true, false), &four, 2).unwrap();
         assert_eq!((smc.method, smc.mpidrs), (PsciMethod::Smc, vec![0, 1]));
-        assert_eq!(psci_cpus(&flags(false, true), &four, 7), None, "parking protocol");
+        assert_eq!(
+            psci_cpus(&flags(false, true), &four, 7),
+            None,
+            "parking protocol"
+        );
         assert_eq!(psci_cpus(&flags(true, true), &[0], 7), None, "one CPU");
         assert_eq!(psci_cpus(&flags(true, true), &four, 0), None, "no room");
     }
@@ -222,7 +226,11 @@ mod tests {
         short.truncate(at + 75);
         short.extend_from_slice(&synthetic(&[(1, 7)])[MADT_STRUCTURES_OFFSET..]);
         set_len(&mut short);
-        assert_eq!(cpu_mpidrs(&short).unwrap(), [0], "nothing after the short one");
+        assert_eq!(
+            cpu_mpidrs(&short).unwrap(),
+            [0],
+            "nothing after the short one"
+        );
         // A GICC whose length runs past the table.
         let mut past = synthetic(&[(1, 0), (1, 1)]);
         past.truncate(past.len() - 1);

@@ -499,7 +499,11 @@ mod tests {
             let built = build(&req).unwrap();
             let bytes = built.purgatory.unwrap();
             let h = handoff::PurgatoryHeader::decode(&bytes[handoff::HEADER_OFFSET..]).unwrap();
-            (built.psci_cpus, h.params.psci, h.params.secondaries().to_vec())
+            (
+                built.psci_cpus,
+                h.params.psci,
+                h.params.secondaries().to_vec(),
+            )
         };
         let normal = PurgatoryOptions::default();
         let (cpus, conduit, secondaries) = header_of(LoadMode::Normal, normal);
@@ -535,7 +539,11 @@ mod tests {
         ] {
             let (cpus, conduit, secondaries) = header_of(mode, options);
             assert_eq!(cpus, None, "{why}");
-            assert_eq!((conduit, secondaries.len()), (handoff::Conduit::None, 0), "{why}");
+            assert_eq!(
+                (conduit, secondaries.len()),
+                (handoff::Conduit::None, 0),
+                "{why}"
+            );
         }
     }
 }
