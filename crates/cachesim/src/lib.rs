@@ -132,12 +132,13 @@
 #![deny(missing_docs)]
 
 // Layers, each depending only on the ones before it: `rng`, `config`;
-// `memory` (the model); `check`, `cost`, `mutant`, `relocate`; `sim` (a run
+// `memory` (the model); `check`, `cost`, `cpus`, `mutant`, `relocate`; `sim` (a run
 // of the real code on the model); `campaign` (every mutant through `sim`).
 pub mod campaign;
 pub mod check;
 pub mod config;
 pub mod cost;
+pub mod cpus;
 pub mod memory;
 pub mod mutant;
 pub mod relocate;

@@ -20,57 +20,14 @@
 //! [`Mutant`]; the campaign that tries every mutant is `crate::campaign`
 //! (both above this module).
 
+pub use crate::cpus::{Cpus, SecondaryStart};
 use handoff::pagetable::{MemAttr, MAIR_VALUE};
-use handoff::{
-    Conduit, HandoffParams, Machine, MmuConfig, PurgatoryMemory, Regime, Sha256Engine, SCTLR_C,
-    SCTLR_I, SCTLR_M,
-};
+use handoff::{Conduit, Machine, MmuConfig, Regime, Sha256Engine, SCTLR_C, SCTLR_I, SCTLR_M};
 use std::fmt;
 
 /// The phases whose MSR values are the purgatory's own (the relocation's
 /// are the kernel's): the boot CPU's run and a secondary's.
 pub const PURGATORY_PHASES: &[&str] = &["purgatory", "secondary"];
-
-/// A machine on which the code under test can start another CPU (PSCI
-/// `CPU_ON`): the model ([`crate::SimCpu`]). [`Mutant`] runs the started
-/// CPU's code itself, so that its maintenance are sites of the same run
-/// (in the phase "secondary") and mutated like the boot CPU's.
-pub trait Cpus: Machine {
-    /// A PSCI call: `Ok(x0)`, or `Err(start)` when, inside the call, a
-    /// started CPU runs and the machine has switched to it: run `start` on
-    /// the machine, then call [`Cpus::secondary_finished`].
-    fn psci_call(
-        &mut self,
-        conduit: Conduit,
-        function: u32,
-        args: [u64; 3],
-    ) -> Result<i64, Box<SecondaryStart>>;
-    /// The started CPU's code returned (it called `CPU_OFF`, or parked):
-    /// the machine runs the CPU that made the call again. Returns x0 of
-    /// that call.
-    fn secondary_finished(&mut self) -> i64;
-}
-
-/// What a CPU started by `CPU_ON` runs: the purgatory's secondary entry,
-/// [`handoff::smp::secondary`], with the header it reads and its slot
-/// (the context id).
-#[derive(Debug, Clone)]
-pub struct SecondaryStart {
-    /// The purgatory's header, as the secondary reads it.
-    pub params: HandoffParams,
-    /// The purgatory's memory (from its link-time symbols).
-    pub own: PurgatoryMemory,
-    /// Its slot (the `CPU_ON` context id).
-    pub slot: usize,
-}
-
-impl SecondaryStart {
-    /// Runs the secondary's code on `m` (to its `CPU_OFF`, or its park).
-    pub fn run<M: Machine + ?Sized>(&self, m: &mut M) {
-        // What it returns is the model's final state, kept by the machine.
-        let _ = handoff::smp::secondary(m, &self.params, &self.own, self.slot);
-    }
-}
 
 /// A maintenance or barrier operation of the handoff trait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
