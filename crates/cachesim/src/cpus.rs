@@ -5,7 +5,7 @@
 use handoff::{Conduit, HandoffParams, Machine, PurgatoryMemory};
 
 /// A machine on which the code under test can start another CPU (PSCI
-/// `CPU_ON`): the model ([`crate::SimCpu`]). [`Mutant`] runs the started
+/// `CPU_ON`): the model ([`crate::SimCpu`]). [`crate::mutant::Mutant`] runs the started
 /// CPU's code itself, so that its maintenance are sites of the same run
 /// (in the phase "secondary") and mutated like the boot CPU's.
 pub trait Cpus: Machine {
