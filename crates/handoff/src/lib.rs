@@ -230,8 +230,11 @@ pub trait Machine {
     }
     /// A PSCI call through `conduit` (`HVC #0` or `SMC #0`, SMC Calling
     /// Convention): w0/x0 = `function`, x1–x3 = `args`; returns x0 (its low
-    /// 32 bits sign-extended). Without a conduit, or on a machine without
-    /// PSCI (the default), `NOT_SUPPORTED` and nothing is called.
+    /// 32 bits sign-extended). On a machine without PSCI (the default),
+    /// `NOT_SUPPORTED` and nothing is called. Callers use only a conduit
+    /// that [`smp::reaches_firmware`] from the current regime: the
+    /// purgatory's CPU stops on an undefined instruction for any other (so
+    /// every path through a call makes one), and the model reports a fault.
     fn psci(&mut self, conduit: Conduit, function: u32, args: [u64; 3]) -> i64 {
         let _ = (conduit, function, args);
         smp::PSCI_NOT_SUPPORTED
@@ -474,17 +477,19 @@ pub fn handoff<M: Machine + ?Sized>(
         } else {
             enable_caches(m, p, own, table)
         };
-        let caches = if cfg.is_some() {
-            CacheState::On
-        } else {
-            CacheState::Off
+        // Step 4 (MMU and caches off) right after the hashing done with
+        // them on, in the same arm: the caches are turned off exactly when
+        // they were turned on (so the binary's paths say so too).
+        let (verified, caches) = match cfg {
+            Some(cfg) => {
+                let v = smp::verify_all(m, p, own, table, engine, &cfg);
+                disable_caches(m);
+                (v, CacheState::On)
+            }
+            None => (smp::verify_alone(m, p, table, engine), CacheState::Off),
         };
-        let verified = smp::verify_all(m, p, own, table, engine, cfg.as_ref());
+        caches_were_on = caches == CacheState::On;
         let result = verified.found;
-        if caches == CacheState::On {
-            disable_caches(m);
-            caches_were_on = true;
-        }
         if let Some(smp::SmpFailure::StillOn(cpu)) = verified.failure {
             con.puts(m, "purgatory: CPU ");
             con.put_hex(m, cpu);

@@ -1,9 +1,11 @@
 //! Hashing on several CPUs.
 //!
-//! With a PSCI conduit and secondary CPUs in the header, and the caches on,
-//! the boot CPU writes its translation settings to the mailbox and starts
-//! each secondary with PSCI `CPU_ON` at the purgatory's secondary entry
-//! (context id = its slot). A secondary ([`secondary`]) reads the header and
+//! With a PSCI conduit and CPUs in the header, and the caches on, the boot
+//! CPU writes its translation settings to the mailbox and starts each CPU
+//! the header names besides itself (the loader names every CPU: it cannot
+//! know which one will run `kexec -e`) with PSCI `CPU_ON` at the
+//! purgatory's secondary entry (context id = its slot: the `s`th CPU
+//! started, from 0, hashes share `s + 1`). A secondary ([`secondary`]) reads the header and
 //! the mailbox with its MMU off, turns its MMU and caches on over the boot
 //! CPU's page tables, hashes its share of the chunks ([`crate::verify`]),
 //! turns its MMU and caches off, writes what it found and calls `CPU_OFF`.
@@ -32,7 +34,7 @@
 //! | 0x08 | `TCR_ELx` |
 //! | 0x10 | `TTBR0_ELx` |
 //! | 0x18 | the boot CPU's regime (0 EL1, 1 EL2, 2 EL2 with E2H) |
-//! | 0x20 | shares: 1 + the number of secondaries |
+//! | 0x20 | shares: 1 + the number of CPUs the header names besides the boot CPU |
 //! | 0x40 + 0x80·s | slot `s`: state ([`SlotState`]) |
 //! | +0x08 | chunks hashed so far (progress) |
 //! | +0x10 | failing chunks |
@@ -201,27 +203,51 @@ pub(crate) struct Verified {
     pub failure: Option<SmpFailure>,
 }
 
-/// Step 3 on every CPU the header names (the boot CPU alone without a
-/// conduit, without secondaries, or when `cfg` is `None`: caches off).
+/// Step 3 on the boot CPU alone (the caches off).
+pub(crate) fn verify_alone<M: Machine + ?Sized>(
+    m: &mut M,
+    p: &HandoffParams,
+    table: MemRange,
+    engine: Sha256Engine,
+) -> Verified {
+    Verified {
+        found: verify_share(m, p, table.start, engine, (0, 1), |_, _| {}),
+        cpus: 1,
+        failure: None,
+    }
+}
+
+/// Step 3 with the caches on (translation `cfg`), on every CPU the header
+/// names (the boot CPU alone without a usable conduit or other CPUs).
 pub(crate) fn verify_all<M: Machine + ?Sized>(
     m: &mut M,
     p: &HandoffParams,
     own: &PurgatoryMemory,
     table: MemRange,
     engine: Sha256Engine,
-    cfg: Option<&MmuConfig>,
+    cfg: &MmuConfig,
 ) -> Verified {
-    let n = p.secondaries().len();
-    let usable =
-        cfg.is_some() && n != 0 && p.psci != Conduit::None && own.mailbox.len >= MAILBOX_SIZE;
-    let Some(cfg) = cfg.filter(|_| usable && psci_0_2(m, p.psci)) else {
-        let found = verify_share(m, p, table.start, engine, (0, 1), |_, _| {});
-        return Verified {
-            found,
-            cpus: 1,
-            failure: None,
-        };
-    };
+    // The loader names every CPU of the machine: it cannot know which one
+    // runs `kexec -e`. The others get a share each (slot s: share s + 1).
+    let mut others = [0u64; MAX_SECONDARIES];
+    let mut n = 0;
+    let usable = !p.secondaries().is_empty()
+        && reaches_firmware(p.psci, m.regime())
+        && own.mailbox.len >= MAILBOX_SIZE;
+    if usable {
+        let me = m.mpidr() & MPIDR_AFFINITY_MASK;
+        let listed = p.secondaries().iter();
+        // Zipped, not indexed: no panic path (and its relocations) in the
+        // purgatory.
+        for (o, &t) in others.iter_mut().zip(listed.filter(|&&t| t != me)) {
+            *o = t;
+            n += 1;
+        }
+    }
+    let others = others.get(..n).unwrap_or_default();
+    if others.is_empty() || !psci_0_2(m, p.psci) {
+        return verify_alone(m, p, table, engine);
+    }
     let shares = n as u64 + 1;
     let mb = Mailbox(own.mailbox.start);
     m.write_u64(mb.word(MB_MAIR), cfg.mair);
@@ -235,20 +261,15 @@ pub(crate) fn verify_all<M: Machine + ?Sized>(
     }
     // The mailbox is written before any secondary may read it.
     m.dsb_sy();
-    let me = m.mpidr() & MPIDR_AFFINITY_MASK;
     let entry = m.secondary_entry();
-    // Zipped, not indexed: no panic path (and its relocations) in the
-    // purgatory.
     let mut started = [false; MAX_SECONDARIES];
-    for ((slot, &target), on) in p.secondaries().iter().enumerate().zip(&mut started) {
-        if target != me {
-            let r = m.psci(p.psci, PSCI_CPU_ON_64, [target, entry, slot as u64]);
-            *on = r == PSCI_SUCCESS;
-        }
+    for ((slot, &target), on) in others.iter().enumerate().zip(&mut started) {
+        let r = m.psci(p.psci, PSCI_CPU_ON_64, [target, entry, slot as u64]);
+        *on = r == PSCI_SUCCESS;
     }
     let mut found = verify_share(m, p, table.start, engine, (0, shares), |_, _| {});
     let mut cpus = 1;
-    for ((slot, &target), &on) in p.secondaries().iter().enumerate().zip(&started) {
+    for ((slot, &target), &on) in others.iter().enumerate().zip(&started) {
         let state = if on {
             wait_until_finished(m, p.psci, mb, slot, target)
         } else {
@@ -267,7 +288,7 @@ pub(crate) fn verify_all<M: Machine + ?Sized>(
         }
     }
     let mut failure = None;
-    for (&target, &on) in p.secondaries().iter().zip(&started) {
+    for (&target, &on) in others.iter().zip(&started) {
         if on && !wait_until_off(m, p.psci, target) {
             failure = Some(SmpFailure::StillOn(target));
         }
@@ -276,6 +297,19 @@ pub(crate) fn verify_all<M: Machine + ?Sized>(
         found,
         cpus,
         failure,
+    }
+}
+
+/// Whether a PSCI call through `conduit` reaches the firmware from
+/// `regime`: `SMC` is taken to EL3 from EL1 and EL2; `HVC` is taken to EL2,
+/// so from EL2 it would reach the purgatory's own vectors, not a
+/// hypervisor (Arm ARM, "HVC": "Hypervisor Call causes an exception to
+/// EL2"). [`Machine::psci`] is called only through a conduit this allows.
+pub fn reaches_firmware(conduit: Conduit, regime: Regime) -> bool {
+    match conduit {
+        Conduit::None => false,
+        Conduit::Hvc => regime == Regime::El1,
+        Conduit::Smc => true,
     }
 }
 
@@ -366,9 +400,11 @@ pub fn secondary<M: Machine + ?Sized>(
         tcr: m.read_u64(mb.word(MB_TCR)),
         ttbr0: m.read_u64(mb.word(MB_TTBR0)),
     };
-    let usable = slot < n
+    // Shares: the boot CPU's and one per CPU it started (at most one per
+    // CPU the header names besides itself).
+    let usable = (2..=n as u64 + 1).contains(&shares)
+        && (slot as u64) < shares.saturating_sub(1)
         && own.mailbox.len >= MAILBOX_SIZE
-        && shares == n as u64 + 1
         && regime_from(m.read_u64(mb.word(MB_REGIME))) == Some(m.regime());
     let Ok(table) = table
         .map_err(|_| ())
@@ -411,9 +447,12 @@ pub fn secondary<M: Machine + ?Sized>(
     cpu_off(m, p.psci)
 }
 
-/// PSCI `CPU_OFF`; parks if it returns (it does only on failure).
+/// PSCI `CPU_OFF`; parks if it returns (it does only on failure), or at
+/// once when `conduit` cannot reach the firmware from this CPU's regime.
 fn cpu_off<M: Machine + ?Sized>(m: &mut M, conduit: Conduit) -> M::Exit {
-    m.psci(conduit, PSCI_CPU_OFF, [0; 3]);
+    if reaches_firmware(conduit, m.regime()) {
+        m.psci(conduit, PSCI_CPU_OFF, [0; 3]);
+    }
     m.park()
 }
 

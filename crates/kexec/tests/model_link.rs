@@ -32,11 +32,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cachesim::mutant::{Mutation, OpKind, Site};
 use cachesim::relocate::RelocStyle;
-use cachesim::sim::{
-    real_handoff, real_relocate, run_with, SecondaryRun, SmpOptions, MODEL_PSCI_VERSION,
-};
+use cachesim::sim::{real_handoff, real_relocate, run_with, SecondaryRun, SmpOptions};
 use cachesim::{CacheConfig, Scenario, SimOptions, SimPlan, SimSegment, SysTrace};
-use handoff::{Flags, Regime};
+use handoff::smp::SECONDARY_STALL_POLLS;
+use handoff::{Conduit, Flags, Regime};
 use purgatory_image::lang::Automaton;
 use purgatory_image::paths::{Code, Paths};
 
@@ -165,59 +164,136 @@ fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
             }
         }
     }
-    // Hashing on secondaries (the tiny plan, flags 0): run at their
-    // CPU_ON, while the boot CPU waits, or never up; and declining (another
-    // regime than the boot CPU's).
+    // Hashing on secondaries (the tiny plan; SHA2 instructions or not, and
+    // the software engine forced): every conduit that reaches the firmware
+    // from the regime (HVC at EL1, SMC at either); the header naming the
+    // boot CPU too (as the loader does) or not; secondaries run at their
+    // CPU_ON or while the boot CPU waits, one that never comes up, one that
+    // comes up only after the boot CPU gave up waiting for it, one that
+    // declines (another regime), PSCI 0.1, more CPUs than chunks, and a
+    // header that names the boot CPU alone.
+    let late = u32::try_from(SECONDARY_STALL_POLLS + 2).expect("fits");
     for (entry, scenario) in [
         ("kexec_load", Scenario::KexecLoad(RelocStyle::MmuOn)),
         ("crash", Scenario::PurgatoryOnly),
     ] {
         for regime in [Regime::El1, Regime::El2, Regime::El2Host] {
-            for sha2 in [false, true] {
-                // At EL2, with and without E2H (the SMC conduit either
-                // way): a secondary in the other one declines.
-                let other = match regime {
-                    Regime::El1 => None,
-                    Regime::El2 => Some(Regime::El2Host),
-                    Regime::El2Host => Some(Regime::El2),
-                };
-                for (what, run, other, version) in [
-                    ("at CPU_ON", SecondaryRun::AtCpuOn, None, MODEL_PSCI_VERSION),
-                    (
-                        "waited for",
-                        SecondaryRun::AtAffinityInfo(3),
-                        None,
-                        MODEL_PSCI_VERSION,
-                    ),
-                    ("never up", SecondaryRun::Never, None, MODEL_PSCI_VERSION),
-                    (
-                        "declining",
-                        SecondaryRun::AtCpuOn,
-                        other,
-                        MODEL_PSCI_VERSION,
-                    ),
-                    ("PSCI 0.1", SecondaryRun::AtCpuOn, None, 0x1),
-                ] {
-                    if what == "declining" && other.is_none() {
-                        continue;
-                    }
-                    let name = format!(
-                        "tiny, {entry}, {regime:?}, {}, flags 0x0, smp {what}",
-                        if sha2 { "sha2" } else { "no sha2" }
-                    );
-                    let opts = SimOptions {
-                        scenario,
-                        regime: Some(regime),
-                        sha2_instructions: Some(sha2),
-                        smp: Some(SmpOptions {
-                            run,
-                            secondary_regime: other,
-                            psci_version: version,
-                            ..SmpOptions::for_regime(2, regime)
-                        }),
-                        ..SimOptions::default()
+            let conduits: &[Conduit] = match regime {
+                Regime::El1 => &[Conduit::Hvc, Conduit::Smc],
+                Regime::El2 | Regime::El2Host => &[Conduit::Smc],
+            };
+            // A secondary in another regime: EL2 at EL1 (with SMC: with
+            // HVC it could not turn off), and E2H set or not at EL2.
+            let other = match regime {
+                Regime::El1 => Regime::El2,
+                Regime::El2 => Regime::El2Host,
+                Regime::El2Host => Regime::El2,
+            };
+            for &conduit in conduits {
+                for (sha2, flags) in [(false, 0), (true, 0), (true, Flags::FORCE_SOFT_SHA256)] {
+                    let base = SmpOptions {
+                        conduit,
+                        run: SecondaryRun::AtCpuOn,
+                        ..SmpOptions::for_regime(2, regime)
                     };
-                    out.push((name, SimPlan::tiny(), opts));
+                    let mut cases = vec![
+                        ("2 at CPU_ON", base),
+                        (
+                            "boot CPU not listed",
+                            SmpOptions {
+                                boot_listed: false,
+                                ..base
+                            },
+                        ),
+                        (
+                            "2 waited for",
+                            SmpOptions {
+                                run: SecondaryRun::AtAffinityInfo(3),
+                                ..base
+                            },
+                        ),
+                        (
+                            "2 done after the wait's answer",
+                            SmpOptions {
+                                run: SecondaryRun::AfterAffinityInfo(2),
+                                ..base
+                            },
+                        ),
+                        (
+                            "never up",
+                            SmpOptions {
+                                run: SecondaryRun::Never,
+                                ..base
+                            },
+                        ),
+                        (
+                            "1 and a missing CPU",
+                            SmpOptions {
+                                secondaries: 1,
+                                missing: 1,
+                                ..base
+                            },
+                        ),
+                        (
+                            "up after the wait",
+                            SmpOptions {
+                                secondaries: 1,
+                                run: SecondaryRun::AtAffinityInfo(late),
+                                ..base
+                            },
+                        ),
+                        (
+                            "PSCI 0.1",
+                            SmpOptions {
+                                psci_version: 0x1,
+                                ..base
+                            },
+                        ),
+                        (
+                            "7, more CPUs than chunks",
+                            SmpOptions {
+                                secondaries: 7,
+                                boot_listed: false,
+                                ..base
+                            },
+                        ),
+                        (
+                            "the boot CPU alone",
+                            SmpOptions {
+                                secondaries: 0,
+                                ..base
+                            },
+                        ),
+                    ];
+                    if conduit == Conduit::Smc {
+                        cases.push((
+                            "declining",
+                            SmpOptions {
+                                secondary_regime: Some(other),
+                                ..base
+                            },
+                        ));
+                    }
+                    for (what, smp) in cases {
+                        // A million polls: once per regime and conduit.
+                        if what == "up after the wait" && (entry != "crash" || sha2) {
+                            continue;
+                        }
+                        let name = format!(
+                            "tiny, {entry}, {regime:?}, {}, flags {flags:#x}, smp {conduit:?} \
+                             {what}",
+                            if sha2 { "sha2" } else { "no sha2" }
+                        );
+                        let opts = SimOptions {
+                            scenario,
+                            flags,
+                            regime: Some(regime),
+                            sha2_instructions: Some(sha2),
+                            smp: Some(smp),
+                            ..SimOptions::default()
+                        };
+                        out.push((name, SimPlan::tiny(), opts));
+                    }
                 }
             }
         }

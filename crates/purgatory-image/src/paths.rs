@@ -596,7 +596,7 @@ impl Paths {
         let mut s = self.code.describe(addr);
         while ctx != 0 {
             let c = self.contexts[ctx];
-            s.push_str(&format!(" called from {:#x}", c.call_site));
+            s.push_str(&format!(" called from {}", self.code.describe(c.call_site)));
             ctx = c.parent;
         }
         s

@@ -8,7 +8,6 @@ use handoff::console::Console;
 use handoff::pagetable::Regime;
 use handoff::pl011::{self, Pl011Registers, Transmit};
 use handoff::sha256::{Compress, Sha256, SoftCompress};
-use handoff::smp::PSCI_NOT_SUPPORTED;
 use handoff::{
     handoff, Conduit, MemRange, MmuConfig, Outcome, PurgatoryHeader, PurgatoryMemory, Sha256Engine,
     HEADER_OFFSET, HEADER_SIZE,
@@ -334,7 +333,9 @@ impl handoff::Machine for Cpu {
         // SAFETY: a call to the PSCI firmware the loader named (the promise
         // of `Cpu::new` covers the header); the SMC Calling Convention lets
         // it change x0-x17, which are declared clobbered. HVC at EL2 would
-        // trap to our own vectors, not reach firmware: not made.
+        // trap to our own vectors, not reach firmware: the handoff makes
+        // no such call (`smp::reaches_firmware`), and one made anyway stops
+        // on UDF, whose exception our vectors report before they park.
         unsafe {
             match (conduit, self.el) {
                 (Conduit::Hvc, 1) => asm!(
@@ -359,7 +360,7 @@ impl handoff::Machine for Cpu {
                     out("x16") _, out("x17") _,
                     options(nostack)
                 ),
-                _ => return PSCI_NOT_SUPPORTED,
+                _ => asm!("udf #0", options(noreturn, nomem, nostack)),
             }
         }
         // PSCI return values are 32-bit signed in w0.

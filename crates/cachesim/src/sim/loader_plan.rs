@@ -260,6 +260,9 @@ impl SimInput {
             secondary_regime: None,
             run: SecondaryRun::SeedDecides,
             psci_version: super::smp::MODEL_PSCI_VERSION,
+            // Unused: the header is the loader's.
+            boot_listed: true,
+            missing: 0,
         });
         SimOptions {
             scenario,

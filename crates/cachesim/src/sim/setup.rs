@@ -113,10 +113,10 @@ pub(super) fn layout(
     };
     if let Some(s) = smp {
         params.psci = s.conduit;
-        for i in 1..=s.secondaries.min(MAX_SECONDARIES) {
-            params
-                .push_secondary(secondary_mpidr(i))
-                .map_err(|e| format!("{e:?}"))?;
+        let boot = s.boot_listed.then_some(0);
+        let others = (1..=s.secondaries + s.missing).map(secondary_mpidr);
+        for mpidr in boot.into_iter().chain(others).take(MAX_SECONDARIES) {
+            params.push_secondary(mpidr).map_err(|e| format!("{e:?}"))?;
         }
     }
     for (a, b) in &segs {

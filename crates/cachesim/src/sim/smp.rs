@@ -89,6 +89,14 @@ pub struct SmpOptions {
     /// What the firmware answers to `PSCI_VERSION` (major in bits 31:16):
     /// [`MODEL_PSCI_VERSION`], or an older one the purgatory must not use.
     pub psci_version: i64,
+    /// The header names the boot CPU (MPIDR 0) too, first, as the loader
+    /// does (it names every CPU: it cannot know which one runs
+    /// `kexec -e`); the secondaries follow, up to [`MAX_SECONDARIES`] in
+    /// all.
+    pub boot_listed: bool,
+    /// The header then names this many CPUs the machine does not have
+    /// (the firmware answers their `CPU_ON` with `INVALID_PARAMETERS`).
+    pub missing: usize,
 }
 
 /// When a secondary the boot CPU started runs (to its end).
@@ -100,8 +108,12 @@ pub enum SecondaryRun {
     /// Inside its `CPU_ON`, before the boot CPU hashes its own share.
     AtCpuOn,
     /// Inside the boot CPU's `n`th `AFFINITY_INFO` call about it (the
-    /// earlier ones answer ON).
+    /// earlier ones answer ON; that one answers OFF).
     AtAffinityInfo(u32),
+    /// Just after the firmware answered the boot CPU's `n`th
+    /// `AFFINITY_INFO` call about it ON: the boot CPU finds it done (or
+    /// off) only at its next look at the mailbox.
+    AfterAffinityInfo(u32),
     /// Never: `CPU_ON` succeeds, but the CPU does not come up (it stays
     /// OFF), as a broken CPU or firmware would.
     Never,
@@ -120,6 +132,8 @@ impl SmpOptions {
             secondary_regime: None,
             run: SecondaryRun::SeedDecides,
             psci_version: MODEL_PSCI_VERSION,
+            boot_listed: true,
+            missing: 0,
         }
     }
 }
@@ -163,6 +177,8 @@ struct Deferred {
     polls: u32,
     regime: Regime,
     slot: usize,
+    /// The call it runs in answers ON (as before the run).
+    answered_on: bool,
 }
 
 /// The PSCI call a secondary runs inside: what it returns afterwards.
@@ -172,6 +188,8 @@ enum Resume {
     CpuOn,
     /// `AFFINITY_INFO` of this MPIDR: its state after the run.
     Affinity(u64),
+    /// `AFFINITY_INFO`, answered ON before the CPU ran.
+    AnsweredOn,
 }
 
 /// What the boot CPU had of its own while a secondary runs.
@@ -369,7 +387,7 @@ impl SimCpu {
             SecondaryRun::SeedDecides if r.is_multiple_of(2) => 0,
             SecondaryRun::SeedDecides => 1 + u32::try_from((r >> 8) % 3).unwrap_or(0),
             SecondaryRun::AtCpuOn => 0,
-            SecondaryRun::AtAffinityInfo(n) => n.max(1),
+            SecondaryRun::AtAffinityInfo(n) | SecondaryRun::AfterAffinityInfo(n) => n.max(1),
             SecondaryRun::Never => {
                 if let Some(c) = self.smp.as_deref_mut().and_then(|s| s.cpus.get_mut(i)) {
                     c.power = Power::Off;
@@ -383,6 +401,7 @@ impl SimCpu {
                     polls,
                     regime,
                     slot,
+                    answered_on: matches!(run, SecondaryRun::AfterAffinityInfo(_)),
                 });
             }
             return Ok(PSCI_SUCCESS);
@@ -418,7 +437,11 @@ impl SimCpu {
                     i,
                     d.regime,
                     d.slot,
-                    Resume::Affinity(target),
+                    if d.answered_on {
+                        Resume::AnsweredOn
+                    } else {
+                        Resume::Affinity(target)
+                    },
                 )))
             }
             None => Ok(smp.affinity(target)),
@@ -540,6 +563,7 @@ impl SimCpu {
         match resume {
             Resume::CpuOn => PSCI_SUCCESS,
             Resume::Affinity(target) => smp.affinity(target),
+            Resume::AnsweredOn => AFFINITY_ON,
         }
     }
 
@@ -620,11 +644,22 @@ impl Cpus for SimCpu {
         args: [u64; 3],
     ) -> Result<i64, Box<SecondaryStart>> {
         // As the purgatory's Cpu: HVC only at EL1 (at EL2 it would trap to
-        // its own vectors), SMC at either.
+        // its own vectors), SMC at either; the handoff makes no other call
+        // (handoff::smp::reaches_firmware), the CPU would stop on UDF.
         let name = match (conduit, self.regime) {
             (Conduit::Hvc, Regime::El1) => "hvc #0",
             (Conduit::Smc, _) => "smc #0",
-            _ => return Ok(PSCI_NOT_SUPPORTED),
+            _ => {
+                self.memory.report_fault(
+                    format!(
+                        "a PSCI call through {conduit:?} at {:?}: it cannot reach the \
+                         firmware (HVC at EL2 is taken by the purgatory's own vectors)",
+                        self.regime
+                    ),
+                    u64::from(function),
+                );
+                return Ok(PSCI_NOT_SUPPORTED);
+            }
         };
         self.sys(name);
         self.tick();
