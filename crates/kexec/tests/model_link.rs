@@ -132,6 +132,16 @@ fn plans() -> Vec<(&'static str, SimPlan)> {
     ]
 }
 
+/// The plan of the runs with secondaries: the tiny plan and four more
+/// pages, 7 chunks in all (two or three per share with three CPUs, fewer
+/// than the shares with eight).
+fn smp_plan() -> SimPlan {
+    let mut plan = SimPlan::tiny();
+    plan.segments
+        .push(SimSegment::generated(0x4810_1000, 4 * 4096, 4));
+    plan
+}
+
 /// Every configuration of the purgatory the model runs: plan, entry,
 /// regime, SHA2 instructions, flags (every combination of the three).
 fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
@@ -164,7 +174,7 @@ fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
             }
         }
     }
-    // Hashing on secondaries (the tiny plan; SHA2 instructions or not, and
+    // Hashing on secondaries ([`smp_plan`]; SHA2 instructions or not, and
     // the software engine forced): every conduit that reaches the firmware
     // from the regime (HVC at EL1, SMC at either); the header naming the
     // boot CPU too (as the loader does) or not; secondaries run at their
@@ -258,6 +268,14 @@ fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
                             },
                         ),
                         (
+                            "only missing CPUs",
+                            SmpOptions {
+                                secondaries: 0,
+                                missing: 3,
+                                ..base
+                            },
+                        ),
+                        (
                             "the boot CPU alone",
                             SmpOptions {
                                 secondaries: 0,
@@ -276,7 +294,7 @@ fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
                     }
                     for (what, smp) in cases {
                         // A million polls: once per regime and conduit.
-                        if what == "up after the wait" && (entry != "crash" || sha2) {
+                        if what == "up after the wait" && (entry != "crash" || flags != 0) {
                             continue;
                         }
                         let name = format!(
@@ -292,7 +310,7 @@ fn configurations() -> Vec<(String, SimPlan, SimOptions)> {
                             smp: Some(smp),
                             ..SimOptions::default()
                         };
-                        out.push((name, SimPlan::tiny(), opts));
+                        out.push((name, smp_plan(), opts));
                     }
                 }
             }
