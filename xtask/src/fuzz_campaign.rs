@@ -259,8 +259,6 @@ pub fn run(minutes: u64, goal: u64) -> Result<()> {
     Ok(())
 }
 
-/// Runs `job` on every item, `workers` at a time, keeping the items' order
-/// in the results; the first error stops the remaining items from starting.
 /// Fuzzes `names[i]` for `secs[i]` seconds, `cpus` at a time, printing a
 /// line per target as it ends (its name followed by `label`).
 fn fuzz_each(
@@ -282,6 +280,8 @@ fn fuzz_each(
     })
 }
 
+/// Runs `job` on every item, `workers` at a time, keeping the items' order
+/// in the results; the first error stops the remaining items from starting.
 fn parallel<T: Send>(
     items: &[String],
     workers: u64,

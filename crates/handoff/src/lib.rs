@@ -19,6 +19,9 @@
 //!    invalidated), IC IALLU, program MAIR/TCR/TTBR0, TLBI (the old
 //!    kernel's entries for this regime), DSB SY (completes the IC IALLU and
 //!    the TLBI), then ISB; set SCTLR.{M,C,I}; ISB as one group;
+//!    When the tables do not fit their pool, the caches stay off and only
+//!    every segment and the digest table are cleaned+invalidated to the
+//!    PoC, then DSB SY ([`clean_for_caches_off`]);
 //! 3. hash every segment chunk by chunk and compare each chunk's digest with
 //!    its entry in the digest table (`SHA2` instructions when
 //!    `ID_AA64ISAR0_EL1.SHA2` says so and `FORCE_SOFT_SHA256` is clear);
@@ -419,6 +422,20 @@ pub fn enable_caches<M: Machine + ?Sized>(
     Some(cfg)
 }
 
+/// Step 2 when the page tables do not fit their pool: the caches stay off,
+/// and what step 3 reads, every segment and the digest table, is cleaned
+/// and invalidated to the PoC first, then completed with a DSB. The
+/// purgatory maintains the ranges its header names itself (on the crash
+/// entry nothing relocated them); a dirty line over one holds bytes that a
+/// read with the caches off (Non-cacheable) does not see.
+pub fn clean_for_caches_off<M: Machine + ?Sized>(m: &mut M, p: &HandoffParams, table: MemRange) {
+    for s in p.segments() {
+        clean_invalidate_range_to_poc(m, s.addr, s.len);
+    }
+    clean_invalidate_range_to_poc(m, table.start, table.len);
+    m.dsb_sy();
+}
+
 /// Step 4: MMU and caches off. No maintenance: with the caches on nothing
 /// was written through them (see the crate documentation), so every line
 /// they hold is clean and equal to memory.
@@ -475,7 +492,14 @@ pub fn handoff<M: Machine + ?Sized>(
         let cfg = if p.flags.contains(Flags::NO_CACHES) {
             None
         } else {
-            enable_caches(m, p, own, table)
+            let cfg = enable_caches(m, p, own, table);
+            if cfg.is_none() {
+                // No tables (no 4 KiB granule, or the pool too small):
+                // hashed with the caches off, from the same entry state as
+                // the caches-on path.
+                clean_for_caches_off(m, p, table);
+            }
+            cfg
         };
         // Step 4 (MMU and caches off) right after the hashing done with
         // them on, in the same arm: the caches are turned off exactly when

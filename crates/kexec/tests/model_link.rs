@@ -91,11 +91,18 @@ const INFEASIBLE: &[(&str, &str, usize, &str)] = &[
     (
         "mrs ctr_el0",
         "dsb sy",
+        2,
+        "an empty digest table (its DC loop skipped), on the caches-on path and on the \
+         fallback's (clean_for_caches_off): with verification on, the table has a digest per \
+         chunk, so it is empty only when no segment has a byte; no loader writes that (a plan \
+         always has the kernel) and the model cannot run one (it enters the kernel)",
+    ),
+    (
+        "mrs id_aa64mmfr0_el1",
+        "mrs ctr_el0",
         1,
-        "an empty digest table (its DC loop skipped): with verification on, the table has a \
-         digest per chunk, so it is empty only when no segment has a byte; no loader writes \
-         that (a plan always has the kernel) and the model cannot run one (it enters the \
-         kernel)",
+        "the tables did not fit and no segment has a byte: clean_for_caches_off straight to \
+         the digest table's loop; no loader writes such a header (as above)",
     ),
     (
         "dc civac",
@@ -125,10 +132,15 @@ fn plans() -> Vec<(&'static str, SimPlan)> {
             .segments
             .push(SimSegment::generated(i << 39, 256, i));
     }
+    // Both: the fallback's segment loop skips an empty segment too.
+    let mut both = scattered.clone();
+    both.segments.insert(1, empty(0x4900_0000));
+    both.segments.push(empty(0x4a00_0000));
     vec![
         ("tiny", SimPlan::tiny()),
         ("empty segments", with_empty),
         ("tables do not fit", scattered),
+        ("empty segments, tables do not fit", both),
     ]
 }
 
