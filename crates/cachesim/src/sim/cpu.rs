@@ -42,6 +42,9 @@ pub struct SimCpu {
     pub stack_corrupt: Option<u64>,
     pub(super) regime: Regime,
     sha2_instructions: bool,
+    /// The generic timer: nanoseconds added at each read, and the time
+    /// (`None`: no clock).
+    clock: Option<(u64, u64)>,
     /// The system instructions of the purgatory run, once it started.
     pub(super) trace: Option<SysTrace>,
     /// The PSCI firmware and the secondary CPUs (`None`: no PSCI).
@@ -71,6 +74,7 @@ impl SimCpu {
             stack_corrupt: None,
             regime: Regime::El2,
             sha2_instructions: false,
+            clock: None,
             trace: None,
             smp: None,
         }
@@ -120,6 +124,12 @@ impl SimCpu {
     pub fn set_cpu(&mut self, regime: Regime, sha2_instructions: bool) {
         self.regime = regime;
         self.sha2_instructions = sha2_instructions;
+    }
+
+    /// The CPU has a generic timer that advances by `step_ns` at each read
+    /// (`None`: none).
+    pub fn set_clock(&mut self, step_ns: Option<u64>) {
+        self.clock = step_ns.map(|s| (s, 0));
     }
 
     /// The code the CPU is running (the purgatory image): every barrier,
@@ -367,11 +377,12 @@ impl handoff::Machine for SimCpu {
         self.console.push(byte);
     }
     fn now_ns(&mut self) -> Option<u64> {
-        // The CPU reads the generic timer (no memory effect); the model
-        // has no clock.
+        // The CPU reads the generic timer (no memory effect).
         self.sys("mrs cntvct_el0");
         self.sys("mrs cntfrq_el0");
-        None
+        let (step, now) = self.clock.as_mut()?;
+        *now += *step;
+        Some(*now)
     }
     fn mpidr(&mut self) -> u64 {
         self.sys("mrs mpidr_el1");

@@ -263,6 +263,7 @@ impl SimInput {
             // Unused: the header is the loader's.
             boot_listed: true,
             missing: 0,
+            missing_first: false,
         });
         SimOptions {
             scenario,

@@ -114,6 +114,7 @@ pub fn run_with(
         opts.regime.unwrap_or(regime_for_seed(seed)),
         opts.sha2_instructions.unwrap_or(sha2_for_seed(seed)),
     );
+    sim.set_clock(opts.clock_step_ns);
     if let Some(s) = &opts.smp {
         let entry = lay.own.image.start + SECONDARY_ENTRY_OFFSET;
         sim.set_smp(Smp::new(s, &lay.params, lay.own, entry, seed));

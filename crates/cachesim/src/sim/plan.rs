@@ -128,6 +128,10 @@ pub struct SimOptions {
     /// Secondary CPUs in the header and PSCI to start them (`None`: the
     /// header names none and the machine has no PSCI).
     pub smp: Option<SmpOptions>,
+    /// The generic timer: each read of the counter advances it by this many
+    /// nanoseconds. `None`: `CNTFRQ_EL0` reads 0, the purgatory has no
+    /// clock and counts polls where it waits.
+    pub clock_step_ns: Option<u64>,
 }
 
 /// The regime of a run with `seed` when [`SimOptions::regime`] is `None`:
@@ -157,6 +161,7 @@ impl Default for SimOptions {
             regime: None,
             sha2_instructions: None,
             smp: None,
+            clock_step_ns: None,
         }
     }
 }

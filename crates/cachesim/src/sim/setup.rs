@@ -114,7 +114,13 @@ pub(super) fn layout(
     if let Some(s) = smp {
         params.psci = s.conduit;
         let boot = s.boot_listed.then_some(0);
-        let others = (1..=s.secondaries + s.missing).map(secondary_mpidr);
+        let present = (1..=s.secondaries).map(secondary_mpidr);
+        let missing = (s.secondaries + 1..=s.secondaries + s.missing).map(secondary_mpidr);
+        let others: Vec<u64> = if s.missing_first {
+            missing.chain(present).collect()
+        } else {
+            present.chain(missing).collect()
+        };
         for mpidr in boot.into_iter().chain(others).take(MAX_SECONDARIES) {
             params.push_secondary(mpidr).map_err(|e| format!("{e:?}"))?;
         }

@@ -97,6 +97,8 @@ pub struct SmpOptions {
     /// The header then names this many CPUs the machine does not have
     /// (the firmware answers their `CPU_ON` with `INVALID_PARAMETERS`).
     pub missing: usize,
+    /// The missing CPUs come first in the header (before the secondaries).
+    pub missing_first: bool,
 }
 
 /// When a secondary the boot CPU started runs (to its end).
@@ -134,6 +136,7 @@ impl SmpOptions {
             psci_version: MODEL_PSCI_VERSION,
             boot_listed: true,
             missing: 0,
+            missing_first: false,
         }
     }
 }
