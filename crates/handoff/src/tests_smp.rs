@@ -655,3 +655,67 @@ fn a_cpu_that_never_runs_nor_turns_off_is_given_up_on() {
             .count();
     assert_eq!(polls as u64, 2 * (SECONDARY_STALL_POLLS + 1));
 }
+
+#[test]
+fn only_a_conduit_that_reaches_the_firmware_is_used() {
+    use crate::smp::reaches_firmware;
+    // HVC is taken to EL2 (the Arm ARM's HVC): from EL2 it would reach our
+    // own vectors; SMC reaches EL3 from both; no conduit reaches nothing.
+    for (conduit, regime, want) in [
+        (Conduit::Hvc, Regime::El1, true),
+        (Conduit::Hvc, Regime::El2, false),
+        (Conduit::Hvc, Regime::El2Host, false),
+        (Conduit::Smc, Regime::El1, true),
+        (Conduit::Smc, Regime::El2, true),
+        (Conduit::Smc, Regime::El2Host, true),
+        (Conduit::None, Regime::El1, false),
+        (Conduit::None, Regime::El2, false),
+    ] {
+        assert_eq!(
+            reaches_firmware(conduit, regime),
+            want,
+            "{conduit:?} {regime:?}"
+        );
+    }
+    // The boot CPU at EL2 with HVC: no PSCI call at all, every chunk its own.
+    for regime in [Regime::El2, Regime::El2Host] {
+        let (mut m, mut p) = smp_setup(2);
+        p.psci = Conduit::Hvc;
+        m.regime = regime;
+        assert!(matches!(
+            handoff(&mut m, &p, &OWN_SMP),
+            Outcome::Entered(())
+        ));
+        assert!(
+            !m.ev.iter().any(|e| matches!(e, Ev::Psci(..))),
+            "{regime:?}"
+        );
+        assert_eq!(hashed(&m.ev).len(), 5);
+    }
+    // A secondary at EL2 with a header that says HVC: it turns off without
+    // a CPU_OFF that would reach its own vectors, parking instead.
+    let (_, mut p) = smp_setup(2);
+    p.psci = Conduit::Hvc;
+    let m = secondary_alone(&p, 0, 1, MAILBOX_SIZE);
+    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Psci(..))));
+    assert_eq!(m.ev.last(), Some(&Ev::Park));
+}
+
+#[test]
+fn a_secondary_declines_shares_that_leave_it_none() {
+    let (_, p) = smp_setup(2);
+    // One share (the boot CPU's alone) or none: no slot has a share.
+    for (slot, shares) in [(0, 1), (0, 0)] {
+        let m = secondary_alone(&p, slot, shares, MAILBOX_SIZE);
+        assert!(
+            !m.ev
+                .iter()
+                .any(|e| matches!(e, Ev::Sha(..) | Ev::SetSctlr(_))),
+            "{slot} {shares}"
+        );
+        assert_eq!(m.ev.last(), Some(&Ev::Park));
+    }
+    // Two shares (one other CPU): slot 0 hashes.
+    let m = secondary_alone(&p, 0, 2, MAILBOX_SIZE);
+    assert!(m.ev.iter().any(|e| matches!(e, Ev::Sha(..))));
+}
