@@ -376,7 +376,8 @@ pub fn enable_caches<M: Machine + ?Sized>(
     true
 }
 
-/// Step 2 when the page tables do not fit their pool: the caches stay off,
+/// Step 2 when there are no page tables (no 4 KiB granule, or they do not
+/// fit their pool): the caches stay off,
 /// and what step 3 reads, every segment and the digest table, is cleaned
 /// and invalidated to the PoC first, then completed with a DSB. The
 /// purgatory maintains the ranges its header names itself (on the crash
@@ -492,8 +493,9 @@ pub fn handoff<M: Machine + ?Sized>(
         } else if enable_caches(m, p, own, table) {
             CacheState::On
         } else {
-            // The tables did not fit: hashed with the caches off, from the
-            // same entry state as the caches-on path.
+            // No tables (no 4 KiB granule, or the pool too small): hashed
+            // with the caches off, from the same entry state as the
+            // caches-on path.
             clean_for_caches_off(m, p, table);
             CacheState::Off
         };
