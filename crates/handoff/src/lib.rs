@@ -422,7 +422,8 @@ pub fn enable_caches<M: Machine + ?Sized>(
     Some(cfg)
 }
 
-/// Step 2 when the page tables do not fit their pool: the caches stay off,
+/// Step 2 when there are no page tables (no 4 KiB granule, or they do not
+/// fit their pool): the caches stay off,
 /// and what step 3 reads, every segment and the digest table, is cleaned
 /// and invalidated to the PoC first, then completed with a DSB. The
 /// purgatory maintains the ranges its header names itself (on the crash
