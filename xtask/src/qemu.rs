@@ -559,9 +559,14 @@ mod tests {
         // host without ipxe-qemu): no other source file may spell `-M`.
         let src = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut offenders = Vec::new();
-        for dir in ["src", "tests"] {
-            for entry in std::fs::read_dir(src.join(dir)).unwrap() {
+        let mut dirs = vec![src.join("src"), src.join("tests")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
                 let text = std::fs::read_to_string(&path).unwrap();
                 if path.file_name().unwrap() != "qemu.rs" && text.contains("\"-M\"") {
                     offenders.push(path);

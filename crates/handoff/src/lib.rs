@@ -100,6 +100,8 @@ mod tests;
 mod tests_header;
 #[cfg(test)]
 mod tests_smp;
+#[cfg(test)]
+mod tests_smp_secondary;
 
 pub use maint::{
     clean_invalidate_range_to_poc, clean_range_to_poc, dcache_line_size, invalidate_range_to_poc,

@@ -52,8 +52,11 @@ pub(crate) struct Mock {
     /// Ranges the code may write with the MMU on (mapped Normal NC).
     pub(crate) nc: Vec<MemRange>,
     pub(crate) mpidr: u64,
-    /// Other CPUs and their PSCI firmware (crate::tests_smp).
-    pub(crate) smp: Option<std::boxed::Box<crate::tests_smp::World>>,
+    /// Other CPUs and their PSCI firmware (crate::tests_smp's `World`,
+    /// kept as `Any` so that this module does not depend on that one).
+    pub(crate) smp: Option<std::boxed::Box<dyn core::any::Any>>,
+    /// What a PSCI call does (crate::tests_smp's firmware; `None`: no PSCI).
+    pub(crate) firmware: Option<fn(&mut Mock, u32, [u64; 3]) -> i64>,
     /// A clock: `(now, step)` in ns, `now` advancing by `step` at each read.
     pub(crate) clock: Option<(u64, u64)>,
 }
@@ -73,6 +76,7 @@ impl Mock {
             nc: Vec::new(),
             mpidr: 0,
             smp: None,
+            firmware: None,
             clock: None,
         }
     }
@@ -202,16 +206,21 @@ impl Machine for Mock {
         Some(now)
     }
     fn secondary_entry(&mut self) -> u64 {
-        crate::tests_smp::SECONDARY_ENTRY
+        SECONDARY_ENTRY
     }
     fn psci(&mut self, conduit: Conduit, function: u32, args: [u64; 3]) -> i64 {
         assert_ne!(conduit, Conduit::None, "PSCI called without a conduit");
         self.ev.push(Ev::Psci(function, args));
-        crate::tests_smp::psci(self, function, args)
+        match self.firmware {
+            Some(f) => f(self, function, args),
+            None => crate::smp::PSCI_NOT_SUPPORTED,
+        }
     }
 }
 
 pub(crate) const UART: u64 = 0x0900_0000;
+/// Where the mock's secondaries start (the purgatory's secondary entry).
+pub(crate) const SECONDARY_ENTRY: u64 = 0x4800_0400;
 pub(crate) const OWN: PurgatoryMemory = PurgatoryMemory {
     image: MemRange::new(0x4800_0000, 0x3000),
     tables: MemRange::new(0x4800_3000, 0x10000),

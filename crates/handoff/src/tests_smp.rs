@@ -10,14 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::vec::Vec;
 
 use crate::smp::*;
-use crate::tests::{setup, spoil_digest, Ev, Mock, OWN};
+use crate::tests::{setup, spoil_digest, Ev, Mock, OWN, SECONDARY_ENTRY};
 use crate::*;
 
-/// Where the mock's secondaries are started.
-pub(crate) const SECONDARY_ENTRY: u64 = 0x4800_0400;
-
 /// The purgatory's memory with a mailbox (below the digest table).
-const OWN_SMP: PurgatoryMemory = PurgatoryMemory {
+pub(crate) const OWN_SMP: PurgatoryMemory = PurgatoryMemory {
     stack: MemRange::new(0x4801_3000, 0x3000),
     mailbox: MemRange::new(0x4801_6000, 0x1000),
     ..OWN
@@ -55,6 +52,7 @@ pub(crate) struct World {
 /// sharing `m`'s memory.
 fn run_secondary(m: &mut Mock, w: &mut World, target: u64, slot: u64) {
     let mut cpu = Mock::new(64);
+    cpu.firmware = Some(psci);
     cpu.mem = core::mem::take(&mut m.mem);
     cpu.regime = w.regime.get(&target).copied().unwrap_or(m.regime);
     cpu.nc = m.nc.clone();
@@ -78,7 +76,7 @@ fn run_secondary(m: &mut Mock, w: &mut World, target: u64, slot: u64) {
 
 /// The mock's PSCI firmware (called by `Mock::psci` after recording).
 pub(crate) fn psci(m: &mut Mock, function: u32, args: [u64; 3]) -> i64 {
-    let Some(mut w) = m.smp.take() else {
+    let Some(mut w) = m.smp.take().and_then(|w| w.downcast::<World>().ok()) else {
         // A secondary's own mock: CPU_OFF is all it calls.
         assert_eq!(function, PSCI_CPU_OFF);
         return PSCI_SUCCESS;
@@ -126,7 +124,7 @@ pub(crate) fn psci(m: &mut Mock, function: u32, args: [u64; 3]) -> i64 {
 
 /// The five-chunk setup of tests.rs with `cpus` secondaries (MPIDR 1, 2,
 /// …) on PSCI 1.0 over SMC; the boot CPU is MPIDR 0.
-fn smp_setup(cpus: u64) -> (Mock, HandoffParams) {
+pub(crate) fn smp_setup(cpus: u64) -> (Mock, HandoffParams) {
     let (mut m, mut p) = setup(64);
     p.psci = Conduit::Smc;
     for c in 1..=cpus {
@@ -135,6 +133,7 @@ fn smp_setup(cpus: u64) -> (Mock, HandoffParams) {
     // The mock's stack is not memory: the mailbox is all the CPUs write
     // with their MMU on.
     m.nc = std::vec![OWN_SMP.mailbox];
+    m.firmware = Some(psci);
     m.smp = Some(Box::new(World {
         params: p.clone(),
         own: OWN_SMP,
@@ -145,10 +144,14 @@ fn smp_setup(cpus: u64) -> (Mock, HandoffParams) {
 }
 
 fn world(m: &Mock) -> &World {
-    m.smp.as_deref().unwrap()
+    m.smp.as_deref().and_then(|w| w.downcast_ref()).unwrap()
 }
 
-fn hashed(ev: &[Ev]) -> Vec<(u64, u64)> {
+fn world_mut(m: &mut Mock) -> &mut World {
+    m.smp.as_deref_mut().and_then(|w| w.downcast_mut()).unwrap()
+}
+
+pub(crate) fn hashed(ev: &[Ev]) -> Vec<(u64, u64)> {
     ev.iter()
         .filter_map(|e| match e {
             Ev::Sha(a, l, _) => Some((*a, *l)),
@@ -312,7 +315,7 @@ fn a_mismatch_found_by_a_secondary_is_reported_by_the_boot_cpu() {
 fn a_cpu_that_does_not_start_has_its_share_hashed_by_the_boot_cpu() {
     for code in [-4, -2, -7] {
         let (mut m, p) = smp_setup(2);
-        m.smp.as_mut().unwrap().refuse.insert(1, code);
+        world_mut(&mut m).refuse.insert(1, code);
         assert!(matches!(
             handoff(&mut m, &p, &OWN_SMP),
             Outcome::Entered(())
@@ -326,7 +329,7 @@ fn a_cpu_that_does_not_start_has_its_share_hashed_by_the_boot_cpu() {
 #[test]
 fn a_secondary_in_another_regime_declines_and_the_boot_cpu_hashes_its_share() {
     let (mut m, p) = smp_setup(1);
-    m.smp.as_mut().unwrap().regime.insert(1, Regime::El2Host);
+    world_mut(&mut m).regime.insert(1, Regime::El2Host);
     assert!(matches!(
         handoff(&mut m, &p, &OWN_SMP),
         Outcome::Entered(())
@@ -341,7 +344,7 @@ fn a_secondary_in_another_regime_declines_and_the_boot_cpu_hashes_its_share() {
 #[test]
 fn a_cpu_that_stays_on_stops_the_boot() {
     let (mut m, p) = smp_setup(2);
-    m.smp.as_mut().unwrap().stuck.insert(2);
+    world_mut(&mut m).stuck.insert(2);
     let out = handoff(&mut m, &p, &OWN_SMP);
     assert!(matches!(
         out,
@@ -363,7 +366,7 @@ fn no_secondaries_without_psci_0_2_caches_or_a_mailbox() {
     // PSCI 0.1 (no PSCI_VERSION), 0.1 answering, 0.2 and 1.1 for contrast.
     for (version, starts) in [(-1, false), (0x1, false), (0x2, true), (0x1_0001, true)] {
         let (mut m, p) = smp_setup(1);
-        m.smp.as_mut().unwrap().version = version;
+        world_mut(&mut m).version = version;
         handoff(&mut m, &p, &OWN_SMP);
         assert_eq!(!world(&m).runs.is_empty(), starts, "version {version:#x}");
         assert_eq!(hashed(&m.ev).len(), if starts { 3 } else { 5 });
@@ -428,6 +431,7 @@ fn seven_secondaries_fill_the_mailbox_exactly() {
     };
     // Every word the CPUs write must be inside it (the mock checks).
     m.nc = std::vec![own.mailbox];
+    m.firmware = Some(psci);
     m.smp = Some(Box::new(World {
         params: p.clone(),
         own,
@@ -444,7 +448,7 @@ fn seven_secondaries_fill_the_mailbox_exactly() {
 #[test]
 fn the_boot_cpu_waits_through_idle_and_running() {
     let (mut m, p) = smp_setup(2);
-    m.smp.as_mut().unwrap().slow = true;
+    world_mut(&mut m).slow = true;
     assert!(matches!(
         handoff(&mut m, &p, &OWN_SMP),
         Outcome::Entered(())
@@ -478,7 +482,7 @@ fn every_regime_hands_its_own_to_the_secondaries() {
             }
             let (mut m, p) = smp_setup(1);
             m.regime = regime;
-            m.smp.as_mut().unwrap().regime.insert(1, other);
+            world_mut(&mut m).regime.insert(1, other);
             handoff(&mut m, &p, &OWN_SMP);
             assert!(
                 !m.out.contains("hashed on"),
@@ -516,7 +520,7 @@ fn a_secondary_sets_exactly_the_bits_the_boot_cpu_does() {
     for extra in [0, SCTLR_I, SCTLR_C, SCTLR_I | SCTLR_C] {
         let (mut m, p) = smp_setup(1);
         let start = 0x30c5_0830 | SCTLR_A | SCTLR_WXN | extra;
-        m.smp.as_mut().unwrap().sctlr = Some(start);
+        world_mut(&mut m).sctlr = Some(start);
         handoff(&mut m, &p, &OWN_SMP);
         let writes: Vec<u64> = world(&m).runs[0]
             .2
@@ -535,68 +539,13 @@ fn a_secondary_sets_exactly_the_bits_the_boot_cpu_does() {
     }
 }
 
-/// Runs the secondary of `slot` directly, on a mailbox written by hand
-/// (`regime` code, `shares`), with `mailbox_len` bytes of mailbox.
-fn secondary_alone(p: &HandoffParams, slot: usize, shares: u64, mailbox_len: u64) -> Mock {
-    let (boot, _) = smp_setup(2);
-    let mut cpu = Mock::new(64);
-    cpu.mem = boot.mem;
-    cpu.nc = std::vec![OWN_SMP.mailbox];
-    let mb = OWN_SMP.mailbox.start;
-    cpu.load(mb + 0x18, &1u64.to_le_bytes()); // EL2, the mock's regime
-    cpu.load(mb + 0x20, &shares.to_le_bytes());
-    let own = PurgatoryMemory {
-        mailbox: MemRange::new(mb, mailbox_len),
-        ..OWN_SMP
-    };
-    crate::smp::secondary(&mut cpu, p, &own, slot);
-    cpu
-}
-
-#[test]
-fn a_secondary_declines_what_it_cannot_use() {
-    let (_, p) = smp_setup(2);
-    let state = |m: &Mock, slot: u64| {
-        let b = m.bytes(OWN_SMP.mailbox.start + 0x40 + 0x80 * slot, 8);
-        u64::from_le_bytes(b.try_into().unwrap())
-    };
-    let hashed_any = |m: &Mock| {
-        m.ev.iter()
-            .any(|e| matches!(e, Ev::Sha(..) | Ev::SetSctlr(_)))
-    };
-    let ends_off = |m: &Mock| m.ev.ends_with(&[Ev::Psci(PSCI_CPU_OFF, [0; 3]), Ev::Park]);
-    // Contrast: slot 1 of 3 shares hashes and is done.
-    let ok = secondary_alone(&p, 1, 3, MAILBOX_SIZE);
-    assert!(hashed_any(&ok) && ends_off(&ok));
-    assert_eq!(state(&ok, 1), 2);
-    // A slot past the header's list; shares the header does not make.
-    for (slot, shares) in [(2, 3), (1, 2), (1, 4)] {
-        let m = secondary_alone(&p, slot, shares, MAILBOX_SIZE);
-        assert!(!hashed_any(&m) && ends_off(&m), "{slot} {shares}");
-        assert_eq!(state(&m, slot as u64), 3, "{slot} {shares}");
-    }
-    // A mailbox too short: nothing written at all.
-    let m = secondary_alone(&p, 1, 3, MAILBOX_SIZE - 1);
-    assert!(!hashed_any(&m) && ends_off(&m));
-    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Write(_))));
-    // A header it cannot use (the digest count is wrong).
-    let mut bad = p.clone();
-    bad.nr_digests += 1;
-    let m = secondary_alone(&bad, 1, 3, MAILBOX_SIZE);
-    assert!(!hashed_any(&m) && ends_off(&m));
-    assert_eq!(state(&m, 1), 3);
-    // A slot past every slot: nothing written.
-    let m = secondary_alone(&p, MAX_SECONDARIES, 3, MAILBOX_SIZE);
-    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Write(_))) && ends_off(&m));
-}
-
 #[test]
 fn with_a_clock_the_boot_cpu_waits_ten_seconds_without_progress() {
     // Every clock read 1 ms later: a CPU that never turns off is given up
     // after 10 s of polls, one clock read each.
     let (mut m, p) = smp_setup(2);
     m.clock = Some((0, 1_000_000));
-    m.smp.as_mut().unwrap().stuck.insert(2);
+    world_mut(&mut m).stuck.insert(2);
     let out = handoff(&mut m, &p, &OWN_SMP);
     assert!(matches!(
         out,
@@ -611,7 +560,7 @@ fn with_a_clock_the_boot_cpu_waits_ten_seconds_without_progress() {
     // A slow CPU whose progress moves is waited for past 10 s.
     let (mut m, p) = smp_setup(2);
     m.clock = Some((0, 1_000_000));
-    let w = m.smp.as_mut().unwrap();
+    let w = world_mut(&mut m);
     w.slow = true;
     w.progressing = 15_000;
     assert!(matches!(
@@ -626,7 +575,7 @@ fn with_a_clock_the_boot_cpu_waits_ten_seconds_without_progress() {
 fn a_cpu_found_off_without_a_result_has_its_share_hashed_by_the_boot_cpu() {
     let (mut m, p) = smp_setup(2);
     // CPU 1 is reported OFF at once and never wrote its state.
-    let w = m.smp.as_mut().unwrap();
+    let w = world_mut(&mut m);
     w.refuse.insert(1, PSCI_SUCCESS);
     w.off.insert(1);
     assert!(matches!(
@@ -642,7 +591,7 @@ fn a_cpu_that_never_runs_nor_turns_off_is_given_up_on() {
     // CPU_ON succeeds, the CPU never runs and stays on: after the polls
     // without progress the boot CPU hashes its share, then refuses to boot.
     let (mut m, p) = smp_setup(1);
-    m.smp.as_mut().unwrap().refuse.insert(1, PSCI_SUCCESS);
+    world_mut(&mut m).refuse.insert(1, PSCI_SUCCESS);
     let out = handoff(&mut m, &p, &OWN_SMP);
     assert!(matches!(
         out,
@@ -654,68 +603,4 @@ fn a_cpu_that_never_runs_nor_turns_off_is_given_up_on() {
             .filter(|e| **e == Ev::Psci(PSCI_AFFINITY_INFO_64, [1, 0, 0]))
             .count();
     assert_eq!(polls as u64, 2 * (SECONDARY_STALL_POLLS + 1));
-}
-
-#[test]
-fn only_a_conduit_that_reaches_the_firmware_is_used() {
-    use crate::smp::reaches_firmware;
-    // HVC is taken to EL2 (the Arm ARM's HVC): from EL2 it would reach our
-    // own vectors; SMC reaches EL3 from both; no conduit reaches nothing.
-    for (conduit, regime, want) in [
-        (Conduit::Hvc, Regime::El1, true),
-        (Conduit::Hvc, Regime::El2, false),
-        (Conduit::Hvc, Regime::El2Host, false),
-        (Conduit::Smc, Regime::El1, true),
-        (Conduit::Smc, Regime::El2, true),
-        (Conduit::Smc, Regime::El2Host, true),
-        (Conduit::None, Regime::El1, false),
-        (Conduit::None, Regime::El2, false),
-    ] {
-        assert_eq!(
-            reaches_firmware(conduit, regime),
-            want,
-            "{conduit:?} {regime:?}"
-        );
-    }
-    // The boot CPU at EL2 with HVC: no PSCI call at all, every chunk its own.
-    for regime in [Regime::El2, Regime::El2Host] {
-        let (mut m, mut p) = smp_setup(2);
-        p.psci = Conduit::Hvc;
-        m.regime = regime;
-        assert!(matches!(
-            handoff(&mut m, &p, &OWN_SMP),
-            Outcome::Entered(())
-        ));
-        assert!(
-            !m.ev.iter().any(|e| matches!(e, Ev::Psci(..))),
-            "{regime:?}"
-        );
-        assert_eq!(hashed(&m.ev).len(), 5);
-    }
-    // A secondary at EL2 with a header that says HVC: it turns off without
-    // a CPU_OFF that would reach its own vectors, parking instead.
-    let (_, mut p) = smp_setup(2);
-    p.psci = Conduit::Hvc;
-    let m = secondary_alone(&p, 0, 1, MAILBOX_SIZE);
-    assert!(!m.ev.iter().any(|e| matches!(e, Ev::Psci(..))));
-    assert_eq!(m.ev.last(), Some(&Ev::Park));
-}
-
-#[test]
-fn a_secondary_declines_shares_that_leave_it_none() {
-    let (_, p) = smp_setup(2);
-    // One share (the boot CPU's alone) or none: no slot has a share.
-    for (slot, shares) in [(0, 1), (0, 0)] {
-        let m = secondary_alone(&p, slot, shares, MAILBOX_SIZE);
-        assert!(
-            !m.ev
-                .iter()
-                .any(|e| matches!(e, Ev::Sha(..) | Ev::SetSctlr(_))),
-            "{slot} {shares}"
-        );
-        assert_eq!(m.ev.last(), Some(&Ev::Park));
-    }
-    // Two shares (one other CPU): slot 0 hashes.
-    let m = secondary_alone(&p, 0, 2, MAILBOX_SIZE);
-    assert!(m.ev.iter().any(|e| matches!(e, Ev::Sha(..))));
 }
