@@ -56,7 +56,7 @@ pub(crate) struct Mock {
     /// kept as `Any` so that this module does not depend on that one).
     pub(crate) smp: Option<std::boxed::Box<dyn core::any::Any>>,
     /// What a PSCI call does (crate::tests_smp's firmware; `None`: no PSCI).
-    pub(crate) firmware: Option<fn(&mut Mock, u32, [u64; 3]) -> i64>,
+    pub(crate) firmware: Option<Firmware>,
     /// A clock: `(now, step)` in ns, `now` advancing by `step` at each read.
     pub(crate) clock: Option<(u64, u64)>,
 }
@@ -217,6 +217,9 @@ impl Machine for Mock {
         }
     }
 }
+
+/// A PSCI firmware for the mock: `(mock, function, args) -> x0`.
+pub(crate) type Firmware = fn(&mut Mock, u32, [u64; 3]) -> i64;
 
 pub(crate) const UART: u64 = 0x0900_0000;
 /// Where the mock's secondaries start (the purgatory's secondary entry).
