@@ -127,3 +127,14 @@ fn a_secondary_declines_shares_that_leave_it_none() {
     let m = secondary_alone(&p, 0, 2, MAILBOX_SIZE);
     assert!(m.ev.iter().any(|e| matches!(e, Ev::Sha(..))));
 }
+
+#[test]
+fn a_secondarys_progress_counts_the_chunks_it_hashed() {
+    // Share 1 of 2 of the five chunks: digests 1 and 3. The boot CPU gives
+    // up on a CPU whose progress does not move, so it must count.
+    let (_, p) = smp_setup(2);
+    let m = secondary_alone(&p, 0, 2, MAILBOX_SIZE);
+    let b = m.bytes(OWN_SMP.mailbox.start + 0x40 + 0x08, 8);
+    assert_eq!(u64::from_le_bytes(b.try_into().unwrap()), 2);
+    assert_eq!(hashed(&m.ev).len(), 2);
+}
