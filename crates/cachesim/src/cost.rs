@@ -118,53 +118,38 @@ impl fmt::Display for CostModel {
     }
 }
 
-/// The difference of two counter snapshots.
-pub fn counters_delta(after: &Counters, before: &Counters) -> Counters {
-    let sub = |a: u64, b: u64| a.saturating_sub(b);
-    let mut d = Counters::default();
+/// `f` of each pair of fields of `a` and `b`.
+fn fieldwise(a: &Counters, b: &Counters, f: impl Fn(u64, u64) -> u64) -> Counters {
+    let mut c = Counters::default();
     for i in 0..5 {
-        d.dc[i] = sub(after.dc[i], before.dc[i]);
+        c.dc[i] = f(a.dc[i], b.dc[i]);
     }
     for i in 0..2 {
-        d.set_way[i] = sub(after.set_way[i], before.set_way[i]);
+        c.set_way[i] = f(a.set_way[i], b.set_way[i]);
     }
     for i in 0..3 {
-        d.ic[i] = sub(after.ic[i], before.ic[i]);
-        d.writebacks[i] = sub(after.writebacks[i], before.writebacks[i]);
+        c.ic[i] = f(a.ic[i], b.ic[i]);
+        c.writebacks[i] = f(a.writebacks[i], b.writebacks[i]);
     }
-    d.dsb = sub(after.dsb, before.dsb);
-    d.isb = sub(after.isb, before.isb);
-    d.sctlr_writes = sub(after.sctlr_writes, before.sctlr_writes);
-    d.cacheable_bytes = sub(after.cacheable_bytes, before.cacheable_bytes);
-    d.noncacheable_bytes = sub(after.noncacheable_bytes, before.noncacheable_bytes);
-    d.line_fills = sub(after.line_fills, before.line_fills);
-    d.fetched_bytes = sub(after.fetched_bytes, before.fetched_bytes);
-    d
+    c.dmb = f(a.dmb, b.dmb);
+    c.dsb = f(a.dsb, b.dsb);
+    c.isb = f(a.isb, b.isb);
+    c.sctlr_writes = f(a.sctlr_writes, b.sctlr_writes);
+    c.cacheable_bytes = f(a.cacheable_bytes, b.cacheable_bytes);
+    c.noncacheable_bytes = f(a.noncacheable_bytes, b.noncacheable_bytes);
+    c.line_fills = f(a.line_fills, b.line_fills);
+    c.fetched_bytes = f(a.fetched_bytes, b.fetched_bytes);
+    c
+}
+
+/// The difference of two counter snapshots (saturating).
+pub fn counters_delta(after: &Counters, before: &Counters) -> Counters {
+    fieldwise(after, before, u64::saturating_sub)
 }
 
 /// `a + b`, field by field (saturating).
 pub fn counters_add(a: &Counters, b: &Counters) -> Counters {
-    let add = |x: u64, y: u64| x.saturating_add(y);
-    let mut s = Counters::default();
-    for i in 0..5 {
-        s.dc[i] = add(a.dc[i], b.dc[i]);
-    }
-    for i in 0..2 {
-        s.set_way[i] = add(a.set_way[i], b.set_way[i]);
-    }
-    for i in 0..3 {
-        s.ic[i] = add(a.ic[i], b.ic[i]);
-        s.writebacks[i] = add(a.writebacks[i], b.writebacks[i]);
-    }
-    s.dmb = add(a.dmb, b.dmb);
-    s.dsb = add(a.dsb, b.dsb);
-    s.isb = add(a.isb, b.isb);
-    s.sctlr_writes = add(a.sctlr_writes, b.sctlr_writes);
-    s.cacheable_bytes = add(a.cacheable_bytes, b.cacheable_bytes);
-    s.noncacheable_bytes = add(a.noncacheable_bytes, b.noncacheable_bytes);
-    s.line_fills = add(a.line_fills, b.line_fills);
-    s.fetched_bytes = add(a.fetched_bytes, b.fetched_bytes);
-    s
+    fieldwise(a, b, u64::saturating_add)
 }
 
 /// Counts and cost of one phase.
