@@ -31,19 +31,11 @@ fn crash_entry(regime: Regime) -> SimOptions {
     }
 }
 
-/// Every configuration software can be correct on.
-fn configs() -> Vec<CacheConfig> {
-    CacheConfig::all_named()
-        .into_iter()
-        .filter(|c| c.name != "slc-ignores-va")
-        .collect()
-}
-
 #[test]
 fn the_caches_off_fallback_passes_from_the_hostile_entry_state() {
     let plan = tables_do_not_fit();
     for regime in [Regime::El1, Regime::El2, Regime::El2Host] {
-        for cfg in configs() {
+        for cfg in CacheConfig::all_named() {
             for seed in 0..6 {
                 if let Err(v) = simulate_with(&plan, &cfg, seed, &crash_entry(regime)) {
                     panic!("{} {regime:?} seed {seed}:\n{v}", cfg.name);
@@ -64,7 +56,7 @@ fn every_clean_of_the_fallback_is_needed() {
     let opts = crash_entry(Regime::El1);
     let outcomes = mutation_campaign(
         &plan,
-        &configs(),
+        &CacheConfig::all_named(),
         0..40,
         &opts,
         "fallback",

@@ -52,18 +52,10 @@ fn run(cfg: &CacheConfig, seed: u64, o: &SimOptions) -> RunResult {
     )
 }
 
-/// Every configuration software can be correct on.
-fn configs() -> Vec<CacheConfig> {
-    CacheConfig::all_named()
-        .into_iter()
-        .filter(|c| c.name != "slc-ignores-va")
-        .collect()
-}
-
 #[test]
 fn hashing_on_secondaries_passes_every_configuration_regime_and_entry() {
     let mut runs = 0;
-    for cfg in configs() {
+    for cfg in CacheConfig::all_named() {
         for regime in REGIMES {
             for scenario in [
                 Scenario::PurgatoryOnly,
@@ -237,7 +229,7 @@ fn a_cpu_that_never_comes_up_has_its_share_hashed_by_the_boot_cpu() {
 
 #[test]
 fn a_secondary_run_while_the_boot_cpu_waits_passes() {
-    for cfg in configs() {
+    for cfg in CacheConfig::all_named() {
         for k in 1..=3 {
             let o = fixed(
                 Scenario::PurgatoryOnly,
