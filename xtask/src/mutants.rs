@@ -279,6 +279,11 @@ pub fn command(group: &Group, out: &Path, in_diff: Option<&Path>, timeout: Optio
             "--no-shuffle",
             "--colors=never",
             "--baseline=run",
+            // The copy leaves out what .gitignore names: without this it
+            // takes every build directory in the tree (the fuzz crate's
+            // release build is over a gigabyte after `cargo xtask test`'s
+            // fuzzing step), and a CI run ran out of disk copying it.
+            "--gitignore=true",
         ])
         .args(["--package", group.package])
         .arg("--output")
@@ -490,5 +495,17 @@ mod tests {
         }
         assert_eq!(GROUPS[0].name, "plan-rules");
         assert!(group("nope").is_err());
+    }
+
+    #[test]
+    fn the_tree_copy_leaves_out_ignored_build_directories() {
+        let cmd = command(&GROUPS[0], Path::new("out"), None, None);
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_string_lossy()).collect();
+        assert!(args.iter().any(|a| a == "--gitignore=true"), "{args:?}");
+        // What the copy then leaves out: every build directory in the tree.
+        let ignore = std::fs::read_to_string(workspace_root().join(".gitignore")).unwrap();
+        for pattern in ["/target", "**/fuzz/target", "**/fuzz/corpus"] {
+            assert!(ignore.lines().any(|l| l == pattern), "{pattern}");
+        }
     }
 }
