@@ -330,36 +330,34 @@ impl handoff::Machine for Cpu {
 
     fn psci(&mut self, conduit: Conduit, function: u32, args: [u64; 3]) -> i64 {
         let x0: u64;
+        // One SMC Calling Convention call through `$insn` (`hvc` or `smc`):
+        // function in w0, arguments in x1-x3, result in x0; the callee may
+        // change x0-x17, which are declared clobbered.
+        macro_rules! smccc {
+            ($insn:literal) => {
+                asm!(
+                    concat!($insn, " #0"),
+                    inout("x0") u64::from(function) => x0,
+                    inout("x1") args[0] => _, inout("x2") args[1] => _,
+                    inout("x3") args[2] => _,
+                    out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+                    out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+                    out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+                    out("x16") _, out("x17") _,
+                    options(nostack)
+                )
+            };
+        }
         // SAFETY: a call to the PSCI firmware the loader named (the promise
-        // of `Cpu::new` covers the header); the SMC Calling Convention lets
-        // it change x0-x17, which are declared clobbered. HVC at EL2 would
-        // trap to our own vectors, not reach firmware: the handoff makes
-        // no such call (`smp::reaches_firmware`), and one made anyway stops
-        // on UDF, whose exception our vectors report before they park.
+        // of `Cpu::new` covers the header), under the SMC Calling
+        // Convention (`smccc!` declares what it may change). HVC at EL2
+        // would trap to our own vectors, not reach firmware: the handoff
+        // makes no such call (`smp::reaches_firmware`), and one made anyway
+        // stops on UDF, whose exception our vectors report before they park.
         unsafe {
             match (conduit, self.el) {
-                (Conduit::Hvc, 1) => asm!(
-                    "hvc #0",
-                    inout("x0") u64::from(function) => x0,
-                    inout("x1") args[0] => _, inout("x2") args[1] => _,
-                    inout("x3") args[2] => _,
-                    out("x4") _, out("x5") _, out("x6") _, out("x7") _,
-                    out("x8") _, out("x9") _, out("x10") _, out("x11") _,
-                    out("x12") _, out("x13") _, out("x14") _, out("x15") _,
-                    out("x16") _, out("x17") _,
-                    options(nostack)
-                ),
-                (Conduit::Smc, _) => asm!(
-                    "smc #0",
-                    inout("x0") u64::from(function) => x0,
-                    inout("x1") args[0] => _, inout("x2") args[1] => _,
-                    inout("x3") args[2] => _,
-                    out("x4") _, out("x5") _, out("x6") _, out("x7") _,
-                    out("x8") _, out("x9") _, out("x10") _, out("x11") _,
-                    out("x12") _, out("x13") _, out("x14") _, out("x15") _,
-                    out("x16") _, out("x17") _,
-                    options(nostack)
-                ),
+                (Conduit::Hvc, 1) => smccc!("hvc"),
+                (Conduit::Smc, _) => smccc!("smc"),
                 _ => asm!("udf #0", options(noreturn, nomem, nostack)),
             }
         }
