@@ -78,6 +78,7 @@ fn entries(file: &[u8]) -> (u64, u64) {
         )),
         running_kernel: None,
         acpi_cpus: None,
+        acpi_uart: None,
     };
     let built = plan::build(&req).unwrap();
     let bytes = built.purgatory.as_deref().unwrap();

@@ -3,7 +3,7 @@
 //! bytes, and each reads back what a generator wrote.
 
 use kexec_core::fdt::{cpu_boot, psci_cpus, MPIDR_HWID_BITMASK};
-use kexec_core::machine::{ctr, efivar, fadt, kconfig, madt, status};
+use kexec_core::machine::{ctr, efivar, fadt, kconfig, madt, spcr, status};
 use proptest::prelude::*;
 
 /// A Kconfig option name.
@@ -32,6 +32,9 @@ proptest! {
         let _ = efivar::secure_boot(&bytes);
         let _ = fadt::arm_boot_flags(&bytes);
         let _ = madt::cpu_mpidrs(&bytes);
+        if let Ok(t) = spcr::parse(&bytes) {
+            let _ = t.pl011();
+        }
         if let Ok(boot) = cpu_boot(&bytes) {
             let _ = psci_cpus(&boot, 7);
         }
@@ -100,6 +103,36 @@ proptest! {
             }
             Err(_) => prop_assert!(len <= fadt::MINOR_REVISION_OFFSET),
         }
+    }
+
+    /// An SPCR reads back its UART, which is the purgatory's console only
+    /// for a memory-mapped PL011 at a non-zero address with a baud rate
+    /// code the kernel takes; cut short, or with a length that is not the
+    /// table's, it is refused.
+    #[test]
+    fn spcr_reads_back(
+        kind in prop_oneof![Just(spcr::INTERFACE_ARM_PL011), any::<u8>()],
+        address in prop_oneof![Just(0u64), any::<u64>()],
+        baud in 0u8..10,
+        space in prop_oneof![Just(spcr::SPACE_SYSTEM_MEMORY), any::<u8>()],
+        cut in 0usize..spcr::SPCR_LENGTH,
+        length in any::<u32>(),
+    ) {
+        let mut table = spcr::synthetic(kind, address, baud);
+        table[40] = space;
+        let t = spcr::parse(&table).unwrap();
+        prop_assert_eq!(
+            (t.interface_type, t.space_id, t.address, t.baud_rate),
+            (kind, space, address, baud)
+        );
+        let console = kind == spcr::INTERFACE_ARM_PL011
+            && [0, 3, 4, 6, 7].contains(&baud)
+            && space == spcr::SPACE_SYSTEM_MEMORY
+            && address != 0;
+        prop_assert_eq!(t.pl011().ok(), console.then_some(address));
+        prop_assert!(spcr::parse(&table[..cut]).is_err());
+        table[4..8].copy_from_slice(&length.to_le_bytes());
+        prop_assert_eq!(spcr::parse(&table).is_ok(), length == 80);
     }
 
     /// A MADT of GICC structures reads back the enabled CPUs with valid,

@@ -210,6 +210,7 @@ fn build_on_qemu_virt() {
             kexec_core::purgatory::PurgatoryOptions::default(),
         )),
         acpi_cpus: None,
+        acpi_uart: None,
     };
     let built = plan::build(&req).unwrap();
     let plan = &built.plan;
@@ -264,7 +265,34 @@ fn build_on_qemu_virt() {
         params.uart, 0x0900_0000,
         "QEMU virt's stdout-path is the PL011"
     );
-    assert_eq!(built.uart, Some(0x0900_0000));
+    let stdout_path = plan::Uart {
+        base: 0x0900_0000,
+        named_by: plan::UartSource::StdoutPath,
+    };
+    assert_eq!(built.uart, Some(stdout_path));
+    // An ACPI SPCR's UART is only for a tree whose stdout-path names none.
+    let spcr = |dtb| {
+        let req = LoadRequest {
+            dtb,
+            acpi_uart: Some(0x0c00_0000),
+            ..req.clone()
+        };
+        let built = plan::build(&req).unwrap();
+        let bytes = built.purgatory.clone().unwrap();
+        let header = handoff::PurgatoryHeader::decode(&bytes[handoff::HEADER_OFFSET..]).unwrap();
+        (built.uart, header.params.uart)
+    };
+    assert_eq!(spcr(QEMU_VIRT_1G), (Some(stdout_path), 0x0900_0000));
+    let mut tree = fdt::parse(QEMU_VIRT_1G).unwrap();
+    tree.root
+        .child_mut("chosen")
+        .unwrap()
+        .remove_property("stdout-path");
+    let spcr_uart = plan::Uart {
+        base: 0x0c00_0000,
+        named_by: plan::UartSource::AcpiSpcr,
+    };
+    assert_eq!(spcr(&tree.to_dtb()), (Some(spcr_uart), 0x0c00_0000));
     assert_eq!(params.flags.0, 0);
     let verified: Vec<(u64, u64)> = params.segments().iter().map(|d| (d.addr, d.len)).collect();
     let others: Vec<_> = [SegmentKind::Kernel, SegmentKind::Initrd, SegmentKind::Dtb]

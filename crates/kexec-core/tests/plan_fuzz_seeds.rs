@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kexec_core::machine::{ctr, efivar, fadt, kconfig, madt, status};
+use kexec_core::machine::{ctr, efivar, fadt, kconfig, madt, spcr, status};
 use kexec_core::{cmdline, elfcore, fdt, iomem};
 
 const QEMU_VIRT_1G: &[u8] = include_bytes!("fixtures/qemu-virt-1g.dtb");
@@ -149,6 +149,11 @@ fn hand_made() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "madt",
             madt::synthetic(&[(1, 0), (1, 1), (1, 0x100), (0, 0x101)]),
         ),
+        (
+            "machine",
+            "spcr",
+            spcr::synthetic(spcr::INTERFACE_ARM_PL011, 0x0900_0000, 3),
+        ),
         ("machine", "ctr-el0", 0x8444_c004u64.to_le_bytes().to_vec()),
         // No text; the bytes are a /proc/kcore-like header (RAM at the
         // linear map, the kernel image at its own mapping).
@@ -208,6 +213,7 @@ fn seeds_are_valid() {
                         || efivar::secure_boot(&bytes).is_ok()
                         || fadt::arm_boot_flags(&bytes).is_ok()
                         || madt::cpu_mpidrs(&bytes).is_ok()
+                        || spcr::parse(&bytes).is_ok_and(|t| t.pl011().is_ok())
                         || fdt::cpu_boot(&bytes).is_ok()
                         || (bytes.len() == 8 && ctr::decode(u64::from_le_bytes(word)).is_ok()),
                     "{name}"

@@ -7,7 +7,7 @@
 //!
 //! | file                                           | read by                    |
 //! |------------------------------------------------|----------------------------|
-//! | `proc/iomem`, `proc/cmdline`, `sys/firmware/fdt`, `sys/firmware/acpi/tables/APIC`, `sys/kernel/kexec_{loaded,crash_loaded,crash_size}` | the planner (`sysroot.rs`; the MADT: the CPUs the purgatory may hash on) |
+//! | `proc/iomem`, `proc/cmdline`, `sys/firmware/fdt`, `sys/firmware/acpi/tables/{APIC,SPCR}`, `sys/kernel/kexec_{loaded,crash_loaded,crash_size}` | the planner (`sysroot.rs`; the MADT: the CPUs the purgatory may hash on; the SPCR: the UART it prints on) |
 //! | `proc/sys/kernel/kexec_load_disabled`, `sys/kernel/security/lockdown` | the choice of system call (`kfile.rs`) |
 //! | `sys/devices/system/cpu/online` | `kexec doctor` |
 //! | `sys/kernel/vmcoreinfo`, `sys/devices/system/cpu/possible`, `cpuN/crash_notes{,_size}` | `-p` (`crashdump.rs`) |
@@ -43,13 +43,14 @@ use crate::sysroot::{self, Probe, Sysroot};
 
 /// The files captured whatever the machine, in capture order; the
 /// `crash_notes{,_size}` of each CPU follow ([`files`]).
-pub const FIXED_FILES: [&str; 12] = [
+pub const FIXED_FILES: [&str; 13] = [
     sysroot::IOMEM,
     sysroot::CMDLINE,
     sysroot::KEXEC_LOAD_DISABLED,
     sysroot::LOCKDOWN,
     sysroot::FDT,
     crate::firmware::ACPI_MADT,
+    crate::firmware::ACPI_SPCR,
     sysroot::KEXEC_LOADED,
     sysroot::KEXEC_CRASH_LOADED,
     sysroot::KEXEC_CRASH_SIZE,

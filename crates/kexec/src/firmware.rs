@@ -15,6 +15,8 @@ pub const EFI_PLATFORM_SIZE: &str = "sys/firmware/efi/fw_platform_size";
 pub const ACPI_FADT: &str = "sys/firmware/acpi/tables/FACP";
 /// The ACPI MADT (its GICC structures name the CPUs).
 pub const ACPI_MADT: &str = "sys/firmware/acpi/tables/APIC";
+/// The ACPI SPCR (the console UART of a machine booted with ACPI).
+pub const ACPI_SPCR: &str = "sys/firmware/acpi/tables/SPCR";
 
 /// UEFI and ACPI as the running system shows them; `None`: not known (a
 /// capture that does not say).

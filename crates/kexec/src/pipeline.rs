@@ -240,10 +240,10 @@ fn image_span(file: &[u8], image: &[u8]) -> Option<(usize, usize)> {
 /// `--serial TTY`: kexec-tools' arm64 purgatory writes to the MMIO address
 /// `/sys/class/tty/TTY/iomem_base` names (`find_purgatory_sink` in
 /// kexec/arch/arm64/kexec-arm64.c). Ours drives a PL011 and takes it from
-/// the device tree's `stdout-path`; `--serial` is accepted when it names that
-/// same UART and refused otherwise, so the purgatory never writes to a
-/// device it cannot drive.
-fn check_serial(root: &Sysroot, tty: &str, uart: Option<u64>) -> Result<(), Failure> {
+/// the device tree's `stdout-path`, else from the ACPI SPCR; `--serial` is
+/// accepted when it names that same UART and refused otherwise, so the
+/// purgatory never writes to a device it cannot drive.
+fn check_serial(root: &Sysroot, tty: &str, uart: Option<plan::Uart>) -> Result<(), Failure> {
     if tty.is_empty() || tty.contains('/') || tty.starts_with('.') {
         return Err(Failure::input(
             "arguments",
@@ -273,15 +273,18 @@ fn check_serial(root: &Sysroot, tty: &str, uart: Option<u64>) -> Result<(), Fail
             )
         })?;
     match uart {
-        Some(u) if u == base => Ok(()),
+        Some(u) if u.base == base => Ok(()),
         Some(u) => Err(Failure::input(
             "arguments",
-            format!("--serial {tty} is at {base:#x}, but the purgatory prints on the PL011 of stdout-path at {u:#x}"),
+            format!(
+                "--serial {tty} is at {base:#x}, but the purgatory prints on the PL011 at {:#x} that {} names",
+                u.base, u.named_by
+            ),
             "drop --serial, or point stdout-path at that UART (--dtb)",
         )),
         None => Err(Failure::input(
             "arguments",
-            format!("--serial {tty} ({base:#x}): the device tree's stdout-path names no PL011 the purgatory can drive"),
+            format!("--serial {tty} ({base:#x}): neither the device tree's stdout-path nor an ACPI SPCR names a PL011 the purgatory can drive"),
             "drop --serial: the purgatory will be silent",
         )),
     }
@@ -528,6 +531,7 @@ pub(crate) fn make_plan(
         acpi_cpus: (mode == LoadMode::Normal)
             .then(|| acpi_psci_cpus(root, &mut notes))
             .flatten(),
+        acpi_uart: acpi_console(root, &mut notes),
         elfcorehdr: elfcorehdr.as_deref().map(|bytes| Blob {
             source: "generated",
             bytes,
@@ -556,8 +560,16 @@ pub(crate) fn make_plan(
     if let Some(tty) = args.serial {
         check_serial(root, tty, built.uart)?;
     }
-    if built.uart.is_none() {
-        notes.push("no PL011 console in stdout-path: the purgatory will be silent".to_owned());
+    match built.uart {
+        None => notes.push(
+            "no PL011 console in stdout-path or an ACPI SPCR: the purgatory will be silent"
+                .to_owned(),
+        ),
+        Some(u) if u.named_by == plan::UartSource::AcpiSpcr => notes.push(format!(
+            "the purgatory prints on the PL011 at {:#x} that {} names",
+            u.base, u.named_by
+        )),
+        Some(_) => {}
     }
     if let Some(c) = &built.psci_cpus {
         let ids: Vec<String> = c.mpidrs.iter().map(|m| format!("{m:#x}")).collect();
@@ -633,6 +645,29 @@ fn acpi_psci_cpus(root: &Sysroot, notes: &mut Vec<String>) -> Option<fdt::PsciCp
             notes.push(format!(
                 "{}: {e}: the purgatory verifies on one CPU",
                 root.path(file).display()
+            ));
+            None
+        }
+    }
+}
+
+/// The PL011 the ACPI SPCR names, for the purgatory to print on when the
+/// device tree names none. No table (a device-tree machine, or ACPI without
+/// a console): none. A table that does not parse, or names a UART the
+/// purgatory does not drive: none, and a note naming it (the purgatory is
+/// then silent; nothing else depends on this table).
+fn acpi_console(root: &Sysroot, notes: &mut Vec<String>) -> Option<u64> {
+    use kexec_core::machine::spcr;
+    let bytes = root.read(firmware::ACPI_SPCR).ok()?;
+    let found = spcr::parse(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|t| t.pl011());
+    match found {
+        Ok(base) => Some(base),
+        Err(why) => {
+            notes.push(format!(
+                "{}: {why}: the purgatory will not print on it",
+                root.path(firmware::ACPI_SPCR).display()
             ));
             None
         }

@@ -7,6 +7,7 @@
 mod dry_run_support;
 
 use dry_run_support::{inputs, kexec, s, stdout_ok};
+use kexec_core::machine::spcr;
 use test_assets::synthetic::{fixture_sysroot as sysroot, scratch};
 
 fn hex(v: &serde_json::Value) -> u64 {
@@ -126,7 +127,7 @@ fn serial_must_name_the_purgatorys_uart() {
     for (tty, says) in [
         (
             "ttyS0",
-            "is at 0x1c020000, but the purgatory prints on the PL011 of stdout-path at 0x9000000",
+            "is at 0x1c020000, but the purgatory prints on the PL011 at 0x9000000 that stdout-path names",
         ),
         ("ttyX", "is not a MMIO address"),
         ("ttyNONE", "cannot read"),
@@ -136,5 +137,60 @@ fn serial_must_name_the_purgatorys_uart() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_ne!(out.status.code(), Some(0), "{tty}");
         assert!(err.contains(says), "{tty}: {err}");
+    }
+    // Booted with ACPI: the running tree has no stdout-path, the SPCR names
+    // the console. A note says so, and --serial must name that UART.
+    let from = sysroot("virt-uefi-acpi");
+    for rel in ["proc/iomem", "proc/cmdline", "sys/firmware/fdt"] {
+        std::fs::copy(from.join(rel), root.join(rel)).unwrap();
+    }
+    let spcr = root.join("sys/firmware/acpi/tables/SPCR");
+    std::fs::create_dir_all(spcr.parent().unwrap()).unwrap();
+    let note = |out: &std::process::Output| {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        format!("{text}{err}")
+    };
+    for (table, code, says) in [
+        (
+            spcr::synthetic(spcr::INTERFACE_ARM_PL011, 0x0900_0000, 7),
+            0,
+            "the purgatory prints on the PL011 at 0x9000000 that the ACPI SPCR names",
+        ),
+        (
+            spcr::synthetic(spcr::INTERFACE_ARM_PL011, 0x0c00_0000, 7),
+            2,
+            "is at 0x9000000, but the purgatory prints on the PL011 at 0xc000000 that the ACPI SPCR names",
+        ),
+        (
+            spcr::synthetic(0x0e, 0x0900_0000, 7),
+            2,
+            "neither the device tree's stdout-path nor an ACPI SPCR names a PL011",
+        ),
+    ] {
+        std::fs::write(&spcr, &table).unwrap();
+        let out = run("ttyAMA0");
+        assert_eq!(out.status.code(), Some(code), "{}", note(&out));
+        assert!(note(&out).contains(says), "{}", note(&out));
+    }
+    // Without --serial, a table the purgatory cannot use is a note, not an
+    // error: the load goes on, with a silent purgatory.
+    for (table, says) in [
+        (
+            spcr::synthetic(0x0e, 0x0900_0000, 7),
+            "interface type 0xe is not a PL011",
+        ),
+        (b"SPCR".to_vec(), "SPCR: 4 bytes, at least 80 expected"),
+    ] {
+        std::fs::write(&spcr, &table).unwrap();
+        let out = kexec(&["-l", s(&image), "--dry-run", "--sysroot", s(&root)]);
+        assert_eq!(out.status.code(), Some(0), "{}", note(&out));
+        for says in [
+            says,
+            "the purgatory will not print on it",
+            "the purgatory will be silent",
+        ] {
+            assert!(note(&out).contains(says), "{says}: {}", note(&out));
+        }
     }
 }

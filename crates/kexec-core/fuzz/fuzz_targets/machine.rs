@@ -1,12 +1,12 @@
 //! Fuzz target: the machine state parsers `kexec doctor` and the loader
 //! use never panic: the kernel configuration, `/proc/self/status`, the
-//! `SecureBoot` variable, the FADT, the MADT, `CTR_EL0` (the first 8 bytes)
+//! `SecureBoot` variable, the FADT, the MADT, the SPCR, `CTR_EL0` (the first 8 bytes)
 //! and the device tree's PSCI and CPU nodes (the whole input as a blob);
 //! what they accept is consistent.
 #![no_main]
 
 use kexec_core::fdt::{cpu_boot, psci_cpus, MPIDR_HWID_BITMASK};
-use kexec_core::machine::{ctr, efivar, fadt, kconfig, madt, status};
+use kexec_core::machine::{ctr, efivar, fadt, kconfig, madt, spcr, status};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,6 +24,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(cpus) = madt::cpu_mpidrs(data) {
         assert!(cpus.len() <= data.len() / madt::GICC_MIN_LENGTH);
         assert!(cpus.iter().all(|m| m & !MPIDR_HWID_BITMASK == 0));
+    }
+    if let Ok(t) = spcr::parse(data) {
+        assert!(data.len() >= spcr::SPCR_LENGTH);
+        if let Ok(base) = t.pl011() {
+            assert!(base != 0 && t.interface_type == spcr::INTERFACE_ARM_PL011);
+        }
     }
     let mut word = [0u8; 8];
     let n = data.len().min(8);

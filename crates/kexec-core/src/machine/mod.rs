@@ -1,7 +1,7 @@
 //! The running machine's state files that `kexec doctor` reads, parsed as
 //! bytes: the kernel's build configuration ([`kconfig`]), `CTR_EL0`
-//! ([`ctr`]), the ACPI FADT's ARM boot flags ([`fadt`]) and the MADT's
-//! CPUs ([`madt`]), the UEFI
+//! ([`ctr`]), the ACPI FADT's ARM boot flags ([`fadt`]), the MADT's
+//! CPUs ([`madt`]) and the SPCR's console ([`spcr`]), the UEFI
 //! `SecureBoot` variable ([`efivar`]) and a process's credentials from
 //! `/proc/<pid>/status` ([`status`]). Every one is untrusted input: a file
 //! that is not what it should be gives an [`Error`] naming the problem.
@@ -13,6 +13,7 @@ pub mod efivar;
 pub mod fadt;
 pub mod kconfig;
 pub mod madt;
+pub mod spcr;
 pub mod status;
 
 /// Why a machine state file was not understood.

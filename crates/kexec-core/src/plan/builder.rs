@@ -68,6 +68,10 @@ pub struct LoadRequest<'a> {
     /// when the device tree names none (a UEFI/ACPI machine hands the new
     /// kernel a tree without `/cpus`).
     pub acpi_cpus: Option<fdt::PsciCpus>,
+    /// The PL011 the machine's ACPI SPCR names
+    /// ([`crate::machine::spcr::Spcr::pl011`]): the purgatory prints on it
+    /// when the device tree's `stdout-path` names none.
+    pub acpi_uart: Option<u64>,
 }
 
 /// Why [`build`] failed: which step, so the caller can name the file.
@@ -103,13 +107,40 @@ pub struct Built {
     pub dtb: fdt::EditedDtb,
     /// The purgatory with its header filled in (the bytes of its segment).
     pub purgatory: Option<Vec<u8>>,
-    /// The console UART the purgatory reports on (from `stdout-path`).
-    pub uart: Option<u64>,
+    /// The console UART the purgatory reports on.
+    pub uart: Option<Uart>,
     /// The CPUs the purgatory may start to verify with it (from the tree's
     /// PSCI node and `/cpus`): only for a normal load that verifies with
     /// the caches on, never for a crash load (the crashed kernel stops
     /// its CPUs as best it can, and kdump must not depend on them).
     pub psci_cpus: Option<fdt::PsciCpus>,
+}
+
+/// The PL011 the purgatory prints on, and where the loader found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uart {
+    /// Its registers' physical address.
+    pub base: u64,
+    /// What named it.
+    pub named_by: UartSource,
+}
+
+/// Where the loader found the purgatory's UART.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UartSource {
+    /// The device tree's `/chosen` `stdout-path`.
+    StdoutPath,
+    /// The ACPI SPCR, the tree naming none.
+    AcpiSpcr,
+}
+
+impl std::fmt::Display for UartSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::StdoutPath => "stdout-path",
+            Self::AcpiSpcr => "the ACPI SPCR",
+        })
+    }
 }
 
 /// The memory a load may use: usable RAM for a normal load; the highest
@@ -183,7 +214,15 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
     if let Some((image, options)) = req.purgatory {
         // Everything placed so far is verified by the purgatory, which is
         // placed last: its own bytes carry the digests.
-        uart = fdt::stdout_pl011(&tree);
+        uart = fdt::stdout_pl011(&tree)
+            .map(|base| Uart {
+                base,
+                named_by: UartSource::StdoutPath,
+            })
+            .or(req.acpi_uart.map(|base| Uart {
+                base,
+                named_by: UartSource::AcpiSpcr,
+            }));
         let verifies_cached = !(options.no_verify || options.no_caches || options.one_cpu);
         if req.mode == LoadMode::Normal && verifies_cached {
             psci_cpus = fdt::psci_cpus(&fdt::cpu_boot_of(&tree), handoff::MAX_SECONDARIES)
@@ -197,7 +236,7 @@ pub fn build(req: &LoadRequest<'_>) -> Result<Built, BuildError> {
             planner.segments().iter().map(|s| (s.mem, s.bufsz)),
             kernel_entry,
             dtb_addr,
-            uart,
+            uart.map(|u| u.base),
             options,
             image.digests_offset(),
             psci_cpus.as_ref(),
@@ -272,6 +311,7 @@ mod tests {
             chosen: fdt::ChosenEdit::default(),
             purgatory: None,
             acpi_cpus: None,
+            acpi_uart: None,
         };
         let digests = |req: &LoadRequest<'_>, kind| {
             let built = build(req).unwrap();
@@ -334,6 +374,7 @@ mod tests {
             },
             purgatory: None,
             acpi_cpus: None,
+            acpi_uart: None,
         };
         let built = build(&req).unwrap();
         let seg = built.plan.segment(SegmentKind::ElfCoreHeader).unwrap();
@@ -405,6 +446,7 @@ mod tests {
             purgatory: None,
             running_kernel: None,
             acpi_cpus: None,
+            acpi_uart: None,
         };
         let built = build(&req).unwrap();
         // 0x40000000 and 0x40200000 each hold a reserved byte.
@@ -495,6 +537,7 @@ mod tests {
                 },
                 purgatory: Some((purgatory, options)),
                 acpi_cpus: None,
+                acpi_uart: None,
             };
             let built = build(&req).unwrap();
             let bytes = built.purgatory.unwrap();

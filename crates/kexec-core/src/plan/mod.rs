@@ -26,7 +26,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{build, memory_for, Blob, BuildError, Built, LoadRequest};
+pub use builder::{build, memory_for, Blob, BuildError, Built, LoadRequest, Uart, UartSource};
 pub use model::{KernelFacts, LoadMode, LoadPlan, Segment, SegmentKind};
 pub use place::{Error, Planner};
 pub use rules::{Rule, RuleCheck};
