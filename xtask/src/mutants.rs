@@ -281,7 +281,7 @@ pub fn command(group: &Group, out: &Path, in_diff: Option<&Path>, timeout: Optio
             "--baseline=run",
             // The copy leaves out what .gitignore names: without this it
             // takes every build directory in the tree (the fuzz crate's
-            // release build is over a gigabyte after `cargo xtask test`'s
+            // release build is about 600 MB after `cargo xtask test`'s
             // fuzzing step), and a CI run ran out of disk copying it.
             "--gitignore=true",
         ])
