@@ -131,6 +131,17 @@ fn uefi_acpi_machine() {
     assert_eq!(plan["handover"]["risks"], Value::Array(vec![]));
     assert_eq!(strings(&plan["handover"]["uefi"]).len(), 6);
     assert_mmap_avoided(&plan);
+    // The captured FADT says PSCI over HVC and the MADT names 4 CPUs; the
+    // SPCR names QEMU's PL011, which the tree (the EFI stub's) does not.
+    assert_eq!(plan["verification"]["psci"], "hvc");
+    assert_eq!(
+        strings(&plan["verification"]["secondaries"]),
+        ["0x0", "0x1", "0x2", "0x3"]
+    );
+    assert_note(
+        &plan,
+        "the purgatory prints on the PL011 at 0x9000000 that the ACPI SPCR names",
+    );
 }
 
 /// The running tree of a DT machine without UEFI (QEMU's own, from
