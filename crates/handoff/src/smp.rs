@@ -7,7 +7,7 @@
 //! purgatory's secondary entry (context id = its slot: the `s`th CPU
 //! started, from 0, hashes share `s + 1`). A secondary ([`secondary`]) reads the header and
 //! the mailbox with its MMU off, turns its MMU and caches on over the boot
-//! CPU's page tables, hashes its share of the chunks ([`crate::verify`]),
+//! CPU's page tables, hashes its share of the chunks (`crate::verify`),
 //! turns its MMU and caches off, writes what it found and calls `CPU_OFF`.
 //! The boot CPU hashes share 0, takes each secondary's result (or hashes
 //! that share itself when the CPU did not start or declined), and enters

@@ -262,9 +262,9 @@ fn exception_generating_name(word: u32) -> Option<String> {
 }
 
 /// Names the System-class instruction `word`, or `None` for any other
-/// instruction (Arm ARM C4.1.66, "System instructions": bits [31:22] =
-/// 0b1101010100; L = bit 21, op0 = [20:19], op1 = [18:16], CRn = [15:12],
-/// CRm = [11:8], op2 = [7:5], Rt = [4:0]).
+/// instruction (Arm ARM C4.1.66, "System instructions": bits `[31:22]` =
+/// 0b1101010100; L = bit 21, op0 = `[20:19]`, op1 = `[18:16]`, CRn =
+/// `[15:12]`, CRm = `[11:8]`, op2 = `[7:5]`, Rt = `[4:0]`).
 pub fn system_instruction_name(word: u32, opcode: &Opcode) -> Option<String> {
     if let Some(name) = exception_generating_name(word) {
         return Some(name);

@@ -1,6 +1,6 @@
 //! `loader/loader.conf` on the ESP: the `default` and `preferred` entry
 //! patterns (globs, or `@saved`), read on the line format of
-//! [`super::lines`] as systemd-boot's `config_defaults_load_from_file()`
+//! `super::lines` as systemd-boot's `config_defaults_load_from_file()`
 //! (src/boot/boot.c) reads it. The last line of a key counts. systemd-boot
 //! ignores a `default` naming another `@` special than `@saved`; so do we.
 //! The other keys (`timeout`, `editor`, `console-mode`, …) are about the

@@ -1,6 +1,6 @@
 //! os-release(5) text, as a UKI's `.osrel` section carries it, read as
 //! systemd-boot reads it (`boot_entry_add_type2()` in src/boot/boot.c:
-//! `KEY=value` lines of [`super::lines`], quotes removed, no escapes), and
+//! `KEY=value` lines of `super::lines`, quotes removed, no escapes), and
 //! the name, version and sort key an entry takes from it
 //! (`bootspec_pick_name_version_sort_key()` in src/fundamental/bootspec.c).
 

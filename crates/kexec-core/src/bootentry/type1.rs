@@ -1,6 +1,6 @@
 //! Type #1 entries: `loader/entries/*.conf`, read as systemd-boot reads
 //! them (`boot_entry_add_type1()` in systemd's src/boot/boot.c) on the line
-//! format of [`super::lines`]:
+//! format of `super::lines`:
 //!
 //! - `title`, `version`, `machine-id`, `sort-key`, `architecture`,
 //!   `devicetree`: the last line of each counts;

@@ -40,7 +40,7 @@ pub const RNG_SEED_LEN: usize = 128;
 
 /// Name of the node the edits go to when the tree has none: `chosen`, a
 /// child of the root (DT spec § 3.6). An existing `chosen@N` is edited
-/// instead when the kernel would read it: see [`chosen_node`].
+/// instead when the kernel would read it: see `chosen_node`.
 pub const CHOSEN: &str = "chosen";
 
 /// `/chosen` property: the kernel command line.

@@ -13,7 +13,7 @@
 //! whole RAM of the crashed machine) is never read whole: [`Vmcore::parse`]
 //! reads the headers and notes (bounded: [`MAX_NOTES_BYTES`]), and the printk
 //! reader ([`printk`]) reads one descriptor and one record at a time. Bad
-//! input — truncated, hostile or simply not a vmcore — is an [`Error`] naming
+//! input — truncated, hostile or simply not a vmcore — is an [`Error`](enum@Error) naming
 //! what is wrong, never a panic.
 //!
 //! Modules: [`notes`] (ELF notes, `NT_PRSTATUS`), [`vmcoreinfo`] (the
