@@ -50,7 +50,8 @@ pub(crate) struct PlanOptions {
     #[arg(short = 't', long = "type", value_name = "TYPE")]
     kernel_type: Option<String>,
     /// The console the purgatory prints on (a tty name, e.g. ttyAMA0); it
-    /// must be the PL011 of the device tree's stdout-path.
+    /// must be the PL011 of the device tree's stdout-path (booted with ACPI:
+    /// the one the SPCR names).
     #[arg(long, value_name = "TTY")]
     serial: Option<String>,
     /// Accepted and ignored: kexec-tools' ELF loaders on x86 take it to pass
