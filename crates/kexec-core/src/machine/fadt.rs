@@ -11,7 +11,7 @@
 //! drivers/firmware/psci/psci.c); without it the CPUs use the parking
 //! protocol, which cannot turn a CPU off.
 
-use super::Error;
+use super::{acpi_table_length, Error, ACPI_HEADER_SIZE, ACPI_LENGTH_OFFSET as LENGTH_OFFSET};
 
 /// The FADT's signature.
 pub const FADT_SIGNATURE: &[u8; 4] = b"FACP";
@@ -23,8 +23,6 @@ pub const MINOR_REVISION_OFFSET: usize = 131;
 pub const ACPI_FADT_PSCI_COMPLIANT: u16 = 1;
 /// `ACPI_FADT_PSCI_USE_HVC`: HVC, not SMC, is the PSCI conduit.
 pub const ACPI_FADT_PSCI_USE_HVC: u16 = 1 << 1;
-/// Offset of the header's `length`.
-const LENGTH_OFFSET: usize = 4;
 
 /// What the FADT says about PSCI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,34 +39,7 @@ pub struct ArmBootFlags {
 /// has them (before ACPI 5.1 the fields do not exist).
 pub fn arm_boot_flags(table: &[u8]) -> Result<ArmBootFlags, Error> {
     let need = MINOR_REVISION_OFFSET + 1;
-    if table.len() < 36 {
-        return Err(Error::TooShort {
-            what: "FADT",
-            len: table.len(),
-            need: 36,
-        });
-    }
-    if &table[..4] != FADT_SIGNATURE {
-        return Err(Error::BadValue {
-            what: "FADT",
-            detail: format!(
-                "signature {:?}, expected \"FACP\"",
-                String::from_utf8_lossy(&table[..4])
-            ),
-        });
-    }
-    let mut word = [0u8; 4];
-    word.copy_from_slice(&table[LENGTH_OFFSET..LENGTH_OFFSET + 4]);
-    let length = u32::from_le_bytes(word) as usize;
-    if length > table.len() {
-        return Err(Error::BadValue {
-            what: "FADT",
-            detail: format!(
-                "header length {length} exceeds the {} bytes read",
-                table.len()
-            ),
-        });
-    }
+    let length = acpi_table_length(table, FADT_SIGNATURE, "FADT", ACPI_HEADER_SIZE)?;
     if length < need {
         return Err(Error::TooShort {
             what: "FADT (ARM boot flags are ACPI 5.1 and later)",

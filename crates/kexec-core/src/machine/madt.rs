@@ -21,7 +21,7 @@
 //! (`acpi_map_gic_cpu_interface`, arch/arm64/kernel/smp.c).
 
 use super::fadt::ArmBootFlags;
-use super::Error;
+use super::{acpi_table_length, Error, ACPI_LENGTH_OFFSET as LENGTH_OFFSET};
 use crate::fdt::{PsciCpus, PsciMethod, MPIDR_HWID_BITMASK};
 
 /// The MADT's signature.
@@ -43,8 +43,6 @@ const GICC_MPIDR_OFFSET: usize = 68;
 pub const ACPI_MADT_ENABLED: u32 = 1;
 /// Linux's `INVALID_HWID`.
 const INVALID_HWID: u64 = u64::MAX;
-/// Offset of the header's `length`.
-const LENGTH_OFFSET: usize = 4;
 
 fn u32_at(t: &[u8], at: usize) -> u32 {
     let mut w = [0u8; 4];
@@ -55,32 +53,7 @@ fn u32_at(t: &[u8], at: usize) -> u32 {
 /// The MPIDR affinities of the CPUs Linux takes from `table`, in table
 /// order, or why it is not a MADT the walk can read.
 pub fn cpu_mpidrs(table: &[u8]) -> Result<Vec<u64>, Error> {
-    if table.len() < MADT_STRUCTURES_OFFSET {
-        return Err(Error::TooShort {
-            what: "MADT",
-            len: table.len(),
-            need: MADT_STRUCTURES_OFFSET,
-        });
-    }
-    if &table[..4] != MADT_SIGNATURE {
-        return Err(Error::BadValue {
-            what: "MADT",
-            detail: format!(
-                "signature {:?}, expected \"APIC\"",
-                String::from_utf8_lossy(&table[..4])
-            ),
-        });
-    }
-    let length = usize::try_from(u32_at(table, LENGTH_OFFSET)).unwrap_or(usize::MAX);
-    if length > table.len() {
-        return Err(Error::BadValue {
-            what: "MADT",
-            detail: format!(
-                "header length {length} exceeds the {} bytes read",
-                table.len()
-            ),
-        });
-    }
+    let length = acpi_table_length(table, MADT_SIGNATURE, "MADT", MADT_STRUCTURES_OFFSET)?;
     let mut cpus = Vec::new();
     let mut broken = false;
     let mut at = MADT_STRUCTURES_OFFSET;

@@ -42,3 +42,49 @@ pub enum Error {
         detail: String,
     },
 }
+
+/// Offset of the `length` (u32) in an ACPI table's common header.
+pub(crate) const ACPI_LENGTH_OFFSET: usize = 4;
+/// Size of an ACPI table's common header (ACPI 6.x § 5.2.6).
+pub(crate) const ACPI_HEADER_SIZE: usize = 36;
+
+/// The header `length` of the ACPI table `what` in `table`, once `table`
+/// holds at least `need` bytes, starts with `signature` and its length is
+/// within what was read (a sysfs table file is the whole table).
+pub(crate) fn acpi_table_length(
+    table: &[u8],
+    signature: &[u8; 4],
+    what: &'static str,
+    need: usize,
+) -> Result<usize, Error> {
+    if table.len() < need {
+        return Err(Error::TooShort {
+            what,
+            len: table.len(),
+            need,
+        });
+    }
+    if &table[..4] != signature {
+        return Err(Error::BadValue {
+            what,
+            detail: format!(
+                "signature {:?}, expected {:?}",
+                String::from_utf8_lossy(&table[..4]),
+                String::from_utf8_lossy(signature)
+            ),
+        });
+    }
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&table[ACPI_LENGTH_OFFSET..ACPI_LENGTH_OFFSET + 4]);
+    let length = usize::try_from(u32::from_le_bytes(word)).unwrap_or(usize::MAX);
+    if length > table.len() {
+        return Err(Error::BadValue {
+            what,
+            detail: format!(
+                "header length {length} exceeds the {} bytes read",
+                table.len()
+            ),
+        });
+    }
+    Ok(length)
+}

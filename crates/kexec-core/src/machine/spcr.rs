@@ -19,7 +19,7 @@
 //! UART has none, handoff's `pl011` module), in memory space (address
 //! space 0, `ACPI_ADR_SPACE_SYSTEM_MEMORY`).
 
-use super::Error;
+use super::{acpi_table_length, Error, ACPI_LENGTH_OFFSET as LENGTH_OFFSET};
 
 /// The SPCR's signature.
 pub const SPCR_SIGNATURE: &[u8; 4] = b"SPCR";
@@ -29,8 +29,6 @@ pub const SPCR_LENGTH: usize = 80;
 pub const INTERFACE_ARM_PL011: u8 = 0x03;
 /// `ACPI_ADR_SPACE_SYSTEM_MEMORY`: the registers are memory mapped.
 pub const SPACE_SYSTEM_MEMORY: u8 = 0;
-/// Offset of the header's `length`.
-const LENGTH_OFFSET: usize = 4;
 /// Offset of `interface_type`.
 const INTERFACE_TYPE_OFFSET: usize = 36;
 /// Offset of `serial_port.space_id`.
@@ -64,32 +62,11 @@ pub struct Spcr {
 
 /// The SPCR in `table`, or why it is not one.
 pub fn parse(table: &[u8]) -> Result<Spcr, Error> {
-    if table.len() < SPCR_LENGTH {
-        return Err(Error::TooShort {
-            what: "SPCR",
-            len: table.len(),
-            need: SPCR_LENGTH,
-        });
-    }
-    if &table[..4] != SPCR_SIGNATURE {
+    let length = acpi_table_length(table, SPCR_SIGNATURE, "SPCR", SPCR_LENGTH)?;
+    if length < SPCR_LENGTH {
         return Err(Error::BadValue {
             what: "SPCR",
-            detail: format!(
-                "signature {:?}, expected \"SPCR\"",
-                String::from_utf8_lossy(&table[..4])
-            ),
-        });
-    }
-    let mut word = [0u8; 4];
-    word.copy_from_slice(&table[LENGTH_OFFSET..LENGTH_OFFSET + 4]);
-    let length = usize::try_from(u32::from_le_bytes(word)).unwrap_or(usize::MAX);
-    if !(SPCR_LENGTH..=table.len()).contains(&length) {
-        return Err(Error::BadValue {
-            what: "SPCR",
-            detail: format!(
-                "header length {length}, expected {SPCR_LENGTH} to the {} bytes read",
-                table.len()
-            ),
+            detail: format!("header length {length}, less than the table's {SPCR_LENGTH} bytes"),
         });
     }
     let mut address = [0u8; 8];
