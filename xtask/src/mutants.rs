@@ -43,7 +43,7 @@ pub struct Group {
 
 /// Every group, the plan's rule checker first (the part `cargo xtask test`
 /// runs on every CI run).
-pub const GROUPS: [Group; 14] = [
+pub const GROUPS: [Group; 15] = [
     Group {
         name: "plan-rules",
         package: "kexec-core",
@@ -140,6 +140,12 @@ pub const GROUPS: [Group; 14] = [
         package: "kexec-core",
         files: &["crates/kexec-core/src/bootentry/*.rs"],
         tests: &["--lib", "--test=bootentry_props"],
+    },
+    Group {
+        name: "machine",
+        package: "kexec-core",
+        files: &["crates/kexec-core/src/machine/*.rs"],
+        tests: &["--lib", "--test=machine_props", "--test=plan_fuzz_seeds"],
     },
     Group {
         name: "handoff-params",

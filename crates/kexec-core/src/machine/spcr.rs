@@ -142,6 +142,25 @@ mod tests {
         assert_eq!(t.iter().fold(0u8, |s, &b| s.wrapping_add(b)), 0);
     }
 
+    /// The SPCR QEMU's `virt` machine built for a guest booted with ACPI,
+    /// as `kexec capture-sysroot` read it from sysfs.
+    const QEMU_SPCR: &[u8] = include_bytes!(
+        "../../../../fixtures/sysroots/virt-uefi-acpi/sys/firmware/acpi/tables/SPCR"
+    );
+
+    #[test]
+    fn qemus_real_table_names_its_pl011_as_synthetic_does() {
+        let t = parse(QEMU_SPCR).unwrap();
+        assert_eq!(t.pl011(), Ok(0x0900_0000));
+        assert_eq!(t.baud_rate, 3, "9600");
+        // The synthetic table has the real one's interface type and
+        // registers (the GAS: space, bit width, offset, access size,
+        // address) and baud rate; it leaves the interrupt out.
+        let made = synthetic(INTERFACE_ARM_PL011, 0x0900_0000, 3);
+        assert_eq!(made[36..52], QEMU_SPCR[36..52]);
+        assert_eq!(made[BAUD_RATE_OFFSET], QEMU_SPCR[BAUD_RATE_OFFSET]);
+    }
+
     #[test]
     fn what_the_kernel_does_not_use_or_the_purgatory_cannot_drive_is_no_console() {
         let pl011 = |t: Vec<u8>| parse(&t).unwrap().pl011();
