@@ -109,6 +109,9 @@ mod tests {
         let c = decode(0x8444_c004).unwrap();
         assert_eq!((c.dminline, c.iminline), (64, 64));
         assert_eq!(c.l1ip, L1Ip::Pipt);
+        // The Arm ARM's names (CTR_EL0.L1Ip), which `kexec doctor` prints.
+        let names = [L1Ip::Vpipt, L1Ip::Aivivt, L1Ip::Vipt, L1Ip::Pipt].map(L1Ip::name);
+        assert_eq!(names, ["VPIPT", "AIVIVT", "VIPT", "PIPT"]);
         assert!(!c.idc && !c.dic);
         assert_eq!((c.cwg, c.erg), (Some(64), Some(64)));
     }

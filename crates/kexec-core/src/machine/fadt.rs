@@ -78,6 +78,11 @@ mod tests {
 
     #[test]
     fn psci_over_hvc_and_smc() {
+        // One byte short of the minor revision: a FADT without the flags.
+        assert!(matches!(
+            arm_boot_flags(&synthetic(MINOR_REVISION_OFFSET, 0b11)),
+            Err(Error::TooShort { .. })
+        ));
         let f = arm_boot_flags(&synthetic(276, 0b11)).unwrap();
         assert!(f.psci_compliant && f.psci_use_hvc);
         assert_eq!(f.revision, (6, 3));

@@ -137,6 +137,9 @@ mod tests {
             Some("\"gcc (Debian 12.2.0-14) 12.2.0\"")
         );
         assert_eq!(c.len(), 6);
+        assert!(!c.is_empty());
+        let none_set = parse("# CONFIG_KEXEC is not set\n").unwrap();
+        assert!(none_set.is_empty() && none_set.len() == 0);
     }
 
     #[test]

@@ -164,7 +164,27 @@ mod tests {
             "parking protocol"
         );
         assert_eq!(psci_cpus(&flags(true, true), &[0], 7), None, "one CPU");
+        let two = psci_cpus(&flags(true, true), &[0, 1], 7).unwrap();
+        assert_eq!(two.mpidrs, [0, 1], "two CPUs: one to start");
         assert_eq!(psci_cpus(&flags(true, true), &four, 0), None, "no room");
+    }
+
+    /// The walk reads a structure only while its 2-byte header ends before
+    /// the table's end (`acpi_parse_entries_array`, drivers/acpi/tables.c:
+    /// `entry.hdr + subtable_len < table_end`, the length 2 for a MADT):
+    /// two bytes left over, even a zero length, are not read.
+    #[test]
+    fn a_header_that_ends_at_the_tables_end_is_not_read() {
+        let mut t = synthetic(&[(1, 0), (1, 1)]);
+        t.extend_from_slice(&[0, 0]);
+        set_len(&mut t);
+        assert_eq!(cpu_mpidrs(&t).unwrap(), [0, 1]);
+        t.push(0);
+        set_len(&mut t);
+        assert!(
+            cpu_mpidrs(&t).is_err(),
+            "three bytes: a zero length is read"
+        );
     }
 
     #[test]
