@@ -139,7 +139,8 @@ mod tests {
         assert_eq!(c.len(), 6);
         assert!(!c.is_empty());
         let none_set = parse("# CONFIG_KEXEC is not set\n").unwrap();
-        assert!(none_set.is_empty() && none_set.len() == 0);
+        assert!(none_set.is_empty());
+        assert_eq!(none_set.len(), 0);
     }
 
     #[test]
