@@ -49,14 +49,16 @@ pub(crate) const ACPI_LENGTH_OFFSET: usize = 4;
 pub(crate) const ACPI_HEADER_SIZE: usize = 36;
 
 /// The header `length` of the ACPI table `what` in `table`, once `table`
-/// holds at least `need` bytes, starts with `signature` and its length is
-/// within what was read (a sysfs table file is the whole table).
+/// holds at least `need` bytes (never fewer than the common header),
+/// starts with `signature` and its length is within what was read (a sysfs
+/// table file is the whole table).
 pub(crate) fn acpi_table_length(
     table: &[u8],
     signature: &[u8; 4],
     what: &'static str,
     need: usize,
 ) -> Result<usize, Error> {
+    let need = need.max(ACPI_HEADER_SIZE);
     if table.len() < need {
         return Err(Error::TooShort {
             what,
