@@ -134,13 +134,21 @@ impl<'a> Uki<'a> {
     }
 }
 
+/// Bytes that hold a PE file's headers, for reading only those: the DOS
+/// and NT headers, the data directories and the section table
+/// (`SizeOfHeaders`, ~4 KiB in an arm64 Image or a UKI). Enough for
+/// [`certificate_table`] and [`UkiLayout::parse`], whose section data may lie
+/// beyond.
+pub const HEADERS_READ: usize = 64 << 10;
+
 /// The Authenticode certificate table of a PE32+ file (`Some((file offset,
 /// size))`), read from the optional header's data directory
 /// `IMAGE_DIRECTORY_ENTRY_SECURITY` (Microsoft PE format, "The Attribute
 /// Certificate Table"): what `sbsign` adds and what the kernel's
 /// `verify_pefile_signature` (crypto/asymmetric_keys/verify_pefile.c) checks
 /// under `KEXEC_IMAGE_VERIFY_SIG`. `None` when `bytes` is not a PE32+ file or
-/// the entry is empty (unsigned). Only for explanations: the kernel decides.
+/// the entry is empty (unsigned). The headers are enough ([`HEADERS_READ`]):
+/// the table itself is not read. Only for explanations: the kernel decides.
 pub fn certificate_table(bytes: &[u8]) -> Option<(u32, u32)> {
     let file = PeFile64::parse(bytes).ok()?;
     let dir = file

@@ -322,8 +322,10 @@ impl FileImage {
         }
     }
 
-    /// With [`FileImage::signed`] known: a plain Image's file is read (an
-    /// unreadable one counts as unsigned: the messages only explain).
+    /// With [`FileImage::signed`] known: a plain Image's headers are read
+    /// ([`pe::HEADERS_READ`] bytes: the certificate table's directory entry
+    /// is there; an unreadable file counts as unsigned: the messages only
+    /// explain).
     pub fn with_signature(mut self, path: &Path) -> Self {
         self.learn_signature(path);
         self
@@ -332,10 +334,12 @@ impl FileImage {
     /// [`FileImage::with_signature`] in place.
     pub fn learn_signature(&mut self, path: &Path) {
         if self.signed.is_none() {
+            use std::io::Read;
+            let mut head = Vec::with_capacity(pe::HEADERS_READ);
             self.signed = Some(
-                std::fs::read(path)
-                    .ok()
-                    .is_some_and(|b| pe::certificate_table(&b).is_some()),
+                File::open(path)
+                    .and_then(|f| f.take(pe::HEADERS_READ as u64).read_to_end(&mut head))
+                    .is_ok_and(|_| pe::certificate_table(&head).is_some()),
             );
         }
     }

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use kexec_core::bootentry::loader_conf::{self, LoaderConf};
 use kexec_core::bootentry::select::{self, LoaderVariables, Reason};
 use kexec_core::bootentry::{efivar, type1, type2, Entry, Loader};
-use kexec_core::pe::{FileRange, UkiLayout};
+use kexec_core::pe::{self, FileRange, UkiLayout};
 
 use crate::failure::Failure;
 use crate::sysroot::Sysroot;
@@ -44,8 +44,6 @@ const XBOOTLDR_CANDIDATE: &str = "boot";
 const RUN_ENTRIES: &str = "run/boot-loader-entries";
 /// Type #1 entries inside a partition.
 const ENTRIES_DIR: &str = "loader/entries";
-/// Bytes read to find a UKI's section table (its headers are ~4 KiB).
-const PE_HEAD: u64 = 64 << 10;
 /// The largest `.osrel`/`.cmdline` read (bootctl's `PE_SECTION_SIZE_MAX`).
 const SECTION_MAX: u64 = 4 << 20;
 /// At most this many files per directory are read.
@@ -329,7 +327,7 @@ fn read_uki(
         .len();
     let mut head = Vec::new();
     (&mut file)
-        .take(PE_HEAD)
+        .take(pe::HEADERS_READ as u64)
         .read_to_end(&mut head)
         .map_err(|e| format!("cannot read: {e}"))?;
     let layout = UkiLayout::parse(&head).map_err(|e| format!("not a UKI: {e}"))?;

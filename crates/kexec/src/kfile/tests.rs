@@ -463,3 +463,19 @@ fn memfd_hints_by_error() {
     assert!(memfd_hint(&Error::from(ErrorKind::OutOfMemory)).starts_with("out of memory"));
     assert!(memfd_hint(&Error::from(ErrorKind::Other)).contains("plain Image"));
 }
+
+/// A signed Debian Image is known as signed from its headers alone: the
+/// dry run and the failure messages read 64 KiB of it, not 30 MB.
+#[test]
+fn a_signed_image_is_known_from_its_headers() {
+    for k in test_assets::debian_kernels() {
+        let img = inspect(&k.image).unwrap();
+        assert_eq!(img.signed, None, "{}", k.version);
+        assert_eq!(
+            img.with_signature(&k.image).signed,
+            Some(true),
+            "{}: Debian signs its arm64 Images",
+            k.version
+        );
+    }
+}
