@@ -4,7 +4,14 @@
 //! For each case (loader × verification × initrd size) and repetition, kernel
 //! A boots, loads kernel B under busybox `time -v`, and executes it. Measured
 //! from the host's timestamps of the guest's console lines:
-//! - **load**: from the `load` step marker to the `loaded` marker;
+//! - **load**: from the `load` step marker to the `loaded` marker, the
+//!   first load of the boot; then [`WARM_LOADS`] more of the same load in
+//!   the same boot (**warm load**, their median), and the user and system
+//!   CPU time of each (`time -v`). The first run of a program's code in a
+//!   guest costs more than its work: QEMU's TCG translates each guest code
+//!   block the first time it runs, and a warm load reuses the translations
+//!   (the same pages of the same binary). Real hardware has no such cost,
+//!   so the warm load is the one that compares the loaders' work;
 //! - **exec**: from the `exec` step marker to kernel B's first console line
 //!   (`Booting Linux …`): the old kernel's shutdown, the purgatory
 //!   (verification) and the new kernel's first instructions;
@@ -19,6 +26,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+#[cfg(test)]
+use crate::bench_loads::warm_load;
+use crate::bench_loads::{warm_from, Cpu, WARM_LOADS};
 pub use crate::bench_phases::median;
 use crate::bench_phases::{PhaseRow, Phases};
 use crate::guest::{stage_initramfs, FileSource, Stage};
@@ -72,6 +82,10 @@ pub struct Sample {
     pub floor_s: f64,
     /// Where `-e` → B and the load spent their time (bench_phases.rs).
     pub phases: Phases,
+    /// The first load's user and system CPU time, seconds (`time -v`).
+    pub cpu: Option<Cpu>,
+    /// The warm loads: each one's wall-clock time and CPU time.
+    pub warm: Vec<(f64, Option<Cpu>)>,
 }
 
 /// When the marker `stage:key` (with `value`, if given) was printed.
@@ -106,6 +120,8 @@ pub fn sample_from(t: &Timeline) -> Result<Sample> {
         rss_kib: rss_reported / 4,
         floor_s: (floor_end - floor_start).as_secs_f64(),
         phases: crate::bench_phases::phases_from(t, exec, first_b),
+        cpu: t.marker("a", "cpu").and_then(|m| Cpu::parse(&m.value)),
+        warm: warm_from(t),
     })
 }
 
@@ -154,15 +170,31 @@ fn run_case(
     };
     // `earlycon`: B's first line is printed as soon as B parses its command
     // line, not once its console driver is up.
+    let load = format!(
+        "{loader} -l /payload/Image --initrd=/payload/initrd \
+         --command-line='console=ttyAMA0 earlycon kxt.stage=b' {checks} {verbose} {extra}",
+        loader = case.loader.guest_path(),
+    );
+    let warm = (1..=WARM_LOADS)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
     let script = format!(
-        "say step load\n\
-         time -v {loader} -l /payload/Image --initrd=/payload/initrd \
-           --command-line='console=ttyAMA0 earlycon kxt.stage=b' {checks} {verbose} {extra} 2>/tmp/time.out \
-           || fail \"load failed: $(tail -c 300 /tmp/time.out)\"\n\
+        "cpu_of() {{ echo $(sed -n 's/.*User time (seconds): //p' $1) \
+           $(sed -n 's/.*System time (seconds): //p' $1); }}\n\
+         say step load\n\
+         time -v {load} 2>/tmp/time.out || fail \"load failed: $(tail -c 300 /tmp/time.out)\"\n\
          say loaded\n\
+         say cpu \"$(cpu_of /tmp/time.out)\"\n\
          say timings \"$(grep -m1 'timings: ' /tmp/time.out)\"\n\
          {layout}\
          say rss \"$(sed -n 's/.*Maximum resident set size (kbytes): //p' /tmp/time.out)\"\n\
+         for i in {warm}; do\n\
+           say step warm\n\
+           time -v {load} >/dev/null 2>/tmp/warm.out \
+             || fail \"warm load failed: $(tail -c 300 /tmp/warm.out)\"\n\
+           say warm-done \"$(cpu_of /tmp/warm.out)\"\n\
+         done\n\
          say step floor\n\
          kxt-probe sha256 /payload/Image /payload/initrd >/dev/null\n\
          say floor-done\n\
@@ -270,7 +302,8 @@ pub struct Row {
 }
 
 impl Row {
-    fn med(&self, f: impl Fn(&Sample) -> f64) -> f64 {
+    /// The median of `f` over the samples.
+    pub fn med(&self, f: impl Fn(&Sample) -> f64) -> f64 {
         median_by(&self.samples, f)
     }
 }
@@ -324,12 +357,25 @@ pub fn json(rows: &[Row]) -> String {
             .samples
             .iter()
             .map(|s| {
+                let cpu = |c: &Option<Cpu>| {
+                    c.map_or_else(
+                        || "null".to_owned(),
+                        |c| format!("{{\"user_s\":{:.2},\"sys_s\":{:.2}}}", c.user_s, c.sys_s),
+                    )
+                };
+                let warm: Vec<String> = s
+                    .warm
+                    .iter()
+                    .map(|(t, c)| format!("{{\"load_s\":{t:.4},\"cpu\":{}}}", cpu(c)))
+                    .collect();
                 format!(
-                    "{{\"load_s\":{:.4},\"exec_s\":{:.4},\"rss_kib\":{},\"floor_s\":{:.4},\"phases\":{}}}",
+                    "{{\"load_s\":{:.4},\"exec_s\":{:.4},\"rss_kib\":{},\"floor_s\":{:.4},\"cpu\":{},\"warm\":[{}],\"phases\":{}}}",
                     s.load_s,
                     s.exec_s,
                     s.rss_kib,
                     s.floor_s,
+                    cpu(&s.cpu),
+                    warm.join(","),
                     crate::bench_phases::json(&s.phases)
                 )
             })
@@ -362,7 +408,7 @@ pub fn phase_rows(rows: &[Row]) -> Vec<PhaseRow> {
         .collect()
 }
 
-fn initrd_label(extra_mib: u32) -> String {
+pub fn initrd_label(extra_mib: u32) -> String {
     if extra_mib == 0 {
         "small".to_owned()
     } else {
@@ -442,8 +488,9 @@ pub fn run(assets: &Assets, select: Selection<'_>, reps: usize) -> Result<Vec<Ro
             ));
             let sample = run_case(assets, (case, &select), &ours, &work)?;
             println!(
-                "    load {:.2} s, exec {:.2} s, rss {} KiB, floor {:.2} s\n    phases {}",
+                "    load {:.2} s (warm {}), exec {:.2} s, rss {} KiB, floor {:.2} s\n    phases {}",
                 sample.load_s,
+                crate::bench_loads::warm_load(&sample).map_or_else(|| "–".to_owned(), |w| format!("{w:.2} s")),
                 sample.exec_s,
                 sample.rss_kib,
                 sample.floor_s,
@@ -500,7 +547,12 @@ mod tests {
         let lines = vec![
             at(1000, "@@kxt a step load"),
             at(1800, "@@kxt a loaded"),
+            at(1805, "@@kxt a cpu 0.20 0.53"),
             at(1810, "@@kxt a rss 40000"),
+            at(1811, "@@kxt a step warm"),
+            at(1815, "@@kxt a warm-done 0.04 0.30"),
+            at(1816, "@@kxt a step warm"),
+            at(1819, "@@kxt a warm-done"),
             at(1820, "@@kxt a step floor"),
             at(2020, "@@kxt a floor-done"),
             at(2100, "@@kxt a step exec"),
@@ -512,5 +564,26 @@ mod tests {
         assert!((s.exec_s - 3.0).abs() < 1e-9);
         assert!((s.floor_s - 0.2).abs() < 1e-9);
         assert_eq!(s.rss_kib, 10000);
+        assert_eq!(
+            s.cpu,
+            Some(Cpu {
+                user_s: 0.2,
+                sys_s: 0.53
+            })
+        );
+        assert_eq!(s.warm.len(), 2);
+        assert!((s.warm[0].0 - 0.004).abs() < 1e-9 && (s.warm[1].0 - 0.003).abs() < 1e-9);
+        assert_eq!(
+            s.warm[0].1,
+            Some(Cpu {
+                user_s: 0.04,
+                sys_s: 0.3
+            })
+        );
+        assert_eq!(s.warm[1].1, None, "a warm-done without figures");
+        assert!(
+            (warm_load(&s).unwrap() - 0.0035).abs() < 1e-9,
+            "the median of two"
+        );
     }
 }

@@ -5,6 +5,7 @@
 pub mod baremetal;
 pub mod bench;
 pub mod bench_kdump;
+pub mod bench_loads;
 pub mod bench_phases;
 pub mod boot_entry;
 pub mod capture;
