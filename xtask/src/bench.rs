@@ -302,6 +302,17 @@ pub struct Row {
 }
 
 impl Row {
+    /// The row ratios are taken to: kexec-tools verified, with the same
+    /// initrd and CPUs.
+    pub fn reference_in<'a>(&self, rows: &'a [Row]) -> Option<&'a Row> {
+        rows.iter().find(|r| {
+            r.case.loader == Loader::KexecTools
+                && r.case.verify
+                && r.case.initrd_extra_mib == self.case.initrd_extra_mib
+                && r.case.cpus == self.case.cpus
+        })
+    }
+
     /// The median of `f` over the samples.
     pub fn med(&self, f: impl Fn(&Sample) -> f64) -> f64 {
         median_by(&self.samples, f)
@@ -321,12 +332,7 @@ pub fn markdown(rows: &[Row]) -> String {
          | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for row in rows {
-        let reference = rows.iter().find(|r| {
-            r.case.loader == Loader::KexecTools
-                && r.case.verify
-                && r.case.initrd_extra_mib == row.case.initrd_extra_mib
-                && r.case.cpus == row.case.cpus
-        });
+        let reference = row.reference_in(rows);
         let ratio = |f: &dyn Fn(&Sample) -> f64| match reference {
             Some(r) => format!("{:.2}", row.med(f) / r.med(f)),
             None => "–".into(),

@@ -13,7 +13,6 @@ use std::fmt::Write as _;
 
 use crate::bench::{initrd_label, median, Row, Sample};
 use crate::qemu::Timeline;
-use crate::scenario::Loader;
 
 /// User and system CPU time of one process, seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,12 +105,7 @@ pub fn loads_markdown(rows: &[Row]) -> String {
         })
     };
     for row in rows {
-        let reference = rows.iter().find(|r| {
-            r.case.loader == Loader::KexecTools
-                && r.case.verify
-                && r.case.initrd_extra_mib == row.case.initrd_extra_mib
-                && r.case.cpus == row.case.cpus
-        });
+        let reference = row.reference_in(rows);
         let warm = median_some(&row.samples, warm_load);
         let ratio = match (
             warm,
@@ -138,6 +132,7 @@ pub fn loads_markdown(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Loader;
 
     #[test]
     fn cpu_figures_are_two_numbers() {
