@@ -349,6 +349,7 @@ pub(crate) fn make_plan(
     }
     let uki = kernel.uki.clone().unwrap_or_default();
     let mut notes = Vec::new();
+    let mut spcr_notes = Vec::new();
     let loaded = mode.loaded_flag();
     if root.flag(loaded) == Some(true) {
         notes.push(format!(
@@ -531,7 +532,7 @@ pub(crate) fn make_plan(
         acpi_cpus: (mode == LoadMode::Normal)
             .then(|| acpi_psci_cpus(root, &mut notes))
             .flatten(),
-        acpi_uart: acpi_console(root, &mut notes),
+        acpi_uart: acpi_console(root, &mut spcr_notes),
         elfcorehdr: elfcorehdr.as_deref().map(|bytes| Blob {
             source: "generated",
             bytes,
@@ -554,6 +555,11 @@ pub(crate) fn make_plan(
         };
         Failure::input(subject, chain(&e), "see the rules in docs/plan-json.md")
     })?;
+    // The SPCR matters only when stdout-path names no PL011: a table the
+    // purgatory cannot use is not worth a note when the tree names one.
+    if built.uart.map(|u| u.named_by) != Some(plan::UartSource::StdoutPath) {
+        notes.append(&mut spcr_notes);
+    }
     if args.purgatory.no_verify {
         notes.push("-i: the purgatory will not verify segment digests".to_owned());
     }

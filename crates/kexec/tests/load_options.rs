@@ -192,5 +192,21 @@ fn serial_must_name_the_purgatorys_uart() {
         ] {
             assert!(note(&out).contains(says), "{says}: {}", note(&out));
         }
+        // A tree of one's own whose stdout-path names the PL011: the
+        // purgatory prints there, and the SPCR is not worth a note.
+        let dtb = sysroot("qemu-virt-1g").join("sys/firmware/fdt");
+        let out = kexec(&[
+            "-l",
+            s(&image),
+            "--dtb",
+            s(&dtb),
+            "--dry-run",
+            "--sysroot",
+            s(&root),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", note(&out));
+        for absent in [says, "SPCR", "the purgatory will be silent"] {
+            assert!(!note(&out).contains(absent), "{absent}: {}", note(&out));
+        }
     }
 }
