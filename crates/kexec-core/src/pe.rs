@@ -135,8 +135,9 @@ impl<'a> Uki<'a> {
 }
 
 /// Bytes that hold a PE file's headers, for reading only those: the DOS
-/// and NT headers, the data directories and the section table
-/// (`SizeOfHeaders`, ~4 KiB in an arm64 Image or a UKI). Enough for
+/// and NT headers, the data directories and the section table. They take
+/// under 1 KiB in Debian's arm64 Images (whose `SizeOfHeaders` is 64 KiB,
+/// the segment alignment) and a few KiB in a UKI. Enough for
 /// [`certificate_table`] and [`UkiLayout::parse`], whose section data may lie
 /// beyond.
 pub const HEADERS_READ: usize = 64 << 10;
