@@ -26,9 +26,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-#[cfg(test)]
-use crate::bench_loads::warm_load;
-use crate::bench_loads::{warm_from, Cpu, WARM_LOADS};
+use crate::bench_loads::{warm_from, warm_load, Cpu, WARM_LOADS};
 pub use crate::bench_phases::median;
 use crate::bench_phases::{PhaseRow, Phases};
 use crate::guest::{stage_initramfs, FileSource, Stage};
@@ -496,7 +494,7 @@ pub fn run(assets: &Assets, select: Selection<'_>, reps: usize) -> Result<Vec<Ro
             println!(
                 "    load {:.2} s (warm {}), exec {:.2} s, rss {} KiB, floor {:.2} s\n    phases {}",
                 sample.load_s,
-                crate::bench_loads::warm_load(&sample).map_or_else(|| "–".to_owned(), |w| format!("{w:.2} s")),
+                warm_load(&sample).map_or_else(|| "–".to_owned(), |w| format!("{w:.2} s")),
                 sample.exec_s,
                 sample.rss_kib,
                 sample.floor_s,
