@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::bench_loads::{warm_from, warm_load, Cpu, WARM_LOADS};
+use crate::bench_loads::{warm_from, Cpu, LoadRow, LoadSample, WARM_LOADS};
 pub use crate::bench_phases::median;
 use crate::bench_phases::{PhaseRow, Phases};
 use crate::guest::{stage_initramfs, FileSource, Stage};
@@ -84,6 +84,17 @@ pub struct Sample {
     pub cpu: Option<Cpu>,
     /// The warm loads: each one's wall-clock time and CPU time.
     pub warm: Vec<(f64, Option<Cpu>)>,
+}
+
+impl Sample {
+    /// What it measured of its loads.
+    pub fn loads(&self) -> LoadSample {
+        LoadSample {
+            first_s: self.load_s,
+            first_cpu: self.cpu,
+            warm: self.warm.clone(),
+        }
+    }
 }
 
 /// When the marker `stage:key` (with `value`, if given) was printed.
@@ -311,6 +322,16 @@ impl Row {
         })
     }
 
+    /// The row's label in the phase and load tables: initrd, CPUs, loader.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} CPUs {}",
+            initrd_label(self.case.initrd_extra_mib),
+            self.case.cpus,
+            self.case.label()
+        )
+    }
+
     /// The median of `f` over the samples.
     pub fn med(&self, f: impl Fn(&Sample) -> f64) -> f64 {
         median_by(&self.samples, f)
@@ -397,22 +418,30 @@ pub fn json(rows: &[Row]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// The load table's rows (bench_loads.rs): one per case.
+pub fn load_rows(rows: &[Row]) -> Vec<LoadRow> {
+    rows.iter()
+        .map(|r| LoadRow {
+            label: r.label(),
+            samples: r.samples.iter().map(Sample::loads).collect(),
+            reference: r
+                .reference_in(rows)
+                .and_then(|reference| rows.iter().position(|x| std::ptr::eq(x, reference))),
+        })
+        .collect()
+}
+
 /// The phase table's rows: one per case, labelled with its initrd.
 pub fn phase_rows(rows: &[Row]) -> Vec<PhaseRow> {
     rows.iter()
         .map(|r| PhaseRow {
-            label: format!(
-                "{} {} CPUs {}",
-                initrd_label(r.case.initrd_extra_mib),
-                r.case.cpus,
-                r.case.label()
-            ),
+            label: r.label(),
             samples: r.samples.iter().map(|s| s.phases.clone()).collect(),
         })
         .collect()
 }
 
-pub fn initrd_label(extra_mib: u32) -> String {
+fn initrd_label(extra_mib: u32) -> String {
     if extra_mib == 0 {
         "small".to_owned()
     } else {
@@ -494,7 +523,7 @@ pub fn run(assets: &Assets, select: Selection<'_>, reps: usize) -> Result<Vec<Ro
             println!(
                 "    load {:.2} s (warm {}), exec {:.2} s, rss {} KiB, floor {:.2} s\n    phases {}",
                 sample.load_s,
-                warm_load(&sample).map_or_else(|| "–".to_owned(), |w| format!("{w:.2} s")),
+                sample.loads().warm_s().map_or_else(|| "–".to_owned(), |w| format!("{w:.2} s")),
                 sample.exec_s,
                 sample.rss_kib,
                 sample.floor_s,
@@ -586,8 +615,31 @@ mod tests {
         );
         assert_eq!(s.warm[1].1, None, "a warm-done without figures");
         assert!(
-            (warm_load(&s).unwrap() - 0.0035).abs() < 1e-9,
+            (s.loads().warm_s().unwrap() - 0.0035).abs() < 1e-9,
             "the median of two"
         );
+    }
+
+    #[test]
+    fn load_rows_point_at_kexec_tools_verified_of_the_same_shape() {
+        let row = |loader, verify, initrd_extra_mib| Row {
+            case: Case {
+                loader,
+                verify,
+                initrd_extra_mib,
+                cpus: 2,
+                one_cpu: false,
+            },
+            samples: Vec::new(),
+        };
+        let rows = [
+            row(Loader::Ours, false, 0),
+            row(Loader::KexecTools, true, 192),
+            row(Loader::KexecTools, true, 0),
+            row(Loader::Ours, true, 192),
+        ];
+        let refs: Vec<Option<usize>> = load_rows(&rows).iter().map(|r| r.reference).collect();
+        assert_eq!(refs, [Some(2), Some(1), Some(2), Some(1)]);
+        assert_eq!(load_rows(&rows)[3].label, "+192 MiB 2 CPUs kexec-rs");
     }
 }

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::{initrd_label, median, Row, Sample};
+use crate::bench_phases::median;
 use crate::qemu::Timeline;
 
 /// User and system CPU time of one process, seconds.
@@ -55,22 +55,61 @@ pub fn warm_from(t: &Timeline) -> Vec<(f64, Option<Cpu>)> {
     warm
 }
 
-/// The warm load of a sample: the median of its warm repeats.
-pub fn warm_load(s: &Sample) -> Option<f64> {
-    let mut v: Vec<f64> = s.warm.iter().map(|(t, _)| *t).collect();
-    (!v.is_empty()).then(|| median(&mut v))
+/// What one bench run measured of its loads: the first one's wall-clock
+/// and CPU time, then each warm repeat's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSample {
+    /// The first load of the boot, seconds.
+    pub first_s: f64,
+    /// Its CPU time.
+    pub first_cpu: Option<Cpu>,
+    /// The warm loads: each one's wall-clock time and CPU time.
+    pub warm: Vec<(f64, Option<Cpu>)>,
+}
+
+impl LoadSample {
+    /// The warm load: the median of the warm repeats.
+    pub fn warm_s(&self) -> Option<f64> {
+        let mut v: Vec<f64> = self.warm.iter().map(|(t, _)| *t).collect();
+        (!v.is_empty()).then(|| median(&mut v))
+    }
+
+    /// The warm repeats' CPU time: the medians of user and of system time.
+    pub fn warm_cpu(&self) -> Option<Cpu> {
+        let (mut u, mut k): (Vec<f64>, Vec<f64>) = self
+            .warm
+            .iter()
+            .filter_map(|(_, c)| *c)
+            .map(|c| (c.user_s, c.sys_s))
+            .unzip();
+        (!u.is_empty()).then(|| Cpu {
+            user_s: median(&mut u),
+            sys_s: median(&mut k),
+        })
+    }
+}
+
+/// One case's loads over its repetitions, for [`markdown`].
+#[derive(Debug, Clone)]
+pub struct LoadRow {
+    /// Row label (initrd, CPUs and loader).
+    pub label: String,
+    /// Every repetition.
+    pub samples: Vec<LoadSample>,
+    /// The row warm ratios are taken to (kexec-tools verified, same initrd
+    /// and CPUs), by index.
+    pub reference: Option<usize>,
 }
 
 /// The median over `samples` of what `f` gives, where it gives something.
-fn median_some(samples: &[Sample], f: impl Fn(&Sample) -> Option<f64>) -> Option<f64> {
+fn median_some(samples: &[LoadSample], f: impl Fn(&LoadSample) -> Option<f64>) -> Option<f64> {
     let mut v: Vec<f64> = samples.iter().filter_map(f).collect();
     (!v.is_empty()).then(|| median(&mut v))
 }
 
 /// The loads, first and warm, with their CPU time, as a Markdown section
-/// (empty when no sample has warm loads): the warm ratio is to kexec-tools'
-/// verified warm load of the same initrd and CPUs.
-pub fn loads_markdown(rows: &[Row]) -> String {
+/// (empty when no sample has warm loads).
+pub fn markdown(rows: &[LoadRow]) -> String {
     if rows
         .iter()
         .all(|r| r.samples.iter().all(|s| s.warm.is_empty()))
@@ -85,45 +124,31 @@ pub fn loads_markdown(rows: &[Row]) -> String {
          | --- | ---: | ---: | ---: | ---: | ---: |\n"
     );
     let cell = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"));
-    let cpu_cell = |samples: &[Sample], f: &dyn Fn(&Sample) -> Option<Cpu>| match (
+    let cpu_cell = |samples: &[LoadSample], f: &dyn Fn(&LoadSample) -> Option<Cpu>| match (
         median_some(samples, |s| f(s).map(|c| c.user_s)),
         median_some(samples, |s| f(s).map(|c| c.sys_s)),
     ) {
         (Some(u), Some(k)) => format!("{u:.2} + {k:.2}"),
         _ => "–".to_owned(),
     };
-    let warm_cpu = |s: &Sample| -> Option<Cpu> {
-        let (mut u, mut k): (Vec<f64>, Vec<f64>) = s
-            .warm
-            .iter()
-            .filter_map(|(_, c)| *c)
-            .map(|c| (c.user_s, c.sys_s))
-            .unzip();
-        (!u.is_empty()).then(|| Cpu {
-            user_s: median(&mut u),
-            sys_s: median(&mut k),
-        })
-    };
     for row in rows {
-        let reference = row.reference_in(rows);
-        let warm = median_some(&row.samples, warm_load);
-        let ratio = match (
-            warm,
-            reference.and_then(|r| median_some(&r.samples, warm_load)),
-        ) {
+        let warm = median_some(&row.samples, LoadSample::warm_s);
+        let reference = row
+            .reference
+            .and_then(|i| rows.get(i))
+            .and_then(|r| median_some(&r.samples, LoadSample::warm_s));
+        let ratio = match (warm, reference) {
             (Some(w), Some(r)) if r > 0.0 => format!("{:.2}", w / r),
             _ => "–".to_owned(),
         };
         let _ = writeln!(
             out,
-            "| {} {} CPUs {} | {:.3} | {} | {} | {} | {ratio} |",
-            initrd_label(row.case.initrd_extra_mib),
-            row.case.cpus,
-            row.case.label(),
-            row.med(|s| s.load_s),
+            "| {} | {} | {} | {} | {} | {ratio} |",
+            row.label,
+            cell(median_some(&row.samples, |s| Some(s.first_s))),
             cell(warm),
-            cpu_cell(&row.samples, &|s| s.cpu),
-            cpu_cell(&row.samples, &warm_cpu),
+            cpu_cell(&row.samples, &|s| s.first_cpu),
+            cpu_cell(&row.samples, &LoadSample::warm_cpu),
         );
     }
     out
@@ -132,7 +157,6 @@ pub fn loads_markdown(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Loader;
 
     #[test]
     fn cpu_figures_are_two_numbers() {
@@ -148,43 +172,36 @@ mod tests {
         assert_eq!(Cpu::parse("x 0.33"), None);
     }
 
-    fn sample(load_s: f64, warm: &[f64], user_s: f64) -> Sample {
+    fn sample(first_s: f64, warm: &[f64], user_s: f64) -> LoadSample {
         let cpu = Some(Cpu { user_s, sys_s: 0.3 });
-        Sample {
-            load_s,
-            exec_s: 1.0,
-            rss_kib: 1,
-            floor_s: 1.0,
-            phases: crate::bench_phases::Phases::default(),
-            cpu,
+        LoadSample {
+            first_s,
+            first_cpu: cpu,
             warm: warm.iter().map(|&w| (w, cpu)).collect(),
         }
     }
 
-    fn row(loader: Loader, verify: bool, samples: Vec<Sample>) -> Row {
-        Row {
-            case: crate::bench::Case {
-                loader,
-                verify,
-                initrd_extra_mib: 0,
-                cpus: 2,
-                one_cpu: false,
-            },
+    fn row(label: &str, samples: Vec<LoadSample>) -> LoadRow {
+        LoadRow {
+            label: label.to_owned(),
             samples,
+            reference: Some(0),
         }
     }
 
     #[test]
-    fn the_warm_ratio_is_to_kexec_tools_verified_warm() {
+    fn the_warm_ratio_is_to_the_reference_rows_warm_load() {
         let rows = [
             row(
-                Loader::KexecTools,
-                true,
+                "small 2 CPUs kexec-tools",
                 vec![sample(1.3, &[1.0, 1.2, 1.1], 0.8)],
             ),
-            row(Loader::Ours, true, vec![sample(1.0, &[0.6, 0.5, 0.7], 0.6)]),
+            row(
+                "small 2 CPUs kexec-rs",
+                vec![sample(1.0, &[0.6, 0.5, 0.7], 0.6)],
+            ),
         ];
-        let table = loads_markdown(&rows);
+        let table = markdown(&rows);
         assert!(
             table.contains(
                 "| small 2 CPUs kexec-tools | 1.300 | 1.100 | 0.80 + 0.30 | 0.80 + 0.30 | 1.00 |"
@@ -200,8 +217,39 @@ mod tests {
     }
 
     #[test]
+    fn warm_medians_and_missing_figures() {
+        let s = LoadSample {
+            first_s: 1.0,
+            first_cpu: None,
+            warm: vec![
+                (
+                    0.4,
+                    Some(Cpu {
+                        user_s: 0.1,
+                        sys_s: 0.2,
+                    }),
+                ),
+                (0.2, None),
+                (
+                    0.3,
+                    Some(Cpu {
+                        user_s: 0.3,
+                        sys_s: 0.4,
+                    }),
+                ),
+            ],
+        };
+        assert_eq!(s.warm_s(), Some(0.3));
+        let cpu = s.warm_cpu().unwrap();
+        assert!(
+            (cpu.user_s - 0.2).abs() < 1e-9 && (cpu.sys_s - 0.3).abs() < 1e-9,
+            "{cpu:?}: the medians of the two with figures"
+        );
+    }
+
+    #[test]
     fn no_warm_loads_no_section() {
-        let rows = [row(Loader::Ours, false, vec![sample(1.0, &[], 0.1)])];
-        assert_eq!(loads_markdown(&rows), "");
+        let rows = [row("small 2 CPUs kexec-rs -i", vec![sample(1.0, &[], 0.1)])];
+        assert_eq!(markdown(&rows), "");
     }
 }

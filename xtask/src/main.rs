@@ -308,7 +308,9 @@ fn bench(
         xtask::bench_kdump::run(&assets, loaders, reps, &ours, &work)?
     };
     let mut table = xtask::bench::markdown(&rows);
-    table.push_str(&xtask::bench_loads::loads_markdown(&rows));
+    table.push_str(&xtask::bench_loads::markdown(&xtask::bench::load_rows(
+        &rows,
+    )));
     table.push_str(&xtask::bench_phases::markdown(&xtask::bench::phase_rows(
         &rows,
     )));

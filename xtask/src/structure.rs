@@ -46,18 +46,29 @@ fn top_module(src: &Path, file: &Path) -> String {
     first.trim_end_matches(".rs").to_owned()
 }
 
-/// Code without comments and without a trailing `#[cfg(test)] mod tests`.
+/// Code without comments and without a trailing `#[cfg(test)] mod tests`
+/// (a `#[cfg(test)]` on anything else, e.g. a `use`, is code too).
 fn code_of(text: &str) -> String {
     let mut out = String::new();
+    let mut test_attr = false;
     for line in text.lines() {
         let t = line.trim_start();
-        if t.starts_with("#[cfg(test)]") {
+        if t.starts_with("//") || t.is_empty() {
+            continue;
+        }
+        if let Some(rest) = t.strip_prefix("#[cfg(test)]") {
+            let rest = rest.trim_start();
+            if rest.starts_with("mod ") {
+                break;
+            }
+            test_attr = rest.is_empty();
+        } else if test_attr && (t.starts_with("mod ") || t.starts_with("#[path")) {
             break;
+        } else {
+            test_attr = false;
         }
-        if !t.starts_with("//") {
-            out.push_str(line);
-            out.push('\n');
-        }
+        out.push_str(line);
+        out.push('\n');
     }
     out
 }
@@ -186,6 +197,25 @@ pub fn oversized(root: &Path) -> Vec<(PathBuf, usize)> {
 mod tests {
     use super::*;
     use crate::util::workspace_root;
+
+    #[test]
+    fn test_only_imports_are_code_and_the_test_module_is_not() {
+        let text = "use crate::a;\n#[cfg(test)]\nuse crate::b;\n// crate::c\n\
+                    fn f() {}\n#[cfg(test)]\nmod tests {\n    use crate::d;\n}\n";
+        let code = code_of(text);
+        assert!(
+            code.contains("crate::a") && code.contains("crate::b"),
+            "{code}"
+        );
+        assert!(
+            !code.contains("crate::c") && !code.contains("crate::d"),
+            "{code}"
+        );
+        let text = "use crate::a;\n#[cfg(test)]\n#[path = \"t.rs\"]\nmod tests;\nuse crate::e;\n";
+        assert!(!code_of(text).contains("crate::e"), "{}", code_of(text));
+        let text = "#[cfg(test)] mod tests { use crate::f; }\n";
+        assert!(!code_of(text).contains("crate::f"));
+    }
 
     #[test]
     fn no_crate_has_an_import_cycle_between_its_modules() {
