@@ -392,7 +392,7 @@ pub fn run(seconds_per_target: u64) -> Result<()> {
 /// without kernel bytes go to a scratch corpus, each target is fuzzed there
 /// for `seconds_per_target` (with the old minimised corpus read-only), and
 /// `-merge=1` keeps the inputs of the scratch and old corpora that add
-/// coverage; [`prune`] keeps it small.
+/// coverage; `prune` keeps it small.
 pub fn update_corpus_min(seconds_per_target: u64) -> Result<()> {
     ensure_cargo_fuzz()?;
     let targets = targets()?;
