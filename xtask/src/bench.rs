@@ -70,8 +70,8 @@ impl Case {
 /// One measurement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// Load time, seconds.
-    pub load_s: f64,
+    /// The first load of the boot and the warm ones after it.
+    pub loads: LoadSample,
     /// `kexec -e` to the new kernel's first line, seconds.
     pub exec_s: f64,
     /// Loader peak RSS, KiB.
@@ -80,21 +80,6 @@ pub struct Sample {
     pub floor_s: f64,
     /// Where `-e` → B and the load spent their time (bench_phases.rs).
     pub phases: Phases,
-    /// The first load's user and system CPU time, seconds (`time -v`).
-    pub cpu: Option<Cpu>,
-    /// The warm loads: each one's wall-clock time and CPU time.
-    pub warm: Vec<(f64, Option<Cpu>)>,
-}
-
-impl Sample {
-    /// What it measured of its loads.
-    pub fn loads(&self) -> LoadSample {
-        LoadSample {
-            first_s: self.load_s,
-            first_cpu: self.cpu,
-            warm: self.warm.clone(),
-        }
-    }
 }
 
 /// When the marker `stage:key` (with `value`, if given) was printed.
@@ -124,13 +109,15 @@ pub fn sample_from(t: &Timeline) -> Result<Sample> {
         .and_then(|m| m.value.trim().parse().ok())
         .context("no `a:rss` marker with a number")?;
     Ok(Sample {
-        load_s: (loaded - load).as_secs_f64(),
+        loads: LoadSample {
+            first_s: (loaded - load).as_secs_f64(),
+            first_cpu: t.marker("a", "cpu").and_then(|m| Cpu::parse(&m.value)),
+            warm: warm_from(t),
+        },
         exec_s: (first_b - exec).as_secs_f64(),
         rss_kib: rss_reported / 4,
         floor_s: (floor_end - floor_start).as_secs_f64(),
         phases: crate::bench_phases::phases_from(t, exec, first_b),
-        cpu: t.marker("a", "cpu").and_then(|m| Cpu::parse(&m.value)),
-        warm: warm_from(t),
     })
 }
 
@@ -313,8 +300,8 @@ pub struct Row {
 impl Row {
     /// The row ratios are taken to: kexec-tools verified, with the same
     /// initrd and CPUs.
-    pub fn reference_in<'a>(&self, rows: &'a [Row]) -> Option<&'a Row> {
-        rows.iter().find(|r| {
+    pub fn reference_in(&self, rows: &[Row]) -> Option<usize> {
+        rows.iter().position(|r| {
             r.case.loader == Loader::KexecTools
                 && r.case.verify
                 && r.case.initrd_extra_mib == self.case.initrd_extra_mib
@@ -351,7 +338,7 @@ pub fn markdown(rows: &[Row]) -> String {
          | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for row in rows {
-        let reference = row.reference_in(rows);
+        let reference = row.reference_in(rows).map(|i| &rows[i]);
         let ratio = |f: &dyn Fn(&Sample) -> f64| match reference {
             Some(r) => format!("{:.2}", row.med(f) / r.med(f)),
             None => "–".into(),
@@ -362,11 +349,11 @@ pub fn markdown(rows: &[Row]) -> String {
             "| {initrd} | {} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {} | {} |",
             row.case.cpus,
             row.case.label(),
-            row.med(|s| s.load_s),
+            row.med(|s| s.loads.first_s),
             row.med(|s| s.exec_s),
             row.med(|s| s.rss_kib as f64) / 1024.0,
             row.med(|s| s.floor_s),
-            ratio(&|s| s.load_s),
+            ratio(&|s| s.loads.first_s),
             ratio(&|s| s.exec_s),
             ratio(&|s| s.rss_kib as f64),
         );
@@ -389,17 +376,18 @@ pub fn json(rows: &[Row]) -> String {
                     )
                 };
                 let warm: Vec<String> = s
+                    .loads
                     .warm
                     .iter()
                     .map(|(t, c)| format!("{{\"load_s\":{t:.4},\"cpu\":{}}}", cpu(c)))
                     .collect();
                 format!(
                     "{{\"load_s\":{:.4},\"exec_s\":{:.4},\"rss_kib\":{},\"floor_s\":{:.4},\"cpu\":{},\"warm\":[{}],\"phases\":{}}}",
-                    s.load_s,
+                    s.loads.first_s,
                     s.exec_s,
                     s.rss_kib,
                     s.floor_s,
-                    cpu(&s.cpu),
+                    cpu(&s.loads.first_cpu),
                     warm.join(","),
                     crate::bench_phases::json(&s.phases)
                 )
@@ -423,10 +411,8 @@ pub fn load_rows(rows: &[Row]) -> Vec<LoadRow> {
     rows.iter()
         .map(|r| LoadRow {
             label: r.label(),
-            samples: r.samples.iter().map(Sample::loads).collect(),
-            reference: r
-                .reference_in(rows)
-                .and_then(|reference| rows.iter().position(|x| std::ptr::eq(x, reference))),
+            samples: r.samples.iter().map(|s| s.loads.clone()).collect(),
+            reference: r.reference_in(rows),
         })
         .collect()
 }
@@ -522,8 +508,8 @@ pub fn run(assets: &Assets, select: Selection<'_>, reps: usize) -> Result<Vec<Ro
             let sample = run_case(assets, (case, &select), &ours, &work)?;
             println!(
                 "    load {:.2} s (warm {}), exec {:.2} s, rss {} KiB, floor {:.2} s\n    phases {}",
-                sample.load_s,
-                sample.loads().warm_s().map_or_else(|| "–".to_owned(), |w| format!("{w:.2} s")),
+                sample.loads.first_s,
+                sample.loads.warm_s().map_or_else(|| "–".to_owned(), |w| format!("{w:.2} s")),
                 sample.exec_s,
                 sample.rss_kib,
                 sample.floor_s,
@@ -593,29 +579,31 @@ mod tests {
             at(5100, "[    0.000000] Booting Linux on physical CPU 0x0"),
         ];
         let s = sample_from(&Timeline::from_lines(lines)).unwrap();
-        assert!((s.load_s - 0.8).abs() < 1e-9);
+        assert!((s.loads.first_s - 0.8).abs() < 1e-9);
         assert!((s.exec_s - 3.0).abs() < 1e-9);
         assert!((s.floor_s - 0.2).abs() < 1e-9);
         assert_eq!(s.rss_kib, 10000);
         assert_eq!(
-            s.cpu,
+            s.loads.first_cpu,
             Some(Cpu {
                 user_s: 0.2,
                 sys_s: 0.53
             })
         );
-        assert_eq!(s.warm.len(), 2);
-        assert!((s.warm[0].0 - 0.004).abs() < 1e-9 && (s.warm[1].0 - 0.003).abs() < 1e-9);
+        assert_eq!(s.loads.warm.len(), 2);
+        assert!(
+            (s.loads.warm[0].0 - 0.004).abs() < 1e-9 && (s.loads.warm[1].0 - 0.003).abs() < 1e-9
+        );
         assert_eq!(
-            s.warm[0].1,
+            s.loads.warm[0].1,
             Some(Cpu {
                 user_s: 0.04,
                 sys_s: 0.3
             })
         );
-        assert_eq!(s.warm[1].1, None, "a warm-done without figures");
+        assert_eq!(s.loads.warm[1].1, None, "a warm-done without figures");
         assert!(
-            (s.loads().warm_s().unwrap() - 0.0035).abs() < 1e-9,
+            (s.loads.warm_s().unwrap() - 0.0035).abs() < 1e-9,
             "the median of two"
         );
     }
